@@ -1,0 +1,44 @@
+# Salon: the two commands that matter are `make run` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.salon-installed
+APT     := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+
+.PHONY: run test check lint typecheck bench deps system-deps test-system-deps clean
+
+run: deps system-deps
+	$(BIN)/python -m server.dev
+
+test: deps test-system-deps
+	bash scripts/netns-run $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: lint typecheck test
+
+lint: deps
+	$(BIN)/ruff check server loadtest tests
+	$(BIN)/ruff format --check server loadtest tests
+
+typecheck: deps
+	$(BIN)/mypy
+
+bench: deps system-deps
+	bash scripts/netns-run $(BIN)/python -m loadtest.fanout
+
+deps: $(STAMP)
+
+$(STAMP): pyproject.toml
+	[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+system-deps:
+	@command -v redis-server >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q redis-server; }
+
+test-system-deps: system-deps
+	@command -v chromium >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q chromium; }
+	@command -v ip >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q iproute2; }
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reports

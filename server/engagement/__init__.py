@@ -1,0 +1,1 @@
+"""Engagement: member records and tiers, the event stream, and the scorer that reads it."""

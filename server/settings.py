@@ -1,0 +1,265 @@
+"""The one settings object: defaults, then an optional TOML file, then ``SALON_*`` variables.
+
+Every section is a frozen dataclass. ``load_settings`` builds them in that order and calls
+``validate``; an unknown key in the file or an unknown ``SALON_*`` variable fails at start-up
+with a message that names it. Settings are handed to whoever needs them, never imported as
+a global.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting is unknown or has a value Salon cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Base URL printed in links; empty means http://host:port.
+    public_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    url: str = "redis://127.0.0.1:6379/0"
+    # Seconds a gate read may take before the join is refused as unavailable.
+    timeout: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    secret: str = ""
+    admin_key: str = ""
+    token_ttl: int = 3600
+    issuer: str = "salon"
+
+
+@dataclass(frozen=True, slots=True)
+class IceServer:
+    urls: tuple[str, ...]
+    username: str = ""
+    credential: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSettings:
+    # Addresses offered as ICE host candidates; empty means the machine's interfaces.
+    ice_addresses: tuple[str, ...] = ()
+    # UDP ports bound for media, inclusive; 0/0 means OS-chosen.
+    rtp_port_min: int = 0
+    rtp_port_max: int = 0
+    # STUN/TURN servers, explicit: none by default so nothing reaches a public server.
+    ice_servers: tuple[IceServer, ...] = ()
+    # Frames a slow subscriber may lag before it is skipped to the next keyframe.
+    subscriber_queue: int = 64
+    # Minimum seconds between two keyframe requests sent to one publisher.
+    keyframe_interval: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class SignalingSettings:
+    max_message_bytes: int = 64 * 1024
+    heartbeat: float = 15.0
+    # Seconds a new socket may stay silent before it must have sent ``join``.
+    join_timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementSettings:
+    stream_maxlen: int = 1_000_000
+    buffer_max: int = 100_000
+    batch_size: int = 500
+    flush_interval: float = 0.005
+    scorer_enabled: bool = True
+    scorer_group: str = "scorers"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
+    signaling: SignalingSettings = field(default_factory=SignalingSettings)
+    engagement: EngagementSettings = field(default_factory=EngagementSettings)
+
+    def validate(self) -> Settings:
+        """Raise ``SettingsError`` naming the first unusable value; return self."""
+        if not self.auth.secret:
+            raise SettingsError("auth.secret (SALON_SECRET) must be set: it signs member tokens")
+        if len(self.auth.secret) < 16:
+            raise SettingsError("auth.secret (SALON_SECRET) must be at least 16 characters")
+        if not 0 <= self.server.port <= 65535:
+            raise SettingsError(f"server.port {self.server.port} is not a TCP port")
+        m = self.media
+        if (m.rtp_port_min, m.rtp_port_max) != (0, 0) and not (
+            1024 <= m.rtp_port_min <= m.rtp_port_max <= 65535
+        ):
+            raise SettingsError(
+                f"media.rtp_ports {m.rtp_port_min}-{m.rtp_port_max} must be LO-HI within 1024-65535"
+            )
+        for address in m.ice_addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise SettingsError(
+                    f"media.ice_addresses: {address!r} is not an IP address"
+                ) from None
+        if self.auth.token_ttl <= 0:
+            raise SettingsError("auth.token_ttl must be positive")
+        return self
+
+
+# Short environment names the CLI documents; everything else is SALON_<SECTION>_<KEY>.
+ENV_ALIASES: Mapping[str, tuple[str, str]] = {
+    "SALON_SECRET": ("auth", "secret"),
+    "SALON_ADMIN_KEY": ("auth", "admin_key"),
+    "SALON_HOST": ("server", "host"),
+    "SALON_PORT": ("server", "port"),
+    "SALON_ICE_ADDRESSES": ("media", "ice_addresses"),
+    "SALON_RTP_PORTS": ("media", "rtp_ports"),
+}
+ENV_CONFIG_FILE = "SALON_CONFIG"
+
+
+def _coerce(section: str, key: str, current: Any, raw: Any) -> Any:
+    """Turn a TOML or environment value into the type of the default it replaces."""
+    where = f"{section}.{key}"
+    try:
+        if isinstance(current, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(current, int):
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if isinstance(current, float):
+            return float(raw)
+        if isinstance(current, str):
+            if not isinstance(raw, str):
+                raise ValueError(raw)
+            return raw
+    except ValueError:
+        raise SettingsError(f"{where}: {raw!r} is not a valid {type(current).__name__}") from None
+    if key == "ice_servers":
+        return _ice_servers(raw)
+    if isinstance(current, tuple):
+        items = raw.split(",") if isinstance(raw, str) else list(raw)
+        return tuple(str(item).strip() for item in items if str(item).strip())
+    raise SettingsError(f"{where}: cannot be set")  # pragma: no cover - every type is listed
+
+
+def _ice_servers(raw: Any) -> tuple[IceServer, ...]:
+    if not isinstance(raw, list):
+        raise SettingsError("media.ice_servers must be a list of {urls, username, credential}")
+    servers = []
+    for entry in raw:
+        if not isinstance(entry, dict) or "urls" not in entry:
+            raise SettingsError("media.ice_servers entries need 'urls'")
+        unknown = set(entry) - {"urls", "username", "credential"}
+        if unknown:
+            raise SettingsError(f"media.ice_servers: unknown key {sorted(unknown)[0]!r}")
+        urls = entry["urls"]
+        urls = (urls,) if isinstance(urls, str) else tuple(urls)
+        servers.append(
+            IceServer(urls, str(entry.get("username", "")), str(entry.get("credential", "")))
+        )
+    return tuple(servers)
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """Parse ``LO-HI`` into two ints, raising ``SettingsError`` with the text on failure."""
+    lo, sep, hi = text.partition("-")
+    try:
+        if not sep:
+            raise ValueError(text)
+        return int(lo), int(hi)
+    except ValueError:
+        raise SettingsError(f"rtp ports {text!r} must look like LO-HI, e.g. 40000-40100") from None
+
+
+def _apply(settings: Settings, section: str, key: str, raw: Any, origin: str) -> Settings:
+    if section not in {f.name for f in fields(Settings)}:
+        raise SettingsError(f"unknown setting {origin}: no section {section!r}")
+    current_section = getattr(settings, section)
+    if section == "media" and key == "rtp_ports":
+        lo, hi = parse_port_range(str(raw))
+        new_section = replace(current_section, rtp_port_min=lo, rtp_port_max=hi)
+        return replace(settings, media=new_section)
+    names = {f.name for f in fields(current_section)}
+    if key not in names:
+        raise SettingsError(f"unknown setting {origin}: {section!r} has no key {key!r}")
+    value = _coerce(section, key, getattr(current_section, key), raw)
+    return replace(settings, **{section: replace(current_section, **{key: value})})
+
+
+def _from_env_name(name: str) -> tuple[str, str] | None:
+    if name in ENV_ALIASES:
+        return ENV_ALIASES[name]
+    rest = name.removeprefix("SALON_").lower()
+    for f in fields(Settings):
+        prefix = f.name + "_"
+        if rest.startswith(prefix):
+            return f.name, rest[len(prefix) :]
+    return None
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings: defaults → TOML file → ``SALON_*`` env → ``overrides`` → validate.
+
+    ``overrides`` maps ``"section.key"`` to a value (the CLI's flags use it).
+    """
+    environ = os.environ if env is None else env
+    settings = Settings()
+    path = config_file or environ.get(ENV_CONFIG_FILE)
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read settings file {path}: {exc}") from None
+        for section, values in data.items():
+            if not isinstance(values, dict):
+                raise SettingsError(f"unknown setting {section!r} in {path}: expected a [section]")
+            for key, raw in values.items():
+                settings = _apply(settings, section, key, raw, f"{section}.{key} in {path}")
+    for name, raw in sorted(environ.items()):
+        if not name.startswith("SALON_") or name == ENV_CONFIG_FILE:
+            continue
+        target = _from_env_name(name)
+        if target is None:
+            raise SettingsError(f"unknown setting {name}: no such section")
+        settings = _apply(settings, target[0], target[1], raw, name)
+    for dotted, raw in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        settings = _apply(settings, section, key, raw, dotted)
+    return settings.validate()
+
+
+def as_dict(settings: Settings) -> dict[str, Any]:
+    """Settings as plain data with secrets masked, for logs and diagnostics."""
+    data = dataclasses.asdict(settings)
+    for key in ("secret", "admin_key"):
+        if data["auth"][key]:
+            data["auth"][key] = "***"
+    return data
