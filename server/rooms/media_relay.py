@@ -1,0 +1,206 @@
+"""Selective forwarding: one published track fanned out to many subscribers, no codec work.
+
+A ``Feed`` is a slot of a room ("the host's video"). A publisher's track is attached to it;
+every subscriber holds a ``RelayTrack`` on it, which its ``RTCRtpSender`` reads. Frames
+arrive as ``EncodedFrame``s (see ``media_passthrough``) and each subscriber's sender only
+repacketizes them, keeping its own sequence numbers and SSRC.
+
+Per subscriber the relay:
+- starts video on a keyframe and asks the publisher for one (PLI, throttled) when it joins,
+  lags too far behind, or its browser reports picture loss;
+- keeps RTP timestamps moving forward when the publisher changes (host reconnects);
+- never blocks the publisher: a slow subscriber drops frames, not the room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from server.rooms.media_passthrough import EncodedFrame
+
+logger = logging.getLogger(__name__)
+
+# RTP timestamp step assumed between the last frame of one publisher and the first of
+# the next: one video frame at 30 fps (90 kHz clock), one 20 ms Opus frame (48 kHz).
+REBASE_STEP = {"video": 3000, "audio": 960}
+
+
+class Keyframer:
+    """Sends PLI to a publisher's receiver, at most once per ``interval`` seconds."""
+
+    def __init__(self, receiver: Any, interval: float) -> None:
+        self._receiver = receiver
+        self._interval = interval
+        self._last = -1e9
+        self._pending: asyncio.TimerHandle | None = None
+        self.sent = 0
+
+    def request(self) -> None:
+        now = time.monotonic()
+        wait = self._last + self._interval - now
+        if wait <= 0:
+            self._send()
+        elif self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(wait, self._send)
+
+    def _send(self) -> None:
+        self._pending = None
+        self._last = time.monotonic()
+        ssrcs = {s.source for s in self._receiver.getSynchronizationSources()}
+        for ssrc in ssrcs:
+            self.sent += 1
+            asyncio.ensure_future(self._receiver._send_rtcp_pli(ssrc))
+
+    def cancel(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
+
+class RelayTrack(MediaStreamTrack):  # type: ignore[misc]
+    """What one subscriber's sender reads: the feed's frames, retimed for this subscriber."""
+
+    def __init__(self, feed: Feed, queue_size: int) -> None:
+        super().__init__()
+        self.kind = feed.kind
+        self._feed = feed
+        self._queue: asyncio.Queue[EncodedFrame | None] = asyncio.Queue(queue_size)
+        self._need_keyframe = feed.kind == "video"
+        self._rebase = False
+        self._offset = 0
+        self._last_pts: int | None = None
+        self.forwarded = 0
+        self.dropped = 0
+
+    def source_changed(self) -> None:
+        """The feed now carries another publisher: restart cleanly on its first keyframe."""
+        self._rebase = True
+        self._need_keyframe = self.kind == "video"
+
+    def push(self, frame: EncodedFrame) -> None:
+        if self._need_keyframe:
+            if not frame.keyframe:
+                self.dropped += 1
+                self._feed.request_keyframe()
+                return
+            self._need_keyframe = False
+        if self._rebase or self._last_pts is None:
+            if self._last_pts is not None:
+                self._offset = self._last_pts + REBASE_STEP[self.kind] - frame.pts
+            self._rebase = False
+        pts = frame.pts + self._offset
+        self._last_pts = pts
+        try:
+            self._queue.put_nowait(frame if self._offset == 0 else frame.with_pts(pts))
+            self.forwarded += 1
+        except asyncio.QueueFull:
+            # The subscriber's sender is not keeping up: drop what is queued and restart on
+            # the next keyframe rather than deliver a growing backlog.
+            self.dropped += self._queue.qsize() + 1
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self._need_keyframe = self.kind == "video"
+            self._feed.request_keyframe()
+
+    async def recv(self) -> Any:
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self._queue.get()
+        if frame is None:
+            raise MediaStreamError
+        return frame
+
+    def request_keyframe(self) -> None:
+        """Called when this subscriber's browser sends PLI/FIR."""
+        self._feed.request_keyframe()
+
+    def stop(self) -> None:
+        self._feed.unsubscribe(self)
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+        super().stop()
+
+
+class Feed:
+    """A room's media slot of one kind, fed by at most one publisher track at a time."""
+
+    def __init__(self, kind: str, queue_size: int = 64, keyframe_interval: float = 0.5) -> None:
+        self.kind = kind
+        self._queue_size = queue_size
+        self._keyframe_interval = keyframe_interval
+        self._subscribers: set[RelayTrack] = set()
+        self._source: MediaStreamTrack | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._keyframer: Keyframer | None = None
+        self.frames_in = 0
+        self.on_source_ended: Callable[[], None] | None = None
+
+    @property
+    def live(self) -> bool:
+        return self._source is not None
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def subscribe(self) -> RelayTrack:
+        track = RelayTrack(self, self._queue_size)
+        self._subscribers.add(track)
+        if self.live:
+            self.request_keyframe()
+        return track
+
+    def unsubscribe(self, track: RelayTrack) -> None:
+        self._subscribers.discard(track)
+
+    def attach(self, source: MediaStreamTrack, receiver: Any) -> None:
+        """Start forwarding ``source``; a previous source is detached first."""
+        self.detach()
+        self._source = source
+        self._keyframer = Keyframer(receiver, self._keyframe_interval)
+        for sub in self._subscribers:
+            sub.source_changed()
+        self._pump_task = asyncio.create_task(self._pump(source), name=f"feed-{self.kind}")
+
+    def detach(self, source: MediaStreamTrack | None = None) -> None:
+        """Stop forwarding (only ``source``, when given and still current)."""
+        if source is not None and source is not self._source:
+            return
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            self._pump_task = None
+        if self._keyframer is not None:
+            self._keyframer.cancel()
+            self._keyframer = None
+        self._source = None
+
+    def request_keyframe(self) -> None:
+        if self._keyframer is not None and self.kind == "video":
+            self._keyframer.request()
+
+    async def _pump(self, source: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await source.recv()
+                self.frames_in += 1
+                for sub in tuple(self._subscribers):
+                    sub.push(frame)
+        except MediaStreamError:
+            logger.debug("feed %s: publisher track ended", self.kind)
+        if self._source is source:
+            self._source = None
+            self._pump_task = None
+            if self.on_source_ended is not None:
+                self.on_source_ended()
+
+    def close(self) -> None:
+        self.detach()
+        for sub in tuple(self._subscribers):
+            sub.stop()

@@ -1,0 +1,55 @@
+"""Plain room and participant data: definitions, roles, and the participant record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from server.engagement.members import Tier
+from server.ids import MemberId, ParticipantId, RoomId
+
+
+class Role(StrEnum):
+    HOST = "host"
+    MEMBER = "member"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSpec:
+    """A room's definition as operators create it; stored in Redis."""
+
+    room_id: RoomId
+    title: str
+    tiers: tuple[Tier, ...]
+    capacity: int = 50
+    invites: frozenset[MemberId] = field(default_factory=frozenset)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.room_id,
+            "title": self.title,
+            "tiers": [t.value for t in self.tiers],
+            "capacity": self.capacity,
+            "invites": sorted(self.invites),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    """Someone in a live room: who, as what, with which tier at entry."""
+
+    participant_id: ParticipantId
+    member_id: MemberId
+    name: str
+    role: Role
+    tier: Tier | None
+    joined_at: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.participant_id,
+            "member_id": self.member_id,
+            "name": self.name,
+            "role": self.role.value,
+            "tier": self.tier.value if self.tier else None,
+        }
