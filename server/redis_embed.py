@@ -58,8 +58,19 @@ def start_redis(port: int | None = None, binary: str = "redis-server") -> Embedd
     workdir = Path(tempfile.mkdtemp(prefix="salon-redis-"))
     process = subprocess.Popen(
         [
-            exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(workdir), "--protected-mode", "yes",
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--protected-mode",
+            "yes",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

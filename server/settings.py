@@ -94,11 +94,11 @@ class Settings:
     signaling: SignalingSettings = field(default_factory=SignalingSettings)
     engagement: EngagementSettings = field(default_factory=EngagementSettings)
 
-    def validate(self) -> Settings:
+    def validate(self, need_secret: bool = True) -> Settings:
         """Raise ``SettingsError`` naming the first unusable value; return self."""
-        if not self.auth.secret:
+        if need_secret and not self.auth.secret:
             raise SettingsError("auth.secret (SALON_SECRET) must be set: it signs member tokens")
-        if len(self.auth.secret) < 16:
+        if need_secret and len(self.auth.secret) < 16:
             raise SettingsError("auth.secret (SALON_SECRET) must be at least 16 characters")
         if not 0 <= self.server.port <= 65535:
             raise SettingsError(f"server.port {self.server.port} is not a TCP port")
@@ -225,6 +225,7 @@ def load_settings(
     config_file: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    need_secret: bool = True,
 ) -> Settings:
     """Build settings: defaults → TOML file → ``SALON_*`` env → ``overrides`` → validate.
 
@@ -253,7 +254,7 @@ def load_settings(
     for dotted, raw in (overrides or {}).items():
         section, _, key = dotted.partition(".")
         settings = _apply(settings, section, key, raw, dotted)
-    return settings.validate()
+    return settings.validate(need_secret)
 
 
 def as_dict(settings: Settings) -> dict[str, Any]:

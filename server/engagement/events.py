@@ -73,8 +73,10 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def new_event(kind: EventKind | str, room_id: str, member_id: MemberId, **data: Any) -> Event:
-    """Create an event stamped now with a fresh id.
+def new_event(kind: EventKind | str, room_id: str, member_id: MemberId, /, **data: Any) -> Event:
+    """Create an event stamped now with a fresh id; keyword arguments become ``data``.
+
+    The first three are positional-only, so ``data`` may itself hold a ``room_id`` key.
 
     Raises ``ValueError`` for an unknown kind or an id that ``decode`` would refuse, so
     that an event which could not be read back is never recorded.

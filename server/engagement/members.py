@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from server.ids import MemberId
 
@@ -83,7 +84,10 @@ class MemberStore:
         )
 
     async def set(self, member_id: MemberId, tier: Tier, name: str | None = None) -> Member:
-        mapping: dict[str, str] = {"tier": tier.value, "updated_at": str(int(time.time()))}
+        mapping: dict[FieldT, EncodableT] = {
+            "tier": tier.value,
+            "updated_at": str(int(time.time())),
+        }
         if name is not None:
             mapping["name"] = name
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -123,7 +123,7 @@ class EventRecorder:
         self._task = asyncio.create_task(self._run(), name="salon-event-recorder")
 
     # A bounded wait is the point of stop() and flush(): hence the timeout parameters.
-    async def stop(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def stop(self, timeout: float = 5.0) -> None:
         """Write what is left (for at most ``timeout`` seconds), then stop the task."""
         task = self._task
         if task is None:
@@ -141,7 +141,7 @@ class EventRecorder:
         if self.depth:
             logger.warning("recorder stopped with %d events not written", self.depth)
 
-    async def flush(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def flush(self, timeout: float = 5.0) -> None:
         """Wait until every recorded event is in Redis; ``TimeoutError`` after ``timeout``."""
         if not self.running:
             raise RuntimeError("the recorder is not running: call start() first")

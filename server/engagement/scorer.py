@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any, Final
 
 from redis.asyncio import Redis
@@ -42,7 +42,6 @@ from server.engagement.events import (
     EventDecodeError,
     EventKind,
     decode,
-    now_ms,
     number,
 )
 from server.engagement.members import applied_key, member_key
@@ -93,12 +92,16 @@ TRANSIENT_ERRORS: Final = (
 )
 
 # KEYS[1] member hash, KEYS[2] applied set.
-# ARGV[1] event id, ARGV[2] event ts_ms, ARGV[3] points, ARGV[4] cutoff ms, ARGV[5] ttl ms.
-# Returns 1 if applied now, 0 if already applied, -1 if older than the cutoff.
-# Trimming runs on every new application: each id is removed once, so the cost stays
-# O(log n) amortized, and the TTL lets a silent member's set expire on its own.
+# ARGV[1] event id, ARGV[2] event ts_ms, ARGV[3] points, ARGV[4] retention ms.
+# Returns 1 if applied now, 0 if already applied, -1 if older than the retention window.
+# "Now" is the Redis server's clock: one member's keys live on one server, so the
+# refusal and the trimming below always agree, whatever the scorers' clocks say.
+# Trimming runs on every new application: each id is removed once, so it costs
+# O(log n) amortized; the TTL lets a member who went silent lose the whole set.
 APPLY_SCRIPT: Final = """
-if tonumber(ARGV[2]) < tonumber(ARGV[4]) then
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])
+if tonumber(ARGV[2]) < cutoff then
   return -1
 end
 if redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1]) == 0 then
@@ -107,8 +110,8 @@ end
 if tonumber(ARGV[3]) ~= 0 then
   redis.call('HINCRBYFLOAT', KEYS[1], 'score', ARGV[3])
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. cutoff)
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return 1
 """
 
@@ -134,13 +137,13 @@ class Scorer:
         settings: EngagementSettings,
         consumer: str,
         stream_key: str = STREAM_KEY,
-        clock_ms: Callable[[], int] = now_ms,
     ) -> None:
+        if redis.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("the scorer needs a Redis client with decode_responses=False")
         self._redis = redis
         self._group = settings.scorer_group
         self._consumer = consumer
         self._stream_key = stream_key
-        self._clock_ms = clock_ms
         self._apply = redis.register_script(APPLY_SCRIPT)
         self._task: asyncio.Task[None] | None = None
         self._group_ready = False
@@ -172,7 +175,7 @@ class Scorer:
 
         Redis errors propagate; nothing is acknowledged that was not processed.
         """
-        try:
+        with self._recovering():
             if not self._group_ready:
                 await self.ensure_group()
             if not self._backlog_done:
@@ -182,71 +185,72 @@ class Scorer:
                 self._backlog_done = True
             entries = await self._read(">", count, block_ms if block_ms > 0 else None)
             return await self._handle(entries)
-        except RedisError as exc:
-            # After any failure re-check the group (a restarted Redis has none) and
-            # re-read our own pending entries: the script makes that harmless.
-            self._backlog_done = False
-            if isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP"):
-                self._group_ready = False
-            raise
 
     async def claim_stale(self, min_idle_ms: int = STALE_MS, count: int = 100) -> int:
         """Take over entries another consumer left unacknowledged for ``min_idle_ms`` and
         apply them; return how many events were newly applied."""
         total = 0
         start = "0-0"
-        while True:
-            reply = await self._redis.xautoclaim(
-                self._stream_key,
-                self._group,
-                self._consumer,
-                min_idle_ms,
-                start_id=start,
-                count=count,
-            )
-            start = _text(reply[0])
-            total += await self._handle(list(reply[1]))
-            # XAUTOCLAIM answers 0-0 once it has scanned the whole pending list.
-            if start == "0-0":
-                return total
+        with self._recovering():
+            if not self._group_ready:
+                await self.ensure_group()
+            while True:
+                reply = await self._redis.xautoclaim(
+                    self._stream_key,
+                    self._group,
+                    self._consumer,
+                    min_idle_ms,
+                    start_id=start,
+                    count=count,
+                )
+                total += await self._handle(list(reply[1]))
+                start = _text(reply[0])
+                # XAUTOCLAIM answers 0-0 once it has scanned the whole pending list.
+                if start == "0-0":
+                    return total
+
+    @contextlib.contextmanager
+    def _recovering(self) -> Iterator[None]:
+        """After a Redis error, re-check the group (a restarted Redis may have none) and
+        re-read our own pending entries first: the script makes redoing them harmless."""
+        try:
+            yield
+        except RedisError as exc:
+            self._backlog_done = False
+            if isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP"):
+                self._group_ready = False
+            raise
 
     async def _read(self, from_id: str, count: int, block: int | None) -> list[Entry]:
         reply = await self._redis.xreadgroup(
             self._group, self._consumer, {self._stream_key: from_id}, count=count, block=block
         )
-        entries: list[Entry] = []
-        for _stream, stream_entries in reply or ():
-            entries.extend(stream_entries)
-        return entries
+        return _entries(reply)
 
     async def _handle(self, entries: list[Entry]) -> int:
-        """Apply every decodable entry and ack all of them, in one pipeline."""
+        """Apply every decodable entry in one pipeline, then ack them all."""
         if not entries:
             return 0
-        ids: list[bytes] = []
         events: list[Event] = []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for entry_id, fields in entries:
-                ids.append(entry_id)
-                # Entries deleted from the stream while pending come back with no fields.
-                event = self._decode(entry_id, fields or {})
-                if event is None:
-                    continue
+        for entry_id, fields in entries:
+            # An entry deleted from the stream while pending comes back with no fields.
+            event = self._decode(entry_id, fields or {})
+            if event is not None:
                 events.append(event)
-                await self._apply(
-                    keys=[member_key(event.member_id), applied_key(event.member_id)],
-                    args=[
-                        event.id,
-                        event.ts_ms,
-                        repr(points(event)),
-                        self._clock_ms() - APPLIED_RETENTION_MS,
-                        APPLIED_RETENTION_MS,
-                    ],
-                    client=pipe,
-                )
-            pipe.xack(self._stream_key, self._group, *ids)
-            results = await pipe.execute(raise_on_error=False)
-        return self._tally(events, results)
+        newly = 0
+        if events:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in events:
+                    await self._apply(
+                        keys=[member_key(event.member_id), applied_key(event.member_id)],
+                        args=[event.id, event.ts_ms, repr(points(event)), APPLIED_RETENTION_MS],
+                        client=pipe,
+                    )
+                results = await pipe.execute(raise_on_error=False)
+            newly = self._tally(events, results)
+        # Only now, with every event applied (or refused for good), is it safe to ack.
+        await self._redis.xack(self._stream_key, self._group, *(e[0] for e in entries))
+        return newly
 
     def _decode(self, entry_id: bytes, fields: dict[bytes, bytes]) -> Event | None:
         raw = fields.get(STREAM_FIELD)
@@ -260,16 +264,14 @@ class Scorer:
             return None
 
     def _tally(self, events: list[Event], results: list[Any]) -> int:
-        """Count script results. A transient error fails the whole batch (nothing was
-        acked that is not safe to redo); any other per-event error is logged and the
-        entry stays acked, so one broken key cannot wedge the group."""
+        """Count script results. A transient error fails the whole batch, unacked, to
+        be redone; any other per-event error (say a member key of the wrong type) is
+        logged and the entry acked anyway, so one broken key cannot wedge the group."""
         for result in results:
             if isinstance(result, TRANSIENT_ERRORS):
                 raise result
-        if isinstance(results[-1], Exception):  # the XACK
-            raise results[-1]
         newly = 0
-        for event, result in zip(events, results, strict=False):
+        for event, result in zip(events, results, strict=True):
             if isinstance(result, Exception):
                 self.failed += 1
                 logger.error(
@@ -301,6 +303,9 @@ class Scorer:
         task, self._task = self._task, None
         if task is None:
             return
+        import sys
+
+        print("STOP cancel", time.monotonic(), file=sys.stderr)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -316,7 +321,15 @@ class Scorer:
                     await self.claim_stale()
                     next_claim = time.monotonic() + CLAIM_EVERY
                 await self.process_once(block_ms=block_ms)
-            except Exception as exc:
+            except BaseException as exc:
+                import sys
+                import traceback
+
+                print("RUN caught", time.monotonic(), type(exc), exc, file=sys.stderr)
+                if isinstance(exc, asyncio.CancelledError) or type(exc).__name__ == "TimeoutError":
+                    traceback.print_exc()
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
                 if not failing:
                     failing = True
                     if isinstance(exc, RedisError):
@@ -330,6 +343,22 @@ class Scorer:
                 failing = False
                 logger.info("scorer %s: reading again", self._consumer)
             backoff = BACKOFF_MIN
+
+
+def _entries(reply: Any) -> list[Entry]:
+    """The entries of a one-stream XREADGROUP reply, in RESP2 or RESP3 shape."""
+    if not reply:
+        return []
+    # RESP2: [[stream, [entry, ...]]]; RESP3 (redis-py 8): {stream: [[entry, ...]]}.
+    chunks = list(reply.values()) if isinstance(reply, dict) else [item[1] for item in reply]
+    entries: list[Entry] = []
+    for chunk in chunks:
+        if chunk and isinstance(chunk[0], list):
+            for inner in chunk:
+                entries.extend(inner)
+        else:
+            entries.extend(chunk)
+    return entries
 
 
 def _text(value: bytes | str) -> str:

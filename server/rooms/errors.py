@@ -24,9 +24,7 @@ class TokenExpired(RoomError):
 
 class WrongRoom(RoomError):
     def __init__(self, token_room: str, room: str) -> None:
-        super().__init__(
-            f"This link was made for room '{token_room}', not for room '{room}'."
-        )
+        super().__init__(f"This link was made for room '{token_room}', not for room '{room}'.")
 
 
 class RoomNotFound(RoomError):

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aioice import turn
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.ice import StunProtocol, server_reflexive_candidate
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
 from server.settings import IceServer, MediaSettings
 
@@ -74,8 +74,9 @@ class IcePolicy:
     def rtc_configuration(self) -> RTCConfiguration:
         # An explicit (possibly empty) list: aiortc's default is a public STUN server.
         servers = [
-            RTCIceServer(urls=list(s.urls), username=s.username or None,
-                         credential=s.credential or None)
+            RTCIceServer(
+                urls=list(s.urls), username=s.username or None, credential=s.credential or None
+            )
             for s in self.ice_servers
         ]
         return RTCConfiguration(iceServers=servers)
@@ -100,7 +101,7 @@ def configure_peer(pc: RTCPeerConnection, policy: IcePolicy) -> None:
         dtls = transceiver.receiver.transport
         if dtls is None:
             continue
-        connection = dtls.transport.iceGatherer._connection
+        connection: Any = dtls.transport.iceGatherer._connection
         if getattr(connection, "_salon_ice", False):
             continue
         connection._salon_ice = True

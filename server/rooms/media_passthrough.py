@@ -14,6 +14,7 @@ out again without a codec ever touching it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 import weakref
@@ -74,10 +75,8 @@ def _passthrough_worker(
     while True:
         task = input_q.get()
         if task is None:
-            try:
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(output_q.put_nowait, None)
-            except RuntimeError:
-                pass
             break
         codec, jitter_frame = task
         frame = EncodedFrame(

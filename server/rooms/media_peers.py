@@ -85,8 +85,9 @@ class RoomMedia:
             raise MediaFailed(str(exc) or type(exc).__name__) from None
         except Exception as exc:  # aiortc raises its own error classes for bad SDP
             await self.stop(participant, name)
-            logger.info("room %s: negotiation failed for %s/%s: %s", self.room_id,
-                        participant, name, exc)
+            logger.info(
+                "room %s: negotiation failed for %s/%s: %s", self.room_id, participant, name, exc
+            )
             raise MediaFailed(str(exc) or type(exc).__name__) from None
         return str(pc.localDescription.sdp)
 
@@ -96,7 +97,7 @@ class RoomMedia:
                 _codec_preferences(kind)
             )
 
-        @pc.on("track")  # type: ignore[untyped-decorator]
+        @pc.on("track")
         def on_track(track: Any) -> None:
             # Fired inside setRemoteDescription, before the receiver starts its worker.
             mark_passthrough(track)
@@ -113,16 +114,19 @@ class RoomMedia:
             transceiver.setCodecPreferences(_codec_preferences(kind))
             # The browser's PLI/FIR must reach the publisher: the sender's own keyframe
             # flag is only read by its encoder, which forwarding never uses.
-            transceiver.sender._send_keyframe = track.request_keyframe
+            sender: Any = transceiver.sender
+            sender._send_keyframe = track.request_keyframe
 
     def _watch(self, pc: RTCPeerConnection, participant: ParticipantId, name: PcName) -> None:
-        @pc.on("connectionstatechange")  # type: ignore[untyped-decorator]
+        @pc.on("connectionstatechange")
         async def on_state() -> None:
-            logger.debug("room %s: %s/%s is %s", self.room_id, participant, name,
-                         pc.connectionState)
-            if pc.connectionState in ("failed", "closed") and self._pcs.get(
-                (participant, name)
-            ) is pc:
+            logger.debug(
+                "room %s: %s/%s is %s", self.room_id, participant, name, pc.connectionState
+            )
+            if (
+                pc.connectionState in ("failed", "closed")
+                and self._pcs.get((participant, name)) is pc
+            ):
                 await self.stop(participant, name)
 
     async def add_candidate(

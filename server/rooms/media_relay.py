@@ -40,6 +40,7 @@ class Keyframer:
         self._interval = interval
         self._last = -1e9
         self._pending: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Future[None]] = set()
         self.sent = 0
 
     def request(self) -> None:
@@ -56,7 +57,9 @@ class Keyframer:
         ssrcs = {s.source for s in self._receiver.getSynchronizationSources()}
         for ssrc in ssrcs:
             self.sent += 1
-            asyncio.ensure_future(self._receiver._send_rtcp_pli(ssrc))
+            future = asyncio.ensure_future(self._receiver._send_rtcp_pli(ssrc))
+            self._sending.add(future)
+            future.add_done_callback(self._sending.discard)
 
     def cancel(self) -> None:
         if self._pending is not None:
@@ -64,7 +67,7 @@ class Keyframer:
             self._pending = None
 
 
-class RelayTrack(MediaStreamTrack):  # type: ignore[misc]
+class RelayTrack(MediaStreamTrack):
     """What one subscriber's sender reads: the feed's frames, retimed for this subscriber."""
 
     def __init__(self, feed: Feed, queue_size: int) -> None:
@@ -189,6 +192,9 @@ class Feed:
         try:
             while True:
                 frame = await source.recv()
+                if not isinstance(frame, EncodedFrame):
+                    # Only pass-through receivers feed a Feed; a decoded frame is a bug.
+                    raise TypeError(f"feed {self.kind} got {type(frame).__name__}")
                 self.frames_in += 1
                 for sub in tuple(self._subscribers):
                     sub.push(frame)

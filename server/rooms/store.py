@@ -54,7 +54,9 @@ class RoomStore:
         if not raw:
             return None
         data = {_text(k): _text(v) for k, v in raw.items()}
-        tiers = tuple(Tier(t) for t in data.get("tiers", "").split(",") if t in Tier._value2member_map_)
+        tiers = tuple(
+            Tier(t) for t in data.get("tiers", "").split(",") if t in Tier._value2member_map_
+        )
         return RoomSpec(
             room_id=room_id,
             title=data.get("title", room_id),

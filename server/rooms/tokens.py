@@ -47,9 +47,7 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_token(
-    secret: str, token: str, room_id: RoomId, issuer: str = "salon"
-) -> TokenClaims:
+def verify_token(secret: str, token: str, room_id: RoomId, issuer: str = "salon") -> TokenClaims:
     """Check signature, expiry, issuer and room; return the claims or raise a refusal."""
     try:
         claims = jwt.decode(
@@ -90,4 +88,4 @@ def peek_room(token: str) -> RoomId | None:
     except jwt.InvalidTokenError:
         return None
     room = claims.get("room")
-    return RoomId(room) if is_valid_id(room) else None
+    return RoomId(str(room)) if is_valid_id(room) else None

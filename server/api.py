@@ -1,0 +1,125 @@
+"""The operator's REST API under ``/api``: members, rooms and tokens, behind the admin key.
+
+Every route takes ``Authorization: Bearer <admin key>`` and answers JSON; errors are
+``{"error": {"code", "message"}}`` with a 4xx status and change nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from server import operations as ops
+from server.engagement.members import MemberStore
+from server.ids import MemberId, RoomId
+from server.rooms.store import RoomStore
+from server.settings import Settings
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY = 64 * 1024
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ops.InputError("too_large", f"The body must be at most {MAX_BODY} bytes.")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise ops.InputError("too_large", f"The body must be at most {MAX_BODY} bytes.")
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        raise ops.InputError("bad_json", "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ops.InputError("bad_json", "The body must be a JSON object.")
+    return data
+
+
+class OperatorApi:
+    def __init__(self, settings: Settings, members: MemberStore, rooms: RoomStore) -> None:
+        self._settings = settings
+        self._members = members
+        self._rooms = rooms
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        g = self._guard
+        return [
+            web.get("/api/members/{member_id}", g(self.get_member)),
+            web.put("/api/members/{member_id}", g(self.put_member)),
+            web.get("/api/rooms", g(self.list_rooms)),
+            web.get("/api/rooms/{room_id}", g(self.get_room)),
+            web.put("/api/rooms/{room_id}", g(self.put_room)),
+            web.post("/api/tokens", g(self.post_token)),
+        ]
+
+    def _guard(self, handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            key = self._settings.auth.admin_key
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not key or not hmac.compare_digest(given.encode(), key.encode()):
+                return _error(401, "unauthorized", "A valid admin key is required.")
+            try:
+                return await handler(request)
+            except ops.InputError as exc:
+                status = 413 if exc.code == "too_large" else 400
+                return _error(status, exc.code, exc.message)
+
+        return guarded
+
+    async def get_member(self, request: web.Request) -> web.Response:
+        mid = ops.check_id(request.match_info["member_id"], "member id")
+        member = await self._members.get(MemberId(mid))
+        if member is None:
+            return _error(404, "not_found", f"No member '{mid}'.")
+        return web.json_response(member.to_json())
+
+    async def put_member(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        member = await ops.set_member(
+            self._members, request.match_info["member_id"], body.get("tier"), body.get("name")
+        )
+        return web.json_response(member.to_json())
+
+    async def list_rooms(self, request: web.Request) -> web.Response:
+        return web.json_response({"rooms": [r.to_json() for r in await self._rooms.list()]})
+
+    async def get_room(self, request: web.Request) -> web.Response:
+        rid = ops.check_id(request.match_info["room_id"], "room id")
+        spec = await self._rooms.get(RoomId(rid))
+        if spec is None:
+            return _error(404, "not_found", f"No room '{rid}'.")
+        return web.json_response(spec.to_json())
+
+    async def put_room(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        invites = body.get("invites", [])
+        if not isinstance(invites, list):
+            raise ops.InputError("invalid_field", "invites must be a list of member ids.")
+        spec = await ops.create_room(
+            self._rooms,
+            request.match_info["room_id"],
+            body.get("title"),
+            body.get("tiers", []),
+            body.get("capacity", 50),
+            invites,
+        )
+        return web.json_response(spec.to_json())
+
+    async def post_token(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        token = ops.make_token(
+            self._settings.auth,
+            body.get("member_id"),
+            body.get("room_id"),
+            body.get("role", "member"),
+            body.get("ttl"),
+        )
+        url = f"/rooms/{body['room_id']}?token={token}"
+        return web.json_response({"token": token, "path": url})

@@ -1,0 +1,175 @@
+"""The ``salon`` command: serve, and the operator's members, rooms and token commands.
+
+Every command reads ``SALON_REDIS_URL`` and ``SALON_SECRET`` (and the other ``SALON_*``
+settings); flags override them. Bad input prints one clear line and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from server import operations as ops
+from server.engagement.members import TIER_NAMES, MemberStore
+from server.ids import MemberId
+from server.rooms.store import RoomStore
+from server.settings import Settings, SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    # --config and --redis-url are accepted before or after any command.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", default=argparse.SUPPRESS, help="settings TOML file (default: $SALON_CONFIG)"
+    )
+    common.add_argument(
+        "--redis-url", default=argparse.SUPPRESS, help="Redis URL (default: $SALON_REDIS_URL)"
+    )
+    parser = argparse.ArgumentParser(
+        prog="salon", description=__doc__.splitlines()[0], parents=[common]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(group: Any, name: str, help: str) -> argparse.ArgumentParser:
+        made: argparse.ArgumentParser = group.add_parser(name, help=help, parents=[common])
+        return made
+
+    serve = command(sub, "serve", "run the server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--ice-address",
+        action="append",
+        default=None,
+        metavar="IP",
+        help="address offered as an ICE host candidate (repeatable)",
+    )
+    serve.add_argument("--rtp-ports", metavar="LO-HI", help="UDP port range for media")
+    serve.add_argument("--log-level", default="INFO")
+
+    members = sub.add_parser("members", help="member records").add_subparsers(
+        dest="action", required=True
+    )
+    mset = command(members, "set", "create or update a member")
+    mset.add_argument("member_id")
+    mset.add_argument("--tier", required=True, choices=TIER_NAMES)
+    mset.add_argument("--name")
+    mget = command(members, "get", "show a member")
+    mget.add_argument("member_id")
+
+    rooms = sub.add_parser("rooms", help="room definitions").add_subparsers(
+        dest="action", required=True
+    )
+    rcreate = command(rooms, "create", "create or replace a room")
+    rcreate.add_argument("room_id")
+    rcreate.add_argument("--title", required=True)
+    rcreate.add_argument("--tiers", required=True, help="comma-separated, e.g. core,active")
+    rcreate.add_argument("--capacity", type=int, default=50)
+    rcreate.add_argument("--invite", action="append", default=[], metavar="MEMBER_ID")
+    command(rooms, "list", "list rooms")
+
+    token = command(sub, "token", "print a signed entry token")
+    token.add_argument("member_id")
+    token.add_argument("--room", required=True)
+    token.add_argument("--role", default="member", choices=("host", "member"))
+    token.add_argument("--ttl", type=int)
+    return parser
+
+
+def _settings(args: argparse.Namespace, need_secret: bool) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "redis_url", None):
+        overrides["redis.url"] = args.redis_url
+    if args.command == "serve":
+        if args.host:
+            overrides["server.host"] = args.host
+        if args.port is not None:
+            overrides["server.port"] = args.port
+        if args.ice_address:
+            overrides["media.ice_addresses"] = ",".join(args.ice_address)
+        if args.rtp_ports:
+            overrides["media.rtp_ports"] = args.rtp_ports
+    return load_settings(
+        getattr(args, "config", None), overrides=overrides, need_secret=need_secret
+    )
+
+
+async def _with_redis(settings: Settings, work: Callable[[Redis], Awaitable[Any]]) -> Any:
+    redis = Redis.from_url(settings.redis.url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        return await work(redis)
+    finally:
+        await redis.aclose()
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+async def _operate(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(redis: Redis) -> int:
+        members, rooms = MemberStore(redis), RoomStore(redis)
+        if args.command == "members" and args.action == "set":
+            _print_json(
+                (await ops.set_member(members, args.member_id, args.tier, args.name)).to_json()
+            )
+        elif args.command == "members":
+            member = await members.get(MemberId(ops.check_id(args.member_id, "member id")))
+            if member is None:
+                print(f"salon: no member '{args.member_id}'", file=sys.stderr)
+                return 1
+            _print_json(member.to_json())
+        elif args.action == "create":
+            spec = await ops.create_room(
+                rooms, args.room_id, args.title, args.tiers, args.capacity, args.invite
+            )
+            _print_json(spec.to_json())
+        else:
+            for spec in await rooms.list():
+                tiers = ",".join(t.value for t in spec.tiers)
+                print(f"{spec.room_id}\t{spec.title}\ttiers={tiers}\tcapacity={spec.capacity}")
+        return 0
+
+    result: int = await _with_redis(settings, work)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            settings = _settings(args, need_secret=True)
+            logging.basicConfig(
+                level=args.log_level.upper(),
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            )
+            from server.app import run
+
+            run(settings)
+            return 0
+        if args.command == "token":
+            settings = _settings(args, need_secret=True)
+            print(ops.make_token(settings.auth, args.member_id, args.room, args.role, args.ttl))
+            return 0
+        return asyncio.run(_operate(args, _settings(args, need_secret=False)))
+    except SettingsError as exc:
+        print(f"salon: settings: {exc}", file=sys.stderr)
+        return 2
+    except ops.InputError as exc:
+        print(f"salon: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    except (RedisError, OSError) as exc:
+        print(f"salon: cannot reach Redis: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

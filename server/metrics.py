@@ -1,0 +1,87 @@
+"""The ``/metrics`` endpoint: Prometheus figures read from live state at scrape time.
+
+A registry per application (no module-level state): rooms, participants, media feeds,
+the event buffer, and event-loop lag measured by a small background task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class LoopLag:
+    """Measures how late a periodic wake-up runs: the event loop's responsiveness."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval = interval
+        self.last = 0.0
+        self.max = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(self.interval)
+            self.last = max(0.0, time.perf_counter() - start - self.interval)
+            self.max = max(self.max, self.last)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="loop-lag")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class SalonCollector:
+    def __init__(self, read: Callable[[], dict[str, Any]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Any]:
+        s = self._read()
+        yield GaugeMetricFamily("salon_rooms", "Live rooms on this node", value=s["rooms"])
+        participants = GaugeMetricFamily(
+            "salon_participants", "Participants in live rooms", labels=["role"]
+        )
+        for role, count in s["participants"].items():
+            participants.add_metric([role], count)
+        yield participants
+        yield GaugeMetricFamily(
+            "salon_media_subscribers", "Subscribed video relay tracks", value=s["subscribers"]
+        )
+        yield CounterMetricFamily(
+            "salon_media_frames_in", "Encoded frames received from publishers", value=s["frames_in"]
+        )
+        yield GaugeMetricFamily(
+            "salon_event_buffer_depth",
+            "Events waiting to be written to Redis",
+            value=s["event_buffer"],
+        )
+        yield CounterMetricFamily(
+            "salon_events_written", "Events written to Redis", value=s["events_written"]
+        )
+        yield GaugeMetricFamily(
+            "salon_event_loop_lag_seconds", "Last measured event-loop lag", value=s["loop_lag"]
+        )
+
+
+def metrics_handler(read: Callable[[], dict[str, Any]]) -> Any:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SalonCollector(read))
+
+    async def handle(request: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return handle

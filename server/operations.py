@@ -1,0 +1,106 @@
+"""Operator actions shared by the CLI and the REST API: validate input, then write.
+
+Every check runs before any write; bad input raises ``InputError(code, message)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from server.engagement.members import TIER_NAMES, Member, MemberStore, Tier
+from server.ids import MemberId, RoomId, is_valid_id
+from server.rooms.model import Role, RoomSpec
+from server.rooms.store import RoomStore
+from server.rooms.tokens import mint_token
+from server.settings import AuthSettings
+
+MAX_TITLE = 120
+MAX_NAME = 80
+MAX_CAPACITY = 10_000
+MAX_TTL = 30 * 24 * 3600
+
+
+class InputError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def check_id(value: Any, what: str) -> str:
+    if not is_valid_id(value):
+        raise InputError(
+            "invalid_id",
+            f"{what} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+            f"or digit (got {str(value)[:70]!r}).",
+        )
+    return str(value)
+
+
+def parse_tier(value: Any) -> Tier:
+    if value not in TIER_NAMES:
+        raise InputError(
+            "invalid_tier",
+            f"tier must be one of {', '.join(TIER_NAMES)} (got {str(value)[:40]!r}).",
+        )
+    return Tier(value)
+
+
+def parse_tiers(value: Any) -> tuple[Tier, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise InputError("invalid_tier", "tiers must be a comma-separated list or a list.")
+    tiers = tuple(dict.fromkeys(parse_tier(str(t).strip()) for t in items if str(t).strip()))
+    return tiers
+
+
+def _text(value: Any, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError("invalid_field", f"{what} must be a non-empty string.")
+    if len(value) > limit:
+        raise InputError("invalid_field", f"{what} must be at most {limit} characters.")
+    return value.strip()
+
+
+def _int(value: Any, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InputError("invalid_field", f"{what} must be a whole number from {low} to {high}.")
+    return value
+
+
+async def set_member(store: MemberStore, member_id: Any, tier: Any, name: Any = None) -> Member:
+    mid = MemberId(check_id(member_id, "member id"))
+    parsed = parse_tier(tier)
+    clean = None if name is None else _text(name, "name", MAX_NAME)
+    return await store.set(mid, parsed, clean)
+
+
+async def create_room(
+    store: RoomStore,
+    room_id: Any,
+    title: Any,
+    tiers: Any,
+    capacity: Any = 50,
+    invites: Iterable[Any] = (),
+) -> RoomSpec:
+    spec = RoomSpec(
+        room_id=RoomId(check_id(room_id, "room id")),
+        title=_text(title, "title", MAX_TITLE),
+        tiers=parse_tiers(tiers),
+        capacity=_int(capacity, "capacity", 1, MAX_CAPACITY),
+        invites=frozenset(MemberId(check_id(i, "invited member id")) for i in invites),
+    )
+    await store.save(spec)
+    return spec
+
+
+def make_token(
+    auth: AuthSettings, member_id: Any, room_id: Any, role: Any = "member", ttl: Any = None
+) -> str:
+    mid = MemberId(check_id(member_id, "member id"))
+    rid = RoomId(check_id(room_id, "room id"))
+    if role not in (Role.HOST.value, Role.MEMBER.value):
+        raise InputError("invalid_role", f"role must be host or member (got {str(role)[:20]!r}).")
+    seconds = auth.token_ttl if ttl is None else _int(ttl, "ttl", 1, MAX_TTL)
+    return mint_token(auth.secret, mid, rid, Role(role), seconds, auth.issuer)

@@ -1,0 +1,94 @@
+"""A live room: who is in it, their listeners, and its media.
+
+State changes happen in plain synchronous methods, after every check, so that no other
+coroutine can observe a half-made change. Listeners are told afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from typing import Protocol
+
+from server.ids import MemberId, ParticipantId
+from server.rooms.media_peers import RoomMedia
+from server.rooms.model import Participant, Role, RoomSpec
+
+logger = logging.getLogger(__name__)
+
+
+class RoomListener(Protocol):
+    """How a room talks to one participant's connection (implemented by signaling)."""
+
+    def participant_joined(self, participant: Participant) -> None: ...
+
+    def participant_left(self, participant: Participant) -> None: ...
+
+    def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None: ...
+
+    def replaced(self) -> None: ...
+
+
+class RoomState(Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Room:
+    def __init__(self, spec: RoomSpec, media: RoomMedia) -> None:
+        self.spec = spec
+        self.media = media
+        self.state = RoomState.OPEN
+        self._participants: dict[ParticipantId, Participant] = {}
+        self._listeners: dict[ParticipantId, RoomListener] = {}
+        self._by_member: dict[MemberId, ParticipantId] = {}
+
+    @property
+    def room_id(self) -> str:
+        return self.spec.room_id
+
+    @property
+    def participants(self) -> list[Participant]:
+        return list(self._participants.values())
+
+    def get(self, participant_id: ParticipantId) -> Participant | None:
+        return self._participants.get(participant_id)
+
+    def member_count(self) -> int:
+        """Places taken: members only, hosts do not count against capacity."""
+        return sum(1 for p in self._participants.values() if p.role is Role.MEMBER)
+
+    def current_of(self, member_id: MemberId) -> Participant | None:
+        pid = self._by_member.get(member_id)
+        return self._participants.get(pid) if pid else None
+
+    def add(self, participant: Participant, listener: RoomListener) -> None:
+        """Add an admitted participant; every check has run before this."""
+        self._participants[participant.participant_id] = participant
+        self._listeners[participant.participant_id] = listener
+        self._by_member[participant.member_id] = participant.participant_id
+        for pid, other in list(self._listeners.items()):
+            if pid != participant.participant_id:
+                other.participant_joined(participant)
+
+    def remove(self, participant_id: ParticipantId) -> Participant | None:
+        participant = self._participants.pop(participant_id, None)
+        self._listeners.pop(participant_id, None)
+        if participant is None:
+            return None
+        if self._by_member.get(participant.member_id) == participant_id:
+            del self._by_member[participant.member_id]
+        for other in list(self._listeners.values()):
+            other.participant_left(participant)
+        return participant
+
+    def listener(self, participant_id: ParticipantId) -> RoomListener | None:
+        return self._listeners.get(participant_id)
+
+    def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None:
+        for listener in list(self._listeners.values()):
+            listener.stream_changed(live, publisher)
+
+    @property
+    def empty(self) -> bool:
+        return not self._participants

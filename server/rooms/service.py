@@ -1,0 +1,177 @@
+"""The rooms this node runs, and the one door into them: ``RoomService.join``.
+
+A join verifies the token, reads the room and the member from Redis (bounded by a
+timeout: a slow or missing Redis refuses, it never admits), applies the policy, and only
+then changes state, without awaiting in between. Join and leave are recorded as events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from redis.exceptions import RedisError
+
+from server.engagement.events import EventKind, new_event
+from server.engagement.members import Member, MemberStore
+from server.engagement.recorder import EventRecorder
+from server.ids import MemberId, ParticipantId, RoomId
+from server.rooms.errors import (
+    Forbidden,
+    RoomNotFound,
+    StoreUnavailable,
+    UnknownMember,
+    WrongRoom,
+)
+from server.rooms.media_ice import IcePolicy
+from server.rooms.media_peers import RoomMedia
+from server.rooms.model import Participant, Role, RoomSpec
+from server.rooms.policy import check_entry
+from server.rooms.room import Room, RoomListener
+from server.rooms.store import RoomStore
+from server.rooms.tokens import peek_room, verify_token
+from server.settings import Settings
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class RoomService:
+    def __init__(
+        self,
+        settings: Settings,
+        rooms: RoomStore,
+        members: MemberStore,
+        recorder: EventRecorder,
+        ice: IcePolicy,
+    ) -> None:
+        self._settings = settings
+        self._rooms = rooms
+        self._members = members
+        self._recorder = recorder
+        self.ice = ice
+        self._live: dict[RoomId, Room] = {}
+        self._ids = itertools.count(1)
+        self._closing: set[asyncio.Future[None]] = set()
+
+    @property
+    def live_rooms(self) -> dict[RoomId, Room]:
+        return self._live
+
+    async def _read(self, call: Awaitable[T]) -> T:
+        try:
+            return await asyncio.wait_for(call, self._settings.redis.timeout)
+        except (RedisError, OSError, TimeoutError) as exc:
+            logger.warning(
+                "gate: member store unavailable (%s): refusing entry", type(exc).__name__
+            )
+            raise StoreUnavailable() from None
+
+    async def join(
+        self, token: str, room_hint: str | None, listener: RoomListener
+    ) -> tuple[Room, Participant]:
+        """Admit the token's holder to its room, or raise the refusal (changing nothing)."""
+        token_room = peek_room(token)
+        room_id = RoomId(room_hint) if room_hint else token_room
+        auth = self._settings.auth
+        claims = verify_token(auth.secret, token, room_id or RoomId(""), auth.issuer)
+        if room_hint and claims.room_id != room_hint:  # pragma: no cover - verify checks it
+            raise WrongRoom(claims.room_id, room_hint)
+        spec = await self._read(self._rooms.get(claims.room_id))
+        if spec is None:
+            raise RoomNotFound(claims.room_id)
+        member = await self._read(self._members.get(claims.member_id))
+        if member is None and claims.role is not Role.HOST:
+            raise UnknownMember(claims.member_id)
+
+        # From here on: no awaits until the participant is in the room.
+        room = self._live.get(spec.room_id)
+        previous = room.current_of(claims.member_id) if room else None
+        occupants = room.member_count() if room else 0
+        if previous is not None and previous.role is Role.MEMBER:
+            occupants -= 1  # the new connection takes over the old one's place
+        check_entry(spec, member, claims.role, occupants)
+        if room is None:
+            room = self._open(spec)
+        elif room.spec != spec:
+            room.spec = spec  # operators may have changed the definition
+        participant = self._participant(claims.member_id, member, claims.role)
+        replaced_listener = None
+        if previous is not None:
+            replaced_listener = room.listener(previous.participant_id)
+            self._remove_now(room, previous)
+        room.add(participant, listener)
+        if replaced_listener is not None:
+            replaced_listener.replaced()
+        self._recorder.record(
+            new_event(EventKind.JOIN, spec.room_id, claims.member_id, role=claims.role.value)
+        )
+        logger.info("room %s: %s joined as %s", spec.room_id, claims.member_id, claims.role)
+        return room, participant
+
+    def _participant(self, member_id: MemberId, member: Member | None, role: Role) -> Participant:
+        return Participant(
+            participant_id=ParticipantId(f"p{next(self._ids)}"),
+            member_id=member_id,
+            name=member.name if member else member_id,
+            role=role,
+            tier=member.tier if member else None,
+            joined_at=time.monotonic(),
+        )
+
+    def _open(self, spec: RoomSpec) -> Room:
+        holder: list[Room] = []
+
+        def on_live(live: bool, publisher: ParticipantId | None) -> None:
+            if holder:
+                holder[0].stream_changed(live, publisher)
+
+        media = RoomMedia(spec.room_id, self.ice, self._settings.media, on_live)
+        room = Room(spec, media)
+        holder.append(room)
+        self._live[spec.room_id] = room
+        return room
+
+    def _remove_now(self, room: Room, participant: Participant) -> None:
+        if room.remove(participant.participant_id) is None:
+            return
+        watch = max(0.0, time.monotonic() - participant.joined_at)
+        self._recorder.record(
+            new_event(
+                EventKind.LEAVE,
+                room.spec.room_id,
+                participant.member_id,
+                watch_seconds=round(watch, 3),
+                role=participant.role.value,
+            )
+        )
+        closing = asyncio.ensure_future(room.media.remove(participant.participant_id))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        logger.info(
+            "room %s: %s left after %.1f s", room.spec.room_id, participant.member_id, watch
+        )
+
+    async def leave(self, room: Room, participant: Participant) -> None:
+        """Remove ``participant`` (if still there), close its media, close an empty room."""
+        if room.get(participant.participant_id) is not participant:
+            return
+        self._remove_now(room, participant)
+        await room.media.remove(participant.participant_id)
+        if room.empty and self._live.get(room.spec.room_id) is room:
+            del self._live[room.spec.room_id]
+            await room.media.close()
+
+    @staticmethod
+    def require_host(participant: Participant, action: str) -> None:
+        if participant.role is not Role.HOST:
+            raise Forbidden(action, participant.role.value)
+
+    async def close(self) -> None:
+        rooms = list(self._live.values())
+        self._live.clear()
+        await asyncio.gather(*(room.media.close() for room in rooms))

@@ -1,0 +1,1 @@
+"""Signaling: the WebSocket protocol — messages, error codes, and the per-connection loop."""

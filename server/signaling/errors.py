@@ -1,0 +1,31 @@
+"""The one table from domain errors to wire codes, and which of them close the socket."""
+
+from __future__ import annotations
+
+from server.rooms import errors as e
+
+# (code, WebSocket close code or None to keep the connection)
+ERROR_CODES: dict[type[e.RoomError], tuple[str, int | None]] = {
+    e.TokenInvalid: ("token_invalid", 4403),
+    e.TokenExpired: ("token_expired", 4403),
+    e.WrongRoom: ("wrong_room", 4403),
+    e.RoomNotFound: ("room_not_found", 4403),
+    e.UnknownMember: ("unknown_member", 4403),
+    e.TierTooLow: ("tier_too_low", 4403),
+    e.RoomFull: ("room_full", 4403),
+    e.StoreUnavailable: ("unavailable", 4403),
+    e.Forbidden: ("forbidden", None),
+    e.MediaFailed: ("media_failed", None),
+    e.Replaced: ("replaced", 4409),
+}
+
+CLOSE_NORMAL = 1000
+CLOSE_TOO_LARGE = 1009
+CLOSE_JOIN_TIMEOUT = 4408
+
+
+def code_for(error: e.RoomError) -> tuple[str, int | None]:
+    for cls in type(error).__mro__:
+        if cls in ERROR_CODES:
+            return ERROR_CODES[cls]
+    return ("error", None)

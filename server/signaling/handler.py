@@ -1,0 +1,31 @@
+"""The ``/ws`` route: negotiate the subprotocol, then hand the socket to a ``Session``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from server.rooms.service import RoomService
+from server.settings import SignalingSettings
+from server.signaling.session import Session
+
+JSON_PROTOCOL = "salon.v1.json"
+MSGPACK_PROTOCOL = "salon.v1.msgpack"
+
+
+def websocket_handler(
+    service: RoomService, settings: SignalingSettings
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(
+            protocols=(JSON_PROTOCOL, MSGPACK_PROTOCOL),
+            heartbeat=settings.heartbeat,
+            max_msg_size=settings.max_message_bytes,
+        )
+        await ws.prepare(request)
+        binary = ws.ws_protocol == MSGPACK_PROTOCOL
+        await Session(ws, service, settings, binary).run()
+        return ws
+
+    return handle

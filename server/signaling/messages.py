@@ -1,0 +1,194 @@
+"""The wire format, parsed in one place with no I/O.
+
+``parse(obj)`` turns a decoded JSON/msgpack object into one of the frozen client message
+classes or raises ``ProtocolError(code, detail)``; ``decode_frame`` first turns a frame's
+bytes or text into that object. Server messages are plain dicts built by helpers at the
+bottom, so the shape of everything the server says lives in this file too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgpack
+
+from server.ids import is_valid_id
+
+MAX_TOKEN = 4096
+MAX_SDP = 48 * 1024
+MAX_REF = 64
+MAX_CANDIDATE = 1024
+
+PcName = Literal["pub", "sub"]
+PC_NAMES: tuple[PcName, ...] = ("pub", "sub")
+
+
+class ProtocolError(Exception):
+    """A client message the server cannot accept: ``code`` for programs, ``detail`` for people."""
+
+    def __init__(self, code: str, detail: str, ref: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.ref = ref
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    token: str
+    room: str | None = None
+    ref: str | None = None
+    type: Literal["join"] = "join"
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    pc: PcName
+    sdp: str
+    ref: str | None = None
+    type: Literal["offer"] = "offer"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    pc: PcName
+    candidate: dict[str, Any] | None
+    ref: str | None = None
+    type: Literal["candidate"] = "candidate"
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    pc: PcName
+    ref: str | None = None
+    type: Literal["stop"] = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    ref: str | None = None
+    type: Literal["leave"] = "leave"
+
+
+ClientMessage = Join | Offer | Candidate | Stop | Leave
+
+
+def decode_frame(data: str | bytes, binary: bool) -> Any:
+    """Decode one WebSocket frame: JSON text, or msgpack when ``binary``."""
+    try:
+        if binary:
+            if not isinstance(data, bytes):
+                raise ValueError("expected a binary frame")
+            return msgpack.unpackb(data, raw=False, strict_map_key=True)
+        return json.loads(data)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, TypeError):
+        kind = "msgpack" if binary else "JSON"
+        raise ProtocolError("bad_message", f"The message is not valid {kind}.") from None
+
+
+def encode_frame(message: dict[str, Any], binary: bool) -> str | bytes:
+    if binary:
+        return bytes(msgpack.packb(message, use_bin_type=True))
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def _string(obj: dict[str, Any], key: str, limit: int, ref: str | None) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise ProtocolError("invalid_field", f"'{key}' must be a non-empty string.", ref)
+    if len(value) > limit:
+        raise ProtocolError("invalid_field", f"'{key}' is longer than {limit} characters.", ref)
+    return value
+
+
+def _pc(obj: dict[str, Any], ref: str | None) -> PcName:
+    value = obj.get("pc")
+    if value == "pub":
+        return "pub"
+    if value == "sub":
+        return "sub"
+    raise ProtocolError("invalid_field", '\'pc\' must be "pub" or "sub".', ref)
+
+
+def _candidate(obj: dict[str, Any], ref: str | None) -> dict[str, Any] | None:
+    if "candidate" not in obj:
+        raise ProtocolError("invalid_field", "'candidate' is required (null ends them).", ref)
+    value = obj["candidate"]
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ProtocolError("invalid_field", "'candidate' must be an object or null.", ref)
+    text = value.get("candidate")
+    mid = value.get("sdpMid")
+    index = value.get("sdpMLineIndex")
+    if not isinstance(text, str) or len(text) > MAX_CANDIDATE:
+        raise ProtocolError("invalid_field", "'candidate.candidate' must be a short string.", ref)
+    if mid is not None and not isinstance(mid, str):
+        raise ProtocolError("invalid_field", "'candidate.sdpMid' must be a string.", ref)
+    if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
+        raise ProtocolError("invalid_field", "'candidate.sdpMLineIndex' must be an integer.", ref)
+    return {"candidate": text, "sdpMid": mid, "sdpMLineIndex": index}
+
+
+def parse(obj: Any) -> ClientMessage:
+    """Validate a decoded frame and return the typed message it carries."""
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_message", "A message must be an object with a 'type'.")
+    ref = obj.get("ref")
+    if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_REF):
+        raise ProtocolError("invalid_field", f"'ref' must be a string of at most {MAX_REF}.")
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("bad_message", "A message must have a string 'type'.", ref)
+    if kind == "join":
+        room = obj.get("room")
+        if room is not None and not is_valid_id(room):
+            raise ProtocolError("invalid_field", "'room' must be a room id.", ref)
+        return Join(token=_string(obj, "token", MAX_TOKEN, ref), room=room, ref=ref)
+    if kind == "offer":
+        return Offer(pc=_pc(obj, ref), sdp=_string(obj, "sdp", MAX_SDP, ref), ref=ref)
+    if kind == "candidate":
+        return Candidate(pc=_pc(obj, ref), candidate=_candidate(obj, ref), ref=ref)
+    if kind == "stop":
+        return Stop(pc=_pc(obj, ref), ref=ref)
+    if kind == "leave":
+        return Leave(ref=ref)
+    shown = kind if len(kind) <= 32 else kind[:32] + "…"
+    raise ProtocolError("unknown_type", f"Unknown message type '{shown}'.", ref)
+
+
+def to_wire(message: ClientMessage) -> dict[str, Any]:
+    """The wire object for a client message (tests, bots and the load tester use it)."""
+    out: dict[str, Any] = {"type": message.type}
+    for name in message.__slots__:
+        value = getattr(message, name)
+        if name != "type" and not (name in ("ref", "room") and value is None):
+            out[name] = value
+    return out
+
+
+# --- what the server sends -------------------------------------------------------------
+
+
+def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        out["ref"] = ref
+    return out
+
+
+def answer(pc: PcName, sdp: str, ref: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "answer", "pc": pc, "sdp": sdp}
+    if ref is not None:
+        out["ref"] = ref
+    return out
+
+
+def presence(event: Literal["joined", "left"], participant: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "presence", "event": event, "participant": participant}
+
+
+def stream(live: bool, publisher: str | None) -> dict[str, Any]:
+    return {"type": "stream", "live": live, "publisher": publisher}

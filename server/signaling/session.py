@@ -1,0 +1,205 @@
+"""One participant's WebSocket: read, parse, dispatch to the room; write through an outbox.
+
+One reader (this coroutine) handles requests in order; one writer task drains the
+outbox, so a room's broadcasts never wait on a slow socket. A client's mistakes get an
+error message with a code and never a traceback; the socket stays usable unless the
+protocol says it closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from server.ids import ParticipantId
+from server.rooms.errors import RoomError
+from server.rooms.model import Participant
+from server.rooms.room import Room
+from server.rooms.service import RoomService
+from server.settings import SignalingSettings
+from server.signaling import messages as m
+from server.signaling.errors import CLOSE_JOIN_TIMEOUT, CLOSE_NORMAL, code_for
+
+logger = logging.getLogger(__name__)
+
+OUTBOX_LIMIT = 1024
+CLOSE_SLOW_CONSUMER = 1008
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    code: int
+    reason: str
+
+
+class Session:
+    """Implements ``RoomListener`` for one socket."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        service: RoomService,
+        settings: SignalingSettings,
+        binary: bool,
+    ) -> None:
+        self._ws = ws
+        self._service = service
+        self._settings = settings
+        self._binary = binary
+        self._outbox: asyncio.Queue[dict[str, Any] | _Close] = asyncio.Queue(OUTBOX_LIMIT)
+        self._room: Room | None = None
+        self._me: Participant | None = None
+        self._closing = False
+
+    # --- RoomListener -----------------------------------------------------------------
+
+    def participant_joined(self, participant: Participant) -> None:
+        self._send(m.presence("joined", participant.to_json()))
+
+    def participant_left(self, participant: Participant) -> None:
+        self._send(m.presence("left", participant.to_json()))
+
+    def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None:
+        self._send(m.stream(live, publisher))
+
+    def replaced(self) -> None:
+        from server.rooms.errors import Replaced
+
+        self._fail(Replaced())
+
+    # --- outbox -------------------------------------------------------------------------
+
+    def _send(self, message: dict[str, Any] | _Close) -> None:
+        if self._closing:
+            return
+        try:
+            self._outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            self._closing = True
+            logger.warning("closing a socket that does not read its messages")
+            with contextlib.suppress(asyncio.QueueFull):
+                self._outbox.get_nowait()
+                self._outbox.put_nowait(_Close(CLOSE_SLOW_CONSUMER, "too slow"))
+            return
+        if isinstance(message, _Close):
+            self._closing = True
+
+    def _fail(self, error: RoomError, ref: str | None = None) -> None:
+        code, close = code_for(error)
+        self._send(m.error(code, str(error), ref))
+        if close is not None:
+            self._send(_Close(close, code))
+
+    async def _writer(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            try:
+                if isinstance(item, _Close):
+                    await self._ws.close(code=item.code, message=item.reason.encode())
+                    return
+                frame = m.encode_frame(item, self._binary)
+                if isinstance(frame, bytes):
+                    await self._ws.send_bytes(frame)
+                else:
+                    await self._ws.send_str(frame)
+            except (ConnectionError, RuntimeError):
+                return
+            finally:
+                self._outbox.task_done()
+
+    # --- reader -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._writer(), name="ws-writer")
+        try:
+            await self._read_loop()
+        finally:
+            if self._room is not None and self._me is not None:
+                await self._service.leave(self._room, self._me)
+            if not writer.done():
+                # Let queued replies (an error before a close, say) go out, briefly.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._outbox.join()), 1.0)
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+            if not self._ws.closed:
+                await self._ws.close(code=CLOSE_NORMAL)
+
+    async def _read_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        join_deadline = loop.time() + self._settings.join_timeout
+        while not self._ws.closed and not self._closing:
+            timeout = None if self._me else max(0.0, join_deadline - loop.time())
+            try:
+                msg = await self._ws.receive(timeout=timeout)
+            except TimeoutError:
+                self._send(m.error("join_timeout", "No join message arrived in time."))
+                self._send(_Close(CLOSE_JOIN_TIMEOUT, "join_timeout"))
+                return
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                return
+            if msg.type == WSMsgType.ERROR:
+                logger.info("socket error: %s", self._ws.exception())
+                return
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                continue
+            await self._handle_frame(msg.data, msg.type == WSMsgType.BINARY)
+
+    async def _handle_frame(self, data: str | bytes, binary: bool) -> None:
+        ref: str | None = None
+        try:
+            message = m.parse(m.decode_frame(data, binary))
+            ref = message.ref
+            await self._dispatch(message)
+        except m.ProtocolError as exc:
+            self._send(m.error(exc.code, exc.detail, exc.ref))
+        except RoomError as exc:
+            self._fail(exc, ref)
+        except Exception:
+            logger.exception("unexpected error handling a client message")
+            self._send(m.error("internal", "Something went wrong on our side.", ref))
+
+    async def _dispatch(self, message: m.ClientMessage) -> None:
+        if isinstance(message, m.Join):
+            await self._join(message)
+            return
+        if self._room is None or self._me is None:
+            raise m.ProtocolError("not_joined", "Send join first.", message.ref)
+        room, me = self._room, self._me
+        if isinstance(message, m.Offer):
+            if message.pc == "pub":
+                self._service.require_host(me, "publish camera and microphone")
+            sdp = await room.media.answer(me.participant_id, message.pc, message.sdp)
+            self._send(m.answer(message.pc, sdp, message.ref))
+        elif isinstance(message, m.Candidate):
+            await room.media.add_candidate(me.participant_id, message.pc, message.candidate)
+        elif isinstance(message, m.Stop):
+            await room.media.stop(me.participant_id, message.pc)
+        elif isinstance(message, m.Leave):
+            self._send(_Close(CLOSE_NORMAL, "bye"))
+
+    async def _join(self, message: m.Join) -> None:
+        if self._me is not None:
+            raise m.ProtocolError(
+                "already_joined", "This connection has joined already.", message.ref
+            )
+        room, me = await self._service.join(message.token, message.room, self)
+        self._room, self._me = room, me
+        self._send(
+            {
+                "type": "joined",
+                "room": {k: v for k, v in room.spec.to_json().items() if k != "invites"},
+                "you": me.to_json(),
+                "participants": [p.to_json() for p in room.participants],
+                "live": room.media.live,
+                "publisher": room.media.publisher,
+                "ice_servers": self._service.ice.browser_ice_servers(),
+                **({"ref": message.ref} if message.ref else {}),
+            }
+        )

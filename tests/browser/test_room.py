@@ -1,0 +1,218 @@
+"""The room page in real Chromium against a real server: what members and the host see.
+
+Assertions are on what a person sees (buttons, badges, the people list, the refusal
+sentence) and on WebRTC receive statistics, never on the mere absence of errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import OpenRoom, SalonServer
+
+pytestmark = pytest.mark.browser
+
+HOST = "b-host"
+ADA = "b-ada"
+BEN = "b-ben"
+CY = "b-cy"
+SID = "b-sid"
+
+LIVE_ROOM = "b-live"
+GATE_ROOM = "b-gate"
+DUO_ROOM = "b-duo"
+LEAVE_ROOM = "b-leave"
+# Markup in a title must reach people as text, never as elements.
+GATE_TITLE = "Spring <b>Preview</b> & Friends"
+
+# A member's page is in the room once joined; "Media connected" once its `sub` is up.
+IN_THE_ROOM = re.compile(r"^(In the room|Media connected)$")
+MEDIA_TIMEOUT = 20.0
+PRESENCE_TIMEOUT_MS = 10_000
+
+# Sums inbound-rtp counters of the page's `sub` peer connection, per kind.
+SUB_STATS_JS = """async () => {
+  const pc = window.salon && window.salon.pcs.sub;
+  if (!pc) return null;
+  const out = {
+    connection: pc.connectionState,
+    video: {framesDecoded: 0, packetsReceived: 0, frameWidth: 0, frameHeight: 0},
+    audio: {packetsReceived: 0},
+  };
+  (await pc.getStats()).forEach((s) => {
+    if (s.type !== 'inbound-rtp') return;
+    const kind = s.kind || s.mediaType;
+    if (kind === 'video') {
+      out.video.framesDecoded += s.framesDecoded || 0;
+      out.video.packetsReceived += s.packetsReceived || 0;
+      out.video.frameWidth = s.frameWidth || out.video.frameWidth;
+      out.video.frameHeight = s.frameHeight || out.video.frameHeight;
+    } else if (kind === 'audio') {
+      out.audio.packetsReceived += s.packetsReceived || 0;
+    }
+  });
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def world(salon_server: SalonServer) -> None:
+    """Members and rooms for the whole module, made with the operator CLI."""
+    salon_server.member(HOST, "core", "Hana Host")
+    salon_server.member(ADA, "core", "Ada Core")
+    salon_server.member(BEN, "core", "Ben Core")
+    salon_server.member(CY, "active", "Cy Active")
+    salon_server.member(SID, "silent", "Sid Silent")
+    salon_server.room(LIVE_ROOM, "Core Preview", "core,active")
+    salon_server.room(GATE_ROOM, GATE_TITLE, "core,active")
+    salon_server.room(DUO_ROOM, "Duo Room", "core,active")
+    salon_server.room(LEAVE_ROOM, "Drop-in Room", "core,active")
+
+
+def people_list(page: Page) -> Any:
+    return page.get_by_role("list", name="In the room")
+
+
+async def wait_for_media(page: Page, who: str, frames: int = 10) -> dict[str, Any]:
+    """Poll the page's `sub` stats until it has decoded video and received audio."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + MEDIA_TIMEOUT
+    stats: dict[str, Any] | None = None
+    while True:
+        stats = await page.evaluate(SUB_STATS_JS)
+        if (
+            stats
+            and stats["video"]["framesDecoded"] > frames
+            and stats["audio"]["packetsReceived"] > 0
+        ):
+            return stats
+        if loop.time() > deadline:
+            status = await page.get_by_role("status").first.text_content()
+            raise AssertionError(
+                f"{who}: no decoded video/audio after {MEDIA_TIMEOUT}s; "
+                f"sub stats {stats}; status shown: {status!r}"
+            )
+        await asyncio.sleep(0.25)
+
+
+async def go_live(host: Page) -> None:
+    await host.get_by_role("button", name="Go live").click()
+    await expect(host.get_by_role("button", name="Stop live")).to_be_visible()
+    await expect(host.get_by_label("Your camera preview")).to_be_visible()
+    await expect(host.locator("#live-badge")).to_have_text("Live", timeout=10_000)
+
+
+async def expect_picture(page: Page) -> None:
+    """The member's video element is playing a picture (not just receiving bytes)."""
+    video = page.get_by_label("Live stream")
+    await expect(video).to_be_visible()
+    await page.wait_for_function(
+        """() => {
+          const v = document.getElementById('remote-video');
+          return v.videoWidth > 0 && v.videoHeight > 0 && !v.paused && v.currentTime > 0;
+        }""",
+        timeout=10_000,
+    )
+
+
+async def test_member_sees_and_hears_the_host_going_live(open_room: OpenRoom) -> None:
+    member = await open_room(LIVE_ROOM, ADA)
+    page = member.page
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Core Preview")
+    await expect(page.get_by_role("status")).to_have_text(IN_THE_ROOM)
+    await expect(page.locator("#live-badge")).to_have_text("Not live")
+    await expect(page.get_by_text("The host is not live right now")).to_be_visible()
+
+    host = await open_room(LIVE_ROOM, HOST, role="host")
+    await expect(
+        people_list(host.page).get_by_role("listitem").filter(has_text="Ada Core")
+    ).to_be_visible()
+    await expect(
+        people_list(page).get_by_role("listitem").filter(has_text="Hana Host")
+    ).to_be_visible(timeout=PRESENCE_TIMEOUT_MS)
+
+    # The member's page was already open: the stream reaches it without a new offer.
+    await go_live(host.page)
+    await expect(host.page.get_by_role("status")).to_have_text("Media connected", timeout=15_000)
+    await expect(page.locator("#live-badge")).to_have_text("Live", timeout=10_000)
+    stats = await wait_for_media(page, "Ada")
+    assert stats["video"]["frameWidth"] > 0, stats
+    await expect(page.get_by_role("status")).to_have_text("Media connected")
+    await expect_picture(page)
+
+    # Muted autoplay first; one click turns the sound on.
+    assert await page.get_by_label("Live stream").evaluate("v => v.muted") is True
+    await page.get_by_role("button", name="Unmute").click()
+    await expect(page.get_by_role("button", name="Mute", exact=True)).to_be_visible()
+    assert await page.get_by_label("Live stream").evaluate("v => v.muted") is False
+
+    await host.page.get_by_role("button", name="Stop live").click()
+    await expect(host.page.get_by_role("button", name="Go live")).to_be_visible()
+    await expect(page.locator("#live-badge")).to_have_text("Not live", timeout=10_000)
+
+
+async def test_silent_member_is_refused_with_the_reason(open_room: OpenRoom) -> None:
+    member = await open_room(GATE_ROOM, SID)
+    page = member.page
+    alert = page.get_by_role("alert").filter(has_text="silent")
+    await expect(alert).to_be_visible(timeout=10_000)
+    text = (await alert.text_content()) or ""
+    # The server's sentence names the room's tiers and the member's own tier.
+    for word in ("core", "active", "silent"):
+        assert word in text, text
+    assert GATE_TITLE in text, f"the title should be shown as typed: {text!r}"
+    assert await page.locator("#ended-message b").count() == 0, "markup was rendered"
+    await expect(page.get_by_role("heading", name="You can't enter this room")).to_be_visible()
+    await expect(page.get_by_role("status")).to_have_text("Disconnected")
+    await expect(page.get_by_role("button", name="Go live")).to_be_hidden()
+    await expect(page.get_by_label("Live stream")).to_be_hidden()
+    # A refusal is final: the page neither offers media nor knocks again.
+    await page.wait_for_timeout(1500)
+    await expect(page.get_by_role("status")).to_have_text("Disconnected")
+    assert await page.evaluate("window.salon.pcs.sub === null")
+
+
+async def test_two_members_both_receive_the_stream(open_room: OpenRoom) -> None:
+    host = await open_room(DUO_ROOM, HOST, role="host")
+    await expect(host.page.get_by_role("status")).to_have_text("In the room")
+    await go_live(host.page)
+
+    ben, cy = await asyncio.gather(open_room(DUO_ROOM, BEN), open_room(DUO_ROOM, CY))
+    for person in (ben, cy):
+        await expect(person.page.locator("#live-badge")).to_have_text("Live", timeout=10_000)
+    ben_stats, cy_stats = await asyncio.gather(
+        wait_for_media(ben.page, "Ben"), wait_for_media(cy.page, "Cy")
+    )
+    assert ben_stats["video"]["framesDecoded"] > 10
+    assert cy_stats["video"]["framesDecoded"] > 10
+    await asyncio.gather(expect_picture(ben.page), expect_picture(cy.page))
+
+    listing = people_list(host.page)
+    await expect(listing.get_by_role("listitem")).to_have_count(3)
+    await expect(listing.get_by_role("listitem").filter(has_text="Ben Core")).to_contain_text(
+        "Core"
+    )
+    await expect(listing.get_by_role("listitem").filter(has_text="Cy Active")).to_contain_text(
+        "Active"
+    )
+
+
+async def test_member_who_closes_the_tab_leaves_the_hosts_list(open_room: OpenRoom) -> None:
+    host = await open_room(LEAVE_ROOM, HOST, role="host")
+    member = await open_room(LEAVE_ROOM, ADA)
+    await expect(member.page.get_by_role("status")).to_have_text(IN_THE_ROOM)
+    listing = people_list(host.page)
+    ada = listing.get_by_role("listitem").filter(has_text="Ada Core")
+    await expect(ada).to_be_visible(timeout=PRESENCE_TIMEOUT_MS)
+    await expect(host.page.get_by_text("2 people")).to_be_visible()
+
+    await member.close_tab()
+
+    await expect(ada).to_have_count(0, timeout=PRESENCE_TIMEOUT_MS)
+    await expect(listing.get_by_role("listitem")).to_have_count(1)
+    await expect(host.page.get_by_text("1 person", exact=True)).to_be_visible()

@@ -1,0 +1,127 @@
+"""A real server (aiohttp test server) on a real, flushed Redis, and helpers to talk to it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from server import operations as ops
+from server.app import create_app
+from server.engagement.members import MemberStore
+from server.redis_embed import EmbeddedRedis
+from server.rooms.store import RoomStore
+from server.settings import Settings, load_settings
+
+SECRET = "functional-test-secret-0123456789"
+ADMIN_KEY = "functional-admin-key"
+
+
+def make_settings(redis_url: str, **overrides: Any) -> Settings:
+    base = {
+        "redis.url": redis_url,
+        "auth.secret": SECRET,
+        "auth.admin_key": ADMIN_KEY,
+        "media.ice_addresses": "127.0.0.1",
+        "engagement.scorer_enabled": True,
+    }
+    base.update(overrides)
+    return load_settings(env={}, overrides=base)
+
+
+@pytest.fixture
+def settings(redis_server: EmbeddedRedis, redis: Redis) -> Settings:
+    return make_settings(redis_server.url)
+
+
+@pytest.fixture
+async def seeded(redis: Redis) -> Redis:
+    """Members of every tier, a host, and a room for core and active members."""
+    members, rooms = MemberStore(redis), RoomStore(redis)
+    for member_id, tier in [
+        ("cora", "core"),
+        ("cody", "core"),
+        ("ada", "active"),
+        ("pia", "potential"),
+        ("sid", "silent"),
+        ("host", "core"),
+    ]:
+        await ops.set_member(members, member_id, tier, member_id.title())
+    await ops.create_room(rooms, "vip", "VIP lounge", "core,active", capacity=3, invites=["pia"])
+    await ops.create_room(rooms, "other", "Other room", "core")
+    return redis
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    settings: Settings,
+    seeded: Redis,
+) -> TestClient[Any, Any]:
+    return await aiohttp_client(create_app(settings))
+
+
+def token(
+    member: str, room: str = "vip", role: str = "member", ttl: int = 600, secret: str = SECRET
+) -> str:
+    settings = replace(make_settings("redis://unused").auth, secret=secret)
+    return ops.make_token(settings, member, room, role, ttl)
+
+
+class Socket:
+    """A test-side WebSocket that speaks the JSON protocol."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send_str(json.dumps(message))
+
+    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+        msg = await self.ws.receive(timeout=timeout)
+        assert msg.type == aiohttp.WSMsgType.TEXT, (msg.type, msg.data, msg.extra)
+        data: dict[str, Any] = json.loads(msg.data)
+        return data
+
+    async def recv_type(self, kind: str, timeout: float = 5) -> dict[str, Any]:
+        while True:
+            message = await self.recv(timeout)
+            if message["type"] == kind:
+                return message
+
+    async def join(self, tok: str, room: str | None = "vip") -> dict[str, Any]:
+        message: dict[str, Any] = {"type": "join", "token": tok}
+        if room:
+            message["room"] = room
+        await self.send(message)
+        return await self.recv()
+
+    async def closed_with(self, timeout: float = 5) -> int | None:
+        while True:
+            msg = await self.ws.receive(timeout=timeout)
+            if msg.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.CLOSING,
+            ):
+                return self.ws.close_code
+
+
+@pytest.fixture
+async def connect(client: TestClient[Any, Any]) -> AsyncIterator[Callable[..., Awaitable[Socket]]]:
+    sockets: list[aiohttp.ClientWebSocketResponse] = []
+
+    async def open_socket(protocol: str = "salon.v1.json") -> Socket:
+        ws = await client.ws_connect("/ws", protocols=(protocol,))
+        sockets.append(ws)
+        return Socket(ws)
+
+    yield open_socket
+    for ws in sockets:
+        await ws.close()

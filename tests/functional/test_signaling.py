@@ -1,0 +1,234 @@
+"""The WebSocket protocol against a real server and a real Redis: the gate, errors, presence."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgpack
+import pytest
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from server.app import create_app
+from server.engagement.events import STREAM_KEY, decode
+from server.redis_embed import free_port, start_redis
+from tests.functional.conftest import Socket, make_settings, token
+
+Connect = Callable[..., Awaitable[Socket]]
+
+
+async def test_core_member_joins_and_sees_the_room(connect: Connect) -> None:
+    ws = await connect()
+    joined = await ws.join(token("cora"))
+    assert joined["type"] == "joined"
+    assert joined["room"] == {
+        "id": "vip",
+        "title": "VIP lounge",
+        "tiers": ["core", "active"],
+        "capacity": 3,
+    }
+    assert joined["you"]["member_id"] == "cora"
+    assert joined["you"]["tier"] == "core"
+    assert joined["you"]["role"] == "member"
+    assert [p["member_id"] for p in joined["participants"]] == ["cora"]
+    assert joined["live"] is False
+    assert joined["ice_servers"] == []
+
+
+@pytest.mark.parametrize(
+    ("member", "room_tok", "code", "words"),
+    [
+        (
+            "sid",
+            "vip",
+            "tier_too_low",
+            "open to core, active members; your membership tier is silent",
+        ),
+        ("nobody", "vip", "unknown_member", "could not find a membership"),
+        ("cora", "other", "wrong_room", "made for room 'other', not for room 'vip'"),
+    ],
+)
+async def test_refusals_name_the_reason_and_close(
+    connect: Connect, member: str, room_tok: str, code: str, words: str
+) -> None:
+    ws = await connect()
+    reply = await ws.join(token(member, room_tok), room="vip")
+    assert reply["type"] == "error"
+    assert reply["code"] == code
+    assert words in reply["message"]
+    assert await ws.closed_with() == 4403
+
+
+async def test_forged_and_expired_tokens_are_refused(connect: Connect) -> None:
+    ws = await connect()
+    reply = await ws.join(token("cora", secret="another-secret-that-is-long-enough"))
+    assert reply["code"] == "token_invalid"
+    ws = await connect()
+    reply = await ws.join(token("cora", ttl=-10))
+    assert (reply["code"], "expired") == ("token_expired", "expired")
+    ws = await connect()
+    reply = await ws.join("not.a.token")
+    assert reply["code"] == "token_invalid"
+
+
+async def test_invited_member_below_tier_enters(connect: Connect) -> None:
+    ws = await connect()
+    joined = await ws.join(token("pia"))
+    assert joined["type"] == "joined"
+    assert joined["you"]["tier"] == "potential"
+
+
+async def test_room_full_refuses_the_next_member_but_not_the_host(connect: Connect) -> None:
+    for member in ("cora", "cody", "ada"):
+        assert (await (await connect()).join(token(member)))["type"] == "joined"
+    ws = await connect()
+    reply = await ws.join(token("pia"))
+    assert reply["code"] == "room_full"
+    assert "3 of 3" in reply["message"]
+    host = await connect()
+    assert (await host.join(token("host", role="host")))["type"] == "joined"
+
+
+async def test_presence_follows_joins_and_leaves(connect: Connect) -> None:
+    first = await connect()
+    await first.join(token("cora"))
+    second = await connect()
+    joined = await second.join(token("ada"))
+    assert {p["member_id"] for p in joined["participants"]} == {"cora", "ada"}
+    event = await first.recv_type("presence")
+    assert (event["event"], event["participant"]["member_id"]) == ("joined", "ada")
+    assert event["participant"]["tier"] == "active"
+    await second.send({"type": "leave"})
+    assert await second.closed_with() == 1000
+    event = await first.recv_type("presence")
+    assert (event["event"], event["participant"]["member_id"]) == ("left", "ada")
+
+
+async def test_dropped_socket_is_cleaned_up(connect: Connect, client: TestClient[Any, Any]) -> None:
+    first = await connect()
+    await first.join(token("cora"))
+    second = await connect()
+    await second.join(token("ada"))
+    await second.ws.close()
+    event = await first.recv_type("presence")
+    assert event["event"] == "left"
+    health = await (await client.get("/healthz")).json()
+    assert health["rooms"] == 1
+
+
+async def test_malformed_messages_get_errors_and_the_socket_stays_usable(connect: Connect) -> None:
+    ws = await connect()
+    await ws.ws.send_str("{not json")
+    assert (await ws.recv())["code"] == "bad_message"
+    await ws.send({"type": "dance", "ref": "r1"})
+    reply = await ws.recv()
+    assert (reply["code"], reply["ref"]) == ("unknown_type", "r1")
+    await ws.send({"type": "offer", "pc": "sub", "sdp": "v=0"})
+    assert (await ws.recv())["code"] == "not_joined"
+    await ws.send({"type": "join"})
+    assert (await ws.recv())["code"] == "invalid_field"
+    await ws.send([1, 2, 3])  # type: ignore[arg-type]
+    assert (await ws.recv())["code"] == "bad_message"
+    assert (await ws.join(token("cora")))["type"] == "joined"
+    await ws.send({"type": "join", "token": token("cora")})
+    assert (await ws.recv())["code"] == "already_joined"
+    await ws.send({"type": "offer", "pc": "side", "sdp": "x"})
+    assert (await ws.recv())["code"] == "invalid_field"
+    await ws.send({"type": "offer", "pc": "sub", "sdp": "garbage"})
+    assert (await ws.recv())["code"] == "media_failed"
+    await ws.send({"type": "candidate", "pc": "sub", "candidate": {"candidate": 5}})
+    assert (await ws.recv())["code"] == "invalid_field"
+
+
+async def test_member_may_not_publish(connect: Connect) -> None:
+    ws = await connect()
+    await ws.join(token("cora"))
+    await ws.send({"type": "offer", "pc": "pub", "sdp": "v=0", "ref": "go"})
+    reply = await ws.recv()
+    assert (reply["code"], reply["ref"]) == ("forbidden", "go")
+
+
+async def test_oversized_frame_closes_with_1009(connect: Connect) -> None:
+    ws = await connect()
+    await ws.join(token("cora"))
+    await ws.ws.send_str("x" * (70 * 1024))
+    assert await ws.closed_with() == 1009
+
+
+async def test_second_connection_replaces_the_first(connect: Connect) -> None:
+    first = await connect()
+    await first.join(token("cora"))
+    second = await connect()
+    joined = await second.join(token("cora"))
+    assert [p["member_id"] for p in joined["participants"]] == ["cora"]
+    reply = await first.recv_type("error")
+    assert reply["code"] == "replaced"
+    assert await first.closed_with() == 4409
+
+
+async def test_msgpack_subprotocol(connect: Connect) -> None:
+    ws = await connect("salon.v1.msgpack")
+    await ws.ws.send_bytes(msgpack.packb({"type": "join", "token": token("cora")}))
+    msg = await ws.ws.receive(timeout=5)
+    assert msgpack.unpackb(msg.data)["type"] == "joined"
+    await ws.ws.send_bytes(b"\xc1")
+    msg = await ws.ws.receive(timeout=5)
+    assert msgpack.unpackb(msg.data)["code"] == "bad_message"
+
+
+async def test_join_timeout(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    redis_server: Any,
+    seeded: Redis,
+) -> None:
+    settings = make_settings(redis_server.url, **{"signaling.join_timeout": 0.3})
+    client = await aiohttp_client(create_app(settings))
+    ws = Socket(await client.ws_connect("/ws"))
+    assert (await ws.recv())["code"] == "join_timeout"
+    assert await ws.closed_with() == 4408
+
+
+async def test_join_and_leave_are_recorded_and_scored(connect: Connect, redis: Redis) -> None:
+    ws = await connect()
+    await ws.join(token("cora"))
+    await asyncio.sleep(0.2)
+    await ws.send({"type": "leave"})
+    await ws.closed_with()
+    events: list[Any] = []
+    for _ in range(50):
+        entries = await redis.xrange(STREAM_KEY)
+        events = [decode(fields[b"e"]) for _, fields in entries]
+        if len(events) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    assert [(e.kind, e.member_id, e.room_id) for e in events] == [
+        ("join", "cora", "vip"),
+        ("leave", "cora", "vip"),
+    ]
+    assert events[1].data["watch_seconds"] >= 0.2
+    for _ in range(50):
+        score = await redis.hget("salon:{m:cora}:member", "score")
+        if score and float(score) > 1.0:
+            break
+        await asyncio.sleep(0.05)
+    assert score is not None and float(score) > 1.0
+
+
+async def test_redis_down_keeps_the_gate_shut(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+) -> None:
+    """A join while Redis is unreachable is refused with 'unavailable', never admitted."""
+    port = free_port()
+    server = start_redis(port)
+    settings = make_settings(server.url, **{"redis.timeout": 0.5})
+    try:
+        client = await aiohttp_client(create_app(settings))
+        server.stop()
+        ws = Socket(await client.ws_connect("/ws"))
+        reply = await ws.join(token("cora"))
+        assert reply["code"] == "unavailable"
+        assert await ws.closed_with() == 4403
+    finally:
+        server.stop()

@@ -1,0 +1,63 @@
+"""The gate's policy: tiers, invites, capacity, hosts."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.engagement.members import Member, Tier
+from server.ids import MemberId, RoomId
+from server.rooms.errors import RoomFull, TierTooLow
+from server.rooms.model import Role, RoomSpec
+from server.rooms.policy import check_entry
+
+ROOM = RoomSpec(
+    RoomId("vip"),
+    "VIP lounge",
+    (Tier.CORE, Tier.ACTIVE),
+    capacity=2,
+    invites=frozenset({MemberId("guest")}),
+)
+
+
+def member(tier: Tier, member_id: str = "m") -> Member:
+    return Member(MemberId(member_id), tier, member_id)
+
+
+@pytest.mark.parametrize("tier", [Tier.CORE, Tier.ACTIVE])
+def test_allowed_tiers_enter(tier: Tier) -> None:
+    check_entry(ROOM, member(tier), Role.MEMBER, 0)
+
+
+@pytest.mark.parametrize("tier", [Tier.POTENTIAL, Tier.SILENT])
+def test_lower_tiers_are_refused_with_both_tiers_named(tier: Tier) -> None:
+    with pytest.raises(TierTooLow) as caught:
+        check_entry(ROOM, member(tier), Role.MEMBER, 0)
+    assert "core, active" in str(caught.value)
+    assert f"your membership tier is {tier.value}" in str(caught.value)
+
+
+def test_invited_member_below_tier_enters() -> None:
+    check_entry(ROOM, member(Tier.SILENT, "guest"), Role.MEMBER, 0)
+
+
+def test_full_room_refuses_even_invited_members() -> None:
+    with pytest.raises(RoomFull, match="2 of 2"):
+        check_entry(ROOM, member(Tier.CORE, "guest"), Role.MEMBER, 2)
+
+
+def test_hosts_always_enter() -> None:
+    check_entry(ROOM, None, Role.HOST, 99)
+
+
+@given(st.sampled_from(list(Tier)), st.integers(0, 5), st.booleans())
+def test_decision_matches_the_rules(tier: Tier, occupants: int, invited: bool) -> None:
+    who = member(tier, "guest" if invited else "m")
+    should_enter = (invited or tier in ROOM.tiers) and occupants < ROOM.capacity
+    try:
+        check_entry(ROOM, who, Role.MEMBER, occupants)
+        entered = True
+    except (TierTooLow, RoomFull):
+        entered = False
+    assert entered == should_enter

@@ -1,0 +1,62 @@
+"""Settings: layering, validation, and unknown keys named at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.settings import SettingsError, as_dict, load_settings
+
+SECRET = {"SALON_SECRET": "s" * 20}
+
+
+def test_defaults_then_file_then_env(tmp_path: Path) -> None:
+    path = tmp_path / "salon.toml"
+    path.write_text(
+        '[server]\nport = 9000\nhost = "0.0.0.0"\n[media]\nrtp_ports = "40000-40010"\n'
+        '[[media.ice_servers]]\nurls = ["turn:turn.example:3478"]\nusername = "u"\n'
+        'credential = "c"\n'
+    )
+    settings = load_settings(
+        path, env={**SECRET, "SALON_PORT": "9100", "SALON_ICE_ADDRESSES": "127.0.0.1, ::1"}
+    )
+    assert settings.server.port == 9100
+    assert settings.server.host == "0.0.0.0"
+    assert (settings.media.rtp_port_min, settings.media.rtp_port_max) == (40000, 40010)
+    assert settings.media.ice_addresses == ("127.0.0.1", "::1")
+    assert settings.media.ice_servers[0].urls == ("turn:turn.example:3478",)
+
+
+def test_no_ice_servers_by_default() -> None:
+    assert load_settings(env=SECRET).media.ice_servers == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"SALON_BOGUS": "1"}, "SALON_BOGUS"),
+        ({"SALON_SERVER_PROT": "1"}, "'prot'"),
+        ({"SALON_PORT": "eighty"}, "server.port"),
+        ({"SALON_RTP_PORTS": "5000"}, "LO-HI"),
+        ({"SALON_RTP_PORTS": "60000-50000"}, "media.rtp_ports"),
+        ({"SALON_ICE_ADDRESSES": "example.com"}, "not an IP address"),
+        ({"SALON_ENGAGEMENT_SCORER_ENABLED": "maybe"}, "scorer_enabled"),
+    ],
+)
+def test_bad_settings_fail_with_the_key_named(env: dict[str, str], words: str) -> None:
+    with pytest.raises(SettingsError, match=words):
+        load_settings(env={**SECRET, **env})
+
+
+def test_unknown_key_in_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "salon.toml"
+    path.write_text("[redis]\nurl = 'redis://x'\ncolour = 'blue'\n")
+    with pytest.raises(SettingsError, match="'colour'"):
+        load_settings(path, env=SECRET)
+
+
+def test_secret_is_required_and_masked() -> None:
+    with pytest.raises(SettingsError, match="SALON_SECRET"):
+        load_settings(env={})
+    assert as_dict(load_settings(env=SECRET))["auth"]["secret"] == "***"
