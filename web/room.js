@@ -7,6 +7,8 @@
 // Everything that came from the server or from people (names, titles, messages) is put
 // on the page with textContent, never as HTML.
 
+import { callFeatures } from './features.js';
+
 const PROTOCOL = 'salon.v1.json';
 const RECONNECT_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
 // After these the server closes the socket for good: reconnecting would be refused again.
@@ -110,6 +112,18 @@ function nextRef(kind) {
 function isHost() {
   return salon.you !== null && salon.you.role === 'host';
 }
+
+// What feature modules (features.js) may use.
+const featureApi = {
+  send,
+  nextRef,
+  you: () => salon.you,
+  participants: () => participants,
+  isHost,
+  notice: (text) => showNotice(text),
+  // Redraw the people list (after a feature changed what it shows).
+  renderParticipants: () => renderParticipants(),
+};
 
 function capitalize(word) {
   return word ? word.charAt(0).toUpperCase() + word.slice(1) : '';
@@ -220,6 +234,7 @@ function onSocketClosed(code) {
   ws = null;
   joined = false;
   closeAllPeers();
+  callFeatures('onLeft', featureApi);
   console.info('[salon] socket closed', code);
   if (finished) { refreshState(); return; }
   if (code === CLOSE_REFUSED) {
@@ -250,7 +265,9 @@ function handleMessage(message) {
     case 'presence': onPresence(message); break;
     case 'stream': setLive(Boolean(message.live), message.publisher ?? null); break;
     case 'error': onError(message); break;
-    default: break; // newer server, older page: ignore what we do not know
+    // Stage and interaction modules (features.js); unknown types are ignored: newer
+    // server, older page.
+    default: callFeatures('onMessage', message, featureApi); break;
   }
 }
 
@@ -286,6 +303,7 @@ function onJoined(message) {
   }
   setLive(Boolean(message.live), null);
   refreshState();
+  callFeatures('onJoined', message, featureApi);
 }
 
 function onAnswer(message) {
@@ -308,6 +326,7 @@ function onPresence(message) {
   if (message.event === 'joined') participants.set(p.id, p);
   else if (message.event === 'left') participants.delete(p.id);
   renderParticipants();
+  callFeatures('onPresence', message, featureApi);
 }
 
 function onError(message) {
@@ -635,6 +654,9 @@ function renderParticipants() {
       meta.append(' ', tier);
     }
     li.append(meta);
+    li.dataset.participant = p.id;
+    // Stage and interaction modules add their own badges and actions here.
+    callFeatures('decorateParticipant', li, p, featureApi);
     return li;
   });
   ui.peopleList.replaceChildren(...items);

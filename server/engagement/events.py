@@ -97,8 +97,8 @@ def new_event(kind: EventKind | str, room_id: str, member_id: MemberId, /, **dat
 
 
 def encode(event: Event) -> bytes:
-    """The msgpack bytes of ``event``; raises ``TypeError`` if ``data`` holds a value
-    msgpack cannot carry (e.g. a datetime)."""
+    """The msgpack bytes of ``event``. Raises (``TypeError``, ``OverflowError``…) if
+    ``data`` holds a value msgpack cannot carry, such as a datetime or a 2**70."""
     payload = {
         "v": event.v,
         "id": event.id,

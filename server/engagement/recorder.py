@@ -85,9 +85,9 @@ class EventRecorder:
             self.invalid += 1
             logger.error(
                 "event %s (%s) for member %s cannot be encoded: not recorded",
-                event.id,
-                event.kind,
-                event.member_id,
+                getattr(event, "id", "?"),
+                getattr(event, "kind", "?"),
+                getattr(event, "member_id", "?"),
                 exc_info=True,
             )
             return
@@ -135,9 +135,7 @@ class EventRecorder:
             pass
         finally:
             self._task = None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _cancel_and_wait(task)
         if self.depth:
             logger.warning("recorder stopped with %d events not written", self.depth)
 
@@ -151,6 +149,7 @@ class EventRecorder:
     async def _run(self) -> None:
         backoff = BACKOFF_MIN
         while True:
+            _check_cancelled()
             if not self._buffer:
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
@@ -207,3 +206,33 @@ class EventRecorder:
         else:
             logger.exception("unexpected error writing events; keeping them and retrying")
         self._failing = True
+
+
+def _check_cancelled() -> None:
+    """Raise ``CancelledError`` if someone asked to cancel this task.
+
+    On Python 3.11, ``asyncio.wait_for`` (which redis-py uses to send every command when
+    ``socket_timeout`` is set) swallows a cancellation that lands in the same loop turn
+    as its inner future finishing (python/cpython#86296, fixed in 3.12). The command
+    then returns normally and the loop would run on; the request count still shows it.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def _cancel_and_wait(task: asyncio.Task[None], limit: float = 5.0) -> None:
+    """Cancel ``task`` until it ends (see ``_check_cancelled``), for at most ``limit`` s.
+
+    ``asyncio.wait`` is used rather than awaiting the task, so that the caller's own
+    cancellation is never mistaken for the task's, nor absorbed.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not task.done() and loop.time() < deadline:
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+    if not task.done():
+        logger.error("task %s did not stop within %.1f s", task.get_name(), limit)
+    elif not task.cancelled() and task.exception() is not None:
+        logger.error("task %s had failed", task.get_name(), exc_info=task.exception())

@@ -26,14 +26,14 @@ from typing import Any, Final
 from redis.asyncio import Redis
 from redis.exceptions import (
     BusyLoadingError,
-    ConnectionError,
     NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
     RedisError,
     ResponseError,
-    TimeoutError,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.engagement.events import (
     STREAM_FIELD,
@@ -83,8 +83,8 @@ CLAIM_EVERY: Final = 30.0
 
 # Errors after which the same work should simply be tried again later.
 TRANSIENT_ERRORS: Final = (
-    ConnectionError,
-    TimeoutError,
+    RedisConnectionError,
+    RedisTimeoutError,
     BusyLoadingError,
     OutOfMemoryError,
     ReadOnlyError,
@@ -301,14 +301,8 @@ class Scorer:
         """Stop the reading task. Entries it had read but not acked are read again later
         (by this consumer on restart, or by another through ``claim_stale``)."""
         task, self._task = self._task, None
-        if task is None:
-            return
-        import sys
-
-        print("STOP cancel", time.monotonic(), file=sys.stderr)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        if task is not None:
+            await _cancel_and_wait(task)
 
     async def run(self, block_ms: int = BLOCK_MS) -> None:
         """Process entries until cancelled; Redis errors are logged and retried."""
@@ -316,20 +310,13 @@ class Scorer:
         failing = False
         next_claim = 0.0
         while True:
+            _check_cancelled()
             try:
                 if time.monotonic() >= next_claim:
                     await self.claim_stale()
                     next_claim = time.monotonic() + CLAIM_EVERY
                 await self.process_once(block_ms=block_ms)
-            except BaseException as exc:
-                import sys
-                import traceback
-
-                print("RUN caught", time.monotonic(), type(exc), exc, file=sys.stderr)
-                if isinstance(exc, asyncio.CancelledError) or type(exc).__name__ == "TimeoutError":
-                    traceback.print_exc()
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
+            except Exception as exc:
                 if not failing:
                     failing = True
                     if isinstance(exc, RedisError):
@@ -363,3 +350,33 @@ def _entries(reply: Any) -> list[Entry]:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _check_cancelled() -> None:
+    """Raise ``CancelledError`` if someone asked to cancel this task.
+
+    On Python 3.11, ``asyncio.wait_for`` (which redis-py uses to send every command when
+    ``socket_timeout`` is set) swallows a cancellation that lands in the same loop turn
+    as its inner future finishing (python/cpython#86296, fixed in 3.12). The command
+    then returns normally and the loop would run on; the request count still shows it.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def _cancel_and_wait(task: asyncio.Task[None], limit: float = 5.0) -> None:
+    """Cancel ``task`` until it ends (see ``_check_cancelled``), for at most ``limit`` s.
+
+    ``asyncio.wait`` is used rather than awaiting the task, so that the caller's own
+    cancellation is never mistaken for the task's, nor absorbed.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not task.done() and loop.time() < deadline:
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+    if not task.done():
+        logger.error("task %s did not stop within %.1f s", task.get_name(), limit)
+    elif not task.cancelled() and task.exception() is not None:
+        logger.error("task %s had failed", task.get_name(), exc_info=task.exception())

@@ -7,8 +7,9 @@ coroutine can observe a half-made change. Listeners are told afterwards.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from server.ids import MemberId, ParticipantId
 from server.rooms.media_peers import RoomMedia
@@ -27,6 +28,10 @@ class RoomListener(Protocol):
     def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None: ...
 
     def replaced(self) -> None: ...
+
+    def room_event(self, kind: str, payload: dict[str, Any]) -> None:
+        """A named room event with plain, JSON-able data (chat line, hand raised, …)."""
+        ...
 
 
 class RoomState(Enum):
@@ -88,6 +93,18 @@ class Room:
     def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None:
         for listener in list(self._listeners.values()):
             listener.stream_changed(live, publisher)
+
+    def broadcast(
+        self, kind: str, payload: dict[str, Any], only: Iterable[ParticipantId] | None = None
+    ) -> None:
+        """Tell everyone (or only the given participants) about a room event."""
+        targets = (
+            self._listeners
+            if only is None
+            else {pid: self._listeners[pid] for pid in only if pid in self._listeners}
+        )
+        for listener in list(targets.values()):
+            listener.room_event(kind, payload)
 
     @property
     def empty(self) -> bool:

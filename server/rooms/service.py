@@ -12,7 +12,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -165,6 +165,10 @@ class RoomService:
         if room.empty and self._live.get(room.spec.room_id) is room:
             del self._live[room.spec.room_id]
             await room.media.close()
+
+    def record(self, kind: EventKind, room: Room, member_id: MemberId, **data: Any) -> None:
+        """Record an engagement event for something that happened in ``room`` (never blocks)."""
+        self._recorder.record(new_event(kind, room.spec.room_id, member_id, **data))
 
     @staticmethod
     def require_host(participant: Participant, action: str) -> None:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from server.rooms.service import RoomService
 from server.settings import SignalingSettings
+from server.signaling.context import Feature
 from server.signaling.session import Session
 
 JSON_PROTOCOL = "salon.v1.json"
@@ -15,7 +16,7 @@ MSGPACK_PROTOCOL = "salon.v1.msgpack"
 
 
 def websocket_handler(
-    service: RoomService, settings: SignalingSettings
+    service: RoomService, settings: SignalingSettings, features: tuple[Feature, ...] = ()
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
@@ -25,7 +26,7 @@ def websocket_handler(
         )
         await ws.prepare(request)
         binary = ws.ws_protocol == MSGPACK_PROTOCOL
-        await Session(ws, service, settings, binary).run()
+        await Session(ws, service, settings, binary, features).run()
         return ws
 
     return handle

@@ -9,12 +9,15 @@ bottom, so the shape of everything the server says lives in this file too.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgpack
 
 from server.ids import is_valid_id
+from server.signaling import messages_interactions, messages_stage
+from server.signaling.fields import ProtocolError, pc, string
 
 MAX_TOKEN = 4096
 MAX_SDP = 48 * 1024
@@ -22,17 +25,15 @@ MAX_REF = 64
 MAX_CANDIDATE = 1024
 
 PcName = Literal["pub", "sub"]
-PC_NAMES: tuple[PcName, ...] = ("pub", "sub")
 
+__all__ = ["ProtocolError", "parse"]
 
-class ProtocolError(Exception):
-    """A client message the server cannot accept: ``code`` for programs, ``detail`` for people."""
-
-    def __init__(self, code: str, detail: str, ref: str | None = None) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.ref = ref
+# Feature modules define their own message classes and parsers; they are merged here so
+# that every client message is still parsed through this one table.
+FEATURE_PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
+    **messages_stage.PARSERS,
+    **messages_interactions.PARSERS,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,24 +95,6 @@ def encode_frame(message: dict[str, Any], binary: bool) -> str | bytes:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
-def _string(obj: dict[str, Any], key: str, limit: int, ref: str | None) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not value:
-        raise ProtocolError("invalid_field", f"'{key}' must be a non-empty string.", ref)
-    if len(value) > limit:
-        raise ProtocolError("invalid_field", f"'{key}' is longer than {limit} characters.", ref)
-    return value
-
-
-def _pc(obj: dict[str, Any], ref: str | None) -> PcName:
-    value = obj.get("pc")
-    if value == "pub":
-        return "pub"
-    if value == "sub":
-        return "sub"
-    raise ProtocolError("invalid_field", '\'pc\' must be "pub" or "sub".', ref)
-
-
 def _candidate(obj: dict[str, Any], ref: str | None) -> dict[str, Any] | None:
     if "candidate" not in obj:
         raise ProtocolError("invalid_field", "'candidate' is required (null ends them).", ref)
@@ -132,7 +115,7 @@ def _candidate(obj: dict[str, Any], ref: str | None) -> dict[str, Any] | None:
     return {"candidate": text, "sdpMid": mid, "sdpMLineIndex": index}
 
 
-def parse(obj: Any) -> ClientMessage:
+def parse(obj: Any) -> Any:
     """Validate a decoded frame and return the typed message it carries."""
     if not isinstance(obj, dict):
         raise ProtocolError("bad_message", "A message must be an object with a 'type'.")
@@ -146,20 +129,23 @@ def parse(obj: Any) -> ClientMessage:
         room = obj.get("room")
         if room is not None and not is_valid_id(room):
             raise ProtocolError("invalid_field", "'room' must be a room id.", ref)
-        return Join(token=_string(obj, "token", MAX_TOKEN, ref), room=room, ref=ref)
+        return Join(token=string(obj, "token", MAX_TOKEN, ref), room=room, ref=ref)
     if kind == "offer":
-        return Offer(pc=_pc(obj, ref), sdp=_string(obj, "sdp", MAX_SDP, ref), ref=ref)
+        return Offer(pc=pc(obj, ref), sdp=string(obj, "sdp", MAX_SDP, ref), ref=ref)
     if kind == "candidate":
-        return Candidate(pc=_pc(obj, ref), candidate=_candidate(obj, ref), ref=ref)
+        return Candidate(pc=pc(obj, ref), candidate=_candidate(obj, ref), ref=ref)
     if kind == "stop":
-        return Stop(pc=_pc(obj, ref), ref=ref)
+        return Stop(pc=pc(obj, ref), ref=ref)
     if kind == "leave":
         return Leave(ref=ref)
+    feature = FEATURE_PARSERS.get(kind)
+    if feature is not None:
+        return feature(obj, ref)
     shown = kind if len(kind) <= 32 else kind[:32] + "…"
     raise ProtocolError("unknown_type", f"Unknown message type '{shown}'.", ref)
 
 
-def to_wire(message: ClientMessage) -> dict[str, Any]:
+def to_wire(message: Any) -> dict[str, Any]:
     """The wire object for a client message (tests, bots and the load tester use it)."""
     out: dict[str, Any] = {"type": message.type}
     for name in message.__slots__:

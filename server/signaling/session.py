@@ -23,6 +23,7 @@ from server.rooms.room import Room
 from server.rooms.service import RoomService
 from server.settings import SignalingSettings
 from server.signaling import messages as m
+from server.signaling.context import Feature, SessionContext
 from server.signaling.errors import CLOSE_JOIN_TIMEOUT, CLOSE_NORMAL, code_for
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Session:
         service: RoomService,
         settings: SignalingSettings,
         binary: bool,
+        features: tuple[Feature, ...] = (),
     ) -> None:
         self._ws = ws
         self._service = service
@@ -55,6 +57,11 @@ class Session:
         self._room: Room | None = None
         self._me: Participant | None = None
         self._closing = False
+        self._features = features
+        self._routes: dict[type, Feature] = {
+            kind: feature for feature in features for kind in feature.message_types
+        }
+        self._ctx: SessionContext | None = None
 
     # --- RoomListener -----------------------------------------------------------------
 
@@ -66,6 +73,9 @@ class Session:
 
     def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None:
         self._send(m.stream(live, publisher))
+
+    def room_event(self, kind: str, payload: dict[str, Any]) -> None:
+        self._send({"type": kind, **payload})
 
     def replaced(self) -> None:
         from server.rooms.errors import Replaced
@@ -165,14 +175,17 @@ class Session:
             logger.exception("unexpected error handling a client message")
             self._send(m.error("internal", "Something went wrong on our side.", ref))
 
-    async def _dispatch(self, message: m.ClientMessage) -> None:
+    async def _dispatch(self, message: Any) -> None:
         if isinstance(message, m.Join):
             await self._join(message)
             return
         if self._room is None or self._me is None:
             raise m.ProtocolError("not_joined", "Send join first.", message.ref)
         room, me = self._room, self._me
-        if isinstance(message, m.Offer):
+        feature = self._routes.get(type(message))
+        if feature is not None and self._ctx is not None:
+            await feature.handle(self._ctx, message)
+        elif isinstance(message, m.Offer):
             if message.pc == "pub":
                 self._service.require_host(me, "publish camera and microphone")
             sdp = await room.media.answer(me.participant_id, message.pc, message.sdp)
@@ -191,6 +204,10 @@ class Session:
             )
         room, me = await self._service.join(message.token, message.room, self)
         self._room, self._me = room, me
+        self._ctx = SessionContext(room, me, self._service, self._send)
+        extra: dict[str, Any] = {}
+        for feature in self._features:
+            extra.update(feature.joined_state(self._ctx))
         self._send(
             {
                 "type": "joined",
@@ -200,6 +217,7 @@ class Session:
                 "live": room.media.live,
                 "publisher": room.media.publisher,
                 "ice_servers": self._service.ice.browser_ice_servers(),
+                **extra,
                 **({"ref": message.ref} if message.ref else {}),
             }
         )

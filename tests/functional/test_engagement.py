@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from server.engagement.events import (
     STREAM_FIELD,
@@ -61,8 +63,12 @@ async def score(redis: Redis, member: str) -> float | None:
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Poll ``check`` until true; a connection error (Redis restarting) counts as false."""
     async with asyncio.timeout(timeout):
-        while not await check():
+        while True:
+            with contextlib.suppress(RedisConnectionError):
+                if await check():
+                    return
             await asyncio.sleep(0.02)
 
 
@@ -370,6 +376,27 @@ async def test_scorer_refuses_a_decoding_client(redis_server: EmbeddedRedis) -> 
             Scorer(client, SETTINGS, "s1")
     finally:
         await client.aclose()
+
+
+async def test_scorer_stops_even_if_a_cancellation_was_swallowed(redis: Redis) -> None:
+    """Regression: stop() hung for ever after a Redis restart on Python 3.11.
+
+    redis-py sends commands through ``asyncio.wait_for``, which on 3.11 can swallow a
+    cancellation (python/cpython#86296); the run loop then went on reading. Here the
+    swallowing is done on purpose, just before the loop starts.
+    """
+    scorer = Scorer(redis, SETTINGS, "s1")
+
+    async def swallow_then_run() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(10)
+        await scorer.run()
+
+    task = asyncio.create_task(swallow_then_run())
+    await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.wait([task], timeout=5)
+    assert task.cancelled()
 
 
 async def test_scorer_survives_a_redis_restart(own_redis: Restartable) -> None:

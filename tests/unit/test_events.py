@@ -117,7 +117,7 @@ def test_unknown_top_level_fields_are_ignored() -> None:
     [b"", b"\xc1", b"garbage that is not msgpack \xff\xfe", msgpack.packb([1, 2]), b"\x93\x01"],
 )
 def test_garbage_is_a_decode_error(raw: bytes) -> None:
-    with pytest.raises(EventDecodeError, match="not msgpack|not a map"):
+    with pytest.raises(EventDecodeError, match=r"not msgpack|not a map"):
         decode(raw)
 
 
