@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,7 +15,9 @@ from redis.asyncio import Redis
 from server.app import create_app
 from server.engagement.events import STREAM_KEY, decode
 from server.redis_embed import free_port, start_redis
-from tests.functional.conftest import Socket, make_settings, token
+from server.ids import MemberId, RoomId
+from server.rooms.tokens import mint_token
+from tests.functional.conftest import SECRET, Socket, make_settings, token
 
 Connect = Callable[..., Awaitable[Socket]]
 
@@ -66,7 +69,8 @@ async def test_forged_and_expired_tokens_are_refused(connect: Connect) -> None:
     reply = await ws.join(token("cora", secret="another-secret-that-is-long-enough"))
     assert reply["code"] == "token_invalid"
     ws = await connect()
-    reply = await ws.join(token("cora", ttl=-10))
+    expired = mint_token(SECRET, MemberId("cora"), RoomId("vip"), ttl=60, now=time.time() - 120)
+    reply = await ws.join(expired)
     assert (reply["code"], "expired") == ("token_expired", "expired")
     ws = await connect()
     reply = await ws.join("not.a.token")
@@ -111,9 +115,10 @@ async def test_dropped_socket_is_cleaned_up(connect: Connect, client: TestClient
     await first.join(token("cora"))
     second = await connect()
     await second.join(token("ada"))
+    assert (await first.recv_type("presence"))["event"] == "joined"
     await second.ws.close()
     event = await first.recv_type("presence")
-    assert event["event"] == "left"
+    assert (event["event"], event["participant"]["member_id"]) == ("left", "ada")
     health = await (await client.get("/healthz")).json()
     assert health["rooms"] == 1
 
