@@ -81,3 +81,74 @@ async def test_subscriber_receives_host_frames_without_server_decoding(room: Any
     assert media.feeds["video"].frames_in >= 20
     for pc in (host.pc, member.pc):
         await pc.close()
+
+
+async def test_late_subscriber_gets_a_keyframe_promptly(room: Any) -> None:
+    """A member joining mid-stream must not wait for the encoder's next natural keyframe."""
+    media, policy, _ = room
+    host = Peer(policy)
+    host.pc.addTrack(VideoStreamTrack())
+    host.pc.addTrack(AudioStreamTrack())
+    await host.negotiate(media, "host", "pub")
+    feed = media.feeds["video"]
+    for _ in range(100):
+        if feed.frames_in > 30:
+            break
+        await asyncio.sleep(0.1)
+    assert feed.frames_in > 30, "the host's frames never reached the relay"
+    requests_before = feed._keyframer.sent if feed._keyframer else 0
+    member = Peer(policy)
+    member.pc.addTransceiver("audio", direction="recvonly")
+    member.pc.addTransceiver("video", direction="recvonly")
+    started = time.monotonic()
+    await member.negotiate(media, "late", "sub")
+    video = next(t for t in member.tracks if t.kind == "video")
+    assert await frames_received(video, 5, timeout=5) == 5
+    assert time.monotonic() - started < 5
+    assert feed._keyframer is not None and feed._keyframer.sent > requests_before
+    for pc in (host.pc, member.pc):
+        await pc.close()
+
+
+async def test_rtp_ports_stay_inside_the_configured_range() -> None:
+    policy, settings = loopback_policy((41000, 41003))
+    media = RoomMedia(RoomId("r2"), policy, settings, lambda live, who: None)
+    try:
+        ports = []
+        for who in ("a", "b"):
+            peer = Peer(loopback_policy()[0])
+            peer.pc.addTransceiver("audio", direction="recvonly")
+            peer.pc.addTransceiver("video", direction="recvonly")
+            await peer.negotiate(media, who, "sub")
+            remote = peer.pc.remoteDescription.sdp
+            ports += [int(line.split()[5]) for line in remote.splitlines()
+                      if line.startswith("a=candidate:")]
+            await peer.pc.close()
+        assert ports and all(41000 <= p <= 41003 for p in ports), ports
+        assert all(
+            "127.0.0.1" in line
+            for line in remote.splitlines() if line.startswith("a=candidate:")
+        )
+    finally:
+        await media.close()
+
+
+async def test_exhausted_port_range_fails_negotiation_cleanly() -> None:
+    """With every port of the range taken the answer carries no candidate; nothing leaks."""
+    import socket
+
+    held = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    held.bind(("127.0.0.1", 0))
+    port = held.getsockname()[1]
+    policy, settings = loopback_policy((port, port))
+    media = RoomMedia(RoomId("r3"), policy, settings, lambda live, who: None)
+    try:
+        peer = Peer(loopback_policy()[0])
+        peer.pc.addTransceiver("audio", direction="recvonly")
+        peer.pc.addTransceiver("video", direction="recvonly")
+        await peer.negotiate(media, "a", "sub")
+        assert "a=candidate:" not in peer.pc.remoteDescription.sdp
+        await peer.pc.close()
+    finally:
+        held.close()
+        await media.close()
