@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -25,6 +25,16 @@ MAX_BODY = 64 * 1024
 
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+class _Jsonable(Protocol):
+    def to_json(self) -> dict[str, object]: ...
+
+
+def _found(item: _Jsonable | None, missing: str) -> web.Response:
+    if item is None:
+        return _error(404, "not_found", missing)
+    return web.json_response(item.to_json())
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -75,10 +85,7 @@ class OperatorApi:
 
     async def get_member(self, request: web.Request) -> web.Response:
         mid = ops.check_id(request.match_info["member_id"], "member id")
-        member = await self._members.get(MemberId(mid))
-        if member is None:
-            return _error(404, "not_found", f"No member '{mid}'.")
-        return web.json_response(member.to_json())
+        return _found(await self._members.get(MemberId(mid)), f"No member '{mid}'.")
 
     async def put_member(self, request: web.Request) -> web.Response:
         body = await _body(request)
@@ -92,10 +99,7 @@ class OperatorApi:
 
     async def get_room(self, request: web.Request) -> web.Response:
         rid = ops.check_id(request.match_info["room_id"], "room id")
-        spec = await self._rooms.get(RoomId(rid))
-        if spec is None:
-            return _error(404, "not_found", f"No room '{rid}'.")
-        return web.json_response(spec.to_json())
+        return _found(await self._rooms.get(RoomId(rid)), f"No room '{rid}'.")
 
     async def put_room(self, request: web.Request) -> web.Response:
         body = await _body(request)

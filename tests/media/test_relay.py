@@ -65,16 +65,28 @@ async def frames_received(track: MediaStreamTrack, count: int, timeout: float = 
     return got
 
 
-async def test_subscriber_receives_host_frames_without_server_decoding(room: Any) -> None:
-    media, policy, changes = room
+async def publish_host(media: RoomMedia, policy: IcePolicy) -> Peer:
+    """A host peer publishing aiortc's synthetic camera and microphone."""
     host = Peer(policy)
     host.pc.addTrack(VideoStreamTrack())
     host.pc.addTrack(AudioStreamTrack())
     await host.negotiate(media, "host", "pub")
+    return host
+
+
+async def subscribe(media: RoomMedia, policy: IcePolicy, who: str) -> Peer:
+    """A member peer offering recvonly audio and video, as the room page does."""
     member = Peer(policy)
     member.pc.addTransceiver("audio", direction="recvonly")
     member.pc.addTransceiver("video", direction="recvonly")
-    await member.negotiate(media, "m1", "sub")
+    await member.negotiate(media, who, "sub")
+    return member
+
+
+async def test_subscriber_receives_host_frames_without_server_decoding(room: Any) -> None:
+    media, policy, changes = room
+    host = await publish_host(media, policy)
+    member = await subscribe(media, policy, "m1")
     video = next(t for t in member.tracks if t.kind == "video")
     assert await frames_received(video, 20) == 20
     assert changes[0] == (True, "host")
@@ -86,10 +98,7 @@ async def test_subscriber_receives_host_frames_without_server_decoding(room: Any
 async def test_late_subscriber_gets_a_keyframe_promptly(room: Any) -> None:
     """A member joining mid-stream must not wait for the encoder's next natural keyframe."""
     media, policy, _ = room
-    host = Peer(policy)
-    host.pc.addTrack(VideoStreamTrack())
-    host.pc.addTrack(AudioStreamTrack())
-    await host.negotiate(media, "host", "pub")
+    host = await publish_host(media, policy)
     feed = media.feeds["video"]
     for _ in range(100):
         if feed.frames_in > 30:
@@ -97,11 +106,8 @@ async def test_late_subscriber_gets_a_keyframe_promptly(room: Any) -> None:
         await asyncio.sleep(0.1)
     assert feed.frames_in > 30, "the host's frames never reached the relay"
     requests_before = feed._keyframer.sent if feed._keyframer else 0
-    member = Peer(policy)
-    member.pc.addTransceiver("audio", direction="recvonly")
-    member.pc.addTransceiver("video", direction="recvonly")
     started = time.monotonic()
-    await member.negotiate(media, "late", "sub")
+    member = await subscribe(media, policy, "late")
     video = next(t for t in member.tracks if t.kind == "video")
     assert await frames_received(video, 5, timeout=5) == 5
     assert time.monotonic() - started < 5
@@ -116,10 +122,7 @@ async def test_rtp_ports_stay_inside_the_configured_range() -> None:
     try:
         ports = []
         for who in ("a", "b"):
-            peer = Peer(loopback_policy()[0])
-            peer.pc.addTransceiver("audio", direction="recvonly")
-            peer.pc.addTransceiver("video", direction="recvonly")
-            await peer.negotiate(media, who, "sub")
+            peer = await subscribe(media, loopback_policy()[0], who)
             remote = peer.pc.remoteDescription.sdp
             ports += [int(line.split()[5]) for line in remote.splitlines()
                       if line.startswith("a=candidate:")]
@@ -143,10 +146,7 @@ async def test_exhausted_port_range_fails_negotiation_cleanly() -> None:
     policy, settings = loopback_policy((port, port))
     media = RoomMedia(RoomId("r3"), policy, settings, lambda live, who: None)
     try:
-        peer = Peer(loopback_policy()[0])
-        peer.pc.addTransceiver("audio", direction="recvonly")
-        peer.pc.addTransceiver("video", direction="recvonly")
-        await peer.negotiate(media, "a", "sub")
+        peer = await subscribe(media, loopback_policy()[0], "a")
         assert "a=candidate:" not in peer.pc.remoteDescription.sdp
         await peer.pc.close()
     finally:
