@@ -9,11 +9,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
 from server import operations as ops
-from server.app import create_app
+from server.app import QuietAccessLogger, create_app
 from server.engagement.members import MemberStore
 from server.redis_embed import EmbeddedRedis
 from server.rooms.store import RoomStore
@@ -64,7 +64,10 @@ async def client(
     settings: Settings,
     seeded: Redis,
 ) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(settings))
+    # The access logger `salon serve` uses, so tests see what production would log.
+    server = TestServer(create_app(settings))
+    await server.start_server(access_log_class=QuietAccessLogger)
+    return await aiohttp_client(server)
 
 
 def token(

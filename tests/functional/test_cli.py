@@ -1,0 +1,86 @@
+"""The ``salon`` command against a real Redis: members, rooms, tokens, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from server.cli import main
+from server.redis_embed import EmbeddedRedis
+from server.rooms.tokens import verify_token
+
+SECRET = "cli-test-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, redis_server: EmbeddedRedis) -> None:
+    for name in ("SALON_SECRET", "SALON_REDIS_URL", "SALON_ADMIN_KEY", "SALON_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SALON_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("SALON_SECRET", SECRET)
+
+
+def test_members_rooms_and_tokens(env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["members", "set", "kai", "--tier", "core", "--name", "Kai"]) == 0
+    assert json.loads(capsys.readouterr().out)["tier"] == "core"
+    assert main(["members", "get", "kai"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "Kai"
+    assert (
+        main(
+            [
+                "rooms",
+                "create",
+                "cli-room",
+                "--title",
+                "CLI room",
+                "--tiers",
+                "core,active",
+                "--capacity",
+                "7",
+                "--invite",
+                "ann",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["rooms", "list"]) == 0
+    assert "cli-room\tCLI room\ttiers=core,active\tcapacity=7" in capsys.readouterr().out
+    assert main(["token", "kai", "--room", "cli-room", "--role", "host", "--ttl", "60"]) == 0
+    claims = verify_token(SECRET, capsys.readouterr().out.strip(), "cli-room")  # type: ignore[arg-type]
+    assert (claims.member_id, claims.role.value) == ("kai", "host")
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["members", "set", "bad id", "--tier", "core"], "invalid_id"),
+        (["rooms", "create", "r", "--title", "T", "--tiers", "gold"], "invalid_tier"),
+        (
+            ["rooms", "create", "r", "--title", "T", "--tiers", "core", "--capacity", "0"],
+            "capacity",
+        ),
+        (["token", "kai", "--room", "no room"], "invalid_id"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line(
+    env: None, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err
+    assert len(err.splitlines()) == 1
+
+
+def test_missing_secret_is_named(
+    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SALON_SECRET")
+    assert main(["token", "kai", "--room", "r"]) == 2
+    assert "SALON_SECRET" in capsys.readouterr().err
+
+
+def test_unknown_member_exits_1(env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["members", "get", "ghost"]) == 1
+    assert "no member 'ghost'" in capsys.readouterr().err
