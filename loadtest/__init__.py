@@ -1,0 +1,1 @@
+"""Load tests that drive a Salon server with real WebRTC peers (run as ``python -m loadtest.*``)."""

@@ -1,0 +1,592 @@
+"""Server CPU per subscriber: Salon's forwarding relay against aiortc's transcoding relay.
+
+This module owns the benchmark's orchestration and report; the processes it drives live
+in ``loadtest._peers``. For each relay ("forward": ``server.rooms.media_peers.RoomMedia``;
+"transcode": ``aiortc.contrib.media.MediaRelay``) it starts a server process (pinned to
+one core), one publisher and a process of subscriber bots (pinned to another core). For
+each subscriber count N it waits until video runs at full bitrate (aiortc's encoders
+ramp up over ~10 s, and forwarding costs CPU per packet), then measures the server
+process's CPU (user + system, all its threads) over a few windows and takes the median.
+Per subscriber::
+
+    (CPU with N - CPU with 0) / N
+
+and the ratio transcode / forward. Every subscriber must receive video and audio frames
+in every window, or the run is invalid (exit status 1).
+
+Run inside the loopback-only namespace (about 2.5 minutes with the defaults)::
+
+    bash scripts/netns-run .venv/bin/python -m loadtest.fanout [--subscribers 0 5 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import signal
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+import psutil
+from aiortc.codecs.vpx import MAX_BITRATE
+
+from loadtest._peers import BenchError, child_main
+
+RELAYS = ("forward", "transcode")
+START_TIMEOUT = 30.0
+ADD_TIMEOUT = 60.0
+CALL_TIMEOUT = 10.0
+STOP_GRACE = 5.0
+SATURATED = 0.9  # share of the server's cores above which it cannot keep up
+TARGET_RATIO = 20.0
+NOISY = 0.10  # foreign load on the server's core that makes a figure suspect
+# aiortc's VP8 encoders start at 500 kbps and climb to MAX_BITRATE over ~10 s as REMB
+# allows; CPU per packet is what forwarding costs, so measure only once every stream
+# carries (nearly) the full rate.
+SETTLED_KBPS = 0.85 * MAX_BITRATE / 1000
+SETTLE_HOLD = 2  # consecutive one-second readings at that rate
+
+
+# --- child processes --------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    """One benchmark process and the orchestrator's end of its command pipe."""
+
+    name: str
+    process: BaseProcess
+    conn: Connection
+
+    def reply(self, timeout: float) -> dict[str, Any]:
+        if not self.conn.poll(timeout):
+            raise BenchError(f"{self.name} did not answer within {timeout:.0f}s")
+        try:
+            message: dict[str, Any] = self.conn.recv()
+        except (EOFError, OSError):
+            self.process.join(1)
+            raise BenchError(f"{self.name} exited (status {self.process.exitcode})") from None
+        if not message.get("ok"):
+            raise BenchError(f"{self.name}: {message.get('error', 'failed')}")
+        return message
+
+    def call(self, op: str, timeout: float = CALL_TIMEOUT, **fields: Any) -> dict[str, Any]:
+        try:
+            self.conn.send({"op": op, **fields})
+        except OSError:
+            raise BenchError(f"{self.name} is gone (status {self.process.exitcode})") from None
+        return self.reply(timeout)
+
+    def stop(self) -> None:
+        """Ask the process to close its peers and exit; terminate, then kill, if it won't."""
+        with suppress(OSError):
+            self.conn.send({"op": "stop"})
+        self.process.join(STOP_GRACE)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+def spawn(name: str, role: str, cpus: frozenset[int] | None, **options: Any) -> Child:
+    context = multiprocessing.get_context("spawn")  # no inherited event loop or threads
+    ours, theirs = context.Pipe()
+    process = context.Process(
+        target=child_main,
+        name=f"fanout-{name}",
+        daemon=True,
+        args=(role, theirs, cpus, os.getpid(), options),
+    )
+    process.start()
+    theirs.close()
+    return Child(name, process, ours)
+
+
+def plan_cores() -> tuple[frozenset[int] | None, frozenset[int] | None, str]:
+    """Server on one core, bots on the others, when there are at least two."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return None, None, f"not pinned (only {len(cores)} core available)"
+    server, bots = frozenset(cores[:1]), frozenset(cores[1:])
+    return server, bots, f"server on CPU {cores[0]}, bots on CPU {','.join(map(str, cores[1:]))}"
+
+
+# --- measurement ------------------------------------------------------------------------
+
+
+@dataclass
+class Window:
+    seconds: float
+    server_cpu: float  # cores (1.0 = one core busy for the whole window)
+    publisher_fps: float
+    publisher_kbps: float
+    subscribers: list[dict[str, Any]]  # per subscriber: frames and bytes in this window
+    # Busy share of the server's and the bots' cores, whoever used them (noise check).
+    server_cores_busy: float = 0.0
+    bot_cores_busy: float = 0.0
+
+    @property
+    def foreign_load(self) -> float:
+        """CPU that other processes took from the server's cores during the window."""
+        return max(0.0, self.server_cores_busy - self.server_cpu)
+
+
+@dataclass
+class Config:
+    relay: str
+    subscribers: int
+    settle: str = "settled"  # or "saturated"/"timeout": measured below full bitrate
+    windows: list[Window] = field(default_factory=list)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(w.server_cpu for w in self.windows)
+
+    def per_sub(self, key: str, scale: float = 1.0) -> list[float]:
+        """Per subscriber, the median over windows of ``key`` per second times ``scale``."""
+        count = self.subscribers
+        return [
+            statistics.median(w.subscribers[i][key] * scale / w.seconds for w in self.windows)
+            for i in range(count)
+        ]
+
+    def total_frames(self, kind: str) -> list[int]:
+        return [
+            sum(w.subscribers[i][f"{kind}_frames"] for w in self.windows)
+            for i in range(self.subscribers)
+        ]
+
+    @property
+    def decoded(self) -> bool:
+        """True if a subscriber bot got decoded frames: pass-through was not in effect."""
+        return any(s["decoded"] for w in self.windows for s in w.subscribers)
+
+    def problems(self) -> list[str]:
+        found = []
+        for w_index, window in enumerate(self.windows):
+            for sub in window.subscribers:
+                for kind in ("video", "audio"):
+                    if sub[f"{kind}_frames"] <= 0:
+                        found.append(
+                            f"{self.relay} N={self.subscribers}: {sub['who']} got no "
+                            f"{kind} frames in window {w_index + 1}"
+                        )
+        return found
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _busy_times(cpus: frozenset[int] | None) -> tuple[float, float]:
+    """Busy and total CPU seconds so far, summed over ``cpus`` (all cores if None)."""
+    per_cpu = psutil.cpu_times(percpu=True)
+    chosen = [per_cpu[i] for i in sorted(cpus)] if cpus else per_cpu
+    total = sum(sum(t) - getattr(t, "guest", 0) - getattr(t, "guest_nice", 0) for t in chosen)
+    idle = sum(t.idle + getattr(t, "iowait", 0) for t in chosen)
+    return total - idle, total
+
+
+def _share(before: tuple[float, float], after: tuple[float, float], cores: int) -> float:
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total * cores if total > 0 else 0.0
+
+
+def measure(
+    server: psutil.Process,
+    publisher: Child,
+    subs: Child,
+    seconds: float,
+    cores: tuple[frozenset[int] | None, frozenset[int] | None],
+) -> Window:
+    before = subs.call("snap")["subscribers"]
+    pub0 = publisher.call("stats")
+    busy0 = [_busy_times(c) for c in cores]
+    cpu0, t0 = _cpu_seconds(server), time.monotonic()
+    time.sleep(seconds)
+    cpu1, t1 = _cpu_seconds(server), time.monotonic()
+    busy1 = [_busy_times(c) for c in cores]
+    pub1 = publisher.call("stats")
+    after = subs.call("snap")["subscribers"]
+    elapsed = t1 - t0
+    deltas = []
+    for old, new in zip(before, after, strict=True):
+        delta: dict[str, Any] = {
+            "who": new["who"],
+            "state": new["state"],
+            "decoded": new["decoded"],
+        }
+        for key in ("video_frames", "video_bytes", "audio_frames", "audio_bytes"):
+            delta[key] = new[key] - old[key]
+        deltas.append(delta)
+    counts = [len(c) if c else psutil.cpu_count() or 1 for c in cores]
+    return Window(
+        elapsed,
+        (cpu1 - cpu0) / elapsed,
+        (pub1["video_frames"] - pub0["video_frames"]) / elapsed,
+        (pub1["video_bytes"] - pub0["video_bytes"]) * 8 / 1000 / elapsed,
+        deltas,
+        _share(busy0[0], busy1[0], counts[0]),
+        _share(busy0[1], busy1[1], counts[1]),
+    )
+
+
+def settle(
+    read: Callable[[], list[int]],
+    server: psutil.Process,
+    server_cores: int,
+    minimum: float,
+    maximum: float,
+) -> tuple[list[float], str]:
+    """Wait until every stream in ``read()`` (cumulative bytes) runs at ``SETTLED_KBPS``.
+
+    Waits at least ``minimum`` and at most ``maximum`` seconds, less when the server is
+    saturated (its encoders then never reach full rate). Returns the last rates and why
+    it stopped waiting: ``settled``, ``saturated`` or ``timeout``.
+    """
+    started = time.monotonic()
+    last, cpu_last, t_last = read(), _cpu_seconds(server), started
+    held = busy = 0
+    rates = [0.0]
+    while time.monotonic() - started < maximum:
+        time.sleep(1.0)
+        now, cpu_now, t_now = read(), _cpu_seconds(server), time.monotonic()
+        rates = [(b - a) * 8 / 1000 / (t_now - t_last) for a, b in zip(last, now, strict=True)]
+        cpu = (cpu_now - cpu_last) / (t_now - t_last)
+        last, cpu_last, t_last = now, cpu_now, t_now
+        held = held + 1 if min(rates) >= SETTLED_KBPS else 0
+        busy = busy + 1 if cpu >= SATURATED * server_cores else 0
+        if t_now - started >= minimum:
+            if held >= SETTLE_HOLD:
+                return rates, "settled"
+            if busy >= 3:
+                return rates, "saturated"
+    return rates, "timeout"
+
+
+def run_relay(
+    relay: str,
+    counts: list[int],
+    args: argparse.Namespace,
+    cores: tuple[frozenset[int] | None, frozenset[int] | None],
+) -> list[Config]:
+    children: list[Child] = []
+    results: list[Config] = []
+
+    def start(child: Child) -> dict[str, Any]:
+        children.append(child)
+        return child.reply(START_TIMEOUT)
+
+    try:
+        server = spawn(f"{relay}-server", "server", cores[0], relay=relay)
+        url = f"http://127.0.0.1:{start(server)['port']}/offer"
+        publisher = spawn(f"{relay}-publisher", "publisher", cores[1], url=url)
+        start(publisher)
+        subs = spawn(f"{relay}-subscribers", "subscribers", cores[1], url=url)
+        start(subs)
+        server_process = psutil.Process(server.process.pid)
+        server_cores = len(cores[0]) if cores[0] else os.cpu_count() or 1
+        connected = 0
+        for count in counts:
+            if count > connected:
+                subs.call("add", ADD_TIMEOUT, count=count - connected)
+                connected = count
+
+            def read(count: int = count) -> list[int]:
+                if count == 0:
+                    return [publisher.call("stats")["video_bytes"]]
+                return [s["video_bytes"] for s in subs.call("snap")["subscribers"]]
+
+            config = Config(relay, count)
+            rates, config.settle = settle(
+                read, server_process, server_cores, args.warmup, args.settle
+            )
+            if config.settle != "settled":
+                print(
+                    f"  {relay} N={count}: video below {SETTLED_KBPS:.0f} kbps"
+                    f" ({config.settle}; slowest {min(rates):.0f} kbps); measuring anyway",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            for _ in range(args.repeats):
+                config.windows.append(measure(server_process, publisher, subs, args.seconds, cores))
+                for child in children:  # a dead server would read as an idle one
+                    if not child.process.is_alive():
+                        raise BenchError(f"{child.name} exited (status {child.process.exitcode})")
+            results.append(config)
+            fps = statistics.median(config.per_sub("video_frames") or [0.0])
+            print(
+                f"  {relay:<9} N={count:<3} server {config.cpu:6.1%} of a core"
+                + (f", {fps:4.1f} video fps per subscriber" if count else ""),
+                file=sys.stderr,
+                flush=True,
+            )
+    finally:
+        for child in reversed(children):
+            child.stop()
+    return results
+
+
+# --- report -----------------------------------------------------------------------------
+
+
+def per_subscriber(configs: list[Config]) -> dict[int, float]:
+    base = next(c for c in configs if c.subscribers == 0).cpu
+    return {c.subscribers: (c.cpu - base) / c.subscribers for c in configs if c.subscribers}
+
+
+def strain(config: Config, server_cores: int) -> str:
+    """Why this configuration under-measures its relay's cost, or "" if it does not."""
+    if config.cpu >= SATURATED * server_cores:
+        return "SATURATED"
+    if config.subscribers:
+        publisher = statistics.median(w.publisher_fps for w in config.windows)
+        if min(config.per_sub("video_frames")) < SATURATED * publisher:
+            return "SUBSCRIBERS LAG"
+    return ""
+
+
+def fitted_slope(configs: list[Config], server_cores: int) -> float | None:
+    """Least-squares CPU per subscriber over every configuration that kept up."""
+    points = [(c.subscribers, c.cpu) for c in configs if not strain(c, server_cores)]
+    if len({n for n, _ in points}) < 2:
+        return None
+    return statistics.linear_regression([n for n, _ in points], [y for _, y in points]).slope
+
+
+def report(results: dict[str, list[Config]], server_cores: int) -> dict[str, Any]:
+    print(
+        f"{'relay':<10}{'N':>4}  {'server CPU median [range]':<27}{'per sub':>9}"
+        f"{'fps/sub':>9}{'kbps/sub':>10}{'pub kbps':>10}{'other':>7}{'bots':>6}"
+    )
+    per_sub = {relay: per_subscriber(configs) for relay, configs in results.items()}
+    for relay, configs in results.items():
+        for config in configs:
+            cpus = [w.server_cpu for w in config.windows]
+            spread = f"{config.cpu:6.1%} [{min(cpus):.1%}–{max(cpus):.1%}]"
+            pub_kbps = statistics.median(w.publisher_kbps for w in config.windows)
+            line = f"{relay:<10}{config.subscribers:>4}  {spread:<27}"
+            if config.subscribers:
+                fps = statistics.median(config.per_sub("video_frames"))
+                kbps = statistics.median(config.per_sub("video_bytes", 8 / 1000))
+                line += f"{per_sub[relay][config.subscribers]:>9.2%}{fps:>9.1f}{kbps:>10.0f}"
+            else:
+                line += f"{'–':>9}{'–':>9}{'–':>10}"
+            other = statistics.median(w.foreign_load for w in config.windows)
+            bots = statistics.median(w.bot_cores_busy for w in config.windows)
+            line += f"{pub_kbps:>10.0f}{other:>7.0%}{bots:>6.0%}"
+            line += f"  {strain(config, server_cores)}".rstrip()
+            line += "  (bitrate not settled)" if config.settle == "timeout" else ""
+            print(line)
+    print("\nframes each subscriber received over the measured windows (video / audio):")
+    for configs in results.values():
+        for config in configs:
+            if config.subscribers:
+                pairs = zip(config.total_frames("video"), config.total_frames("audio"), strict=True)
+                print(
+                    f"  {config.relay:<9} N={config.subscribers:<3} "
+                    + " ".join(f"{v}/{a}" for v, a in pairs)
+                )
+    slopes = {relay: fitted_slope(configs, server_cores) for relay, configs in results.items()}
+    summary: dict[str, Any] = {"per_subscriber_cpu": per_sub, "fitted_slope": slopes}
+    if set(results) != set(RELAYS):
+        return summary
+    ratios: dict[int, float] = {}
+    common = sorted(set(per_sub["forward"]) & set(per_sub["transcode"]))
+    for count in common:
+        forward = per_sub["forward"][count]
+        ratios[count] = per_sub["transcode"][count] / forward if forward > 0 else float("inf")
+    print(
+        "\nper-subscriber CPU, transcode / forward:  "
+        + "  ".join(f"N={n}: {r:.1f}×" for n, r in ratios.items())
+    )
+    headline: dict[str, Any] = {}
+    if ratios:
+        transcode = {c.subscribers: c for c in results["transcode"]}
+        clean = [n for n in common if not strain(transcode[n], server_cores)]
+        count = max(clean) if clean else max(common)
+        bound = "" if clean else " (transcode could not keep up: a lower bound)"
+        verdict = "met" if ratios[count] >= TARGET_RATIO else "NOT met"
+        print(
+            f"headline at N={count}: forward is {ratios[count]:.1f}× cheaper per subscriber"
+            f"{bound}; target ≥{TARGET_RATIO:.0f}× {verdict}"
+        )
+        headline = {
+            "subscribers": count,
+            "ratio": ratios[count],
+            "lower_bound": not clean,
+            "target": TARGET_RATIO,
+            "met": ratios[count] >= TARGET_RATIO,
+        }
+    forward_slope, transcode_slope = slopes["forward"], slopes["transcode"]
+    if forward_slope and transcode_slope and forward_slope > 0:
+        print(
+            f"least-squares slope over the N that kept up: forward {forward_slope:.2%},"
+            f" transcode {transcode_slope:.2%} per subscriber → "
+            f"{transcode_slope / forward_slope:.1f}×"
+        )
+    finite = {n: r if math.isfinite(r) else None for n, r in ratios.items()}  # valid JSON
+    return {**summary, "ratios": finite, "headline": headline}
+
+
+# --- entry point ------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.fanout",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--subscribers",
+        type=int,
+        nargs="+",
+        default=[0, 5, 10],
+        metavar="N",
+        help="subscriber counts to measure (0 is always added; default 0 5 10)",
+    )
+    parser.add_argument(
+        "--transcode-max",
+        type=int,
+        default=None,
+        metavar="N",
+        help="skip transcode counts above N (it saturates a core early)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="length of one measurement window (default 5)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="windows per configuration; medians are reported (default 3)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat the whole run with fresh processes; windows are pooled (default 1)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=3.0,
+        help="minimum seconds to settle before measuring (default 3)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=20.0,
+        help="maximum seconds to wait for video to reach full bitrate"
+        " before measuring anyway (default 20)",
+    )
+    parser.add_argument("--relays", nargs="+", choices=RELAYS, default=list(RELAYS))
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
+    return parser
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds through run_relay's cleanup
+
+
+def collect(
+    args: argparse.Namespace, cores: tuple[frozenset[int] | None, frozenset[int] | None]
+) -> dict[str, list[Config]]:
+    """Measure every relay, ``--rounds`` times over with fresh processes, windows pooled."""
+    counts = sorted({0, *args.subscribers})
+    merged: dict[str, dict[int, Config]] = {relay: {} for relay in args.relays}
+    for round_ in range(args.rounds):
+        for relay in args.relays:  # interleaved, so slow drift in load hits both relays
+            cap = args.transcode_max if relay == "transcode" else None
+            wanted = [n for n in counts if cap is None or n <= cap]
+            print(
+                f"round {round_ + 1}/{args.rounds}: measuring {relay}"
+                f" ({', '.join(map(str, wanted))} subscribers)…",
+                file=sys.stderr,
+                flush=True,
+            )
+            for config in run_relay(relay, wanted, args, cores):
+                pooled = merged[relay].setdefault(config.subscribers, config)
+                if pooled is not config:
+                    pooled.windows += config.windows
+                    if config.settle != "settled":
+                        pooled.settle = config.settle
+    return {relay: list(by_count.values()) for relay, by_count in merged.items()}
+
+
+def write_json(path: Path, args: argparse.Namespace, pinning: str, body: dict[str, Any]) -> None:
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    document = {"settings": settings, "pinning": pinning, "load_average": os.getloadavg()}
+    path.write_text(json.dumps({**document, **body}, indent=2, ensure_ascii=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if min(args.subscribers) < 0 or args.seconds <= 0 or min(args.repeats, args.rounds) < 1:
+        print("fanout: counts ≥ 0, --seconds > 0, --repeats and --rounds ≥ 1", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _terminate)
+    server_cpus, bot_cpus, pinning = plan_cores()
+    server_cores = len(server_cpus) if server_cpus else os.cpu_count() or 1
+    started = time.monotonic()
+    try:
+        results = collect(args, (server_cpus, bot_cpus))
+    except BenchError as exc:
+        print(f"fanout: run failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fanout: interrupted", file=sys.stderr)
+        return 130
+    windows = args.repeats * args.rounds
+    print(
+        f"\nfan-out: 1 publisher (640x480 VP8 ~30 fps + Opus) → N subscribers; {pinning}\n"
+        f"CPU = server process user+system, share of one core; median of {windows}"
+        f" × {args.seconds:g} s windows ({args.rounds} round(s)), once video runs at"
+        f" ≥{SETTLED_KBPS:.0f} kbps; per sub = (CPU(N) − CPU(0)) / N;\n"
+        "other = CPU other processes took on the server's core; bots = busy share of the"
+        " bots' core\n"
+    )
+    summary = report(results, server_cores)
+    problems = [p for configs in results.values() for c in configs for p in c.problems()]
+    print(f"\ntotal run time {time.monotonic() - started:.0f} s")
+    if any(c.decoded for cs in results.values() for c in cs):
+        print("warning: some subscriber bots decoded frames (pass-through not in effect)")
+    noisy = [
+        f"{c.relay} N={c.subscribers}"
+        for cs in results.values()
+        for c in cs
+        if statistics.median(w.foreign_load for w in c.windows) > NOISY
+    ]
+    if noisy:
+        print(
+            f"warning: other processes used >{NOISY:.0%} of the server's core in "
+            f"{', '.join(noisy)}: those figures are noisy, rerun on a quieter machine"
+        )
+    for problem in problems:
+        print(f"INVALID: {problem}")
+    if problems:
+        print("the run is INVALID: media did not reach every subscriber")
+    if args.json:
+        configs = [asdict(c) for cs in results.values() for c in cs]
+        write_json(args.json, args, pinning, {"configs": configs, **summary, "valid": not problems})
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
