@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.salon-installed
 APT     := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run test check lint typecheck bench deps system-deps test-system-deps clean
+.PHONY: run test check lint typecheck bench bench-chat bench-ingest deps system-deps test-system-deps clean
 
 run: deps system-deps
 	$(BIN)/python -m server.dev
@@ -24,6 +24,12 @@ typecheck: deps
 
 bench: deps system-deps
 	bash scripts/netns-run $(BIN)/python -m loadtest.fanout
+
+bench-chat: deps system-deps
+	$(BIN)/python -m loadtest.chat_bench
+
+bench-ingest: deps system-deps
+	$(BIN)/python -m loadtest.ingest_bench
 
 deps: $(STAMP)
 

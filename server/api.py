@@ -16,6 +16,7 @@ from aiohttp import web
 from server import operations as ops
 from server.engagement.members import MemberStore
 from server.ids import MemberId, RoomId
+from server.rooms.bans import BanStore
 from server.rooms.store import RoomStore
 from server.settings import Settings
 
@@ -53,10 +54,17 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 class OperatorApi:
-    def __init__(self, settings: Settings, members: MemberStore, rooms: RoomStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        members: MemberStore,
+        rooms: RoomStore,
+        bans: BanStore | None = None,
+    ) -> None:
         self._settings = settings
         self._members = members
         self._rooms = rooms
+        self._bans = bans
 
     def routes(self) -> list[web.AbstractRouteDef]:
         g = self._guard
@@ -67,6 +75,9 @@ class OperatorApi:
             web.get("/api/rooms/{room_id}", g(self.get_room)),
             web.put("/api/rooms/{room_id}", g(self.put_room)),
             web.post("/api/tokens", g(self.post_token)),
+            web.get("/api/rooms/{room_id}/bans", g(self.list_bans)),
+            web.put("/api/rooms/{room_id}/bans/{member_id}", g(self.put_ban)),
+            web.delete("/api/rooms/{room_id}/bans/{member_id}", g(self.delete_ban)),
         ]
 
     def _guard(self, handler: Handler) -> Handler:
@@ -90,7 +101,11 @@ class OperatorApi:
     async def put_member(self, request: web.Request) -> web.Response:
         body = await _body(request)
         member = await ops.set_member(
-            self._members, request.match_info["member_id"], body.get("tier"), body.get("name")
+            self._members,
+            request.match_info["member_id"],
+            body.get("tier"),
+            body.get("name"),
+            body.get("auto", False),
         )
         return web.json_response(member.to_json())
 
@@ -113,6 +128,8 @@ class OperatorApi:
             body.get("tiers", []),
             body.get("capacity", 50),
             invites,
+            body.get("speaker_cap", 6),
+            body.get("speaker_cameras", False),
         )
         return web.json_response(spec.to_json())
 
@@ -127,3 +144,26 @@ class OperatorApi:
         )
         url = f"/rooms/{body['room_id']}?token={token}"
         return web.json_response({"token": token, "path": url})
+
+    # --- bans: moderators ban in the room; operators list, add and lift them ---------------
+
+    def _ban_store(self) -> BanStore:
+        if self._bans is None:  # pragma: no cover - the app factory always passes one
+            raise ops.InputError("unavailable", "Bans are not available on this server.")
+        return self._bans
+
+    async def list_bans(self, request: web.Request) -> web.Response:
+        room_id = request.match_info["room_id"]
+        banned = await ops.list_bans(self._ban_store(), room_id)
+        return web.json_response({"room_id": room_id, "banned": banned})
+
+    async def put_ban(self, request: web.Request) -> web.Response:
+        room_id, member_id = request.match_info["room_id"], request.match_info["member_id"]
+        await ops.ban(self._ban_store(), room_id, member_id)
+        return web.json_response({"room_id": room_id, "member_id": member_id, "banned": True})
+
+    async def delete_ban(self, request: web.Request) -> web.Response:
+        room_id, member_id = request.match_info["room_id"], request.match_info["member_id"]
+        if not await ops.unban(self._ban_store(), room_id, member_id):
+            return _error(404, "not_found", f"'{member_id}' is not banned from '{room_id}'.")
+        return web.json_response({"room_id": room_id, "member_id": member_id, "banned": False})

@@ -19,15 +19,23 @@ from aiohttp.abc import AbstractAccessLogger
 from redis.asyncio import Redis
 
 from server.api import OperatorApi
+from server.commerce_api import CommerceApi
 from server.engagement.members import MemberStore
 from server.engagement.recorder import EventRecorder
+from server.engagement.rules import load_rules
 from server.engagement.scorer import Scorer
+from server.engagement_api import EngagementApi, push_tier_change
 from server.metrics import LoopLag, metrics_handler
+from server.rooms.bans import BanStore
+from server.rooms.click_store import ClickStore
 from server.rooms.media_ice import IcePolicy
 from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
 from server.settings import Settings
+from server.signaling.context import Feature
 from server.signaling.handler import websocket_handler
+from server.signaling.interactions import Interactions
+from server.signaling.stage import StageFeature
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +45,7 @@ REDIS = web.AppKey("redis", Redis)
 SERVICE = web.AppKey("service", RoomService)
 RECORDER = web.AppKey("recorder", EventRecorder)
 SETTINGS = web.AppKey("settings", Settings)
+INTERACTIONS = web.AppKey("interactions", Interactions)
 
 # The room link carries a token in its query string: keep it out of other sites' logs
 # and out of anything the page did not bring itself.
@@ -74,10 +83,12 @@ def create_app(settings: Settings) -> web.Application:
         health_check_interval=10,
     )
     recorder = EventRecorder(redis, settings.engagement)
-    members = MemberStore(redis)
+    rules = load_rules(settings.tiers.rules_file)
+    members = MemberStore(redis, rules.half_life_ms)
     rooms = RoomStore(redis)
+    bans = BanStore(redis)
     service = RoomService(
-        settings, rooms, members, recorder, IcePolicy.from_settings(settings.media)
+        settings, rooms, members, recorder, IcePolicy.from_settings(settings.media), bans
     )
     lag = LoopLag()
     app[REDIS] = redis
@@ -101,8 +112,16 @@ def create_app(settings: Settings) -> web.Application:
         scorer_redis = Redis.from_url(
             settings.redis.url, socket_connect_timeout=settings.redis.timeout
         )
+        # Tier changes go to the hosts of the member's room when it is live on this node;
+        # another node's scorer may apply the event, and that node pushes only to its rooms.
         scorer = Scorer(
-            scorer_redis, settings.engagement, consumer=f"{socket.gethostname()}-{id(app)}"
+            scorer_redis,
+            settings.engagement,
+            consumer=f"{socket.gethostname()}-{id(app)}",
+            rules=rules,
+            on_tier_change=lambda change: push_tier_change(service, change),
+            sweep_interval=settings.tiers.sweep_interval,
+            review_ms=int(settings.tiers.review_interval * 1000),
         )
         await scorer.start()
         yield
@@ -122,20 +141,45 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.extend([redis_ctx, recorder_ctx, scorer_ctx, rooms_ctx])
 
+    # Chat, reactions, Q&A, polls, products; stops first (its click writes need Redis).
+    clicks = ClickStore(redis, settings.commerce.attribution_window)
+    interactions = Interactions(settings.interactions, clicks)
+    app[INTERACTIONS] = interactions
+    # Join and leave events carry the same room session id as the interactions' events.
+    service.session_of = interactions.session_for
+
+    async def interactions_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await interactions.close()
+
+    app.cleanup_ctx.append(interactions_ctx)
+    # Message groups beyond the core protocol (server/signaling/context.py: Feature).
+    # Stage: hands, invitations, speakers, mutes, co-host, removal and bans.
+    stage = StageFeature(service, members, settings.redis.timeout)
+    features: tuple[Feature, ...] = (interactions, stage)
+
     def read_metrics() -> dict[str, Any]:
         roles: Counter[str] = Counter()
         subscribers = frames = 0
+        forwarded: Counter[str] = Counter()
         for room in service.live_rooms.values():
             roles.update(p.role.value for p in room.participants)
             stats = room.media.stats()
             subscribers += stats["subscribers"]
             frames += stats["frames_in"]
+            forwarded.update({k: stats[k] for k in ("frames_out", "bytes_out", "packets_out")})
         return {
             "rooms": len(service.live_rooms),
-            "participants": {"host": roles["host"], "member": roles["member"]},
+            "participants": {role: roles[role] for role in ("host", "cohost", "speaker", "member")},
             "subscribers": subscribers,
             "frames_in": frames,
+            "frames_out": forwarded["frames_out"],
+            "bytes_out": forwarded["bytes_out"],
+            "packets_out": forwarded["packets_out"],
             "event_buffer": recorder.depth,
+            "event_spill": recorder.spill_depth,
+            "events_spilled": recorder.spilled,
+            "events_dropped": recorder.dropped,
             "events_written": recorder.written,
             "loop_lag": lag.last,
         }
@@ -150,10 +194,12 @@ def create_app(settings: Settings) -> web.Application:
         [
             web.get("/healthz", healthz),
             web.get("/metrics", metrics_handler(read_metrics)),
-            web.get("/ws", websocket_handler(service, settings.signaling)),
+            web.get("/ws", websocket_handler(service, settings.signaling, features=features)),
             web.get("/rooms/{room_id}", room_page),
             web.static("/static", WEB_DIR, show_index=False),
-            *OperatorApi(settings, members, rooms).routes(),
+            *OperatorApi(settings, members, rooms, bans).routes(),
+            *CommerceApi(settings, service, interactions, clicks, redis, recorder).routes(),
+            *EngagementApi(settings, redis, recorder, rules, members, rooms).routes(),
         ]
     )
     return app

@@ -17,9 +17,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from server import engagement_cli
 from server import operations as ops
 from server.engagement.members import TIER_NAMES, MemberStore
 from server.ids import MemberId
+from server.rooms.bans import BanStore
 from server.rooms.store import RoomStore
 from server.settings import Settings, SettingsError, load_settings
 
@@ -62,8 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     mset.add_argument("member_id")
     mset.add_argument("--tier", required=True, choices=TIER_NAMES)
     mset.add_argument("--name")
+    mset.add_argument(
+        "--auto",
+        action="store_true",
+        help="let scoring move the member from this tier (default: the tier stays as set)",
+    )
     mget = command(members, "get", "show a member")
     mget.add_argument("member_id")
+    engagement_cli.add_commands(sub, members, common)
 
     rooms = sub.add_parser("rooms", help="room definitions").add_subparsers(
         dest="action", required=True
@@ -74,7 +82,21 @@ def _parser() -> argparse.ArgumentParser:
     rcreate.add_argument("--tiers", required=True, help="comma-separated, e.g. core,active")
     rcreate.add_argument("--capacity", type=int, default=50)
     rcreate.add_argument("--invite", action="append", default=[], metavar="MEMBER_ID")
+    rcreate.add_argument(
+        "--speakers", type=int, default=6, help="most speakers on stage at once (default 6)"
+    )
+    rcreate.add_argument(
+        "--speaker-cameras", action="store_true", help="speakers may publish a camera too"
+    )
     command(rooms, "list", "list rooms")
+
+    bans = sub.add_parser("bans", help="room bans").add_subparsers(dest="action", required=True)
+    blist = command(bans, "list", "list the members banned from a room")
+    blist.add_argument("room_id")
+    for name, help_text in (("add", "ban a member from a room"), ("remove", "lift a ban")):
+        bcmd = command(bans, name, help_text)
+        bcmd.add_argument("room_id")
+        bcmd.add_argument("member_id")
 
     token = command(sub, "token", "print a signed entry token")
     token.add_argument("member_id")
@@ -117,9 +139,13 @@ def _print_json(data: Any) -> None:
 async def _operate(args: argparse.Namespace, settings: Settings) -> int:
     async def work(redis: Redis) -> int:
         members, rooms = MemberStore(redis), RoomStore(redis)
+        if args.command == "bans":
+            return await _bans(args, BanStore(redis))
         if args.command == "members" and args.action == "set":
             _print_json(
-                (await ops.set_member(members, args.member_id, args.tier, args.name)).to_json()
+                (
+                    await ops.set_member(members, args.member_id, args.tier, args.name, args.auto)
+                ).to_json()
             )
         elif args.command == "members":
             member = await members.get(MemberId(ops.check_id(args.member_id, "member id")))
@@ -129,7 +155,14 @@ async def _operate(args: argparse.Namespace, settings: Settings) -> int:
             _print_json(member.to_json())
         elif args.action == "create":
             spec = await ops.create_room(
-                rooms, args.room_id, args.title, args.tiers, args.capacity, args.invite
+                rooms,
+                args.room_id,
+                args.title,
+                args.tiers,
+                args.capacity,
+                args.invite,
+                args.speakers,
+                args.speaker_cameras,
             )
             _print_json(spec.to_json())
         else:
@@ -140,6 +173,21 @@ async def _operate(args: argparse.Namespace, settings: Settings) -> int:
 
     result: int = await _with_redis(settings, work)
     return result
+
+
+async def _bans(args: argparse.Namespace, store: BanStore) -> int:
+    if args.action == "list":
+        for member_id in await ops.list_bans(store, args.room_id):
+            print(member_id)
+    elif args.action == "add":
+        await ops.ban(store, args.room_id, args.member_id)
+        print(f"banned {args.member_id} from {args.room_id}")
+    elif not await ops.unban(store, args.room_id, args.member_id):
+        print(f"salon: {args.member_id} is not banned from {args.room_id}", file=sys.stderr)
+        return 1
+    else:
+        print(f"lifted the ban on {args.member_id} in {args.room_id}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             settings = _settings(args, need_secret=True)
             print(ops.make_token(settings.auth, args.member_id, args.room, args.role, args.ttl))
             return 0
+        if engagement_cli.wants(args):
+            return asyncio.run(engagement_cli.run(args, _settings(args, need_secret=False)))
         return asyncio.run(_operate(args, _settings(args, need_secret=False)))
     except SettingsError as exc:
         print(f"salon: settings: {exc}", file=sys.stderr)

@@ -77,6 +77,8 @@ def main() -> int:
         asyncio.run(seed(settings))
         print(f"Redis: {settings.redis.url}{' (embedded)' if embedded else ''}")
         print(f"Admin key for the REST API: {settings.auth.admin_key}")
+        base = settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
+        print(f"Operator dashboard (asks for the admin key): {base}/dashboard")
         print(f"Room '{DEMO_ROOM}' admits core and active members (and invited eve). Links:")
         print("\n".join(links(settings)), flush=True)
         from server.app import run

@@ -1,7 +1,8 @@
 """The ``/metrics`` endpoint: Prometheus figures read from live state at scrape time.
 
-A registry per application (no module-level state): rooms, participants, media feeds,
-the event buffer, and event-loop lag measured by a small background task.
+A registry per application (no module-level state): rooms, participants, media feeds
+(frames in; frames, RTP packets and bytes forwarded), the event buffer, event-loop lag
+measured by a small background task, and the process's CPU time and memory.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -63,6 +64,13 @@ class SalonCollector:
         yield CounterMetricFamily(
             "salon_media_frames_in", "Encoded frames received from publishers", value=s["frames_in"]
         )
+        # Handed to subscribers' senders; restart from zero when a room closes.
+        for key, name, text in (
+            ("frames_out", "frames", "Encoded frames forwarded to subscribers"),
+            ("packets_out", "packets", "RTP packets forwarded to subscribers"),
+            ("bytes_out", "bytes", "Payload bytes forwarded to subscribers"),
+        ):
+            yield CounterMetricFamily(f"salon_media_forwarded_{name}", text, value=s.get(key, 0))
         yield GaugeMetricFamily(
             "salon_event_buffer_depth",
             "Events waiting to be written to Redis",
@@ -72,6 +80,21 @@ class SalonCollector:
             "salon_events_written", "Events written to Redis", value=s["events_written"]
         )
         yield GaugeMetricFamily(
+            "salon_event_spill_depth",
+            "Events waiting in the disk spill (Redis slow or down)",
+            value=s.get("event_spill", 0),
+        )
+        yield CounterMetricFamily(
+            "salon_events_spilled",
+            "Events sent to the disk spill",
+            value=s.get("events_spilled", 0),
+        )
+        yield CounterMetricFamily(
+            "salon_events_dropped",
+            "Events lost: memory and spill both full",
+            value=s.get("events_dropped", 0),
+        )
+        yield GaugeMetricFamily(
             "salon_event_loop_lag_seconds", "Last measured event-loop lag", value=s["loop_lag"]
         )
 
@@ -79,6 +102,8 @@ class SalonCollector:
 def metrics_handler(read: Callable[[], dict[str, Any]]) -> Any:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SalonCollector(read))
+    # process_cpu_seconds_total, process_resident_memory_bytes, open fds (from /proc).
+    ProcessCollector(registry=registry)
 
     async def handle(request: web.Request) -> web.Response:
         body = generate_latest(registry)

@@ -10,6 +10,7 @@ from typing import Any
 
 from server.engagement.members import TIER_NAMES, Member, MemberStore, Tier
 from server.ids import MemberId, RoomId, is_valid_id
+from server.rooms.bans import BanStore
 from server.rooms.model import Role, RoomSpec
 from server.rooms.store import RoomStore
 from server.rooms.tokens import mint_token
@@ -19,6 +20,7 @@ MAX_TITLE = 120
 MAX_NAME = 80
 MAX_CAPACITY = 10_000
 MAX_TTL = 30 * 24 * 3600
+MAX_SPEAKERS = 50
 
 
 class InputError(ValueError):
@@ -69,11 +71,16 @@ def _int(value: Any, what: str, low: int, high: int) -> int:
     return value
 
 
-async def set_member(store: MemberStore, member_id: Any, tier: Any, name: Any = None) -> Member:
+async def set_member(
+    store: MemberStore, member_id: Any, tier: Any, name: Any = None, auto: Any = False
+) -> Member:
+    """Set a member's tier: kept as set, or (``auto``) from now on moved by scoring."""
     mid = MemberId(check_id(member_id, "member id"))
     parsed = parse_tier(tier)
     clean = None if name is None else _text(name, "name", MAX_NAME)
-    return await store.set(mid, parsed, clean)
+    if not isinstance(auto, bool):
+        raise InputError("invalid_field", "auto must be true or false.")
+    return await store.set(mid, parsed, clean, pinned=not auto)
 
 
 async def create_room(
@@ -83,6 +90,8 @@ async def create_room(
     tiers: Any,
     capacity: Any = 50,
     invites: Iterable[Any] = (),
+    speaker_cap: Any = 6,
+    speaker_cameras: Any = False,
 ) -> RoomSpec:
     spec = RoomSpec(
         room_id=RoomId(check_id(room_id, "room id")),
@@ -90,6 +99,8 @@ async def create_room(
         tiers=parse_tiers(tiers),
         capacity=_int(capacity, "capacity", 1, MAX_CAPACITY),
         invites=frozenset(MemberId(check_id(i, "invited member id")) for i in invites),
+        speaker_cap=_int(speaker_cap, "speaker_cap", 0, MAX_SPEAKERS),
+        speaker_cameras=_bool(speaker_cameras, "speaker_cameras"),
     )
     await store.save(spec)
     return spec
@@ -104,3 +115,27 @@ def make_token(
         raise InputError("invalid_role", f"role must be host or member (got {str(role)[:20]!r}).")
     seconds = auth.token_ttl if ttl is None else _int(ttl, "ttl", 1, MAX_TTL)
     return mint_token(auth.secret, mid, rid, Role(role), seconds, auth.issuer)
+
+
+def _bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise InputError("invalid_field", f"{what} must be true or false.")
+    return value
+
+
+# --- bans (a moderator bans in the room; operators list and lift bans) -------------------
+
+
+async def list_bans(store: BanStore, room_id: Any) -> list[MemberId]:
+    return await store.list(RoomId(check_id(room_id, "room id")))
+
+
+async def unban(store: BanStore, room_id: Any, member_id: Any) -> bool:
+    """Lift a ban; False when the member was not banned from that room."""
+    rid = RoomId(check_id(room_id, "room id"))
+    return await store.unban(rid, MemberId(check_id(member_id, "member id")))
+
+
+async def ban(store: BanStore, room_id: Any, member_id: Any) -> None:
+    rid = RoomId(check_id(room_id, "room id"))
+    await store.ban(rid, MemberId(check_id(member_id, "member id")))

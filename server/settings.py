@@ -83,6 +83,82 @@ class EngagementSettings:
     flush_interval: float = 0.005
     scorer_enabled: bool = True
     scorer_group: str = "scorers"
+    # Where events go when the memory buffer is full (Redis slow or down), until Redis
+    # takes them again; relative paths are from the working directory.
+    spill_dir: str = ".salon/spill"
+    # Events waiting for the spill file's writer thread; beyond this they are dropped.
+    spill_pending_max: int = 200_000
+    # Size (bytes) at which a spill file is closed and the next one started.
+    spill_file_bytes: int = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TiersSettings:
+    """Tier rules and reviews (``server/engagement/``): the rules themselves are a file."""
+
+    # TOML file of points, daily caps, decay and tier conditions; empty: the shipped
+    # defaults (server/engagement/tiers.toml).
+    rules_file: str = ""
+    # Seconds between two sweeps for members whose tier time alone may have changed.
+    sweep_interval: float = 10.0
+    # Longest time (seconds) between two reviews of one member.
+    review_interval: float = 6 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionSettings:
+    """Chat, reactions, Q&A, polls and product moments (see ``server/signaling/interactions.py``).
+
+    Rate limits are token buckets per connection and kind of message: ``*_rate`` tokens
+    per second, at most ``*_burst`` saved up.
+    """
+
+    chat_max_length: int = 500
+    chat_history: int = 100
+    question_max_length: int = 300
+    max_questions: int = 500
+    max_polls: int = 20
+    # Seconds between two aggregated updates (reactions, poll results, click counts).
+    flush_interval: float = 0.25
+    chat_rate: float = 1.0
+    chat_burst: int = 5
+    reaction_rate: float = 5.0
+    reaction_burst: int = 20
+    question_rate: float = 0.2
+    question_burst: int = 3
+    vote_rate: float = 5.0
+    vote_burst: int = 20
+    click_rate: float = 1.0
+    click_burst: int = 5
+    moderation_rate: float = 10.0
+    moderation_burst: int = 30
+
+    def check(self) -> None:
+        """Raise ``SettingsError`` naming the first unusable value."""
+        for name in ("chat_max_length", "chat_history", "question_max_length"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"interactions.{name} must be at least 1")
+        if self.max_questions < 1 or self.max_polls < 1:
+            raise SettingsError("interactions.max_questions and max_polls must be at least 1")
+        if not 0.01 <= self.flush_interval <= 5.0:
+            raise SettingsError("interactions.flush_interval must be from 0.01 to 5 seconds")
+        for kind in ("chat", "reaction", "question", "vote", "click", "moderation"):
+            if getattr(self, f"{kind}_rate") <= 0 or getattr(self, f"{kind}_burst") < 1:
+                raise SettingsError(
+                    f"interactions.{kind}_rate must be positive and {kind}_burst at least 1"
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class CommerceSettings:
+    """Purchases reported by an operator's shop (``server/commerce_api.py``)."""
+
+    # Shared secret for HMAC-signed purchase reports; empty means admin key only.
+    webhook_secret: str = ""
+    # Seconds a signature's timestamp may differ from our clock (replay window).
+    signature_tolerance: int = 300
+    # Seconds after a product click during which a purchase is credited to that session.
+    attribution_window: int = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +169,9 @@ class Settings:
     media: MediaSettings = field(default_factory=MediaSettings)
     signaling: SignalingSettings = field(default_factory=SignalingSettings)
     engagement: EngagementSettings = field(default_factory=EngagementSettings)
+    tiers: TiersSettings = field(default_factory=TiersSettings)
+    interactions: InteractionSettings = field(default_factory=InteractionSettings)
+    commerce: CommerceSettings = field(default_factory=CommerceSettings)
 
     def validate(self, need_secret: bool = True) -> Settings:
         """Raise ``SettingsError`` naming the first unusable value; return self."""
@@ -118,6 +197,13 @@ class Settings:
                 ) from None
         if self.auth.token_ttl <= 0:
             raise SettingsError("auth.token_ttl must be positive")
+        if self.tiers.sweep_interval <= 0 or self.tiers.review_interval <= 0:
+            raise SettingsError("tiers.sweep_interval and tiers.review_interval must be positive")
+        if self.engagement.buffer_max < 1 or self.engagement.spill_pending_max < 0:
+            raise SettingsError("engagement.buffer_max must be at least 1")
+        self.interactions.check()
+        if self.commerce.signature_tolerance < 1 or self.commerce.attribution_window < 0:
+            raise SettingsError("commerce.signature_tolerance and attribution_window: bad value")
         return self
 
 
@@ -263,4 +349,6 @@ def as_dict(settings: Settings) -> dict[str, Any]:
     for key in ("secret", "admin_key"):
         if data["auth"][key]:
             data["auth"][key] = "***"
+    if data["commerce"]["webhook_secret"]:
+        data["commerce"]["webhook_secret"] = "***"
     return data

@@ -2,7 +2,15 @@
 //
 // Speaks docs/protocol.md over one WebSocket (subprotocol salon.v1.json): join with the
 // token from the URL, then a `sub` peer connection receives the room's media and, for the
-// host, a `pub` peer connection publishes camera and microphone.
+// host and for speakers on stage, a `pub` peer connection publishes.
+//
+// The `sub` connection carries the host's audio and video (its first two m-lines) and
+// one m-line per stage slot (`tracks` from the server: who speaks in each slot). When
+// the slots change the page adds recvonly transceivers as needed and offers again on the
+// same connection; the server's answer marks empty slots inactive, which Chromium shows
+// by muting that receiver's track (it does not end it), so the page drops the slot's
+// element. Speakers publish their microphone (and camera when the room allows it) on
+// `pub` when their role becomes speaker or co-host, and stop when it no longer is.
 //
 // Everything that came from the server or from people (names, titles, messages) is put
 // on the page with textContent, never as HTML.
@@ -14,10 +22,12 @@ const RECONNECT_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
 // After these the server closes the socket for good: reconnecting would be refused again.
 const FATAL_CODES = new Set([
   'token_invalid', 'token_expired', 'wrong_room', 'room_not_found', 'unknown_member',
-  'tier_too_low', 'room_full', 'unavailable', 'replaced',
+  'tier_too_low', 'room_full', 'unavailable', 'replaced', 'banned', 'removed',
 ]);
 const CLOSE_REFUSED = 4403;
 const CLOSE_REPLACED = 4409;
+const CLOSE_REMOVED = 4410;
+const ON_STAGE = new Set(['speaker', 'cohost']);
 
 const STATUS_TEXT = {
   connecting: 'Connecting…',
@@ -46,6 +56,7 @@ const ui = {
   soundBtn: $('sound-btn'),
   leaveBtn: $('leave-btn'),
   people: $('people'),
+  slots: $('slots'),
   peopleCount: $('people-count'),
   peopleList: $('people-list'),
 };
@@ -59,8 +70,16 @@ const salon = {
   you: null,
   live: false,
   publisher: null,
+  // Stage slots as the server last described them, and this page's receivers for them.
+  tracks: { audio: [], video: [] },
+  slots: [],
+  stagePublishing: false,
+  micMuted: false,
 };
 window.salon = salon;
+// Sending by hand (the console, tests) is no more than any client can do: the server
+// checks every message against the sender's role.
+salon.send = (message) => send(message);
 
 const token = new URLSearchParams(window.location.search).get('token') || '';
 // Same alphabet as server/ids.py: ids travel in keys, URLs and tokens.
@@ -88,8 +107,14 @@ let refSeq = 0;
 const pendingOffers = { sub: null, pub: null }; // ref of the offer awaiting its answer
 const participants = new Map();
 
-let localStream = null; // host's camera and microphone while live
+let localStream = null; // host's camera and microphone while live, or a speaker's
 let goingLive = false;
+// Stage slots: recvonly transceivers of `sub` beyond the host's pair, per kind, in order.
+const slotTransceivers = { audio: [], video: [] };
+const slotElements = new Map(); // transceiver -> its <audio>/<video> element
+let subBusy = false; // a `sub` offer is out, waiting for its answer
+let subDirty = false; // the slots changed meanwhile: offer again after the answer
+let stagePublishing = false;
 let soundOn = false;
 let subRetryTimer = 0;
 let noticeTimer = 0;
@@ -123,6 +148,10 @@ const featureApi = {
   notice: (text) => showNotice(text),
   // Redraw the people list (after a feature changed what it shows).
   renderParticipants: () => renderParticipants(),
+  // Stage: turn this page's microphone on or off (the server is told separately).
+  setMicEnabled: (enabled) => setMicEnabled(enabled),
+  // Is this page publishing a microphone (host live, or a speaker on stage)?
+  micLive: () => Boolean(localStream && localStream.getAudioTracks().length),
 };
 
 function capitalize(word) {
@@ -241,6 +270,11 @@ function onSocketClosed(code) {
     refuse(lastError && lastError.message);
     return;
   }
+  if (code === CLOSE_REMOVED) {
+    showEnded('You were removed from the room',
+      (lastError && lastError.message) || 'The host removed you from the room.', { canRejoin: false });
+    return;
+  }
   if (code === CLOSE_REPLACED) {
     showEnded('This window left the room',
       (lastError && lastError.message) || 'You joined this room from another window, so this one was closed.',
@@ -263,8 +297,23 @@ function handleMessage(message) {
     case 'joined': onJoined(message); break;
     case 'answer': onAnswer(message); break;
     case 'presence': onPresence(message); break;
-    case 'stream': setLive(Boolean(message.live), message.publisher ?? null); break;
+    case 'stream':
+      setLive(Boolean(message.live), message.publisher ?? null);
+      callFeatures('onMessage', message, featureApi);
+      break;
     case 'error': onError(message); break;
+    case 'role':
+      onRole(message);
+      callFeatures('onMessage', message, featureApi);
+      break;
+    case 'tracks':
+      setTracks(message);
+      callFeatures('onMessage', message, featureApi);
+      break;
+    case 'stage':
+      onStageState(message);
+      callFeatures('onMessage', message, featureApi);
+      break;
     // Stage and interaction modules (features.js); unknown types are ignored: newer
     // server, older page.
     default: callFeatures('onMessage', message, featureApi); break;
@@ -286,10 +335,13 @@ function onJoined(message) {
   ui.ended.hidden = true;
   ui.stage.hidden = false;
   ui.people.hidden = false;
+  salon.tracks = normalTracks(message.tracks);
   if (isHost()) {
     ui.liveBtn.hidden = false;
-    ui.soundBtn.hidden = true;
+    ui.soundBtn.hidden = false;
     ui.remoteVideo.hidden = true;
+    // The host hears the speakers on stage: a `sub` connection of its own.
+    startSub();
     // Back after a reconnect with the camera still on: publish again.
     if (localStream && localStream.getTracks().some((t) => t.readyState === 'live')) {
       publish().catch((err) => failLive(`Your stream could not restart: ${err.message || err}.`));
@@ -303,6 +355,7 @@ function onJoined(message) {
   }
   setLive(Boolean(message.live), null);
   refreshState();
+  syncStagePublishing();
   callFeatures('onJoined', message, featureApi);
 }
 
@@ -314,8 +367,14 @@ function onAnswer(message) {
   if (!pc || pc.signalingState !== 'have-local-offer') return;
   if (message.ref && pendingOffers[name] && message.ref !== pendingOffers[name]) return;
   pendingOffers[name] = null;
-  pc.setRemoteDescription({ type: 'answer', sdp: String(message.sdp) }).catch((err) => {
+  pc.setRemoteDescription({ type: 'answer', sdp: String(message.sdp) }).then(() => {
+    if (name !== 'sub' || salon.pcs.sub !== pc) return;
+    subBusy = false;
+    renderSlots();
+    if (subDirty) renegotiateSub();
+  }).catch((err) => {
     console.error('[salon] bad answer', name, err);
+    if (name === 'sub') subBusy = false;
     showNotice('The media connection could not be set up. Please reload the page.');
   });
 }
@@ -338,6 +397,8 @@ function onError(message) {
     // The close (4403/4409) follows; show the reason now rather than wait for it.
     if (message.code === 'replaced') {
       showEnded('This window left the room', text, { canRejoin: true });
+    } else if (message.code === 'removed') {
+      showEnded('You were removed from the room', text, { canRejoin: false });
     } else {
       refuse(text);
     }
@@ -349,7 +410,10 @@ function onError(message) {
     return;
   }
   if (message.ref && message.ref === pendingOffers.sub) {
+    // The server closed `sub` when the offer failed: start a fresh one.
     pendingOffers.sub = null;
+    subBusy = false;
+    if (joined && !finished) startSub();
   }
   showNotice(text);
 }
@@ -402,6 +466,9 @@ function closeAllPeers() {
   clearTimeout(subRetryTimer);
   closePeer('sub');
   closePeer('pub');
+  clearSlots();
+  stagePublishing = false;
+  salon.stagePublishing = false;
 }
 
 function onPeerFailed(name) {
@@ -409,6 +476,12 @@ function onPeerFailed(name) {
     // Sending a new `sub` offer replaces the connection on the server.
     clearTimeout(subRetryTimer);
     subRetryTimer = setTimeout(() => { if (joined && !finished) startSub(); }, 2000);
+  } else if (stagePublishing) {
+    // A speaker's microphone: publish again on a fresh connection.
+    stagePublishing = false;
+    closePeer('pub');
+    stopLocalMedia();
+    setTimeout(syncStagePublishing, 1000);
   } else {
     failLive('Your stream stopped: the media connection was lost. Press Go live to try again.');
   }
@@ -418,26 +491,206 @@ function onPeerFailed(name) {
 
 function startSub() {
   closePeer('sub');
+  clearSlots();
   const { pc, flush } = newPeer('sub');
-  pc.addTransceiver('audio', { direction: 'recvonly' });
-  pc.addTransceiver('video', { direction: 'recvonly' });
+  const main = [
+    pc.addTransceiver('audio', { direction: 'recvonly' }),
+    pc.addTransceiver('video', { direction: 'recvonly' }),
+  ];
   const stream = new MediaStream();
   pc.addEventListener('track', (event) => {
+    // Only the host's pair plays in the main video; stage slots have elements of their own.
+    if (!main.includes(event.transceiver)) return;
     stream.addTrack(event.track);
     if (ui.remoteVideo.srcObject !== stream) ui.remoteVideo.srcObject = stream;
     playRemote();
   });
   salon.pcs.sub = pc;
-  ui.remoteVideo.hidden = false;
+  if (!isHost()) ui.remoteVideo.hidden = false;
+  ensureSlotTransceivers(pc);
+  subBusy = true;
+  subDirty = false;
   negotiate('sub', pc, flush).catch((err) => {
+    subBusy = false;
     console.error('[salon] sub offer failed', err);
     showNotice('The stream could not be set up in this browser.');
   });
 }
 
+// ---------------------------------------------------------------- stage slots (sub)
+
+function normalTracks(tracks) {
+  const pick = (list) => (Array.isArray(list)
+    ? list.map((p) => (typeof p === 'string' ? p : null)) : []);
+  return { audio: pick(tracks && tracks.audio), video: pick(tracks && tracks.video) };
+}
+
+function setTracks(message) {
+  salon.tracks = normalTracks(message);
+  renegotiateSub();
+  renderSlots();
+}
+
+// One recvonly transceiver per stage slot the server described (never fewer than before:
+// transceivers are reused when speakers change, so m-lines keep their places).
+function ensureSlotTransceivers(pc) {
+  for (const kind of ['audio', 'video']) {
+    const list = slotTransceivers[kind];
+    while (list.length < salon.tracks[kind].length) {
+      const transceiver = pc.addTransceiver(kind, { direction: 'recvonly' });
+      list.push(transceiver);
+      const element = document.createElement(kind === 'audio' ? 'audio' : 'video');
+      element.autoplay = true;
+      element.playsInline = true;
+      element.muted = !soundOn;
+      element.hidden = true;
+      element.className = `slot slot-${kind}`;
+      element.dataset.slot = String(list.length - 1);
+      element.srcObject = new MediaStream([transceiver.receiver.track]);
+      slotElements.set(transceiver, element);
+      ui.slots.append(element);
+    }
+  }
+}
+
+function renegotiateSub() {
+  const pc = salon.pcs.sub;
+  if (!pc || !joined || finished) return;
+  if (subBusy || pc.signalingState !== 'stable') {
+    subDirty = true;
+    return;
+  }
+  subBusy = true;
+  subDirty = false;
+  ensureSlotTransceivers(pc);
+  negotiate('sub', pc, () => {}).catch((err) => {
+    subBusy = false;
+    console.error('[salon] sub renegotiation failed', err);
+  });
+}
+
+// Show each slot that has a speaker and is negotiated to receive; hide the rest.
+function renderSlots() {
+  const out = [];
+  const you = salon.you && salon.you.id;
+  for (const kind of ['audio', 'video']) {
+    slotTransceivers[kind].forEach((transceiver, slot) => {
+      const element = slotElements.get(transceiver);
+      const who = salon.tracks[kind][slot] || null;
+      const receiving = transceiver.currentDirection === 'recvonly'
+        || transceiver.currentDirection === 'sendrecv';
+      const active = Boolean(who && who !== you && receiving);
+      if (element) {
+        element.hidden = !active || kind === 'audio';
+        element.dataset.participant = active ? who : '';
+        const person = active ? participants.get(who) : null;
+        element.setAttribute('aria-label', person ? `Camera of ${displayName(person)}` : 'Camera');
+        if (active) {
+          element.muted = !soundOn;
+          element.play().catch(() => {});
+        }
+      }
+      out.push({
+        kind,
+        slot,
+        participant: who,
+        mid: transceiver.mid,
+        direction: transceiver.currentDirection,
+        active,
+        trackState: transceiver.receiver.track.readyState,
+        trackMuted: transceiver.receiver.track.muted,
+      });
+    });
+  }
+  salon.slots = out;
+}
+
+function clearSlots() {
+  for (const element of slotElements.values()) element.remove();
+  slotElements.clear();
+  slotTransceivers.audio = [];
+  slotTransceivers.video = [];
+  subBusy = false;
+  subDirty = false;
+  salon.slots = [];
+}
+
+// ---------------------------------------------------------------- on stage (pub)
+
+function onRole(message) {
+  const p = message.participant;
+  if (!p || typeof p.id !== 'string') return;
+  participants.set(p.id, p);
+  if (salon.you && p.id === salon.you.id) {
+    salon.you = p;
+    syncStagePublishing();
+  }
+  renderParticipants();
+  renderSlots();
+}
+
+function onStageState(message) {
+  const muted = Array.isArray(message.muted) && salon.you
+    ? message.muted.includes(salon.you.id) : false;
+  salon.micMuted = muted;
+  // Muted by the host or by ourselves: the server drops the audio; the page stops
+  // capturing it too.
+  if (localStream) localStream.getAudioTracks().forEach((t) => { t.enabled = !muted; });
+}
+
+function setMicEnabled(enabled) {
+  if (localStream) localStream.getAudioTracks().forEach((t) => { t.enabled = enabled; });
+}
+
+// Publish while our role is on stage; stop when it is not any more.
+function syncStagePublishing() {
+  const onStage = Boolean(salon.you && ON_STAGE.has(salon.you.role));
+  if (onStage && !stagePublishing && joined && !finished) {
+    publishStage().catch((err) => {
+      console.error('[salon] stage microphone failed', err);
+      stagePublishing = false;
+      salon.stagePublishing = false;
+      showNotice(describeMediaError(err), { sticky: true });
+      send({ type: 'stage_leave' });
+    });
+  } else if (!onStage && stagePublishing) {
+    stagePublishing = false;
+    salon.stagePublishing = false;
+    closePeer('pub');
+    stopLocalMedia();
+    refreshState();
+  }
+}
+
+async function publishStage() {
+  stagePublishing = true;
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    throw Object.assign(new Error('this page needs a secure (https) address'), { name: 'SecurityError' });
+  }
+  const cameras = Boolean(salon.room && salon.room.speaker_cameras);
+  const stream = await navigator.mediaDevices.getUserMedia({
+    audio: true,
+    video: cameras ? { width: 640, height: 480 } : false,
+  });
+  if (!stagePublishing || !joined || finished) {
+    stream.getTracks().forEach((t) => t.stop());
+    return;
+  }
+  localStream = stream;
+  stream.getAudioTracks().forEach((t) => { t.enabled = !salon.micMuted; });
+  if (cameras) {
+    ui.localVideo.srcObject = stream;
+    ui.localVideo.hidden = false;
+    ui.localVideo.play().catch(() => {});
+  }
+  salon.stagePublishing = true;
+  await publish();
+}
+
 function playRemote() {
   const video = ui.remoteVideo;
   video.muted = !soundOn;
+  for (const element of slotElements.values()) element.muted = !soundOn;
   video.play().catch(() => {
     // Sound without a click is blocked: play muted and let the person unmute.
     if (!video.muted) {
@@ -450,7 +703,8 @@ function playRemote() {
 }
 
 function renderSoundButton() {
-  ui.soundBtn.textContent = soundOn ? 'Mute' : 'Unmute';
+  // "Sound on/off" is the page's loudspeaker; "Mute"/"Unmute" are microphones (stage).
+  ui.soundBtn.textContent = soundOn ? 'Sound off' : 'Sound on';
 }
 
 ui.soundBtn.addEventListener('click', () => {
@@ -618,8 +872,11 @@ function renderStage() {
   ui.placeholder.hidden = !text;
 }
 
+const ROLE_RANK = { host: 0, cohost: 1, speaker: 2 };
+const ROLE_LABEL = { host: 'Host', cohost: 'Co-host', speaker: 'Speaker', member: 'Member' };
+
 function roleRank(p) {
-  return p.role === 'host' ? 0 : 1;
+  return ROLE_RANK[p.role] ?? 3;
 }
 
 function renderParticipants() {
@@ -630,7 +887,7 @@ function renderParticipants() {
   const items = people.map((p) => {
     const li = document.createElement('li');
     li.className = 'person';
-    li.dataset.role = p.role === 'host' ? 'host' : 'member';
+    li.dataset.role = ROLE_LABEL[p.role] ? p.role : 'member';
     const name = document.createElement('span');
     name.className = 'person-name';
     name.textContent = displayName(p);
@@ -645,7 +902,7 @@ function renderParticipants() {
     meta.className = 'person-meta';
     const role = document.createElement('span');
     role.className = 'tag tag-role';
-    role.textContent = p.role === 'host' ? 'Host' : 'Member';
+    role.textContent = ROLE_LABEL[p.role] || 'Member';
     meta.append(' ', role);
     if (typeof p.tier === 'string' && p.tier) {
       const tier = document.createElement('span');

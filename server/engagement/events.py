@@ -8,14 +8,42 @@ any later consumer read them back through ``decode``.
 Wire form: a msgpack map ``{"v", "id", "kind", "room_id", "member_id", "ts_ms", "data"}``.
 Unknown top-level keys are ignored so that version 1 can gain optional fields; a change
 that old readers must not misread bumps ``v``.
+
+``data`` by kind (the contract between whoever records an event and the scorer). Any
+kind may also carry ``session`` (the room session id), ``role`` (the participant's role:
+events by a ``host`` or ``cohost`` never earn points nor count as member activity),
+``by`` (who did it, when not the member: a host's stage invitation or mute is not the
+member's activity) and ``action`` (only the actions in ``SCORED_ACTIONS`` earn points;
+no ``action`` means the kind's main one):
+
+- ``join``: ``role``. ``leave``: ``watch_seconds`` (float), ``role``.
+- ``chat`` (action ``send``), ``reaction`` (``emoji``), ``question`` (``ask``),
+  ``upvote`` (``add``), ``poll_vote`` (``vote``), ``hand_raise`` (``raise``),
+  ``product_click`` (``click``; ``product_id``).
+- ``stage_seconds``: ``seconds`` (float) spent on stage, ``role`` held there (``speaker`` or
+  ``cohost``); recorded whenever a seat ends (left the stage, moved off, left the room).
+- ``stage_invite``, ``stage_accept``, ``stage_decline``, ``mute``, ``remove``, ``ban``: about
+  the member invited, answering, muted or removed; ``by`` is who did it (``mute`` also has
+  ``muted`` (bool) and ``self_mute``; ``stage_invite`` has ``hand_raised``).
+- ``purchase``: ``order_id``, ``amount``, ``currency`` and optionally ``product_id``;
+  build it with ``purchase_data`` and read it with ``parse_purchase``. ``amount`` is a
+  decimal string in the currency's major unit (``"129.90"``, at most two decimals);
+  ``currency`` is an ISO 4217 code. An order id counts once per member however often it
+  is reported, so a shop may safely report a purchase again. ``room_id`` (and
+  ``session``) attribute it to a room session; both may be empty.
+- ``share``: optionally ``channel``. ``invite``: ``invitee`` (the invited member id).
+- ``external``: ``action``, one of ``EXTERNAL_ACTIONS`` (joined the brand's group chat,
+  added the brand's account, clicked a hook link from a public stream).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Final
 
@@ -44,7 +72,15 @@ class EventKind(StrEnum):
     PRODUCT_CLICK = "product_click"
     PURCHASE = "purchase"
     SHARE = "share"
+    INVITE = "invite"
     EXTERNAL = "external"
+    # Stage (server/signaling/stage.py): the member the event is about; ``by`` who did it.
+    STAGE_INVITE = "stage_invite"
+    STAGE_ACCEPT = "stage_accept"
+    STAGE_DECLINE = "stage_decline"
+    MUTE = "mute"
+    REMOVE = "remove"
+    BAN = "ban"
 
 
 class EventDecodeError(ValueError):
@@ -169,3 +205,122 @@ def number(data: dict[str, Any], key: str) -> float | None:
         return None
     result = float(value)
     return result if math.isfinite(result) else None
+
+
+# --- kind-specific data ----------------------------------------------------------------
+
+# The member actions that earn points, by kind; an event without ``action`` is the first.
+# Other actions (a host pinning a question, a vote changed, a chat line deleted) are
+# recorded for the session timeline but earn nothing.
+SCORED_ACTIONS: Final[dict[EventKind, tuple[str, ...]]] = {
+    EventKind.CHAT: ("send",),
+    EventKind.QUESTION: ("ask",),
+    EventKind.UPVOTE: ("add",),
+    EventKind.POLL_VOTE: ("vote",),
+    EventKind.HAND_RAISE: ("raise",),
+    EventKind.PRODUCT_CLICK: ("click",),
+}
+# Roles whose events are staff work, not member engagement.
+STAFF_ROLES: Final = frozenset({"host", "cohost"})
+EXTERNAL_ACTIONS: Final = ("group_joined", "account_added", "hook_click")
+
+MAX_ORDER_ID: Final = 128
+MAX_AMOUNT: Final = Decimal("1000000000")
+_ORDER_ID = re.compile(rf"^[\x21-\x7e]{{1,{MAX_ORDER_ID}}}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_AMOUNT = re.compile(r"^[0-9]{1,10}(\.[0-9]{1,2})?$")
+
+
+def action_of(event: Event) -> str:
+    """The event's ``action``, or its kind's main action when it has none."""
+    action = event.data.get("action")
+    if isinstance(action, str):
+        return action
+    scored = SCORED_ACTIONS.get(event.kind)
+    return scored[0] if scored else ""
+
+
+def is_member_action(event: Event) -> bool:
+    """True unless the event is staff work (a host's or co-host's) or something done to
+    the member by someone else (``by``: a host's stage invitation, mute or removal)."""
+    if event.data.get("role") in STAFF_ROLES:
+        return False
+    by = event.data.get("by")
+    return by is None or by == event.member_id
+
+
+def is_scored_action(event: Event) -> bool:
+    """True if the event is something a member did that may earn points."""
+    if not is_member_action(event):
+        return False
+    scored = SCORED_ACTIONS.get(event.kind)
+    return scored is None or action_of(event) in scored
+
+
+class PurchaseError(ValueError):
+    """Purchase data that breaks the contract; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    order_id: str
+    # The amount in hundredths of the currency's major unit (cents for EUR or USD).
+    amount_minor: int
+    currency: str
+
+    @property
+    def amount(self) -> Decimal:
+        return Decimal(self.amount_minor) / 100
+
+
+def _amount_minor(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise PurchaseError(
+            f'amount must be a decimal string such as "129.90" (got {type(value).__name__})'
+        )
+    text = str(value)
+    if isinstance(value, Decimal):
+        try:
+            text = f"{value:f}"
+        except (ValueError, InvalidOperation):  # pragma: no cover - Decimal formats itself
+            text = "?"
+    if not _AMOUNT.fullmatch(text):
+        raise PurchaseError(
+            f"amount {text[:24]!r} must be a positive decimal with at most two decimals"
+        )
+    amount = Decimal(text)
+    if not 0 < amount <= MAX_AMOUNT:
+        raise PurchaseError(f"amount {text!r} must be above 0 and at most {MAX_AMOUNT}")
+    return int(amount * 100)
+
+
+def purchase_data(order_id: Any, amount: Any, currency: Any, **extra: Any) -> dict[str, Any]:
+    """The ``data`` of a purchase event, checked; raises ``PurchaseError`` naming the field.
+
+    ``amount`` may be a decimal string, an ``int`` or a ``Decimal`` (never a float: binary
+    fractions cannot say 0.10). Extra keyword arguments (``product_id``, ``session``) are
+    kept as they are.
+    """
+    if not isinstance(order_id, str) or not _ORDER_ID.fullmatch(order_id):
+        raise PurchaseError(
+            f"order_id must be 1-{MAX_ORDER_ID} printable characters without spaces"
+        )
+    minor = _amount_minor(amount)
+    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
+        raise PurchaseError(f"currency {str(currency)[:8]!r} must be an ISO 4217 code like EUR")
+    return {
+        **extra,
+        "order_id": order_id,
+        "amount": f"{Decimal(minor) / 100:.2f}",
+        "currency": currency,
+    }
+
+
+def parse_purchase(data: dict[str, Any]) -> Purchase:
+    """Read a purchase event's data; raises ``PurchaseError`` when it breaks the contract."""
+    checked = purchase_data(data.get("order_id"), data.get("amount"), data.get("currency"))
+    return Purchase(
+        order_id=checked["order_id"],
+        amount_minor=_amount_minor(checked["amount"]),
+        currency=checked["currency"],
+    )

@@ -2,18 +2,23 @@
 
 Rooms call ``record(event)`` on the hot path. It encodes the event and appends it to an
 in-memory queue; it never awaits, never raises and never waits for Redis. One background
-task owns the writing: it takes up to ``batch_size`` events, XADDs them in one pipeline
-and, if Redis is slow or gone, puts the batch back at the front and retries with capped
-backoff. Redis being down therefore costs memory, not events.
+task owns the writing: it takes up to ``batch_size`` events and appends them to the
+stream with one script call (one XADD per event, run inside Redis: one round trip and no
+per-command packing in Python), and, if Redis is slow or gone, puts the batch back at
+the front and retries with capped backoff.
 
 Delivery is at-least-once: a batch whose reply was lost is written again, so the stream
 may hold the same event twice. Consumers deduplicate by ``Event.id`` (the scorer does).
 
-The queue is bounded by ``buffer_max`` (counting the batch in flight). What happens to
-an event that does not fit is decided in one place, ``_overflow``; today it is counted
-in ``dropped`` and logged, the last resort. Spilling to disk belongs there, with the
-flush loop refilling the queue from the spill once it has room. The queue holds encoded
-bytes, which is also what a spill file would hold.
+Memory is bounded by ``buffer_max`` (counting the batch in flight). What happens to an
+event that does not fit is decided in one place, ``_overflow``: it goes to the disk
+spill (``spill.py``) through a writer task that does the file I/O in a thread, so the
+event loop never waits on the disk. From the first spilled event on, new events follow
+it to the spill (the order is kept) until the flush loop has read the spill back into
+memory and written it; only then do events go straight to memory again. Only if the
+spill writer itself falls ``spill_pending_max`` events behind (the disk is failing too)
+is an event dropped, counted in ``dropped`` and logged. On ``stop`` whatever Redis could
+not take in time is saved to the spill, and the next start writes it.
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ import contextlib
 import logging
 import time
 from collections import deque
+from pathlib import Path
+from typing import Final
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, encode
+from server.engagement.spill import Spill
 from server.settings import EngagementSettings
 
 logger = logging.getLogger(__name__)
@@ -36,10 +44,20 @@ BACKOFF_MIN = 0.05
 BACKOFF_MAX = 1.0
 # Seconds between two "buffer full" warnings while events keep being dropped.
 DROP_LOG_INTERVAL = 5.0
+# Refill from the spill once memory is at most this full (a fraction of buffer_max).
+REFILL_BELOW: Final = 0.5
+
+# KEYS[1] the stream. ARGV[1] MAXLEN (approximate), ARGV[2] the field, ARGV[3..] events.
+XADD_SCRIPT: Final = """
+for i = 3, #ARGV do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', ARGV[2], ARGV[i])
+end
+return #ARGV - 2
+"""
 
 
 class EventRecorder:
-    """Buffers events in memory and writes them to the stream from one owned task."""
+    """Buffers events in memory (then on disk) and writes them to the stream."""
 
     def __init__(
         self,
@@ -50,6 +68,7 @@ class EventRecorder:
         self._redis = redis
         self._settings = settings
         self._stream_key = stream_key
+        self._xadd = redis.register_script(XADD_SCRIPT)
         self._buffer: deque[bytes] = deque()
         self._inflight: list[bytes] = []
         self._wakeup = asyncio.Event()
@@ -58,17 +77,40 @@ class EventRecorder:
         self._task: asyncio.Task[None] | None = None
         self._last_drop_log = -DROP_LOG_INTERVAL
         self._failing = False
+        # The spill: events waiting for the writer thread, the files read back whose
+        # events are in memory (deleted once ``written`` passes their mark), and whether
+        # new events must follow older ones there.
+        self._spill = (
+            Spill(settings.spill_dir, settings.spill_file_bytes) if settings.spill_dir else None
+        )
+        self._pending: list[bytes] = []
+        self._spill_wakeup = asyncio.Event()
+        self._spill_task: asyncio.Task[None] | None = None
+        self._spill_busy = False
+        self._spill_writing = 0
+        self._spilling = False
+        self._marks: deque[tuple[int, list[Path]]] = deque()
+        self._appended = 0
         self.written = 0
         self.dropped = 0
         # Events whose data msgpack could not encode: a caller bug, logged and counted.
         self.invalid = 0
-        # Pipelines that failed and were retried.
+        # Batches that failed and were retried.
         self.failures = 0
+        # Events sent to the spill, and read back from it, since start.
+        self.spilled = 0
+        self.refilled = 0
 
     @property
     def depth(self) -> int:
-        """Events recorded but not yet acknowledged by Redis (queued plus in flight)."""
+        """Events in memory not yet acknowledged by Redis (queued plus in flight)."""
         return len(self._buffer) + len(self._inflight)
+
+    @property
+    def spill_depth(self) -> int:
+        """Events in the spill: waiting for the writer thread or on disk, not yet read back."""
+        on_disk = self._spill.depth if self._spill is not None else 0
+        return len(self._pending) + self._spill_writing + on_disk
 
     @property
     def running(self) -> bool:
@@ -91,40 +133,70 @@ class EventRecorder:
                 exc_info=True,
             )
             return
-        if self.depth >= self._settings.buffer_max:
+        if self._spilling or self.depth >= self._settings.buffer_max:
             self._overflow(payload)
             return
-        self._buffer.append(payload)
-        self._idle.clear()
+        self._append(payload)
         self._wakeup.set()
 
-    def _overflow(self, payload: bytes) -> None:
-        """The buffer is full: the one place that decides what becomes of ``payload``.
+    def _append(self, payload: bytes) -> None:
+        self._buffer.append(payload)
+        self._appended += 1
+        self._idle.clear()
 
-        The oldest events are kept (they are already in order for the stream), the new
-        one is dropped and counted. A disk spill would take ``payload`` here instead, and
-        ``_run`` would move spilled events back into the buffer before taking a batch.
-        """
+    def _overflow(self, payload: bytes) -> None:
+        """Memory is full (or older events are on disk): the one place that decides what
+        becomes of ``payload``. It goes to the spill; only if there is no spill, or its
+        writer is ``spill_pending_max`` behind, is it dropped and counted."""
+        if self._spill is not None and len(self._pending) < self._settings.spill_pending_max:
+            if not self._spilling:
+                logger.warning(
+                    "event buffer full (%d in memory): spilling to %s",
+                    self.depth,
+                    self._settings.spill_dir,
+                )
+            self._spilling = True
+            self._pending.append(payload)
+            self.spilled += 1
+            self._idle.clear()
+            self._spill_wakeup.set()
+            return
         self.dropped += 1
         now = time.monotonic()
         if now - self._last_drop_log >= DROP_LOG_INTERVAL:
             self._last_drop_log = now
             logger.warning(
-                "event buffer full (%d waiting, buffer_max=%d): %d events dropped so far",
+                "event buffer full (%d waiting, buffer_max=%d, spill %d behind): "
+                "%d events dropped so far",
                 self.depth,
                 self._settings.buffer_max,
+                len(self._pending),
                 self.dropped,
             )
 
     async def start(self) -> None:
-        """Start the flush task (idempotent)."""
+        """Start the flush task (idempotent); events left on disk by an earlier run are
+        written too."""
         if self.running:
             return
+        if self._spill is not None:
+            try:
+                waiting = await asyncio.to_thread(self._spill.open)
+            except OSError as exc:
+                logger.error("cannot open the event spill in %s: %s", self._settings.spill_dir, exc)
+                self._spill = None
+                waiting = 0
+            if waiting:
+                logger.info("%d events from an earlier run are waiting in the spill", waiting)
+                self._spilling = True
+                self._idle.clear()
+            self._spill_task = asyncio.create_task(self._spill_run(), name="salon-event-spill")
         self._task = asyncio.create_task(self._run(), name="salon-event-recorder")
 
     # A bounded wait is the point of stop() and flush(): hence the timeout parameters.
     async def stop(self, timeout: float = 5.0) -> None:
-        """Write what is left (for at most ``timeout`` seconds), then stop the task."""
+        """Write what is left (for at most ``timeout`` seconds), then stop the tasks; what
+        Redis did not take is saved to the spill for the next start."""
         task = self._task
         if task is None:
             return
@@ -136,11 +208,38 @@ class EventRecorder:
         finally:
             self._task = None
             await _cancel_and_wait(task)
-        if self.depth:
-            logger.warning("recorder stopped with %d events not written", self.depth)
+            spill_task, self._spill_task = self._spill_task, None
+            if spill_task is not None:
+                await _cancel_and_wait(spill_task)
+            await self._save_leftovers()
+
+    async def _save_leftovers(self) -> None:
+        if self._spill is None:
+            if self.depth:
+                logger.warning("recorder stopped with %d events not written", self.depth)
+            return
+        memory = [*self._inflight, *self._buffer]
+        pending, self._pending = self._pending, []
+        try:
+            # Memory holds the oldest events: a file of their own, read first next time.
+            await asyncio.to_thread(self._spill.append, memory, True)
+            await asyncio.to_thread(self._spill.append, pending)
+        except OSError as exc:
+            logger.error("recorder stopped: %d events lost: %s", len(memory) + len(pending), exc)
+        else:
+            if memory or pending:
+                logger.warning(
+                    "recorder stopped: %d events saved in %s for the next start",
+                    len(memory) + len(pending),
+                    self._spill.directory,
+                )
+            self._buffer.clear()
+            self._inflight = []
+        await asyncio.to_thread(self._spill.close)
 
     async def flush(self, timeout: float = 5.0) -> None:
-        """Wait until every recorded event is in Redis; ``TimeoutError`` after ``timeout``."""
+        """Wait until every recorded event (spill included) is in Redis; ``TimeoutError``
+        after ``timeout``."""
         if not self.running:
             raise RuntimeError("the recorder is not running: call start() first")
         async with asyncio.timeout(timeout):
@@ -150,32 +249,90 @@ class EventRecorder:
         backoff = BACKOFF_MIN
         while True:
             _check_cancelled()
+            if self._spilling:
+                await self._refill()
             if not self._buffer:
+                if not self._spilling:
+                    self._idle.set()
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._settings.flush_interval):
+                    # While spilling, look at the spill again soon even without news.
+                    wait = 0.05 if self._spilling else self._settings.flush_interval
+                    async with asyncio.timeout(wait):
                         await self._wakeup.wait()
                 continue
             if await self._write_batch():
                 backoff = BACKOFF_MIN
+                await self._forget_spilled()
             else:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _refill(self) -> None:
+        """Move spilled events back into memory when there is room; leave spill mode
+        once the spill is empty."""
+        assert self._spill is not None
+        room = self._settings.buffer_max - self.depth
+        if room < self._settings.buffer_max * (1 - REFILL_BELOW):
+            return
+        if self._spill.depth > 0:
+            payloads, finished = await asyncio.to_thread(self._spill.read, room)
+            for payload in payloads:
+                self._append(payload)
+            self.refilled += len(payloads)
+            if finished:
+                self._marks.append((self._appended, finished))
+        elif not self._pending and not self._spill_busy:
+            self._spilling = False
+            logger.info("event spill drained: events go straight to memory again")
+        if self._pending and not self._spill_busy and self._spill.depth == 0:
+            # Nothing older is on disk: the writer's backlog may come straight back.
+            chunk = self._pending[:room]
+            del self._pending[: len(chunk)]
+            for payload in chunk:
+                self._append(payload)
+            self.refilled += len(chunk)
+
+    async def _forget_spilled(self) -> None:
+        """Delete spill files all of whose events are now in Redis."""
+        done: list[Path] = []
+        while self._marks and self._marks[0][0] <= self.written:
+            done.extend(self._marks.popleft()[1])
+        if done and self._spill is not None:
+            await asyncio.to_thread(self._spill.remove, done)
+
+    async def _spill_run(self) -> None:
+        """The spill's writer: moves pending events to disk, in a thread."""
+        assert self._spill is not None
+        backoff = BACKOFF_MIN
+        while True:
+            await self._spill_wakeup.wait()
+            self._spill_wakeup.clear()
+            while self._pending:
+                chunk, self._pending = self._pending, []
+                self._spill_busy, self._spill_writing = True, len(chunk)
+                try:
+                    await asyncio.to_thread(self._spill.append, chunk)
+                except OSError as exc:
+                    self._pending[:0] = chunk
+                    logger.error("cannot write the event spill: %s; retrying", exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, BACKOFF_MAX)
+                    continue
+                finally:
+                    self._spill_busy, self._spill_writing = False, 0
+                backoff = BACKOFF_MIN
+            self._wakeup.set()
 
     async def _write_batch(self) -> bool:
         """XADD one batch; on failure put it back at the front. True if it was written."""
         size = min(self._settings.batch_size, len(self._buffer))
         self._inflight = [self._buffer.popleft() for _ in range(size)]
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for payload in self._inflight:
-                    pipe.xadd(
-                        self._stream_key,
-                        {STREAM_FIELD: payload},
-                        maxlen=self._settings.stream_maxlen,
-                        approximate=True,
-                    )
-                await pipe.execute()
+            await self._xadd(
+                keys=[self._stream_key],
+                args=[self._settings.stream_maxlen, STREAM_FIELD, *self._inflight],
+            )
         except BaseException as exc:
             # Cancelled or failed: the batch may or may not be in Redis. Keep it, in order.
             self._buffer.extendleft(reversed(self._inflight))
@@ -188,9 +345,11 @@ class EventRecorder:
         self._inflight = []
         if self._failing:
             self._failing = False
-            logger.info("event stream writable again; %d events waiting", self.depth)
-        if not self._buffer:
-            self._idle.set()
+            logger.info(
+                "event stream writable again; %d events waiting (%d in the spill)",
+                self.depth,
+                self.spill_depth,
+            )
         return True
 
     def _note_failure(self, exc: Exception) -> None:
@@ -198,7 +357,7 @@ class EventRecorder:
         if isinstance(exc, RedisError):
             if not self._failing:
                 logger.warning(
-                    "cannot write events to Redis (%s: %s); keeping %d in memory and retrying",
+                    "cannot write events to Redis (%s: %s); keeping %d and retrying",
                     type(exc).__name__,
                     exc,
                     self.depth,

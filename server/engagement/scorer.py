@@ -1,17 +1,17 @@
-"""The scorer: a consumer-group reader that turns stream events into member scores.
+"""The scorer: a consumer-group reader that applies stream events to members, and the
+sweep that re-decides tiers when time alone may change them.
 
-It owns the point rules (``POINTS`` and ``points``) and the exactly-once application of
-an event to one member. The stream is delivered at least once (the recorder may write an
-event twice, a crashed consumer's entries are read again), so every application goes
-through one Lua script on the member's two keys, which share a hash-tag slot:
+Several scorers (in one process or many) share the stream through one consumer group.
+Each batch goes through ``Ledger.apply`` (exactly once per event id, per member, with a
+compare-and-set), then ``Aggregates.write`` (the metrics, safe to repeat), and only then
+is it acknowledged. A scorer that dies leaves its entries pending: it reads them again
+when it restarts, or another takes them over with ``claim_stale`` (XAUTOCLAIM) once they
+have been idle for ``STALE_MS``; redoing them is harmless.
 
-- ``ZADD NX`` of the event id into the member's applied set (score = the event's
-  ``ts_ms``); only if the id is new does the script ``HINCRBYFLOAT`` the score.
-- Ids older than ``APPLIED_RETENTION_MS`` are trimmed from the set, and events that old
-  are refused outright, so trimming can never let a replay count twice.
-
-A member with no record still gets a hash holding only ``score``: the tier is the gate's
-business and is never written here.
+The sweep takes members whose review time has come (``keys.DUE``), leasing them for a
+minute so that two scorers rarely review the same member, and re-decides their tiers:
+silence is noticed without any event. Every tier change is handed to
+``on_tier_change`` (the app pushes it to the host console of the member's room).
 """
 
 from __future__ import annotations
@@ -20,21 +20,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from redis.asyncio import Redis
-from redis.exceptions import (
-    BusyLoadingError,
-    NoScriptError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    RedisError,
-    ResponseError,
-)
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError, ResponseError
 
+from server.engagement import keys
+from server.engagement.aggregates import Aggregates
 from server.engagement.events import (
     STREAM_FIELD,
     STREAM_KEY,
@@ -42,36 +35,14 @@ from server.engagement.events import (
     EventDecodeError,
     EventKind,
     decode,
-    number,
 )
-from server.engagement.members import applied_key, member_key
+from server.engagement.ledger import Ledger, Outcome, TierChange
+from server.engagement.rules import Rules, load_rules
+from server.engagement.scoring import APPLIED_RETENTION_MS, now_ms
+from server.ids import MemberId
 from server.settings import EngagementSettings
 
 logger = logging.getLogger(__name__)
-
-# Points per event, by kind. A leave is worth its watch time instead (see ``points``).
-# Kinds at 0 are recorded and deduplicated but do not move the score yet.
-POINTS: Final[dict[EventKind, float]] = {
-    EventKind.JOIN: 1.0,
-    EventKind.LEAVE: 0.0,
-    EventKind.CHAT: 0.0,
-    EventKind.REACTION: 0.0,
-    EventKind.QUESTION: 0.0,
-    EventKind.UPVOTE: 0.0,
-    EventKind.POLL_VOTE: 0.0,
-    EventKind.HAND_RAISE: 0.0,
-    EventKind.STAGE_SECONDS: 0.0,
-    EventKind.PRODUCT_CLICK: 0.0,
-    EventKind.PURCHASE: 0.0,
-    EventKind.SHARE: 0.0,
-    EventKind.EXTERNAL: 0.0,
-}
-# leave: 1 point per minute watched (``data["watch_seconds"]``), at most this per event.
-POINTS_PER_WATCH_MINUTE: Final = 1.0
-MAX_WATCH_POINTS: Final = 120.0
-
-# How long an applied event id is remembered; older events are refused.
-APPLIED_RETENTION_MS: Final = 30 * 24 * 3600 * 1000
 
 # Milliseconds an entry may sit unacknowledged with another consumer before
 # ``claim_stale`` takes it over (that consumer is presumed dead).
@@ -80,52 +51,22 @@ BLOCK_MS: Final = 1_000
 BACKOFF_MIN: Final = 0.05
 BACKOFF_MAX: Final = 1.0
 CLAIM_EVERY: Final = 30.0
+# A swept member is leased for this long: another scorer's sweep leaves it alone.
+SWEEP_LEASE_MS: Final = 60_000
+SWEEP_BATCH: Final = 200
+# Sweep batches in a row before events get their turn again (a backlog of reviews, say
+# after an import, must not hold up the events).
+SWEEP_ROUNDS: Final = 5
 
-# Errors after which the same work should simply be tried again later.
-TRANSIENT_ERRORS: Final = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    BusyLoadingError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    NoScriptError,
-)
-
-# KEYS[1] member hash, KEYS[2] applied set.
-# ARGV[1] event id, ARGV[2] event ts_ms, ARGV[3] points, ARGV[4] retention ms.
-# Returns 1 if applied now, 0 if already applied, -1 if older than the retention window.
-# "Now" is the Redis server's clock: one member's keys live on one server, so the
-# refusal and the trimming below always agree, whatever the scorers' clocks say.
-# Trimming runs on every new application: each id is removed once, so it costs
-# O(log n) amortized; the TTL lets a member who went silent lose the whole set.
-APPLY_SCRIPT: Final = """
-local t = redis.call('TIME')
-local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])
-if tonumber(ARGV[2]) < cutoff then
-  return -1
-end
-if redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1]) == 0 then
-  return 0
-end
-if tonumber(ARGV[3]) ~= 0 then
-  redis.call('HINCRBYFLOAT', KEYS[1], 'score', ARGV[3])
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. cutoff)
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return 1
+# KEYS[1] the review index. ARGV: now, count, lease-until. Members due now, leased.
+LEASE_SCRIPT: Final = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
+return ids
 """
 
 Entry = tuple[bytes, dict[bytes, bytes]]
-
-
-def points(event: Event) -> float:
-    """Points ``event`` is worth to its member (pure; see ``POINTS``)."""
-    if event.kind is EventKind.LEAVE:
-        seconds = number(event.data, "watch_seconds")
-        if seconds is None or seconds <= 0:
-            return 0.0
-        return min(seconds / 60.0 * POINTS_PER_WATCH_MINUTE, MAX_WATCH_POINTS)
-    return POINTS.get(event.kind, 0.0)
+TierListener = Callable[[TierChange], None]
 
 
 class Scorer:
@@ -137,6 +78,12 @@ class Scorer:
         settings: EngagementSettings,
         consumer: str,
         stream_key: str = STREAM_KEY,
+        rules: Rules | None = None,
+        on_tier_change: TierListener | None = None,
+        sweep_interval: float = 10.0,
+        review_ms: int = 6 * 3600 * 1000,
+        clock: Callable[[], int] | None = None,
+        batch: int = 100,
     ) -> None:
         if redis.connection_pool.connection_kwargs.get("decode_responses"):
             raise ValueError("the scorer needs a Redis client with decode_responses=False")
@@ -144,7 +91,14 @@ class Scorer:
         self._group = settings.scorer_group
         self._consumer = consumer
         self._stream_key = stream_key
-        self._apply = redis.register_script(APPLY_SCRIPT)
+        self.rules = rules or load_rules()
+        self._clock = clock or now_ms
+        self.ledger = Ledger(redis, self.rules, review_ms, self._clock)
+        self.aggregates = Aggregates(redis, self.rules)
+        self._lease = redis.register_script(LEASE_SCRIPT)
+        self._on_tier_change = on_tier_change
+        self._sweep_interval = sweep_interval
+        self._batch = batch
         self._task: asyncio.Task[None] | None = None
         self._group_ready = False
         # Our own unacknowledged entries (from before a crash or an error) come first.
@@ -154,6 +108,12 @@ class Scorer:
         self.too_old = 0
         self.malformed = 0
         self.failed = 0
+        self.tier_changes = 0
+        self.reviewed = 0
+
+    @property
+    def consumer(self) -> str:
+        return self._consumer
 
     @property
     def running(self) -> bool:
@@ -209,10 +169,23 @@ class Scorer:
                 if start == "0-0":
                     return total
 
+    async def sweep_once(self, limit: int = SWEEP_BATCH) -> int:
+        """Review the members whose time has come; return how many were reviewed."""
+        now = self._clock()
+        raw = await self._lease(keys=[keys.DUE], args=[now, limit, now + SWEEP_LEASE_MS])
+        members = [MemberId(_text(m)) for m in raw]
+        if not members:
+            return 0
+        outcome = await self.ledger.review(members)
+        await self.aggregates.write([], outcome.states, now)
+        self.reviewed += len(members)
+        self._tally(outcome)
+        return len(members)
+
     @contextlib.contextmanager
     def _recovering(self) -> Iterator[None]:
         """After a Redis error, re-check the group (a restarted Redis may have none) and
-        re-read our own pending entries first: the script makes redoing them harmless."""
+        re-read our own pending entries first: redoing them is harmless."""
         try:
             yield
         except RedisError as exc:
@@ -228,7 +201,7 @@ class Scorer:
         return _entries(reply)
 
     async def _handle(self, entries: list[Entry]) -> int:
-        """Apply every decodable entry in one pipeline, then ack them all."""
+        """Apply every decodable entry, write the aggregates, then ack them all."""
         if not entries:
             return 0
         events: list[Event] = []
@@ -237,20 +210,20 @@ class Scorer:
             event = self._decode(entry_id, fields or {})
             if event is not None:
                 events.append(event)
-        newly = 0
+        outcome = Outcome()
         if events:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for event in events:
-                    await self._apply(
-                        keys=[member_key(event.member_id), applied_key(event.member_id)],
-                        args=[event.id, event.ts_ms, repr(points(event)), APPLIED_RETENTION_MS],
-                        client=pipe,
-                    )
-                results = await pipe.execute(raise_on_error=False)
-            newly = self._tally(events, results)
+            outcome = await self.ledger.apply(events)
+            now = self._clock()
+            counted = [
+                e
+                for e in events
+                if e.ts_ms >= now - APPLIED_RETENTION_MS or e.kind is EventKind.PURCHASE
+            ]
+            await self.aggregates.write(counted, outcome.states, now)
         # Only now, with every event applied (or refused for good), is it safe to ack.
         await self._redis.xack(self._stream_key, self._group, *(e[0] for e in entries))
-        return newly
+        self._tally(outcome)
+        return len(outcome.applied)
 
     def _decode(self, entry_id: bytes, fields: dict[bytes, bytes]) -> Event | None:
         raw = fields.get(STREAM_FIELD)
@@ -263,33 +236,29 @@ class Scorer:
             logger.warning("skipping malformed event entry %s: %s", _text(entry_id), exc)
             return None
 
-    def _tally(self, events: list[Event], results: list[Any]) -> int:
-        """Count script results. A transient error fails the whole batch, unacked, to
-        be redone; any other per-event error (say a member key of the wrong type) is
-        logged and the entry acked anyway, so one broken key cannot wedge the group."""
-        for result in results:
-            if isinstance(result, TRANSIENT_ERRORS):
-                raise result
-        newly = 0
-        for event, result in zip(events, results, strict=True):
-            if isinstance(result, Exception):
-                self.failed += 1
-                logger.error(
-                    "cannot apply event %s to member %s: %s", event.id, event.member_id, result
-                )
-            elif result == 1:
-                newly += 1
-            elif result == 0:
-                self.duplicates += 1
-            else:
-                self.too_old += 1
-                logger.warning(
-                    "event %s for member %s is older than the dedup window: not applied",
-                    event.id,
-                    event.member_id,
-                )
-        self.applied += newly
-        return newly
+    def _tally(self, outcome: Outcome) -> None:
+        self.applied += len(outcome.applied)
+        self.duplicates += outcome.duplicates
+        self.failed += outcome.failed
+        if outcome.too_old:
+            self.too_old += outcome.too_old
+            logger.warning(
+                "%d events older than the dedup window were not applied", outcome.too_old
+            )
+        for change in outcome.changes:
+            self.tier_changes += 1
+            logger.info(
+                "member %s: %s -> %s (%s)",
+                change.member_id,
+                change.old.value if change.old else "-",
+                change.new.value,
+                change.reason,
+            )
+            if self._on_tier_change is not None:
+                try:
+                    self._on_tier_change(change)
+                except Exception:
+                    logger.exception("tier change listener failed for %s", change.member_id)
 
     async def start(self) -> None:
         """Start the reading task (idempotent)."""
@@ -305,18 +274,29 @@ class Scorer:
             await _cancel_and_wait(task)
 
     async def run(self, block_ms: int = BLOCK_MS) -> None:
-        """Process entries until cancelled; Redis errors are logged and retried."""
+        """Process entries (and sweep) until cancelled; Redis errors are logged and retried."""
         backoff = BACKOFF_MIN
         failing = False
-        next_claim = 0.0
+        next_claim = next_sweep = 0.0
         while True:
             _check_cancelled()
             try:
                 if time.monotonic() >= next_claim:
-                    await self.claim_stale()
+                    await self.claim_stale(count=self._batch)
                     next_claim = time.monotonic() + CLAIM_EVERY
-                await self.process_once(block_ms=block_ms)
+                if time.monotonic() >= next_sweep:
+                    rounds = 0
+                    while rounds < SWEEP_ROUNDS and await self.sweep_once() == SWEEP_BATCH:
+                        rounds += 1
+                        _check_cancelled()
+                    # Unfinished: sweep again right after the next read of events.
+                    more = rounds == SWEEP_ROUNDS
+                    next_sweep = time.monotonic() + (0 if more else self._sweep_interval)
+                wait = min(block_ms, max(1, int((next_sweep - time.monotonic()) * 1000)))
+                await self.process_once(block_ms=wait, count=self._batch)
             except Exception as exc:
+                # Being stopped: the connection was closed under the read on purpose.
+                _check_cancelled()
                 if not failing:
                     failing = True
                     if isinstance(exc, RedisError):

@@ -75,3 +75,99 @@ class MediaFailed(RoomError):
 class Replaced(RoomError):
     def __init__(self) -> None:
         super().__init__("You joined this room from another window, so this one was closed.")
+
+
+# --- interactions: chat, reactions, Q&A, polls, products --------------------------------
+
+
+class RateLimited(RoomError):
+    """A connection sent one kind of message faster than its limit allows."""
+
+    def __init__(self, limit: str, rate: float, burst: int, retry_after: float) -> None:
+        self.limit = limit
+        self.retry_after = retry_after
+        per = f"{rate:g} per second" if rate >= 1 else f"1 every {1 / rate:g} seconds"
+        super().__init__(
+            f"Slow down: the {limit} limit allows {burst} at once, then {per}. "
+            f"Try again in {max(retry_after, 0.1):.1f} s."
+        )
+
+
+class TextTooLong(RoomError):
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"That {what} is too long: at most {limit} characters.")
+
+
+class ItemNotFound(RoomError):
+    def __init__(self, what: str, item_id: str) -> None:
+        super().__init__(f"There is no {what} '{item_id}' in this room (any more).")
+
+
+class InvalidState(RoomError):
+    """The item exists but is in a state that does not allow the action."""
+
+    def __init__(self, what: str, item_id: str, state: str, action: str) -> None:
+        self.state = state
+        super().__init__(f"The {what} '{item_id}' is {state}: it cannot be {action}.")
+
+
+class AlreadyVoted(RoomError):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"You have already upvoted this {what}.")
+
+
+class NotVoted(RoomError):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"You have not upvoted this {what}, so there is nothing to take back.")
+
+
+class OwnItem(RoomError):
+    def __init__(self, action: str) -> None:
+        super().__init__(f"You cannot {action} your own question.")
+
+
+class LimitReached(RoomError):
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"This room has reached its limit of {limit} {what}.")
+
+
+class BadChoice(RoomError):
+    def __init__(self, option: int, count: int) -> None:
+        super().__init__(f"Option {option} does not exist: this poll has options 0 to {count - 1}.")
+
+
+# --- stage: roles, hands, invitations, mutes, removal and bans ---------------------------
+
+
+class StageFull(RoomError):
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        super().__init__(f"The stage is full ({cap} of {cap} speakers). Someone must leave first.")
+
+
+class StageConflict(RoomError):
+    """The stage is not in a state that allows the action (the sentence says which)."""
+
+
+class NoSuchParticipant(RoomError):
+    def __init__(self, participant: str) -> None:
+        super().__init__(f"There is nobody with id '{participant}' in this room (any more).")
+
+
+class Banned(RoomError):
+    def __init__(self, room_title: str) -> None:
+        super().__init__(
+            f"You have been banned from '{room_title}', so you cannot rejoin it, even with a "
+            "new link, until the ban is lifted."
+        )
+
+
+class Removed(RoomError):
+    def __init__(self, by: str, banned: bool) -> None:
+        self.banned = banned
+        if banned:
+            super().__init__(
+                f"{by} removed you from the room and banned you: you cannot rejoin it."
+            )
+        else:
+            super().__init__(f"{by} removed you from the room.")

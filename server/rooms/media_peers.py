@@ -1,9 +1,23 @@
 """A live room's peer connections: who publishes into which feed, who subscribes.
 
 Each participant may hold two peer connections (as LiveKit does): ``pub`` to publish
-(the host's camera and microphone) and ``sub`` to receive the room's feeds. The browser
-always offers; the server answers. Video is VP8 and audio Opus on both sides, so frames
-can be forwarded as they arrive.
+and ``sub`` to receive the room's feeds. The browser always offers; the server answers.
+Video is VP8 and audio Opus on both sides, so frames can be forwarded as they arrive.
+
+Feeds: the host's camera and microphone are the room's *main* feeds (``feeds``); each
+speaker's published track gets a feed of its own, keyed by publisher and kind, and a
+*slot*: the lowest free index among that kind's stage slots. A subscriber's ``sub``
+offer carries one audio and one video m-line for the main feeds, then one m-line per
+stage slot of each kind, in slot order (the n-th extra audio m-line is audio slot n-1).
+When slots change the room tells everyone (``on_tracks_changed``); the browser re-offers
+on the same ``sub`` connection, with more m-lines if it needs them, and the answer marks
+each slot ``sendonly`` (a speaker is there) or ``inactive`` (nobody, or the subscriber
+itself). The relay track behind a slot's sender is switched between feeds, never
+stopped, so the sender keeps its sequence numbers and the connection stays up.
+
+Active speaker: each audio receiver's RTP packets are read for the ``ssrc-audio-level``
+header extension (the receive path stays pass-through: no decoding), and every
+``LEVEL_INTERVAL`` seconds the loudest level per publisher goes to ``on_levels``.
 """
 
 from __future__ import annotations
@@ -11,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -21,7 +36,7 @@ from server.ids import ParticipantId, RoomId
 from server.rooms.errors import MediaFailed
 from server.rooms.media_ice import IcePolicy, configure_peer
 from server.rooms.media_passthrough import install, mark_passthrough
-from server.rooms.media_relay import Feed
+from server.rooms.media_relay import Feed, RelayTrack
 from server.settings import MediaSettings
 
 logger = logging.getLogger(__name__)
@@ -29,11 +44,33 @@ logger = logging.getLogger(__name__)
 PcName = Literal["pub", "sub"]
 KINDS = ("audio", "video")
 FORWARDED_CODECS = {"audio": ("audio/opus",), "video": ("video/vp8", "video/rtx")}
+# Seconds between two active-speaker reports while anyone is speaking.
+LEVEL_INTERVAL = 0.25
+# ssrc-audio-level is -dBov (0 loudest, 127 silence); louder than -50 dBov is speech.
+SPEAKING_DBOV = 50
+
+_MLINE = re.compile(r"^m=(audio|video|application) ", re.MULTILINE)
+_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
 
 
 def _codec_preferences(kind: str) -> list[Any]:
     wanted = FORWARDED_CODECS[kind]
     return [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType.lower() in wanted]
+
+
+def offered_kinds(sdp: str) -> list[str]:
+    """The media kinds of an SDP's m-lines, in order (``application`` left out)."""
+    return [kind for kind in _MLINE.findall(sdp) if kind in KINDS]
+
+
+def _ufrag(sdp: str | None) -> str | None:
+    match = _UFRAG.search(sdp or "")
+    return match.group(1) if match else None
+
+
+def level_of(dbov: int) -> float:
+    """A level for meters: 1.0 at 0 dBov, 0.0 at -127 dBov (linear in decibels)."""
+    return round(max(0.0, min(1.0, 1.0 - dbov / 127)), 2)
 
 
 class RoomMedia:
@@ -49,6 +86,7 @@ class RoomMedia:
         install()
         self.room_id = room_id
         self._policy = policy
+        self._settings = settings
         self._on_live_change = on_live_change
         self.feeds = {
             kind: Feed(kind, settings.subscriber_queue, settings.keyframe_interval)
@@ -58,6 +96,17 @@ class RoomMedia:
             feed.on_source_ended = self._source_ended
         self._pcs: dict[tuple[ParticipantId, PcName], RTCPeerConnection] = {}
         self.publisher: ParticipantId | None = None
+        # Stage publishing: one feed per (speaker, kind) and the slot it occupies.
+        self._stage_feeds: dict[tuple[ParticipantId, str], Feed] = {}
+        self._slots: dict[str, list[ParticipantId | None]] = {kind: [] for kind in KINDS}
+        self._muted: set[ParticipantId] = set()
+        # Told when slots change (subscribers must re-offer) and, while anyone speaks,
+        # the speakers and the levels of every audio publisher.
+        self.on_tracks_changed: Callable[[], None] | None = None
+        self.on_levels: Callable[[list[ParticipantId], dict[ParticipantId, float]], None] | None
+        self.on_levels = None
+        self._levels_task: asyncio.Task[None] | None = None
+        self._was_speaking = False
 
     @property
     def live(self) -> bool:
@@ -66,18 +115,53 @@ class RoomMedia:
     def peer(self, participant: ParticipantId, name: PcName) -> RTCPeerConnection | None:
         return self._pcs.get((participant, name))
 
-    async def answer(self, participant: ParticipantId, name: PcName, offer_sdp: str) -> str:
-        """Negotiate ``name`` for ``participant`` from the browser's offer; return the answer."""
+    def tracks_json(self) -> dict[str, list[str | None]]:
+        """Who is in each stage slot, per kind (what a subscriber's offer must cover)."""
+        return {kind: [str(p) if p else None for p in slots] for kind, slots in self._slots.items()}
+
+    def stage_feed(self, participant: ParticipantId, kind: str) -> Feed | None:
+        return self._stage_feeds.get((participant, kind))
+
+    # --- negotiation --------------------------------------------------------------------
+
+    async def answer(
+        self, participant: ParticipantId, name: PcName, offer_sdp: str, *, stage: bool = False
+    ) -> str:
+        """Negotiate ``name`` for ``participant`` from the browser's offer; return the answer.
+
+        ``stage``: a ``pub`` offer from a speaker, whose tracks get stage slots (the host's
+        go to the main feeds). A ``sub`` offer from the connection already up (same ICE
+        credentials) renegotiates it in place; any other offer replaces the connection.
+        """
+        if not offered_kinds(offer_sdp):
+            raise MediaFailed("the offer has no audio or video section")
+        existing = self._pcs.get((participant, name))
+        if (
+            name == "sub"
+            and existing is not None
+            and existing.signalingState == "stable"
+            and existing.connectionState not in ("failed", "closed")
+            and existing.remoteDescription is not None
+            and _ufrag(existing.remoteDescription.sdp) == _ufrag(offer_sdp)
+        ):
+            return await self._negotiate(participant, name, existing, offer_sdp)
         await self.stop(participant, name)
         pc = RTCPeerConnection(self._policy.rtc_configuration())
         self._pcs[(participant, name)] = pc
+        if name == "pub":
+            self._prepare_publisher(pc, participant, offered_kinds(offer_sdp), stage)
+        self._watch(pc, participant, name)
+        return await self._negotiate(participant, name, pc, offer_sdp)
+
+    async def _negotiate(
+        self, participant: ParticipantId, name: PcName, pc: RTCPeerConnection, offer_sdp: str
+    ) -> str:
         try:
-            if name == "pub":
-                self._prepare_publisher(pc, participant)
-            else:
-                self._prepare_subscriber(pc)
-            self._watch(pc, participant, name)
+            if name == "sub":
+                self._prepare_subscriber(pc, participant, offered_kinds(offer_sdp))
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            if name == "sub":
+                self._assign_slots(pc, participant)
             configure_peer(pc, self._policy)
             await pc.setLocalDescription(await pc.createAnswer())
         except (ValueError, TypeError, AttributeError, LookupError) as exc:
@@ -91,8 +175,10 @@ class RoomMedia:
             raise MediaFailed(str(exc) or type(exc).__name__) from None
         return str(pc.localDescription.sdp)
 
-    def _prepare_publisher(self, pc: RTCPeerConnection, participant: ParticipantId) -> None:
-        for kind in KINDS:
+    def _prepare_publisher(
+        self, pc: RTCPeerConnection, participant: ParticipantId, kinds: list[str], stage: bool
+    ) -> None:
+        for kind in KINDS if not stage else dict.fromkeys(kinds):
             pc.addTransceiver(kind, direction="recvonly").setCodecPreferences(
                 _codec_preferences(kind)
             )
@@ -102,20 +188,57 @@ class RoomMedia:
             # Fired inside setRemoteDescription, before the receiver starts its worker.
             mark_passthrough(track)
             receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
-            self.feeds[track.kind].attach(track, receiver)
+            if stage:
+                self._attach_stage(participant, track, receiver)
+                return
+            feed = self.feeds[track.kind]
+            feed.publisher = participant
+            feed.muted = track.kind == "audio" and participant in self._muted
+            feed.attach(track, receiver)
+            if track.kind == "audio":
+                self._listen_levels(receiver, feed)
             if self.publisher != participant:
                 self.publisher = participant
                 self._on_live_change(True, participant)
 
-    def _prepare_subscriber(self, pc: RTCPeerConnection) -> None:
+    def _prepare_subscriber(
+        self, pc: RTCPeerConnection, participant: ParticipantId, kinds: list[str]
+    ) -> None:
+        """Add a sending transceiver for every m-line of the offer that has none yet."""
+        have = {kind: sum(1 for t in pc.getTransceivers() if t.kind == kind) for kind in KINDS}
+        wanted = {kind: kinds.count(kind) for kind in KINDS}
         for kind in KINDS:
-            track = self.feeds[kind].subscribe()
-            transceiver = pc.addTransceiver(track, direction="sendonly")
-            transceiver.setCodecPreferences(_codec_preferences(kind))
-            # The browser's PLI/FIR must reach the publisher: the sender's own keyframe
-            # flag is only read by its encoder, which forwarding never uses.
-            sender: Any = transceiver.sender
-            sender._send_keyframe = track.request_keyframe
+            for index in range(have[kind], wanted[kind]):
+                feed = self.feeds[kind] if index == 0 else None
+                track = (
+                    feed.subscribe(participant)
+                    if feed is not None
+                    else RelayTrack(None, self._settings.subscriber_queue, kind, participant)
+                )
+                transceiver = pc.addTransceiver(track, direction="sendonly")
+                transceiver.setCodecPreferences(_codec_preferences(kind))
+                # The browser's PLI/FIR must reach the publisher: the sender's own keyframe
+                # flag is only read by its encoder, which forwarding never uses.
+                sender: Any = transceiver.sender
+                sender._send_keyframe = track.request_keyframe
+
+    def _slot_transceivers(self, pc: RTCPeerConnection, kind: str) -> list[Any]:
+        """``pc``'s transceivers for stage slots of ``kind``, slot 0 first."""
+        return [t for t in pc.getTransceivers() if t.kind == kind][1:]
+
+    def _assign_slots(self, pc: RTCPeerConnection, participant: ParticipantId) -> None:
+        """Point each slot's relay track at its speaker's feed; no speaker: inactive."""
+        for kind in KINDS:
+            slots = self._slots[kind]
+            for slot, transceiver in enumerate(self._slot_transceivers(pc, kind)):
+                publisher = slots[slot] if slot < len(slots) else None
+                feed = None
+                if publisher is not None and publisher != participant:
+                    feed = self._stage_feeds.get((publisher, kind))
+                track = transceiver.sender.track
+                if isinstance(track, RelayTrack):
+                    track.switch(feed)
+                transceiver.direction = "sendonly" if feed is not None else "inactive"
 
     def _watch(self, pc: RTCPeerConnection, participant: ParticipantId, name: PcName) -> None:
         @pc.on("connectionstatechange")
@@ -145,6 +268,126 @@ class RoomMedia:
         with contextlib.suppress(ValueError):
             await pc.addIceCandidate(parsed)
 
+    # --- stage feeds --------------------------------------------------------------------
+
+    def _attach_stage(self, participant: ParticipantId, track: Any, receiver: Any) -> None:
+        kind = track.kind
+        key = (participant, kind)
+        old = self._stage_feeds.pop(key, None)
+        if old is not None:
+            self._free_slot(participant, kind, old)
+        feed = Feed(
+            kind,
+            self._settings.subscriber_queue,
+            self._settings.keyframe_interval,
+            publisher=participant,
+        )
+        feed.muted = kind == "audio" and participant in self._muted
+        feed.attach(track, receiver)
+        if kind == "audio":
+            self._listen_levels(receiver, feed)
+        self._stage_feeds[key] = feed
+        slots = self._slots[kind]
+        slot = slots.index(None) if None in slots else len(slots)
+        if slot == len(slots):
+            slots.append(participant)
+        else:
+            slots[slot] = participant
+        # Subscribers whose offer already has this slot get the feed at once; everyone is
+        # told so that the others (and the direction of this slot) follow by re-offering.
+        for (owner, name), pc in self._pcs.items():
+            if name != "sub" or owner == participant:
+                continue
+            transceivers = self._slot_transceivers(pc, kind)
+            if slot < len(transceivers):
+                relay = transceivers[slot].sender.track
+                if isinstance(relay, RelayTrack):
+                    relay.switch(feed)
+        logger.info("room %s: %s publishes %s in slot %d", self.room_id, participant, kind, slot)
+        self._tracks_changed()
+
+    def _free_slot(self, participant: ParticipantId, kind: str, feed: Feed) -> None:
+        feed.release()
+        slots = self._slots[kind]
+        for index, who in enumerate(slots):
+            if who == participant:
+                slots[index] = None
+        while slots and slots[-1] is None:
+            slots.pop()
+
+    def _stop_stage(self, participant: ParticipantId) -> bool:
+        stopped = False
+        for kind in KINDS:
+            feed = self._stage_feeds.pop((participant, kind), None)
+            if feed is not None:
+                self._free_slot(participant, kind, feed)
+                stopped = True
+        return stopped
+
+    def _tracks_changed(self) -> None:
+        if self.on_tracks_changed is not None:
+            self.on_tracks_changed()
+
+    # --- mute and levels ----------------------------------------------------------------
+
+    def set_muted(self, participant: ParticipantId, muted: bool) -> None:
+        """Stop (or resume) forwarding ``participant``'s microphone, now and later."""
+        if muted:
+            self._muted.add(participant)
+        else:
+            self._muted.discard(participant)
+        for feed in self._audio_feeds():
+            if feed.publisher == participant:
+                feed.muted = muted
+
+    def is_muted(self, participant: ParticipantId) -> bool:
+        return participant in self._muted
+
+    def _audio_feeds(self) -> list[Feed]:
+        feeds = [self.feeds["audio"]]
+        feeds += [f for (_, kind), f in self._stage_feeds.items() if kind == "audio"]
+        return feeds
+
+    def _listen_levels(self, receiver: Any, feed: Feed) -> None:
+        """Read ``ssrc-audio-level`` off each RTP packet before aiortc handles it."""
+        original = receiver._handle_rtp_packet
+
+        async def handle(packet: Any, arrival_time_ms: int) -> None:
+            level = packet.extensions.audio_level
+            if level is not None:
+                feed.note_level(int(level[1]))
+            await original(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = handle
+        if self._levels_task is None:
+            self._levels_task = asyncio.create_task(
+                self._report_levels(), name=f"levels-{self.room_id}"
+            )
+
+    def sample_levels(self) -> tuple[list[ParticipantId], dict[ParticipantId, float]]:
+        """Who speaks now, and every live, unmuted audio publisher's level (0..1)."""
+        speaking: list[ParticipantId] = []
+        levels: dict[ParticipantId, float] = {}
+        for feed in self._audio_feeds():
+            dbov = feed.take_level()
+            if feed.publisher is None or not feed.live or feed.muted:
+                continue
+            levels[feed.publisher] = level_of(dbov) if dbov is not None else 0.0
+            if dbov is not None and dbov <= SPEAKING_DBOV:
+                speaking.append(feed.publisher)
+        return speaking, levels
+
+    async def _report_levels(self) -> None:
+        while True:
+            await asyncio.sleep(LEVEL_INTERVAL)
+            speaking, levels = self.sample_levels()
+            # Report while anyone speaks, and once more when everyone has stopped.
+            if (speaking or self._was_speaking) and self.on_levels is not None:
+                self.on_levels(speaking, levels)
+            self._was_speaking = bool(speaking)
+
+    # --- teardown -----------------------------------------------------------------------
+
     async def stop(self, participant: ParticipantId, name: PcName) -> None:
         pc = self._pcs.pop((participant, name), None)
         if pc is None:
@@ -156,18 +399,29 @@ class RoomMedia:
             remote = transceiver.receiver.track
             if name == "pub" and remote is not None:
                 self.feeds[remote.kind].detach(remote)
+        if name == "pub" and self._stop_stage(participant):
+            self._tracks_changed()
         if name == "pub" and self.publisher == participant:
             self.publisher = None
             self._on_live_change(False, None)
         await pc.close()
 
     async def remove(self, participant: ParticipantId) -> None:
+        self._muted.discard(participant)
         await asyncio.gather(self.stop(participant, "pub"), self.stop(participant, "sub"))
 
     async def close(self) -> None:
+        if self._levels_task is not None:
+            self._levels_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._levels_task
+            self._levels_task = None
         await asyncio.gather(*(self.stop(p, n) for p, n in list(self._pcs)))
         for feed in self.feeds.values():
             feed.close()
+        for feed in self._stage_feeds.values():
+            feed.close()
+        self._stage_feeds.clear()
 
     def _source_ended(self) -> None:
         if not self.live and self.publisher is not None:
@@ -175,8 +429,16 @@ class RoomMedia:
             self._on_live_change(False, None)
 
     def stats(self) -> dict[str, int]:
+        feeds = (*self.feeds.values(), *self._stage_feeds.values())
         return {
             "peer_connections": len(self._pcs),
             "subscribers": self.feeds["video"].subscriber_count,
-            "frames_in": sum(f.frames_in for f in self.feeds.values()),
+            "frames_in": sum(f.frames_in for f in self.feeds.values())
+            + sum(f.frames_in for f in self._stage_feeds.values()),
+            "stage_feeds": len(self._stage_feeds),
+            # Forwarded to subscribers' senders, over every feed (``Feed.count_forwarded``).
+            **{
+                key: sum(getattr(f, key) for f in feeds)
+                for key in ("frames_out", "bytes_out", "packets_out")
+            },
         }

@@ -9,7 +9,13 @@ Per subscriber the relay:
 - starts video on a keyframe and asks the publisher for one (PLI, throttled) when it joins,
   lags too far behind, or its browser reports picture loss;
 - keeps RTP timestamps moving forward when the publisher changes (host reconnects);
-- never blocks the publisher: a slow subscriber drops frames, not the room.
+- never blocks the publisher: a slow subscriber drops frames, not the room;
+- never hands a publisher its own media back (a relay track knows its owner);
+- can be moved to another feed, or to none, without ending (``switch``): the sender
+  reading it keeps running, so a subscriber's slot is reused when speakers change.
+
+A muted feed drops its publisher's frames at once (nothing reaches any subscriber), and
+an audio feed remembers the loudest ``ssrc-audio-level`` seen since it was last asked.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from aiortc.codecs.vpx import PACKET_MAX as VP8_PACKET_MAX
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from server.ids import ParticipantId
 from server.rooms.media_passthrough import EncodedFrame
 
 logger = logging.getLogger(__name__)
@@ -30,6 +38,14 @@ logger = logging.getLogger(__name__)
 # RTP timestamp step assumed between the last frame of one publisher and the first of
 # the next: one video frame at 30 fps (90 kHz clock), one 20 ms Opus frame (48 kHz).
 REBASE_STEP = {"video": 3000, "audio": 960}
+# aiortc's VP8 packetizer cuts a frame into payloads of at most PACKET_MAX bytes, each
+# starting with a 4-byte descriptor (15-bit picture id); an Opus frame is one packet.
+VP8_CHUNK = VP8_PACKET_MAX - 4
+
+
+def rtp_packets(kind: str, size: int) -> int:
+    """How many RTP packets a subscriber's sender makes of an encoded frame of ``size``."""
+    return max(1, -(-size // VP8_CHUNK)) if kind == "video" else 1
 
 
 class Keyframer:
@@ -70,17 +86,37 @@ class Keyframer:
 class RelayTrack(MediaStreamTrack):
     """What one subscriber's sender reads: the feed's frames, retimed for this subscriber."""
 
-    def __init__(self, feed: Feed, queue_size: int) -> None:
+    def __init__(
+        self, feed: Feed | None, queue_size: int, kind: str, owner: ParticipantId | None = None
+    ) -> None:
         super().__init__()
-        self.kind = feed.kind
+        self.kind = kind
+        self.owner = owner
         self._feed = feed
         self._queue: asyncio.Queue[EncodedFrame | None] = asyncio.Queue(queue_size)
-        self._need_keyframe = feed.kind == "video"
+        self._need_keyframe = kind == "video"
         self._rebase = False
         self._offset = 0
         self._last_pts: int | None = None
         self.forwarded = 0
         self.dropped = 0
+
+    @property
+    def feed(self) -> Feed | None:
+        return self._feed
+
+    def switch(self, feed: Feed | None) -> None:
+        """Read from ``feed`` from now on (None: from nothing); the track stays live."""
+        if feed is self._feed:
+            return
+        if self._feed is not None:
+            self._feed.unsubscribe(self)
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._feed = feed
+        self.source_changed()
+        if feed is not None:
+            feed.adopt(self)
 
     def source_changed(self) -> None:
         """The feed now carries another publisher: restart cleanly on its first keyframe."""
@@ -91,7 +127,7 @@ class RelayTrack(MediaStreamTrack):
         if self._need_keyframe:
             if not frame.keyframe:
                 self.dropped += 1
-                self._feed.request_keyframe()
+                self.request_keyframe()
                 return
             self._need_keyframe = False
         if self._rebase or self._last_pts is None:
@@ -110,7 +146,7 @@ class RelayTrack(MediaStreamTrack):
             while not self._queue.empty():
                 self._queue.get_nowait()
             self._need_keyframe = self.kind == "video"
-            self._feed.request_keyframe()
+            self.request_keyframe()
 
     async def recv(self) -> Any:
         if self.readyState != "live":
@@ -118,14 +154,18 @@ class RelayTrack(MediaStreamTrack):
         frame = await self._queue.get()
         if frame is None:
             raise MediaStreamError
+        if self._feed is not None:
+            self._feed.count_forwarded(frame)
         return frame
 
     def request_keyframe(self) -> None:
         """Called when this subscriber's browser sends PLI/FIR."""
-        self._feed.request_keyframe()
+        if self._feed is not None:
+            self._feed.request_keyframe()
 
     def stop(self) -> None:
-        self._feed.unsubscribe(self)
+        if self._feed is not None:
+            self._feed.unsubscribe(self)
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
         super().stop()
@@ -134,8 +174,19 @@ class RelayTrack(MediaStreamTrack):
 class Feed:
     """A room's media slot of one kind, fed by at most one publisher track at a time."""
 
-    def __init__(self, kind: str, queue_size: int = 64, keyframe_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        kind: str,
+        queue_size: int = 64,
+        keyframe_interval: float = 0.5,
+        publisher: ParticipantId | None = None,
+    ) -> None:
         self.kind = kind
+        # Who feeds it; their own relay tracks get nothing from it.
+        self.publisher = publisher
+        self.muted = False
+        self.frames_muted = 0
+        self._loudest: int | None = None  # -dBov, 0 (loudest) .. 127 (silence)
         self._queue_size = queue_size
         self._keyframe_interval = keyframe_interval
         self._subscribers: set[RelayTrack] = set()
@@ -143,6 +194,10 @@ class Feed:
         self._pump_task: asyncio.Task[None] | None = None
         self._keyframer: Keyframer | None = None
         self.frames_in = 0
+        # What subscribers' senders took from this feed (``/metrics``: forwarded media).
+        self.frames_out = 0
+        self.bytes_out = 0
+        self.packets_out = 0
         self.on_source_ended: Callable[[], None] | None = None
 
     @property
@@ -153,12 +208,35 @@ class Feed:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
-    def subscribe(self) -> RelayTrack:
-        track = RelayTrack(self, self._queue_size)
+    def subscribe(self, owner: ParticipantId | None = None) -> RelayTrack:
+        track = RelayTrack(self, self._queue_size, self.kind, owner)
+        self.adopt(track)
+        return track
+
+    def adopt(self, track: RelayTrack) -> None:
+        """Start feeding ``track`` (made by ``subscribe`` or moved here by ``switch``)."""
         self._subscribers.add(track)
         if self.live:
             self.request_keyframe()
-        return track
+
+    def count_forwarded(self, frame: EncodedFrame) -> None:
+        """A subscriber's sender took ``frame``: count it, its bytes and its RTP packets."""
+        size = len(frame.data)
+        self.frames_out += 1
+        self.bytes_out += size
+        self.packets_out += rtp_packets(self.kind, size)
+
+    def note_level(self, level: int) -> None:
+        """An RTP packet's ``ssrc-audio-level`` (-dBov, 0 loudest .. 127 silent)."""
+        if self.muted:
+            return
+        if self._loudest is None or level < self._loudest:
+            self._loudest = level
+
+    def take_level(self) -> int | None:
+        """The loudest level since the last call (None: no packet carried one)."""
+        level, self._loudest = self._loudest, None
+        return level
 
     def unsubscribe(self, track: RelayTrack) -> None:
         self._subscribers.discard(track)
@@ -196,8 +274,13 @@ class Feed:
                     # Only pass-through receivers feed a Feed; a decoded frame is a bug.
                     raise TypeError(f"feed {self.kind} got {type(frame).__name__}")
                 self.frames_in += 1
+                if self.muted:
+                    # Muted by the host or by themself: nothing leaves the server.
+                    self.frames_muted += 1
+                    continue
                 for sub in tuple(self._subscribers):
-                    sub.push(frame)
+                    if sub.owner is None or sub.owner != self.publisher:
+                        sub.push(frame)
         except MediaStreamError:
             logger.debug("feed %s: publisher track ended", self.kind)
         if self._source is source:
@@ -205,6 +288,13 @@ class Feed:
             self._pump_task = None
             if self.on_source_ended is not None:
                 self.on_source_ended()
+
+    def release(self) -> None:
+        """The publisher is gone for good: detach, and leave every relay track on no feed
+        (their senders keep running, ready for the next feed switched in)."""
+        self.detach()
+        for sub in tuple(self._subscribers):
+            sub.switch(None)
 
     def close(self) -> None:
         self.detach()

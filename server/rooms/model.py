@@ -11,6 +11,9 @@ from server.ids import MemberId, ParticipantId, RoomId
 
 class Role(StrEnum):
     HOST = "host"
+    # Granted in the room by the host (tokens mint only host or member): see rooms/stage.py.
+    COHOST = "cohost"
+    SPEAKER = "speaker"
     MEMBER = "member"
 
 
@@ -23,6 +26,10 @@ class RoomSpec:
     tiers: tuple[Tier, ...]
     capacity: int = 50
     invites: frozenset[MemberId] = field(default_factory=frozenset)
+    # The stage: at most this many speakers besides the host (a co-host counts as one),
+    # and whether they may publish a camera as well as a microphone.
+    speaker_cap: int = 6
+    speaker_cameras: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -31,6 +38,8 @@ class RoomSpec:
             "tiers": [t.value for t in self.tiers],
             "capacity": self.capacity,
             "invites": sorted(self.invites),
+            "speaker_cap": self.speaker_cap,
+            "speaker_cameras": self.speaker_cameras,
         }
 
 

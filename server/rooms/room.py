@@ -6,14 +6,17 @@ coroutine can observe a half-made change. Listeners are told afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 from enum import Enum
 from typing import Any, Protocol
 
 from server.ids import MemberId, ParticipantId
+from server.rooms.errors import RoomError
 from server.rooms.media_peers import RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
+from server.rooms.stage import Stage
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +31,10 @@ class RoomListener(Protocol):
     def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None: ...
 
     def replaced(self) -> None: ...
+
+    def ended(self, error: RoomError) -> None:
+        """The room sends this participant away (removed, banned); ``error`` says why."""
+        ...
 
     def room_event(self, kind: str, payload: dict[str, Any]) -> None:
         """A named room event with plain, JSON-able data (chat line, hand raised, …)."""
@@ -47,6 +54,7 @@ class Room:
         self._participants: dict[ParticipantId, Participant] = {}
         self._listeners: dict[ParticipantId, RoomListener] = {}
         self._by_member: dict[MemberId, ParticipantId] = {}
+        self.stage = Stage()
 
     @property
     def room_id(self) -> str:
@@ -60,8 +68,8 @@ class Room:
         return self._participants.get(participant_id)
 
     def member_count(self) -> int:
-        """Places taken: members only, hosts do not count against capacity."""
-        return sum(1 for p in self._participants.values() if p.role is Role.MEMBER)
+        """Places taken: everyone but hosts (speakers and co-hosts are members too)."""
+        return sum(1 for p in self._participants.values() if p.role is not Role.HOST)
 
     def current_of(self, member_id: MemberId) -> Participant | None:
         pid = self._by_member.get(member_id)
@@ -86,6 +94,16 @@ class Room:
         for other in list(self._listeners.values()):
             other.participant_left(participant)
         return participant
+
+    def set_role(self, participant_id: ParticipantId, role: Role) -> Participant | None:
+        """Give a participant another role (stage changes) and tell everyone at once."""
+        current = self._participants.get(participant_id)
+        if current is None:
+            return None
+        changed = dataclasses.replace(current, role=role)
+        self._participants[participant_id] = changed
+        self.broadcast("role", {"participant": changed.to_json()})
+        return changed
 
     def listener(self, participant_id: ParticipantId) -> RoomListener | None:
         return self._listeners.get(participant_id)

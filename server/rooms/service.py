@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
@@ -20,8 +20,11 @@ from server.engagement.events import EventKind, new_event
 from server.engagement.members import Member, MemberStore
 from server.engagement.recorder import EventRecorder
 from server.ids import MemberId, ParticipantId, RoomId
+from server.rooms.bans import BanStore
 from server.rooms.errors import (
+    Banned,
     Forbidden,
+    RoomError,
     RoomNotFound,
     StoreUnavailable,
     UnknownMember,
@@ -48,8 +51,15 @@ class RoomService:
         members: MemberStore,
         recorder: EventRecorder,
         ice: IcePolicy,
+        bans: BanStore | None = None,
     ) -> None:
         self._settings = settings
+        self._bans = bans
+        # Called (synchronously) after anyone leaves a live room, however they leave.
+        self.leave_hooks: list[Callable[[Room, Participant], None]] = []
+        # The room's current session id, carried by join and leave events (and any event
+        # recorded here without one) so that engagement counts them per room session.
+        self.session_of: Callable[[Room], str | None] = lambda room: None
         self._rooms = rooms
         self._members = members
         self._recorder = recorder
@@ -84,7 +94,16 @@ class RoomService:
         spec = await self._read(self._rooms.get(claims.room_id))
         if spec is None:
             raise RoomNotFound(claims.room_id)
-        member = await self._read(self._members.get(claims.member_id))
+        # The ban list is read with the member, before anything changes; if it cannot be
+        # read the gate stays shut, as for the member record.
+        member, banned = await self._read(
+            asyncio.gather(
+                self._members.get(claims.member_id),
+                self._is_banned(claims.room_id, claims.member_id),
+            )
+        )
+        if banned:
+            raise Banned(spec.title)
         if member is None and claims.role is not Role.HOST:
             raise UnknownMember(claims.member_id)
 
@@ -92,7 +111,7 @@ class RoomService:
         room = self._live.get(spec.room_id)
         previous = room.current_of(claims.member_id) if room else None
         occupants = room.member_count() if room else 0
-        if previous is not None and previous.role is Role.MEMBER:
+        if previous is not None and previous.role is not Role.HOST:
             occupants -= 1  # the new connection takes over the old one's place
         check_entry(spec, member, claims.role, occupants)
         if room is None:
@@ -107,11 +126,27 @@ class RoomService:
         room.add(participant, listener)
         if replaced_listener is not None:
             replaced_listener.replaced()
-        self._recorder.record(
-            new_event(EventKind.JOIN, spec.room_id, claims.member_id, role=claims.role.value)
-        )
+        self.record(EventKind.JOIN, room, claims.member_id, role=claims.role.value)
         logger.info("room %s: %s joined as %s", spec.room_id, claims.member_id, claims.role)
         return room, participant
+
+    async def _is_banned(self, room_id: RoomId, member_id: MemberId) -> bool:
+        if self._bans is None:
+            return False
+        return await self._bans.is_banned(room_id, member_id)
+
+    async def ban(self, room: Room, member_id: MemberId) -> None:
+        """Ban ``member_id`` from ``room`` in Redis (raises ``StoreUnavailable``)."""
+        if self._bans is None:
+            raise StoreUnavailable()
+        await self._read(self._bans.ban(room.spec.room_id, member_id))
+
+    def expel(self, room: Room, participant: Participant, reason: RoomError) -> None:
+        """Send ``participant`` out of ``room`` now; their connection is told ``reason``."""
+        listener = room.listener(participant.participant_id)
+        self._remove_now(room, participant)
+        if listener is not None:
+            listener.ended(reason)
 
     def _participant(self, member_id: MemberId, member: Member | None, role: Role) -> Participant:
         return Participant(
@@ -133,6 +168,11 @@ class RoomService:
         media = RoomMedia(spec.room_id, self.ice, self._settings.media, on_live)
         room = Room(spec, media)
         holder.append(room)
+        # Stage slots changed: every subscriber re-offers to cover them (docs/protocol.md).
+        media.on_tracks_changed = lambda: room.broadcast("tracks", media.tracks_json())
+        media.on_levels = lambda speaking, levels: room.broadcast(
+            "speaking", {"speaking": list(speaking), "levels": dict(levels)}
+        )
         self._live[spec.room_id] = room
         return room
 
@@ -140,27 +180,32 @@ class RoomService:
         if room.remove(participant.participant_id) is None:
             return
         watch = max(0.0, time.monotonic() - participant.joined_at)
-        self._recorder.record(
-            new_event(
-                EventKind.LEAVE,
-                room.spec.room_id,
-                participant.member_id,
-                watch_seconds=round(watch, 3),
-                role=participant.role.value,
-            )
+        self.record(
+            EventKind.LEAVE,
+            room,
+            participant.member_id,
+            watch_seconds=round(watch, 3),
+            role=participant.role.value,
         )
         closing = asyncio.ensure_future(room.media.remove(participant.participant_id))
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
+        for hook in list(self.leave_hooks):
+            try:
+                hook(room, participant)
+            except Exception:
+                logger.exception("room %s: a leave hook failed", room.spec.room_id)
         logger.info(
             "room %s: %s left after %.1f s", room.spec.room_id, participant.member_id, watch
         )
 
     async def leave(self, room: Room, participant: Participant) -> None:
         """Remove ``participant`` (if still there), close its media, close an empty room."""
-        if room.get(participant.participant_id) is not participant:
+        # By id: the record changes when the participant's role does (stage).
+        current = room.get(participant.participant_id)
+        if current is None:
             return
-        self._remove_now(room, participant)
+        self._remove_now(room, current)
         await room.media.remove(participant.participant_id)
         if room.empty and self._live.get(room.spec.room_id) is room:
             del self._live[room.spec.room_id]
@@ -168,6 +213,10 @@ class RoomService:
 
     def record(self, kind: EventKind, room: Room, member_id: MemberId, **data: Any) -> None:
         """Record an engagement event for something that happened in ``room`` (never blocks)."""
+        if "session" not in data:
+            session = self.session_of(room)
+            if session:
+                data["session"] = session
         self._recorder.record(new_event(kind, room.spec.room_id, member_id, **data))
 
     @staticmethod

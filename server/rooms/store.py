@@ -38,6 +38,8 @@ class RoomStore:
                     "title": spec.title,
                     "tiers": ",".join(t.value for t in spec.tiers),
                     "capacity": str(spec.capacity),
+                    "speaker_cap": str(spec.speaker_cap),
+                    "speaker_cameras": "1" if spec.speaker_cameras else "0",
                 },
             )
             pipe.delete(invites_key(spec.room_id))
@@ -62,6 +64,8 @@ class RoomStore:
             title=data.get("title", room_id),
             tiers=tiers,
             capacity=int(data.get("capacity", "50")),
+            speaker_cap=int(data.get("speaker_cap", "6")),
+            speaker_cameras=data.get("speaker_cameras") == "1",
             invites=frozenset(MemberId(_text(m)) for m in invites),
         )
 

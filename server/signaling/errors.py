@@ -29,3 +29,31 @@ def code_for(error: e.RoomError) -> tuple[str, int | None]:
         if cls in ERROR_CODES:
             return ERROR_CODES[cls]
     return ("error", None)
+
+
+# Interactions (chat, reactions, Q&A, polls, products): appended to the table above.
+ERROR_CODES.update(
+    {
+        e.RateLimited: ("rate_limited", None),
+        e.TextTooLong: ("too_long", None),
+        e.ItemNotFound: ("not_found", None),
+        e.InvalidState: ("invalid_state", None),
+        e.AlreadyVoted: ("already_voted", None),
+        e.NotVoted: ("not_voted", None),
+        e.OwnItem: ("own_item", None),
+        e.LimitReached: ("limit_reached", None),
+        e.BadChoice: ("invalid_field", None),
+    }
+)
+
+# Stage (roles, hands, invitations, mutes, removal, bans): appended to the table above.
+CLOSE_REMOVED = 4410
+ERROR_CODES.update(
+    {
+        e.StageFull: ("stage_full", None),
+        e.StageConflict: ("invalid_state", None),
+        e.NoSuchParticipant: ("not_found", None),
+        e.Banned: ("banned", 4403),
+        e.Removed: ("removed", CLOSE_REMOVED),
+    }
+)

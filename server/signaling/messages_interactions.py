@@ -1,12 +1,248 @@
 """Client messages of the interactions feature: frozen dataclasses and their parsers.
 
+Chat, reactions, Q&A, polls and product moments (see docs/protocol.md, "Interactions").
 ``PARSERS`` maps a message type to a function ``(obj, ref) -> message``; ``messages.parse``
-merges it into the one parsing table.
+merges it into the one parsing table. Parsers check shape and absolute sizes only; limits
+that operators configure (chat length, say) are the feature's to enforce.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {}
+from server.rooms.polls import MAX_OPTIONS, MIN_OPTIONS
+from server.rooms.reactions import REACTIONS
+from server.signaling.fields import choice, identifier, integer, invalid, string
+
+# Hard ceilings, whatever the settings say (the configured limits are lower).
+MAX_TEXT = 4000
+MAX_POLL_QUESTION = 200
+MAX_POLL_OPTION = 80
+MAX_PRODUCT_TITLE = 120
+MAX_PRICE = 32
+MAX_URL = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSend:
+    text: str
+    ref: str | None = None
+    type: Literal["chat_send"] = "chat_send"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDelete:
+    id: str
+    ref: str | None = None
+    type: Literal["chat_delete"] = "chat_delete"
+
+
+@dataclass(frozen=True, slots=True)
+class React:
+    emoji: str
+    ref: str | None = None
+    type: Literal["reaction"] = "reaction"
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionAsk:
+    text: str
+    ref: str | None = None
+    type: Literal["question_ask"] = "question_ask"
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionUpvote:
+    id: str
+    ref: str | None = None
+    type: Literal["question_upvote"] = "question_upvote"
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionUnvote:
+    id: str
+    ref: str | None = None
+    type: Literal["question_unvote"] = "question_unvote"
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionAnswer:
+    id: str
+    ref: str | None = None
+    type: Literal["question_answer"] = "question_answer"
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionPin:
+    id: str
+    ref: str | None = None
+    type: Literal["question_pin"] = "question_pin"
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionUnpin:
+    id: str
+    ref: str | None = None
+    type: Literal["question_unpin"] = "question_unpin"
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionDismiss:
+    id: str
+    ref: str | None = None
+    type: Literal["question_dismiss"] = "question_dismiss"
+
+
+@dataclass(frozen=True, slots=True)
+class PollCreate:
+    question: str
+    options: tuple[str, ...]
+    ref: str | None = None
+    type: Literal["poll_create"] = "poll_create"
+
+
+@dataclass(frozen=True, slots=True)
+class PollVote:
+    id: str
+    option: int
+    ref: str | None = None
+    type: Literal["poll_vote"] = "poll_vote"
+
+
+@dataclass(frozen=True, slots=True)
+class PollClose:
+    id: str
+    ref: str | None = None
+    type: Literal["poll_close"] = "poll_close"
+
+
+@dataclass(frozen=True, slots=True)
+class ProductPin:
+    id: str
+    title: str
+    price: str
+    link: str
+    image: str | None = None
+    ref: str | None = None
+    type: Literal["product_pin"] = "product_pin"
+
+
+@dataclass(frozen=True, slots=True)
+class ProductUnpin:
+    ref: str | None = None
+    type: Literal["product_unpin"] = "product_unpin"
+
+
+@dataclass(frozen=True, slots=True)
+class ProductClick:
+    id: str
+    ref: str | None = None
+    type: Literal["product_click"] = "product_click"
+
+
+InteractionMessage = (
+    ChatSend
+    | ChatDelete
+    | React
+    | QuestionAsk
+    | QuestionUpvote
+    | QuestionUnvote
+    | QuestionAnswer
+    | QuestionPin
+    | QuestionUnpin
+    | QuestionDismiss
+    | PollCreate
+    | PollVote
+    | PollClose
+    | ProductPin
+    | ProductUnpin
+    | ProductClick
+)
+
+
+# --- field checks particular to interactions -------------------------------------------
+
+
+def http_url(obj: dict[str, Any], key: str, ref: str | None) -> str:
+    """An absolute http(s) URL with a host and no user name or password in it."""
+    value = obj.get(key)
+    bad = invalid(f"'{key}' must be an http or https address of at most {MAX_URL} characters.", ref)
+    if not isinstance(value, str) or not value or len(value) > MAX_URL:
+        raise bad
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise bad
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        raise bad from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise bad
+    if parts.username is not None or parts.password is not None:
+        raise bad
+    return value
+
+
+def _options(obj: dict[str, Any], ref: str | None) -> tuple[str, ...]:
+    value = obj.get("options")
+    if not isinstance(value, list | tuple) or not MIN_OPTIONS <= len(value) <= MAX_OPTIONS:
+        raise invalid(f"'options' must be a list of {MIN_OPTIONS} to {MAX_OPTIONS} texts.", ref)
+    options: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip() or len(item) > MAX_POLL_OPTION:
+            raise invalid(
+                f"Each option must be a non-empty text of at most {MAX_POLL_OPTION} characters.",
+                ref,
+            )
+        options.append(item.strip())
+    if len({o.casefold() for o in options}) != len(options):
+        raise invalid("The options must all be different.", ref)
+    return tuple(options)
+
+
+# --- parsers -----------------------------------------------------------------------------
+
+
+def _id(obj: dict[str, Any], ref: str | None) -> str:
+    return identifier(obj, "id", ref)
+
+
+def _product_pin(obj: dict[str, Any], ref: str | None) -> ProductPin:
+    image = obj.get("image")
+    return ProductPin(
+        id=_id(obj, ref),
+        title=string(obj, "title", MAX_PRODUCT_TITLE, ref).strip(),
+        price=string(obj, "price", MAX_PRICE, ref).strip(),
+        link=http_url(obj, "link", ref),
+        image=None if image is None or image == "" else http_url(obj, "image", ref),
+        ref=ref,
+    )
+
+
+PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
+    "chat_send": lambda o, r: ChatSend(text=string(o, "text", MAX_TEXT, r), ref=r),
+    "chat_delete": lambda o, r: ChatDelete(id=_id(o, r), ref=r),
+    "reaction": lambda o, r: React(emoji=choice(o, "emoji", REACTIONS, r), ref=r),
+    "question_ask": lambda o, r: QuestionAsk(text=string(o, "text", MAX_TEXT, r), ref=r),
+    "question_upvote": lambda o, r: QuestionUpvote(id=_id(o, r), ref=r),
+    "question_unvote": lambda o, r: QuestionUnvote(id=_id(o, r), ref=r),
+    "question_answer": lambda o, r: QuestionAnswer(id=_id(o, r), ref=r),
+    "question_pin": lambda o, r: QuestionPin(id=_id(o, r), ref=r),
+    "question_unpin": lambda o, r: QuestionUnpin(id=_id(o, r), ref=r),
+    "question_dismiss": lambda o, r: QuestionDismiss(id=_id(o, r), ref=r),
+    "poll_create": lambda o, r: PollCreate(
+        question=string(o, "question", MAX_POLL_QUESTION, r).strip(),
+        options=_options(o, r),
+        ref=r,
+    ),
+    "poll_vote": lambda o, r: PollVote(
+        id=_id(o, r), option=integer(o, "option", 0, MAX_OPTIONS - 1, r), ref=r
+    ),
+    "poll_close": lambda o, r: PollClose(id=_id(o, r), ref=r),
+    "product_pin": _product_pin,
+    "product_unpin": lambda o, r: ProductUnpin(ref=r),
+    "product_click": lambda o, r: ProductClick(id=_id(o, r), ref=r),
+}

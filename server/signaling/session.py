@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +19,11 @@ from aiohttp import WSMsgType, web
 
 from server.ids import ParticipantId
 from server.rooms.errors import RoomError
-from server.rooms.model import Participant
+from server.rooms.media_peers import offered_kinds
+from server.rooms.model import Participant, Role
 from server.rooms.room import Room
 from server.rooms.service import RoomService
+from server.rooms.stage import PUBLISHERS, check_publish
 from server.settings import SignalingSettings
 from server.signaling import messages as m
 from server.signaling.context import Feature, SessionContext
@@ -81,6 +84,9 @@ class Session:
         from server.rooms.errors import Replaced
 
         self._fail(Replaced())
+
+    def ended(self, error: RoomError) -> None:
+        self._fail(error)
 
     # --- outbox -------------------------------------------------------------------------
 
@@ -182,13 +188,20 @@ class Session:
         if self._room is None or self._me is None:
             raise m.ProtocolError("not_joined", "Send join first.", message.ref)
         room, me = self._room, self._me
+        current = room.get(me.participant_id)
+        if current is not None and current is not me:
+            # The role changed (stage): handlers see the participant as the room has it.
+            self._me = me = current
+            if self._ctx is not None:
+                self._ctx = dataclasses.replace(self._ctx, me=current)
         feature = self._routes.get(type(message))
         if feature is not None and self._ctx is not None:
             await feature.handle(self._ctx, message)
         elif isinstance(message, m.Offer):
             if message.pc == "pub":
-                self._service.require_host(me, "publish camera and microphone")
-            sdp = await room.media.answer(me.participant_id, message.pc, message.sdp)
+                sdp = await self._publish(room, me, message.sdp)
+            else:
+                sdp = await room.media.answer(me.participant_id, message.pc, message.sdp)
             self._send(m.answer(message.pc, sdp, message.ref))
         elif isinstance(message, m.Candidate):
             await room.media.add_candidate(me.participant_id, message.pc, message.candidate)
@@ -196,6 +209,19 @@ class Session:
             await room.media.stop(me.participant_id, message.pc)
         elif isinstance(message, m.Leave):
             self._send(_Close(CLOSE_NORMAL, "bye"))
+
+    async def _publish(self, room: Room, me: Participant, sdp: str) -> str:
+        """Answer a ``pub`` offer: the host's go to the main feeds, a speaker's to the stage."""
+        check_publish(me.role, offered_kinds(sdp), room.spec.speaker_cameras)
+        answer = await room.media.answer(
+            me.participant_id, "pub", sdp, stage=me.role is not Role.HOST
+        )
+        now = room.get(me.participant_id)
+        if now is None or now.role not in PUBLISHERS:
+            # Moved off the stage while the offer was negotiated: take it down again.
+            await room.media.stop(me.participant_id, "pub")
+            check_publish(now.role if now else Role.MEMBER, (), room.spec.speaker_cameras)
+        return answer
 
     async def _join(self, message: m.Join) -> None:
         if self._me is not None:

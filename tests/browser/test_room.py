@@ -147,8 +147,9 @@ async def test_member_sees_and_hears_the_host_going_live(open_room: OpenRoom) ->
 
     # Muted autoplay first; one click turns the sound on.
     assert await page.get_by_label("Live stream").evaluate("v => v.muted") is True
-    await page.get_by_role("button", name="Unmute").click()
-    await expect(page.get_by_role("button", name="Mute", exact=True)).to_be_visible()
+    # (The loudspeaker's button says "Sound on/off": "Mute"/"Unmute" are microphones.)
+    await page.get_by_role("button", name="Sound on").click()
+    await expect(page.get_by_role("button", name="Sound off", exact=True)).to_be_visible()
     assert await page.get_by_label("Live stream").evaluate("v => v.muted") is False
 
     await host.page.get_by_role("button", name="Stop live").click()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -20,6 +23,9 @@ from server.rooms.store import RoomStore
 from server.settings import Settings, load_settings
 
 SECRET = "functional-test-secret-0123456789"
+# Where the apps of this test run keep their event spills; removed when the run ends.
+SPILL_ROOT = tempfile.mkdtemp(prefix="salon-test-spill-")
+atexit.register(shutil.rmtree, SPILL_ROOT, True)
 ADMIN_KEY = "functional-admin-key"
 
 
@@ -30,6 +36,9 @@ def make_settings(redis_url: str, **overrides: Any) -> Settings:
         "auth.admin_key": ADMIN_KEY,
         "media.ice_addresses": "127.0.0.1",
         "engagement.scorer_enabled": True,
+        # Each app its own event spill: events an app saved at shutdown (Redis down) must
+        # never be replayed into another test's Redis.
+        "engagement.spill_dir": tempfile.mkdtemp(dir=SPILL_ROOT),
     }
     base.update(overrides)
     return load_settings(env={}, overrides=base)

@@ -23,21 +23,28 @@ from server.engagement.events import (
     new_event,
     now_ms,
 )
+from server.engagement.ledger import TRIM_MARGIN_MS
 from server.engagement.members import MemberStore, Tier, applied_key, member_key
 from server.engagement.recorder import EventRecorder
-from server.engagement.scorer import (
-    APPLIED_RETENTION_MS,
-    MAX_WATCH_POINTS,
-    POINTS,
-    Scorer,
-    points,
-)
+from server.engagement.rules import parse_rules
+from server.engagement.scorer import Scorer
+from server.engagement.scoring import APPLIED_RETENTION_MS
 from server.ids import MemberId
 from server.redis_embed import EmbeddedRedis, start_redis
 from server.settings import EngagementSettings
 
-SETTINGS = EngagementSettings()
+# No disk spill here (tests/functional/test_engagement_outage.py has it): a full buffer
+# drops, as these tests expect.
+SETTINGS = EngagementSettings(spill_dir="")
 DAY_MS = 24 * 3600 * 1000
+# Mechanics, not rules: a point per join and per minute watched, no caps, slow decay.
+RULES = parse_rules(
+    {"half_life_days": 100000, "points": {"join": 1.0, "watch_minute": 1.0}}, "test rules"
+)
+
+
+def make_scorer(redis: Redis, name: str = "s1") -> Scorer:
+    return Scorer(redis, SETTINGS, name, rules=RULES)
 
 
 def join(member: str, room: str = "room") -> Event:
@@ -59,7 +66,7 @@ async def xadd(redis: Redis, *events: Event) -> None:
 
 async def score(redis: Redis, member: str) -> float | None:
     raw = await redis.hget(member_key(MemberId(member)), "score")
-    return None if raw is None else float(raw)
+    return None if raw is None else round(float(raw), 6)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
@@ -207,21 +214,6 @@ async def test_recorder_keeps_events_while_redis_is_down(own_redis: Restartable)
         await client.aclose()
 
 
-# --- points -------------------------------------------------------------------------
-
-
-def test_points_rules() -> None:
-    assert points(join("m")) == 1.0
-    assert points(leave("m", 90)) == 1.5
-    assert points(leave("m", 0.0)) == 0.0
-    assert points(leave("m", 10**9)) == MAX_WATCH_POINTS == 120.0
-    for bad in (-60, "60", None, True, float("nan"), float("inf")):
-        assert points(leave("m", bad)) == 0.0
-    assert points(new_event("leave", "r", MemberId("m"))) == 0.0
-    assert points(new_event("purchase", "r", MemberId("m"), amount=10)) == 0.0
-    assert set(POINTS) == set(EventKind)
-
-
 # --- scorer -------------------------------------------------------------------------
 
 
@@ -231,7 +223,7 @@ async def test_scorer_applies_join_and_leave_points(
 ) -> None:
     client = Redis.from_url(redis_server.url, protocol=protocol)
     try:
-        scorer = Scorer(client, SETTINGS, "s1")
+        scorer = make_scorer(client)
         await xadd(redis, join("alice"), leave("alice", 90.0), join("bob"))
         assert await scorer.process_once() == 3
         assert await scorer.process_once() == 0
@@ -239,8 +231,9 @@ async def test_scorer_applies_join_and_leave_points(
         await client.aclose()
     assert await score(redis, "alice") == 2.5
     assert await score(redis, "bob") == 1.0
-    # A member with no record gets a score and nothing else: the tier is not ours.
-    assert await redis.hgetall(member_key(MemberId("bob"))) == {b"score": b"1"}
+    # Someone with no member record gets scoring state but no tier: not a member.
+    assert await redis.hget(member_key(MemberId("bob")), "tier") is None
+    assert await MemberStore(redis).get(MemberId("bob")) is None
     pending = await redis.xpending(STREAM_KEY, SETTINGS.scorer_group)
     assert pending["pending"] == 0
 
@@ -249,7 +242,7 @@ async def test_scorer_keeps_the_members_tier(redis: Redis) -> None:
     store = MemberStore(redis)
     await store.set(MemberId("carol"), Tier.ACTIVE, "Carol")
     await xadd(redis, join("carol"), leave("carol", 30))
-    await Scorer(redis, SETTINGS, "s1").process_once()
+    await make_scorer(redis).process_once()
     member = await store.get(MemberId("carol"))
     assert member is not None
     assert (member.tier, member.name, member.score) == (Tier.ACTIVE, "Carol", 1.5)
@@ -258,18 +251,18 @@ async def test_scorer_keeps_the_members_tier(redis: Redis) -> None:
 async def test_replayed_event_counts_once(redis: Redis) -> None:
     event = join("dave")
     await xadd(redis, event, event)
-    scorer = Scorer(redis, SETTINGS, "s1")
+    scorer = make_scorer(redis)
     assert await scorer.process_once() == 1
     assert scorer.duplicates == 1
     await xadd(redis, event)
-    assert await Scorer(redis, SETTINGS, "s2").process_once() == 0
+    assert await make_scorer(redis, "s2").process_once() == 0
     assert await score(redis, "dave") == 1.0
 
 
 async def test_events_older_than_the_dedup_window_are_refused(redis: Redis) -> None:
     old = dataclasses.replace(join("erin"), ts_ms=now_ms() - 31 * DAY_MS)
     await xadd(redis, old)
-    scorer = Scorer(redis, SETTINGS, "s1")
+    scorer = make_scorer(redis)
     assert await scorer.process_once() == 0
     assert scorer.too_old == 1
     assert await score(redis, "erin") is None
@@ -277,12 +270,15 @@ async def test_events_older_than_the_dedup_window_are_refused(redis: Redis) -> N
 
 async def test_applied_set_is_trimmed_by_age_and_expires(redis: Redis) -> None:
     key = applied_key(MemberId("fay"))
-    await redis.zadd(key, {"ancient": now_ms() - 31 * DAY_MS, "recent": now_ms() - DAY_MS})
+    # Ids are kept a margin longer than events are accepted: scorers whose clocks differ
+    # a little never let a trimmed id count twice.
+    kept = now_ms() - APPLIED_RETENTION_MS - TRIM_MARGIN_MS + 3_600_000
+    await redis.zadd(key, {"ancient": now_ms() - 32 * DAY_MS, "kept": kept})
     fresh = join("fay")
     await xadd(redis, fresh)
-    await Scorer(redis, SETTINGS, "s1").process_once()
-    assert set(await redis.zrange(key, 0, -1)) == {b"recent", fresh.id.encode()}
-    assert 0 < await redis.pttl(key) <= APPLIED_RETENTION_MS
+    await make_scorer(redis).process_once()
+    assert set(await redis.zrange(key, 0, -1)) == {b"kept", fresh.id.encode()}
+    assert 0 < await redis.pttl(key) <= APPLIED_RETENTION_MS + TRIM_MARGIN_MS
 
 
 async def test_malformed_entries_are_acked_and_skipped(
@@ -291,7 +287,7 @@ async def test_malformed_entries_are_acked_and_skipped(
     await redis.xadd(STREAM_KEY, {STREAM_FIELD: b"\xc1 not an event"})
     await redis.xadd(STREAM_KEY, {b"other": b"field"})
     await xadd(redis, join("gus"))
-    scorer = Scorer(redis, SETTINGS, "s1")
+    scorer = make_scorer(redis)
     with caplog.at_level(logging.WARNING, "server.engagement.scorer"):
         assert await scorer.process_once() == 1
     assert scorer.malformed == 2
@@ -304,7 +300,7 @@ async def test_malformed_entries_are_acked_and_skipped(
 async def test_a_broken_member_key_does_not_wedge_the_group(redis: Redis) -> None:
     await redis.set(member_key(MemberId("hal")), "not a hash")
     await xadd(redis, join("hal"), join("ida"))
-    scorer = Scorer(redis, SETTINGS, "s1")
+    scorer = make_scorer(redis)
     assert await scorer.process_once() == 1
     assert scorer.failed == 1
     assert await score(redis, "ida") == 1.0
@@ -314,7 +310,7 @@ async def test_a_broken_member_key_does_not_wedge_the_group(redis: Redis) -> Non
 async def test_two_scorers_in_one_group_split_the_work(redis: Redis) -> None:
     events = [join(f"m{i % 10}") for i in range(200)]
     await xadd(redis, *events)
-    a, b = Scorer(redis, SETTINGS, "a"), Scorer(redis, SETTINGS, "b")
+    a, b = make_scorer(redis, "a"), make_scorer(redis, "b")
     while await a.process_once(count=10) + await b.process_once(count=10):
         pass
     assert (a.applied, b.applied) == (100, 100)
@@ -325,7 +321,7 @@ async def test_two_scorers_in_one_group_split_the_work(redis: Redis) -> None:
 async def test_running_scorers_score_what_the_recorder_writes(
     redis: Redis, recorder: EventRecorder
 ) -> None:
-    scorers = [Scorer(redis, SETTINGS, name) for name in ("a", "b")]
+    scorers = [make_scorer(redis, name) for name in ("a", "b")]
     await recorder.start()
     for scorer in scorers:
         await scorer.start()
@@ -350,7 +346,7 @@ async def test_running_scorers_score_what_the_recorder_writes(
 
 async def test_own_pending_entries_are_redone_after_a_crash(redis: Redis) -> None:
     """A consumer that read entries and died before acking gets them again on restart."""
-    scorer = Scorer(redis, SETTINGS, "s1")
+    scorer = make_scorer(redis)
     await scorer.ensure_group()
     await xadd(redis, join("jon"), join("kim"))
     await redis.xreadgroup(SETTINGS.scorer_group, "s1", {STREAM_KEY: ">"}, count=10)
@@ -359,7 +355,7 @@ async def test_own_pending_entries_are_redone_after_a_crash(redis: Redis) -> Non
 
 
 async def test_claim_stale_takes_over_a_dead_consumers_entries(redis: Redis) -> None:
-    scorer = Scorer(redis, SETTINGS, "alive")
+    scorer = make_scorer(redis, "alive")
     await scorer.ensure_group()
     await xadd(redis, *(join(f"m{i}") for i in range(250)))
     await redis.xreadgroup(SETTINGS.scorer_group, "dead", {STREAM_KEY: ">"}, count=1000)
@@ -385,7 +381,7 @@ async def test_scorer_stops_even_if_a_cancellation_was_swallowed(redis: Redis) -
     cancellation (python/cpython#86296); the run loop then went on reading. Here the
     swallowing is done on purpose, just before the loop starts.
     """
-    scorer = Scorer(redis, SETTINGS, "s1")
+    scorer = make_scorer(redis)
 
     async def swallow_then_run() -> None:
         with contextlib.suppress(asyncio.CancelledError):
@@ -404,7 +400,7 @@ async def test_scorer_survives_a_redis_restart(own_redis: Restartable) -> None:
     server = await own_redis.up()
     client = Redis.from_url(server.url)
     rec = EventRecorder(client, SETTINGS)
-    scorer = Scorer(client, SETTINGS, "s1")
+    scorer = make_scorer(client)
     try:
         await rec.start()
         await scorer.start()

@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 
 from server.app import create_app
 from server.engagement.events import STREAM_KEY, decode
-from server.redis_embed import free_port, start_redis
 from server.ids import MemberId, RoomId
+from server.redis_embed import free_port, start_redis
 from server.rooms.tokens import mint_token
 from tests.functional.conftest import SECRET, Socket, make_settings, token
 
@@ -31,6 +31,8 @@ async def test_core_member_joins_and_sees_the_room(connect: Connect) -> None:
         "title": "VIP lounge",
         "tiers": ["core", "active"],
         "capacity": 3,
+        "speaker_cap": 6,
+        "speaker_cameras": False,
     }
     assert joined["you"]["member_id"] == "cora"
     assert joined["you"]["tier"] == "core"

@@ -91,7 +91,14 @@ def test_all_kinds_exist() -> None:
         "product_click",
         "purchase",
         "share",
+        "invite",
         "external",
+        "stage_invite",
+        "stage_accept",
+        "stage_decline",
+        "mute",
+        "remove",
+        "ban",
     }
 
 

@@ -1,0 +1,277 @@
+"""Chat, reactions and upvotes among 200 members in one room: delivery latency and server CPU.
+
+Signaling only (no media). This module owns the orchestration and the report; the members
+live in ``loadtest._chat_bots``. It starts a throw-away Redis, seeds a room and its
+members, starts ``salon serve`` (pinned to one core when there are two or more), then one
+process of bots (pinned to another core) connects every member over a WebSocket and
+sends chat lines, reactions and upvotes at ``--rate`` messages per second in total, in
+turn. For each message it measures the time from send to every recipient; the report
+gives p50/p99 per kind, the server process's CPU (user + system) over the measured
+window, and whether every delivery arrived.
+
+Reactions are aggregated by the server (one update per room every
+``interactions.flush_interval``), so their latency includes that wait by design; the
+latency target (p99 under 50 ms) is for what is delivered one by one: chat and upvotes.
+
+    python -m loadtest.chat_bench [--members 200] [--rate 200] [--duration 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import multiprocessing
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+from redis.asyncio import Redis
+
+from loadtest._chat_bots import Plan, bots_main
+from server import operations as ops
+from server.engagement.members import MemberStore
+from server.redis_embed import free_port, start_redis
+from server.rooms.store import RoomStore
+from server.settings import load_settings
+
+ROOM = "bench"
+TARGET_P99_MS = 50.0
+START_TIMEOUT = 30.0
+READY_TIMEOUT = 120.0
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.chat_bench", description=__doc__)
+    parser.add_argument("--members", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=200.0, help="messages per second in all")
+    parser.add_argument("--duration", type=float, default=20.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds not measured")
+    parser.add_argument(
+        "--mix", default="chat,reaction,upvote", help="kinds sent in turn (repeat to weigh)"
+    )
+    parser.add_argument("--msgpack", action="store_true", help="bots speak salon.v1.msgpack")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON too")
+    args = parser.parse_args(argv)
+    args.mix = tuple(k.strip() for k in args.mix.split(",") if k.strip())
+    if not set(args.mix) <= {"chat", "reaction", "upvote"} or not args.mix:
+        parser.error("--mix takes chat, reaction and upvote")
+    return args
+
+
+async def _seed(redis_url: str, members: int) -> list[str]:
+    redis = Redis.from_url(redis_url)
+    try:
+        store = MemberStore(redis)
+        ids = [f"m{n:04d}" for n in range(members)]
+        for mid in ids:
+            await ops.set_member(store, mid, "core", f"Member {mid}")
+        await ops.create_room(RoomStore(redis), ROOM, "Chat bench", "core", capacity=10_000)
+        return ids
+    finally:
+        await redis.aclose()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _cores(pin: bool) -> tuple[list[int] | None, list[int] | None]:
+    cores = sorted(os.sched_getaffinity(0))
+    if not pin or len(cores) < 2:
+        return None, None
+    return [cores[0]], [cores[1]]
+
+
+@dataclass
+class Bench:
+    """What one run set up: the server, its Redis, the members' tokens, the cores."""
+
+    args: argparse.Namespace
+    server: subprocess.Popen[bytes]
+    redis_pid: int
+    port: int
+    tokens: list[str]
+    questions: int
+    log_path: Path
+    server_cpus: list[int] | None
+    bot_cpus: list[int] | None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    server_cpus, bot_cpus = _cores(not args.no_pin)
+    secret = secrets.token_hex(16)
+    port = free_port()
+    upvotes = args.rate * (args.warmup + args.duration) * args.mix.count("upvote") / len(args.mix)
+    # Each member upvotes each question at most once (never their own): enough questions.
+    questions = min(args.members, max(8, math.ceil(upvotes / (args.members - 1)) + 1))
+    with start_redis() as redis:
+        member_ids = asyncio.run(_seed(redis.url, args.members))
+        auth = load_settings(env={}, overrides={"auth.secret": secret}).auth
+        tokens = [ops.make_token(auth, mid, ROOM, "member", 3600) for mid in member_ids]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SALON_")}
+        env.update(SALON_SECRET=secret, SALON_REDIS_URL=redis.url)
+        log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"chat-bench-{port}.log"
+        with log_path.open("wb") as log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1",
+                 "--port", str(port), "--log-level", "WARNING"],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        bench = Bench(
+            args, server, redis.process.pid, port, tokens, questions, log_path,
+            server_cpus, bot_cpus,
+        )  # fmt: skip
+        try:
+            return _run(bench)
+        finally:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _busy_cores() -> float:
+    """Seconds of CPU the whole machine has spent busy (all cores, all processes)."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+def _run(bench: Bench) -> int:
+    args = bench.args
+    deadline = time.monotonic() + START_TIMEOUT
+    while not _healthy(f"http://127.0.0.1:{bench.port}/healthz"):
+        if bench.server.poll() is not None or time.monotonic() > deadline:
+            print(f"salon serve did not start; see {bench.log_path}", file=sys.stderr)
+            return 1
+        time.sleep(0.1)
+    server = psutil.Process(bench.server.pid)
+    redis = psutil.Process(bench.redis_pid)
+    if bench.server_cpus:
+        server.cpu_affinity(bench.server_cpus)
+    plan = Plan(
+        url=f"http://127.0.0.1:{bench.port}/ws",
+        room=ROOM,
+        tokens=bench.tokens,
+        rate=args.rate,
+        warmup=args.warmup,
+        duration=args.duration,
+        mix=args.mix,
+        questions=bench.questions,
+        binary=args.msgpack,
+    )
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    bots = ctx.Process(target=bots_main, args=(child, plan, bench.bot_cpus), daemon=True)
+    bots.start()
+    try:
+        if not parent.poll(READY_TIMEOUT):
+            print("the bots did not connect in time", file=sys.stderr)
+            return 1
+        ready = parent.recv()
+        if not ready.get("ok"):
+            print(f"bots failed: {ready.get('error')}", file=sys.stderr)
+            return 1
+        t0 = time.monotonic() + 1.0
+        parent.send(t0)
+        time.sleep(max(0.0, t0 + args.warmup - time.monotonic()))
+        start = (_cpu_seconds(server), _cpu_seconds(redis), _busy_cores(), time.monotonic())
+        time.sleep(max(0.0, t0 + args.warmup + args.duration - time.monotonic()))
+        wall = time.monotonic() - start[3]
+        server_cpu = (_cpu_seconds(server) - start[0]) / wall
+        redis_cpu = (_cpu_seconds(redis) - start[1]) / wall
+        machine = (_busy_cores() - start[2]) / wall
+        if not parent.poll(args.duration + 60):
+            print("the bots did not report", file=sys.stderr)
+            return 1
+        result: dict[str, Any] = parent.recv()
+    finally:
+        bots.join(10)
+        if bots.is_alive():
+            bots.kill()
+    if not result.get("ok"):
+        print(f"bots failed: {result.get('error')}", file=sys.stderr)
+        return 1
+    result["server_cpu"] = server_cpu
+    result["redis_cpu"] = redis_cpu
+    result["bot_cpu"] = result["bot_cpu_seconds"] / args.duration
+    # Whatever else ran meanwhile (other work on a shared machine skews the tail).
+    result["other_cpu"] = max(0.0, machine - server_cpu - redis_cpu - result["bot_cpu"])
+    return _report(args, ready["members"], result)
+
+
+def _report(args: argparse.Namespace, members: int, result: dict[str, Any]) -> int:
+    per_kind = args.rate / len(args.mix)
+    mix = ", ".join(
+        f"{kind} {per_kind * args.mix.count(kind):.0f}/s" for kind in dict.fromkeys(args.mix)
+    )
+    encoding = "msgpack" if args.msgpack else "JSON"
+    print(
+        f"chat_bench: {members} members in one room over WebSockets ({encoding}), "
+        f"{args.rate:.0f} msg/s in all ({mix}), {args.duration:.0f} s measured "
+        f"after {args.warmup:.0f} s warm-up"
+    )
+    print("delivery latency, send -> every recipient (ms):")
+    print(f"  {'kind':<9}{'sent':>7}{'deliveries':>12}{'missing':>9}"
+          f"{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}")  # fmt: skip
+    complete = True
+    for kind in ("chat", "upvote", "reaction"):
+        row = result["kinds"].get(kind)
+        if row is None:
+            continue
+        missing = row["expected"] - row["deliveries"]
+        complete = complete and missing == 0
+        print(
+            f"  {kind:<9}{row['sent']:>7}{row['deliveries']:>12}{missing:>9}"
+            f"{row['p50_ms']:>8.1f}{row['p90_ms']:>8.1f}{row['p99_ms']:>8.1f}{row['max_ms']:>8.1f}"
+        )
+    direct = result["direct"]
+    verdict = "met" if direct["p99_ms"] < TARGET_P99_MS else "NOT met"
+    print(
+        f"  chat+upvote (delivered one by one): p50 {direct['p50_ms']:.1f} ms, "
+        f"p99 {direct['p99_ms']:.1f} ms over {direct['count']} deliveries: "
+        f"target p99 < {TARGET_P99_MS:.0f} ms {verdict}"
+    )
+    if "reaction" in result["kinds"]:
+        print(
+            f"  reactions are aggregated: {result['reaction_updates']} updates reached each "
+            "member; their latency includes the wait for the next update"
+        )
+    print(
+        f"server CPU: {result['server_cpu'] * 100:.0f}% of one core (user+system); "
+        f"bots {result['bot_cpu'] * 100:.0f}%, Redis {result['redis_cpu'] * 100:.0f}%, "
+        f"other processes {result['other_cpu'] * 100:.0f}% ({psutil.cpu_count()} cores)"
+    )
+    if result["error_count"]:
+        print(f"errors received: {result['error_count']}, e.g. {result['errors'][:3]}")
+    if not complete:
+        print("some deliveries are missing")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0 if complete and not result["error_count"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""Engagement benchmark: event ingest throughput and event-to-tier latency.
+
+``python -m loadtest.ingest_bench`` measures, in one process as a server runs them:
+
+1. **Ingest**: events per second into Redis (the stream, acknowledged) from one
+   ``EventRecorder``, sustained for ``--seconds``. Events are created the way rooms
+   create them (``new_event``: a fresh id and timestamp, msgpack) as fast as the
+   recorder takes them; a producer that got ahead of Redis by half the buffer yields,
+   so what is measured is what is written, not what is queued. Printed with the
+   per-second rates' percentiles and the cost of ``record()`` itself.
+2. **Event to tier**: ``--probes`` potential members each get a purchase event while
+   ``--background`` other events a second flow through the same recorder and scorer
+   (one ``Scorer`` in the same process, as in ``salon serve``). Latency runs from the
+   event's creation to the moment the gate's read (``MemberStore.get``, on its own
+   connection) sees the member as active. Printed with percentiles.
+
+It starts its own ``redis-server`` on a free port unless ``--redis-url`` is given (the
+database there is flushed: never point it at a database you care about).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import statistics
+import sys
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+
+from server.engagement.events import STREAM_KEY, EventKind, new_event, purchase_data
+from server.engagement.members import MemberStore, Tier
+from server.engagement.recorder import EventRecorder
+from server.engagement.rules import load_rules
+from server.engagement.scorer import Scorer
+from server.ids import MemberId
+from server.redis_embed import EmbeddedRedis, start_redis
+from server.settings import EngagementSettings
+
+INGEST_TARGET = 50_000
+LATENCY_TARGET_S = 1.0
+MEMBERS = 2_000
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (``values`` need not be sorted)."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def spread(values: list[float], unit: str, scale: float = 1.0, digits: int = 1) -> str:
+    parts = [f"p{p}={percentile(values, p) * scale:,.{digits}f}" for p in (50, 90, 95, 99)]
+    return f"{', '.join(parts)}, max={max(values) * scale:,.{digits}f} {unit}"
+
+
+async def ingest(redis: Redis, seconds: float) -> dict[str, Any]:
+    # A stream long enough to keep every event, so that all of them can be counted.
+    settings = EngagementSettings(spill_dir="", stream_maxlen=20_000_000)
+    recorder = EventRecorder(redis, settings)
+    members = [MemberId(f"bench-{i}") for i in range(MEMBERS)]
+    kinds = [EventKind.REACTION, EventKind.CHAT, EventKind.REACTION, EventKind.UPVOTE]
+    await recorder.start()
+    created = 0
+    record_time = 0.0
+    per_second: list[float] = []
+    start = time.perf_counter()
+    mark, written_at_mark = start, 0
+    try:
+        while (now := time.perf_counter()) - start < seconds:
+            if recorder.depth > settings.buffer_max // 2:
+                await asyncio.sleep(0)  # ahead of Redis: let the writer catch up
+                continue
+            t0 = time.perf_counter()
+            for i in range(500):
+                member = members[(created + i) % MEMBERS]
+                recorder.record(
+                    new_event(kinds[i % 4], "bench-room", member, session="s1", role="member")
+                )
+            record_time += time.perf_counter() - t0
+            created += 500
+            await asyncio.sleep(0)
+            if now - mark >= 1.0:
+                per_second.append((recorder.written - written_at_mark) / (now - mark))
+                mark, written_at_mark = now, recorder.written
+        elapsed = time.perf_counter() - start
+        written = recorder.written
+        await recorder.flush(timeout=60)
+    finally:
+        await recorder.stop()
+    in_stream = await redis.xlen(STREAM_KEY)
+    return {
+        "created": created,
+        "written": written,
+        "elapsed": elapsed,
+        "rate": written / elapsed,
+        "per_second": per_second,
+        "record_us": record_time / created * 1e6,
+        "in_stream": in_stream,
+        "dropped": recorder.dropped,
+        "all_written": recorder.written,
+    }
+
+
+async def scoring(url: str, count: int) -> dict[str, Any]:
+    """One scorer working through ``count`` events of the ingest backlog (a group of its
+    own, from the start of the stream)."""
+    redis = Redis.from_url(url)
+    settings = EngagementSettings(spill_dir="", scorer_group="bench-throughput")
+    scorer = Scorer(redis, settings, "bench", rules=load_rules())
+    await scorer.ensure_group()
+    start = time.perf_counter()
+    seen = 0
+    try:
+        while seen < count:
+            await scorer.process_once(count=500)
+            seen = scorer.applied + scorer.duplicates + scorer.too_old
+    finally:
+        await redis.aclose()
+    elapsed = time.perf_counter() - start
+    return {"events": seen, "elapsed": elapsed, "rate": seen / elapsed}
+
+
+async def latency(url: str, probes: int, background: int) -> dict[str, Any]:
+    redis = Redis.from_url(url)
+    gate = Redis.from_url(url)  # the gate's own connection, as in the server
+    scorer_redis = Redis.from_url(url)
+    rules = load_rules()
+    store = MemberStore(redis)
+    for i in range(probes):
+        await store.set(MemberId(f"probe-{i}"), Tier.POTENTIAL, pinned=False)
+    recorder = EventRecorder(redis, EngagementSettings(spill_dir=""))
+    scorer = Scorer(scorer_redis, EngagementSettings(spill_dir=""), "bench", rules=rules)
+    gate_store = MemberStore(gate)
+    await recorder.start()
+    await scorer.ensure_group()
+    # Skip the ingest phase's backlog: this measures fresh events only.
+    await scorer_redis.xgroup_setid(STREAM_KEY, "scorers", "$")
+    await scorer.start()
+    stop = asyncio.Event()
+    noise_sent = 0
+
+    async def noise() -> None:
+        nonlocal noise_sent
+        members = [MemberId(f"bg-{i}") for i in range(500)]
+        tick = 0.01
+        per_tick = max(1, round(background * tick))
+        while not stop.is_set():
+            for _ in range(per_tick):
+                member = members[noise_sent % 500]
+                recorder.record(new_event(EventKind.REACTION, "bench-room", member, emoji="fire"))
+                noise_sent += 1
+            await asyncio.sleep(tick)
+
+    async def probe(i: int) -> float:
+        member = MemberId(f"probe-{i}")
+        created = time.perf_counter()
+        recorder.record(
+            new_event(
+                EventKind.PURCHASE,
+                "bench-room",
+                member,
+                **purchase_data(f"bench-{i}", "25.00", "EUR", session="s1"),
+            )
+        )
+        while True:
+            seen = await gate_store.get(member)
+            if seen is not None and seen.tier is Tier.ACTIVE:
+                return time.perf_counter() - created
+            await asyncio.sleep(0.001)
+
+    noise_task = asyncio.create_task(noise())
+    results: list[float] = []
+    started = time.perf_counter()
+    try:
+        await asyncio.sleep(0.5)  # let the background load settle
+        pending: set[asyncio.Task[float]] = set()
+        for i in range(probes):
+            pending.add(asyncio.create_task(probe(i)))
+            await asyncio.sleep(0.01)  # about 100 probes a second, spread out
+            done = {t for t in pending if t.done()}
+            results.extend(t.result() for t in done)
+            pending -= done
+        results.extend(await asyncio.wait_for(asyncio.gather(*pending), 60))
+    finally:
+        stop.set()
+        await noise_task
+        elapsed = time.perf_counter() - started
+        await scorer.stop()
+        await recorder.stop()
+        for client in (redis, gate, scorer_redis):
+            await client.aclose()
+    return {
+        "latencies": results,
+        "background_rate": noise_sent / elapsed,
+        "scorer_applied": scorer.applied,
+        "tier_changes": scorer.tier_changes,
+    }
+
+
+async def run(args: argparse.Namespace) -> int:
+    embedded: EmbeddedRedis | None = None
+    url = args.redis_url
+    if not url:
+        embedded = await asyncio.to_thread(start_redis)
+        url = embedded.url
+    try:
+        redis = Redis.from_url(url)
+        await redis.flushdb()
+        version = (await redis.info("server"))["redis_version"]
+        print(f"redis {version} at {url}; python {sys.version.split()[0]}", flush=True)
+        print(f"ingest: {args.seconds:g} s of events from one recorder ...", flush=True)
+        got = await ingest(redis, args.seconds)
+        await redis.aclose()
+        ok_ingest = got["rate"] >= INGEST_TARGET
+        print(
+            f"  ingest throughput: {got['rate']:,.0f} events/s sustained "
+            f"({got['written']:,} written in {got['elapsed']:.1f} s; target {INGEST_TARGET:,}) "
+            f"{'OK' if ok_ingest else 'BELOW TARGET'}"
+        )
+        if got["per_second"]:
+            print(f"  per-second rates: {spread(got['per_second'], 'events/s', digits=0)}")
+        print(
+            f"  record(): {got['record_us']:.2f} µs per event (new_event + encode + queue); "
+            f"in the stream: {got['in_stream']:,} of {got['all_written']:,}, "
+            f"dropped {got['dropped']}"
+        )
+        print(f"scoring: one scorer on {args.score:,} events of that backlog ...", flush=True)
+        sc = await scoring(url, args.score)
+        print(
+            f"  scorer throughput: {sc['rate']:,.0f} events/s in one process "
+            f"({sc['events']:,} events, {MEMBERS:,} members; more scorer processes share "
+            "the consumer group)"
+        )
+        print(
+            f"event to tier: {args.probes} purchases by potential members, "
+            f"with {args.background:,} other events/s ...",
+            flush=True,
+        )
+        lat = await latency(url, args.probes, args.background)
+        values = lat["latencies"]
+        ok_latency = percentile(values, 95) < LATENCY_TARGET_S
+        print(f"  event-to-tier latency: {spread(values, 'ms', scale=1000)}")
+        print(
+            f"  mean {statistics.fmean(values) * 1000:.1f} ms; p95 target "
+            f"{LATENCY_TARGET_S * 1000:.0f} ms {'OK' if ok_latency else 'ABOVE TARGET'}; "
+            f"background {lat['background_rate']:,.0f} events/s; scorer applied "
+            f"{lat['scorer_applied']:,} events, {lat['tier_changes']} tier changes"
+        )
+        return 0 if ok_ingest and ok_latency else 1
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.ingest_bench", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0, help="ingest duration")
+    parser.add_argument("--score", type=int, default=50_000, help="events for the scorer phase")
+    parser.add_argument("--probes", type=int, default=300, help="purchases timed to the tier")
+    parser.add_argument("--background", type=int, default=2000, help="other events per second")
+    parser.add_argument("--redis-url", help="use this Redis (its database is flushed)")
+    args = parser.parse_args(argv)
+    import uvloop
+
+    return uvloop.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""Purchases reported by an operator's shop: ``POST /api/purchases``.
+
+Two ways in: the operator's admin key (``Authorization: Bearer …``, like ``server/api.py``)
+or a signature by the shop's backend with ``commerce.webhook_secret``::
+
+    X-Salon-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + raw body>
+
+A signature older or newer than ``commerce.signature_tolerance`` is refused, so a
+captured request cannot be replayed later. Each ``order_id`` is accepted once: a repeat
+answers 200 with the first answer and ``"duplicate": true`` and records nothing.
+
+Attribution (docs/decisions.md, "Purchases"): a purchase is credited to the room session
+the member is in when it is reported; failing that, to the session of the member's last
+product click within ``commerce.attribution_window``; failing that, to no room.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from server.engagement.events import EventKind, PurchaseError, new_event, now_ms, purchase_data
+from server.engagement.recorder import EventRecorder
+from server.ids import MemberId, RoomId, is_valid_id
+from server.rooms.click_store import ClickStore
+from server.rooms.room import Room
+from server.rooms.service import RoomService
+from server.settings import Settings
+from server.signaling.interactions import Interactions
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 16 * 1024
+ORDER_TTL = 90 * 24 * 3600
+SIGNATURE_HEADER = "X-Salon-Signature"
+FIELDS = ("order_id", "member_id", "product_id", "amount", "currency")
+
+
+def order_key(order_id: str) -> str:
+    return f"salon:{{o:{order_id}}}:purchase"
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The ``X-Salon-Signature`` value for ``body`` (what a shop's backend sends)."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def check_signature(
+    secret: str, header: str, body: bytes, now: float, tolerance: int
+) -> str | None:
+    """None if ``header`` signs ``body`` with ``secret`` recently enough, else why not."""
+    parts: dict[str, list[str]] = {}
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        parts.setdefault(key, []).append(value)
+    try:
+        timestamp = int(parts["t"][0])
+    except (KeyError, ValueError):
+        return "the signature has no timestamp"
+    if abs(now - timestamp) > tolerance:
+        return "the signature's timestamp is too old or in the future"
+    expected = sign(secret, body, timestamp).partition("v1=")[2]
+    if not any(hmac.compare_digest(expected, given) for given in parts.get("v1", [])):
+        return "the signature does not match the body"
+    return None
+
+
+class InputError(ValueError):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def parse_purchase(body: bytes) -> dict[str, Any]:
+    """The purchase in ``body``, checked field by field, or ``InputError`` saying what.
+
+    ``amount`` may be a JSON number or a decimal string (``"129.90"``); it is kept as the
+    event contract's decimal string (``server.engagement.events.purchase_data``).
+    """
+    try:
+        data = json.loads(body or b"{}", parse_float=Decimal)
+    except ValueError:
+        raise InputError(400, "bad_json", "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InputError(400, "bad_json", "The body must be a JSON object.")
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise InputError(400, "invalid_field", f"Unknown field '{unknown[0][:40]}'.")
+    for key in ("member_id", "product_id"):
+        if not is_valid_id(data.get(key)):
+            raise InputError(
+                400, "invalid_field", f"The {key} must be an id (letters, digits, '.', '_', '-')."
+            )
+    try:
+        checked = purchase_data(data.get("order_id"), data.get("amount"), data.get("currency"))
+    except PurchaseError as exc:
+        raise InputError(
+            400, "invalid_field", f"This purchase cannot be recorded: {exc}."
+        ) from None
+    return {
+        "order_id": checked["order_id"],
+        "member_id": data["member_id"],
+        "product_id": data["product_id"],
+        "amount": checked["amount"],
+        "currency": checked["currency"],
+    }
+
+
+class CommerceApi:
+    def __init__(
+        self,
+        settings: Settings,
+        service: RoomService,
+        interactions: Interactions,
+        clicks: ClickStore,
+        redis: Redis,
+        recorder: EventRecorder,
+    ) -> None:
+        self._settings = settings
+        self._service = service
+        self._interactions = interactions
+        self._clicks = clicks
+        self._redis = redis
+        self._recorder = recorder
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return [web.post("/api/purchases", self.post_purchase)]
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise InputError(413, "too_large", f"The body must be at most {MAX_BODY} bytes.")
+        body = await request.content.read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            raise InputError(413, "too_large", f"The body must be at most {MAX_BODY} bytes.")
+        return body
+
+    def _authorize(self, request: web.Request, body: bytes) -> None:
+        key = self._settings.auth.admin_key
+        bearer = request.headers.get("Authorization", "")
+        if bearer:
+            given = bearer.removeprefix("Bearer ").strip()
+            if key and hmac.compare_digest(given.encode(), key.encode()):
+                return
+            raise InputError(401, "unauthorized", "A valid admin key or signature is required.")
+        secret = self._settings.commerce.webhook_secret
+        header = request.headers.get(SIGNATURE_HEADER)
+        if not secret or header is None:
+            raise InputError(401, "unauthorized", "A valid admin key or signature is required.")
+        tolerance = self._settings.commerce.signature_tolerance
+        problem = check_signature(secret, header, body, time.time(), tolerance)
+        if problem is not None:
+            raise InputError(401, "unauthorized", f"The signature was refused: {problem}.")
+
+    async def post_purchase(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._read_body(request)
+            self._authorize(request, body)
+            purchase = parse_purchase(body)
+        except InputError as exc:
+            return _error(exc.status, exc.code, exc.message)
+        try:
+            return await self._accept(purchase)
+        except (RedisError, OSError, TimeoutError) as exc:
+            logger.warning("purchase %s not accepted: %s", purchase["order_id"], exc)
+            return _error(503, "unavailable", "Purchases cannot be stored right now: retry later.")
+
+    async def _accept(self, purchase: dict[str, Any]) -> web.Response:
+        member = MemberId(purchase["member_id"])
+        room, attribution = await self._attribute(member)
+        answer = {"purchase": purchase, "attribution": attribution}
+        stored = await self._redis.set(
+            order_key(purchase["order_id"]), json.dumps(answer), nx=True, ex=ORDER_TTL
+        )
+        if not stored:
+            first = await self._redis.get(order_key(purchase["order_id"]))
+            previous = json.loads(first) if first else answer
+            return web.json_response({**previous, "duplicate": True}, status=200)
+        self._recorder.record(
+            new_event(
+                EventKind.PURCHASE,
+                attribution["room_id"] if attribution else "",
+                member,
+                **purchase_data(
+                    purchase["order_id"],
+                    purchase["amount"],
+                    purchase["currency"],
+                    product_id=purchase["product_id"],
+                    session=attribution["session"] if attribution else "",
+                    via=attribution["via"] if attribution else "",
+                ),
+            )
+        )
+        if room is not None and attribution is not None:
+            self._interactions.purchase_made(
+                room,
+                member,
+                purchase["product_id"],
+                {
+                    "order_id": purchase["order_id"],
+                    "amount": purchase["amount"],
+                    "currency": purchase["currency"],
+                },
+            )
+        logger.info(
+            "purchase %s by %s credited to %s",
+            purchase["order_id"],
+            member,
+            f"{attribution['room_id']} ({attribution['via']})" if attribution else "no room",
+        )
+        return web.json_response({**answer, "duplicate": False}, status=201)
+
+    async def _attribute(self, member: MemberId) -> tuple[Room | None, dict[str, Any] | None]:
+        """The room session this purchase belongs to, and the live room if it is here."""
+        present = [
+            (participant.joined_at, room)
+            for room in self._service.live_rooms.values()
+            if (participant := room.current_of(member)) is not None
+        ]
+        if present:
+            room = max(present, key=lambda item: item[0])[1]
+            session = self._interactions.session_for(room)
+            return room, {"room_id": room.room_id, "session": session, "via": "presence"}
+        window = self._settings.commerce.attribution_window
+        click = await self._clicks.last(member)
+        if click is None or click.ts_ms < now_ms() - window * 1000:
+            return None, None
+        live = self._service.live_rooms.get(RoomId(click.room_id))
+        here = live if live and self._interactions.session_of(live) == click.session_id else None
+        return here, {"room_id": click.room_id, "session": click.session_id, "via": "click"}

@@ -1,0 +1,294 @@
+"""Cross-member aggregates, written after each batch: what the operator's metrics read.
+
+Two kinds of writes, both safe to repeat, so a batch redone after a crash or a lost
+reply never counts twice:
+
+- **Projections** of member state (``METRICS_SCRIPT``, one call on the ``{metrics}``
+  slot): each member's tier, orders, revenue and repurchase flag are stored with the
+  member's version, and the totals (members per tier, buyers, repeat buyers, orders,
+  revenue) move by the difference only when a newer version arrives. Order does not
+  matter and a repeat changes nothing. The same call keeps the last-activity index, the
+  sweep's review times, the funnel sets, the room-session index and an hourly snapshot
+  of the tier counts (the dashboard's tier distribution over time).
+- **Room sessions** (``SESSION_SCRIPT``, one call per session on its own slot): every
+  event id is added to the session's ``seen`` set first and counted only if it was new;
+  purchases count once per order id. A session is ``ROOM:SESSION`` (the room session id
+  the event carries) or ``ROOM:dYYYYMMDD`` when it carries none.
+
+A crash between the member write and these leaves the projection one version behind
+until that member's next change or review (at most ``tiers.review_interval``): the
+totals are eventually exact, never double counted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from redis.asyncio import Redis
+
+from server.engagement import keys
+from server.engagement.events import (
+    Event,
+    EventKind,
+    PurchaseError,
+    is_member_action,
+    is_scored_action,
+    number,
+    parse_purchase,
+)
+from server.engagement.rules import DAY_MS, Rules
+from server.engagement.scoring import INTERACTION_KINDS, MemberState, utc_day
+from server.ids import MemberId, is_valid_id
+
+SESSION_TTL_MS: Final = 400 * DAY_MS
+SESSION_PARTS: Final = ("seen", "stats", "attendees", "participants", "buyers", "orders", "minutes")
+TIER_HISTORY_MAX: Final = 24 * 400
+
+# KEYS: proj, totals, tier_history, last_active, due, invited, joined, hooked, sessions.
+# ARGV[1]: JSON {"m": [[id, ver, tier|'-', orders, revenue, repurchased, last_active, due]],
+# "hour", "inv": [id], "joined": [id], "hook": [id], "s": [[session, ts]], "old": ms}.
+METRICS_SCRIPT: Final = """
+local w = cjson.decode(ARGV[1])
+local changed = false
+local function bump(field, by)
+  if by ~= 0 then redis.call('HINCRBY', KEYS[2], field, by) end
+end
+local function flag(cond) if cond then return 1 end return 0 end
+for _, m in ipairs(w.m) do
+  local id, ver, nt = m[1], tonumber(m[2]), m[3]
+  local no, nr, np = tonumber(m[4]), tonumber(m[5]), tonumber(m[6])
+  if nt == '-' then no, nr, np = 0, 0, 0 end
+  local ov, ot, oo, orv, orp = -1, '-', 0, 0, 0
+  local old = redis.call('HGET', KEYS[1], id)
+  if old then
+    local f = {}
+    for x in string.gmatch(old, '%S+') do f[#f + 1] = x end
+    ov, ot, oo, orv, orp = tonumber(f[1]), f[2], tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
+  end
+  if ver > ov and (old or nt ~= '-') then
+    if ot ~= nt then
+      if ot ~= '-' then bump('tier:' .. ot, -1) end
+      if nt ~= '-' then bump('tier:' .. nt, 1) end
+      bump('members', flag(nt ~= '-') - flag(ot ~= '-'))
+      changed = true
+    end
+    bump('buyers', flag(no > 0) - flag(oo > 0))
+    bump('repeat_buyers', flag(no > 1) - flag(oo > 1))
+    bump('repurchasers', np - orp)
+    bump('orders', no - oo)
+    bump('revenue', nr - orv)
+    redis.call('HSET', KEYS[1], id, table.concat({ver, nt, no, nr, np}, ' '))
+  end
+  if nt ~= '-' then
+    if tonumber(m[7]) > 0 then redis.call('ZADD', KEYS[4], 'GT', m[7], id) end
+    redis.call('ZADD', KEYS[5], m[8], id)
+  end
+end
+if changed then
+  local t = redis.call('HMGET', KEYS[2],
+    'tier:core', 'tier:active', 'tier:potential', 'tier:silent')
+  redis.call('HSET', KEYS[3], w.hour, cjson.encode({core = tonumber(t[1]) or 0,
+    active = tonumber(t[2]) or 0, potential = tonumber(t[3]) or 0, silent = tonumber(t[4]) or 0}))
+  if redis.call('HLEN', KEYS[3]) > tonumber(w.hmax) then
+    local hours = redis.call('HKEYS', KEYS[3])
+    table.sort(hours)
+    redis.call('HDEL', KEYS[3], hours[1])
+  end
+end
+for _, id in ipairs(w.inv) do redis.call('SADD', KEYS[6], id) end
+for _, id in ipairs(w.joined) do redis.call('SADD', KEYS[7], id) end
+for _, id in ipairs(w.hook) do redis.call('SADD', KEYS[8], id) end
+for _, s in ipairs(w.s) do redis.call('ZADD', KEYS[9], 'GT', s[2], s[1]) end
+if #w.s > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', '(' .. w.old) end
+return 1
+"""
+
+# KEYS: seen, stats, attendees, participants, buyers, orders, minutes (one session).
+# ARGV[1]: JSON {"room", "session", "ttl", "e": [[id, ts, code, member, a, b]]}: code j
+# (join), l (leave: a watch seconds, b "1" if early), i (interaction), p (purchase: a
+# order id, b revenue in minor units), o (anything else).
+SESSION_SCRIPT: Final = """
+local w = cjson.decode(ARGV[1])
+local new = 0
+for _, e in ipairs(w.e) do
+  local id, ts, code, member = e[1], e[2], e[3], e[4]
+  if redis.call('ZADD', KEYS[1], 'NX', ts, id) == 1 then
+    new = new + 1
+    local minute = tostring(math.floor(tonumber(ts) / 60000))
+    local first = redis.call('HGET', KEYS[2], 'first_ts')
+    if not first or tonumber(ts) < tonumber(first) then
+      redis.call('HSET', KEYS[2], 'first_ts', ts)
+    end
+    local last = redis.call('HGET', KEYS[2], 'last_ts')
+    if not last or tonumber(ts) > tonumber(last) then
+      redis.call('HSET', KEYS[2], 'last_ts', ts)
+    end
+    if code == 'j' then
+      redis.call('HINCRBY', KEYS[2], 'joins', 1)
+      redis.call('SADD', KEYS[3], member)
+      redis.call('HINCRBY', KEYS[7], minute .. ':j', 1)
+    elseif code == 'l' then
+      redis.call('HINCRBY', KEYS[2], 'leaves', 1)
+      redis.call('HINCRBYFLOAT', KEYS[2], 'watch_s', e[5])
+      if e[6] == '1' then redis.call('HINCRBY', KEYS[2], 'early_leaves', 1) end
+    elseif code == 'i' then
+      redis.call('HINCRBY', KEYS[2], 'interactions', 1)
+      redis.call('SADD', KEYS[4], member)
+      redis.call('HINCRBY', KEYS[7], minute .. ':i', 1)
+    elseif code == 'p' then
+      if redis.call('HSETNX', KEYS[6], e[5], e[6]) == 1 then
+        redis.call('HINCRBY', KEYS[2], 'purchases', 1)
+        redis.call('HINCRBY', KEYS[2], 'revenue', e[6])
+        redis.call('SADD', KEYS[5], member)
+        redis.call('HINCRBY', KEYS[7], minute .. ':p', 1)
+        redis.call('HINCRBY', KEYS[7], minute .. ':r', e[6])
+      end
+    end
+  end
+end
+redis.call('HSET', KEYS[2], 'room', w.room, 'session', w.session)
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], w.ttl) end
+return new
+"""
+
+
+def session_name(event: Event) -> str | None:
+    """``ROOM:SESSION`` for an event in a room, or None for one outside any room."""
+    if not event.room_id:
+        return None
+    session = event.data.get("session")
+    if isinstance(session, str) and is_valid_id(session):
+        return f"{event.room_id}:{session}"
+    return f"{event.room_id}:d{utc_day(event.ts_ms)}"
+
+
+def session_entry(event: Event, rules: Rules) -> list[str] | None:
+    """What a room session counts of ``event`` (None: staff work, not counted)."""
+    if not is_member_action(event):
+        return None
+    head = [event.id, str(event.ts_ms)]
+    member = str(event.member_id)
+    if event.kind is EventKind.JOIN:
+        return [*head, "j", member, "", ""]
+    if event.kind is EventKind.LEAVE:
+        watched = max(0.0, number(event.data, "watch_seconds") or 0.0)
+        early = "1" if watched < rules.early_leave_seconds else "0"
+        return [*head, "l", member, repr(watched), early]
+    if event.kind is EventKind.PURCHASE:
+        try:
+            purchase = parse_purchase(event.data)
+        except PurchaseError:
+            return [*head, "o", member, "", ""]
+        revenue = purchase.amount_minor if purchase.currency == rules.currency else 0
+        return [*head, "p", member, purchase.order_id, str(revenue)]
+    if event.kind in INTERACTION_KINDS and is_scored_action(event):
+        return [*head, "i", member, "", ""]
+    return [*head, "o", member, "", ""]
+
+
+def projection(state: MemberState, due: int) -> list[str]:
+    return [
+        state.member_id,
+        str(state.version),
+        state.tier.value if state.tier else "-",
+        str(state.orders),
+        str(state.revenue_minor),
+        "1" if state.repurchases > 0 else "0",
+        str(state.last_active),
+        str(due),
+    ]
+
+
+def hour_of(ts_ms: int) -> str:
+    return time.strftime("%Y%m%d%H", time.gmtime(ts_ms // 1000))
+
+
+class Aggregates:
+    """Writes the metrics' aggregates for a batch of events and member states."""
+
+    def __init__(self, redis: Redis, rules: Rules) -> None:
+        self._redis = redis
+        self._rules = rules
+        self._metrics = redis.register_script(METRICS_SCRIPT)
+        self._session = redis.register_script(SESSION_SCRIPT)
+
+    async def write(
+        self,
+        events: Iterable[Event],
+        states: Mapping[MemberId, tuple[MemberState, int]],
+        now: int,
+    ) -> None:
+        """Count ``events`` into their sessions and funnel sets, project ``states``."""
+        sessions: dict[str, list[list[str]]] = defaultdict(list)
+        invited: set[str] = set()
+        joined: set[str] = set()
+        hooked: set[str] = set()
+        for event in events:
+            name = session_name(event)
+            entry = session_entry(event, self._rules)
+            if name is not None and entry is not None:
+                sessions[name].append(entry)
+            if not is_member_action(event):
+                continue
+            if event.kind is EventKind.JOIN:
+                joined.add(event.member_id)
+            elif event.kind is EventKind.INVITE:
+                invitee = event.data.get("invitee")
+                if is_valid_id(invitee):
+                    invited.add(str(invitee))
+            elif event.kind is EventKind.EXTERNAL and event.data.get("action") == "hook_click":
+                hooked.add(event.member_id)
+        payload = {
+            "m": [projection(state, due) for state, due in states.values()],
+            "hour": hour_of(now),
+            "hmax": str(TIER_HISTORY_MAX),
+            "inv": sorted(invited),
+            "joined": sorted(joined),
+            "hook": sorted(hooked),
+            "s": [
+                [name, str(max(int(e[1]) for e in entries))] for name, entries in sessions.items()
+            ],
+            "old": str(now - SESSION_TTL_MS),
+        }
+        async with self._redis.pipeline(transaction=False) as pipe:
+            await self._metrics(
+                keys=[
+                    keys.PROJECTION,
+                    keys.TOTALS,
+                    keys.TIER_HISTORY,
+                    keys.LAST_ACTIVE,
+                    keys.DUE,
+                    keys.INVITED,
+                    keys.JOINED,
+                    keys.HOOKED,
+                    keys.SESSIONS,
+                ],
+                args=[_json(payload)],
+                client=pipe,
+            )
+            for name, entries in sessions.items():
+                room, _, session = name.partition(":")
+                await self._session(
+                    keys=[keys.session_key(name, part) for part in SESSION_PARTS],
+                    args=[
+                        _json(
+                            {
+                                "room": room,
+                                "session": session,
+                                "ttl": str(SESSION_TTL_MS),
+                                "e": entries,
+                            }
+                        )
+                    ],
+                    client=pipe,
+                )
+            await pipe.execute()
+
+
+def _json(data: Any) -> str:
+    # cjson decodes an empty list as an empty table; ipairs over it does nothing.
+    return json.dumps(data, separators=(",", ":"))

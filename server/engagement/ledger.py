@@ -1,0 +1,384 @@
+"""Member state in Redis: read it, fold events in (``scoring``), decide the tier
+(``tiers``), and write it back with a compare-and-set on the member's version.
+
+Every key of one member shares the ``{m:ID}`` hash tag, so one script can check and
+write them together, on one Redis or on Redis Cluster:
+
+- ``salon:{m:ID}:member`` — the hash the gate reads (``tier``) plus the scoring fields
+  (``MemberState``) and ``ver``, bumped by every write (operators' writes included);
+- ``…:applied`` — event ids already applied (sorted by event time, trimmed by age);
+- ``…:caps`` — points earned per ``day:kind``; ``…:orders`` — order id → order;
+- ``…:tiers`` — tier history, newest first, each entry with its reason.
+
+Exactly once, by event id: the state and the applied ids are read together, events
+already applied are left out, and the write only happens if ``ver`` has not moved since
+the read; otherwise the member is read and folded again. All of one member's events in
+a batch are written at once, or not at all: a scorer killed half-way leaves whole
+members done or untouched, and redoing the batch skips the done ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+from redis.asyncio import Redis
+from redis.exceptions import (
+    BusyLoadingError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from server.engagement.events import Event, EventKind
+from server.engagement.members import (
+    HISTORY_KEPT,
+    Tier,
+    applied_key,
+    history_key,
+    member_key,
+)
+from server.engagement.rules import DAY_MS, Rules
+from server.engagement.scoring import (
+    APPLIED_RETENTION_MS,
+    MemberState,
+    Order,
+    apply_events,
+    cap_field,
+)
+from server.engagement.state_codec import (
+    READ_SCRIPT,
+    STATE_FIELDS,
+    WRITE_SCRIPT,
+    caps_key,
+    orders_key,
+    state_fields,
+    state_from_hash,
+    text,
+)
+from server.engagement.tiers import Verdict, evaluate, next_review
+from server.ids import MemberId
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS: Final = 8
+# Errors after which the batch is simply tried again later (Redis restarting, failing
+# over, out of memory, or without our scripts). Any other error is about one member's
+# keys (a key of the wrong type, say): that member is skipped so it cannot wedge the rest.
+TRANSIENT: Final = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    NoScriptError,
+)
+# Applied ids are trimmed a day after events that old are refused, so that scorers
+# whose clocks differ by less than a day never let a trimmed id count twice.
+TRIM_MARGIN_MS: Final = DAY_MS
+
+
+@dataclass(frozen=True, slots=True)
+class TierChange:
+    member_id: MemberId
+    old: Tier | None
+    new: Tier
+    reason: str
+    at: int
+    # What caused it: an event id, "sweep", "import".
+    cause: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "member_id": self.member_id,
+            "from": self.old.value if self.old else None,
+            "to": self.new.value,
+            "reason": self.reason,
+            "at": self.at,
+            "cause": self.cause,
+        }
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one ``apply``/``review`` did, for the aggregates and the callers' counters."""
+
+    applied: list[Event] = field(default_factory=list)
+    duplicates: int = 0
+    too_old: int = 0
+    failed: int = 0
+    # Orders seen for the first time (a purchase reported again is not one).
+    new_orders: int = 0
+    changes: list[TierChange] = field(default_factory=list)
+    # Members whose state was read (written or not), with their next review time.
+    states: dict[MemberId, tuple[MemberState, int]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Plan:
+    state: MemberState
+    writes: dict[str, Any] | None
+    applied: list[Event]
+    duplicates: int
+    too_old: int
+    change: TierChange | None
+    due: int
+    new_orders: int = 0
+
+
+class Ledger:
+    """Applies events and reviews to member state; one instance per Redis client."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        rules: Rules,
+        review_ms: int = 6 * 3600 * 1000,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        from server.engagement.scoring import now_ms
+
+        self._redis = redis
+        self.rules = rules
+        self._review_ms = review_ms
+        self._clock = clock or now_ms
+        self._write = redis.register_script(WRITE_SCRIPT)
+        self._read = redis.register_script(READ_SCRIPT)
+
+    def now(self) -> int:
+        return self._clock()
+
+    async def apply(self, events: Iterable[Event], cause: str | None = None) -> Outcome:
+        """Apply ``events`` exactly once each; returns what changed."""
+        by_member: dict[MemberId, list[Event]] = defaultdict(list)
+        seen: set[str] = set()
+        out = Outcome()
+        for event in events:
+            if event.id in seen:
+                out.duplicates += 1
+                continue
+            seen.add(event.id)
+            by_member[event.member_id].append(event)
+        await self._run(by_member, out, cause)
+        return out
+
+    async def review(self, member_ids: Iterable[MemberId], cause: str = "sweep") -> Outcome:
+        """Re-decide the tiers of ``member_ids`` at the current time (the sweep)."""
+        out = Outcome()
+        await self._run({m: [] for m in member_ids}, out, cause)
+        return out
+
+    async def read(self, member_id: MemberId) -> tuple[MemberState, list[Order]]:
+        """One member's state and orders (for explaining)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(member_key(member_id))
+            pipe.hgetall(orders_key(member_id))
+            raw, orders = await pipe.execute()
+        parsed = [Order.decode(text(k), text(v)) for k, v in orders.items()]
+        return state_from_hash(member_id, raw), sorted(
+            (o for o in parsed if o is not None), key=lambda o: o.ts_ms
+        )
+
+    async def history(self, member_id: MemberId, count: int = 20) -> list[dict[str, Any]]:
+        raw = await self._redis.lrange(history_key(member_id), 0, count - 1)
+        entries = []
+        for item in raw:
+            try:
+                entries.append(json.loads(item))
+            except ValueError:
+                continue
+        return entries
+
+    async def _run(
+        self, by_member: dict[MemberId, list[Event]], out: Outcome, cause: str | None
+    ) -> None:
+        pending = dict(by_member)
+        for _attempt in range(MAX_ATTEMPTS):
+            if not pending:
+                return
+            now = self.now()
+            plans = await self._plan_all(pending, now, out, cause)
+            conflicts = await self._write_all(plans, now, out, pending)
+            for member_id, plan in plans.items():
+                if member_id in conflicts:
+                    continue
+                out.applied.extend(plan.applied)
+                out.duplicates += plan.duplicates
+                out.too_old += plan.too_old
+                out.new_orders += plan.new_orders
+                # The version now stored: what the metrics' projection is keyed by.
+                stored = plan.state.version + (1 if plan.writes is not None else 0)
+                out.states[member_id] = (replace(plan.state, version=stored), plan.due)
+                if plan.change is not None:
+                    out.changes.append(plan.change)
+            pending = {m: pending[m] for m in conflicts}
+        if pending:
+            raise LedgerConflict(f"{len(pending)} members kept changing under us; try later")
+
+    async def _plan_all(
+        self, pending: dict[MemberId, list[Event]], now: int, out: Outcome, cause: str | None
+    ) -> dict[MemberId, _Plan]:
+        cap_fields: dict[MemberId, list[str]] = {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for member_id, events in pending.items():
+                ids = [e.id for e in events]
+                fields = sorted({cap_field(e) for e in events})
+                cap_fields[member_id] = fields
+                buys = any(e.kind is EventKind.PURCHASE for e in events)
+                await self._read(
+                    keys=[
+                        member_key(member_id),
+                        applied_key(member_id),
+                        caps_key(member_id),
+                        orders_key(member_id),
+                    ],
+                    args=[
+                        len(STATE_FIELDS),
+                        *STATE_FIELDS,
+                        len(ids),
+                        *ids,
+                        len(fields),
+                        *fields,
+                        "1" if buys else "0",
+                    ],
+                    client=pipe,
+                )
+            replies = await pipe.execute(raise_on_error=False)
+        plans: dict[MemberId, _Plan] = {}
+        for (member_id, events), reply in zip(list(pending.items()), replies, strict=True):
+            if isinstance(reply, Exception):
+                self._skip(member_id, events, reply, pending, out)
+                continue
+            values, scores, cap_values, flat = reply
+            raw = {k: v for k, v in zip(STATE_FIELDS, values, strict=True) if v is not None}
+            fields = cap_fields[member_id]
+            caps = {k: v for k, v in zip(fields, cap_values, strict=False) if v is not None}
+            orders = dict(zip(flat[::2], flat[1::2], strict=True))
+            plans[member_id] = self._plan(
+                state_from_hash(member_id, raw), events, scores or [], caps, orders, now, cause
+            )
+        return plans
+
+    def _plan(
+        self,
+        state: MemberState,
+        events: list[Event],
+        scores: list[Any],
+        raw_caps: Mapping[Any, Any],
+        raw_orders: Mapping[Any, Any],
+        now: int,
+        cause: str | None,
+    ) -> _Plan:
+        fresh = [e for e, s in zip(events, scores, strict=True) if s is None]
+        caps = {}
+        for key, value in raw_caps.items():
+            try:
+                caps[text(key)] = float(value)
+            except ValueError:
+                continue
+        orders = {}
+        for key, value in raw_orders.items():
+            order = Order.decode(text(key), text(value))
+            if order is not None:
+                orders[order.order_id] = order
+        done = apply_events(state, fresh, self.rules, now, orders, caps)
+        new = done.state
+        change = None
+        verdict: Verdict | None = None
+        if new.is_member and not new.pinned:
+            verdict = evaluate(new, self.rules, now)
+            if verdict.tier is not new.tier:
+                trigger = cause or (done.applied[-1].id if done.applied else "sweep")
+                change = TierChange(
+                    new.member_id, new.tier, verdict.tier, verdict.reason, now, trigger
+                )
+                new = replace(new, tier=verdict.tier, reason=verdict.reason, tier_at=now)
+        due = next_review(new, self.rules, now, self._review_ms)
+        plan = _Plan(
+            new, None, done.applied, len(events) - len(fresh), len(done.too_old), change, due
+        )
+        plan.new_orders = len(done.new_orders)
+        if not done.applied and change is None:
+            return plan  # nothing to write: duplicates, too old, or an unchanged review
+        plan.writes = {
+            "h": state_fields(new),
+            "a": [
+                [str(e.ts_ms), e.id] for e in done.applied if e.ts_ms >= now - APPLIED_RETENTION_MS
+            ],
+            "trim": str(now - APPLIED_RETENTION_MS - TRIM_MARGIN_MS),
+            "ttl": str(APPLIED_RETENTION_MS + TRIM_MARGIN_MS),
+            "c": {k: repr(v) for k, v in done.caps.items()},
+            "cd": done.caps_dropped,
+            "o": {o.order_id: o.encode() for o in done.new_orders},
+            "t": json.dumps(_history_entry(change, new)) if change else "",
+            "n": str(HISTORY_KEPT),
+        }
+        return plan
+
+    @staticmethod
+    def _skip(
+        member_id: MemberId,
+        events: list[Event],
+        error: Exception,
+        pending: dict[MemberId, list[Event]],
+        out: Outcome,
+    ) -> None:
+        if isinstance(error, TRANSIENT) or not isinstance(error, RedisError):
+            raise error
+        logger.error("cannot apply events to member %s: %s", member_id, error)
+        out.failed += len(events) or 1
+        pending.pop(member_id, None)
+
+    async def _write_all(
+        self,
+        plans: dict[MemberId, _Plan],
+        now: int,
+        out: Outcome,
+        pending: dict[MemberId, list[Event]],
+    ) -> set[MemberId]:
+        """Write every plan that has writes; return the members whose version moved."""
+        writing = [(m, p) for m, p in plans.items() if p.writes is not None]
+        if not writing:
+            return set()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for member_id, plan in writing:
+                await self._write(
+                    keys=[
+                        member_key(member_id),
+                        applied_key(member_id),
+                        caps_key(member_id),
+                        orders_key(member_id),
+                        history_key(member_id),
+                    ],
+                    args=[str(plan.state.version), json.dumps(plan.writes)],
+                    client=pipe,
+                )
+            results = await pipe.execute(raise_on_error=False)
+        conflicts: set[MemberId] = set()
+        for (member_id, _plan), result in zip(writing, results, strict=True):
+            if isinstance(result, Exception):
+                self._skip(member_id, pending[member_id], result, pending, out)
+                plans.pop(member_id)
+            elif result != 1:
+                conflicts.add(member_id)
+        return conflicts
+
+
+class LedgerConflict(RedisError):
+    """A member's version moved on every attempt; the batch is retried later."""
+
+
+def _history_entry(change: TierChange, state: MemberState) -> dict[str, Any]:
+    return {
+        **change.to_json(),
+        "score": round(state.score, 3),
+        "score_at": state.score_at,
+        "orders": state.orders,
+    }

@@ -1,0 +1,367 @@
+"""Engagement at the edge: external events, member explanations, the operator's metrics
+(REST, behind the admin key), the dashboard page, and tier changes pushed to hosts.
+
+- ``POST /api/events`` — events from outside the rooms (purchases, shares, invites,
+  external actions). Every event is checked before any is recorded: one bad event
+  refuses the whole request with its index and what is wrong. An ``id`` given by the
+  caller makes a retry count once.
+- ``GET /api/members/{id}/explain`` — tier, score, RFM figures and the rule that decided.
+- ``GET /api/metrics`` (all views) and ``/api/metrics/{funnel,health,value,tiers}``,
+  ``/api/metrics/sessions``, ``/api/metrics/sessions/{session}`` (with its timeline),
+  ``PUT /api/metrics/sessions/{session}/cost`` (for ROI).
+- ``GET /dashboard`` — the page; it asks for the admin key and keeps it in the tab's
+  sessionStorage, never in a URL.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from server.engagement.events import (
+    EXTERNAL_ACTIONS,
+    SCHEMA_VERSION,
+    Event,
+    EventKind,
+    PurchaseError,
+    new_event,
+    now_ms,
+    purchase_data,
+)
+from server.engagement.explain import explain
+from server.engagement.ledger import Ledger, TierChange
+from server.engagement.members import MemberStore
+from server.engagement.recorder import EventRecorder
+from server.engagement.reports import Reports, valid_session_name
+from server.engagement.rules import Rules
+from server.engagement.scoring import APPLIED_RETENTION_MS
+from server.ids import MemberId, is_valid_id
+from server.rooms.model import Role
+from server.rooms.service import RoomService
+from server.rooms.store import RoomStore
+from server.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+WEB_DIR: Final = Path(__file__).resolve().parent.parent / "web"
+MAX_BODY: Final = 256 * 1024
+MAX_EVENTS: Final = 500
+MAX_TEXT: Final = 80
+# Events may be reported a little ahead of our clock, never more.
+FUTURE_SLACK_MS: Final = 5 * 60 * 1000
+EXTERNAL_KINDS: Final = (EventKind.PURCHASE, EventKind.SHARE, EventKind.INVITE, EventKind.EXTERNAL)
+# Fields each kind accepts besides kind, member_id, room_id, id and at.
+KIND_FIELDS: Final = {
+    EventKind.PURCHASE: ("order_id", "amount", "currency", "product_id", "session"),
+    EventKind.SHARE: ("channel", "session"),
+    EventKind.INVITE: ("invitee", "session"),
+    EventKind.EXTERNAL: ("action", "source"),
+}
+DASHBOARD_HEADERS: Final = {
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; "
+        "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "Cache-Control": "no-store",
+}
+
+
+class EventInputError(ValueError):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+async def _json_body(request: web.Request) -> Any:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise EventInputError("too_large", f"The body must be at most {MAX_BODY} bytes.", 413)
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise EventInputError("too_large", f"The body must be at most {MAX_BODY} bytes.", 413)
+    try:
+        return json.loads(raw or b"{}", parse_float=Decimal)
+    except ValueError:
+        raise EventInputError("bad_json", "The body is not valid JSON.") from None
+
+
+def _timestamp(value: Any, now: int) -> int:
+    if value is None:
+        return now
+    if isinstance(value, int) and not isinstance(value, bool):
+        ts = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"at {value[:40]!r} is not an ISO 8601 time") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        ts = int(moment.timestamp() * 1000)
+    else:
+        raise ValueError("at must be an ISO 8601 time or epoch milliseconds")
+    if ts > now + FUTURE_SLACK_MS:
+        raise ValueError("at is in the future")
+    return ts
+
+
+def _short_text(item: dict[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_TEXT:
+        raise ValueError(f"{key} must be a string of 1-{MAX_TEXT} characters")
+    return value
+
+
+def parse_external_event(item: Any, now: int) -> Event:
+    """One event of a ``POST /api/events`` body, checked; ``ValueError`` says what is wrong."""
+    if not isinstance(item, dict):
+        raise ValueError("an event must be a JSON object")
+    names = [k.value for k in EXTERNAL_KINDS]
+    if item.get("kind") not in names:
+        raise ValueError(
+            f"kind must be one of {', '.join(names)} (got {str(item.get('kind'))[:30]!r})"
+        )
+    kind = EventKind(str(item["kind"]))
+    allowed = {"kind", "member_id", "room_id", "id", "at", *KIND_FIELDS[kind]}
+    unknown = sorted(set(item) - allowed)
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0][:40]!r} for a {kind.value} event")
+    member_id = str(item.get("member_id"))
+    if not is_valid_id(item.get("member_id")):
+        raise ValueError("member_id must be an id (letters, digits, '.', '_', '-')")
+    room_id = item.get("room_id") or ""
+    if room_id and not is_valid_id(room_id):
+        raise ValueError("room_id must be an id (letters, digits, '.', '_', '-')")
+    ts = _timestamp(item.get("at"), now)
+    if ts < now - APPLIED_RETENTION_MS and kind is not EventKind.PURCHASE:
+        raise ValueError("at is older than 30 days: only purchases may be that old")
+    data: dict[str, Any] = {}
+    session = item.get("session")
+    if session is not None and not is_valid_id(session):
+        raise ValueError("session must be an id (letters, digits, '.', '_', '-')")
+    if kind is EventKind.PURCHASE:
+        product = item.get("product_id")
+        if product is not None and not is_valid_id(product):
+            raise ValueError("product_id must be an id (letters, digits, '.', '_', '-')")
+        amount = item.get("amount")
+        if isinstance(amount, Decimal):
+            amount = str(amount)  # a JSON number, read exactly
+        try:
+            data = purchase_data(item.get("order_id"), amount, item.get("currency"))
+        except PurchaseError as exc:
+            raise ValueError(str(exc)) from None
+        if product is not None:
+            data["product_id"] = product
+    elif kind is EventKind.INVITE:
+        if not is_valid_id(item.get("invitee")):
+            raise ValueError("invitee must be the invited member's id")
+        data["invitee"] = item["invitee"]
+    elif kind is EventKind.EXTERNAL:
+        if item.get("action") not in EXTERNAL_ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(EXTERNAL_ACTIONS)}")
+        data["action"] = item["action"]
+        source = _short_text(item, "source")
+        if source:
+            data["source"] = source
+    else:
+        channel = _short_text(item, "channel")
+        if channel:
+            data["channel"] = channel
+    if session is not None:
+        data["session"] = session
+    event = new_event(kind, room_id, MemberId(member_id), **data)
+    client_id = item.get("id")
+    if client_id is not None:
+        if not is_valid_id(client_id):
+            raise ValueError("id must be 1-64 letters, digits, '.', '_' or '-'")
+        # The caller's id makes the event id: a retried request counts once.
+        return Event(f"x-{client_id}", SCHEMA_VERSION, kind, room_id, event.member_id, ts, data)
+    return Event(event.id, SCHEMA_VERSION, kind, room_id, event.member_id, ts, data)
+
+
+def push_tier_change(service: RoomService, change: TierChange) -> None:
+    """Tell the hosts of the room the member is in (on this node) about a tier change."""
+    for room in service.live_rooms.values():
+        participant = room.current_of(change.member_id)
+        if participant is None:
+            continue
+        hosts = [p.participant_id for p in room.participants if p.role in (Role.HOST, Role.COHOST)]
+        payload = {
+            "participant": participant.participant_id,
+            "member_id": change.member_id,
+            "name": participant.name,
+            **{k: v for k, v in change.to_json().items() if k in ("from", "to", "reason")},
+        }
+        room.broadcast("tier", payload, only=hosts)
+
+
+class EngagementApi:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        recorder: EventRecorder,
+        rules: Rules,
+        members: MemberStore,
+        rooms: RoomStore,
+    ) -> None:
+        self._settings = settings
+        self._recorder = recorder
+        self._rules = rules
+        self._members = members
+        self._rooms = rooms
+        self._ledger = Ledger(redis, rules)
+        self._reports = Reports(redis, rules)
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        g = self._guard
+        return [
+            web.get("/dashboard", self.dashboard),
+            web.post("/api/events", g(self.post_events)),
+            web.get("/api/members/{member_id}/explain", g(self.explain)),
+            web.get("/api/metrics", g(self.overview)),
+            web.get("/api/metrics/funnel", g(self.funnel)),
+            web.get("/api/metrics/health", g(self.health)),
+            web.get("/api/metrics/value", g(self.value)),
+            web.get("/api/metrics/tiers", g(self.tiers)),
+            web.get("/api/metrics/sessions", g(self.sessions)),
+            web.get("/api/metrics/sessions/{session}", g(self.session)),
+            web.put("/api/metrics/sessions/{session}/cost", g(self.put_cost)),
+        ]
+
+    def _guard(self, handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            key = self._settings.auth.admin_key
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not key or not hmac.compare_digest(given.encode(), key.encode()):
+                return _error(401, "unauthorized", "A valid admin key is required.")
+            try:
+                return await handler(request)
+            except EventInputError as exc:
+                return _error(exc.status, exc.code, exc.message)
+            except (RedisError, OSError, TimeoutError) as exc:
+                logger.warning("%s %s: Redis unavailable: %s", request.method, request.path, exc)
+                return _error(503, "unavailable", "The data store cannot answer now: retry later.")
+
+        return guarded
+
+    async def dashboard(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB_DIR / "dashboard.html", headers=DASHBOARD_HEADERS)
+
+    async def post_events(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        items = body.get("events") if isinstance(body, dict) and "events" in body else [body]
+        if not isinstance(items, list) or not items:
+            raise EventInputError("invalid_field", "events must be a non-empty list.")
+        if len(items) > MAX_EVENTS:
+            raise EventInputError("too_many", f"At most {MAX_EVENTS} events per request.", 413)
+        now = now_ms()
+        events = []
+        for index, item in enumerate(items):
+            try:
+                events.append(parse_external_event(item, now))
+            except ValueError as exc:
+                text = str(exc)
+                raise EventInputError(
+                    "invalid_event", f"events[{index}]: {text[:1].upper()}{text[1:]}."
+                ) from None
+        for event in events:
+            self._recorder.record(event)
+        return web.json_response(
+            {"accepted": len(events), "ids": [e.id for e in events]}, status=202
+        )
+
+    async def explain(self, request: web.Request) -> web.Response:
+        member_id = request.match_info["member_id"]
+        if not is_valid_id(member_id):
+            raise EventInputError("invalid_id", "The member id is not a valid id.")
+        mid = MemberId(member_id)
+        state, orders = await self._ledger.read(mid)
+        if state.version == 0 and not state.is_member:
+            return _error(404, "not_found", f"No member '{member_id}'.")
+        member = await self._members.get(mid)
+        history = await self._ledger.history(mid)
+        name = member.name if member else member_id
+        return web.json_response(explain(state, name, orders, history, self._rules, now_ms()))
+
+    async def _room_invites(self) -> set[str]:
+        invited: set[str] = set()
+        for spec in await self._rooms.list():
+            invited.update(spec.invites)
+        return invited
+
+    async def overview(self, request: web.Request) -> web.Response:
+        invites = await self._room_invites()
+        return web.json_response(await self._reports.overview(now_ms(), invites))
+
+    async def funnel(self, request: web.Request) -> web.Response:
+        return web.json_response(await self._reports.funnel(await self._room_invites()))
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response(await self._reports.health(now_ms()))
+
+    async def value(self, request: web.Request) -> web.Response:
+        return web.json_response(await self._reports.value())
+
+    async def tiers(self, request: web.Request) -> web.Response:
+        return web.json_response(await self._reports.tiers())
+
+    async def sessions(self, request: web.Request) -> web.Response:
+        try:
+            limit = int(request.query.get("limit", "50"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 500:
+            raise EventInputError("invalid_field", "limit must be a whole number from 1 to 500.")
+        return web.json_response({"sessions": await self._reports.sessions(limit)})
+
+    def _session_name(self, request: web.Request) -> str:
+        name = request.match_info["session"]
+        if not valid_session_name(name):
+            raise EventInputError("invalid_id", "A session is ROOM_ID:SESSION_ID.")
+        return name
+
+    async def session(self, request: web.Request) -> web.Response:
+        name = self._session_name(request)
+        found = await self._reports.session(name)
+        if found is None:
+            return _error(404, "not_found", f"No session '{name}'.")
+        return web.json_response(found)
+
+    async def put_cost(self, request: web.Request) -> web.Response:
+        name = self._session_name(request)
+        body = await _json_body(request)
+        raw = body.get("cost") if isinstance(body, dict) else None
+        try:
+            cost = Decimal(str(raw)) if isinstance(raw, str | int | Decimal) else None
+        except InvalidOperation:
+            cost = None
+        if isinstance(raw, bool) or cost is None or not 0 <= cost <= Decimal("1e9"):
+            raise EventInputError(
+                "invalid_field", 'cost must be an amount such as "250.00" (0 to 1000000000).'
+            )
+        if cost != cost.quantize(Decimal("0.01")):
+            raise EventInputError("invalid_field", "cost must have at most two decimals.")
+        found = await self._reports.set_cost(name, cost)
+        if found is None:
+            return _error(404, "not_found", f"No session '{name}'.")
+        return web.json_response(found)

@@ -1,0 +1,191 @@
+"""The ``salon`` commands about engagement (hooked into ``server/cli.py``):
+
+- ``salon members explain MEMBER_ID [--json]`` — tier, score, RFM, the deciding rule;
+- ``salon import [--members FILE] [--orders FILE]`` — members and order history from CSV;
+- ``salon metrics [funnel|health|value|tiers|sessions]`` — the operator's figures (JSON);
+- ``salon scorer [--consumer NAME]`` — a scorer process of its own, sharing the work
+  with the servers' scorers through the consumer group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+from server.engagement.aggregates import Aggregates
+from server.engagement.explain import explain, explain_text
+from server.engagement.importer import (
+    ImportProblem,
+    Progress,
+    check_order_members,
+    parse_members,
+    parse_orders,
+    write_import,
+)
+from server.engagement.ledger import Ledger
+from server.engagement.members import MemberStore
+from server.engagement.reports import Reports
+from server.engagement.rules import Rules, load_rules
+from server.engagement.scorer import Scorer
+from server.engagement.scoring import now_ms
+from server.ids import MemberId, is_valid_id
+from server.rooms.store import RoomStore
+from server.settings import Settings
+
+COMMANDS = ("import", "metrics", "scorer")
+VIEWS = ("all", "funnel", "health", "value", "tiers", "sessions")
+
+
+def add_commands(sub: Any, members: Any, common: argparse.ArgumentParser) -> None:
+    """Add the engagement commands to ``salon``'s parser (``members`` is its sub-parser)."""
+    explain_cmd = members.add_parser(
+        "explain", help="why a member has their tier", parents=[common]
+    )
+    explain_cmd.add_argument("member_id")
+    explain_cmd.add_argument("--json", action="store_true", help="print JSON")
+    imp = sub.add_parser(
+        "import", help="import members and order history from CSV", parents=[common]
+    )
+    imp.add_argument("--members", metavar="FILE", help="CSV: member_id,name,tier,pinned,since")
+    imp.add_argument(
+        "--orders", metavar="FILE", help="CSV: order_id,member_id,amount,currency,ordered_at"
+    )
+    metrics = sub.add_parser("metrics", help="the operator's metrics as JSON", parents=[common])
+    metrics.add_argument("view", nargs="?", default="all", choices=VIEWS)
+    scorer = sub.add_parser("scorer", help="run a scorer process", parents=[common])
+    scorer.add_argument("--consumer", help="consumer name (default: host-pid)")
+    scorer.add_argument("--batch", type=int, default=100, help="entries read at once")
+
+
+def wants(args: argparse.Namespace) -> bool:
+    return args.command in COMMANDS or (args.command == "members" and args.action == "explain")
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    rules = load_rules(settings.tiers.rules_file)
+    if args.command == "scorer":
+        return await _scorer(args, settings, rules)
+    redis = Redis.from_url(settings.redis.url, socket_connect_timeout=5, socket_timeout=30)
+    try:
+        if args.command == "import":
+            return await _import(args, redis, rules)
+        if args.command == "metrics":
+            return await _metrics(args.view, redis, rules)
+        return await _explain(args, redis, rules)
+    finally:
+        await redis.aclose()
+
+
+async def _explain(args: argparse.Namespace, redis: Redis, rules: Rules) -> int:
+    if not is_valid_id(args.member_id):
+        print(f"salon: invalid_id: {args.member_id[:70]!r} is not a member id", file=sys.stderr)
+        return 2
+    mid = MemberId(args.member_id)
+    ledger = Ledger(redis, rules)
+    state, orders = await ledger.read(mid)
+    if state.version == 0 and not state.is_member:
+        print(f"salon: no member '{mid}'", file=sys.stderr)
+        return 1
+    member = await MemberStore(redis).get(mid)
+    data = explain(
+        state, member.name if member else mid, orders, await ledger.history(mid), rules, now_ms()
+    )
+    print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else explain_text(data))
+    return 0
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportProblem(f"{path}: cannot read it: {exc}") from None
+
+
+async def _import(args: argparse.Namespace, redis: Redis, rules: Rules) -> int:
+    if not args.members and not args.orders:
+        print("salon: import needs --members FILE and/or --orders FILE", file=sys.stderr)
+        return 2
+    try:
+        members = parse_members(_read(args.members), args.members) if args.members else []
+        orders = parse_orders(_read(args.orders), now_ms(), args.orders) if args.orders else []
+        await check_order_members(redis, orders, members, args.orders or "orders")
+    except ImportProblem as exc:
+        print(f"salon: import refused, nothing written: {exc}", file=sys.stderr)
+        return 2
+    ledger = Ledger(redis, rules)
+    result = await write_import(
+        redis,
+        MemberStore(redis),
+        ledger,
+        Aggregates(redis, rules),
+        members,
+        orders,
+        lambda label, total: Progress(label, total),
+    )
+    print(
+        f"imported {result.members} members and {result.orders} orders "
+        f"({result.new_orders} new); {result.tier_changes} tier changes"
+    )
+    return 0
+
+
+async def _metrics(view: str, redis: Redis, rules: Rules) -> int:
+    reports = Reports(redis, rules)
+    invites: set[str] = set()
+    if view in ("all", "funnel"):
+        for spec in await RoomStore(redis).list():
+            invites.update(spec.invites)
+    data: Any
+    if view == "all":
+        data = await reports.overview(now_ms(), invites)
+    elif view == "funnel":
+        data = await reports.funnel(invites)
+    elif view == "health":
+        data = await reports.health(now_ms())
+    elif view == "value":
+        data = await reports.value()
+    elif view == "tiers":
+        data = await reports.tiers()
+    else:
+        data = {"sessions": await reports.sessions()}
+    print(json.dumps(data, indent=2))
+    return 0
+
+
+async def _scorer(args: argparse.Namespace, settings: Settings, rules: Rules) -> int:
+    redis = Redis.from_url(settings.redis.url, socket_connect_timeout=settings.redis.timeout)
+    consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
+    scorer = Scorer(
+        redis,
+        settings.engagement,
+        consumer,
+        rules=rules,
+        sweep_interval=settings.tiers.sweep_interval,
+        review_ms=int(settings.tiers.review_interval * 1000),
+        batch=max(1, min(args.batch, 10_000)),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"salon: scorer {consumer} reading {settings.redis.url}", flush=True)
+    await scorer.start()
+    await stop.wait()
+    # A blocked read can outlive its cancellation inside redis-py: closing the
+    # connections ends it (as app.py does).
+    stopping = asyncio.ensure_future(scorer.stop())
+    await asyncio.sleep(0)
+    await redis.connection_pool.disconnect()
+    await stopping
+    await redis.aclose()
+    print(f"salon: scorer {consumer} stopped after {scorer.applied} events", flush=True)
+    return 0
