@@ -178,7 +178,9 @@ class RoomMedia:
     def _prepare_publisher(
         self, pc: RTCPeerConnection, participant: ParticipantId, kinds: list[str], stage: bool
     ) -> None:
-        for kind in KINDS if not stage else dict.fromkeys(kinds):
+        # Only the kinds offered: a transceiver with no m-line breaks aiortc's answer
+        # (a host with a camera and no microphone offers video alone).
+        for kind in dict.fromkeys(kinds):
             pc.addTransceiver(kind, direction="recvonly").setCodecPreferences(
                 _codec_preferences(kind)
             )

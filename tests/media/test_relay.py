@@ -152,3 +152,17 @@ async def test_exhausted_port_range_fails_negotiation_cleanly() -> None:
     finally:
         held.close()
         await media.close()
+
+
+async def test_host_with_camera_only_goes_live(room: Any) -> None:
+    """Regression: a host offering video and no audio got `media_failed` ("None is not in list")."""
+    media, policy, changes = room
+    host = Peer(policy)
+    host.pc.addTrack(VideoStreamTrack())
+    await host.negotiate(media, "host", "pub")
+    member = await subscribe(media, policy, "m1")
+    video = next(t for t in member.tracks if t.kind == "video")
+    assert await frames_received(video, 5) == 5
+    assert changes[0] == (True, "host")
+    for pc in (host.pc, member.pc):
+        await pc.close()
