@@ -124,13 +124,15 @@ async def test_rtp_ports_stay_inside_the_configured_range() -> None:
         for who in ("a", "b"):
             peer = await subscribe(media, loopback_policy()[0], who)
             remote = peer.pc.remoteDescription.sdp
-            ports += [int(line.split()[5]) for line in remote.splitlines()
-                      if line.startswith("a=candidate:")]
+            ports += [
+                int(line.split()[5])
+                for line in remote.splitlines()
+                if line.startswith("a=candidate:")
+            ]
             await peer.pc.close()
         assert ports and all(41000 <= p <= 41003 for p in ports), ports
         assert all(
-            "127.0.0.1" in line
-            for line in remote.splitlines() if line.startswith("a=candidate:")
+            "127.0.0.1" in line for line in remote.splitlines() if line.startswith("a=candidate:")
         )
     finally:
         await media.close()
