@@ -36,12 +36,11 @@ from redis.exceptions import RedisError
 
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, encode
 from server.engagement.spill import Spill
+from server.engagement.tasks import Backoff, cancel_and_wait, check_cancelled
 from server.settings import EngagementSettings
 
 logger = logging.getLogger(__name__)
 
-BACKOFF_MIN = 0.05
-BACKOFF_MAX = 1.0
 # Seconds between two "buffer full" warnings while events keep being dropped.
 DROP_LOG_INTERVAL = 5.0
 # Refill from the spill once memory is at most this full (a fraction of buffer_max).
@@ -207,10 +206,10 @@ class EventRecorder:
             pass
         finally:
             self._task = None
-            await _cancel_and_wait(task)
+            await cancel_and_wait(task)
             spill_task, self._spill_task = self._spill_task, None
             if spill_task is not None:
-                await _cancel_and_wait(spill_task)
+                await cancel_and_wait(spill_task)
             await self._save_leftovers()
 
     async def _save_leftovers(self) -> None:
@@ -246,9 +245,9 @@ class EventRecorder:
             await self._idle.wait()
 
     async def _run(self) -> None:
-        backoff = BACKOFF_MIN
+        backoff = Backoff()
         while True:
-            _check_cancelled()
+            check_cancelled()
             if self._spilling:
                 await self._refill()
             if not self._buffer:
@@ -262,11 +261,10 @@ class EventRecorder:
                         await self._wakeup.wait()
                 continue
             if await self._write_batch():
-                backoff = BACKOFF_MIN
+                backoff.reset()
                 await self._forget_spilled()
             else:
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
+                await backoff.sleep()
 
     async def _refill(self) -> None:
         """Move spilled events back into memory when there is room; leave spill mode
@@ -304,7 +302,7 @@ class EventRecorder:
     async def _spill_run(self) -> None:
         """The spill's writer: moves pending events to disk, in a thread."""
         assert self._spill is not None
-        backoff = BACKOFF_MIN
+        backoff = Backoff()
         while True:
             await self._spill_wakeup.wait()
             self._spill_wakeup.clear()
@@ -316,12 +314,11 @@ class EventRecorder:
                 except OSError as exc:
                     self._pending[:0] = chunk
                     logger.error("cannot write the event spill: %s; retrying", exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, BACKOFF_MAX)
+                    await backoff.sleep()
                     continue
                 finally:
                     self._spill_busy, self._spill_writing = False, 0
-                backoff = BACKOFF_MIN
+                backoff.reset()
             self._wakeup.set()
 
     async def _write_batch(self) -> bool:
@@ -365,33 +362,3 @@ class EventRecorder:
         else:
             logger.exception("unexpected error writing events; keeping them and retrying")
         self._failing = True
-
-
-def _check_cancelled() -> None:
-    """Raise ``CancelledError`` if someone asked to cancel this task.
-
-    On Python 3.11, ``asyncio.wait_for`` (which redis-py uses to send every command when
-    ``socket_timeout`` is set) swallows a cancellation that lands in the same loop turn
-    as its inner future finishing (python/cpython#86296, fixed in 3.12). The command
-    then returns normally and the loop would run on; the request count still shows it.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
-async def _cancel_and_wait(task: asyncio.Task[None], limit: float = 5.0) -> None:
-    """Cancel ``task`` until it ends (see ``_check_cancelled``), for at most ``limit`` s.
-
-    ``asyncio.wait`` is used rather than awaiting the task, so that the caller's own
-    cancellation is never mistaken for the task's, nor absorbed.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not task.done() and loop.time() < deadline:
-        task.cancel()
-        await asyncio.wait([task], timeout=0.1)
-    if not task.done():
-        logger.error("task %s did not stop within %.1f s", task.get_name(), limit)
-    elif not task.cancelled() and task.exception() is not None:
-        logger.error("task %s had failed", task.get_name(), exc_info=task.exception())

@@ -39,6 +39,7 @@ from server.engagement.events import (
 from server.engagement.ledger import Ledger, Outcome, TierChange
 from server.engagement.rules import Rules, load_rules
 from server.engagement.scoring import APPLIED_RETENTION_MS, now_ms
+from server.engagement.tasks import Backoff, cancel_and_wait, check_cancelled
 from server.ids import MemberId
 from server.settings import EngagementSettings
 
@@ -48,8 +49,6 @@ logger = logging.getLogger(__name__)
 # ``claim_stale`` takes it over (that consumer is presumed dead).
 STALE_MS: Final = 60_000
 BLOCK_MS: Final = 1_000
-BACKOFF_MIN: Final = 0.05
-BACKOFF_MAX: Final = 1.0
 CLAIM_EVERY: Final = 30.0
 # A swept member is leased for this long: another scorer's sweep leaves it alone.
 SWEEP_LEASE_MS: Final = 60_000
@@ -271,15 +270,15 @@ class Scorer:
         (by this consumer on restart, or by another through ``claim_stale``)."""
         task, self._task = self._task, None
         if task is not None:
-            await _cancel_and_wait(task)
+            await cancel_and_wait(task)
 
     async def run(self, block_ms: int = BLOCK_MS) -> None:
         """Process entries (and sweep) until cancelled; Redis errors are logged and retried."""
-        backoff = BACKOFF_MIN
+        backoff = Backoff()
         failing = False
         next_claim = next_sweep = 0.0
         while True:
-            _check_cancelled()
+            check_cancelled()
             try:
                 if time.monotonic() >= next_claim:
                     await self.claim_stale(count=self._batch)
@@ -288,7 +287,7 @@ class Scorer:
                     rounds = 0
                     while rounds < SWEEP_ROUNDS and await self.sweep_once() == SWEEP_BATCH:
                         rounds += 1
-                        _check_cancelled()
+                        check_cancelled()
                     # Unfinished: sweep again right after the next read of events.
                     more = rounds == SWEEP_ROUNDS
                     next_sweep = time.monotonic() + (0 if more else self._sweep_interval)
@@ -296,20 +295,19 @@ class Scorer:
                 await self.process_once(block_ms=wait, count=self._batch)
             except Exception as exc:
                 # Being stopped: the connection was closed under the read on purpose.
-                _check_cancelled()
+                check_cancelled()
                 if not failing:
                     failing = True
                     if isinstance(exc, RedisError):
                         logger.warning("scorer %s: %s; retrying", self._consumer, exc)
                     else:
                         logger.exception("scorer %s: unexpected error; retrying", self._consumer)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
+                await backoff.sleep()
                 continue
             if failing:
                 failing = False
                 logger.info("scorer %s: reading again", self._consumer)
-            backoff = BACKOFF_MIN
+            backoff.reset()
 
 
 def _entries(reply: Any) -> list[Entry]:
@@ -330,33 +328,3 @@ def _entries(reply: Any) -> list[Entry]:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _check_cancelled() -> None:
-    """Raise ``CancelledError`` if someone asked to cancel this task.
-
-    On Python 3.11, ``asyncio.wait_for`` (which redis-py uses to send every command when
-    ``socket_timeout`` is set) swallows a cancellation that lands in the same loop turn
-    as its inner future finishing (python/cpython#86296, fixed in 3.12). The command
-    then returns normally and the loop would run on; the request count still shows it.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
-async def _cancel_and_wait(task: asyncio.Task[None], limit: float = 5.0) -> None:
-    """Cancel ``task`` until it ends (see ``_check_cancelled``), for at most ``limit`` s.
-
-    ``asyncio.wait`` is used rather than awaiting the task, so that the caller's own
-    cancellation is never mistaken for the task's, nor absorbed.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not task.done() and loop.time() < deadline:
-        task.cancel()
-        await asyncio.wait([task], timeout=0.1)
-    if not task.done():
-        logger.error("task %s did not stop within %.1f s", task.get_name(), limit)
-    elif not task.cancelled() and task.exception() is not None:
-        logger.error("task %s had failed", task.get_name(), exc_info=task.exception())
