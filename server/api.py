@@ -6,26 +6,20 @@ Every route takes ``Authorization: Bearer <admin key>`` and answers JSON; errors
 
 from __future__ import annotations
 
-import hmac
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from server import operations as ops
 from server.engagement.members import MemberStore
+from server.http_common import Handler, admin_only, error_response, read_capped
 from server.ids import MemberId, RoomId
 from server.rooms.bans import BanStore
 from server.rooms.store import RoomStore
 from server.settings import Settings
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * 1024
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 class _Jsonable(Protocol):
@@ -34,16 +28,12 @@ class _Jsonable(Protocol):
 
 def _found(item: _Jsonable | None, missing: str) -> web.Response:
     if item is None:
-        return _error(404, "not_found", missing)
+        return error_response(404, "not_found", missing)
     return web.json_response(item.to_json())
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ops.InputError("too_large", f"The body must be at most {MAX_BODY} bytes.")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise ops.InputError("too_large", f"The body must be at most {MAX_BODY} bytes.")
+    raw = await read_capped(request, MAX_BODY)
     try:
         data = json.loads(raw or b"{}")
     except ValueError:
@@ -81,18 +71,7 @@ class OperatorApi:
         ]
 
     def _guard(self, handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            key = self._settings.auth.admin_key
-            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if not key or not hmac.compare_digest(given.encode(), key.encode()):
-                return _error(401, "unauthorized", "A valid admin key is required.")
-            try:
-                return await handler(request)
-            except ops.InputError as exc:
-                status = 413 if exc.code == "too_large" else 400
-                return _error(status, exc.code, exc.message)
-
-        return guarded
+        return admin_only(self._settings, handler)
 
     async def get_member(self, request: web.Request) -> web.Response:
         mid = ops.check_id(request.match_info["member_id"], "member id")
@@ -165,5 +144,7 @@ class OperatorApi:
     async def delete_ban(self, request: web.Request) -> web.Response:
         room_id, member_id = request.match_info["room_id"], request.match_info["member_id"]
         if not await ops.unban(self._ban_store(), room_id, member_id):
-            return _error(404, "not_found", f"'{member_id}' is not banned from '{room_id}'.")
+            return error_response(
+                404, "not_found", f"'{member_id}' is not banned from '{room_id}'."
+            )
         return web.json_response({"room_id": room_id, "member_id": member_id, "banned": False})

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from server.engagement.events import EventKind, PurchaseError, new_event, now_ms, purchase_data
 from server.engagement.recorder import EventRecorder
+from server.http_common import RequestError, admin_key_matches, error_response, read_capped
 from server.ids import MemberId, RoomId, is_valid_id
 from server.rooms.click_store import ClickStore
 from server.rooms.room import Room
@@ -75,16 +76,8 @@ def check_signature(
     return None
 
 
-class InputError(ValueError):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+# Purchases' own refusals carry their status (401 for a bad signature, 400 for a field).
+InputError = RequestError
 
 
 def parse_purchase(body: bytes) -> dict[str, Any]:
@@ -143,19 +136,11 @@ class CommerceApi:
         return [web.post("/api/purchases", self.post_purchase)]
 
     async def _read_body(self, request: web.Request) -> bytes:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise InputError(413, "too_large", f"The body must be at most {MAX_BODY} bytes.")
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
-            raise InputError(413, "too_large", f"The body must be at most {MAX_BODY} bytes.")
-        return body
+        return await read_capped(request, MAX_BODY)
 
     def _authorize(self, request: web.Request, body: bytes) -> None:
-        key = self._settings.auth.admin_key
-        bearer = request.headers.get("Authorization", "")
-        if bearer:
-            given = bearer.removeprefix("Bearer ").strip()
-            if key and hmac.compare_digest(given.encode(), key.encode()):
+        if request.headers.get("Authorization", ""):
+            if admin_key_matches(request, self._settings):
                 return
             raise InputError(401, "unauthorized", "A valid admin key or signature is required.")
         secret = self._settings.commerce.webhook_secret
@@ -173,12 +158,14 @@ class CommerceApi:
             self._authorize(request, body)
             purchase = parse_purchase(body)
         except InputError as exc:
-            return _error(exc.status, exc.code, exc.message)
+            return error_response(exc.status, exc.code, exc.message)
         try:
             return await self._accept(purchase)
         except (RedisError, OSError, TimeoutError) as exc:
             logger.warning("purchase %s not accepted: %s", purchase["order_id"], exc)
-            return _error(503, "unavailable", "Purchases cannot be stored right now: retry later.")
+            return error_response(
+                503, "unavailable", "Purchases cannot be stored right now: retry later."
+            )
 
     async def _accept(self, purchase: dict[str, Any]) -> web.Response:
         member = MemberId(purchase["member_id"])

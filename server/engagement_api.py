@@ -15,10 +15,8 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -26,7 +24,6 @@ from typing import Any, Final
 
 from aiohttp import web
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from server.engagement.events import (
     EXTERNAL_ACTIONS,
@@ -45,6 +42,7 @@ from server.engagement.recorder import EventRecorder
 from server.engagement.reports import Reports, valid_session_name
 from server.engagement.rules import Rules
 from server.engagement.scoring import APPLIED_RETENTION_MS
+from server.http_common import Handler, RequestError, admin_only, error_response, read_capped
 from server.ids import MemberId, is_valid_id
 from server.rooms.model import Role
 from server.rooms.service import RoomService
@@ -53,7 +51,6 @@ from server.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WEB_DIR: Final = Path(__file__).resolve().parent.parent / "web"
 MAX_BODY: Final = 256 * 1024
 MAX_EVENTS: Final = 500
@@ -78,24 +75,13 @@ DASHBOARD_HEADERS: Final = {
 }
 
 
-class EventInputError(ValueError):
+class EventInputError(RequestError):
     def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+        super().__init__(status, code, message)
 
 
 async def _json_body(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise EventInputError("too_large", f"The body must be at most {MAX_BODY} bytes.", 413)
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise EventInputError("too_large", f"The body must be at most {MAX_BODY} bytes.", 413)
+    raw = await read_capped(request, MAX_BODY)
     try:
         return json.loads(raw or b"{}", parse_float=Decimal)
     except ValueError:
@@ -249,20 +235,7 @@ class EngagementApi:
         ]
 
     def _guard(self, handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            key = self._settings.auth.admin_key
-            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if not key or not hmac.compare_digest(given.encode(), key.encode()):
-                return _error(401, "unauthorized", "A valid admin key is required.")
-            try:
-                return await handler(request)
-            except EventInputError as exc:
-                return _error(exc.status, exc.code, exc.message)
-            except (RedisError, OSError, TimeoutError) as exc:
-                logger.warning("%s %s: Redis unavailable: %s", request.method, request.path, exc)
-                return _error(503, "unavailable", "The data store cannot answer now: retry later.")
-
-        return guarded
+        return admin_only(self._settings, handler, unavailable=True)
 
     async def dashboard(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_DIR / "dashboard.html", headers=DASHBOARD_HEADERS)
@@ -297,7 +270,7 @@ class EngagementApi:
         mid = MemberId(member_id)
         state, orders = await self._ledger.read(mid)
         if state.version == 0 and not state.is_member:
-            return _error(404, "not_found", f"No member '{member_id}'.")
+            return error_response(404, "not_found", f"No member '{member_id}'.")
         member = await self._members.get(mid)
         history = await self._ledger.history(mid)
         name = member.name if member else member_id
@@ -344,7 +317,7 @@ class EngagementApi:
         name = self._session_name(request)
         found = await self._reports.session(name)
         if found is None:
-            return _error(404, "not_found", f"No session '{name}'.")
+            return error_response(404, "not_found", f"No session '{name}'.")
         return web.json_response(found)
 
     async def put_cost(self, request: web.Request) -> web.Response:
@@ -363,5 +336,5 @@ class EngagementApi:
             raise EventInputError("invalid_field", "cost must have at most two decimals.")
         found = await self._reports.set_cost(name, cost)
         if found is None:
-            return _error(404, "not_found", f"No session '{name}'.")
+            return error_response(404, "not_found", f"No session '{name}'.")
         return web.json_response(found)
