@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import shutil
@@ -17,8 +18,9 @@ from redis.asyncio import Redis
 
 from server import operations as ops
 from server.app import QuietAccessLogger, create_app
+from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, encode
 from server.engagement.members import MemberStore
-from server.redis_embed import EmbeddedRedis
+from server.redis_embed import EmbeddedRedis, start_redis
 from server.rooms.store import RoomStore
 from server.settings import Settings, load_settings
 
@@ -27,6 +29,7 @@ SECRET = "functional-test-secret-0123456789"
 SPILL_ROOT = tempfile.mkdtemp(prefix="salon-test-spill-")
 atexit.register(shutil.rmtree, SPILL_ROOT, True)
 ADMIN_KEY = "functional-admin-key"
+CLI_SECRET = "cli-test-secret-0123456789abcdef"
 
 
 def make_settings(redis_url: str, **overrides: Any) -> Settings:
@@ -137,3 +140,43 @@ async def connect(client: TestClient[Any, Any]) -> AsyncIterator[Callable[..., A
     yield open_socket
     for ws in sockets:
         await ws.close()
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, redis_server: EmbeddedRedis) -> None:
+    """The environment the ``salon`` command reads: the test Redis and ``CLI_SECRET``."""
+    for name in ("SALON_SECRET", "SALON_REDIS_URL", "SALON_ADMIN_KEY", "SALON_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SALON_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("SALON_SECRET", CLI_SECRET)
+
+
+async def xadd(redis: Redis, *events: Event) -> None:
+    """Put ``events`` on the event stream, as the recorder would."""
+    for event in events:
+        await redis.xadd(STREAM_KEY, {STREAM_FIELD: encode(event)})
+
+
+class Restartable:
+    """A redis-server of the test's own that it can stop and start again on one port."""
+
+    def __init__(self) -> None:
+        self.servers: list[EmbeddedRedis] = []
+
+    async def up(self) -> EmbeddedRedis:
+        port = self.servers[-1].port if self.servers else None
+        self.servers.append(await asyncio.to_thread(start_redis, port))
+        return self.servers[-1]
+
+    async def down(self) -> None:
+        await asyncio.to_thread(self.servers[-1].stop)
+
+
+@pytest.fixture
+async def own_redis() -> AsyncIterator[Restartable]:
+    holder = Restartable()
+    try:
+        yield holder
+    finally:
+        for server in holder.servers:
+            await asyncio.to_thread(server.stop)

@@ -7,21 +7,11 @@ import json
 import pytest
 
 from server.cli import main
-from server.redis_embed import EmbeddedRedis
 from server.rooms.tokens import verify_token
-
-SECRET = "cli-test-secret-0123456789abcdef"
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_server: EmbeddedRedis) -> None:
-    for name in ("SALON_SECRET", "SALON_REDIS_URL", "SALON_ADMIN_KEY", "SALON_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SALON_REDIS_URL", redis_server.url)
-    monkeypatch.setenv("SALON_SECRET", SECRET)
+from tests.functional.conftest import CLI_SECRET
 
 
-def test_members_rooms_and_tokens(env: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_members_rooms_and_tokens(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["members", "set", "kai", "--tier", "core", "--name", "Kai"]) == 0
     assert json.loads(capsys.readouterr().out)["tier"] == "core"
     assert main(["members", "get", "kai"]) == 0
@@ -48,7 +38,7 @@ def test_members_rooms_and_tokens(env: None, capsys: pytest.CaptureFixture[str])
     assert main(["rooms", "list"]) == 0
     assert "cli-room\tCLI room\ttiers=core,active\tcapacity=7" in capsys.readouterr().out
     assert main(["token", "kai", "--room", "cli-room", "--role", "host", "--ttl", "60"]) == 0
-    claims = verify_token(SECRET, capsys.readouterr().out.strip(), "cli-room")  # type: ignore[arg-type]
+    claims = verify_token(CLI_SECRET, capsys.readouterr().out.strip(), "cli-room")  # type: ignore[arg-type]
     assert (claims.member_id, claims.role.value) == ("kai", "host")
 
 
@@ -65,7 +55,7 @@ def test_members_rooms_and_tokens(env: None, capsys: pytest.CaptureFixture[str])
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(
-    env: None, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+    cli_env: None, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
 ) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
@@ -74,13 +64,13 @@ def test_bad_input_exits_2_with_one_clear_line(
 
 
 def test_missing_secret_is_named(
-    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("SALON_SECRET")
     assert main(["token", "kai", "--room", "r"]) == 2
     assert "SALON_SECRET" in capsys.readouterr().err
 
 
-def test_unknown_member_exits_1(env: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_member_exits_1(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["members", "get", "ghost"]) == 1
     assert "no member 'ghost'" in capsys.readouterr().err

@@ -19,7 +19,6 @@ from server.engagement.events import (
     Event,
     EventKind,
     decode,
-    encode,
     new_event,
     now_ms,
 )
@@ -30,8 +29,9 @@ from server.engagement.rules import parse_rules
 from server.engagement.scorer import Scorer
 from server.engagement.scoring import APPLIED_RETENTION_MS
 from server.ids import MemberId
-from server.redis_embed import EmbeddedRedis, start_redis
+from server.redis_embed import EmbeddedRedis
 from server.settings import EngagementSettings
+from tests.functional.conftest import Restartable, xadd
 
 # No disk spill here (tests/functional/test_engagement_outage.py has it): a full buffer
 # drops, as these tests expect.
@@ -59,11 +59,6 @@ async def stream_events(redis: Redis) -> list[Event]:
     return [decode(fields[STREAM_FIELD]) for _id, fields in await redis.xrange(STREAM_KEY)]
 
 
-async def xadd(redis: Redis, *events: Event) -> None:
-    for event in events:
-        await redis.xadd(STREAM_KEY, {STREAM_FIELD: encode(event)})
-
-
 async def score(redis: Redis, member: str) -> float | None:
     raw = await redis.hget(member_key(MemberId(member)), "score")
     return None if raw is None else round(float(raw), 6)
@@ -86,31 +81,6 @@ async def recorder(redis: Redis) -> AsyncIterator[EventRecorder]:
         yield rec
     finally:
         await rec.stop()
-
-
-class Restartable:
-    """A redis-server of the test's own that it can stop and start again on one port."""
-
-    def __init__(self) -> None:
-        self.servers: list[EmbeddedRedis] = []
-
-    async def up(self) -> EmbeddedRedis:
-        port = self.servers[-1].port if self.servers else None
-        self.servers.append(await asyncio.to_thread(start_redis, port))
-        return self.servers[-1]
-
-    async def down(self) -> None:
-        await asyncio.to_thread(self.servers[-1].stop)
-
-
-@pytest.fixture
-async def own_redis() -> AsyncIterator[Restartable]:
-    holder = Restartable()
-    try:
-        yield holder
-    finally:
-        for server in holder.servers:
-            await asyncio.to_thread(server.stop)
 
 
 # --- recorder -----------------------------------------------------------------------

@@ -14,11 +14,8 @@ from redis.asyncio import Redis
 from server.engagement import keys
 from server.engagement.aggregates import Aggregates
 from server.engagement.events import (
-    STREAM_FIELD,
-    STREAM_KEY,
     Event,
     EventKind,
-    encode,
     new_event,
     purchase_data,
 )
@@ -31,6 +28,7 @@ from server.engagement.scorer import Scorer
 from server.engagement.scoring import now_ms, utc_day
 from server.ids import MemberId
 from server.settings import EngagementSettings
+from tests.functional.conftest import xadd
 
 SETTINGS = EngagementSettings(spill_dir="")
 RULES = load_rules()
@@ -50,11 +48,6 @@ def ev(kind: str, member: str, room: str = "vip", **data: Any) -> Event:
 
 def buy(member: str, order: str, amount: str, room: str = "vip", **extra: Any) -> Event:
     return ev("purchase", member, room, **purchase_data(order, amount, "EUR", **extra))
-
-
-async def xadd(redis: Redis, *events: Event) -> None:
-    for event in events:
-        await redis.xadd(STREAM_KEY, {STREAM_FIELD: encode(event)})
 
 
 @pytest.fixture

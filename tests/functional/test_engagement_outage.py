@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from redis.asyncio import Redis
 
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, EventKind, decode, new_event
@@ -20,35 +18,10 @@ from server.engagement.recorder import EventRecorder
 from server.engagement.rules import parse_rules
 from server.engagement.scorer import Scorer
 from server.ids import MemberId
-from server.redis_embed import EmbeddedRedis, start_redis
 from server.settings import EngagementSettings
+from tests.functional.conftest import Restartable
 
 RULES = parse_rules({"half_life_days": 100000, "points": {"join": 1.0}}, "test rules")
-
-
-class Restartable:
-    """A redis-server of the test's own that it can stop and start again on one port."""
-
-    def __init__(self) -> None:
-        self.servers: list[EmbeddedRedis] = []
-
-    async def up(self) -> EmbeddedRedis:
-        port = self.servers[-1].port if self.servers else None
-        self.servers.append(await asyncio.to_thread(start_redis, port))
-        return self.servers[-1]
-
-    async def down(self) -> None:
-        await asyncio.to_thread(self.servers[-1].stop)
-
-
-@pytest.fixture
-async def own_redis() -> AsyncIterator[Restartable]:
-    holder = Restartable()
-    try:
-        yield holder
-    finally:
-        for server in holder.servers:
-            await asyncio.to_thread(server.stop)
 
 
 async def stream_ids(client: Redis) -> Counter[str]:

@@ -7,20 +7,9 @@ import json
 import pytest
 
 from server.cli import main
-from server.redis_embed import EmbeddedRedis
-
-SECRET = "cli-test-secret-0123456789abcdef"
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_server: EmbeddedRedis) -> None:
-    for name in ("SALON_SECRET", "SALON_REDIS_URL", "SALON_ADMIN_KEY", "SALON_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SALON_REDIS_URL", redis_server.url)
-    monkeypatch.setenv("SALON_SECRET", SECRET)
-
-
-def test_room_stage_settings_and_bans(env: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_room_stage_settings_and_bans(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["rooms", "create", "cli-stage", "--title", "Panel", "--tiers", "core"]
     assert main([*args, "--speakers", "3", "--speaker-cameras"]) == 0
     room = json.loads(capsys.readouterr().out)
