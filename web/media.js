@@ -1,0 +1,492 @@
+// Media for the room page: the `sub` and `pub` peer connections, stage slots on `sub`,
+// publishing on stage (speakers), going live (the host), and the page's loudspeaker.
+//
+// The `sub` connection carries the host's audio and video (its first two m-lines) and
+// one m-line per stage slot (`tracks` from the server: who speaks in each slot). When
+// the slots change the page adds recvonly transceivers as needed and offers again on the
+// same connection; the server's answer marks empty slots inactive, which Chromium shows
+// by muting that receiver's track (it does not end it), so the page drops the slot's
+// element. Speakers publish their microphone (and camera when the room allows it) on
+// `pub` when their role becomes speaker or co-host, and stop when it no longer is.
+//
+// room.js owns the socket and calls in here; `page` gives what this needs of it: ui,
+// salon, send, nextRef, showNotice, participants (Map), iceServers(), joined(),
+// active() (joined and not finished), isHost(), refreshState(), renderStage().
+
+import { displayName } from './people.js';
+
+const ON_STAGE = new Set(['speaker', 'cohost']);
+
+export function createMedia(page) {
+  const { ui, salon, send, nextRef, showNotice } = page;
+  const pendingOffers = { sub: null, pub: null }; // ref of the offer awaiting its answer
+  let localStream = null; // host's camera and microphone while live, or a speaker's
+  let goingLive = false;
+  // Stage slots: recvonly transceivers of `sub` beyond the host's pair, per kind, in order.
+  const slotTransceivers = { audio: [], video: [] };
+  const slotElements = new Map(); // transceiver -> its <audio>/<video> element
+  let subBusy = false; // a `sub` offer is out, waiting for its answer
+  let subDirty = false; // the slots changed meanwhile: offer again after the answer
+  let stagePublishing = false;
+  let soundOn = false;
+  let subRetryTimer = 0;
+
+  function onAnswer(message) {
+    const name = message.pc;
+    if (name !== 'sub' && name !== 'pub') return;
+    const pc = salon.pcs[name];
+    // An answer for an offer we have since replaced belongs to a closed connection.
+    if (!pc || pc.signalingState !== 'have-local-offer') return;
+    if (message.ref && pendingOffers[name] && message.ref !== pendingOffers[name]) return;
+    pendingOffers[name] = null;
+    pc.setRemoteDescription({ type: 'answer', sdp: String(message.sdp) }).then(() => {
+      if (name !== 'sub' || salon.pcs.sub !== pc) return;
+      subBusy = false;
+      renderSlots();
+      if (subDirty) renegotiateSub();
+    }).catch((err) => {
+      console.error('[salon] bad answer', name, err);
+      if (name === 'sub') subBusy = false;
+      showNotice('The media connection could not be set up. Please reload the page.');
+    });
+  }
+
+  // ---------------------------------------------------------------- peer connections
+
+  function newPeer(name) {
+    const pc = new RTCPeerConnection({ iceServers: page.iceServers() });
+    // Candidates found before the offer is on its way wait for it.
+    const early = [];
+    let offered = false;
+    pc.addEventListener('icecandidate', (event) => {
+      const c = event.candidate;
+      if (c && !c.candidate) return; // Chrome's empty end-of-generation marker
+      const message = { type: 'candidate', pc: name, candidate: c ? c.toJSON() : null };
+      if (offered) send(message);
+      else early.push(message);
+    });
+    pc.addEventListener('connectionstatechange', () => {
+      if (salon.pcs[name] !== pc) return;
+      console.info('[salon]', name, pc.connectionState);
+      page.refreshState();
+      if (pc.connectionState === 'failed') onPeerFailed(name);
+    });
+    const flush = () => {
+      offered = true;
+      for (const message of early.splice(0)) send(message);
+    };
+    return { pc, flush };
+  }
+
+  async function negotiate(name, pc, flush) {
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    if (salon.pcs[name] !== pc) return; // replaced meanwhile
+    const ref = nextRef(name);
+    pendingOffers[name] = ref;
+    send({ type: 'offer', pc: name, sdp: pc.localDescription.sdp, ref });
+    flush();
+  }
+
+  function closePeer(name) {
+    const pc = salon.pcs[name];
+    salon.pcs[name] = null;
+    pendingOffers[name] = null;
+    if (pc) pc.close();
+  }
+
+  function closeAllPeers() {
+    clearTimeout(subRetryTimer);
+    closePeer('sub');
+    closePeer('pub');
+    clearSlots();
+    stagePublishing = false;
+    salon.stagePublishing = false;
+  }
+
+  function onPeerFailed(name) {
+    if (name === 'sub') {
+      // Sending a new `sub` offer replaces the connection on the server.
+      clearTimeout(subRetryTimer);
+      subRetryTimer = setTimeout(() => { if (page.active()) startSub(); }, 2000);
+    } else if (stagePublishing) {
+      // A speaker's microphone: publish again on a fresh connection.
+      stagePublishing = false;
+      closePeer('pub');
+      stopLocalMedia();
+      setTimeout(syncStagePublishing, 1000);
+    } else {
+      failLive('Your stream stopped: the media connection was lost. Press Go live to try again.');
+    }
+  }
+
+  // ---------------------------------------------------------------- watching (sub)
+
+  function startSub() {
+    closePeer('sub');
+    clearSlots();
+    const { pc, flush } = newPeer('sub');
+    const main = [
+      pc.addTransceiver('audio', { direction: 'recvonly' }),
+      pc.addTransceiver('video', { direction: 'recvonly' }),
+    ];
+    const stream = new MediaStream();
+    pc.addEventListener('track', (event) => {
+      // Only the host's pair plays in the main video; stage slots have elements of their own.
+      if (!main.includes(event.transceiver)) return;
+      stream.addTrack(event.track);
+      if (ui.remoteVideo.srcObject !== stream) ui.remoteVideo.srcObject = stream;
+      playRemote();
+    });
+    salon.pcs.sub = pc;
+    if (!page.isHost()) ui.remoteVideo.hidden = false;
+    ensureSlotTransceivers(pc);
+    subBusy = true;
+    subDirty = false;
+    negotiate('sub', pc, flush).catch((err) => {
+      subBusy = false;
+      console.error('[salon] sub offer failed', err);
+      showNotice('The stream could not be set up in this browser.');
+    });
+  }
+
+  // ---------------------------------------------------------------- stage slots (sub)
+
+  function normalTracks(tracks) {
+    const pick = (list) => (Array.isArray(list)
+      ? list.map((p) => (typeof p === 'string' ? p : null)) : []);
+    return { audio: pick(tracks && tracks.audio), video: pick(tracks && tracks.video) };
+  }
+
+  function setTracks(message) {
+    salon.tracks = normalTracks(message);
+    renegotiateSub();
+    renderSlots();
+  }
+
+  // One recvonly transceiver per stage slot the server described (never fewer than before:
+  // transceivers are reused when speakers change, so m-lines keep their places).
+  function ensureSlotTransceivers(pc) {
+    for (const kind of ['audio', 'video']) {
+      const list = slotTransceivers[kind];
+      while (list.length < salon.tracks[kind].length) {
+        const transceiver = pc.addTransceiver(kind, { direction: 'recvonly' });
+        list.push(transceiver);
+        const element = document.createElement(kind === 'audio' ? 'audio' : 'video');
+        element.autoplay = true;
+        element.playsInline = true;
+        element.muted = !soundOn;
+        element.hidden = true;
+        element.className = `slot slot-${kind}`;
+        element.dataset.slot = String(list.length - 1);
+        element.srcObject = new MediaStream([transceiver.receiver.track]);
+        slotElements.set(transceiver, element);
+        ui.slots.append(element);
+      }
+    }
+  }
+
+  function renegotiateSub() {
+    const pc = salon.pcs.sub;
+    if (!pc || !page.active()) return;
+    if (subBusy || pc.signalingState !== 'stable') {
+      subDirty = true;
+      return;
+    }
+    subBusy = true;
+    subDirty = false;
+    ensureSlotTransceivers(pc);
+    negotiate('sub', pc, () => {}).catch((err) => {
+      subBusy = false;
+      console.error('[salon] sub renegotiation failed', err);
+    });
+  }
+
+  // Show each slot that has a speaker and is negotiated to receive; hide the rest.
+  function renderSlots() {
+    const out = [];
+    const you = salon.you && salon.you.id;
+    for (const kind of ['audio', 'video']) {
+      slotTransceivers[kind].forEach((transceiver, slot) => {
+        const element = slotElements.get(transceiver);
+        const who = salon.tracks[kind][slot] || null;
+        const receiving = transceiver.currentDirection === 'recvonly'
+          || transceiver.currentDirection === 'sendrecv';
+        const active = Boolean(who && who !== you && receiving);
+        if (element) {
+          element.hidden = !active || kind === 'audio';
+          element.dataset.participant = active ? who : '';
+          const person = active ? page.participants.get(who) : null;
+          element.setAttribute('aria-label', person ? `Camera of ${displayName(person)}` : 'Camera');
+          if (active) {
+            element.muted = !soundOn;
+            element.play().catch(() => {});
+          }
+        }
+        out.push({
+          kind,
+          slot,
+          participant: who,
+          mid: transceiver.mid,
+          direction: transceiver.currentDirection,
+          active,
+          trackState: transceiver.receiver.track.readyState,
+          trackMuted: transceiver.receiver.track.muted,
+        });
+      });
+    }
+    salon.slots = out;
+  }
+
+  function clearSlots() {
+    for (const element of slotElements.values()) element.remove();
+    slotElements.clear();
+    slotTransceivers.audio = [];
+    slotTransceivers.video = [];
+    subBusy = false;
+    subDirty = false;
+    salon.slots = [];
+  }
+
+  // ---------------------------------------------------------------- on stage (pub)
+
+  function onStageState(message) {
+    const muted = Array.isArray(message.muted) && salon.you
+      ? message.muted.includes(salon.you.id) : false;
+    salon.micMuted = muted;
+    // Muted by the host or by ourselves: the server drops the audio; the page stops
+    // capturing it too.
+    if (localStream) localStream.getAudioTracks().forEach((t) => { t.enabled = !muted; });
+  }
+
+  function setMicEnabled(enabled) {
+    if (localStream) localStream.getAudioTracks().forEach((t) => { t.enabled = enabled; });
+  }
+
+  // Publish while our role is on stage; stop when it is not any more.
+  function syncStagePublishing() {
+    const onStage = Boolean(salon.you && ON_STAGE.has(salon.you.role));
+    if (onStage && !stagePublishing && page.active()) {
+      publishStage().catch((err) => {
+        console.error('[salon] stage microphone failed', err);
+        stagePublishing = false;
+        salon.stagePublishing = false;
+        showNotice(describeMediaError(err), { sticky: true });
+        send({ type: 'stage_leave' });
+      });
+    } else if (!onStage && stagePublishing) {
+      stagePublishing = false;
+      salon.stagePublishing = false;
+      closePeer('pub');
+      stopLocalMedia();
+      page.refreshState();
+    }
+  }
+
+  async function publishStage() {
+    stagePublishing = true;
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      throw Object.assign(new Error('this page needs a secure (https) address'), { name: 'SecurityError' });
+    }
+    const cameras = Boolean(salon.room && salon.room.speaker_cameras);
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: true,
+      video: cameras ? { width: 640, height: 480 } : false,
+    });
+    if (!stagePublishing || !page.active()) {
+      stream.getTracks().forEach((t) => t.stop());
+      return;
+    }
+    localStream = stream;
+    stream.getAudioTracks().forEach((t) => { t.enabled = !salon.micMuted; });
+    if (cameras) {
+      ui.localVideo.srcObject = stream;
+      ui.localVideo.hidden = false;
+      ui.localVideo.play().catch(() => {});
+    }
+    salon.stagePublishing = true;
+    await publish();
+  }
+
+  function playRemote() {
+    const video = ui.remoteVideo;
+    video.muted = !soundOn;
+    for (const element of slotElements.values()) element.muted = !soundOn;
+    video.play().catch(() => {
+      // Sound without a click is blocked: play muted and let the person unmute.
+      if (!video.muted) {
+        soundOn = false;
+        video.muted = true;
+        renderSoundButton();
+        video.play().catch(() => {});
+      }
+    });
+  }
+
+  function renderSoundButton() {
+    // "Sound on/off" is the page's loudspeaker; "Mute"/"Unmute" are microphones (stage).
+    ui.soundBtn.textContent = soundOn ? 'Sound off' : 'Sound on';
+  }
+
+  ui.soundBtn.addEventListener('click', () => {
+    soundOn = !soundOn;
+    renderSoundButton();
+    playRemote();
+  });
+
+  ui.remoteVideo.addEventListener('resize', page.renderStage);
+  ui.remoteVideo.addEventListener('loadeddata', page.renderStage);
+
+  // ---------------------------------------------------------------- going live (pub)
+
+  function setLiveButton(mode) {
+    const btn = ui.liveBtn;
+    btn.dataset.mode = mode;
+    btn.disabled = mode === 'busy';
+    btn.setAttribute('aria-busy', String(mode === 'busy'));
+    btn.textContent = mode === 'stop' ? 'Stop live' : mode === 'busy' ? 'Starting…' : 'Go live';
+    btn.classList.toggle('danger', mode === 'stop');
+  }
+
+  function describeMediaError(err) {
+    switch (err && err.name) {
+      case 'NotAllowedError':
+      case 'SecurityError':
+        return 'The browser did not allow the camera and microphone. Allow them for this site and press Go live again.';
+      case 'NotFoundError':
+      case 'OverconstrainedError':
+        return 'No camera or microphone was found.';
+      case 'NotReadableError':
+        return 'The camera or microphone is in use by another application.';
+      default:
+        return `The camera and microphone could not be started: ${(err && err.message) || err}.`;
+    }
+  }
+
+  async function goLive() {
+    if (goingLive || !page.joined()) return;
+    goingLive = true;
+    ui.notice.textContent = '';
+    setLiveButton('busy');
+    try {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+        throw Object.assign(new Error('this page needs a secure (https) address'), { name: 'SecurityError' });
+      }
+      const stream = await navigator.mediaDevices.getUserMedia({
+        audio: true,
+        video: { width: 640, height: 480 },
+      });
+      if (!page.active()) {
+        stream.getTracks().forEach((t) => t.stop());
+        setLiveButton('go');
+        return;
+      }
+      localStream = stream;
+      ui.localVideo.srcObject = stream;
+      ui.localVideo.hidden = false;
+      ui.localVideo.play().catch(() => {});
+      setLiveButton('stop');
+      page.renderStage();
+      await publish();
+    } catch (err) {
+      console.error('[salon] go live failed', err);
+      stopLocalMedia();
+      setLiveButton('go');
+      showNotice(describeMediaError(err), { sticky: true });
+    } finally {
+      goingLive = false;
+    }
+  }
+
+  function publish() {
+    closePeer('pub');
+    const { pc, flush } = newPeer('pub');
+    for (const track of [...localStream.getAudioTracks(), ...localStream.getVideoTracks()]) {
+      pc.addTransceiver(track, { direction: 'sendonly', streams: [localStream] });
+    }
+    salon.pcs.pub = pc;
+    page.refreshState();
+    return negotiate('pub', pc, flush);
+  }
+
+  function stopLocalMedia() {
+    if (localStream) localStream.getTracks().forEach((t) => t.stop());
+    localStream = null;
+    ui.localVideo.srcObject = null;
+    ui.localVideo.hidden = true;
+  }
+
+  function stopLive() {
+    send({ type: 'stop', pc: 'pub' });
+    closePeer('pub');
+    stopLocalMedia();
+    setLiveButton('go');
+    page.renderStage();
+    page.refreshState();
+  }
+
+  function failLive(text) {
+    closePeer('pub');
+    stopLocalMedia();
+    setLiveButton('go');
+    page.renderStage();
+    page.refreshState();
+    showNotice(text, { sticky: true });
+  }
+
+  ui.liveBtn.addEventListener('click', () => {
+    if (ui.liveBtn.dataset.mode === 'stop') stopLive();
+    else goLive();
+  });
+
+  // Back in the room (joined again): a host whose camera is still on publishes again.
+  function resumeLive() {
+    if (localStream && localStream.getTracks().some((t) => t.readyState === 'live')) {
+      publish().catch((err) => failLive(`Your stream could not restart: ${err.message || err}.`));
+    } else {
+      setLiveButton('go');
+    }
+  }
+
+  // An error answering one of our offers; true when it is dealt with (nothing to show).
+  function onOfferError(ref, text) {
+    if (ref && ref === pendingOffers.pub) {
+      pendingOffers.pub = null;
+      failLive(text);
+      return true;
+    }
+    if (ref && ref === pendingOffers.sub) {
+      // The server closed `sub` when the offer failed: start a fresh one.
+      pendingOffers.sub = null;
+      subBusy = false;
+      if (page.active()) startSub();
+    }
+    return false;
+  }
+
+  function micLive() {
+    return Boolean(localStream && localStream.getAudioTracks().length);
+  }
+
+  function hasLocalMedia() {
+    return localStream !== null;
+  }
+
+  return {
+    onAnswer,
+    onOfferError,
+    startSub,
+    closeAllPeers,
+    stopLocalMedia,
+    normalTracks,
+    setTracks,
+    renderSlots,
+    onStageState,
+    setMicEnabled,
+    syncStagePublishing,
+    renderSoundButton,
+    resumeLive,
+    micLive,
+    hasLocalMedia,
+  };
+}
