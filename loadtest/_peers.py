@@ -1,8 +1,9 @@
 """The processes of the fan-out benchmark: a relay server, a publisher bot, subscriber bots.
 
-``loadtest.fanout`` starts each of them with ``child_main`` in its own process, so the
-server's CPU can be measured alone, and talks to it over a ``multiprocessing`` pipe:
-``{"op": ...}`` in, ``{"ok": bool, ...}`` out, ``{"op": "stop"}`` to end it.
+``loadtest.fanout`` starts each of them with ``loadtest.procs.child_main`` in its own
+process, so the server's CPU can be measured alone, and talks to it over a pipe
+(``loadtest.procs``). The synthetic tracks are ``loadtest.synthetic``'s; the media bots of
+``python -m loadtest run`` reuse the same tracks and peer set-up (``loadtest.rtc``).
 
 - ``server``: one relay behind ``POST /offer {pc, who, sdp} -> {sdp}`` on 127.0.0.1, either
   Salon's forwarding ``RoomMedia`` or aiortc's transcoding ``MediaRelay`` set up as in
@@ -18,34 +19,28 @@ Everything binds 127.0.0.1 only and uses no STUN/TURN server.
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
-import ctypes
 import logging
-import math
-import os
-import random
-import signal
 import socket
-import time
-from collections.abc import Awaitable, Callable, Coroutine
-from fractions import Fraction
 from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
-from aiortc import (
-    RTCConfiguration,
-    RTCPeerConnection,
-    RTCRtpSender,
-    RTCSessionDescription,
-)
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack, VideoStreamTrack
-from av import AudioFrame, VideoFrame
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from loadtest.procs import BenchError, Message, serve_commands
+from loadtest.rtc import (
+    LOOPBACK,
+    loopback_policy,
+    new_peer,
+    prefer_forwarded_codecs,
+    wait_connected,
+)
+from loadtest.synthetic import PatternVideoTrack, ToneAudioTrack
 from server.ids import ParticipantId, RoomId
 from server.rooms.media_ice import IcePolicy, configure_peer
 from server.rooms.media_passthrough import EncodedFrame, install, mark_passthrough
@@ -54,115 +49,8 @@ from server.settings import MediaSettings
 
 logger = logging.getLogger(__name__)
 
-LOOPBACK = ("127.0.0.1",)
-WIDTH, HEIGHT = 640, 480
-AUDIO_RATE, AUDIO_SAMPLES = 48000, 960  # 20 ms Opus frames
 HTTP_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 20.0
-
-Message = dict[str, Any]
-Handler = Callable[[Message], Awaitable[Message]]
-
-
-class BenchError(RuntimeError):
-    """A benchmark process could not do what it was asked."""
-
-
-# --- process plumbing -------------------------------------------------------------------
-
-
-def child_main(
-    role: str, conn: Connection, cpus: frozenset[int] | None, parent_pid: int, options: Message
-) -> None:
-    """Entry point of every benchmark process (``multiprocessing`` spawn target)."""
-    _die_with_parent(parent_pid)
-    # Ctrl-C reaches the whole process group; the orchestrator alone decides shutdown.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if cpus:
-        # Before any thread starts, so decoder/encoder threads inherit the mask.
-        os.sched_setaffinity(0, cpus)
-    logging.basicConfig(
-        level=logging.WARNING, format=f"[{role}] %(levelname)s %(name)s: %(message)s"
-    )
-    bodies: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {
-        "server": run_server,
-        "publisher": run_publisher,
-        "subscribers": run_subscribers,
-    }
-    try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(bodies[role](conn, **options))
-    except Exception as exc:
-        logger.exception("%s failed", role)
-        with contextlib.suppress(OSError):
-            conn.send({"ok": False, "error": f"{role}: {type(exc).__name__}: {exc}"})
-        raise SystemExit(1) from None
-    finally:
-        conn.close()
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    # The server runs on uvloop in production (server.app.run); measure it the same way.
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to SIGTERM this process when the orchestrator dies, however it dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent_pid:  # it died before prctl took effect
-        os._exit(1)
-
-
-async def serve_commands(conn: Connection, handler: Handler) -> None:
-    """Answer the orchestrator's commands until it says ``stop`` or goes away."""
-    loop = asyncio.get_running_loop()
-    readable = asyncio.Event()
-    loop.add_reader(conn.fileno(), readable.set)
-    try:
-        while True:
-            await readable.wait()
-            readable.clear()
-            while conn.poll():
-                try:
-                    message = conn.recv()
-                except (EOFError, OSError):
-                    return
-                if message.get("op") == "stop":
-                    return
-                try:
-                    reply = await handler(message)
-                except Exception as exc:  # reported to the orchestrator, which gives up
-                    reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-                conn.send(reply)
-    finally:
-        loop.remove_reader(conn.fileno())
-
-
-# --- peers on loopback ------------------------------------------------------------------
-
-
-def loopback_policy() -> IcePolicy:
-    return IcePolicy(addresses=LOOPBACK, ports=None, ice_servers=())
-
-
-def new_peer() -> RTCPeerConnection:
-    # An explicit empty list: aiortc's default is a public STUN server.
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
-
-
-def prefer_forwarded_codecs(pc: RTCPeerConnection) -> None:
-    """VP8 and Opus only, what Salon forwards, so both relays carry the same codecs."""
-    wanted = {"video": ("video/vp8", "video/rtx"), "audio": ("audio/opus",)}
-    for transceiver in pc.getTransceivers():
-        codecs = RTCRtpSender.getCapabilities(transceiver.kind).codecs
-        transceiver.setCodecPreferences(
-            [c for c in codecs if c.mimeType.lower() in wanted[transceiver.kind]]
-        )
 
 
 async def negotiate(
@@ -177,14 +65,6 @@ async def negotiate(
         if response.status != 200:
             raise BenchError(f"{who}/{name}: server said {response.status}: {body.get('error')}")
     await pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type="answer"))
-
-
-async def wait_connected(pc: RTCPeerConnection) -> None:
-    """Return once ICE and DTLS are up; raise if they fail (callers bound the wait)."""
-    while pc.connectionState != "connected":
-        if pc.connectionState in ("failed", "closed"):
-            raise BenchError(f"peer connection is {pc.connectionState}, not connected")
-        await asyncio.sleep(0.05)
 
 
 # --- the server -------------------------------------------------------------------------
@@ -306,112 +186,6 @@ async def run_server(conn: Connection, relay: str) -> None:
 
 
 # --- the publisher ----------------------------------------------------------------------
-
-
-def _triangle(period: int, length: int) -> bytes:
-    half = period // 2
-    return bytes(min(255, abs(i % period - half) * 256 // half) for i in range(length))
-
-
-def _plane(
-    width: int, height: int, stride: int, shift: int, patch: tuple[int, int, int, bytes] | None
-) -> bytes:
-    """A diagonal gradient moved by ``shift``, with an optional square of noise."""
-    period = 512
-    wave = _triangle(period, period + width + 1)
-    pad = bytes(stride - width)
-    rows: list[bytes] = []
-    for y in range(height):
-        start = (y + shift) % period
-        row = wave[start : start + width]
-        if patch is not None and patch[1] <= y < patch[1] + patch[2]:
-            x, top, size, noise = patch
-            line = noise[(y - top) * size : (y - top + 1) * size]
-            row = row[:x] + line + row[x + size :]
-        rows += (row, pad)
-    return b"".join(rows)
-
-
-class PatternVideoTrack(VideoStreamTrack):
-    """30 fps 640x480 video whose content changes every frame, from a pre-built loop.
-
-    aiortc's ``VideoStreamTrack`` sends plain green, which VP8 compresses to almost
-    nothing: neither encoding nor forwarding would be measured at a realistic bitrate.
-    """
-
-    def __init__(self, loop_frames: int = 60, patch: int = 96) -> None:
-        super().__init__()
-        template = VideoFrame(WIDTH, HEIGHT, "yuv420p")
-        shapes = [(p.width, p.height, p.line_size, p.buffer_size) for p in template.planes]
-        rng = random.Random(7)
-        self._frames: list[list[bytes]] = []
-        for t in range(loop_frames):
-            x = (t * 9) % (WIDTH - patch)
-            y = (t * 5) % (HEIGHT - patch)
-            noise = (x, y, patch, rng.randbytes(patch * patch))
-            planes = []
-            for index, (width, height, stride, size) in enumerate(shapes):
-                data = _plane(
-                    width,
-                    height,
-                    stride,
-                    t * (6 if index == 0 else 2 + index),
-                    noise if index == 0 else None,
-                )
-                planes.append(data[:size].ljust(size, b"\x80"))
-            self._frames.append(planes)
-        self.frames_sent = 0
-
-    async def recv(self) -> VideoFrame:
-        pts, time_base = await self.next_timestamp()
-        frame = VideoFrame(WIDTH, HEIGHT, "yuv420p")
-        for plane, data in zip(
-            frame.planes, self._frames[self.frames_sent % len(self._frames)], strict=True
-        ):
-            plane.update(data)
-        frame.pts = pts
-        frame.time_base = time_base
-        self.frames_sent += 1
-        return frame
-
-
-class ToneAudioTrack(MediaStreamTrack):
-    """48 kHz mono: a 440 Hz tone with a warble, so Opus has something to encode."""
-
-    kind = "audio"
-
-    def __init__(self) -> None:
-        super().__init__()
-        samples = array.array(
-            "h",
-            (
-                int(
-                    9000
-                    * math.sin(2 * math.pi * 440 * n / AUDIO_RATE)
-                    * (0.6 + 0.4 * math.sin(2 * math.pi * 3 * n / AUDIO_RATE))
-                )
-                for n in range(AUDIO_RATE)  # one second: every partial completes whole cycles
-            ),
-        ).tobytes()
-        step = AUDIO_SAMPLES * 2
-        self._frames = [samples[i : i + step] for i in range(0, len(samples), step)]
-        self._start: float | None = None
-        self._pts = 0
-
-    async def recv(self) -> AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.time()
-        else:
-            self._pts += AUDIO_SAMPLES
-            await asyncio.sleep(self._start + self._pts / AUDIO_RATE - time.time())
-        frame = AudioFrame(format="s16", layout="mono", samples=AUDIO_SAMPLES)
-        frame.planes[0].update(self._frames[(self._pts // AUDIO_SAMPLES) % len(self._frames)])
-        frame.pts = self._pts
-        frame.sample_rate = AUDIO_RATE
-        frame.time_base = Fraction(1, AUDIO_RATE)
-        return frame
 
 
 async def run_publisher(conn: Connection, url: str) -> None:

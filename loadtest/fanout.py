@@ -1,7 +1,8 @@
 """Server CPU per subscriber: Salon's forwarding relay against aiortc's transcoding relay.
 
-This module owns the benchmark's orchestration and report; the processes it drives live
-in ``loadtest._peers``. For each relay ("forward": ``server.rooms.media_peers.RoomMedia``;
+This module owns the benchmark's orchestration (its table is ``loadtest.fanout_report``'s);
+the processes it drives live in ``loadtest._peers``; ``python -m loadtest fanout`` runs it
+too. For each relay ("forward": ``server.rooms.media_peers.RoomMedia``;
 "transcode": ``aiortc.contrib.media.MediaRelay``) it starts a server process (pinned to
 one core), one publisher and a process of subscriber bots (pinned to another core). For
 each subscriber count N it waits until video runs at full bitrate (aiortc's encoders
@@ -23,34 +24,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import multiprocessing
 import os
 import signal
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from contextlib import suppress
-from dataclasses import asdict, dataclass, field
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import psutil
 from aiortc.codecs.vpx import MAX_BITRATE
 
-from loadtest._peers import BenchError, child_main
+from loadtest.fanout_report import NOISY, RELAYS, SATURATED, Config, Window, report
+from loadtest.procs import BenchError, Child, plan_cores, spawn
 
-RELAYS = ("forward", "transcode")
 START_TIMEOUT = 30.0
 ADD_TIMEOUT = 60.0
-CALL_TIMEOUT = 10.0
-STOP_GRACE = 5.0
-SATURATED = 0.9  # share of the server's cores above which it cannot keep up
-TARGET_RATIO = 20.0
-NOISY = 0.10  # foreign load on the server's core that makes a figure suspect
 # aiortc's VP8 encoders start at 500 kbps and climb to MAX_BITRATE over ~10 s as REMB
 # allows; CPU per packet is what forwarding costs, so measure only once every stream
 # carries (nearly) the full rate.
@@ -58,134 +49,7 @@ SETTLED_KBPS = 0.85 * MAX_BITRATE / 1000
 SETTLE_HOLD = 2  # consecutive one-second readings at that rate
 
 
-# --- child processes --------------------------------------------------------------------
-
-
-@dataclass
-class Child:
-    """One benchmark process and the orchestrator's end of its command pipe."""
-
-    name: str
-    process: BaseProcess
-    conn: Connection
-
-    def reply(self, timeout: float) -> dict[str, Any]:
-        if not self.conn.poll(timeout):
-            raise BenchError(f"{self.name} did not answer within {timeout:.0f}s")
-        try:
-            message: dict[str, Any] = self.conn.recv()
-        except (EOFError, OSError):
-            self.process.join(1)
-            raise BenchError(f"{self.name} exited (status {self.process.exitcode})") from None
-        if not message.get("ok"):
-            raise BenchError(f"{self.name}: {message.get('error', 'failed')}")
-        return message
-
-    def call(self, op: str, timeout: float = CALL_TIMEOUT, **fields: Any) -> dict[str, Any]:
-        try:
-            self.conn.send({"op": op, **fields})
-        except OSError:
-            raise BenchError(f"{self.name} is gone (status {self.process.exitcode})") from None
-        return self.reply(timeout)
-
-    def stop(self) -> None:
-        """Ask the process to close its peers and exit; terminate, then kill, if it won't."""
-        with suppress(OSError):
-            self.conn.send({"op": "stop"})
-        self.process.join(STOP_GRACE)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(2)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
-
-
-def spawn(name: str, role: str, cpus: frozenset[int] | None, **options: Any) -> Child:
-    context = multiprocessing.get_context("spawn")  # no inherited event loop or threads
-    ours, theirs = context.Pipe()
-    process = context.Process(
-        target=child_main,
-        name=f"fanout-{name}",
-        daemon=True,
-        args=(role, theirs, cpus, os.getpid(), options),
-    )
-    process.start()
-    theirs.close()
-    return Child(name, process, ours)
-
-
-def plan_cores() -> tuple[frozenset[int] | None, frozenset[int] | None, str]:
-    """Server on one core, bots on the others, when there are at least two."""
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < 2:
-        return None, None, f"not pinned (only {len(cores)} core available)"
-    server, bots = frozenset(cores[:1]), frozenset(cores[1:])
-    return server, bots, f"server on CPU {cores[0]}, bots on CPU {','.join(map(str, cores[1:]))}"
-
-
 # --- measurement ------------------------------------------------------------------------
-
-
-@dataclass
-class Window:
-    seconds: float
-    server_cpu: float  # cores (1.0 = one core busy for the whole window)
-    publisher_fps: float
-    publisher_kbps: float
-    subscribers: list[dict[str, Any]]  # per subscriber: frames and bytes in this window
-    # Busy share of the server's and the bots' cores, whoever used them (noise check).
-    server_cores_busy: float = 0.0
-    bot_cores_busy: float = 0.0
-
-    @property
-    def foreign_load(self) -> float:
-        """CPU that other processes took from the server's cores during the window."""
-        return max(0.0, self.server_cores_busy - self.server_cpu)
-
-
-@dataclass
-class Config:
-    relay: str
-    subscribers: int
-    settle: str = "settled"  # or "saturated"/"timeout": measured below full bitrate
-    windows: list[Window] = field(default_factory=list)
-
-    @property
-    def cpu(self) -> float:
-        return statistics.median(w.server_cpu for w in self.windows)
-
-    def per_sub(self, key: str, scale: float = 1.0) -> list[float]:
-        """Per subscriber, the median over windows of ``key`` per second times ``scale``."""
-        count = self.subscribers
-        return [
-            statistics.median(w.subscribers[i][key] * scale / w.seconds for w in self.windows)
-            for i in range(count)
-        ]
-
-    def total_frames(self, kind: str) -> list[int]:
-        return [
-            sum(w.subscribers[i][f"{kind}_frames"] for w in self.windows)
-            for i in range(self.subscribers)
-        ]
-
-    @property
-    def decoded(self) -> bool:
-        """True if a subscriber bot got decoded frames: pass-through was not in effect."""
-        return any(s["decoded"] for w in self.windows for s in w.subscribers)
-
-    def problems(self) -> list[str]:
-        found = []
-        for w_index, window in enumerate(self.windows):
-            for sub in window.subscribers:
-                for kind in ("video", "audio"):
-                    if sub[f"{kind}_frames"] <= 0:
-                        found.append(
-                            f"{self.relay} N={self.subscribers}: {sub['who']} got no "
-                            f"{kind} frames in window {w_index + 1}"
-                        )
-        return found
 
 
 def _cpu_seconds(process: psutil.Process) -> float:
@@ -340,108 +204,6 @@ def run_relay(
         for child in reversed(children):
             child.stop()
     return results
-
-
-# --- report -----------------------------------------------------------------------------
-
-
-def per_subscriber(configs: list[Config]) -> dict[int, float]:
-    base = next(c for c in configs if c.subscribers == 0).cpu
-    return {c.subscribers: (c.cpu - base) / c.subscribers for c in configs if c.subscribers}
-
-
-def strain(config: Config, server_cores: int) -> str:
-    """Why this configuration under-measures its relay's cost, or "" if it does not."""
-    if config.cpu >= SATURATED * server_cores:
-        return "SATURATED"
-    if config.subscribers:
-        publisher = statistics.median(w.publisher_fps for w in config.windows)
-        if min(config.per_sub("video_frames")) < SATURATED * publisher:
-            return "SUBSCRIBERS LAG"
-    return ""
-
-
-def fitted_slope(configs: list[Config], server_cores: int) -> float | None:
-    """Least-squares CPU per subscriber over every configuration that kept up."""
-    points = [(c.subscribers, c.cpu) for c in configs if not strain(c, server_cores)]
-    if len({n for n, _ in points}) < 2:
-        return None
-    return statistics.linear_regression([n for n, _ in points], [y for _, y in points]).slope
-
-
-def report(results: dict[str, list[Config]], server_cores: int) -> dict[str, Any]:
-    print(
-        f"{'relay':<10}{'N':>4}  {'server CPU median [range]':<27}{'per sub':>9}"
-        f"{'fps/sub':>9}{'kbps/sub':>10}{'pub kbps':>10}{'other':>7}{'bots':>6}"
-    )
-    per_sub = {relay: per_subscriber(configs) for relay, configs in results.items()}
-    for relay, configs in results.items():
-        for config in configs:
-            cpus = [w.server_cpu for w in config.windows]
-            spread = f"{config.cpu:6.1%} [{min(cpus):.1%}–{max(cpus):.1%}]"
-            pub_kbps = statistics.median(w.publisher_kbps for w in config.windows)
-            line = f"{relay:<10}{config.subscribers:>4}  {spread:<27}"
-            if config.subscribers:
-                fps = statistics.median(config.per_sub("video_frames"))
-                kbps = statistics.median(config.per_sub("video_bytes", 8 / 1000))
-                line += f"{per_sub[relay][config.subscribers]:>9.2%}{fps:>9.1f}{kbps:>10.0f}"
-            else:
-                line += f"{'–':>9}{'–':>9}{'–':>10}"
-            other = statistics.median(w.foreign_load for w in config.windows)
-            bots = statistics.median(w.bot_cores_busy for w in config.windows)
-            line += f"{pub_kbps:>10.0f}{other:>7.0%}{bots:>6.0%}"
-            line += f"  {strain(config, server_cores)}".rstrip()
-            line += "  (bitrate not settled)" if config.settle == "timeout" else ""
-            print(line)
-    print("\nframes each subscriber received over the measured windows (video / audio):")
-    for configs in results.values():
-        for config in configs:
-            if config.subscribers:
-                pairs = zip(config.total_frames("video"), config.total_frames("audio"), strict=True)
-                print(
-                    f"  {config.relay:<9} N={config.subscribers:<3} "
-                    + " ".join(f"{v}/{a}" for v, a in pairs)
-                )
-    slopes = {relay: fitted_slope(configs, server_cores) for relay, configs in results.items()}
-    summary: dict[str, Any] = {"per_subscriber_cpu": per_sub, "fitted_slope": slopes}
-    if set(results) != set(RELAYS):
-        return summary
-    ratios: dict[int, float] = {}
-    common = sorted(set(per_sub["forward"]) & set(per_sub["transcode"]))
-    for count in common:
-        forward = per_sub["forward"][count]
-        ratios[count] = per_sub["transcode"][count] / forward if forward > 0 else float("inf")
-    print(
-        "\nper-subscriber CPU, transcode / forward:  "
-        + "  ".join(f"N={n}: {r:.1f}×" for n, r in ratios.items())
-    )
-    headline: dict[str, Any] = {}
-    if ratios:
-        transcode = {c.subscribers: c for c in results["transcode"]}
-        clean = [n for n in common if not strain(transcode[n], server_cores)]
-        count = max(clean) if clean else max(common)
-        bound = "" if clean else " (transcode could not keep up: a lower bound)"
-        verdict = "met" if ratios[count] >= TARGET_RATIO else "NOT met"
-        print(
-            f"headline at N={count}: forward is {ratios[count]:.1f}× cheaper per subscriber"
-            f"{bound}; target ≥{TARGET_RATIO:.0f}× {verdict}"
-        )
-        headline = {
-            "subscribers": count,
-            "ratio": ratios[count],
-            "lower_bound": not clean,
-            "target": TARGET_RATIO,
-            "met": ratios[count] >= TARGET_RATIO,
-        }
-    forward_slope, transcode_slope = slopes["forward"], slopes["transcode"]
-    if forward_slope and transcode_slope and forward_slope > 0:
-        print(
-            f"least-squares slope over the N that kept up: forward {forward_slope:.2%},"
-            f" transcode {transcode_slope:.2%} per subscriber → "
-            f"{transcode_slope / forward_slope:.1f}×"
-        )
-    finite = {n: r if math.isfinite(r) else None for n, r in ratios.items()}  # valid JSON
-    return {**summary, "ratios": finite, "headline": headline}
 
 
 # --- entry point ------------------------------------------------------------------------

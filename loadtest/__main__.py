@@ -1,0 +1,42 @@
+"""``python -m loadtest``: run a scenario, list scenarios, or run the fan-out benchmark.
+
+    python -m loadtest run SCENARIO --url URL [--members N] [--rate R] [--duration S]
+    python -m loadtest run SCENARIO --spawn-server …
+    python -m loadtest scenarios
+    python -m loadtest fanout [--subscribers 0 5 10] …   (same as python -m loadtest.fanout)
+
+See docs/loadtest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["fanout"]:
+        from loadtest import fanout
+
+        return fanout.main(argv[1:])
+    from loadtest import cli
+
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest",
+        description="Drive realistic sessions against a Salon server and report what it saw.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    cli.add_run_arguments(commands.add_parser("run", help="run a scenario"))
+    commands.add_parser("scenarios", help="list the built-in scenarios")
+    commands.add_parser(
+        "fanout", help="server CPU per subscriber: forwarding relay vs aiortc's MediaRelay"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "scenarios":
+        return cli.list_scenarios()
+    return cli.run_command(args, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
