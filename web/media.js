@@ -1,5 +1,6 @@
-// Media for the room page: the `sub` and `pub` peer connections, stage slots on `sub`,
-// publishing on stage (speakers), going live (the host), and the page's loudspeaker.
+// Media for the room page: the `sub` and `pub` peer connections, publishing on stage
+// (speakers), going live (the host), and the page's loudspeaker. The stage slots' own
+// transceivers and elements on `sub` are slots.js's.
 //
 // The `sub` connection carries the host's audio and video (its first two m-lines) and
 // one m-line per stage slot (`tracks` from the server: who speaks in each slot). When
@@ -13,7 +14,7 @@
 // salon, send, nextRef, showNotice, participants (Map), iceServers(), joined(),
 // active() (joined and not finished), isHost(), refreshState(), renderStage().
 
-import { displayName } from './people.js';
+import { createStageSlots, normalTracks } from './slots.js';
 
 const ON_STAGE = new Set(['speaker', 'cohost']);
 
@@ -22,9 +23,7 @@ export function createMedia(page) {
   const pendingOffers = { sub: null, pub: null }; // ref of the offer awaiting its answer
   let localStream = null; // host's camera and microphone while live, or a speaker's
   let goingLive = false;
-  // Stage slots: recvonly transceivers of `sub` beyond the host's pair, per kind, in order.
-  const slotTransceivers = { audio: [], video: [] };
-  const slotElements = new Map(); // transceiver -> its <audio>/<video> element
+  const slots = createStageSlots(ui.slots, salon, page.participants);
   let subBusy = false; // a `sub` offer is out, waiting for its answer
   let subDirty = false; // the slots changed meanwhile: offer again after the answer
   let stagePublishing = false;
@@ -42,7 +41,7 @@ export function createMedia(page) {
     pc.setRemoteDescription({ type: 'answer', sdp: String(message.sdp) }).then(() => {
       if (name !== 'sub' || salon.pcs.sub !== pc) return;
       subBusy = false;
-      renderSlots();
+      slots.render(soundOn);
       if (subDirty) renegotiateSub();
     }).catch((err) => {
       console.error('[salon] bad answer', name, err);
@@ -140,7 +139,7 @@ export function createMedia(page) {
     });
     salon.pcs.sub = pc;
     if (!page.isHost()) ui.remoteVideo.hidden = false;
-    ensureSlotTransceivers(pc);
+    slots.ensure(pc, soundOn);
     subBusy = true;
     subDirty = false;
     negotiate('sub', pc, flush).catch((err) => {
@@ -152,38 +151,10 @@ export function createMedia(page) {
 
   // ---------------------------------------------------------------- stage slots (sub)
 
-  function normalTracks(tracks) {
-    const pick = (list) => (Array.isArray(list)
-      ? list.map((p) => (typeof p === 'string' ? p : null)) : []);
-    return { audio: pick(tracks && tracks.audio), video: pick(tracks && tracks.video) };
-  }
-
   function setTracks(message) {
     salon.tracks = normalTracks(message);
     renegotiateSub();
-    renderSlots();
-  }
-
-  // One recvonly transceiver per stage slot the server described (never fewer than before:
-  // transceivers are reused when speakers change, so m-lines keep their places).
-  function ensureSlotTransceivers(pc) {
-    for (const kind of ['audio', 'video']) {
-      const list = slotTransceivers[kind];
-      while (list.length < salon.tracks[kind].length) {
-        const transceiver = pc.addTransceiver(kind, { direction: 'recvonly' });
-        list.push(transceiver);
-        const element = document.createElement(kind === 'audio' ? 'audio' : 'video');
-        element.autoplay = true;
-        element.playsInline = true;
-        element.muted = !soundOn;
-        element.hidden = true;
-        element.className = `slot slot-${kind}`;
-        element.dataset.slot = String(list.length - 1);
-        element.srcObject = new MediaStream([transceiver.receiver.track]);
-        slotElements.set(transceiver, element);
-        ui.slots.append(element);
-      }
-    }
+    slots.render(soundOn);
   }
 
   function renegotiateSub() {
@@ -195,57 +166,17 @@ export function createMedia(page) {
     }
     subBusy = true;
     subDirty = false;
-    ensureSlotTransceivers(pc);
+    slots.ensure(pc, soundOn);
     negotiate('sub', pc, () => {}).catch((err) => {
       subBusy = false;
       console.error('[salon] sub renegotiation failed', err);
     });
   }
 
-  // Show each slot that has a speaker and is negotiated to receive; hide the rest.
-  function renderSlots() {
-    const out = [];
-    const you = salon.you && salon.you.id;
-    for (const kind of ['audio', 'video']) {
-      slotTransceivers[kind].forEach((transceiver, slot) => {
-        const element = slotElements.get(transceiver);
-        const who = salon.tracks[kind][slot] || null;
-        const receiving = transceiver.currentDirection === 'recvonly'
-          || transceiver.currentDirection === 'sendrecv';
-        const active = Boolean(who && who !== you && receiving);
-        if (element) {
-          element.hidden = !active || kind === 'audio';
-          element.dataset.participant = active ? who : '';
-          const person = active ? page.participants.get(who) : null;
-          element.setAttribute('aria-label', person ? `Camera of ${displayName(person)}` : 'Camera');
-          if (active) {
-            element.muted = !soundOn;
-            element.play().catch(() => {});
-          }
-        }
-        out.push({
-          kind,
-          slot,
-          participant: who,
-          mid: transceiver.mid,
-          direction: transceiver.currentDirection,
-          active,
-          trackState: transceiver.receiver.track.readyState,
-          trackMuted: transceiver.receiver.track.muted,
-        });
-      });
-    }
-    salon.slots = out;
-  }
-
   function clearSlots() {
-    for (const element of slotElements.values()) element.remove();
-    slotElements.clear();
-    slotTransceivers.audio = [];
-    slotTransceivers.video = [];
+    slots.clear();
     subBusy = false;
     subDirty = false;
-    salon.slots = [];
   }
 
   // ---------------------------------------------------------------- on stage (pub)
@@ -311,7 +242,7 @@ export function createMedia(page) {
   function playRemote() {
     const video = ui.remoteVideo;
     video.muted = !soundOn;
-    for (const element of slotElements.values()) element.muted = !soundOn;
+    slots.setSound(soundOn);
     video.play().catch(() => {
       // Sound without a click is blocked: play muted and let the person unmute.
       if (!video.muted) {
@@ -480,7 +411,7 @@ export function createMedia(page) {
     stopLocalMedia,
     normalTracks,
     setTracks,
-    renderSlots,
+    renderSlots: () => slots.render(soundOn),
     onStageState,
     setMicEnabled,
     syncStagePublishing,
