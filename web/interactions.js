@@ -1,7 +1,8 @@
 // Salon interactions: chat, reactions, Q&A with upvotes, polls and the pinned product.
 //
 // A feature module (web/features.js). It fills the "interactions" section of the room
-// page: the product card and polls, the question list, reactions and the chat. Hosts
+// page: the product card and polls (product.js and polls.js draw those), the question
+// list, reactions and the chat. Hosts
 // and co-hosts also get the moderation controls (delete a chat line; pin, answer and
 // dismiss questions; create and close polls; pin a product) and the shop activity.
 // The server decides everything (docs/protocol.md, "Interactions"); this page asks and
@@ -10,7 +11,10 @@
 // Everything from the server or from people goes on the page with textContent, never
 // as HTML; links and images come only from http(s) addresses the server has checked.
 
+import { button, el, textForm } from './dom.js';
 import { registerFeature } from './features.js';
+import { putPoll, renderPolls } from './polls.js';
+import { renderProduct, renderShop } from './product.js';
 
 const MODERATORS = new Set(['host', 'cohost']);
 const EMOJI = { heart: '❤️', clap: '👏', fire: '🔥', laugh: '😂', wow: '😮', party: '🎉' };
@@ -43,26 +47,14 @@ const ui = {};
 
 // ---------------------------------------------------------------- small helpers
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
-function button(label, onClick, { className = '', aria = null } = {}) {
-  const b = el('button', className, label);
-  b.type = 'button';
-  if (aria) b.setAttribute('aria-label', aria);
-  b.addEventListener('click', onClick);
-  return b;
-}
-
-function labelled(labelText, input) {
-  const wrap = el('label', 'field');
-  wrap.append(el('span', 'field-label', labelText), input);
-  return wrap;
-}
+// What polls.js and product.js get: this feature's state and a few of its helpers.
+const ix = {
+  state,
+  ui,
+  send: (type, fields) => send(type, fields),
+  isModerator: () => isModerator(),
+  notice: (text) => api.notice(text),
+};
 
 function send(type, fields = {}) {
   if (!api) return false;
@@ -82,21 +74,6 @@ function myMemberId() {
 function nameOf(author) {
   return (author && typeof author.name === 'string' && author.name.trim())
     || (author && author.member_id) || 'Someone';
-}
-
-function timeOf(ms) {
-  const d = new Date(typeof ms === 'number' ? ms : Date.now());
-  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-}
-
-// Only http(s) addresses reach the page (the server checks them); check again anyway.
-function safeUrl(text) {
-  try {
-    const url = new URL(String(text));
-    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
-  } catch {
-    return null;
-  }
 }
 
 // ---------------------------------------------------------------- layout
@@ -137,21 +114,10 @@ function buildChat() {
   ui.chatLog = el('ol', 'ix-chat-log');
   ui.chatLog.setAttribute('role', 'log');
   ui.chatLog.setAttribute('aria-label', 'Chat messages');
-  const form = el('form', 'ix-form ix-chat-form');
-  ui.chatInput = el('input');
-  ui.chatInput.type = 'text';
-  ui.chatInput.autocomplete = 'off';
-  ui.chatInput.setAttribute('aria-label', 'Chat message');
-  ui.chatInput.placeholder = 'Say something…';
-  const submit = el('button', 'primary', 'Send');
-  submit.type = 'submit';
-  form.append(ui.chatInput, submit);
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const text = ui.chatInput.value.trim();
-    if (!text) return;
-    if (send('chat_send', { text })) ui.chatInput.value = '';
-  });
+  const { form, input } = textForm('ix-form ix-chat-form',
+    { label: 'Chat message', placeholder: 'Say something…', submitText: 'Send' },
+    (text) => send('chat_send', { text }));
+  ui.chatInput = input;
   ui.chat.replaceChildren(heading, ui.chatLog, form);
 }
 
@@ -243,21 +209,10 @@ function buildQa() {
   ui.qaNow = el('div', 'ix-now');
   ui.qaList = el('ol', 'ix-questions');
   ui.qaList.setAttribute('aria-label', 'Questions');
-  const form = el('form', 'ix-form');
-  ui.qaInput = el('input');
-  ui.qaInput.type = 'text';
-  ui.qaInput.autocomplete = 'off';
-  ui.qaInput.setAttribute('aria-label', 'Your question');
-  ui.qaInput.placeholder = 'Ask the host a question…';
-  const submit = el('button', 'primary', 'Ask');
-  submit.type = 'submit';
-  form.append(ui.qaInput, submit);
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const text = ui.qaInput.value.trim();
-    if (!text) return;
-    if (send('question_ask', { text })) ui.qaInput.value = '';
-  });
+  const { form, input } = textForm('ix-form',
+    { label: 'Your question', placeholder: 'Ask the host a question…', submitText: 'Ask' },
+    (text) => send('question_ask', { text }));
+  ui.qaInput = input;
   ui.qa.replaceChildren(heading, ui.qaNow, ui.qaList, form);
 }
 
@@ -354,222 +309,6 @@ function putQuestion(q) {
   renderQa();
 }
 
-// ---------------------------------------------------------------- polls
-
-function renderPolls() {
-  if (!ui.polls) return;
-  const heading = el('h2', '', 'Polls');
-  heading.id = 'ix-polls-heading';
-  const parts = [heading];
-  const polls = [...state.polls.values()].reverse(); // newest first
-  for (const poll of polls) parts.push(pollCard(poll));
-  if (isModerator() && !polls.some((p) => p.state === 'open')) {
-    ui.pollForm = ui.pollForm || pollForm(); // kept: a redraw must not lose what is typed
-    parts.push(ui.pollForm);
-  }
-  if (!isModerator() && !polls.length) parts.push(el('p', 'muted', 'No poll yet.'));
-  ui.polls.replaceChildren(...parts);
-  ui.polls.hidden = !isModerator() && !polls.length;
-}
-
-function pollCard(poll) {
-  const card = el('div', 'ix-poll');
-  card.dataset.id = poll.id;
-  card.dataset.state = poll.state;
-  card.setAttribute('role', 'group');
-  card.setAttribute('aria-label', `Poll: ${poll.question}`);
-  card.append(el('p', 'ix-poll-question', poll.question));
-  const mine = state.myVotes.get(poll.id);
-  const total = Number(poll.total) || 0;
-  const open = poll.state === 'open';
-  const name = `poll-${poll.id}`;
-  const list = el('ul', 'ix-poll-options');
-  poll.options.forEach((option, index) => {
-    const count = Number(poll.counts[index]) || 0;
-    const share = total ? Math.round((count / total) * 100) : 0;
-    const li = el('li', 'ix-poll-option');
-    if (open && !isModerator()) {
-      const radio = el('input');
-      radio.type = 'radio';
-      radio.name = name;
-      radio.value = String(index);
-      radio.checked = (state.picked.has(poll.id) ? state.picked.get(poll.id) : mine) === index;
-      radio.addEventListener('change', () => state.picked.set(poll.id, index));
-      li.append(labelled(option, radio));
-    } else {
-      li.append(el('span', 'ix-poll-label', option));
-    }
-    const bar = el('span', 'ix-bar');
-    const fill = el('span', 'ix-bar-fill');
-    fill.style.width = `${share}%`;
-    bar.append(fill);
-    const result = el('span', 'ix-poll-result', `${share}% (${count})`);
-    result.dataset.count = String(count);
-    if (mine === index) li.append(el('span', 'tag ix-your-vote', 'Your vote'));
-    li.append(bar, result);
-    list.append(li);
-  });
-  card.append(list);
-  const footer = el('p', 'ix-poll-meta muted', `${total} ${total === 1 ? 'vote' : 'votes'} · ${open ? 'Open' : 'Closed'}`);
-  footer.setAttribute('aria-live', 'polite');
-  card.append(footer);
-  if (open && !isModerator()) {
-    card.append(button('Vote', () => {
-      const picked = card.querySelector(`input[name="${name}"]:checked`);
-      if (!picked) { api.notice('Pick an option first.'); return; }
-      state.picked.delete(poll.id);
-      send('poll_vote', { id: poll.id, option: Number(picked.value) });
-    }, { className: 'primary ix-small' }));
-  }
-  if (open && isModerator()) {
-    card.append(button('Close poll', () => send('poll_close', { id: poll.id }), { className: 'ix-small' }));
-  }
-  return card;
-}
-
-function pollForm() {
-  const form = el('form', 'ix-form ix-poll-form');
-  form.setAttribute('aria-label', 'New poll');
-  const question = el('input');
-  question.type = 'text';
-  question.maxLength = 200;
-  question.required = true;
-  form.append(labelled('Poll question', question));
-  const options = [];
-  for (let i = 1; i <= 6; i += 1) {
-    const input = el('input');
-    input.type = 'text';
-    input.maxLength = 80;
-    input.required = i <= 2;
-    options.push(input);
-    form.append(labelled(`Option ${i}${i > 2 ? ' (optional)' : ''}`, input));
-  }
-  const submit = el('button', 'primary ix-small', 'Create poll');
-  submit.type = 'submit';
-  form.append(submit);
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const texts = options.map((o) => o.value.trim()).filter(Boolean);
-    send('poll_create', { question: question.value.trim(), options: texts });
-  });
-  return form;
-}
-
-function putPoll(poll) {
-  if (!poll || typeof poll.id !== 'string') return;
-  state.polls.set(poll.id, { ...state.polls.get(poll.id), ...poll });
-  renderPolls();
-}
-
-// ---------------------------------------------------------------- product
-
-function renderProduct() {
-  if (!ui.product) return;
-  const heading = el('h2', '', 'Featured product');
-  heading.id = 'ix-product-heading';
-  const parts = [heading];
-  const p = state.product;
-  if (p) {
-    const card = el('div', 'ix-product-card');
-    card.dataset.id = p.id;
-    const image = safeUrl(p.image);
-    if (image) {
-      const img = el('img', 'ix-product-image');
-      img.alt = '';
-      img.src = image;
-      img.referrerPolicy = 'no-referrer';
-      img.loading = 'lazy';
-      img.addEventListener('error', () => img.remove());
-      card.append(img);
-    }
-    const info = el('div', 'ix-product-info');
-    info.append(el('p', 'ix-product-title', p.title), el('p', 'ix-product-price', p.price));
-    const link = safeUrl(p.link);
-    if (link) {
-      const a = el('a', 'ix-buy', 'View product');
-      a.href = link;
-      a.target = '_blank';
-      a.rel = 'noopener noreferrer';
-      a.setAttribute('aria-label', `View product: ${p.title}`);
-      a.addEventListener('click', () => send('product_click', { id: p.id }));
-      info.append(a);
-    }
-    card.append(info);
-    parts.push(card);
-    if (isModerator()) {
-      const s = state.productStats && state.productStats.id === p.id ? state.productStats : null;
-      const stats = el('p', 'ix-product-stats muted', s
-        ? `${s.clicks} ${s.clicks === 1 ? 'click' : 'clicks'} by ${s.clickers} · ${s.purchases} bought`
-        : 'No clicks yet');
-      stats.setAttribute('aria-live', 'polite');
-      parts.push(stats, button('Unpin product', () => send('product_unpin'), { className: 'ix-small' }));
-    }
-  } else if (!isModerator()) {
-    ui.product.hidden = true;
-    ui.product.replaceChildren(...parts);
-    return;
-  }
-  if (isModerator()) {
-    ui.productForm = ui.productForm || productForm(); // kept: a redraw must not lose input
-    ui.productForm.querySelector('summary').textContent = state.product
-      ? 'Pin another product' : 'Pin a product';
-    parts.push(ui.productForm);
-  }
-  ui.product.hidden = false;
-  ui.product.replaceChildren(...parts);
-}
-
-function productForm() {
-  const details = el('details', 'ix-product-form');
-  details.append(el('summary', '', 'Pin a product'));
-  const form = el('form', 'ix-form');
-  const fields = {};
-  for (const [key, label, type, required] of [
-    ['id', 'Product id', 'text', true],
-    ['title', 'Title', 'text', true],
-    ['price', 'Price', 'text', true],
-    ['image', 'Image address (https)', 'url', false],
-    ['link', 'Product page (https)', 'url', true],
-  ]) {
-    const input = el('input');
-    input.type = type;
-    input.required = required;
-    fields[key] = input;
-    form.append(labelled(label, input));
-  }
-  const submit = el('button', 'primary ix-small', 'Pin product');
-  submit.type = 'submit';
-  form.append(submit);
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const product = {};
-    for (const [key, input] of Object.entries(fields)) product[key] = input.value.trim();
-    if (!product.image) delete product.image;
-    if (send('product_pin', product)) details.open = false;
-  });
-  details.append(form);
-  // Open while nothing is pinned: it is the host's first step.
-  details.open = !state.product;
-  return details;
-}
-
-// ---------------------------------------------------------------- shop activity (moderators)
-
-function renderShop() {
-  if (!ui.shop) return;
-  ui.shop.hidden = !isModerator();
-  if (!isModerator()) { ui.shop.replaceChildren(); return; }
-  const heading = el('h2', '', 'Shop activity');
-  heading.id = 'ix-shop-heading';
-  const list = el('ul', 'ix-purchases');
-  list.setAttribute('aria-label', 'Purchases');
-  for (const p of state.purchases) {
-    list.append(el('li', 'ix-purchase', `${p.name || p.member_id} bought ${p.product_id} · ${p.amount} ${p.currency}`));
-  }
-  if (!state.purchases.length) list.append(el('li', 'muted', 'No purchases in this session yet.'));
-  ui.shop.replaceChildren(heading, list);
-}
-
 // ---------------------------------------------------------------- everything
 
 let wasModerator = false;
@@ -578,9 +317,9 @@ function renderAll() {
   wasModerator = isModerator();
   renderChat();
   renderQa();
-  renderPolls();
-  renderProduct();
-  renderShop();
+  renderPolls(ix);
+  renderProduct(ix);
+  renderShop(ix);
 }
 
 function onJoined(message, featureApi) {
@@ -637,30 +376,30 @@ function onMessage(message) {
     case 'poll':
       // A new poll is open: the host's form has done its job.
       if (message.poll && message.poll.state === 'open' && ui.pollForm) ui.pollForm.reset();
-      putPoll(message.poll);
+      putPoll(ix, message.poll);
       return true;
     case 'poll_results': {
       const poll = state.polls.get(message.id);
-      if (poll) putPoll({ ...poll, counts: message.counts, total: message.total });
+      if (poll) putPoll(ix, { ...poll, counts: message.counts, total: message.total });
       return true;
     }
     case 'poll_voted':
       state.myVotes.set(message.id, message.option);
-      renderPolls();
+      renderPolls(ix);
       return true;
     case 'product':
       if (message.product && ui.productForm) ui.productForm.querySelector('form').reset();
       state.product = message.product || null;
-      renderProduct();
+      renderProduct(ix);
       return true;
     case 'product_stats':
       state.productStats = message;
-      renderProduct();
+      renderProduct(ix);
       return true;
     case 'purchase':
       state.purchases.unshift(message);
       state.purchases.splice(50);
-      renderShop();
+      renderShop(ix);
       return true;
     case 'role':
       // Someone's role changed (a co-host appointed, say): moderation controls follow,

@@ -1,0 +1,113 @@
+// The pinned product on the room page (part of the interactions feature): its card and
+// link, the host's pin form and click figures, and the shop activity moderators see.
+// interactions.js owns the state and calls in here with `ix`: { state, ui,
+// send(type, fields), isModerator(), notice(text) }.
+
+import { button, el, labelled, safeUrl } from './dom.js';
+
+export function renderProduct(ix) {
+  if (!ix.ui.product) return;
+  const heading = el('h2', '', 'Featured product');
+  heading.id = 'ix-product-heading';
+  const parts = [heading];
+  const p = ix.state.product;
+  if (p) {
+    const card = el('div', 'ix-product-card');
+    card.dataset.id = p.id;
+    const image = safeUrl(p.image);
+    if (image) {
+      const img = el('img', 'ix-product-image');
+      img.alt = '';
+      img.src = image;
+      img.referrerPolicy = 'no-referrer';
+      img.loading = 'lazy';
+      img.addEventListener('error', () => img.remove());
+      card.append(img);
+    }
+    const info = el('div', 'ix-product-info');
+    info.append(el('p', 'ix-product-title', p.title), el('p', 'ix-product-price', p.price));
+    const link = safeUrl(p.link);
+    if (link) {
+      const a = el('a', 'ix-buy', 'View product');
+      a.href = link;
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer';
+      a.setAttribute('aria-label', `View product: ${p.title}`);
+      a.addEventListener('click', () => ix.send('product_click', { id: p.id }));
+      info.append(a);
+    }
+    card.append(info);
+    parts.push(card);
+    if (ix.isModerator()) {
+      const s = ix.state.productStats && ix.state.productStats.id === p.id ? ix.state.productStats : null;
+      const stats = el('p', 'ix-product-stats muted', s
+        ? `${s.clicks} ${s.clicks === 1 ? 'click' : 'clicks'} by ${s.clickers} · ${s.purchases} bought`
+        : 'No clicks yet');
+      stats.setAttribute('aria-live', 'polite');
+      parts.push(stats, button('Unpin product', () => ix.send('product_unpin'), { className: 'ix-small' }));
+    }
+  } else if (!ix.isModerator()) {
+    ix.ui.product.hidden = true;
+    ix.ui.product.replaceChildren(...parts);
+    return;
+  }
+  if (ix.isModerator()) {
+    ix.ui.productForm = ix.ui.productForm || productForm(ix); // kept: a redraw must not lose input
+    ix.ui.productForm.querySelector('summary').textContent = ix.state.product
+      ? 'Pin another product' : 'Pin a product';
+    parts.push(ix.ui.productForm);
+  }
+  ix.ui.product.hidden = false;
+  ix.ui.product.replaceChildren(...parts);
+}
+
+function productForm(ix) {
+  const details = el('details', 'ix-product-form');
+  details.append(el('summary', '', 'Pin a product'));
+  const form = el('form', 'ix-form');
+  const fields = {};
+  for (const [key, label, type, required] of [
+    ['id', 'Product id', 'text', true],
+    ['title', 'Title', 'text', true],
+    ['price', 'Price', 'text', true],
+    ['image', 'Image address (https)', 'url', false],
+    ['link', 'Product page (https)', 'url', true],
+  ]) {
+    const input = el('input');
+    input.type = type;
+    input.required = required;
+    fields[key] = input;
+    form.append(labelled(label, input));
+  }
+  const submit = el('button', 'primary ix-small', 'Pin product');
+  submit.type = 'submit';
+  form.append(submit);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const product = {};
+    for (const [key, input] of Object.entries(fields)) product[key] = input.value.trim();
+    if (!product.image) delete product.image;
+    if (ix.send('product_pin', product)) details.open = false;
+  });
+  details.append(form);
+  // Open while nothing is pinned: it is the host's first step.
+  details.open = !ix.state.product;
+  return details;
+}
+
+// ---------------------------------------------------------------- shop activity (moderators)
+
+export function renderShop(ix) {
+  if (!ix.ui.shop) return;
+  ix.ui.shop.hidden = !ix.isModerator();
+  if (!ix.isModerator()) { ix.ui.shop.replaceChildren(); return; }
+  const heading = el('h2', '', 'Shop activity');
+  heading.id = 'ix-shop-heading';
+  const list = el('ul', 'ix-purchases');
+  list.setAttribute('aria-label', 'Purchases');
+  for (const p of ix.state.purchases) {
+    list.append(el('li', 'ix-purchase', `${p.name || p.member_id} bought ${p.product_id} · ${p.amount} ${p.currency}`));
+  }
+  if (!ix.state.purchases.length) list.append(el('li', 'muted', 'No purchases in this session yet.'));
+  ix.ui.shop.replaceChildren(heading, list);
+}
