@@ -15,9 +15,8 @@ each slot ``sendonly`` (a speaker is there) or ``inactive`` (nobody, or the subs
 itself). The relay track behind a slot's sender is switched between feeds, never
 stopped, so the sender keeps its sequence numbers and the connection stays up.
 
-Active speaker: each audio receiver's RTP packets are read for the ``ssrc-audio-level``
-header extension (the receive path stays pass-through: no decoding), and every
-``LEVEL_INTERVAL`` seconds the loudest level per publisher goes to ``on_levels``.
+Active speaker: each audio feed's levels go to ``on_levels`` (``server/rooms/media_levels.py``
+reads them off the RTP packets).
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from aiortc.sdp import candidate_from_sdp
 from server.ids import ParticipantId, RoomId
 from server.rooms.errors import MediaFailed
 from server.rooms.media_ice import IcePolicy, configure_peer
+from server.rooms.media_levels import LevelReporter, Levels, LevelsListener, sample_levels
 from server.rooms.media_passthrough import install, mark_passthrough
 from server.rooms.media_relay import Feed, RelayTrack
 from server.settings import MediaSettings
@@ -44,10 +44,6 @@ logger = logging.getLogger(__name__)
 PcName = Literal["pub", "sub"]
 KINDS = ("audio", "video")
 FORWARDED_CODECS = {"audio": ("audio/opus",), "video": ("video/vp8", "video/rtx")}
-# Seconds between two active-speaker reports while anyone is speaking.
-LEVEL_INTERVAL = 0.25
-# ssrc-audio-level is -dBov (0 loudest, 127 silence); louder than -50 dBov is speech.
-SPEAKING_DBOV = 50
 
 _MLINE = re.compile(r"^m=(audio|video|application) ", re.MULTILINE)
 _UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
@@ -66,11 +62,6 @@ def offered_kinds(sdp: str) -> list[str]:
 def _ufrag(sdp: str | None) -> str | None:
     match = _UFRAG.search(sdp or "")
     return match.group(1) if match else None
-
-
-def level_of(dbov: int) -> float:
-    """A level for meters: 1.0 at 0 dBov, 0.0 at -127 dBov (linear in decibels)."""
-    return round(max(0.0, min(1.0, 1.0 - dbov / 127)), 2)
 
 
 class RoomMedia:
@@ -103,10 +94,8 @@ class RoomMedia:
         # Told when slots change (subscribers must re-offer) and, while anyone speaks,
         # the speakers and the levels of every audio publisher.
         self.on_tracks_changed: Callable[[], None] | None = None
-        self.on_levels: Callable[[list[ParticipantId], dict[ParticipantId, float]], None] | None
-        self.on_levels = None
-        self._levels_task: asyncio.Task[None] | None = None
-        self._was_speaking = False
+        self.on_levels: LevelsListener | None = None
+        self._levels = LevelReporter(f"levels-{room_id}", self._audio_feeds, lambda: self.on_levels)
 
     @property
     def live(self) -> bool:
@@ -198,7 +187,7 @@ class RoomMedia:
             feed.muted = track.kind == "audio" and participant in self._muted
             feed.attach(track, receiver)
             if track.kind == "audio":
-                self._listen_levels(receiver, feed)
+                self._levels.listen(receiver, feed)
             if self.publisher != participant:
                 self.publisher = participant
                 self._on_live_change(True, participant)
@@ -287,7 +276,7 @@ class RoomMedia:
         feed.muted = kind == "audio" and participant in self._muted
         feed.attach(track, receiver)
         if kind == "audio":
-            self._listen_levels(receiver, feed)
+            self._levels.listen(receiver, feed)
         self._stage_feeds[key] = feed
         slots = self._slots[kind]
         slot = slots.index(None) if None in slots else len(slots)
@@ -350,43 +339,9 @@ class RoomMedia:
         feeds += [f for (_, kind), f in self._stage_feeds.items() if kind == "audio"]
         return feeds
 
-    def _listen_levels(self, receiver: Any, feed: Feed) -> None:
-        """Read ``ssrc-audio-level`` off each RTP packet before aiortc handles it."""
-        original = receiver._handle_rtp_packet
-
-        async def handle(packet: Any, arrival_time_ms: int) -> None:
-            level = packet.extensions.audio_level
-            if level is not None:
-                feed.note_level(int(level[1]))
-            await original(packet, arrival_time_ms)
-
-        receiver._handle_rtp_packet = handle
-        if self._levels_task is None:
-            self._levels_task = asyncio.create_task(
-                self._report_levels(), name=f"levels-{self.room_id}"
-            )
-
-    def sample_levels(self) -> tuple[list[ParticipantId], dict[ParticipantId, float]]:
+    def sample_levels(self) -> Levels:
         """Who speaks now, and every live, unmuted audio publisher's level (0..1)."""
-        speaking: list[ParticipantId] = []
-        levels: dict[ParticipantId, float] = {}
-        for feed in self._audio_feeds():
-            dbov = feed.take_level()
-            if feed.publisher is None or not feed.live or feed.muted:
-                continue
-            levels[feed.publisher] = level_of(dbov) if dbov is not None else 0.0
-            if dbov is not None and dbov <= SPEAKING_DBOV:
-                speaking.append(feed.publisher)
-        return speaking, levels
-
-    async def _report_levels(self) -> None:
-        while True:
-            await asyncio.sleep(LEVEL_INTERVAL)
-            speaking, levels = self.sample_levels()
-            # Report while anyone speaks, and once more when everyone has stopped.
-            if (speaking or self._was_speaking) and self.on_levels is not None:
-                self.on_levels(speaking, levels)
-            self._was_speaking = bool(speaking)
+        return sample_levels(self._audio_feeds())
 
     # --- teardown -----------------------------------------------------------------------
 
@@ -413,11 +368,7 @@ class RoomMedia:
         await asyncio.gather(self.stop(participant, "pub"), self.stop(participant, "sub"))
 
     async def close(self) -> None:
-        if self._levels_task is not None:
-            self._levels_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._levels_task
-            self._levels_task = None
+        await self._levels.close()
         await asyncio.gather(*(self.stop(p, n) for p, n in list(self._pcs)))
         for feed in self.feeds.values():
             feed.close()
