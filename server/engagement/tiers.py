@@ -91,41 +91,26 @@ def silent_checks(state: MemberState, rules: Rules, now: int) -> tuple[Check, ..
     )
 
 
+def _at_least(name: str, need: int, have: int) -> Check:
+    """A count the member must reach: ``have >= need``."""
+    return Check(name, f">= {need}", str(have), have >= need)
+
+
 def tier_checks(rule: TierRule, state: MemberState, rules: Rules, now: int) -> tuple[Check, ...]:
     """The conditions of ``rule`` that apply (zero thresholds do not), checked."""
     checks: list[Check] = []
     if rule.min_orders:
-        checks.append(
-            Check(
-                "orders",
-                f">= {rule.min_orders}",
-                str(state.orders),
-                state.orders >= rule.min_orders,
-            )
-        )
+        checks.append(_at_least("orders", rule.min_orders, state.orders))
     if rule.min_repurchases:
-        checks.append(
-            Check(
-                f"repurchases within {_num(rules.repurchase_window_days)} days",
-                f">= {rule.min_repurchases}",
-                str(state.repurchases),
-                state.repurchases >= rule.min_repurchases,
-            )
-        )
+        within = f"repurchases within {_num(rules.repurchase_window_days)} days"
+        checks.append(_at_least(within, rule.min_repurchases, state.repurchases))
     if rule.min_score:
         score = score_now(state, rules, now)
         checks.append(
             Check("score", f">= {_num(rule.min_score)}", f"{score:.1f}", score >= rule.min_score)
         )
     if rule.min_shares:
-        checks.append(
-            Check(
-                "shares and invites",
-                f">= {rule.min_shares}",
-                str(state.shares),
-                state.shares >= rule.min_shares,
-            )
-        )
+        checks.append(_at_least("shares and invites", rule.min_shares, state.shares))
     if rule.min_ltv_minor:
         checks.append(
             Check(

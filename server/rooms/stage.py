@@ -96,6 +96,14 @@ def check_target(action: Action, actor: Participant, target: Participant) -> Non
         raise Forbidden(words, role_name(actor.role))
 
 
+def _check_on_stage(action: Action, actor: Participant, target: Participant) -> None:
+    """``check`` and ``check_target``, then: ``target`` must be on the stage."""
+    check(action, actor.role)
+    check_target(action, actor, target)
+    if target.role not in ON_STAGE:
+        raise StageConflict(f"{target.name} is not on the stage.")
+
+
 def check_publish(role: Role, kinds: Collection[str], cameras_allowed: bool) -> None:
     """Raise ``Forbidden`` unless ``role`` may publish media of these ``kinds``."""
     check(Action.PUBLISH_AUDIO, role)
@@ -227,19 +235,13 @@ class Stage:
         return NOTHING
 
     def move_off(self, actor: Participant, target: Participant, now: float) -> Outcome:
-        check(Action.MOVE_OFF, actor.role)
-        check_target(Action.MOVE_OFF, actor, target)
-        if target.role not in ON_STAGE:
-            raise StageConflict(f"{target.name} is not on the stage.")
+        _check_on_stage(Action.MOVE_OFF, actor, target)
         return self._unseat(target.participant_id, now)
 
     def mute(self, actor: Participant, target: Participant) -> Outcome:
         if actor.participant_id == target.participant_id:
             return self.mute_self(actor, True)
-        check(Action.MUTE_OTHER, actor.role)
-        check_target(Action.MUTE_OTHER, actor, target)
-        if target.role not in ON_STAGE:
-            raise StageConflict(f"{target.name} is not on the stage.")
+        _check_on_stage(Action.MUTE_OTHER, actor, target)
         return self._set_muted(target.participant_id, True)
 
     def unmute(self, actor: Participant, target: Participant) -> Outcome:
