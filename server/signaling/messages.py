@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import msgpack
@@ -18,6 +18,7 @@ import msgpack
 from server.ids import is_valid_id
 from server.signaling import messages_interactions, messages_stage
 from server.signaling.fields import ProtocolError, pc, string
+from server.signaling.message_shapes import RefOnly
 
 MAX_TOKEN = 4096
 MAX_SDP = 48 * 1024
@@ -68,8 +69,7 @@ class Stop:
 
 
 @dataclass(frozen=True, slots=True)
-class Leave:
-    ref: str | None = None
+class Leave(RefOnly):
     type: Literal["leave"] = "leave"
 
 
@@ -148,7 +148,7 @@ def parse(obj: Any) -> Any:
 def to_wire(message: Any) -> dict[str, Any]:
     """The wire object for a client message (tests, bots and the load tester use it)."""
     out: dict[str, Any] = {"type": message.type}
-    for name in message.__slots__:
+    for name in (f.name for f in fields(message)):
         value = getattr(message, name)
         if name != "type" and not (name in ("ref", "room") and value is None):
             out[name] = value

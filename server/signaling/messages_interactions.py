@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from server.rooms.polls import MAX_OPTIONS, MIN_OPTIONS
 from server.rooms.reactions import REACTIONS
 from server.signaling.fields import choice, identifier, integer, invalid, string
+from server.signaling.message_shapes import ById, RefOnly, WithText, bare, by_id
 
 # Hard ceilings, whatever the settings say (the configured limits are lower).
 MAX_TEXT = 4000
@@ -27,16 +28,12 @@ MAX_URL = 2048
 
 
 @dataclass(frozen=True, slots=True)
-class ChatSend:
-    text: str
-    ref: str | None = None
+class ChatSend(WithText):
     type: Literal["chat_send"] = "chat_send"
 
 
 @dataclass(frozen=True, slots=True)
-class ChatDelete:
-    id: str
-    ref: str | None = None
+class ChatDelete(ById):
     type: Literal["chat_delete"] = "chat_delete"
 
 
@@ -48,51 +45,37 @@ class React:
 
 
 @dataclass(frozen=True, slots=True)
-class QuestionAsk:
-    text: str
-    ref: str | None = None
+class QuestionAsk(WithText):
     type: Literal["question_ask"] = "question_ask"
 
 
 @dataclass(frozen=True, slots=True)
-class QuestionUpvote:
-    id: str
-    ref: str | None = None
+class QuestionUpvote(ById):
     type: Literal["question_upvote"] = "question_upvote"
 
 
 @dataclass(frozen=True, slots=True)
-class QuestionUnvote:
-    id: str
-    ref: str | None = None
+class QuestionUnvote(ById):
     type: Literal["question_unvote"] = "question_unvote"
 
 
 @dataclass(frozen=True, slots=True)
-class QuestionAnswer:
-    id: str
-    ref: str | None = None
+class QuestionAnswer(ById):
     type: Literal["question_answer"] = "question_answer"
 
 
 @dataclass(frozen=True, slots=True)
-class QuestionPin:
-    id: str
-    ref: str | None = None
+class QuestionPin(ById):
     type: Literal["question_pin"] = "question_pin"
 
 
 @dataclass(frozen=True, slots=True)
-class QuestionUnpin:
-    id: str
-    ref: str | None = None
+class QuestionUnpin(ById):
     type: Literal["question_unpin"] = "question_unpin"
 
 
 @dataclass(frozen=True, slots=True)
-class QuestionDismiss:
-    id: str
-    ref: str | None = None
+class QuestionDismiss(ById):
     type: Literal["question_dismiss"] = "question_dismiss"
 
 
@@ -113,9 +96,7 @@ class PollVote:
 
 
 @dataclass(frozen=True, slots=True)
-class PollClose:
-    id: str
-    ref: str | None = None
+class PollClose(ById):
     type: Literal["poll_close"] = "poll_close"
 
 
@@ -131,15 +112,12 @@ class ProductPin:
 
 
 @dataclass(frozen=True, slots=True)
-class ProductUnpin:
-    ref: str | None = None
+class ProductUnpin(RefOnly):
     type: Literal["product_unpin"] = "product_unpin"
 
 
 @dataclass(frozen=True, slots=True)
-class ProductClick:
-    id: str
-    ref: str | None = None
+class ProductClick(ById):
     type: Literal["product_click"] = "product_click"
 
 
@@ -224,15 +202,15 @@ def _product_pin(obj: dict[str, Any], ref: str | None) -> ProductPin:
 
 PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
     "chat_send": lambda o, r: ChatSend(text=string(o, "text", MAX_TEXT, r), ref=r),
-    "chat_delete": lambda o, r: ChatDelete(id=_id(o, r), ref=r),
+    "chat_delete": by_id(ChatDelete),
     "reaction": lambda o, r: React(emoji=choice(o, "emoji", REACTIONS, r), ref=r),
     "question_ask": lambda o, r: QuestionAsk(text=string(o, "text", MAX_TEXT, r), ref=r),
-    "question_upvote": lambda o, r: QuestionUpvote(id=_id(o, r), ref=r),
-    "question_unvote": lambda o, r: QuestionUnvote(id=_id(o, r), ref=r),
-    "question_answer": lambda o, r: QuestionAnswer(id=_id(o, r), ref=r),
-    "question_pin": lambda o, r: QuestionPin(id=_id(o, r), ref=r),
-    "question_unpin": lambda o, r: QuestionUnpin(id=_id(o, r), ref=r),
-    "question_dismiss": lambda o, r: QuestionDismiss(id=_id(o, r), ref=r),
+    "question_upvote": by_id(QuestionUpvote),
+    "question_unvote": by_id(QuestionUnvote),
+    "question_answer": by_id(QuestionAnswer),
+    "question_pin": by_id(QuestionPin),
+    "question_unpin": by_id(QuestionUnpin),
+    "question_dismiss": by_id(QuestionDismiss),
     "poll_create": lambda o, r: PollCreate(
         question=string(o, "question", MAX_POLL_QUESTION, r).strip(),
         options=_options(o, r),
@@ -241,8 +219,8 @@ PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
     "poll_vote": lambda o, r: PollVote(
         id=_id(o, r), option=integer(o, "option", 0, MAX_OPTIONS - 1, r), ref=r
     ),
-    "poll_close": lambda o, r: PollClose(id=_id(o, r), ref=r),
+    "poll_close": by_id(PollClose),
     "product_pin": _product_pin,
-    "product_unpin": lambda o, r: ProductUnpin(ref=r),
-    "product_click": lambda o, r: ProductClick(id=_id(o, r), ref=r),
+    "product_unpin": bare(ProductUnpin),
+    "product_click": by_id(ProductClick),
 }

@@ -14,31 +14,26 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from server.signaling.fields import boolean, identifier
+from server.signaling.message_shapes import RefOnly, ToParticipant, bare, to_participant
 
 
 @dataclass(frozen=True, slots=True)
-class HandRaise:
-    ref: str | None = None
+class HandRaise(RefOnly):
     type: Literal["hand_raise"] = "hand_raise"
 
 
 @dataclass(frozen=True, slots=True)
-class HandLower:
-    ref: str | None = None
+class HandLower(RefOnly):
     type: Literal["hand_lower"] = "hand_lower"
 
 
 @dataclass(frozen=True, slots=True)
-class StageInvite:
-    participant: str
-    ref: str | None = None
+class StageInvite(ToParticipant):
     type: Literal["stage_invite"] = "stage_invite"
 
 
 @dataclass(frozen=True, slots=True)
-class HandDismiss:
-    participant: str
-    ref: str | None = None
+class HandDismiss(ToParticipant):
     type: Literal["hand_dismiss"] = "hand_dismiss"
 
 
@@ -50,43 +45,32 @@ class StageReply:
 
 
 @dataclass(frozen=True, slots=True)
-class StageLeave:
-    ref: str | None = None
+class StageLeave(RefOnly):
     type: Literal["stage_leave"] = "stage_leave"
 
 
 @dataclass(frozen=True, slots=True)
-class StageMoveOff:
-    participant: str
-    ref: str | None = None
+class StageMoveOff(ToParticipant):
     type: Literal["stage_move_off"] = "stage_move_off"
 
 
 @dataclass(frozen=True, slots=True)
-class Mute:
-    participant: str
-    ref: str | None = None
+class Mute(ToParticipant):
     type: Literal["mute"] = "mute"
 
 
 @dataclass(frozen=True, slots=True)
-class Unmute:
-    participant: str
-    ref: str | None = None
+class Unmute(ToParticipant):
     type: Literal["unmute"] = "unmute"
 
 
 @dataclass(frozen=True, slots=True)
-class AskUnmute:
-    participant: str
-    ref: str | None = None
+class AskUnmute(ToParticipant):
     type: Literal["ask_unmute"] = "ask_unmute"
 
 
 @dataclass(frozen=True, slots=True)
-class MakeCohost:
-    participant: str
-    ref: str | None = None
+class MakeCohost(ToParticipant):
     type: Literal["make_cohost"] = "make_cohost"
 
 
@@ -138,16 +122,16 @@ def _remove(obj: dict[str, Any], ref: str | None) -> Remove:
 
 
 PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
-    "hand_raise": lambda o, r: HandRaise(ref=r),
-    "hand_lower": lambda o, r: HandLower(ref=r),
-    "stage_invite": lambda o, r: StageInvite(participant=_who(o, r), ref=r),
-    "hand_dismiss": lambda o, r: HandDismiss(participant=_who(o, r), ref=r),
+    "hand_raise": bare(HandRaise),
+    "hand_lower": bare(HandLower),
+    "stage_invite": to_participant(StageInvite),
+    "hand_dismiss": to_participant(HandDismiss),
     "stage_reply": lambda o, r: StageReply(accept=boolean(o, "accept", r), ref=r),
-    "stage_leave": lambda o, r: StageLeave(ref=r),
-    "stage_move_off": lambda o, r: StageMoveOff(participant=_who(o, r), ref=r),
-    "mute": lambda o, r: Mute(participant=_who(o, r), ref=r),
-    "unmute": lambda o, r: Unmute(participant=_who(o, r), ref=r),
-    "ask_unmute": lambda o, r: AskUnmute(participant=_who(o, r), ref=r),
-    "make_cohost": lambda o, r: MakeCohost(participant=_who(o, r), ref=r),
+    "stage_leave": bare(StageLeave),
+    "stage_move_off": to_participant(StageMoveOff),
+    "mute": to_participant(Mute),
+    "unmute": to_participant(Unmute),
+    "ask_unmute": to_participant(AskUnmute),
+    "make_cohost": to_participant(MakeCohost),
     "remove": _remove,
 }
