@@ -86,12 +86,7 @@ class Turn:
 def chat_send(t: Turn, msg: mi.ChatSend) -> None:
     message = t.act.chat.post(Author.of(t.me()), msg.text, now_ms())
     t.room.broadcast("chat", message.to_json())
-    t.record(
-        EventKind.CHAT,
-        action="send",
-        message_id=message.message_id,
-        length=len(message.text),
-    )
+    t.record(EventKind.CHAT, action="send", message_id=message.message_id, length=len(message.text))
 
 
 def chat_delete(t: Turn, msg: mi.ChatDelete) -> None:
@@ -187,12 +182,7 @@ def poll_create(t: Turn, msg: mi.PollCreate) -> None:
     t.require_moderator("create polls")
     poll = t.act.polls.create(msg.question, msg.options, now_ms())
     t.room.broadcast("poll", {"poll": poll.to_json()})
-    t.record(
-        EventKind.POLL_VOTE,
-        action="create",
-        poll_id=poll.poll_id,
-        options=len(poll.options),
-    )
+    t.record(EventKind.POLL_VOTE, action="create", poll_id=poll.poll_id, options=len(poll.options))
 
 
 def poll_vote(t: Turn, msg: mi.PollVote) -> None:
