@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import signal
 import socket
@@ -48,6 +49,9 @@ CHROMIUM_ARGS = [
 STARTUP_TIMEOUT = 30.0
 CLI_TIMEOUT = 30.0
 RTP_PORTS = 200
+# A member's page is in the room once joined; "Media connected" once its `sub` is up.
+IN_THE_ROOM = re.compile(r"^(In the room|Media connected)$")
+MEDIA_TIMEOUT = 20.0
 
 
 def _udp_range(size: int) -> tuple[int, int]:

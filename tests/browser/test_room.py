@@ -7,13 +7,12 @@ sentence) and on WebRTC receive statistics, never on the mere absence of errors.
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import OpenRoom, SalonServer
+from tests.browser.conftest import IN_THE_ROOM, MEDIA_TIMEOUT, OpenRoom, SalonServer
 
 pytestmark = pytest.mark.browser
 
@@ -30,9 +29,6 @@ LEAVE_ROOM = "b-leave"
 # Markup in a title must reach people as text, never as elements.
 GATE_TITLE = "Spring <b>Preview</b> & Friends"
 
-# A member's page is in the room once joined; "Media connected" once its `sub` is up.
-IN_THE_ROOM = re.compile(r"^(In the room|Media connected)$")
-MEDIA_TIMEOUT = 20.0
 PRESENCE_TIMEOUT_MS = 10_000
 
 # Sums inbound-rtp counters of the page's `sub` peer connection, per kind.

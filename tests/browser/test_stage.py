@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import OpenRoom, SalonServer
+from tests.browser.conftest import IN_THE_ROOM, MEDIA_TIMEOUT, OpenRoom, SalonServer
 
 pytestmark = pytest.mark.browser
 
@@ -28,8 +28,6 @@ LISTENER = "s-ben"
 ROGUE = "s-cy"
 STAGE_ROOM = "s-stage"
 BAN_ROOM = "s-ban"
-MEDIA_TIMEOUT = 20.0
-IN_THE_ROOM = re.compile(r"^(In the room|Media connected)$")
 
 # Inbound audio of the page's stage slots (not the host's main pair), and the slots.
 SLOT_STATS_JS = """async () => {

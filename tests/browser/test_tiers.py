@@ -4,7 +4,6 @@ her in; the operator's dashboard draws the metrics."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import CHROMIUM, OpenRoom, SalonServer
+from tests.browser.conftest import CHROMIUM, IN_THE_ROOM, OpenRoom, SalonServer
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +19,6 @@ HOST = "t-host"
 PIA = "t-pia"
 OPEN_ROOM = "t-open"
 MEMBERS_ROOM = "t-members"
-IN_THE_ROOM = re.compile(r"^(In the room|Media connected)$")
 PUSH_TIMEOUT_MS = 10_000
 
 
