@@ -5,8 +5,9 @@
 // host and for speakers on stage, a `pub` peer connection publishes.
 //
 // This file owns the socket, the connection state and the page around the stream; the
-// peer connections, stage slots and going live are in media.js, the people list in
-// people.js.
+// peer connections and going live are in media.js (stage slots in slots.js), the people
+// list in people.js, the page's elements and what is drawn from plain values in
+// room_view.js.
 //
 // Everything that came from the server or from people (names, titles, messages) is put
 // on the page with textContent, never as HTML.
@@ -14,6 +15,9 @@
 import { callFeatures } from './features.js';
 import { createMedia } from './media.js';
 import { renderPeopleList } from './people.js';
+import {
+  renderLiveBadge, renderRoomHeader, renderStagePlaceholder, showStatus, ui,
+} from './room_view.js';
 
 const PROTOCOL = 'salon.v1.json';
 const RECONNECT_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
@@ -25,38 +29,6 @@ const FATAL_CODES = new Set([
 const CLOSE_REFUSED = 4403;
 const CLOSE_REPLACED = 4409;
 const CLOSE_REMOVED = 4410;
-
-const STATUS_TEXT = {
-  connecting: 'Connecting…',
-  joined: 'In the room',
-  media: 'Media connected',
-  reconnecting: 'Reconnecting…',
-  disconnected: 'Disconnected',
-};
-
-const $ = (id) => document.getElementById(id);
-const ui = {
-  title: $('room-title'),
-  tiers: $('room-tiers'),
-  liveBadge: $('live-badge'),
-  status: $('conn-status'),
-  notice: $('notice'),
-  ended: $('ended'),
-  endedTitle: $('ended-title'),
-  endedMessage: $('ended-message'),
-  rejoinBtn: $('rejoin-btn'),
-  stage: $('stage'),
-  remoteVideo: $('remote-video'),
-  localVideo: $('local-video'),
-  placeholder: $('stage-placeholder'),
-  liveBtn: $('live-btn'),
-  soundBtn: $('sound-btn'),
-  leaveBtn: $('leave-btn'),
-  people: $('people'),
-  slots: $('slots'),
-  peopleCount: $('people-count'),
-  peopleList: $('people-list'),
-};
 
 // What tests (and curious people in the console) may read. Kept up to date in place.
 const salon = {
@@ -154,11 +126,6 @@ const featureApi = {
   micLive: () => media.micLive(),
 };
 
-function listWords(words) {
-  if (words.length <= 1) return words.join('');
-  return `${words.slice(0, -1).join(', ')} and ${words[words.length - 1]}`;
-}
-
 function showNotice(text, { sticky = false } = {}) {
   clearTimeout(noticeTimer);
   ui.notice.textContent = text;
@@ -169,8 +136,7 @@ function showNotice(text, { sticky = false } = {}) {
 
 function setState(state) {
   salon.state = state;
-  ui.status.textContent = STATUS_TEXT[state] || state;
-  ui.status.dataset.state = state;
+  showStatus(state);
 }
 
 // The words shown once the socket is in the room depend on the media connection that
@@ -415,31 +381,16 @@ window.addEventListener('pageshow', (event) => {
 function setLive(live, publisher) {
   salon.live = live;
   salon.publisher = live ? publisher : null;
-  ui.liveBadge.dataset.live = String(live);
-  ui.liveBadge.textContent = live ? 'Live' : 'Not live';
+  renderLiveBadge(live);
   renderStage();
 }
 
 function renderRoom() {
-  const room = salon.room || {};
-  const title = typeof room.title === 'string' && room.title ? room.title : (room.id || 'Salon room');
-  ui.title.textContent = title;
-  document.title = `${title} · Salon`;
-  const tiers = Array.isArray(room.tiers) ? room.tiers.filter((t) => typeof t === 'string') : [];
-  ui.tiers.textContent = tiers.length ? `Open to ${listWords(tiers)} members` : '';
+  renderRoomHeader(salon.room || {});
 }
 
 function renderStage() {
-  let text = '';
-  if (isHost()) {
-    if (!media.hasLocalMedia()) text = "You're not live. Press Go live to start your camera and microphone.";
-  } else if (!salon.live) {
-    text = 'The host is not live right now. The stream starts here as soon as they go live.';
-  } else if (!ui.remoteVideo.videoWidth) {
-    text = 'Starting the stream…';
-  }
-  ui.placeholder.textContent = text;
-  ui.placeholder.hidden = !text;
+  renderStagePlaceholder({ host: isHost(), hasLocalMedia: media.hasLocalMedia(), live: salon.live });
 }
 
 function renderParticipants() {
