@@ -7,6 +7,7 @@ import atexit
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -18,7 +19,7 @@ from redis.asyncio import Redis
 
 from server import operations as ops
 from server.app import QuietAccessLogger, create_app
-from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, encode
+from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, decode, encode
 from server.engagement.members import MemberStore
 from server.redis_embed import EmbeddedRedis, start_redis
 from server.rooms.store import RoomStore
@@ -180,3 +181,131 @@ async def own_redis() -> AsyncIterator[Restartable]:
     finally:
         for server in holder.servers:
             await asyncio.to_thread(server.stop)
+
+
+# --- the interactions feature (test_interactions*.py, test_commerce.py) ----------------
+
+WEBHOOK_SECRET = "shop-webhook-secret-0123456789"
+# Generous limits so that tests about other rules never trip them.
+RELAXED = {
+    "interactions.chat_burst": 500,
+    "interactions.reaction_burst": 500,
+    "interactions.vote_burst": 500,
+    "interactions.question_burst": 500,
+    "interactions.click_burst": 500,
+    "commerce.webhook_secret": WEBHOOK_SECRET,
+}
+PRODUCT = {
+    "type": "product_pin",
+    "id": "bag-1",
+    "title": "Spring <i>tote</i>",
+    "price": "€49",
+    "image": "https://cdn.example.com/bag.jpg",
+    "link": "https://shop.example.com/p/bag-1",
+}
+
+
+@pytest.fixture
+async def serve(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    redis_server: EmbeddedRedis,
+    seeded: Redis,
+) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
+    """``await serve(**overrides)``: a real server with these settings (plus RELAXED)."""
+
+    async def start(**overrides: Any) -> TestClient[Any, Any]:
+        settings = make_settings(redis_server.url, **{**RELAXED, **overrides})
+        return await aiohttp_client(create_app(settings))
+
+    return start
+
+
+class Person(Socket):
+    """A joined socket, with what ``joined`` said and the server it is connected to."""
+
+    def __init__(self, socket: Socket, client: TestClient[Any, Any], joined: dict[str, Any]):
+        super().__init__(socket.ws)
+        self.client = client
+        self.joined = joined
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The late-joiner state of the interactions feature."""
+        state: dict[str, Any] = self.joined["interactions"]
+        return state
+
+
+Room = Callable[..., Awaitable[Person]]
+
+
+@pytest.fixture
+async def room(serve: Callable[..., Awaitable[TestClient[Any, Any]]]) -> Room:
+    """``await room(member, role="member", **overrides)``: a joined socket in room vip.
+
+    The first call starts the server (with ``overrides``); later calls join the same one.
+    """
+    clients: list[TestClient[Any, Any]] = []
+
+    async def join(member: str, role: str = "member", **overrides: Any) -> Person:
+        if not clients:
+            clients.append(await serve(**overrides))
+        elif overrides:
+            raise AssertionError("one server per test: pass overrides on the first join")
+        ws = Socket(await clients[0].ws_connect("/ws"))
+        joined = await ws.join(token(member, role=role))
+        assert joined["type"] == "joined", joined
+        return Person(ws, clients[0], joined)
+
+    return join
+
+
+async def drain_presence(*sockets: Socket) -> None:
+    """Read and drop presence messages already queued (joins of later sockets)."""
+    for ws in sockets:
+        while True:
+            try:
+                message = await ws.recv(timeout=0.05)
+            except TimeoutError:
+                break
+            assert message["type"] == "presence", message
+
+
+async def expect_nothing(ws: Socket, kind: str, within: float = 0.3) -> None:
+    try:
+        while True:
+            message = await ws.recv(timeout=within)
+            assert message["type"] != kind, message
+    except TimeoutError:
+        return
+
+
+async def stream_events(redis: Redis, count: int, timeout: float = 5.0) -> list[Event]:
+    """The stream's events once there are at least ``count`` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = [decode(fields[b"e"]) for _, fields in await redis.xrange(STREAM_KEY)]
+        if len(events) >= count or time.monotonic() > deadline:
+            return events
+        await asyncio.sleep(0.02)
+
+
+async def purchase_events(redis: Redis, count: int) -> list[Event]:
+    deadline = time.monotonic() + 5
+    while True:
+        events = [e for e in await stream_events(redis, 0) if e.kind == "purchase"]
+        if len(events) >= count or time.monotonic() > deadline:
+            return events
+        await asyncio.sleep(0.02)
+
+
+def interaction_events(events: list[Event]) -> list[Event]:
+    return [e for e in events if e.kind not in ("join", "leave")]
+
+
+async def ask(ws: Socket, text: str) -> dict[str, Any]:
+    """Ask ``text`` and return the question as the room announced it."""
+    await ws.send({"type": "question_ask", "text": text})
+    while True:
+        question: dict[str, Any] = (await ws.recv_type("question"))["question"]
+        if question["text"] == text:
+            return question
