@@ -1,4 +1,9 @@
-"""A real server (aiohttp test server) on a real, flushed Redis, and helpers to talk to it."""
+"""A real server (aiohttp test server) on a real, flushed Redis, and helpers to talk to it.
+
+Also shared here: the ``salon`` command's environment (``cli_env``), a Redis the test can
+stop and restart (``own_redis``), ``xadd`` onto the event stream, and the joined-room
+fixtures of the interactions tests (``serve``, ``room``).
+"""
 
 from __future__ import annotations
 
