@@ -289,6 +289,16 @@ class Stage:
 
     # --- bookkeeping --------------------------------------------------------------------
 
+    def knows(self, participant: ParticipantId) -> bool:
+        """Whether the stage holds anything about ``participant`` (hand, invite, seat…)."""
+        return (
+            participant in self._hands
+            or participant in self._invites
+            or participant in self._muted
+            or participant in self._seats
+            or self._cohost == participant
+        )
+
     def forget(self, participant: ParticipantId, now: float) -> Outcome:
         """``participant`` left the room: drop everything about them, end their seat."""
         self._hands.pop(participant, None)

@@ -241,6 +241,10 @@ class StageFeature:
             await room.media.stop(pid, "pub")
 
     def _left(self, room: Room, participant: Participant) -> None:
+        if not room.stage.knows(participant.participant_id):
+            # A listener leaving changes nothing on stage: telling a thousand people so
+            # would cost a thousand messages per leave.
+            return
         outcome = room.stage.forget(participant.participant_id, time.monotonic())
         for pid, seconds in outcome.stage_time:
             self._stage_time(room, pid, seconds, participant)

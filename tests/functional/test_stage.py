@@ -401,3 +401,20 @@ async def test_bad_targets_get_errors(connect: Connect) -> None:
     await expect_error(host, "invalid_field", "'ban'")
     await host.send({"type": "stage_reply"})
     await expect_error(host, "invalid_field", "'accept'")
+
+
+async def test_a_listener_leaving_sends_no_stage_update(connect: Connect) -> None:
+    """Regression: every leave broadcast `stage` (and `hands`) to the whole room, even when
+    the one leaving had no hand, invite or seat: 1,000 leaves cost ~480k messages."""
+    host, _ = await joined(connect, "host", role="host")
+    listener, _ = await joined(connect, "cora")
+    await host.recv_type("presence")
+    await listener.send({"type": "leave"})
+    left = await host.recv_type("presence")
+    assert left["event"] == "left"
+    await host.send({"type": "hand_lower", "ref": "probe"})  # any request: a reply marks the end
+    while True:
+        message = await host.recv()
+        assert message["type"] not in ("stage", "hands"), message
+        if message.get("ref") == "probe":
+            break
