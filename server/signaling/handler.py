@@ -23,6 +23,9 @@ def websocket_handler(
             protocols=(JSON_PROTOCOL, MSGPACK_PROTOCOL),
             heartbeat=settings.heartbeat,
             max_msg_size=settings.max_message_bytes,
+            # Room messages are small and broadcast: deflating each copy for each recipient
+            # costs more CPU than the bytes it saves (browsers would otherwise ask for it).
+            compress=False,
         )
         await ws.prepare(request)
         binary = ws.ws_protocol == MSGPACK_PROTOCOL

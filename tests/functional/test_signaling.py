@@ -239,3 +239,11 @@ async def test_redis_down_keeps_the_gate_shut(
         assert await ws.closed_with() == 4403
     finally:
         server.stop()
+
+
+async def test_no_per_message_compression_even_when_asked(client: TestClient[Any, Any]) -> None:
+    """Browsers ask for permessage-deflate; broadcasts would then be deflated per recipient."""
+    ws = await client.ws_connect("/ws", protocols=("salon.v1.json",), compress=15)
+    assert ws.compress == 0
+    assert "Sec-WebSocket-Extensions" not in ws._response.headers
+    await ws.close()
