@@ -28,8 +28,6 @@ import secrets
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ from redis.asyncio import Redis
 from loadtest._chat_bots import Plan, bots_main
 from server import operations as ops
 from server.engagement.members import MemberStore
+from server.local_server import healthy
 from server.redis_embed import free_port, start_redis
 from server.rooms.store import RoomStore
 from server.settings import load_settings
@@ -80,14 +79,6 @@ async def _seed(redis_url: str, members: int) -> list[str]:
         return ids
     finally:
         await redis.aclose()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def _cpu_seconds(process: psutil.Process) -> float:
@@ -162,7 +153,7 @@ def _busy_cores() -> float:
 def _run(bench: Bench) -> int:
     args = bench.args
     deadline = time.monotonic() + START_TIMEOUT
-    while not _healthy(f"http://127.0.0.1:{bench.port}/healthz"):
+    while not healthy(f"http://127.0.0.1:{bench.port}"):
         if bench.server.poll() is not None or time.monotonic() > deadline:
             print(f"salon serve did not start; see {bench.log_path}", file=sys.stderr)
             return 1

@@ -21,11 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from server.local_server import healthy, serve_command, serve_env
 from server.redis_embed import EmbeddedRedis, free_port
 
 STARTUP_TIMEOUT = 30.0
@@ -104,14 +103,6 @@ def start_redis(cores: frozenset[int] | None) -> EmbeddedRedis:
     raise RuntimeError(f"redis-server did not start on port {port}")
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def spawn_server(cores: frozenset[int] | None, rtp_ports: int = 2000) -> SpawnedServer:
     """Start Redis and ``salon serve`` (pinned to ``cores``); wait until healthy."""
     redis = start_redis(cores)
@@ -119,24 +110,10 @@ def spawn_server(cores: frozenset[int] | None, rtp_ports: int = 2000) -> Spawned
     port = free_port()
     low = 20000 + secrets.randbelow(30000)
     secret, admin_key = secrets.token_hex(16), secrets.token_urlsafe(24)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SALON_")}
-    env.update(SALON_REDIS_URL=redis.url, SALON_SECRET=secret, SALON_ADMIN_KEY=admin_key)
-    command = [
-        *_salon(),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--redis-url",
-        redis.url,
-        "--ice-address",
-        "127.0.0.1",
-        "--rtp-ports",
-        f"{low}-{low + rtp_ports - 1}",
-        "--log-level",
-        "WARNING",
-    ]
+    env = serve_env(redis.url, secret, admin_key)
+    command = serve_command(
+        _salon(), port, redis.url, (low, low + rtp_ports - 1), ("--log-level", "WARNING")
+    )
 
     def pin() -> None:  # in the child, before exec: every thread it starts inherits both
         _raise_nofile()
@@ -156,7 +133,7 @@ def spawn_server(cores: frozenset[int] | None, rtp_ports: int = 2000) -> Spawned
         )
     server = SpawnedServer(f"http://127.0.0.1:{port}", admin_key, secret, redis, process, log_path)
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not _healthy(server.url):
+    while not healthy(server.url):
         if process.poll() is not None or time.monotonic() > deadline:
             tail = server.log_tail()
             server.stop()

@@ -11,7 +11,6 @@ microphone. Run the suite inside the loopback-only network namespace::
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
 import signal
@@ -19,8 +18,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +27,7 @@ from urllib.parse import quote
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from server.local_server import healthy, serve_command, serve_env
 from server.redis_embed import EmbeddedRedis, free_port
 
 SALON = Path(sys.executable).with_name("salon")
@@ -146,14 +144,6 @@ class SalonServer:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture(scope="module")
 def salon_server(
     redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
@@ -173,29 +163,11 @@ def salon_server(
     port = free_port()
     rtp_low, rtp_high = _udp_range(RTP_PORTS)
     # Start from a clean slate: a stray SALON_* variable would change (or stop) the server.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SALON_")}
-    env.update(
-        SALON_REDIS_URL=redis_server.url,
-        SALON_SECRET=secrets.token_hex(16),
-        SALON_ADMIN_KEY=secrets.token_urlsafe(24),
-    )
+    env = serve_env(redis_server.url, secrets.token_hex(16), secrets.token_urlsafe(24))
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                str(SALON),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--redis-url",
-                redis_server.url,
-                "--ice-address",
-                "127.0.0.1",
-                "--rtp-ports",
-                f"{rtp_low}-{rtp_high}",
-            ],
+            serve_command([str(SALON)], port, redis_server.url, (rtp_low, rtp_high)),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -204,7 +176,7 @@ def salon_server(
     server = SalonServer(f"http://127.0.0.1:{port}", env, log_path, process)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _healthy(f"{server.base_url}/healthz"):
+        while not healthy(server.base_url):
             if process.poll() is not None:
                 pytest.fail(f"salon serve exited with {process.returncode}:\n{server.log_tail()}")
             if time.monotonic() > deadline:
