@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from server.local_server import healthy, serve_command, serve_env
 from server.redis_embed import EmbeddedRedis, free_port
@@ -50,6 +50,9 @@ RTP_PORTS = 200
 # A member's page is in the room once joined; "Media connected" once its `sub` is up.
 IN_THE_ROOM = re.compile(r"^(In the room|Media connected)$")
 MEDIA_TIMEOUT = 20.0
+# Web-first assertions wait this long (Playwright's default is 5 s): a 2-core CI machine
+# running Chromium, the server and Redis at once can stall a page for seconds.
+expect.set_options(timeout=15_000)
 
 
 def _udp_range(size: int) -> tuple[int, int]:
