@@ -121,8 +121,11 @@ class Room:
             if only is None
             else {pid: self._listeners[pid] for pid in only if pid in self._listeners}
         )
+        # One private copy per broadcast: every listener gets the same object, which the
+        # signaling layer encodes once for all of them (see signaling/frames.py).
+        event = dict(payload)
         for listener in list(targets.values()):
-            listener.room_event(kind, payload)
+            listener.room_event(kind, event)
 
     @property
     def empty(self) -> bool:

@@ -9,6 +9,7 @@ from aiohttp import web
 from server.rooms.service import RoomService
 from server.settings import SignalingSettings
 from server.signaling.context import Feature
+from server.signaling.frames import FrameCache
 from server.signaling.session import Session
 
 JSON_PROTOCOL = "salon.v1.json"
@@ -18,6 +19,8 @@ MSGPACK_PROTOCOL = "salon.v1.msgpack"
 def websocket_handler(
     service: RoomService, settings: SignalingSettings, features: tuple[Feature, ...] = ()
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    frames = FrameCache()  # shared by this app's sessions: a broadcast is encoded once
+
     async def handle(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
             protocols=(JSON_PROTOCOL, MSGPACK_PROTOCOL),
@@ -29,7 +32,7 @@ def websocket_handler(
         )
         await ws.prepare(request)
         binary = ws.ws_protocol == MSGPACK_PROTOCOL
-        await Session(ws, service, settings, binary, features).run()
+        await Session(ws, service, settings, binary, features, frames).run()
         return ws
 
     return handle

@@ -28,6 +28,7 @@ from server.settings import SignalingSettings
 from server.signaling import messages as m
 from server.signaling.context import Feature, SessionContext
 from server.signaling.errors import CLOSE_JOIN_TIMEOUT, CLOSE_NORMAL, code_for
+from server.signaling.frames import Frame, FrameCache
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +52,14 @@ class Session:
         settings: SignalingSettings,
         binary: bool,
         features: tuple[Feature, ...] = (),
+        frames: FrameCache | None = None,
     ) -> None:
         self._ws = ws
         self._service = service
         self._settings = settings
         self._binary = binary
-        self._outbox: asyncio.Queue[dict[str, Any] | _Close] = asyncio.Queue(OUTBOX_LIMIT)
+        self._outbox: asyncio.Queue[dict[str, Any] | Frame | _Close] = asyncio.Queue(OUTBOX_LIMIT)
+        self._frames = frames or FrameCache()
         self._room: Room | None = None
         self._me: Participant | None = None
         self._closing = False
@@ -69,16 +72,29 @@ class Session:
     # --- RoomListener -----------------------------------------------------------------
 
     def participant_joined(self, participant: Participant) -> None:
-        self._send(m.presence("joined", participant.to_json()))
+        self._send(
+            self._frames.frame(
+                participant,
+                "joined",
+                self._binary,
+                lambda: m.presence("joined", participant.to_json()),
+            )
+        )
 
     def participant_left(self, participant: Participant) -> None:
-        self._send(m.presence("left", participant.to_json()))
+        self._send(
+            self._frames.frame(
+                participant, "left", self._binary, lambda: m.presence("left", participant.to_json())
+            )
+        )
 
     def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None:
         self._send(m.stream(live, publisher))
 
     def room_event(self, kind: str, payload: dict[str, Any]) -> None:
-        self._send({"type": kind, **payload})
+        self._send(
+            self._frames.frame(payload, kind, self._binary, lambda: {"type": kind, **payload})
+        )
 
     def replaced(self) -> None:
         from server.rooms.errors import Replaced
@@ -90,7 +106,7 @@ class Session:
 
     # --- outbox -------------------------------------------------------------------------
 
-    def _send(self, message: dict[str, Any] | _Close) -> None:
+    def _send(self, message: dict[str, Any] | Frame | _Close) -> None:
         if self._closing:
             return
         try:
@@ -118,7 +134,9 @@ class Session:
                 if isinstance(item, _Close):
                     await self._ws.close(code=item.code, message=item.reason.encode())
                     return
-                frame = m.encode_frame(item, self._binary)
+                frame = (
+                    item if isinstance(item, (str, bytes)) else m.encode_frame(item, self._binary)
+                )
                 if isinstance(frame, bytes):
                     await self._ws.send_bytes(frame)
                 else:
