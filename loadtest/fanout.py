@@ -219,16 +219,16 @@ def _parser() -> argparse.ArgumentParser:
         "--subscribers",
         type=int,
         nargs="+",
-        default=[0, 5, 10],
+        default=[0, 5, 10, 50],
         metavar="N",
-        help="subscriber counts to measure (0 is always added; default 0 5 10)",
+        help="subscriber counts to measure (0 is always added; default 0 5 10 50)",
     )
     parser.add_argument(
         "--transcode-max",
         type=int,
-        default=None,
+        default=5,
         metavar="N",
-        help="skip transcode counts above N (it saturates a core early)",
+        help="skip transcode counts above N (default 5: MediaRelay saturates a core at ~7)",
     )
     parser.add_argument(
         "--seconds", type=float, default=5.0, help="length of one measurement window (default 5)"

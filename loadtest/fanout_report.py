@@ -153,29 +153,27 @@ def report(results: dict[str, list[Config]], server_cores: int) -> dict[str, Any
         + "  ".join(f"N={n}: {r:.1f}×" for n, r in ratios.items())
     )
     headline: dict[str, Any] = {}
-    if ratios:
-        transcode = {c.subscribers: c for c in results["transcode"]}
-        clean = [n for n in common if not strain(transcode[n], server_cores)]
-        count = max(clean) if clean else max(common)
-        bound = "" if clean else " (transcode could not keep up: a lower bound)"
-        verdict = "met" if ratios[count] >= TARGET_RATIO else "NOT met"
-        print(
-            f"headline at N={count}: forward is {ratios[count]:.1f}× cheaper per subscriber"
-            f"{bound}; target ≥{TARGET_RATIO:.0f}× {verdict}"
-        )
-        headline = {
-            "subscribers": count,
-            "ratio": ratios[count],
-            "lower_bound": not clean,
-            "target": TARGET_RATIO,
-            "met": ratios[count] >= TARGET_RATIO,
-        }
     forward_slope, transcode_slope = slopes["forward"], slopes["transcode"]
     if forward_slope and transcode_slope and forward_slope > 0:
+        # The headline is the marginal cost of one more subscriber, fitted over every N that
+        # kept up: a single small N divides a few tenths of a percent of CPU by 5 and is
+        # dominated by measurement noise and per-room fixed costs.
+        slope_ratio = transcode_slope / forward_slope
+        verdict = "met" if slope_ratio >= TARGET_RATIO else "NOT met"
         print(
             f"least-squares slope over the N that kept up: forward {forward_slope:.2%},"
-            f" transcode {transcode_slope:.2%} per subscriber → "
-            f"{transcode_slope / forward_slope:.1f}×"
+            f" transcode {transcode_slope:.2%} per subscriber → {slope_ratio:.1f}×"
         )
+        print(
+            f"headline (marginal CPU per subscriber): forward is {slope_ratio:.1f}× cheaper;"
+            f" target ≥{TARGET_RATIO:.0f}× {verdict}"
+        )
+        headline = {
+            "method": "least-squares slope of server CPU over subscribers",
+            "ratio": slope_ratio,
+            "ratios_at_n": {n: r for n, r in ratios.items() if math.isfinite(r)},
+            "target": TARGET_RATIO,
+            "met": slope_ratio >= TARGET_RATIO,
+        }
     finite = {n: r if math.isfinite(r) else None for n, r in ratios.items()}  # valid JSON
     return {**summary, "ratios": finite, "headline": headline}
