@@ -91,17 +91,17 @@ class RoomService:
         claims = verify_token(auth.secret, token, room_id or RoomId(""), auth.issuer)
         if room_hint and claims.room_id != room_hint:  # pragma: no cover - verify checks it
             raise WrongRoom(claims.room_id, room_hint)
-        spec = await self._read(self._rooms.get(claims.room_id))
-        if spec is None:
-            raise RoomNotFound(claims.room_id)
-        # The ban list is read with the member, before anything changes; if it cannot be
-        # read the gate stays shut, as for the member record.
-        member, banned = await self._read(
+        # Room, member and ban list in one concurrent read, before anything changes; if any
+        # cannot be read the gate stays shut.
+        spec, member, banned = await self._read(
             asyncio.gather(
+                self._rooms.get(claims.room_id),
                 self._members.get(claims.member_id),
                 self._is_banned(claims.room_id, claims.member_id),
             )
         )
+        if spec is None:
+            raise RoomNotFound(claims.room_id)
         if banned:
             raise Banned(spec.title)
         if member is None and claims.role is not Role.HOST:
@@ -176,9 +176,10 @@ class RoomService:
         self._live[spec.room_id] = room
         return room
 
-    def _remove_now(self, room: Room, participant: Participant) -> None:
+    def _remove_now(self, room: Room, participant: Participant) -> asyncio.Future[None] | None:
+        """Take ``participant`` out of ``room`` now; return the (scheduled) media clean-up."""
         if room.remove(participant.participant_id) is None:
-            return
+            return None
         watch = max(0.0, time.monotonic() - participant.joined_at)
         self.record(
             EventKind.LEAVE,
@@ -198,6 +199,7 @@ class RoomService:
         logger.info(
             "room %s: %s left after %.1f s", room.spec.room_id, participant.member_id, watch
         )
+        return closing
 
     async def leave(self, room: Room, participant: Participant) -> None:
         """Remove ``participant`` (if still there), close its media, close an empty room."""
@@ -205,8 +207,9 @@ class RoomService:
         current = room.get(participant.participant_id)
         if current is None:
             return
-        self._remove_now(room, current)
-        await room.media.remove(participant.participant_id)
+        closing = self._remove_now(room, current)
+        if closing is not None:
+            await closing
         if room.empty and self._live.get(room.spec.room_id) is room:
             del self._live[room.spec.room_id]
             await room.media.close()

@@ -5,6 +5,8 @@ Keys carry a per-room hash tag (``salon:{r:ID}:…``) so a room's keys share a s
 
 from __future__ import annotations
 
+import asyncio
+
 from redis.asyncio import Redis
 
 from server.engagement.members import Tier
@@ -71,5 +73,5 @@ class RoomStore:
 
     async def list(self) -> list[RoomSpec]:
         ids = sorted(_text(i) for i in await self._redis.smembers(ROOM_INDEX_KEY))
-        specs = [await self.get(RoomId(i)) for i in ids]
+        specs = await asyncio.gather(*(self.get(RoomId(i)) for i in ids))
         return [s for s in specs if s is not None]

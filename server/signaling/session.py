@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from server.ids import ParticipantId
-from server.rooms.errors import RoomError
+from server.rooms.errors import Replaced, RoomError
 from server.rooms.media_peers import offered_kinds
 from server.rooms.model import Participant, Role
 from server.rooms.room import Room
@@ -97,8 +97,6 @@ class Session:
         )
 
     def replaced(self) -> None:
-        from server.rooms.errors import Replaced
-
         self._fail(Replaced())
 
     def ended(self, error: RoomError) -> None:
