@@ -104,8 +104,9 @@ class Session:
 
     # --- outbox -------------------------------------------------------------------------
 
-    def _send(self, message: dict[str, Any] | Frame | _Close) -> None:
-        if self._closing:
+    def _send(self, message: dict[str, Any] | Frame | _Close | None) -> None:
+        # None: a broadcast the frame cache could not encode (it logged it).
+        if self._closing or message is None:
             return
         try:
             self._outbox.put_nowait(message)
@@ -140,7 +141,11 @@ class Session:
                 else:
                     await self._ws.send_str(frame)
             except (ConnectionError, RuntimeError):
-                return
+                return  # the socket is gone
+            except Exception as exc:
+                # One message that cannot be encoded or sent is dropped; the socket lives on.
+                kind = item.get("type") if isinstance(item, dict) else "broadcast"
+                logger.error("dropping a %s message this socket cannot send: %r", kind, exc)
             finally:
                 self._outbox.task_done()
 
@@ -181,7 +186,11 @@ class Session:
                 return
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
-            await self._handle_frame(msg.data, msg.type == WSMsgType.BINARY)
+            if (msg.type == WSMsgType.BINARY) != self._binary:
+                # One encoding per socket, the subprotocol's: the frame is ignored.
+                self._send(m.wrong_encoding(self._binary))
+                continue
+            await self._handle_frame(msg.data, self._binary)
 
     async def _handle_frame(self, data: str | bytes, binary: bool) -> None:
         ref: str | None = None
@@ -190,7 +199,7 @@ class Session:
             ref = message.ref
             await self._dispatch(message)
         except m.ProtocolError as exc:
-            self._send(m.error(exc.code, exc.detail, exc.ref))
+            self._send(m.error(exc.code, exc.detail, exc.ref, **exc.params))
         except RoomError as exc:
             self._fail(exc, ref)
         except Exception:
@@ -198,6 +207,9 @@ class Session:
             self._send(m.error("internal", "Something went wrong on our side.", ref))
 
     async def _dispatch(self, message: Any) -> None:
+        if isinstance(message, m.Ping):
+            self._send(m.pong(message.ref))
+            return
         if isinstance(message, m.Join):
             await self._join(message)
             return
