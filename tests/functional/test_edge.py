@@ -8,11 +8,13 @@ before it, never on a quiet period.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import msgpack
 import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
 from redis.asyncio import Redis
 
 from server import operations as ops
@@ -164,3 +166,46 @@ async def test_one_encoding_per_socket(room: Room, tracebacks: list[logging.LogR
     assert [p["member_id"] for p in cora.joined["participants"]] == ["cora"]
     for ws in (json_ws, packed):
         await ws.close()
+
+
+async def _browser_like_offer(kinds: tuple[str, ...]) -> tuple[Any, str]:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    for kind in kinds:
+        pc.addTransceiver(kind, direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+@pytest.mark.media
+async def test_bad_sdp_and_candidates_are_media_failed_without_a_traceback(
+    room: Room, tracebacks: list[logging.LogRecord]
+) -> None:
+    """Defect 5: an audio section without ``a=mid`` and the candidate ``candidate:1 1 udp``
+    got ``internal`` and tracebacks (aioice asserts on a short line)."""
+    cora = await room("cora")
+    pc, sdp = await _browser_like_offer(("audio", "video"))
+    try:
+        no_mid = re.sub(r"a=mid:[^\r\n]*\r\n", "", sdp)
+        await cora.send({"type": "offer", "pc": "sub", "sdp": no_mid, "ref": "o1"})
+        reply = (await until(cora, "error", ref="o1"))[-1]
+        assert reply["code"] == "media_failed"
+        await cora.send({"type": "offer", "pc": "sub", "sdp": sdp, "ref": "o2"})
+        assert (await until(cora, "answer", ref="o2"))[-1]["pc"] == "sub"
+        for index, line in enumerate(
+            [
+                "candidate:1 1 udp",
+                "candidate:1 1 udp 1 127.0.0.1 99999 typ host",
+                "candidate:1 1 udp 1 not-an-address 5000 typ host",
+                "candidate:x 1 udp nope 127.0.0.1 5000 typ host",
+            ]
+        ):
+            candidate = {"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0}
+            await cora.send(
+                {"type": "candidate", "pc": "sub", "candidate": candidate, "ref": f"c{index}"}
+            )
+            reply = (await until(cora, "error", ref=f"c{index}"))[-1]
+            assert reply["code"] == "media_failed", reply
+        await cora.send({"type": "ping", "ref": "still"})
+        assert (await until(cora, "pong", ref="still"))[-1]["ref"] == "still"
+    finally:
+        await pc.close()
