@@ -69,7 +69,9 @@ def _parse_candidate(line: str) -> Any:
     try:
         parsed = candidate_from_sdp(line.removeprefix("candidate:"))
     except (ValueError, IndexError, AssertionError) as exc:
-        raise MediaFailed(f"the ICE candidate is malformed ({str(exc) or 'too few fields'})") from None
+        raise MediaFailed(
+            f"the ICE candidate is malformed ({str(exc) or 'too few fields'})"
+        ) from None
     if not 0 < parsed.port < 65536 or not 0 < parsed.component < 257:
         raise MediaFailed("the ICE candidate names no valid port or component")
     if not str(parsed.ip).endswith(".local"):  # mDNS names are what browsers hide IPs behind

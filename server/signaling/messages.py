@@ -85,6 +85,8 @@ class Ping(RefOnly):
 
 
 ClientMessage = Join | Offer | Candidate | Stop | Leave | Ping
+# The types ``parse`` handles itself; ``FEATURE_PARSERS`` holds the rest.
+CORE_TYPES = ("join", "offer", "candidate", "stop", "leave", "ping")
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 

@@ -42,6 +42,14 @@ class _Close:
     reason: str
 
 
+async def _stop(writer: asyncio.Task[None]) -> None:
+    """Cancel ``writer`` and wait for it; a failure it ended with is logged, not raised."""
+    writer.cancel()
+    await asyncio.wait({writer})
+    if not writer.cancelled() and writer.exception() is not None:
+        logger.error("a socket's writer ended with %r", writer.exception())
+
+
 class Session:
     """Implements ``RoomListener`` for one socket."""
 
@@ -156,15 +164,16 @@ class Session:
         try:
             await self._read_loop()
         finally:
-            if self._room is not None and self._me is not None:
-                await self._service.leave(self._room, self._me)
-            if not writer.done():
-                # Let queued replies (an error before a close, say) go out, briefly.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._outbox.join()), 1.0)
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
+            try:
+                if self._room is not None and self._me is not None:
+                    await self._service.leave(self._room, self._me)
+                if not writer.done():
+                    # Let queued replies (an error before a close, say) go out, briefly.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(self._outbox.join()), 1.0)
+            finally:
+                # Even when this handler is itself cancelled: the writer never outlives it.
+                await _stop(writer)
             if not self._ws.closed:
                 await self._ws.close(code=CLOSE_NORMAL)
 
