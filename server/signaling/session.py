@@ -246,6 +246,12 @@ class Session:
             await room.media.stop(me.participant_id, message.pc)
         elif isinstance(message, m.Leave):
             self._send(_Close(CLOSE_NORMAL, "bye"))
+        else:
+            # Parsed, but no feature of this server handles it: say so rather than fall
+            # through in silence (the client would wait for an answer forever).
+            raise m.ProtocolError(
+                "unknown_type", f"This server does not handle '{message.type}'.", message.ref
+            )
 
     async def _publish(self, room: Room, me: Participant, sdp: str) -> str:
         """Answer a ``pub`` offer: the host's go to the main feeds, a speaker's to the stage."""
