@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from server import operations as ops
 from server.app import SERVICE
 from server.engagement.members import MemberStore, member_key
-from server.ids import ParticipantId, RoomId
+from server.ids import MemberId, ParticipantId, RoomId
 from tests.functional.conftest import PRODUCT, Person, Room, Socket, drain_presence, token
 
 LONE = "x\ud800"
@@ -100,7 +100,8 @@ async def test_a_message_that_cannot_be_encoded_is_dropped_and_the_socket_lives(
     listener = live.listener(ParticipantId(cora.joined["you"]["id"]))
     assert listener is not None
     caplog.set_level(logging.INFO)
-    listener.stream_changed(True, object())  # type: ignore[arg-type]  # no JSON for it
+    no_json: Any = object()  # nothing in JSON for it
+    listener.stream_changed(True, no_json)
     live.broadcast("odd", {"thing": object()})  # the shared frame cache cannot encode it
     live.broadcast("marker", {"n": 1})
     listener.stream_changed(False, None)
@@ -118,7 +119,7 @@ async def test_a_stored_name_that_is_not_utf8_does_not_break_the_room(
     """A name stored before the text rules (a surrogate as WTF-8 bytes) must neither keep
     its member out nor break the frames that carry it to everyone else."""
     await ops.set_member(MemberStore(redis), "zoe", "core", "Zoe")
-    await redis.hset(member_key("zoe"), "name", b"Zo\xed\xa0\x80")  # type: ignore[misc]
+    await redis.hset(member_key(MemberId("zoe")), "name", b"Zo\xed\xa0\x80")
     cora = await room("cora")
     zoe = await room("zoe")
     assert zoe.joined["you"]["name"].startswith("Zo\ufffd")

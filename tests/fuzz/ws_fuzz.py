@@ -273,6 +273,10 @@ async def offer_sdp() -> str:
     return "".join(line for line in sdp.splitlines(True) if not line.startswith("a=candidate"))
 
 
+def _received(conn: _Conn, text: str) -> Callable[[], bool]:
+    return lambda: text in conn.markers or conn.closed
+
+
 class _Done(Exception):
     """The time budget is spent: ends the hypothesis run."""
 
@@ -362,7 +366,7 @@ class _Fuzzer:
         await self.watcher.send({"type": "chat_send", "text": text})
         for conn in (self.watcher, *self.conns.values()):
             if conn.joined and not conn.closed:
-                if not await conn.until(lambda c=conn: text in c.markers or c.closed):
+                if not await conn.until(_received(conn, text)):
                     self.report.fail(f"{conn.name}: did not receive the watcher's {text!r}")
                 conn.markers.discard(text)
 
