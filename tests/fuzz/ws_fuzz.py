@@ -46,10 +46,18 @@ from tests.fuzz.ws_frames import Frame, Known, frame
 PROTOCOL_DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 JSON_PROTOCOL, MSGPACK_PROTOCOL = "salon.v1.json", "salon.v1.msgpack"
 ANSWER_TIMEOUT = 15.0
-# Frames that break the WebSocket framing itself: the server closes (1009, 1007) with
-# the rest of the frame unread, the kernel resets the connection, and the client may
-# never read the close frame (aiohttp then says 1006). Only after these is 1006 expected.
-VIOLATIONS = frozenset({"above the size limit", "invalid UTF-8 text"})
+# Frames after which the server closes the connection: framing violations (1009: any
+# frame above the limit; 1007) and `leave` (1000). If the fuzzer is still sending when
+# the server gives up waiting for its close reply, the server's socket closes with data
+# unread, the kernel resets the connection, and the client may never read the close
+# frame (aiohttp then says 1006). Only after one of these is 1006 expected.
+VIOLATIONS = frozenset({"invalid UTF-8 text"})
+
+
+def closes_connection(item: Frame) -> bool:
+    return item.note in VIOLATIONS or "leave" in item.note
+
+
 ABNORMAL_CLOSURE = 1006
 MAX_FAILURES_KEPT = 50
 
@@ -152,7 +160,7 @@ class _Conn:
         self.joined = False
         self.closed = True
         self.closing = False  # the fuzzer closes this socket itself
-        self.violated = False  # a frame in VIOLATIONS was sent on this connection
+        self.violated = False  # a frame that closes the connection was sent on it
         self.pongs: set[str] = set()
         self.markers: set[str] = set()
         self.refused: list[dict[str, Any]] = []
@@ -187,15 +195,16 @@ class _Conn:
         else:
             await self.ws.send_str(json.dumps(message))
 
-    async def send_frame(self, item: Frame, pools: dict[str, tuple[str, ...]]) -> None:
+    async def send_frame(self, item: Frame, pools: dict[str, tuple[str, ...]]) -> int:
+        """Send ``item``; return its size in bytes."""
         assert self.ws is not None
         data = item.payload(pools)
+        raw = data if isinstance(data, bytes) else data.encode()
         if item.binary:
-            await self.ws.send_bytes(data if isinstance(data, bytes) else data.encode())
-        elif isinstance(data, bytes):
-            await self.ws.send_frame(data, aiohttp.WSMsgType.TEXT)  # not UTF-8 on purpose
+            await self.ws.send_bytes(raw)
         else:
-            await self.ws.send_str(data)
+            await self.ws.send_frame(raw, aiohttp.WSMsgType.TEXT)  # maybe not UTF-8: on purpose
+        return len(raw)
 
     async def until(self, done: Callable[[], bool], timeout: float = ANSWER_TIMEOUT) -> bool:
         deadline = time.monotonic() + timeout
@@ -290,9 +299,11 @@ class _Fuzzer:
         report: _Report,
         sdp: str,
         marker_every: float,
+        limit: int,
     ) -> None:
         self.session, self.conns, self.watcher = session, conns, watcher
         self.report, self.sdp, self.marker_every = report, sdp, marker_every
+        self.limit = limit
         self._last_marker = 0.0
 
     def known(self) -> dict[str, Known]:
@@ -337,9 +348,9 @@ class _Fuzzer:
         for item in frames:
             if conn.closed:
                 break
-            conn.violated = conn.violated or item.note in VIOLATIONS
             try:
-                await conn.send_frame(item, self.pools(conn))
+                size = await conn.send_frame(item, self.pools(conn))
+                conn.violated = conn.violated or size > self.limit or closes_connection(item)
             except (ConnectionError, RuntimeError):
                 break
             report.frames += 1
@@ -446,7 +457,8 @@ async def run_ws_fuzz(
         for conn in (watcher, *conns.values()):
             if not await conn.open(session):
                 raise RuntimeError(f"{conn.name} could not join {room}: {conn.refused}")
-        fuzzer = _Fuzzer(session, conns, watcher, report, await offer_sdp(), marker_every)
+        sdp = await offer_sdp()
+        fuzzer = _Fuzzer(session, conns, watcher, report, sdp, marker_every, max_message_bytes)
         rss_before = rss() if rss else None
         deadline = started + seconds
 
