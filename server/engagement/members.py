@@ -104,7 +104,9 @@ class Member:
 def _text(value: bytes | str | None) -> str:
     if value is None:
         return ""
-    return value.decode() if isinstance(value, bytes) else value
+    # Bytes that are not UTF-8 (a surrogate written as WTF-8 before the text rules, say)
+    # must not keep their member out of every room: they read as U+FFFD.
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def _number(value: str, default: float = 0.0) -> float:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import re
 from collections.abc import Callable
@@ -57,6 +58,28 @@ def _codec_preferences(kind: str) -> list[Any]:
 def offered_kinds(sdp: str) -> list[str]:
     """The media kinds of an SDP's m-lines, in order (``application`` left out)."""
     return [kind for kind in _MLINE.findall(sdp) if kind in KINDS]
+
+
+def _parse_candidate(line: str) -> Any:
+    """A browser's candidate line as aiortc's ``RTCIceCandidate``, or ``MediaFailed``.
+
+    aioice asserts that a line has eight fields and parses ports and addresses lazily: a
+    line it cannot use must fail here, not later in its connectivity checks.
+    """
+    try:
+        parsed = candidate_from_sdp(line.removeprefix("candidate:"))
+    except (ValueError, IndexError, AssertionError) as exc:
+        raise MediaFailed(
+            f"the ICE candidate is malformed ({str(exc) or 'too few fields'})"
+        ) from None
+    if not 0 < parsed.port < 65536 or not 0 < parsed.component < 257:
+        raise MediaFailed("the ICE candidate names no valid port or component")
+    if not str(parsed.ip).endswith(".local"):  # mDNS names are what browsers hide IPs behind
+        try:
+            ipaddress.ip_address(parsed.ip)
+        except ValueError:
+            raise MediaFailed("the ICE candidate names no valid address") from None
+    return parsed
 
 
 def _ufrag(sdp: str | None) -> str | None:
@@ -249,11 +272,7 @@ class RoomMedia:
         pc = self._pcs.get((participant, name))
         if pc is None or candidate is None or not candidate.get("candidate"):
             return
-        text = str(candidate["candidate"]).removeprefix("candidate:")
-        try:
-            parsed = candidate_from_sdp(text)
-        except (ValueError, IndexError) as exc:
-            raise MediaFailed(f"the ICE candidate is malformed ({exc})") from None
+        parsed = _parse_candidate(str(candidate["candidate"]))
         parsed.sdpMid = candidate.get("sdpMid")
         parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
         with contextlib.suppress(ValueError):

@@ -5,15 +5,21 @@ encoding it again for every recipient cost about as much as sending it. ``FrameC
 keeps the last few frames keyed by the identity of the object they were built from (a
 ``Room.broadcast`` event dict, a frozen ``Participant``), and holds a reference to that
 object so its identity cannot be reused while the frame is cached.
+
+A message that cannot be encoded at all is logged once and cached as ``None``: every
+recipient then drops it, and the broadcast goes on for everyone else.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from server.signaling.messages import encode_frame
+
+logger = logging.getLogger(__name__)
 
 Frame = str | bytes
 
@@ -21,14 +27,17 @@ Frame = str | bytes
 class FrameCache:
     def __init__(self, size: int = 256) -> None:
         self._size = size
-        self._entries: OrderedDict[tuple[int, str, bool], tuple[object, Frame]] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, str, bool], tuple[object, Frame | None]] = (
+            OrderedDict()
+        )
         self.hits = 0
         self.misses = 0
 
     def frame(
         self, source: object, tag: str, binary: bool, build: Callable[[], dict[str, Any]]
-    ) -> Frame:
-        """The frame for ``build()``, encoded once per ``(source, tag, encoding)``."""
+    ) -> Frame | None:
+        """The frame for ``build()``, encoded once per ``(source, tag, encoding)``; None
+        when it cannot be encoded (logged once)."""
         key = (id(source), tag, binary)
         entry = self._entries.get(key)
         if entry is not None and entry[0] is source:
@@ -36,7 +45,12 @@ class FrameCache:
             self._entries.move_to_end(key)
             return entry[1]
         self.misses += 1
-        frame = encode_frame(build(), binary)
+        frame: Frame | None
+        try:
+            frame = encode_frame(build(), binary)
+        except Exception as exc:  # one bad event must not stop the room's broadcasts
+            logger.error("dropping a %s broadcast that cannot be encoded: %r", tag, exc)
+            frame = None
         self._entries[key] = (source, frame)
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)

@@ -9,6 +9,8 @@ bottom, so the shape of everything the server says lives in this file too.
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -17,8 +19,10 @@ import msgpack
 
 from server.ids import is_valid_id
 from server.signaling import messages_interactions, messages_stage
-from server.signaling.fields import ProtocolError, pc, string
+from server.signaling.fields import ProtocolError, pc, string, wire_safe
 from server.signaling.message_shapes import RefOnly
+
+logger = logging.getLogger(__name__)
 
 MAX_TOKEN = 4096
 MAX_SDP = 48 * 1024
@@ -73,7 +77,18 @@ class Leave(RefOnly):
     type: Literal["leave"] = "leave"
 
 
-ClientMessage = Join | Offer | Candidate | Stop | Leave
+@dataclass(frozen=True, slots=True)
+class Ping(RefOnly):
+    """Answered with ``pong`` at once, before or after ``join`` (LiveKit's ping/pong)."""
+
+    type: Literal["ping"] = "ping"
+
+
+ClientMessage = Join | Offer | Candidate | Stop | Leave | Ping
+# The types ``parse`` handles itself; ``FEATURE_PARSERS`` holds the rest.
+CORE_TYPES = ("join", "offer", "candidate", "stop", "leave", "ping")
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def decode_frame(data: str | bytes, binary: bool) -> Any:
@@ -84,15 +99,51 @@ def decode_frame(data: str | bytes, binary: bool) -> Any:
                 raise ValueError("expected a binary frame")
             return msgpack.unpackb(data, raw=False, strict_map_key=True)
         return json.loads(data)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, TypeError):
+    except (
+        ValueError,
+        msgpack.ExtraData,
+        msgpack.FormatError,
+        msgpack.StackError,
+        TypeError,
+        # ``[`` x 30,000: the C decoder's recursion guard. Nothing else in the parse
+        # recurses, so no other frame can raise it.
+        RecursionError,
+    ):
         kind = "msgpack" if binary else "JSON"
         raise ProtocolError("bad_message", f"The message is not valid {kind}.") from None
 
 
 def encode_frame(message: dict[str, Any], binary: bool) -> str | bytes:
+    """One frame for ``message``; a lone surrogate that got into it (a name stored before
+    the text rules existed, say) becomes U+FFFD instead of breaking the socket's writer."""
     if binary:
-        return bytes(msgpack.packb(message, use_bin_type=True))
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        try:
+            return bytes(msgpack.packb(message, use_bin_type=True))
+        except UnicodeEncodeError:
+            _replaced(message)
+            return bytes(msgpack.packb(scrub(message), use_bin_type=True))
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii() and _SURROGATES.search(text) is not None:
+        _replaced(message)
+        return _SURROGATES.sub("\ufffd", text)
+    return text
+
+
+def scrub(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings (and keys) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATES.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+def _replaced(message: dict[str, Any]) -> None:
+    logger.warning(
+        "a %s message held a lone surrogate; sent with U+FFFD instead", message.get("type")
+    )
 
 
 def _candidate(obj: dict[str, Any], ref: str | None) -> dict[str, Any] | None:
@@ -108,8 +159,11 @@ def _candidate(obj: dict[str, Any], ref: str | None) -> dict[str, Any] | None:
     index = value.get("sdpMLineIndex")
     if not isinstance(text, str) or len(text) > MAX_CANDIDATE:
         raise ProtocolError("invalid_field", "'candidate.candidate' must be a short string.", ref)
-    if mid is not None and not isinstance(mid, str):
-        raise ProtocolError("invalid_field", "'candidate.sdpMid' must be a string.", ref)
+    wire_safe(text, "candidate.candidate", ref)
+    if mid is not None and (not isinstance(mid, str) or len(mid) > MAX_REF):
+        raise ProtocolError("invalid_field", "'candidate.sdpMid' must be a short string.", ref)
+    if mid is not None:
+        wire_safe(mid, "candidate.sdpMid", ref)
     if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
         raise ProtocolError("invalid_field", "'candidate.sdpMLineIndex' must be an integer.", ref)
     return {"candidate": text, "sdpMid": mid, "sdpMLineIndex": index}
@@ -122,6 +176,8 @@ def parse(obj: Any) -> Any:
     ref = obj.get("ref")
     if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_REF):
         raise ProtocolError("invalid_field", f"'ref' must be a string of at most {MAX_REF}.")
+    if ref is not None:
+        wire_safe(ref, "ref", None)  # echoed in every reply: refused here, never echoed
     kind = obj.get("type")
     if not isinstance(kind, str):
         raise ProtocolError("bad_message", "A message must have a string 'type'.", ref)
@@ -131,17 +187,20 @@ def parse(obj: Any) -> Any:
             raise ProtocolError("invalid_field", "'room' must be a room id.", ref)
         return Join(token=string(obj, "token", MAX_TOKEN, ref), room=room, ref=ref)
     if kind == "offer":
-        return Offer(pc=pc(obj, ref), sdp=string(obj, "sdp", MAX_SDP, ref), ref=ref)
+        return Offer(pc=pc(obj, ref), sdp=string(obj, "sdp", MAX_SDP, ref, multiline=True), ref=ref)
     if kind == "candidate":
         return Candidate(pc=pc(obj, ref), candidate=_candidate(obj, ref), ref=ref)
     if kind == "stop":
         return Stop(pc=pc(obj, ref), ref=ref)
     if kind == "leave":
         return Leave(ref=ref)
+    if kind == "ping":
+        return Ping(ref=ref)
     feature = FEATURE_PARSERS.get(kind)
     if feature is not None:
         return feature(obj, ref)
     shown = kind if len(kind) <= 32 else kind[:32] + "…"
+    shown = shown if shown.isprintable() else ascii(shown)[1:-1]
     raise ProtocolError("unknown_type", f"Unknown message type '{shown}'.", ref)
 
 
@@ -158,11 +217,24 @@ def to_wire(message: Any) -> dict[str, Any]:
 # --- what the server sends -------------------------------------------------------------
 
 
-def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "error", "code": code, "message": message}
+def error(code: str, message: str, ref: str | None = None, **params: Any) -> dict[str, Any]:
+    """An error for the client: ``params`` (``field``, ``reason``, ...) go beside ``code``."""
+    out: dict[str, Any] = {"type": "error", "code": code, **params, "message": message}
     if ref is not None:
         out["ref"] = ref
     return out
+
+
+def wrong_encoding(binary: bool) -> dict[str, Any]:
+    """The error for a frame in the other encoding than the socket's subprotocol."""
+    sent, expected = ("text", "msgpack (binary)") if binary else ("binary", "JSON (text)")
+    return error(
+        "wrong_encoding", f"This socket takes {expected} frames; a {sent} frame was ignored."
+    )
+
+
+def pong(ref: str | None = None) -> dict[str, Any]:
+    return {"type": "pong", **({"ref": ref} if ref is not None else {})}
 
 
 def answer(pc: PcName, sdp: str, ref: str | None = None) -> dict[str, Any]:

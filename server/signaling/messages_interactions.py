@@ -15,8 +15,17 @@ from urllib.parse import urlsplit
 
 from server.rooms.polls import MAX_OPTIONS, MIN_OPTIONS
 from server.rooms.reactions import REACTIONS
-from server.signaling.fields import choice, identifier, integer, invalid, string
+from server.signaling.fields import (
+    choice,
+    identifier,
+    integer,
+    invalid,
+    label,
+    refused_text,
+    text,
+)
 from server.signaling.message_shapes import ById, RefOnly, WithText, bare, by_id
+from server.text import TextError, clean_text, find_problem
 
 # Hard ceilings, whatever the settings say (the configured limits are lower).
 MAX_TEXT = 4000
@@ -152,6 +161,8 @@ def http_url(obj: dict[str, Any], key: str, ref: str | None) -> str:
         raise bad
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         raise bad
+    if find_problem(value, multiline=False, label=False) is not None:
+        raise bad  # a lone surrogate or a bidi override is no address either
     try:
         parts = urlsplit(value)
         _ = parts.port  # raises ValueError for a port that is not a number
@@ -169,13 +180,11 @@ def _options(obj: dict[str, Any], ref: str | None) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not MIN_OPTIONS <= len(value) <= MAX_OPTIONS:
         raise invalid(f"'options' must be a list of {MIN_OPTIONS} to {MAX_OPTIONS} texts.", ref)
     options: list[str] = []
-    for item in value:
-        if not isinstance(item, str) or not item.strip() or len(item) > MAX_POLL_OPTION:
-            raise invalid(
-                f"Each option must be a non-empty text of at most {MAX_POLL_OPTION} characters.",
-                ref,
-            )
-        options.append(item.strip())
+    for index, item in enumerate(value):
+        try:
+            options.append(clean_text(item, f"options[{index}]", MAX_POLL_OPTION))
+        except TextError as exc:
+            raise refused_text(exc, ref) from None
     if len({o.casefold() for o in options}) != len(options):
         raise invalid("The options must all be different.", ref)
     return tuple(options)
@@ -192,8 +201,8 @@ def _product_pin(obj: dict[str, Any], ref: str | None) -> ProductPin:
     image = obj.get("image")
     return ProductPin(
         id=_id(obj, ref),
-        title=string(obj, "title", MAX_PRODUCT_TITLE, ref).strip(),
-        price=string(obj, "price", MAX_PRICE, ref).strip(),
+        title=label(obj, "title", MAX_PRODUCT_TITLE, ref),
+        price=label(obj, "price", MAX_PRICE, ref),
         link=http_url(obj, "link", ref),
         image=None if image is None or image == "" else http_url(obj, "image", ref),
         ref=ref,
@@ -201,10 +210,12 @@ def _product_pin(obj: dict[str, Any], ref: str | None) -> ProductPin:
 
 
 PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
-    "chat_send": lambda o, r: ChatSend(text=string(o, "text", MAX_TEXT, r), ref=r),
+    "chat_send": lambda o, r: ChatSend(text=text(o, "text", MAX_TEXT, r, multiline=True), ref=r),
     "chat_delete": by_id(ChatDelete),
     "reaction": lambda o, r: React(emoji=choice(o, "emoji", REACTIONS, r), ref=r),
-    "question_ask": lambda o, r: QuestionAsk(text=string(o, "text", MAX_TEXT, r), ref=r),
+    "question_ask": lambda o, r: QuestionAsk(
+        text=text(o, "text", MAX_TEXT, r, multiline=True), ref=r
+    ),
     "question_upvote": by_id(QuestionUpvote),
     "question_unvote": by_id(QuestionUnvote),
     "question_answer": by_id(QuestionAnswer),
@@ -212,7 +223,7 @@ PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
     "question_unpin": by_id(QuestionUnpin),
     "question_dismiss": by_id(QuestionDismiss),
     "poll_create": lambda o, r: PollCreate(
-        question=string(o, "question", MAX_POLL_QUESTION, r).strip(),
+        question=text(o, "question", MAX_POLL_QUESTION, r),
         options=_options(o, r),
         ref=r,
     ),

@@ -42,6 +42,14 @@ class _Close:
     reason: str
 
 
+async def _stop(writer: asyncio.Task[None]) -> None:
+    """Cancel ``writer`` and wait for it; a failure it ended with is logged, not raised."""
+    writer.cancel()
+    await asyncio.wait({writer})
+    if not writer.cancelled() and writer.exception() is not None:
+        logger.error("a socket's writer ended with %r", writer.exception())
+
+
 class Session:
     """Implements ``RoomListener`` for one socket."""
 
@@ -104,8 +112,9 @@ class Session:
 
     # --- outbox -------------------------------------------------------------------------
 
-    def _send(self, message: dict[str, Any] | Frame | _Close) -> None:
-        if self._closing:
+    def _send(self, message: dict[str, Any] | Frame | _Close | None) -> None:
+        # None: a broadcast the frame cache could not encode (it logged it).
+        if self._closing or message is None:
             return
         try:
             self._outbox.put_nowait(message)
@@ -140,7 +149,11 @@ class Session:
                 else:
                     await self._ws.send_str(frame)
             except (ConnectionError, RuntimeError):
-                return
+                return  # the socket is gone
+            except Exception as exc:
+                # One message that cannot be encoded or sent is dropped; the socket lives on.
+                kind = item.get("type") if isinstance(item, dict) else "broadcast"
+                logger.error("dropping a %s message this socket cannot send: %r", kind, exc)
             finally:
                 self._outbox.task_done()
 
@@ -151,15 +164,16 @@ class Session:
         try:
             await self._read_loop()
         finally:
-            if self._room is not None and self._me is not None:
-                await self._service.leave(self._room, self._me)
-            if not writer.done():
-                # Let queued replies (an error before a close, say) go out, briefly.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._outbox.join()), 1.0)
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
+            try:
+                if self._room is not None and self._me is not None:
+                    await self._service.leave(self._room, self._me)
+                if not writer.done():
+                    # Let queued replies (an error before a close, say) go out, briefly.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(self._outbox.join()), 1.0)
+            finally:
+                # Even when this handler is itself cancelled: the writer never outlives it.
+                await _stop(writer)
             if not self._ws.closed:
                 await self._ws.close(code=CLOSE_NORMAL)
 
@@ -181,7 +195,11 @@ class Session:
                 return
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
-            await self._handle_frame(msg.data, msg.type == WSMsgType.BINARY)
+            if (msg.type == WSMsgType.BINARY) != self._binary:
+                # One encoding per socket, the subprotocol's: the frame is ignored.
+                self._send(m.wrong_encoding(self._binary))
+                continue
+            await self._handle_frame(msg.data, self._binary)
 
     async def _handle_frame(self, data: str | bytes, binary: bool) -> None:
         ref: str | None = None
@@ -190,7 +208,7 @@ class Session:
             ref = message.ref
             await self._dispatch(message)
         except m.ProtocolError as exc:
-            self._send(m.error(exc.code, exc.detail, exc.ref))
+            self._send(m.error(exc.code, exc.detail, exc.ref, **exc.params))
         except RoomError as exc:
             self._fail(exc, ref)
         except Exception:
@@ -198,6 +216,9 @@ class Session:
             self._send(m.error("internal", "Something went wrong on our side.", ref))
 
     async def _dispatch(self, message: Any) -> None:
+        if isinstance(message, m.Ping):
+            self._send(m.pong(message.ref))
+            return
         if isinstance(message, m.Join):
             await self._join(message)
             return
@@ -225,6 +246,12 @@ class Session:
             await room.media.stop(me.participant_id, message.pc)
         elif isinstance(message, m.Leave):
             self._send(_Close(CLOSE_NORMAL, "bye"))
+        else:
+            # Parsed, but no feature of this server handles it: say so rather than fall
+            # through in silence (the client would wait for an answer forever).
+            raise m.ProtocolError(
+                "unknown_type", f"This server does not handle '{message.type}'.", message.ref
+            )
 
     async def _publish(self, room: Room, me: Participant, sdp: str) -> str:
         """Answer a ``pub`` offer: the host's go to the main feeds, a speaker's to the stage."""

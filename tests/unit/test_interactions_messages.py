@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from server.signaling import messages as m
 from server.signaling import messages_interactions as mi
+from server.text import find_problem
 
 LINK = "https://shop.example.com/p/bag-1"
 
@@ -133,12 +134,15 @@ def test_malformed_interactions_are_invalid_fields(wire: dict[str, Any]) -> None
 
 
 @given(st.text(min_size=1, max_size=200))
-def test_any_non_blank_chat_text_parses_unchanged(text: str) -> None:
-    if not text.strip():
-        with pytest.raises(m.ProtocolError):
+def test_chat_text_parses_trimmed_or_is_refused_by_the_text_rules(text: str) -> None:
+    problem = find_problem(text, multiline=True, label=False)
+    if problem is not None or not text.strip():
+        with pytest.raises(m.ProtocolError) as caught:
             m.parse({"type": "chat_send", "text": text})
+        assert caught.value.code == ("invalid_text" if problem else "invalid_field")
+        assert caught.value.params["field"] == "text"
         return
-    assert m.parse({"type": "chat_send", "text": text}) == mi.ChatSend(text=text)
+    assert m.parse({"type": "chat_send", "text": text}) == mi.ChatSend(text=text.strip())
 
 
 @given(st.text(max_size=300))
