@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -12,6 +11,7 @@ from redis.asyncio import Redis
 
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, decode
 from tests.functional.conftest import ADMIN_KEY
+from tests.functional.test_engagement_api import until
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"}
 PURCHASE = '{"kind": "purchase", "member_id": "zed", "order_id": "SO-9", "amount": "5.00", '
@@ -50,7 +50,9 @@ async def test_an_event_that_cannot_be_recorded_is_refused_before_the_answer(
     marker = {"kind": "share", "member_id": "zed", "id": "marker"}
     ok = await client.post("/api/events", headers=AUTH, data=json.dumps(marker).encode())
     assert ok.status == 202
-    async with asyncio.timeout(10):
-        while not await stream_event_ids(redis):
-            await asyncio.sleep(0.02)
+
+    async def marker_arrived() -> bool:
+        return bool(await stream_event_ids(redis))
+
+    await until(marker_arrived)
     assert await stream_event_ids(redis) == ["x-marker"]
