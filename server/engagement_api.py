@@ -287,6 +287,8 @@ class EngagementApi:
                 ) from None
         for event in events:
             self._recorder.record(event)
+        # Acknowledged means on disk (the journal) or in Redis: a crash cannot lose it.
+        await self._recorder.durable(self._settings.redis.timeout)
         return web.json_response(
             {"accepted": len(events), "ids": [e.id for e in events]}, status=202
         )

@@ -1,0 +1,177 @@
+"""The recorder's side of the journal: which events must reach it, when, and who waits.
+
+``add(payload)`` (synchronous, called by ``EventRecorder.record``) counts every recorded
+event and, while a journal is attached, queues a copy. One task writes the queue to the
+journal (``journal.py``) through a thread: at the latest ``interval`` seconds after the
+oldest queued event was recorded, or at once when someone waits in ``durable()``. Every
+caller that waits while a write is in progress shares the next one: group commit, one
+fsync for all of them. The same thread call releases what Redis already has (``done``,
+counted by the recorder in record order).
+
+``durable(timeout)`` returns once every event recorded so far is in the journal or in
+Redis (``progress()`` is called after each batch Redis took): the REST edges await it
+before they answer. Without a journal (no spill directory, or a disk that failed) only
+Redis counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Final
+
+from server.engagement.journal import Journal
+from server.engagement.tasks import Backoff, cancel_and_wait
+
+logger = logging.getLogger(__name__)
+
+# Seconds between two releases of what Redis has taken, when no event comes.
+RELEASE_EVERY: Final = 0.5
+
+
+class JournalWriter:
+    """Group commit of recorded events to the journal; see the module docstring."""
+
+    def __init__(self, interval: float, queue_max: int, done: Callable[[], int]) -> None:
+        self._interval = interval
+        self._queue_max = queue_max
+        self._done = done
+        self._journal: Journal | None = None
+        self._queue: list[bytes] = []
+        self._since = 0.0
+        self._wakeup = asyncio.Event()
+        self._urgent = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        # Events recorded (by ordinal), and how many of them are in the journal.
+        self.recorded = 0
+        self.journalled = 0
+        # Fsyncs done: with group commit, far fewer than the requests that waited.
+        self.commits = 0
+
+    @property
+    def journal(self) -> Journal | None:
+        return self._journal
+
+    @property
+    def lag(self) -> int:
+        """Events recorded but not yet in the journal."""
+        return len(self._queue)
+
+    def attach(self, journal: Journal) -> None:
+        """Use ``journal`` from now on (before ``start``)."""
+        self._journal = journal
+
+    def add(self, payload: bytes) -> None:
+        """Count a recorded event and queue it for the journal. Synchronous; never blocks."""
+        self.recorded += 1
+        if self._journal is None:
+            return
+        if not self._queue:
+            self._since = time.monotonic()
+            self._wakeup.set()
+        self._queue.append(payload)
+        if len(self._queue) > self._queue_max:
+            self._give_up()
+
+    def _give_up(self) -> None:
+        """The disk cannot keep up: stop journalling (Redis alone counts from now on)."""
+        logger.error(
+            "the event journal is %d events behind: journalling stops until restart",
+            len(self._queue),
+        )
+        self._journal = None
+        self._queue = []
+        self._wakeup.set()
+
+    def start(self) -> None:
+        if self._journal is not None and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="salon-event-journal")
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Let the write in progress finish, then stop the task (the journal stays open:
+        the recorder closes it once the leftovers are safe)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wakeup.set()
+        self._urgent.set()
+        await asyncio.wait([task], timeout=timeout)
+        await cancel_and_wait(task)
+
+    async def durable(self, timeout: float) -> None:
+        """Wait until every event recorded so far is in the journal or in Redis;
+        ``TimeoutError`` after ``timeout`` seconds."""
+        target = self.recorded
+        if target <= self._safe():
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter = (target, future)
+        self._waiters.append(waiter)
+        self._urgent.set()
+        self._wakeup.set()
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+
+    def progress(self) -> None:
+        """Redis or the journal took more: wake whoever waits for them."""
+        if not self._waiters:
+            return
+        safe = self._safe()
+        for target, future in self._waiters:
+            if target <= safe and not future.done():
+                future.set_result(None)
+
+    def _safe(self) -> int:
+        return max(self.journalled, self._done())
+
+    async def _run(self) -> None:
+        backoff = Backoff()
+        failing = False
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RELEASE_EVERY):
+                    await self._wakeup.wait()
+            self._wakeup.clear()
+            wait = self._since + self._interval - time.monotonic()
+            if self._queue and wait > 0 and not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._urgent.wait()
+            self._urgent.clear()
+            journal = self._journal
+            if journal is None:
+                return
+            chunk, self._queue = self._queue, []
+            try:
+                await asyncio.to_thread(_write, journal, chunk, self._done())
+            except OSError as exc:
+                self._queue[:0] = chunk
+                if not failing:
+                    logger.error("cannot write the event journal: %s; retrying", exc)
+                failing = True
+                self._wakeup.set()
+                await backoff.sleep()
+                continue
+            if failing:
+                logger.info("the event journal is writable again")
+            failing = False
+            backoff.reset()
+            if chunk:
+                self.journalled += len(chunk)
+                self.commits += 1
+                self.progress()
+
+
+def _write(journal: Journal, chunk: list[bytes], done: int) -> None:
+    journal.append(chunk)
+    journal.release(done)
