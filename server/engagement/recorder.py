@@ -128,6 +128,11 @@ class EventRecorder:
         return len(self._pending) + self._spill_writing + on_disk
 
     @property
+    def journalled(self) -> int:
+        """Events recorded by this process that reached the journal."""
+        return self._journal.journalled
+
+    @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
