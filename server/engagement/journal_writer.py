@@ -35,7 +35,13 @@ RELEASE_EVERY: Final = 0.5
 class JournalWriter:
     """Group commit of recorded events to the journal; see the module docstring."""
 
-    def __init__(self, interval: float, queue_max: int, done: Callable[[], int]) -> None:
+    def __init__(
+        self, interval: float, queue_max: int, done: Callable[[], int], enabled: bool = True
+    ) -> None:
+        # Events are queued from the first one on (even before ``start``), so that the
+        # journal's n-th record is the n-th event recorded: ``done`` counts in the same
+        # order.
+        self._enabled = enabled
         self._interval = interval
         self._queue_max = queue_max
         self._done = done
@@ -63,13 +69,13 @@ class JournalWriter:
         return len(self._queue)
 
     def attach(self, journal: Journal) -> None:
-        """Use ``journal`` from now on (before ``start``)."""
+        """Write to ``journal`` (call before ``start``)."""
         self._journal = journal
 
     def add(self, payload: bytes) -> None:
         """Count a recorded event and queue it for the journal. Synchronous; never blocks."""
         self.recorded += 1
-        if self._journal is None:
+        if not self._enabled:
             return
         if not self._queue:
             self._since = time.monotonic()
@@ -84,12 +90,16 @@ class JournalWriter:
             "the event journal is %d events behind: journalling stops until restart",
             len(self._queue),
         )
+        self._enabled = False
         self._journal = None
         self._queue = []
         self._wakeup.set()
 
     def start(self) -> None:
-        if self._journal is not None and self._task is None:
+        """Start writing; without a journal attached, journalling is off for good."""
+        if self._journal is None:
+            self._enabled, self._queue = False, []
+        elif self._task is None:
             self._task = asyncio.create_task(self._run(), name="salon-event-journal")
 
     async def stop(self, timeout: float = 5.0) -> None:

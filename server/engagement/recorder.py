@@ -103,7 +103,10 @@ class EventRecorder:
         # The journal; ``_earlier`` counts events of an earlier run waiting in the spill
         # at start, which may be written before ours (see ``_done``).
         self._journal = JournalWriter(
-            settings.journal_interval, settings.spill_pending_max, self._done
+            settings.journal_interval,
+            settings.spill_pending_max,
+            self._done,
+            enabled=self._spill is not None,
         )
         self._earlier = 0
         self.written = 0

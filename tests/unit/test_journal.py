@@ -8,9 +8,12 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from server.engagement.journal import Journal
 from server.engagement.journal_writer import JournalWriter
 from server.engagement.records import HEADER
+from server.settings import SettingsError, load_settings
 
 
 def events(prefix: str, count: int) -> list[bytes]:
@@ -84,7 +87,7 @@ async def test_waiters_share_fsyncs_and_an_unwaited_event_lands_within_the_inter
 
 async def test_without_a_journal_only_redis_makes_an_event_durable() -> None:
     written = 0
-    writer = JournalWriter(interval=0.02, queue_max=1000, done=lambda: written)
+    writer = JournalWriter(interval=0.02, queue_max=1000, done=lambda: written, enabled=False)
     writer.add(b"e1")
     waiting = asyncio.ensure_future(writer.durable(timeout=5))
     await asyncio.sleep(0)
@@ -92,3 +95,25 @@ async def test_without_a_journal_only_redis_makes_an_event_durable() -> None:
     written = 1  # the recorder's batch reached Redis
     writer.progress()
     await asyncio.wait_for(waiting, 1)
+
+
+async def test_events_recorded_before_the_start_are_journalled_first(tmp_path: Path) -> None:
+    """The journal's n-th record must be the n-th event recorded: ``release(done)``
+    counts in that order, so an event left out would let a segment go too early."""
+    writer = JournalWriter(interval=0.02, queue_max=1000, done=lambda: 0)
+    writer.add(b"early")
+    journal = Journal(tmp_path)
+    writer.attach(journal)
+    writer.start()
+    try:
+        writer.add(b"late")
+        await writer.durable(timeout=5)
+        assert on_disk(tmp_path) == [b"early", b"late"] and journal.appended == 2
+    finally:
+        await writer.stop()
+        journal.close(remove=True)
+
+
+def test_the_journal_interval_is_bounded() -> None:
+    with pytest.raises(SettingsError, match="journal_interval"):
+        load_settings(env={}, overrides={"engagement.journal_interval": 5}, need_secret=False)
