@@ -7,10 +7,10 @@ stream afterwards, and scoring counted each exactly once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -40,17 +40,48 @@ from tests.functional.test_engagement_crash import drain
 MEMBERS = ["cora", "cody", "cleo", "cyd"]
 
 
+@dataclass
+class Scene:
+    """A persistent Redis, a ``salon serve`` on it (started), a client of each, and what
+    the server has acknowledged so far."""
+
+    redis: PersistentRedis
+    server: ServeProcess
+    client: Redis
+    http: aiohttp.ClientSession
+    acks: Acknowledged = field(default_factory=Acknowledged)
+
+    async def traffic(self, name: str) -> Traffic:
+        traffic = Traffic(self.http, self.acks, name)
+        await traffic.start(self.server)
+        return traffic
+
+    async def kill_server_while_redis_is_frozen(self, traffic: Traffic, seconds: float) -> None:
+        """Freeze Redis, let ``traffic`` go on for ``seconds`` (answered from memory and
+        the journal), stop it, then SIGKILL the server and thaw Redis."""
+        self.redis.signal(signal.SIGSTOP)
+        await asyncio.sleep(seconds)
+        await traffic.finish()
+        await asyncio.sleep(JOURNAL_WINDOW)
+        await self.server.sigkill()
+        self.redis.signal(signal.SIGCONT)
+
+
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[tuple[PersistentRedis, ServeProcess]]:
+async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
     redis = PersistentRedis(tmp_path)
     await redis.start()
     server = ServeProcess(redis.url, tmp_path)
+    client = Redis.from_url(redis.url)
     try:
         await seed(redis.url, [*MEMBERS, "buyer"])
-        yield redis, server
+        async with aiohttp.ClientSession() as http:
+            await server.start(http)
+            yield Scene(redis, server, client, http)
     finally:
         await server.stop()
         await redis.kill()
+        await client.aclose()
 
 
 class Traffic:
@@ -120,70 +151,46 @@ async def assert_scored_once(client: Redis, acks: Acknowledged) -> None:
 
 
 async def test_a_server_killed_while_redis_is_frozen_loses_no_acknowledged_event(
-    rig: tuple[PersistentRedis, ServeProcess],
+    scene: Scene,
 ) -> None:
     """Regression (issue 9, defect 2): events waited in memory while Redis was slow, so
     a SIGKILL lost them (152 of 439 chat events in one run), purchases answered 202
     among them."""
-    redis, server = rig
-    acks = Acknowledged()
-    client = Redis.from_url(redis.url)
-    async with aiohttp.ClientSession() as http:
-        await server.start(http)
-        traffic = Traffic(http, acks, "frozen")
-        await traffic.start(server)
-        await asyncio.sleep(0.3)
-        redis.signal(signal.SIGSTOP)
-        await asyncio.sleep(1.0)  # answered while Redis cannot take anything
-        await traffic.finish()
-        await asyncio.sleep(JOURNAL_WINDOW)
-        await server.sigkill()
-        redis.signal(signal.SIGCONT)
-        assert len(acks.chats) > 40 and len(acks.events) > 10
-        content = await stream_content(client)
-        assert not set(acks.chats) <= set(content.chats), "nothing was waiting in memory"
-        await server.start(http)  # replays the journal of the killed process
-        assert_same(acks, await arrived(client, acks))
-        await assert_scored_once(client, acks)
-    await client.aclose()
+    traffic = await scene.traffic("frozen")
+    await asyncio.sleep(0.3)
+    # Chat lines broadcast and events answered 202 while Redis cannot take anything.
+    await scene.kill_server_while_redis_is_frozen(traffic, 1.0)
+    acks = scene.acks
+    assert len(acks.chats) > 40 and len(acks.events) > 10
+    content = await stream_content(scene.client)
+    assert not set(acks.chats) <= set(content.chats), "nothing was waiting in memory"
+    await scene.server.start(scene.http)  # replays the journal of the killed process
+    assert_same(acks, await arrived(scene.client, acks))
+    await assert_scored_once(scene.client, acks)
 
 
 async def test_chaos_redis_frozen_killed_restarted_and_the_server_killed_restarted(
-    rig: tuple[PersistentRedis, ServeProcess],
+    scene: Scene,
 ) -> None:
     """A live room through every failure at once: acknowledged == in the stream, and
     each counted once by scoring."""
-    redis, server = rig
-    acks = Acknowledged()
-    client = Redis.from_url(redis.url)
-    async with aiohttp.ClientSession() as http:
-        await server.start(http)
-        first = Traffic(http, acks, "first")
-        await first.start(server)
-        await asyncio.sleep(0.5)
-        redis.signal(signal.SIGSTOP)  # Redis freezes ...
-        await asyncio.sleep(0.7)
-        await redis.kill()  # ... and dies
-        await asyncio.sleep(0.3)
-        await redis.start()  # back, with what it had on disk
-        await asyncio.sleep(0.7)
-        redis.signal(signal.SIGSTOP)  # slow again when the server dies
-        await asyncio.sleep(0.5)
-        await first.finish()
-        await asyncio.sleep(JOURNAL_WINDOW)
-        await server.sigkill()
-        redis.signal(signal.SIGCONT)
-        await server.start(http)
-        second = Traffic(http, acks, "second")
-        await second.start(server)
-        await asyncio.sleep(0.7)
-        await second.finish()
-        content = await arrived(client, acks)
-        assert_same(acks, content)
-        sessions = {session for session, _ in acks.chats}
-        assert len(sessions) == 2  # one room session per server life
-        await server.stop()  # a clean stop leaves no journal behind
-        assert not list(server.spill.rglob("*.journal"))
-        await assert_scored_once(client, acks)
-    with contextlib.suppress(Exception):
-        await client.aclose()
+    redis, server = scene.redis, scene.server
+    first = await scene.traffic("first")
+    await asyncio.sleep(0.5)
+    redis.signal(signal.SIGSTOP)  # Redis freezes ...
+    await asyncio.sleep(0.7)
+    await redis.kill()  # ... and dies
+    await asyncio.sleep(0.3)
+    await redis.start()  # back, with what it had on disk
+    await asyncio.sleep(0.7)
+    # Slow again when the server dies.
+    await scene.kill_server_while_redis_is_frozen(first, 0.5)
+    await server.start(scene.http)
+    second = await scene.traffic("second")
+    await asyncio.sleep(0.7)
+    await second.finish()
+    assert_same(scene.acks, await arrived(scene.client, scene.acks))
+    assert len({session for session, _ in scene.acks.chats}) == 2  # one per server life
+    await server.stop()  # a clean stop leaves no journal behind
+    assert not list(server.spill.rglob("*.journal"))
+    await assert_scored_once(scene.client, scene.acks)
