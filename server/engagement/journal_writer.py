@@ -11,7 +11,7 @@ counted by the recorder in record order).
 ``durable(timeout)`` returns once every event recorded so far is in the journal or in
 Redis (``progress()`` is called after each batch Redis took): the REST edges await it
 before they answer. Without a journal (no spill directory, or a disk that failed) only
-Redis counts.
+Redis counts. ``open_journal`` starts one, replaying a dead process's through the spill.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Final
 
 from server.engagement.journal import Journal
+from server.engagement.spill import Spill
 from server.engagement.tasks import Backoff, cancel_and_wait
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,11 @@ class JournalWriter:
     @property
     def journal(self) -> Journal | None:
         return self._journal
+
+    @property
+    def stopped(self) -> bool:
+        """``stop`` was called: a writer is not started twice."""
+        return self._stopping
 
     @property
     def lag(self) -> int:
@@ -180,6 +186,28 @@ class JournalWriter:
                 self.journalled += len(chunk)
                 self.commits += 1
                 self.progress()
+
+
+async def open_journal(spill: Spill, segment_bytes: int) -> Journal | None:
+    """A journal in the (open) spill's directory, after moving the one a dead process
+    left there to the front of the spill; None if the disk refuses."""
+    directory = spill.directory
+    assert directory is not None
+    journal = Journal(directory, segment_bytes)
+    try:
+        left = await asyncio.to_thread(journal.recover)
+        if left:
+            # In the spill (fsynced) first, then out of the journal: a crash between the
+            # two replays them twice, which the scorer absorbs.
+            await asyncio.to_thread(spill.append, left, True)
+            await asyncio.to_thread(journal.discard)
+            logger.warning(
+                "%d events from the journal of a process that stopped are replayed", len(left)
+            )
+    except OSError as exc:
+        logger.error("cannot open the event journal in %s: %s", directory, exc)
+        return None
+    return journal
 
 
 def _write(journal: Journal, chunk: list[bytes], done: int) -> None:

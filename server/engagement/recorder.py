@@ -43,8 +43,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, encode
-from server.engagement.journal import Journal
-from server.engagement.journal_writer import JournalWriter
+from server.engagement.journal_writer import JournalWriter, open_journal
 from server.engagement.spill import Spill
 from server.engagement.tasks import Backoff, cancel_and_wait, check_cancelled
 from server.settings import EngagementSettings
@@ -102,12 +101,7 @@ class EventRecorder:
         self._appended = 0
         # The journal; ``_earlier`` counts events of an earlier run waiting in the spill
         # at start, which may be written before ours (see ``_done``).
-        self._journal = JournalWriter(
-            settings.journal_interval,
-            settings.spill_pending_max,
-            self._done,
-            enabled=self._spill is not None,
-        )
+        self._journal = self._journal_writer()
         self._earlier = 0
         self.written = 0
         self.dropped = 0
@@ -129,6 +123,14 @@ class EventRecorder:
         """Events in the spill: waiting for the writer thread or on disk, not yet read back."""
         on_disk = self._spill.depth if self._spill is not None else 0
         return len(self._pending) + self._spill_writing + on_disk
+
+    def _journal_writer(self) -> JournalWriter:
+        return JournalWriter(
+            self._settings.journal_interval,
+            self._settings.spill_pending_max,
+            self._done,
+            enabled=self._spill is not None,
+        )
 
     @property
     def journalled(self) -> int:
@@ -203,6 +205,12 @@ class EventRecorder:
         written too."""
         if self.running:
             return
+        earlier = waiting = 0
+        if self._journal.stopped:
+            # Started again: a journal of its own, whose first record is the next event
+            # recorded; everything already here counts as earlier.
+            self._journal = self._journal_writer()
+            earlier = self.written + self.depth + len(self._pending)
         if self._spill is not None:
             try:
                 waiting = await asyncio.to_thread(self._spill.open)
@@ -211,38 +219,18 @@ class EventRecorder:
                 self._spill = None
                 waiting = 0
             else:
-                waiting = await self._open_journal(self._spill)
-            self._earlier = waiting
+                journal = await open_journal(self._spill, self._settings.spill_file_bytes)
+                if journal is not None:
+                    self._journal.attach(journal)
+                waiting = self._spill.depth
             if waiting:
                 logger.info("%d events from an earlier run are waiting in the spill", waiting)
                 self._spilling = True
                 self._idle.clear()
             self._spill_task = asyncio.create_task(self._spill_run(), name="salon-event-spill")
+        self._earlier = earlier + waiting
         self._task = asyncio.create_task(self._run(), name="salon-event-recorder")
         self._journal.start()
-
-    async def _open_journal(self, spill: Spill) -> int:
-        """Start a journal in the spill's directory after moving the one a dead process
-        left there to the front of the spill; return the events now in the spill."""
-        directory = spill.directory
-        assert directory is not None
-        journal = Journal(directory, self._settings.spill_file_bytes)
-        try:
-            left = await asyncio.to_thread(journal.recover)
-            if left:
-                # In the spill (fsynced) first, then out of the journal: a crash between
-                # the two replays them twice, which the scorer absorbs.
-                await asyncio.to_thread(spill.append, left, True)
-                await asyncio.to_thread(journal.discard)
-                logger.warning(
-                    "%d events from the journal of a process that stopped are replayed",
-                    len(left),
-                )
-        except OSError as exc:
-            logger.error("cannot open the event journal in %s: %s", directory, exc)
-        else:
-            self._journal.attach(journal)
-        return spill.depth
 
     def _done(self) -> int:
         """How many of the events recorded by this process Redis has, counted in record
