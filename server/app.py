@@ -174,6 +174,8 @@ def create_app(settings: Settings) -> web.Application:
             "event_spill": recorder.spill_depth,
             "events_spilled": recorder.spilled,
             "events_dropped": recorder.dropped,
+            "events_journalled": recorder.journalled,
+            "event_journal_lag": recorder.journal_lag,
             "events_written": recorder.written,
             "loop_lag": lag.last,
         }

@@ -138,6 +138,11 @@ class EventRecorder:
         return self._journal.journalled
 
     @property
+    def journal_lag(self) -> int:
+        """Events recorded but not yet in the journal."""
+        return self._journal.lag
+
+    @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 

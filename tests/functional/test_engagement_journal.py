@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
+from typing import Any
 
+from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from server.engagement.events import EventKind, encode, new_event
@@ -16,7 +18,7 @@ from server.engagement.recorder import EventRecorder
 from server.ids import MemberId
 from server.settings import EngagementSettings
 from tests.functional.conftest import Restartable
-from tests.functional.test_engagement_api import until
+from tests.functional.test_engagement_api import AUTH, until
 from tests.functional.test_engagement_outage import stream_ids
 
 
@@ -87,3 +89,16 @@ async def test_a_recorder_started_again_keeps_its_journal_in_step(
         server.process.send_signal(signal.SIGCONT)
         await rec.stop()
         await client.aclose()
+
+
+async def test_metrics_show_the_journal(client: TestClient[Any, Any]) -> None:
+    body = {"kind": "share", "member_id": "zed"}
+    response = await client.post("/api/events", json=body, headers=AUTH)
+    assert response.status == 202
+
+    async def counted() -> bool:
+        text = await (await client.get("/metrics")).text()
+        assert "salon_event_journal_lag " in text
+        return "salon_events_journalled_total 1.0" in text
+
+    await until(counted)
