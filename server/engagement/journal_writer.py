@@ -97,7 +97,6 @@ class JournalWriter:
             len(self._queue),
         )
         self._enabled = False
-        self._journal = None
         self._queue = []
         self._wakeup.set()
 
@@ -111,10 +110,10 @@ class JournalWriter:
     async def stop(self, timeout: float = 5.0) -> None:
         """Let the write in progress finish, then stop the task (the journal stays open:
         the recorder closes it once the leftovers are safe)."""
+        self._stopping = True
         task, self._task = self._task, None
         if task is None:
             return
-        self._stopping = True
         self._wakeup.set()
         self._urgent.set()
         await asyncio.wait([task], timeout=timeout)
@@ -165,7 +164,7 @@ class JournalWriter:
                         await self._urgent.wait()
             self._urgent.clear()
             journal = self._journal
-            if journal is None:
+            if journal is None or not self._enabled:
                 return
             chunk, self._queue = self._queue, []
             try:

@@ -117,3 +117,24 @@ async def test_events_recorded_before_the_start_are_journalled_first(tmp_path: P
 def test_the_journal_interval_is_bounded() -> None:
     with pytest.raises(SettingsError, match="journal_interval"):
         load_settings(env={}, overrides={"engagement.journal_interval": 5}, need_secret=False)
+
+
+async def test_a_journal_too_far_behind_switches_off_and_redis_alone_counts(
+    tmp_path: Path,
+) -> None:
+    """Memory stays bounded when the disk stalls: past ``queue_max`` waiting events the
+    journal stops (logged), and ``durable`` waits for Redis instead."""
+    written = 0
+    writer = JournalWriter(interval=0.02, queue_max=2, done=lambda: written)
+    writer.attach(Journal(tmp_path))
+    for payload in (b"a", b"b", b"c"):
+        writer.add(payload)
+    assert writer.lag == 0 and writer.recorded == 3
+    writer.start()  # its task ends at once: journalling is off
+    waiting = asyncio.ensure_future(writer.durable(timeout=5))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    written = 3
+    writer.progress()
+    await asyncio.wait_for(waiting, 1)
+    await writer.stop()
