@@ -40,12 +40,13 @@ async def test_durable_while_redis_is_frozen_and_released_once_redis_has_it(
     await rec.start()
     try:
         server.process.send_signal(signal.SIGSTOP)
-        events = [new_event(EventKind.SHARE, "", MemberId(f"m{i}")) for i in range(20)]
+        # More than the journal keeps once written (``journal.KEEP_BYTES``).
+        events = [new_event(EventKind.SHARE, "", MemberId(f"m{i}")) for i in range(1000)]
         for event in events:
             rec.record(event)
         await rec.durable(timeout=2)  # the journal, not Redis, made them safe
-        assert rec.written == 0 and rec.journalled == 20
-        assert len(journalled(tmp_path)) == 20
+        assert rec.written == 0 and rec.journalled == 1000
+        assert len(journalled(tmp_path)) == 1000
         server.process.send_signal(signal.SIGCONT)
         await rec.flush(timeout=10)
         assert set(await stream_ids(client)) == {e.id for e in events}
