@@ -96,13 +96,16 @@ class Journal:
 
     def append(self, payloads: list[bytes]) -> None:
         """Write ``payloads`` durably (flushed and fsynced) after every earlier record."""
-        if not payloads:
+        self.append_framed(pack(payloads), len(payloads))
+
+    def append_framed(self, blob: bytes, count: int) -> None:
+        """``append`` for ``count`` records already framed (``records.pack``) in ``blob``."""
+        if not count:
             return
         segment = self._current
         if segment is None or segment.size >= self._segment_bytes:
             segment = self._rotate()
         assert self._out is not None
-        blob = pack(payloads)
         try:
             self._out.write(blob)
             self._out.flush()
@@ -111,7 +114,7 @@ class Journal:
             # Maybe a torn record at the end: never append after it.
             self._rotate()
             raise
-        self.appended += len(payloads)
+        self.appended += count
         segment.last, segment.size = self.appended, segment.size + len(blob)
 
     def _rotate(self) -> _Segment:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Final
 
 from server.engagement.journal import Journal
+from server.engagement.records import HEADER
 from server.engagement.spill import Spill
 from server.engagement.tasks import Backoff, cancel_and_wait
 
@@ -47,7 +48,11 @@ class JournalWriter:
         self._queue_max = queue_max
         self._done = done
         self._journal: Journal | None = None
+        # Framed records (header, payload, header, ...) waiting for the journal: framed
+        # here, one cheap call per event, so that the writer thread only joins and
+        # writes (it holds the GIL for one C call, not a Python loop per record).
         self._queue: list[bytes] = []
+        self._queued = 0
         self._since = 0.0
         self._wakeup = asyncio.Event()
         self._urgent = asyncio.Event()
@@ -72,7 +77,7 @@ class JournalWriter:
     @property
     def lag(self) -> int:
         """Events recorded but not yet in the journal."""
-        return len(self._queue)
+        return self._queued
 
     def attach(self, journal: Journal) -> None:
         """Write to ``journal`` (call before ``start``)."""
@@ -83,27 +88,28 @@ class JournalWriter:
         self.recorded += 1
         if not self._enabled:
             return
-        if not self._queue:
+        if not self._queued:
             self._since = time.monotonic()
             self._wakeup.set()
-        self._queue.append(payload)
-        if len(self._queue) > self._queue_max:
+        self._queue += (HEADER.pack(len(payload)), payload)
+        self._queued += 1
+        if self._queued > self._queue_max:
             self._give_up()
 
     def _give_up(self) -> None:
         """The disk cannot keep up: stop journalling (Redis alone counts from now on)."""
         logger.error(
             "the event journal is %d events behind: journalling stops until restart",
-            len(self._queue),
+            self._queued,
         )
         self._enabled = False
-        self._queue = []
+        self._queue, self._queued = [], 0
         self._wakeup.set()
 
     def start(self) -> None:
         """Start writing; without a journal attached, journalling is off for good."""
         if self._journal is None:
-            self._enabled, self._queue = False, []
+            self._enabled, self._queue, self._queued = False, [], 0
         elif self._task is None:
             self._task = asyncio.create_task(self._run(), name="salon-event-journal")
 
@@ -158,7 +164,7 @@ class JournalWriter:
                     await self._wakeup.wait()
             self._wakeup.clear()
             wait = self._since + self._interval - time.monotonic()
-            if self._queue and wait > 0 and not self._urgent.is_set():
+            if self._queued and wait > 0 and not self._urgent.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
                         await self._urgent.wait()
@@ -166,11 +172,13 @@ class JournalWriter:
             journal = self._journal
             if journal is None or not self._enabled:
                 return
-            chunk, self._queue = self._queue, []
+            chunk, count = self._queue, self._queued
+            self._queue, self._queued = [], 0
             try:
-                await asyncio.to_thread(_write, journal, chunk, self._done())
+                await asyncio.to_thread(_write, journal, chunk, count, self._done())
             except OSError as exc:
                 self._queue[:0] = chunk
+                self._queued += count
                 if not failing:
                     logger.error("cannot write the event journal: %s; retrying", exc)
                 failing = True
@@ -181,8 +189,8 @@ class JournalWriter:
                 logger.info("the event journal is writable again")
             failing = False
             backoff.reset()
-            if chunk:
-                self.journalled += len(chunk)
+            if count:
+                self.journalled += count
                 self.commits += 1
                 self.progress()
 
@@ -209,6 +217,6 @@ async def open_journal(spill: Spill, segment_bytes: int) -> Journal | None:
     return journal
 
 
-def _write(journal: Journal, chunk: list[bytes], done: int) -> None:
-    journal.append(chunk)
+def _write(journal: Journal, framed: list[bytes], count: int, done: int) -> None:
+    journal.append_framed(b"".join(framed), count)
     journal.release(done)
