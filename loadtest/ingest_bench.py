@@ -3,11 +3,13 @@
 ``python -m loadtest.ingest_bench`` measures, in one process as a server runs them:
 
 1. **Ingest**: events per second into Redis (the stream, acknowledged) from one
-   ``EventRecorder``, sustained for ``--seconds``. Events are created the way rooms
-   create them (``new_event``: a fresh id and timestamp, msgpack) as fast as the
-   recorder takes them; a producer that got ahead of Redis by half the buffer yields,
-   so what is measured is what is written, not what is queued. Printed with the
-   per-second rates' percentiles and the cost of ``record()`` itself.
+   ``EventRecorder``, sustained for ``--seconds``, with its journal on (in a temporary
+   directory, as ``salon serve`` keeps one in its spill directory) unless ``--no-journal``.
+   Events are created the way rooms create them (``new_event``: a fresh id and
+   timestamp, msgpack) as fast as the recorder takes them; a producer that got ahead of
+   Redis by half the buffer yields, so what is measured is what is written, not what is
+   queued. Printed with the per-second rates' percentiles and the cost of ``record()``
+   itself.
 2. **Event to tier**: ``--probes`` potential members each get a purchase event while
    ``--background`` other events a second flow through the same recorder and scorer
    (one ``Scorer`` in the same process, as in ``salon serve``). Latency runs from the
@@ -25,6 +27,7 @@ import asyncio
 import math
 import statistics
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -58,9 +61,9 @@ def spread(values: list[float], unit: str, scale: float = 1.0, digits: int = 1) 
     return f"{', '.join(parts)}, max={max(values) * scale:,.{digits}f} {unit}"
 
 
-async def ingest(redis: Redis, seconds: float) -> dict[str, Any]:
+async def ingest(redis: Redis, seconds: float, journal_dir: str) -> dict[str, Any]:
     # A stream long enough to keep every event, so that all of them can be counted.
-    settings = EngagementSettings(spill_dir="", stream_maxlen=20_000_000)
+    settings = EngagementSettings(spill_dir=journal_dir, stream_maxlen=20_000_000)
     recorder = EventRecorder(redis, settings)
     members = [MemberId(f"bench-{i}") for i in range(MEMBERS)]
     kinds = [EventKind.REACTION, EventKind.CHAT, EventKind.REACTION, EventKind.UPVOTE]
@@ -69,6 +72,7 @@ async def ingest(redis: Redis, seconds: float) -> dict[str, Any]:
     record_time = 0.0
     per_second: list[float] = []
     start = time.perf_counter()
+    cpu_start = time.process_time()
     mark, written_at_mark = start, 0
     try:
         while (now := time.perf_counter()) - start < seconds:
@@ -88,6 +92,7 @@ async def ingest(redis: Redis, seconds: float) -> dict[str, Any]:
                 per_second.append((recorder.written - written_at_mark) / (now - mark))
                 mark, written_at_mark = now, recorder.written
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
         written = recorder.written
         await recorder.flush(timeout=60)
     finally:
@@ -103,6 +108,10 @@ async def ingest(redis: Redis, seconds: float) -> dict[str, Any]:
         "in_stream": in_stream,
         "dropped": recorder.dropped,
         "all_written": recorder.written,
+        "journalled": recorder.journalled,
+        # This process's CPU (all threads) per event written: steadier than the rate on
+        # a machine shared with other work.
+        "cpu_us": cpu / max(written, 1) * 1e6,
     }
 
 
@@ -213,8 +222,13 @@ async def run(args: argparse.Namespace) -> int:
         await redis.flushdb()
         version = (await redis.info("server"))["redis_version"]
         print(f"redis {version} at {url}; python {sys.version.split()[0]}", flush=True)
-        print(f"ingest: {args.seconds:g} s of events from one recorder ...", flush=True)
-        got = await ingest(redis, args.seconds)
+        journal = "off" if args.no_journal else "on"
+        print(
+            f"ingest: {args.seconds:g} s of events from one recorder, journal {journal} ...",
+            flush=True,
+        )
+        with tempfile.TemporaryDirectory(prefix="salon-bench-journal-") as directory:
+            got = await ingest(redis, args.seconds, "" if args.no_journal else directory)
         await redis.aclose()
         ok_ingest = got["rate"] >= INGEST_TARGET
         print(
@@ -227,8 +241,9 @@ async def run(args: argparse.Namespace) -> int:
         print(
             f"  record(): {got['record_us']:.2f} µs per event (new_event + encode + queue); "
             f"in the stream: {got['in_stream']:,} of {got['all_written']:,}, "
-            f"dropped {got['dropped']}"
+            f"dropped {got['dropped']}; journalled {got['journalled']:,}"
         )
+        print(f"  process CPU: {got['cpu_us']:.2f} µs per event written (all threads)")
         print(f"scoring: one scorer on {args.score:,} events of that backlog ...", flush=True)
         sc = await scoring(url, args.score)
         print(
@@ -264,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probes", type=int, default=300, help="purchases timed to the tier")
     parser.add_argument("--background", type=int, default=2000, help="other events per second")
     parser.add_argument("--redis-url", help="use this Redis (its database is flushed)")
+    parser.add_argument(
+        "--no-journal", action="store_true", help="ingest without the recorder's journal"
+    )
     args = parser.parse_args(argv)
     import uvloop
 

@@ -26,6 +26,7 @@ from server.engagement.rules import load_rules
 from server.engagement.scorer import Scorer
 from server.engagement_api import EngagementApi, push_tier_change
 from server.metrics import LoopLag, metrics_handler
+from server.redis_client import connect
 from server.rooms.bans import BanStore
 from server.rooms.click_store import ClickStore
 from server.rooms.media_ice import IcePolicy
@@ -76,12 +77,7 @@ class QuietAccessLogger(AbstractAccessLogger):
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=256 * 1024)
     app[SETTINGS] = settings
-    redis = Redis.from_url(
-        settings.redis.url,
-        socket_timeout=settings.redis.timeout,
-        socket_connect_timeout=settings.redis.timeout,
-        health_check_interval=10,
-    )
+    redis = connect(settings.redis.url, settings.redis.timeout)
     recorder = EventRecorder(redis, settings.engagement)
     rules = load_rules(settings.tiers.rules_file)
     members = MemberStore(redis, rules.half_life_ms)
@@ -109,9 +105,7 @@ def create_app(settings: Settings) -> web.Application:
             yield
             return
         # Its own client: blocking stream reads must not hold the gate's connections.
-        scorer_redis = Redis.from_url(
-            settings.redis.url, socket_connect_timeout=settings.redis.timeout
-        )
+        scorer_redis = connect(settings.redis.url, settings.redis.timeout, read_timeout=0)
         # Tier changes go to the hosts of the member's room when it is live on this node;
         # another node's scorer may apply the event, and that node pushes only to its rooms.
         scorer = Scorer(
@@ -180,6 +174,8 @@ def create_app(settings: Settings) -> web.Application:
             "event_spill": recorder.spill_depth,
             "events_spilled": recorder.spilled,
             "events_dropped": recorder.dropped,
+            "events_journalled": recorder.journalled,
+            "event_journal_lag": recorder.journal_lag,
             "events_written": recorder.written,
             "loop_lag": lag.last,
         }

@@ -193,6 +193,8 @@ class CommerceApi:
                 ),
             )
         )
+        # Credited means on disk (the journal) or in Redis: a crash cannot lose it.
+        await self._recorder.durable(self._settings.redis.timeout)
         if room is not None and attribution is not None:
             self._interactions.purchase_made(
                 room,

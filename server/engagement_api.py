@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -31,6 +32,7 @@ from server.engagement.events import (
     Event,
     EventKind,
     PurchaseError,
+    encode,
     new_event,
     now_ms,
     purchase_data,
@@ -57,6 +59,10 @@ MAX_EVENTS: Final = 500
 MAX_TEXT: Final = 80
 # Events may be reported a little ahead of our clock, never more.
 FUTURE_SLACK_MS: Final = 5 * 60 * 1000
+# Reported times before this (2000-01-01 UTC) are mistakes (or attacks), not history.
+EARLIEST_MS: Final = 946_684_800_000
+# Explicit embeddings, overrides and isolates: they reorder what follows them on screen.
+BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 EXTERNAL_KINDS: Final = (EventKind.PURCHASE, EventKind.SHARE, EventKind.INVITE, EventKind.EXTERNAL)
 # Fields each kind accepts besides kind, member_id, room_id, id and at.
 KIND_FIELDS: Final = {
@@ -105,6 +111,8 @@ def _timestamp(value: Any, now: int) -> int:
         raise ValueError("at must be an ISO 8601 time or epoch milliseconds")
     if ts > now + FUTURE_SLACK_MS:
         raise ValueError("at is in the future")
+    if ts < EARLIEST_MS:
+        raise ValueError("at is before 2000-01-01")
     return ts
 
 
@@ -114,7 +122,17 @@ def _short_text(item: dict[str, Any], key: str) -> str | None:
         return None
     if not isinstance(value, str) or not 0 < len(value) <= MAX_TEXT:
         raise ValueError(f"{key} must be a string of 1-{MAX_TEXT} characters")
+    if not is_plain_text(value):
+        raise ValueError(
+            f"{key} must be valid Unicode without control, surrogate or bidi-override characters"
+        )
     return value
+
+
+def is_plain_text(value: str) -> bool:
+    """True if ``value`` can be stored and shown as it is: UTF-8 encodable (no lone
+    surrogate) and free of control characters and bidi overrides."""
+    return not any(unicodedata.category(ch) in ("Cc", "Cs") or ch in BIDI_CONTROLS for ch in value)
 
 
 def parse_external_event(item: Any, now: int) -> Event:
@@ -184,6 +202,16 @@ def parse_external_event(item: Any, now: int) -> Event:
     return Event(event.id, SCHEMA_VERSION, kind, room_id, event.member_id, ts, data)
 
 
+def checked_encodable(event: Event) -> Event:
+    """``event`` if the recorder can store it: encoded here once, so that an event that
+    could not be is refused before the 202 rather than dropped after it."""
+    try:
+        encode(event)
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError("this event cannot be stored (a value is out of range)") from None
+    return event
+
+
 def push_tier_change(service: RoomService, change: TierChange) -> None:
     """Tell the hosts of the room the member is in (on this node) about a tier change."""
     for room in service.live_rooms.values():
@@ -251,7 +279,7 @@ class EngagementApi:
         events = []
         for index, item in enumerate(items):
             try:
-                events.append(parse_external_event(item, now))
+                events.append(checked_encodable(parse_external_event(item, now)))
             except ValueError as exc:
                 text = str(exc)
                 raise EventInputError(
@@ -259,6 +287,8 @@ class EngagementApi:
                 ) from None
         for event in events:
             self._recorder.record(event)
+        # Acknowledged means on disk (the journal) or in Redis: a crash cannot lose it.
+        await self._recorder.durable(self._settings.redis.timeout)
         return web.json_response(
             {"accepted": len(events), "ids": [e.id for e in events]}, status=202
         )

@@ -90,6 +90,16 @@ class SalonCollector:
             value=s.get("events_spilled", 0),
         )
         yield CounterMetricFamily(
+            "salon_events_journalled",
+            "Events written and fsynced to the local journal",
+            value=s.get("events_journalled", 0),
+        )
+        yield GaugeMetricFamily(
+            "salon_event_journal_lag",
+            "Events recorded but not yet in the journal (at most journal_interval old)",
+            value=s.get("event_journal_lag", 0),
+        )
+        yield CounterMetricFamily(
             "salon_events_dropped",
             "Events lost: memory and spill both full",
             value=s.get("events_dropped", 0),

@@ -90,6 +90,9 @@ class EngagementSettings:
     spill_pending_max: int = 200_000
     # Size (bytes) at which a spill file is closed and the next one started.
     spill_file_bytes: int = 8 * 1024 * 1024
+    # Seconds after which a recorded event is written and fsynced to the journal (in the
+    # spill directory) at the latest; acknowledged REST events are fsynced at once.
+    journal_interval: float = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +204,8 @@ class Settings:
             raise SettingsError("tiers.sweep_interval and tiers.review_interval must be positive")
         if self.engagement.buffer_max < 1 or self.engagement.spill_pending_max < 0:
             raise SettingsError("engagement.buffer_max must be at least 1")
+        if not 0.001 <= self.engagement.journal_interval <= 1.0:
+            raise SettingsError("engagement.journal_interval must be from 0.001 to 1 second")
         self.interactions.check()
         if self.commerce.signature_tolerance < 1 or self.commerce.attribution_window < 0:
             raise SettingsError("commerce.signature_tolerance and attribution_window: bad value")

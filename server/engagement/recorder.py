@@ -19,6 +19,14 @@ memory and written it; only then do events go straight to memory again. Only if 
 spill writer itself falls ``spill_pending_max`` events behind (the disk is failing too)
 is an event dropped, counted in ``dropped`` and logged. On ``stop`` whatever Redis could
 not take in time is saved to the spill, and the next start writes it.
+
+A process killed (SIGKILL, power loss) loses neither: every event recorded also goes to
+the journal (``journal.py``, in the spill's directory, driven by ``journal_writer.py``)
+within ``journal_interval`` seconds, fsynced, and leaves it once Redis has it. ``durable``
+waits until every event recorded so far is in the journal or in Redis: the REST edges
+await it before they acknowledge. The next start puts a dead process's journal at the
+front of the spill; events that had reached Redis come back then, and the scorer skips
+them (it deduplicates by ``Event.id``).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, encode
+from server.engagement.journal_writer import JournalWriter, open_journal
 from server.engagement.spill import Spill
 from server.engagement.tasks import Backoff, cancel_and_wait, check_cancelled
 from server.settings import EngagementSettings
@@ -90,6 +99,10 @@ class EventRecorder:
         self._spilling = False
         self._marks: deque[tuple[int, list[Path]]] = deque()
         self._appended = 0
+        # The journal; ``_earlier`` counts events of an earlier run waiting in the spill
+        # at start, which may be written before ours (see ``_done``).
+        self._journal = self._journal_writer()
+        self._earlier = 0
         self.written = 0
         self.dropped = 0
         # Events whose data msgpack could not encode: a caller bug, logged and counted.
@@ -110,6 +123,24 @@ class EventRecorder:
         """Events in the spill: waiting for the writer thread or on disk, not yet read back."""
         on_disk = self._spill.depth if self._spill is not None else 0
         return len(self._pending) + self._spill_writing + on_disk
+
+    def _journal_writer(self) -> JournalWriter:
+        return JournalWriter(
+            self._settings.journal_interval,
+            self._settings.spill_pending_max,
+            self._done,
+            enabled=self._spill is not None,
+        )
+
+    @property
+    def journalled(self) -> int:
+        """Events recorded by this process that reached the journal."""
+        return self._journal.journalled
+
+    @property
+    def journal_lag(self) -> int:
+        """Events recorded but not yet in the journal."""
+        return self._journal.lag
 
     @property
     def running(self) -> bool:
@@ -132,6 +163,7 @@ class EventRecorder:
                 exc_info=True,
             )
             return
+        self._journal.add(payload)
         if self._spilling or self.depth >= self._settings.buffer_max:
             self._overflow(payload)
             return
@@ -178,6 +210,12 @@ class EventRecorder:
         written too."""
         if self.running:
             return
+        earlier = waiting = 0
+        if self._journal.stopped:
+            # Started again: a journal of its own, whose first record is the next event
+            # recorded; everything already here counts as earlier.
+            self._journal = self._journal_writer()
+            earlier = self.written + self.depth + len(self._pending)
         if self._spill is not None:
             try:
                 waiting = await asyncio.to_thread(self._spill.open)
@@ -185,12 +223,31 @@ class EventRecorder:
                 logger.error("cannot open the event spill in %s: %s", self._settings.spill_dir, exc)
                 self._spill = None
                 waiting = 0
+            else:
+                journal = await open_journal(self._spill, self._settings.spill_file_bytes)
+                if journal is not None:
+                    self._journal.attach(journal)
+                waiting = self._spill.depth
             if waiting:
                 logger.info("%d events from an earlier run are waiting in the spill", waiting)
                 self._spilling = True
                 self._idle.clear()
             self._spill_task = asyncio.create_task(self._spill_run(), name="salon-event-spill")
+        self._earlier = earlier + waiting
         self._task = asyncio.create_task(self._run(), name="salon-event-recorder")
+        self._journal.start()
+
+    def _done(self) -> int:
+        """How many of the events recorded by this process Redis has, counted in record
+        order. Ours reach Redis in that order, an earlier run's spilled events before or
+        among them: subtracting all of those never counts one of ours too many."""
+        return max(0, self.written - self._earlier)
+
+    async def durable(self, timeout: float) -> None:
+        """Wait until every event recorded so far is in the journal (fsynced) or in
+        Redis; ``TimeoutError`` after ``timeout`` seconds. Concurrent callers share one
+        fsync."""
+        await self._journal.durable(timeout)
 
     # A bounded wait is the point of stop() and flush(): hence the timeout parameters.
     async def stop(self, timeout: float = 5.0) -> None:
@@ -210,6 +267,7 @@ class EventRecorder:
             spill_task, self._spill_task = self._spill_task, None
             if spill_task is not None:
                 await cancel_and_wait(spill_task)
+            await self._journal.stop()
             await self._save_leftovers()
 
     async def _save_leftovers(self) -> None:
@@ -219,13 +277,24 @@ class EventRecorder:
             return
         memory = [*self._inflight, *self._buffer]
         pending, self._pending = self._pending, []
+        journal = self._journal.journal
         try:
             # Memory holds the oldest events: a file of their own, read first next time.
             await asyncio.to_thread(self._spill.append, memory, True)
             await asyncio.to_thread(self._spill.append, pending)
         except OSError as exc:
-            logger.error("recorder stopped: %d events lost: %s", len(memory) + len(pending), exc)
+            # Whatever the journal holds is replayed by the next start.
+            logger.error(
+                "recorder stopped: %d events not saved in the spill: %s",
+                len(memory) + len(pending),
+                exc,
+            )
+            if journal is not None:
+                await asyncio.to_thread(journal.close, False)
         else:
+            if journal is not None:
+                # Every event is in Redis or in the spill now.
+                await asyncio.to_thread(journal.close, True)
             if memory or pending:
                 logger.warning(
                     "recorder stopped: %d events saved in %s for the next start",
@@ -262,6 +331,7 @@ class EventRecorder:
                 continue
             if await self._write_batch():
                 backoff.reset()
+                self._journal.progress()
                 await self._forget_spilled()
             else:
                 await backoff.sleep()

@@ -21,16 +21,19 @@ import fcntl
 import logging
 import os
 import shutil
-import struct
 import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
+from server.engagement import journal
+from server.engagement.records import HEADER, pack, unpack
+
+__all__ = ["HEADER", "Spill"]
+
 logger = logging.getLogger(__name__)
 
-HEADER: Final = struct.Struct(">I")
 SUFFIX: Final = ".spill"
 READ_CHUNK: Final = 4 * 1024 * 1024
 # Sequence numbers start high so that files written in front of the others (the memory
@@ -82,7 +85,8 @@ class Spill:
             return sum(f.unread for f in self._files)
 
     def open(self) -> int:
-        """Create and lock our directory, adopt orphaned files; return events waiting."""
+        """Create and lock our directory, adopt orphaned files (journal segments too);
+        return events waiting in spill files."""
         if self._dir is not None:
             return self.depth
         self._root.mkdir(parents=True, exist_ok=True)
@@ -97,6 +101,8 @@ class Spill:
         return self.depth
 
     def _adopt(self, other: Path) -> None:
+        ours = self._dir
+        assert ours is not None
         try:
             with (other / "lock").open("ab") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -105,6 +111,9 @@ class Spill:
                     target = self._next_path(back=False)
                     path.rename(target)
                     self._files.append(self._scan(target))
+                # Its journal comes along; the recorder reads it (``journal.recover``).
+                for path in sorted(other.glob(f"*{journal.SUFFIX}")):
+                    path.rename(ours / f"{other.name}-{path.name}")
                 shutil.rmtree(other, ignore_errors=True)
         except BlockingIOError:
             return  # another live process owns it
@@ -117,15 +126,9 @@ class Spill:
 
     def _scan(self, path: Path) -> _File:
         entry = _File(path, int(path.stem), closed=True)
-        with path.open("rb") as handle:
-            data = handle.read()
-        offset = 0
-        while offset + HEADER.size <= len(data):
-            (length,) = HEADER.unpack_from(data, offset)
-            if offset + HEADER.size + length > len(data):
-                break
-            offset += HEADER.size + length
-            entry.records += 1
+        data = path.read_bytes()
+        found, offset = unpack(data)
+        entry.records = len(found)
         if offset != len(data):
             logger.warning(
                 "spill file %s ends in a torn record: %d bytes dropped", path, len(data) - offset
@@ -149,7 +152,7 @@ class Spill:
         of their own that is read before all the others."""
         if not payloads:
             return
-        blob = b"".join(HEADER.pack(len(p)) + p for p in payloads)
+        blob = pack(payloads)
         if front:
             with self._guard:
                 entry = _File(self._next_path(back=True), 0, closed=True)
@@ -247,7 +250,7 @@ class Spill:
             self._out, self._out_file = None, None
         if self._dir is None:
             return
-        if not any(self._dir.glob(f"*{SUFFIX}")):
+        if not any(self._dir.glob(f"*{SUFFIX}")) and not any(self._dir.glob(f"*{journal.SUFFIX}")):
             shutil.rmtree(self._dir, ignore_errors=True)
         if self._lock_handle is not None:
             self._lock_handle.close()
