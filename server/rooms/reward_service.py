@@ -1,0 +1,433 @@
+"""The rewards of live rooms: coupons, lucky draws, quizzes, check-ins and points.
+
+``Rewards`` joins the pure rules (``rewards``, ``draws``, ``quiz``, ``reward_points``) to
+their atomic effects in Redis (``coupon_store``, ``points_store``,
+``room_rewards_store``) and records one engagement event per action. Every Redis call
+is bounded by the read timeout; a Redis that cannot answer refuses the action with
+``RewardError('unavailable')`` and changes nothing in the room. The socket feature
+(``server/signaling/rewards.py``) and the REST API (``server/rewards_api.py``) call it;
+it sends nothing to anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from server.engagement.events import Event, EventKind, new_event, now_ms
+from server.engagement.reward_points import PointRules, day_number
+from server.ids import MemberId
+from server.rooms import draws, rewards
+from server.rooms.coupon_store import Claim, CouponStore, Redemption
+from server.rooms.model import Participant
+from server.rooms.points_store import CheckIn, PointsStore
+from server.rooms.quiz import Quiz, QuizResult, make_quiz, results
+from server.rooms.reward_errors import RewardError
+from server.rooms.reward_live import Drop, RoomRewards
+from server.rooms.room import Room
+from server.rooms.room_rewards_store import RoomRewardsStore
+from server.rooms.stage import MODERATORS
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+REDIS_CONCURRENCY = 32
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}{secrets.token_hex(5)}"
+
+
+class Rewards:
+    def __init__(
+        self,
+        redis: Redis,
+        rules: PointRules,
+        currency: str,
+        timeout: float,
+        record: Callable[[Event], None],
+    ) -> None:
+        self.coupons = CouponStore(redis)
+        self.points = PointsStore(redis)
+        self.records = RoomRewardsStore(redis)
+        self.rules = rules
+        self.currency = currency
+        self._timeout = timeout
+        self._record = record
+        # redis-py's pool refuses (it does not wait) past its size: a rush of 500 claims
+        # in one second queues here instead of failing.
+        self._gate = asyncio.Semaphore(REDIS_CONCURRENCY)
+        self._rooms: weakref.WeakKeyDictionary[Room, RoomRewards] = weakref.WeakKeyDictionary()
+
+    async def _io(self, call: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._gate:
+                    return await call
+        except (RedisError, OSError, TimeoutError) as exc:
+            logger.warning("rewards: Redis unavailable (%s)", type(exc).__name__)
+            raise RewardError("unavailable") from None
+
+    def event(self, kind: EventKind, room: str, member: str, **data: Any) -> None:
+        self._record(new_event(kind, room, MemberId(member), **data))
+
+    def live(self, room: Room, session: str = "") -> RoomRewards:
+        state = self._rooms.get(room)
+        if state is None:
+            state = self._rooms[room] = RoomRewards()
+        state.start_session(session)
+        return state
+
+    # --- coupons -----------------------------------------------------------------------
+
+    async def drop(self, room: Room, actor: Participant, coupon_id: str, session: str) -> Drop:
+        rewards.check(rewards.Action.DROP_COUPON, actor.role)
+        live = self.live(room, session)
+        if live.drop is not None:
+            raise RewardError("drop_running", drop=live.drop.drop_id)
+        spec = await self._io(self.coupons.get(coupon_id))
+        if spec is None:
+            raise RewardError("no_coupon", coupon=coupon_id)
+        figures = await self._io(self.coupons.figures(coupon_id))
+        claimed = figures["claimed"] if figures else 0
+        if live.drop is not None:  # another drop won the race while we read
+            raise RewardError("drop_running", drop=live.drop.drop_id)
+        drop = Drop(new_id("d"), spec, session, max(0, spec.count - claimed))
+        live.drop = drop
+        at = now_ms()
+        info = {"room": room.room_id, "session": session, "at": at, "by": actor.member_id}
+        await self._io(self.coupons.record_drop(coupon_id, drop.drop_id, info))
+        await self._io(
+            self.records.add_record(
+                room.room_id, "drops", {"id": drop.drop_id, "coupon": coupon_id, **info}
+            )
+        )
+        await self._count(room, session, drops=1)
+        self.event(
+            EventKind.COUPON_DROP,
+            room.room_id,
+            actor.member_id,
+            role=actor.role.value,
+            session=session,
+            coupon=coupon_id,
+            drop=drop.drop_id,
+        )
+        return drop
+
+    def end_drop(self, room: Room, actor: Participant) -> Drop:
+        rewards.check(rewards.Action.END_DROP, actor.role)
+        live = self.live(room)
+        if live.drop is None:
+            raise RewardError("no_drop", drop="")
+        drop, live.drop = live.drop, None
+        return drop
+
+    async def claim(self, room: Room, actor: Participant, drop_id: str) -> tuple[Drop, Claim]:
+        live = self.live(room)
+        drop = live.drop
+        if drop is None or drop.drop_id != drop_id:
+            raise RewardError("no_drop", drop=drop_id)
+        rewards.check_claim(drop.spec, actor.role, actor.tier, now_ms())
+        got = await self._io(self.coupons.claim(drop.spec, actor.member_id, drop.drop_id, now_ms()))
+        drop.remaining = min(drop.remaining, got.remaining)
+        await self._count(room, drop.session, claims=1)
+        self.event(
+            EventKind.COUPON_CLAIM,
+            room.room_id,
+            actor.member_id,
+            role=actor.role.value,
+            session=drop.session,
+            coupon=drop.spec.coupon_id,
+            drop=drop.drop_id,
+        )
+        return drop, got
+
+    async def grant(
+        self, room: Room, member: str, coupon_id: str, source: str, session: str
+    ) -> Claim | None:
+        """A prize coupon for ``member`` (draw or quiz ``source``); None when none is left."""
+        spec = await self._io(self.coupons.get(coupon_id))
+        if spec is None:
+            return None
+        try:
+            got = await self._io(self.coupons.claim(spec, member, source, now_ms(), prize=True))
+        except RewardError as exc:
+            logger.info("room %s: no prize coupon for %s: %s", room.room_id, member, exc.code)
+            return None
+        self.event(
+            EventKind.COUPON_CLAIM,
+            room.room_id,
+            member,
+            session=session,
+            coupon=coupon_id,
+            drop=source,
+            prize=True,
+        )
+        return got
+
+    async def redeem(self, member: str, code: str, order_id: str) -> Redemption:
+        """A purchase used ``code``: redeem it, count it for its drop's session."""
+        done = await self._io(self.coupons.redeem(code, member, order_id, now_ms()))
+        if done.repeat:
+            return done
+        figures = await self._io(self.coupons.figures(done.coupon_id))
+        drops: list[dict[str, Any]] = (figures or {}).get("drops", [])
+        drop = next((d for d in drops if d["id"] == done.drop_id), {})
+        room, session = str(drop.get("room", "")), str(drop.get("session", ""))
+        if room and session:
+            minor = round(float(done.value) * 100)
+            await self._io(self.records.count(f"{room}:{session}", redemptions=1, discount=minor))
+        self.event(
+            EventKind.COUPON_REDEEM,
+            room,
+            member,
+            session=session,
+            coupon=done.coupon_id,
+            drop=done.drop_id,
+            order_id=order_id,
+            value=done.value,
+        )
+        return done
+
+    # --- lucky draws -------------------------------------------------------------------
+
+    async def run_draw(
+        self, room: Room, actor: Participant, request: draws.DrawRequest, session: str
+    ) -> dict[str, Any]:
+        rewards.check(rewards.Action.RUN_DRAW, actor.role)
+        draws.check_request(request)
+        if request.coupon is not None and await self._io(self.coupons.get(request.coupon)) is None:
+            raise RewardError("no_coupon", coupon=request.coupon)
+        live = self.live(room, session)
+        present = [p for p in room.participants if p.role not in MODERATORS]
+        activity = live.activity(present, asyncio.get_running_loop().time())
+        entrants = draws.eligible(request.condition, request.minutes, activity)
+        if not entrants:
+            raise RewardError("nobody_eligible", condition=request.describe())
+        seed = secrets.token_hex(16)
+        weights = draws.TIER_WEIGHTS if request.weighted else None
+        winners = draws.draw(entrants, request.winners, seed, weights)
+        draw_id = new_id("w")
+        record = draws.audit_record(draw_id, request, entrants, seed, winners, now_ms())
+        record.update(session=session, by=actor.member_id)
+        await self._io(self.records.add_record(room.room_id, "draws", record))
+        await self._count(
+            room, session, draws=1, draw_entrants=len(entrants), draw_winners=len(winners)
+        )
+        self.event(
+            EventKind.DRAW,
+            room.room_id,
+            actor.member_id,
+            role=actor.role.value,
+            session=session,
+            draw=draw_id,
+            condition=request.condition.value,
+            eligible=len(entrants),
+            winners=len(winners),
+        )
+        for member in winners:
+            self.event(EventKind.DRAW_WIN, room.room_id, member, session=session, draw=draw_id)
+        return record
+
+    # --- quizzes -----------------------------------------------------------------------
+
+    async def ask_quiz(self, room: Room, actor: Participant, session: str, **fields: Any) -> Quiz:
+        rewards.check(rewards.Action.ASK_QUIZ, actor.role)
+        live = self.live(room, session)
+        if live.quiz is not None:
+            raise RewardError("quiz_running")
+        quiz = make_quiz(new_id("q"), now_ms=now_ms(), **fields)
+        if quiz.coupon is not None and await self._io(self.coupons.get(quiz.coupon)) is None:
+            raise RewardError("no_coupon", coupon=quiz.coupon)
+        if live.quiz is not None:
+            raise RewardError("quiz_running")
+        live.quiz = quiz
+        try:
+            await self._io(self.records.open_quiz(room.room_id, quiz.quiz_id, quiz.deadline_ms))
+        except RewardError:
+            live.quiz = None
+            raise
+        await self._count(room, session, quizzes=1)
+        self.event(
+            EventKind.QUIZ,
+            room.room_id,
+            actor.member_id,
+            role=actor.role.value,
+            session=session,
+            quiz=quiz.quiz_id,
+            seconds=round((quiz.deadline_ms - quiz.opened_ms) / 1000),
+        )
+        return quiz
+
+    async def answer(self, room: Room, actor: Participant, quiz_id: str, option: int) -> Quiz:
+        if actor.role in MODERATORS:
+            raise RewardError("staff", action="answer quizzes")
+        rewards.check(rewards.Action.ANSWER_QUIZ, actor.role)
+        live = self.live(room)
+        quiz = live.quiz
+        if quiz is None or quiz.quiz_id != quiz_id:
+            raise RewardError("no_quiz", quiz=quiz_id)
+        at = now_ms()
+        quiz.check_answer(option, at)
+        await self._io(self.records.answer(room.room_id, quiz_id, actor.member_id, option, at))
+        self.event(
+            EventKind.QUIZ_ANSWER,
+            room.room_id,
+            actor.member_id,
+            role=actor.role.value,
+            session=live.session,
+            quiz=quiz_id,
+            option=option,
+            correct=option == quiz.correct,
+        )
+        return quiz
+
+    async def close_quiz(self, room: Room, quiz: Quiz) -> tuple[QuizResult, dict[str, Any]]:
+        """Count the answers and give the prizes: (result, member -> their prize)."""
+        live = self.live(room)
+        session = live.session
+        if live.quiz is quiz:
+            live.quiz = None
+        answers = await self._io(self.records.answers(room.room_id, quiz.quiz_id))
+        result = results(quiz, answers)
+        prizes: dict[str, Any] = {}
+        where = f"{room.room_id}:{quiz.quiz_id}"
+        for member in answers:
+            await self._award(
+                member, f"quizans:{where}", self.rules.quiz_answer, "quiz answer", room, session
+            )
+        for member in result.correct_members:
+            if quiz.coupon:
+                got = await self.grant(room, member, quiz.coupon, f"quiz:{quiz.quiz_id}", session)
+                prizes[member] = {"code": got.code} if got else {"sold_out": True}
+            else:
+                await self._award(
+                    member, f"quiz:{where}", result.share, "quiz prize", room, session
+                )
+                prizes[member] = {"points": result.share}
+        record = {**result.public_json(quiz), "at_ms": quiz.deadline_ms, "session": session}
+        await self._io(self.records.add_record(room.room_id, "quizzes", record))
+        await self._count(
+            room, session, quiz_answers=result.answered, quiz_correct=len(result.correct_members)
+        )
+        return result, prizes
+
+    # --- check-ins and points ------------------------------------------------------------
+
+    async def check_in(self, actor: Participant, room: Room | None = None) -> CheckIn:
+        rewards.check(rewards.Action.CHECK_IN, actor.role)
+        now = now_ms()
+        done = await self._io(
+            self.points.check_in(actor.member_id, day_number(now), self.rules, now)
+        )
+        session = self.live(room).session if room else ""
+        if room is not None:
+            await self._count(room, session, checkins=1, points_issued=done.points)
+        self.event(
+            EventKind.CHECKIN,
+            room.room_id if room else "",
+            actor.member_id,
+            role=actor.role.value,
+            session=session,
+            streak=done.streak,
+            points=done.points,
+        )
+        return done
+
+    async def redeem_points(self, actor: Participant, reward_id: str, room: Room) -> dict[str, Any]:
+        """Spend points on a catalog reward; the coupon it gives, or ``RewardError``.
+
+        Two slots (the member's ledger, the coupon's stock) cannot share a script on
+        Redis Cluster: the points are taken first (exactly once for this redemption's
+        id), and given back (exactly once) if the coupon cannot be claimed.
+        """
+        rewards.check(rewards.Action.REDEEM_POINTS, actor.role)
+        reward = await self._io(self.points.reward(reward_id))
+        if reward is None:
+            raise RewardError("no_reward", reward=reward_id)
+        spec = await self._io(self.coupons.get(reward["coupon"]))
+        if spec is None:
+            raise RewardError("no_coupon", coupon=reward["coupon"])
+        redemption = new_id("r")
+        member, cost, now = actor.member_id, int(reward["cost"]), now_ms()
+        _, balance = await self._io(
+            self.points.spend(member, f"redeem:{redemption}", cost, f"reward {reward_id}", now)
+        )
+        try:
+            got = await self._io(self.coupons.claim(spec, member, f"points:{reward_id}", now))
+        except RewardError:
+            await self._io(
+                self.points.award(member, f"refund:{redemption}", cost, f"refund {reward_id}", now)
+            )
+            raise
+        self.event(
+            EventKind.POINTS,
+            room.room_id,
+            member,
+            role=actor.role.value,
+            change=f"redeem:{redemption}",
+            points=-cost,
+            reward=reward_id,
+        )
+        return {"reward": reward, "code": got.code, "balance": balance}
+
+    async def attended(self, room: Room, participant: Participant, seconds: float) -> None:
+        """A member left: their stays this session may now earn the attendance points."""
+        live = self.live(room)
+        total = live.left(participant, seconds)
+        if participant.role in MODERATORS or not live.session:
+            return
+        if total >= self.rules.attendance_minutes * 60:
+            change = f"attend:{room.room_id}:{live.session}"
+            await self._award(
+                participant.member_id,
+                change,
+                self.rules.attendance,
+                "attendance",
+                room,
+                live.session,
+            )
+
+    async def state_of(self, member: str) -> dict[str, Any]:
+        """A member's balance, streak, whether they checked in today, and the catalog."""
+        points, today = self.points, day_number(now_ms())
+        balance, (streak, done), catalog = await self._io(
+            asyncio.gather(points.balance(member), points.streak(member, today), points.rewards())
+        )
+        return {"balance": balance, "streak": streak, "checked_in": done, "catalog": catalog}
+
+    async def purchase_points(self, member: str, order_id: str, amount: str, currency: str) -> int:
+        if currency != self.currency:
+            return 0
+        points = self.rules.purchase_points(amount)
+        applied, _ = await self._io(
+            self.points.award(member, f"order:{order_id}", points, "purchase", now_ms())
+        )
+        if applied:
+            self.event(EventKind.POINTS, "", member, change=f"order:{order_id}", points=points)
+        return points if applied else 0
+
+    async def _award(
+        self, member: str, change: str, points: int, reason: str, room: Room, session: str
+    ) -> None:
+        applied, _ = await self._io(self.points.award(member, change, points, reason, now_ms()))
+        if applied:
+            await self._count(room, session, points_issued=points)
+            self.event(
+                EventKind.POINTS,
+                room.room_id,
+                member,
+                session=session,
+                change=change,
+                points=points,
+            )
+
+    async def _count(self, room: Room, session: str, **amounts: int) -> None:
+        if session:
+            await self._io(self.records.count(f"{room.room_id}:{session}", **amounts))
