@@ -229,9 +229,9 @@ async def test_a_quiz_takes_one_answer_each_and_shares_its_points(room: Room, re
     assert (mine["correct"], mine["points"]) == (True, 100)
     await marker(cody)
     assert await until_marker(cody, "quiz_you") == []
-    status, points = await api(host.client, "GET", "/api/members/cora/points")
+    _status, points = await api(host.client, "GET", "/api/members/cora/points")
     assert points["balance"] == 100 + RULES.quiz_answer
-    status, records = await api(host.client, "GET", "/api/rooms/vip/rewards")
+    _status, records = await api(host.client, "GET", "/api/rooms/vip/rewards")
     assert records["quizzes"][0]["answered"] == 2
     await cora.send({"type": "quiz_answer", "quiz": quiz["id"], "option": 1, "ref": "late"})
     assert (await error(cora, "late"))["code"] == "no_quiz"
@@ -270,7 +270,7 @@ async def test_a_lucky_draw_is_kept_with_its_audit(room: Room, redis: Redis) -> 
     )
     second = await cora.recv_type("draw_result")
     assert second["winners"][0]["member_id"] in ("cora", "cody")
-    status, records = await api(host.client, "GET", "/api/rooms/vip/rewards")
+    _status, records = await api(host.client, "GET", "/api/rooms/vip/rewards")
     latest, first = records["draws"][0], records["draws"][1]
     assert [e["member_id"] for e in latest["eligible"]] == ["cody", "cora"]
     assert latest["seed"] == second["seed"] and latest["verified"] is True and latest["weights"]
