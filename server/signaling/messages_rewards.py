@@ -129,7 +129,7 @@ def _draw(obj: dict[str, Any], ref: str | None) -> DrawRun:
 
 def _quiz(obj: dict[str, Any], ref: str | None) -> QuizAsk:
     raw = obj.get("options")
-    if not isinstance(raw, list) or not quiz.MIN_OPTIONS <= len(raw) <= quiz.MAX_OPTIONS:
+    if not isinstance(raw, list | tuple) or not quiz.MIN_OPTIONS <= len(raw) <= quiz.MAX_OPTIONS:
         raise invalid(
             f"'options' must be a list of {quiz.MIN_OPTIONS} to {quiz.MAX_OPTIONS} answers.", ref
         )
