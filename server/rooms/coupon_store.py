@@ -146,9 +146,18 @@ class CouponStore:
         await self._redis.hset(coupon_key(coupon_id, "drops"), drop_id, json.dumps(info))
 
     async def claim(
-        self, spec: CouponSpec, member: str, drop_id: str, now_ms: int, prize: bool = False
+        self,
+        spec: CouponSpec,
+        member: str,
+        drop_id: str,
+        now_ms: int,
+        counter: tuple[str, str] | None = None,
+        prize: bool = False,
     ) -> Claim:
-        """One claim of ``spec`` for ``member`` through ``drop_id``, or ``RewardError``."""
+        """One claim of ``spec`` for ``member`` through ``drop_id``, or ``RewardError``.
+
+        A granted claim also bumps ``counter`` (key, field), in the same round trip as the
+        code's index."""
         rng = random.SystemRandom()
         keys = [coupon_key(spec.coupon_id, p) for p in ("coupon", "claims", "codes", "drops")]
         for _ in range(_CODE_ATTEMPTS):
@@ -157,7 +166,11 @@ class CouponStore:
                 keys=keys, args=[member, code, drop_id, now_ms, "1" if prize else "0"]
             )
             if text(reply[0]) == "ok":
-                await self._redis.set(code_key(code), spec.coupon_id, ex=CODE_TTL)
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.set(code_key(code), spec.coupon_id, ex=CODE_TTL)
+                    if counter is not None:
+                        pipe.hincrby(counter[0], counter[1], 1)
+                    await pipe.execute()
                 return Claim(code, int(reply[1]))
             if text(reply[0]) != "retry":
                 raise _refusal(reply, coupon=spec.coupon_id)

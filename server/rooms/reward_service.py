@@ -32,7 +32,7 @@ from server.rooms.quiz import Quiz, QuizResult, make_quiz, results
 from server.rooms.reward_errors import RewardError
 from server.rooms.reward_live import Drop, RoomRewards
 from server.rooms.room import Room
-from server.rooms.room_rewards_store import RoomRewardsStore
+from server.rooms.room_rewards_store import RoomRewardsStore, session_counter
 from server.rooms.stage import MODERATORS
 
 logger = logging.getLogger(__name__)
@@ -134,9 +134,20 @@ class Rewards:
         if drop is None or drop.drop_id != drop_id:
             raise RewardError("no_drop", drop=drop_id)
         rewards.check_claim(drop.spec, actor.role, actor.tier, now_ms())
-        got = await self._io(self.coupons.claim(drop.spec, actor.member_id, drop.drop_id, now_ms()))
+        if drop.remaining <= 0:
+            # Redis said so already: stock only grows when an operator redefines the
+            # coupon, and then the host drops it again. A rush's late clicks stop here.
+            raise RewardError("sold_out", coupon=drop.spec.coupon_id)
+        counter = session_counter(room.room_id, drop.session, "claims")
+        try:
+            got = await self._io(
+                self.coupons.claim(drop.spec, actor.member_id, drop.drop_id, now_ms(), counter)
+            )
+        except RewardError as exc:
+            if exc.code == "sold_out":
+                drop.remaining = 0
+            raise
         drop.remaining = min(drop.remaining, got.remaining)
-        await self._count(room, drop.session, claims=1)
         self.event(
             EventKind.COUPON_CLAIM,
             room.room_id,

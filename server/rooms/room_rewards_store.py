@@ -41,6 +41,15 @@ SESSION_FIELDS: Final = (
 )
 
 
+def session_counter(room_id: str, session: str, field: str) -> tuple[str, str] | None:
+    """The (key, field) of one of a room session's counters (None without a session)."""
+    if not session:
+        return None
+    if field not in SESSION_FIELDS:  # pragma: no cover - a programming error
+        raise ValueError(f"unknown session field {field!r}")
+    return keys.session_key(f"{room_id}:{session}", "rewards"), field
+
+
 def room_key(room_id: str, part: str) -> str:
     return f"salon:{{r:{room_id}}}:{part}"
 
