@@ -14,6 +14,7 @@ import { registerFeature } from './features.js';
 // Every string this module shows, in one table (ready to move to a catalog).
 const T = {
   heading: 'Rewards',
+  loading: '…',
   points: (n) => `${n} points`,
   streak: (n) => (n > 0 ? `Check-in streak: ${n} day${n === 1 ? '' : 's'}` : 'No check-in streak yet'),
   checkIn: 'Check in',
@@ -109,7 +110,11 @@ function card(title, className = '') {
 
 function pointsCard() {
   const box = card(T.heading, 'rw-points');
-  const me = state.me || { balance: 0, streak: 0, checked_in: false, catalog: [] };
+  if (!state.me) {
+    box.append(el('p', 'rw-balance', T.loading));
+    return box;
+  }
+  const me = state.me;
   box.append(el('p', 'rw-balance', T.points(me.balance)), el('p', 'rw-streak', T.streak(me.streak)));
   if (!isModerator()) {
     const check = button(me.checked_in ? T.checkedIn : T.checkIn, () => send('checkin'), { className: 'primary' });
@@ -341,6 +346,7 @@ function onJoined(message, featureApi) {
   const rewards = message.rewards || {};
   state.drop = rewards.drop || null;
   state.code = null;
+  state.me = null;
   if (rewards.quiz) startQuiz(rewards.quiz);
   send('rewards_me');
   if (!ticker) ticker = setInterval(tick, 250);
