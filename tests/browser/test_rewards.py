@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from server.engagement.reward_points import load_point_rules
 from tests.browser.conftest import OpenRoom, SalonServer
@@ -141,3 +141,24 @@ async def test_host_runs_a_lucky_draw_and_the_winner_is_told(open_room: OpenRoom
     mine = cora.get_by_role("region", name="Lucky draw")
     await expect(mine).to_contain_text("A signed tote", timeout=SEEN_MS)
     await expect(mine).to_contain_text(re.compile(r"You won the lucky draw! Your code: SALON-"))
+
+
+async def test_the_dashboard_shows_coupons_per_drop_and_points(
+    browser: Browser, salon_server: SalonServer
+) -> None:
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        page = await context.new_page()
+        await page.goto(f"{salon_server.base_url}/dashboard")
+        await page.get_by_label("Admin key").fill(salon_server.env["SALON_ADMIN_KEY"])
+        await page.get_by_role("button", name="Show").click()
+        panel = page.get_by_role("region", name="Rewards")
+        await expect(panel).to_contain_text("Coupons claimed", timeout=SEEN_MS)
+        per_drop = panel.get_by_role("table", name="Coupons per drop")
+        # The drop of the first test, in its room, with its one claim.
+        row = per_drop.get_by_role("row").filter(has_text="rw-offer")
+        await expect(row).to_contain_text("Spring <b>tote</b>")
+        await expect(row.get_by_role("cell").nth(3)).to_have_text("1")
+        assert await panel.locator("b").count() == 0, "markup was rendered"
+    finally:
+        await context.close()
