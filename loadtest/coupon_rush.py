@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 
 from loadtest.admin import Admin, Cast, prepare
 from loadtest.procs import plan_cores
@@ -46,10 +47,12 @@ JOIN_ATTEMPTS = 5
 @dataclass
 class Tally:
     latencies_ms: list[float] = field(default_factory=list)
+    granted_ms: list[float] = field(default_factory=list)
     granted: dict[str, str] = field(default_factory=dict)  # code -> member
     granted_per_member: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
     lost: int = 0
+    server_cpu: float | None = None  # share of a core while the claims were answered
 
 
 def _say(text: str) -> None:
@@ -115,6 +118,7 @@ class Bot:
             return
         tally.latencies_ms.append((got - sent) * 1000)
         if message["type"] == "coupon_claimed":
+            tally.granted_ms.append((got - sent) * 1000)
             tally.granted[message["code"]] = member
             tally.granted_per_member[member] += 1
         else:
@@ -128,7 +132,13 @@ class Bot:
 
 
 async def rush(
-    url: str, admin_key: str, cast: Cast, stock: int, spread: float, join_rate: float
+    url: str,
+    admin_key: str,
+    cast: Cast,
+    stock: int,
+    spread: float,
+    join_rate: float,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
     coupon = f"{cast.room}-rush"
     ws_url = url.replace("http", "ws", 1).rstrip("/") + "/ws"
@@ -155,12 +165,20 @@ async def rush(
         _say(f"everyone has the offer; the claims come within {spread:g} s")
         start = time.monotonic() + 1.0
         rng = random.Random(7)
+        server = psutil.Process(server_pid) if server_pid else None
+        cpu_before = server.cpu_times() if server else None
+        began = time.monotonic()
         await asyncio.gather(
             *(
                 bot.claim(member, start + rng.uniform(0, spread), tally)
                 for bot, member in zip(bots, cast.members, strict=True)
             )
         )
+        window = time.monotonic() - began
+        if server is not None and cpu_before is not None:
+            after = server.cpu_times()
+            used = (after.user + after.system) - (cpu_before.user + cpu_before.system)
+            tally.server_cpu = round(used / window, 3)
         figures = await admin.coupon(coupon)
         for bot in [host, *bots]:
             await bot.close()
@@ -179,7 +197,13 @@ async def rush(
             "p99": percentile(tally.latencies_ms, 99),
             "max": round(max(tally.latencies_ms), 2) if tally.latencies_ms else None,
         },
+        "granted_latency_ms": {
+            "p50": percentile(tally.granted_ms, 50),
+            "p99": percentile(tally.granted_ms, 99),
+        },
         "server": {"claimed": figures["claimed"], "drops": figures["drops"]},
+        "server_cpu": tally.server_cpu,
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -207,6 +231,10 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"lost {result['lost']}",
         f"  claim latency ms: p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}  "
         f"max {lat['max']}  (target p99 <= {TARGET_P99_MS:g}: {verdict})",
+        f"  granted claims only: p50 {result['granted_latency_ms']['p50']}  "
+        f"p99 {result['granted_latency_ms']['p99']}",
+        f"  server CPU while claiming: {result['server_cpu']} of a core; "
+        f"machine load average (1 min): {result['load_average_1m']}",
         *([f"  redis: {result['redis']}"] if "redis" in result else []),
     ]
 
@@ -244,7 +272,8 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
         _say(f"preparing a room and {scenario.members.count} members on {url}")
         cast = asyncio.run(prepare(url, admin_key, scenario, secret))
         rate = scenario.members.rate
-        result = asyncio.run(rush(url, admin_key, cast, stock, spread, rate))
+        pid = spawned.pid if spawned else None
+        result = asyncio.run(rush(url, admin_key, cast, stock, spread, rate, pid))
         redis_url = spawned.redis.url if spawned else args.redis_url
         if redis_url:
             result["redis"] = asyncio.run(redis_check(redis_url, result["coupon"]))
