@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from server.engagement.reward_points import load_point_rules
+from server.engagement.rules import DEFAULT_RULES_FILE
 from tests.functional.conftest import (
     ADMIN_KEY,
     Person,
@@ -341,3 +343,30 @@ async def test_operators_bad_coupon_definitions_are_refused(room: Room) -> None:
     assert (status, answer["error"]["code"]) == (404, "no_coupon")
     response = await client.get("/api/coupons")
     assert response.status == 401
+
+
+async def test_attendance_earns_points_once_per_session(
+    room: Room, redis: Redis, tmp_path: Path
+) -> None:
+    rules = DEFAULT_RULES_FILE.read_text().replace("attendance = 5", "attendance = 7")
+    path = tmp_path / "tiers.toml"
+    path.write_text(rules.replace("attendance_minutes = 10", "attendance_minutes = 0"))
+    host = await room("host", "host", **{"tiers.rules_file": str(path)})
+    for _ in range(2):
+        cora = await room("cora")
+        await cora.send({"type": "leave"})
+        await cora.closed_with()
+        await host.recv_type("presence")
+    deadline = time.monotonic() + 5
+    while True:
+        _status, points = await api(host.client, "GET", "/api/members/cora/points")
+        if points["balance"] or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    # A marker: a check-in after both leaves, so both attendance awards have been tried.
+    cody = await room("cody")
+    await cody.send({"type": "checkin"})
+    await cody.recv_type("checkin_done")
+    _status, points = await api(host.client, "GET", "/api/members/cora/points")
+    assert points["balance"] == 7
+    assert [e["reason"] for e in points["log"]] == ["attendance"]
