@@ -139,6 +139,9 @@ class CouponStore:
         raw = await self._redis.hget(coupon_key(coupon_id, "coupon"), "spec")
         return spec_from_json(json.loads(raw)) if raw else None
 
+    async def claimed(self, coupon_id: str) -> int:
+        return int(text(await self._redis.hget(coupon_key(coupon_id, "coupon"), "claimed") or 0))
+
     async def ids(self) -> list[str]:
         return sorted(text(i) for i in await self._redis.smembers(COUPON_INDEX))
 

@@ -94,21 +94,21 @@ class Rewards:
         spec = await self._io(self.coupons.get(coupon_id))
         if spec is None:
             raise RewardError("no_coupon", coupon=coupon_id)
-        figures = await self._io(self.coupons.figures(coupon_id))
-        claimed = figures["claimed"] if figures else 0
+        claimed = await self._io(self.coupons.claimed(coupon_id))
         if live.drop is not None:  # another drop won the race while we read
             raise RewardError("drop_running", drop=live.drop.drop_id)
         drop = Drop(new_id("d"), spec, session, max(0, spec.count - claimed))
-        live.drop = drop
-        at = now_ms()
-        info = {"room": room.room_id, "session": session, "at": at, "by": actor.member_id}
-        await self._io(self.coupons.record_drop(coupon_id, drop.drop_id, info))
-        await self._io(
-            self.records.add_record(
-                room.room_id, "drops", {"id": drop.drop_id, "coupon": coupon_id, **info}
-            )
-        )
-        await self._count(room, session, drops=1)
+        live.drop = drop  # held while it is written, so that no second drop starts
+        info = {"room": room.room_id, "session": session, "at": now_ms(), "by": actor.member_id}
+        record = {"id": drop.drop_id, "coupon": coupon_id, **info}
+        try:
+            await self._io(self.coupons.record_drop(coupon_id, drop.drop_id, info))
+            await self._io(self.records.add_record(room.room_id, "drops", record))
+            await self._count(room, session, drops=1)
+        except RewardError:
+            if live.drop is drop:
+                live.drop = None  # nobody was told: the room is as it was
+            raise
         self.event(
             EventKind.COUPON_DROP,
             room.room_id,

@@ -56,6 +56,7 @@ class RewardsFeature:
         self._service = service
         self._rewards = rewards
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
         self._stock: weakref.WeakKeyDictionary[Room, Coalescer] = weakref.WeakKeyDictionary()
         service.leave_hooks.append(self._left)
         service.record_hooks.append(self._recorded)
@@ -238,6 +239,8 @@ class RewardsFeature:
         self._rewards.live(room).saw(kind, member, data)
 
     def _left(self, room: Room, participant: Participant) -> None:
+        if self._closed:
+            return  # shutting down: sockets closing now are not members leaving
         seconds = max(0.0, time.monotonic() - participant.joined_at)
         task = asyncio.ensure_future(self._attended(room, participant, seconds))
         self._tasks.add(task)
@@ -266,6 +269,7 @@ class RewardsFeature:
             room.broadcast(kind, payload, only=[who.participant_id])
 
     async def close(self) -> None:
+        self._closed = True
         for coalescer in list(self._stock.values()):
             coalescer.cancel()
         tasks = list(self._tasks)

@@ -5,20 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
+from server import operations as ops
+from server.app import create_app
+from server.engagement.members import MemberStore
 from server.engagement.reward_points import load_point_rules
 from server.engagement.rules import DEFAULT_RULES_FILE
+from server.rooms.store import RoomStore
 from tests.functional.conftest import (
     ADMIN_KEY,
     Person,
+    Restartable,
     Room,
+    Socket,
     drain_presence,
+    make_settings,
     stream_events,
+    token,
 )
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -46,7 +55,7 @@ async def define_coupon(
     assert status == 200, answer
 
 
-async def error(person: Person, ref: str | None = None) -> dict[str, Any]:
+async def error(person: Socket, ref: str | None = None) -> dict[str, Any]:
     reply = await person.recv_type("error")
     if ref is not None:
         assert reply.get("ref") == ref, reply
@@ -370,3 +379,38 @@ async def test_attendance_earns_points_once_per_session(
     _status, points = await api(host.client, "GET", "/api/members/cora/points")
     assert points["balance"] == 7
     assert [e["reason"] for e in points["log"]] == ["attendance"]
+
+
+async def test_a_drop_refused_for_want_of_redis_leaves_the_room_as_it_was(
+    own_redis: Restartable,
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+) -> None:
+    """Regression: a drop whose records could not be written stayed "running" in the
+    room, so every later drop was refused with ``drop_running`` although nobody had been
+    offered anything."""
+    server = await own_redis.up()
+
+    async def seed() -> None:
+        client = Redis.from_url(server.url)
+        try:
+            await ops.set_member(MemberStore(client), "host", "core", "Host")
+            await ops.create_room(RoomStore(client), "vip", "VIP", "core")
+        finally:
+            await client.aclose()
+
+    await seed()
+    app = create_app(make_settings(server.url, **{"redis.timeout": 0.5}))
+    client = await aiohttp_client(app)
+    await define_coupon(client)
+    host = Socket(await client.ws_connect("/ws"))
+    assert (await host.join(token("host", role="host")))["type"] == "joined"
+    await own_redis.down()
+    await host.send({"type": "coupon_drop", "coupon": "spring", "ref": "down"})
+    refused = await error(host, "down")
+    assert refused["code"] == "unavailable" and "try again" in refused["message"]
+    await own_redis.up()  # an empty Redis on the same port
+    await seed()
+    await define_coupon(client)
+    await host.send({"type": "coupon_drop", "coupon": "spring"})
+    offer = await host.recv_type("coupon_drop")
+    assert offer["coupon"] == "spring" and offer["remaining"] == 5
