@@ -11,7 +11,8 @@ const T = {
   totals: [
     ['points_issued', 'Points issued'], ['points_redeemed', 'Points redeemed'],
     ['checkins', 'Check-ins'], ['coupons', 'Coupons'], ['claimed', 'Coupons claimed'],
-    ['redeemed', 'Coupons redeemed'],
+    ['redeemed', 'Coupons redeemed'], ['draws', 'Lucky draws'], ['draw_entrants', 'Draw entrants'],
+    ['quizzes', 'Quizzes'], ['quiz_answers', 'Quiz answers'], ['quiz_correct', 'Right answers'],
   ],
   columns: ['Coupon', 'Drop', 'Room', 'Claims', 'Redeemed', 'Discount'],
   none: 'No coupons yet.',

@@ -192,6 +192,10 @@ class PointsStore:
 
     async def totals(self) -> dict[str, int]:
         raw = await self._redis.hgetall(TOTALS)
-        out = {"points_issued": 0, "points_redeemed": 0, "checkins": 0}
+        out = dict.fromkeys(
+            ("points_issued", "points_redeemed", "checkins", "draws", "draw_entrants",
+             "draw_winners", "quizzes", "quiz_answers", "quiz_correct"),
+            0,
+        )  # fmt: skip
         out.update({text(k): int(text(v)) for k, v in raw.items()})
         return out

@@ -77,6 +77,10 @@ class Rewards:
     def event(self, kind: EventKind, room: str, member: str, **data: Any) -> None:
         self._record(new_event(kind, room, MemberId(member), **data))
 
+    def _by(self, kind: EventKind, room: Room, actor: Participant, **data: Any) -> None:
+        """An event about ``actor`` in ``room``, carrying their role."""
+        self.event(kind, room.room_id, actor.member_id, role=actor.role.value, **data)
+
     def live(self, room: Room, session: str = "") -> RoomRewards:
         state = self._rooms.get(room)
         if state is None:
@@ -109,14 +113,8 @@ class Rewards:
             if live.drop is drop:
                 live.drop = None  # nobody was told: the room is as it was
             raise
-        self.event(
-            EventKind.COUPON_DROP,
-            room.room_id,
-            actor.member_id,
-            role=actor.role.value,
-            session=session,
-            coupon=coupon_id,
-            drop=drop.drop_id,
+        self._by(
+            EventKind.COUPON_DROP, room, actor, session=session, coupon=coupon_id, drop=drop.drop_id
         )
         return drop
 
@@ -148,11 +146,10 @@ class Rewards:
                 drop.remaining = 0
             raise
         drop.remaining = min(drop.remaining, got.remaining)
-        self.event(
+        self._by(
             EventKind.COUPON_CLAIM,
-            room.room_id,
-            actor.member_id,
-            role=actor.role.value,
+            room,
+            actor,
             session=drop.session,
             coupon=drop.spec.coupon_id,
             drop=drop.drop_id,
@@ -231,11 +228,10 @@ class Rewards:
         await self._count(
             room, session, draws=1, draw_entrants=len(entrants), draw_winners=len(winners)
         )
-        self.event(
+        self._by(
             EventKind.DRAW,
-            room.room_id,
-            actor.member_id,
-            role=actor.role.value,
+            room,
+            actor,
             session=session,
             draw=draw_id,
             condition=request.condition.value,
@@ -265,11 +261,10 @@ class Rewards:
             live.quiz = None
             raise
         await self._count(room, session, quizzes=1)
-        self.event(
+        self._by(
             EventKind.QUIZ,
-            room.room_id,
-            actor.member_id,
-            role=actor.role.value,
+            room,
+            actor,
             session=session,
             quiz=quiz.quiz_id,
             seconds=round((quiz.deadline_ms - quiz.opened_ms) / 1000),
@@ -287,11 +282,10 @@ class Rewards:
         at = now_ms()
         quiz.check_answer(option, at)
         await self._io(self.records.answer(room.room_id, quiz_id, actor.member_id, option, at))
-        self.event(
+        self._by(
             EventKind.QUIZ_ANSWER,
-            room.room_id,
-            actor.member_id,
-            role=actor.role.value,
+            room,
+            actor,
             session=live.session,
             quiz=quiz_id,
             option=option,

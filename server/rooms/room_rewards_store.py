@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from server.engagement import keys
 from server.rooms.coupon_store import text
+from server.rooms.points_store import TOTALS
 from server.rooms.reward_errors import RewardError
 
 RECORDS_KEPT: Final = 500
@@ -38,6 +39,12 @@ SESSION_FIELDS: Final = (
     "quiz_correct",
     "checkins",
     "points_issued",
+)
+
+
+# Counted across all sessions too (``GET /api/metrics/rewards``): draw and quiz participation.
+TOTAL_FIELDS: Final = frozenset(
+    {"draws", "draw_entrants", "draw_winners", "quizzes", "quiz_answers", "quiz_correct"}
 )
 
 
@@ -128,6 +135,8 @@ class RoomRewardsStore:
                 if name not in SESSION_FIELDS:  # pragma: no cover - a programming error
                     raise ValueError(f"unknown session field {name!r}")
                 pipe.hincrby(key, name, amount)
+                if name in TOTAL_FIELDS:
+                    pipe.hincrby(TOTALS, name, amount)
             await pipe.execute()
 
     async def session_figures(self, session: str) -> dict[str, Any]:

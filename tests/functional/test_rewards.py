@@ -244,6 +244,8 @@ async def test_a_quiz_takes_one_answer_each_and_shares_its_points(room: Room, re
     assert points["balance"] == 100 + RULES.quiz_answer
     _status, records = await api(host.client, "GET", "/api/rooms/vip/rewards")
     assert records["quizzes"][0]["answered"] == 2
+    _status, totals = await api(host.client, "GET", "/api/metrics/rewards")
+    assert (totals["quizzes"], totals["quiz_answers"], totals["quiz_correct"]) == (1, 2, 1)
     await cora.send({"type": "quiz_answer", "quiz": quiz["id"], "option": 1, "ref": "late"})
     assert (await error(cora, "late"))["code"] == "no_quiz"
 
@@ -286,6 +288,8 @@ async def test_a_lucky_draw_is_kept_with_its_audit(room: Room, redis: Redis) -> 
     assert [e["member_id"] for e in latest["eligible"]] == ["cody", "cora"]
     assert latest["seed"] == second["seed"] and latest["verified"] is True and latest["weights"]
     assert first["winners"] == ["cora"] and first["verified"] is True
+    _status, totals = await api(host.client, "GET", "/api/metrics/rewards")
+    assert (totals["draws"], totals["draw_entrants"], totals["draw_winners"]) == (2, 3, 2)
 
 
 async def test_check_in_once_a_day_and_redeem_points_for_a_coupon(room: Room) -> None:
