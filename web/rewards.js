@@ -14,6 +14,7 @@ import { registerFeature } from './features.js';
 // Every string this module shows, in one table (ready to move to a catalog).
 const T = {
   heading: 'Rewards',
+  yourPoints: 'Your points',
   loading: '…',
   points: (n) => `${n} points`,
   streak: (n) => (n > 0 ? `Check-in streak: ${n} day${n === 1 ? '' : 's'}` : 'No check-in streak yet'),
@@ -109,7 +110,7 @@ function card(title, className = '') {
 // ---------------------------------------------------------------- member view
 
 function pointsCard() {
-  const box = card(T.heading, 'rw-points');
+  const box = card(T.yourPoints, 'rw-points');
   if (!state.me) {
     box.append(el('p', 'rw-balance', T.loading));
     return box;

@@ -39,11 +39,11 @@ def world(salon_server: SalonServer) -> None:
 
 
 def rewards(page: Page) -> Any:
-    return page.get_by_role("region", name="Rewards")
+    return page.get_by_role("region", name="Rewards", exact=True)
 
 
 async def ready(page: Page) -> None:
-    await expect(rewards(page).get_by_role("heading", name="Rewards").first).to_be_visible(
+    await expect(rewards(page).get_by_role("heading", name="Rewards", exact=True)).to_be_visible(
         timeout=SEEN_MS
     )
 
@@ -99,14 +99,14 @@ async def test_member_answers_a_quiz_and_sees_the_results_with_everyone(
     await expect(quiz.locator(".rw-right")).to_contain_text("Leather")
     on_host = host.get_by_role("region", name="Quiz")
     await expect(on_host).to_contain_text("1 answered, 1 right", timeout=SEEN_MS)
-    points = rewards(cora).get_by_role("region", name="Rewards")
+    points = rewards(cora).get_by_role("region", name="Your points")
     await expect(points).to_contain_text(f"{50 + RULES.quiz_answer} points", timeout=SEEN_MS)
 
 
 async def test_member_checks_in_once_a_day(open_room: OpenRoom) -> None:
     cora = (await open_room("rw-check", CORA)).page
     await ready(cora)
-    points = rewards(cora).get_by_role("region", name="Rewards")
+    points = rewards(cora).get_by_role("region", name="Your points")
     await expect(points).to_contain_text("No check-in streak yet")
     # The page asked for the member's balance as it joined (earlier tests earned some).
     balance = points.locator(".rw-balance")
