@@ -163,6 +163,9 @@ class Rewards:
         spec = await self._io(self.coupons.get(coupon_id))
         if spec is None:
             return None
+        # The draw or quiz is the prize's "drop": its claims and redemptions count there.
+        info = {"room": room.room_id, "session": session, "at": now_ms(), "by": "prize"}
+        await self._io(self.coupons.record_drop(coupon_id, source, info))
         try:
             got = await self._io(self.coupons.claim(spec, member, source, now_ms(), prize=True))
         except RewardError as exc:

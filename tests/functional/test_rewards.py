@@ -275,6 +275,9 @@ async def test_a_lucky_draw_is_kept_with_its_audit(room: Room, redis: Redis) -> 
     assert [w["member_id"] for w in result["winners"]] == ["cora"] and result["eligible"] == 1
     won = await cora.recv_type("draw_won")
     assert won["note"] == "A bag" and won["code"].startswith("SALON-")
+    _status, figures = await api(host.client, "GET", "/api/coupons/spring")
+    prizes = [(d["id"], d["room"], d["claims"]) for d in figures["drops"]]
+    assert prizes == [(result["id"], "vip", 1)]
     await marker(cody)
     assert await until_marker(cody, "draw_won") == []
 
