@@ -1,12 +1,12 @@
-"""The rewards of live rooms: coupons, lucky draws, quizzes, check-ins and points.
+"""The rewards of live rooms: coupons, lucky draws and quizzes (``Rewards``), on top of
+check-ins and points (``reward_points_service``) and their common ground (``reward_core``).
 
-``Rewards`` joins the pure rules (``rewards``, ``draws``, ``quiz``, ``reward_points``) to
-their atomic effects in Redis (``coupon_store``, ``points_store``,
-``room_rewards_store``) and records one engagement event per action. Every Redis call
-is bounded by the read timeout; a Redis that cannot answer refuses the action with
-``RewardError('unavailable')`` and changes nothing in the room. The socket feature
-(``server/signaling/rewards.py``) and the REST API (``server/rewards_api.py``) call it;
-it sends nothing to anyone.
+``Rewards`` joins the pure rules (``rewards``, ``draws``, ``quiz``) to their atomic
+effects in Redis (``coupon_store``, ``room_rewards_store``) and records one engagement
+event per action. Every Redis call is bounded by the read timeout; a Redis that cannot
+answer refuses the action with ``RewardError('unavailable')`` and changes nothing in the
+room. The socket feature (``server/signaling/rewards.py``) and the REST API
+(``server/rewards_api.py``) call it; it sends nothing to anyone.
 """
 
 from __future__ import annotations
@@ -14,79 +14,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import weakref
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
-from server.engagement.events import Event, EventKind, new_event, now_ms
-from server.engagement.reward_points import PointRules, day_number
-from server.ids import MemberId
+from server.engagement.events import EventKind, now_ms
 from server.rooms import draws, rewards
-from server.rooms.coupon_store import Claim, CouponStore, Redemption
+from server.rooms.coupon_store import Claim, Redemption
 from server.rooms.model import Participant
-from server.rooms.points_store import CheckIn, PointsStore
 from server.rooms.quiz import Quiz, QuizResult, make_quiz, results
+from server.rooms.reward_core import new_id
 from server.rooms.reward_errors import RewardError
-from server.rooms.reward_live import Drop, RoomRewards
+from server.rooms.reward_live import Drop
+from server.rooms.reward_points_service import PointsActions
 from server.rooms.room import Room
-from server.rooms.room_rewards_store import RoomRewardsStore, session_counter
+from server.rooms.room_rewards_store import session_counter
 from server.rooms.stage import MODERATORS
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-REDIS_CONCURRENCY = 32
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}{secrets.token_hex(5)}"
-
-
-class Rewards:
-    def __init__(
-        self,
-        redis: Redis,
-        rules: PointRules,
-        currency: str,
-        timeout: float,
-        record: Callable[[Event], None],
-    ) -> None:
-        self.coupons = CouponStore(redis)
-        self.points = PointsStore(redis)
-        self.records = RoomRewardsStore(redis)
-        self.rules = rules
-        self.currency = currency
-        self._timeout = timeout
-        self._record = record
-        # redis-py's pool refuses (it does not wait) past its size: a rush of 500 claims
-        # in one second queues here instead of failing.
-        self._gate = asyncio.Semaphore(REDIS_CONCURRENCY)
-        self._rooms: weakref.WeakKeyDictionary[Room, RoomRewards] = weakref.WeakKeyDictionary()
-
-    async def _io(self, call: Awaitable[T]) -> T:
-        try:
-            async with asyncio.timeout(self._timeout):
-                async with self._gate:
-                    return await call
-        except (RedisError, OSError, TimeoutError) as exc:
-            logger.warning("rewards: Redis unavailable (%s)", type(exc).__name__)
-            raise RewardError("unavailable") from None
-
-    def event(self, kind: EventKind, room: str, member: str, **data: Any) -> None:
-        self._record(new_event(kind, room, MemberId(member), **data))
-
-    def _by(self, kind: EventKind, room: Room, actor: Participant, **data: Any) -> None:
-        """An event about ``actor`` in ``room``, carrying their role."""
-        self.event(kind, room.room_id, actor.member_id, role=actor.role.value, **data)
-
-    def live(self, room: Room, session: str = "") -> RoomRewards:
-        state = self._rooms.get(room)
-        if state is None:
-            state = self._rooms[room] = RoomRewards()
-        state.start_session(session)
-        return state
+class Rewards(PointsActions):
+    """Coupons, lucky draws and quizzes (check-ins and points: ``PointsActions``)."""
 
     # --- coupons -----------------------------------------------------------------------
 
@@ -325,117 +272,3 @@ class Rewards:
             room, session, quiz_answers=result.answered, quiz_correct=len(result.correct_members)
         )
         return result, prizes
-
-    # --- check-ins and points ------------------------------------------------------------
-
-    async def check_in(self, actor: Participant, room: Room | None = None) -> CheckIn:
-        rewards.check(rewards.Action.CHECK_IN, actor.role)
-        now = now_ms()
-        done = await self._io(
-            self.points.check_in(actor.member_id, day_number(now), self.rules, now)
-        )
-        session = self.live(room).session if room else ""
-        if room is not None:
-            await self._count(room, session, checkins=1, points_issued=done.points)
-        self.event(
-            EventKind.CHECKIN,
-            room.room_id if room else "",
-            actor.member_id,
-            role=actor.role.value,
-            session=session,
-            streak=done.streak,
-            points=done.points,
-        )
-        return done
-
-    async def redeem_points(self, actor: Participant, reward_id: str, room: Room) -> dict[str, Any]:
-        """Spend points on a catalog reward; the coupon it gives, or ``RewardError``.
-
-        Two slots (the member's ledger, the coupon's stock) cannot share a script on
-        Redis Cluster: the points are taken first (exactly once for this redemption's
-        id), and given back (exactly once) if the coupon cannot be claimed.
-        """
-        rewards.check(rewards.Action.REDEEM_POINTS, actor.role)
-        reward = await self._io(self.points.reward(reward_id))
-        if reward is None:
-            raise RewardError("no_reward", reward=reward_id)
-        spec = await self._io(self.coupons.get(reward["coupon"]))
-        if spec is None:
-            raise RewardError("no_coupon", coupon=reward["coupon"])
-        redemption = new_id("r")
-        member, cost, now = actor.member_id, int(reward["cost"]), now_ms()
-        _, balance = await self._io(
-            self.points.spend(member, f"redeem:{redemption}", cost, f"reward {reward_id}", now)
-        )
-        try:
-            got = await self._io(self.coupons.claim(spec, member, f"points:{reward_id}", now))
-        except RewardError:
-            await self._io(
-                self.points.award(member, f"refund:{redemption}", cost, f"refund {reward_id}", now)
-            )
-            raise
-        self.event(
-            EventKind.POINTS,
-            room.room_id,
-            member,
-            role=actor.role.value,
-            change=f"redeem:{redemption}",
-            points=-cost,
-            reward=reward_id,
-        )
-        return {"reward": reward, "code": got.code, "balance": balance}
-
-    async def attended(self, room: Room, participant: Participant, seconds: float) -> None:
-        """A member left: their stays this session may now earn the attendance points."""
-        live = self.live(room)
-        total = live.left(participant, seconds)
-        if participant.role in MODERATORS or not live.session:
-            return
-        if total >= self.rules.attendance_minutes * 60:
-            change = f"attend:{room.room_id}:{live.session}"
-            await self._award(
-                participant.member_id,
-                change,
-                self.rules.attendance,
-                "attendance",
-                room,
-                live.session,
-            )
-
-    async def state_of(self, member: str) -> dict[str, Any]:
-        """A member's balance, streak, whether they checked in today, and the catalog."""
-        points, today = self.points, day_number(now_ms())
-        balance, (streak, done), catalog = await self._io(
-            asyncio.gather(points.balance(member), points.streak(member, today), points.rewards())
-        )
-        return {"balance": balance, "streak": streak, "checked_in": done, "catalog": catalog}
-
-    async def purchase_points(self, member: str, order_id: str, amount: str, currency: str) -> int:
-        if currency != self.currency:
-            return 0
-        points = self.rules.purchase_points(amount)
-        applied, _ = await self._io(
-            self.points.award(member, f"order:{order_id}", points, "purchase", now_ms())
-        )
-        if applied:
-            self.event(EventKind.POINTS, "", member, change=f"order:{order_id}", points=points)
-        return points if applied else 0
-
-    async def _award(
-        self, member: str, change: str, points: int, reason: str, room: Room, session: str
-    ) -> None:
-        applied, _ = await self._io(self.points.award(member, change, points, reason, now_ms()))
-        if applied:
-            await self._count(room, session, points_issued=points)
-            self.event(
-                EventKind.POINTS,
-                room.room_id,
-                member,
-                session=session,
-                change=change,
-                points=points,
-            )
-
-    async def _count(self, room: Room, session: str, **amounts: int) -> None:
-        if session:
-            await self._io(self.records.count(f"{room.room_id}:{session}", **amounts))
