@@ -53,6 +53,7 @@ class Tally:
     refused: Counter[str] = field(default_factory=Counter)
     lost: int = 0
     server_cpu: float | None = None  # share of a core while the claims were answered
+    server_cpu_ms: float | None = None  # server CPU time per claim (ms)
 
 
 def _say(text: str) -> None:
@@ -179,6 +180,7 @@ async def rush(
             after = server.cpu_times()
             used = (after.user + after.system) - (cpu_before.user + cpu_before.system)
             tally.server_cpu = round(used / window, 3)
+            tally.server_cpu_ms = round(used * 1000 / max(1, len(bots)), 3)
         figures = await admin.coupon(coupon)
         for bot in [host, *bots]:
             await bot.close()
@@ -203,6 +205,7 @@ async def rush(
         },
         "server": {"claimed": figures["claimed"], "drops": figures["drops"]},
         "server_cpu": tally.server_cpu,
+        "server_cpu_ms_per_claim": tally.server_cpu_ms,
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
@@ -233,7 +236,8 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"max {lat['max']}  (target p99 <= {TARGET_P99_MS:g}: {verdict})",
         f"  granted claims only: p50 {result['granted_latency_ms']['p50']}  "
         f"p99 {result['granted_latency_ms']['p99']}",
-        f"  server CPU while claiming: {result['server_cpu']} of a core; "
+        f"  server CPU while claiming: {result['server_cpu']} of a core, "
+        f"{result['server_cpu_ms_per_claim']} ms per claim; "
         f"machine load average (1 min): {result['load_average_1m']}",
         *([f"  redis: {result['redis']}"] if "redis" in result else []),
     ]
