@@ -86,6 +86,12 @@ class Admin:
         }
         return await self._call("PUT", f"/api/rooms/{room_id}", body)
 
+    async def put_coupon(self, coupon_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("PUT", f"/api/coupons/{coupon_id}", body)
+
+    async def coupon(self, coupon_id: str) -> dict[str, Any]:
+        return await self._call("GET", f"/api/coupons/{coupon_id}", {})
+
     async def token(self, member_id: str, room_id: str, role: str) -> str:
         body = {"member_id": member_id, "room_id": room_id, "role": role, "ttl": TOKEN_TTL}
         return str((await self._call("POST", "/api/tokens", body))["token"])

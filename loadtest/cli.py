@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from loadtest import coupon_rush
 from loadtest import report as reporting
 from loadtest.admin import AdminError, prepare
 from loadtest.display import Display, summary_lines
@@ -55,6 +56,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--bot-cpus", help="pin bot processes to these CPUs (comma-separated; --spawn-server: auto)"
     )
     parser.add_argument("--no-live", action="store_true", help="plain progress lines")
+    parser.add_argument(
+        "--spread", type=float, default=1.0, help="coupon_rush: seconds the claims spread over"
+    )
 
 
 def _cores(text: str | None) -> Cores:
@@ -81,6 +85,8 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     if args.url and not args.admin_key:
         print("loadtest: --admin-key (or SALON_ADMIN_KEY) is needed with --url", file=sys.stderr)
         return 2
+    if scenario.name == "coupon_rush":
+        return coupon_rush.run(args, scenario)
     raise_fd_limit()
     spawned: SpawnedServer | None = None
     server_cores: Cores = None

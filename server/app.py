@@ -22,20 +22,24 @@ from server.api import OperatorApi
 from server.commerce_api import CommerceApi
 from server.engagement.members import MemberStore
 from server.engagement.recorder import EventRecorder
+from server.engagement.reward_points import load_point_rules
 from server.engagement.rules import load_rules
 from server.engagement.scorer import Scorer
 from server.engagement_api import EngagementApi, push_tier_change
 from server.metrics import LoopLag, metrics_handler
 from server.redis_client import connect
+from server.rewards_api import RewardsApi
 from server.rooms.bans import BanStore
 from server.rooms.click_store import ClickStore
 from server.rooms.media_ice import IcePolicy
+from server.rooms.reward_service import Rewards
 from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
 from server.settings import Settings
 from server.signaling.context import Feature
 from server.signaling.handler import websocket_handler
 from server.signaling.interactions import Interactions
+from server.signaling.rewards import RewardsFeature
 from server.signaling.stage import StageFeature
 
 logger = logging.getLogger(__name__)
@@ -150,7 +154,23 @@ def create_app(settings: Settings) -> web.Application:
     # Message groups beyond the core protocol (server/signaling/context.py: Feature).
     # Stage: hands, invitations, speakers, mutes, co-host, removal and bans.
     stage = StageFeature(service, members, settings.redis.timeout)
-    features: tuple[Feature, ...] = (interactions, stage)
+    # Rewards: coupons, lucky draws, quizzes, check-ins and points (server/rewards_api.py).
+    rewards = Rewards(
+        redis,
+        load_point_rules(settings.tiers.rules_file),
+        rules.currency,
+        settings.redis.timeout,
+        recorder.record,
+    )
+    rewards_feature = RewardsFeature(service, rewards)
+    rewards_api = RewardsApi(settings, rewards)
+
+    async def rewards_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await rewards_feature.close()
+
+    app.cleanup_ctx.append(rewards_ctx)
+    features: tuple[Feature, ...] = (interactions, stage, rewards_feature)
 
     def read_metrics() -> dict[str, Any]:
         roles: Counter[str] = Counter()
@@ -186,6 +206,10 @@ def create_app(settings: Settings) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "rooms": len(service.live_rooms)})
 
+    commerce = CommerceApi(settings, service, interactions, clicks, redis, recorder)
+    commerce.on_purchase = rewards_api.purchase_reported
+    engagement = EngagementApi(settings, redis, recorder, rules, members, rooms)
+    engagement.session_extras.append(rewards_api.session_extra)
     app.add_routes(
         [
             web.get("/healthz", healthz),
@@ -194,8 +218,9 @@ def create_app(settings: Settings) -> web.Application:
             web.get("/rooms/{room_id}", room_page),
             web.static("/static", WEB_DIR, show_index=False),
             *OperatorApi(settings, members, rooms, bans).routes(),
-            *CommerceApi(settings, service, interactions, clicks, redis, recorder).routes(),
-            *EngagementApi(settings, redis, recorder, rules, members, rooms).routes(),
+            *commerce.routes(),
+            *engagement.routes(),
+            *rewards_api.routes(),
         ]
     )
     return app

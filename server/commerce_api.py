@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +33,10 @@ from server.engagement.events import EventKind, PurchaseError, new_event, now_ms
 from server.engagement.recorder import EventRecorder
 from server.http_common import RequestError, admin_key_matches, error_response, read_capped
 from server.ids import MemberId, RoomId, is_valid_id
+from server.reward_ops import purchase_coupon
+from server.rewards_text import sentence
 from server.rooms.click_store import ClickStore
+from server.rooms.reward_errors import RewardError
 from server.rooms.room import Room
 from server.rooms.service import RoomService
 from server.settings import Settings
@@ -43,7 +47,7 @@ logger = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
 ORDER_TTL = 90 * 24 * 3600
 SIGNATURE_HEADER = "X-Salon-Signature"
-FIELDS = ("order_id", "member_id", "product_id", "amount", "currency")
+FIELDS = ("order_id", "member_id", "product_id", "amount", "currency", "coupon")
 
 
 def order_key(order_id: str) -> str:
@@ -106,13 +110,23 @@ def parse_purchase(body: bytes) -> dict[str, Any]:
         raise InputError(
             400, "invalid_field", f"This purchase cannot be recorded: {exc}."
         ) from None
+    coupon = {} if data.get("coupon") is None else {"coupon": _coupon(data["coupon"])}
     return {
         "order_id": checked["order_id"],
         "member_id": data["member_id"],
         "product_id": data["product_id"],
         "amount": checked["amount"],
         "currency": checked["currency"],
+        **coupon,
     }
+
+
+def _coupon(value: Any) -> str:
+    """The optional coupon code (redeemed by ``server/rewards_api.py``)."""
+    try:
+        return purchase_coupon(value)
+    except RewardError as exc:
+        raise InputError(400, "invalid_field", sentence(exc)) from None
 
 
 class CommerceApi:
@@ -131,6 +145,8 @@ class CommerceApi:
         self._clicks = clicks
         self._redis = redis
         self._recorder = recorder
+        # Rewards (coupon redemption, purchase points): set by the app factory.
+        self.on_purchase: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.post("/api/purchases", self.post_purchase)]
@@ -206,13 +222,14 @@ class CommerceApi:
                     "currency": purchase["currency"],
                 },
             )
+        rewards = await self.on_purchase(purchase) if self.on_purchase else {}
         logger.info(
             "purchase %s by %s credited to %s",
             purchase["order_id"],
             member,
             f"{attribution['room_id']} ({attribution['via']})" if attribution else "no room",
         )
-        return web.json_response({**answer, "duplicate": False}, status=201)
+        return web.json_response({**answer, **rewards, "duplicate": False}, status=201)
 
     async def _attribute(self, member: MemberId) -> tuple[Room | None, dict[str, Any] | None]:
         """The room session this purchase belongs to, and the live room if it is here."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import unicodedata
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -245,6 +246,8 @@ class EngagementApi:
         self._rooms = rooms
         self._ledger = Ledger(redis, rules)
         self._reports = Reports(redis, rules)
+        # More figures for one session (rewards: server/rewards_api.py), set by the app.
+        self.session_extras: list[Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]] = []
 
     def routes(self) -> list[web.AbstractRouteDef]:
         g = self._guard
@@ -348,6 +351,8 @@ class EngagementApi:
         found = await self._reports.session(name)
         if found is None:
             return error_response(404, "not_found", f"No session '{name}'.")
+        for extra in self.session_extras:
+            found.update(await extra(name, found))
         return web.json_response(found)
 
     async def put_cost(self, request: web.Request) -> web.Response:

@@ -34,6 +34,13 @@ no ``action`` means the kind's main one):
 - ``share``: optionally ``channel``. ``invite``: ``invitee`` (the invited member id).
 - ``external``: ``action``, one of ``EXTERNAL_ACTIONS`` (joined the brand's group chat,
   added the brand's account, clicked a hook link from a public stream).
+- Rewards (they earn no engagement score: reward points are a ledger of their own):
+  ``coupon_drop`` (by the host: ``coupon``, ``drop``), ``coupon_claim`` (``coupon``,
+  ``drop``; ``prize`` when a draw or quiz granted it), ``coupon_redeem`` (``coupon``,
+  ``drop``, ``order_id``, ``value``), ``draw`` (by the host: ``draw``, ``condition``,
+  ``eligible``, ``winners``), ``draw_win`` (``draw``), ``quiz`` (by the host: ``quiz``,
+  ``seconds``), ``quiz_answer`` (``quiz``, ``option``, ``correct``), ``checkin``
+  (``streak``, ``points``), ``points`` (``change``: the ledger id, ``points``: signed).
 """
 
 from __future__ import annotations
@@ -81,6 +88,16 @@ class EventKind(StrEnum):
     MUTE = "mute"
     REMOVE = "remove"
     BAN = "ban"
+    # Rewards (server/signaling/rewards*.py, server/rewards_api.py): see the docstring.
+    COUPON_DROP = "coupon_drop"
+    COUPON_CLAIM = "coupon_claim"
+    COUPON_REDEEM = "coupon_redeem"
+    DRAW = "draw"
+    DRAW_WIN = "draw_win"
+    QUIZ = "quiz"
+    QUIZ_ANSWER = "quiz_answer"
+    CHECKIN = "checkin"
+    POINTS = "points"
 
 
 class EventDecodeError(ValueError):

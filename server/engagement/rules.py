@@ -113,6 +113,8 @@ def parse_rules(data: Mapping[str, Any], source: str = "(given)") -> Rules:
             "daily_cap",
             "purchase",
             "tiers",
+            # Reward points (a separate ledger): read by server/engagement/reward_points.py.
+            "reward_points",
         ),
         source,
         "the top level",

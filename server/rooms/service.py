@@ -57,6 +57,8 @@ class RoomService:
         self._bans = bans
         # Called (synchronously) after anyone leaves a live room, however they leave.
         self.leave_hooks: list[Callable[[Room, Participant], None]] = []
+        # Called (synchronously) with every event recorded here: (kind, room, member, data).
+        self.record_hooks: list[Callable[[EventKind, Room, MemberId, dict[str, Any]], None]] = []
         # The room's current session id, carried by join and leave events (and any event
         # recorded here without one) so that engagement counts them per room session.
         self.session_of: Callable[[Room], str | None] = lambda room: None
@@ -221,6 +223,11 @@ class RoomService:
             if session:
                 data["session"] = session
         self._recorder.record(new_event(kind, room.spec.room_id, member_id, **data))
+        for hook in self.record_hooks:
+            try:
+                hook(kind, room, member_id, data)
+            except Exception:
+                logger.exception("room %s: a record hook failed", room.spec.room_id)
 
     @staticmethod
     def require_host(participant: Participant, action: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import msgpack
 
 from server.ids import is_valid_id
-from server.signaling import messages_interactions, messages_stage
+from server.signaling import messages_interactions, messages_rewards, messages_stage
 from server.signaling.fields import ProtocolError, pc, string, wire_safe
 from server.signaling.message_shapes import RefOnly
 
@@ -38,6 +38,7 @@ __all__ = ["ProtocolError", "parse"]
 FEATURE_PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
     **messages_stage.PARSERS,
     **messages_interactions.PARSERS,
+    **messages_rewards.PARSERS,
 }
 
 

@@ -99,6 +99,16 @@ def test_all_kinds_exist() -> None:
         "mute",
         "remove",
         "ban",
+        # rewards
+        "coupon_drop",
+        "coupon_claim",
+        "coupon_redeem",
+        "draw",
+        "draw_win",
+        "quiz",
+        "quiz_answer",
+        "checkin",
+        "points",
     }
 
 

@@ -1,0 +1,372 @@
+// Salon rewards in the room: offers (coupons), quizzes for prizes, lucky draws, daily
+// check-ins and points.
+//
+// A feature module (web/features.js) that fills the "rewards" section of the room page.
+// Members see the running offer (and claim it, or read why they cannot), the quiz with
+// its countdown, draw results, their points with the check-in button and the rewards
+// they can redeem. Hosts and co-hosts also get the controls: drop a coupon, end the
+// offer, ask a quiz, run a draw. The server decides everything (docs/protocol.md,
+// "Rewards"); this page asks and shows. Text goes on the page with textContent only.
+
+import { button, el, labelled } from './dom.js';
+import { registerFeature } from './features.js';
+
+// Every string this module shows, in one table (ready to move to a catalog).
+const T = {
+  heading: 'Rewards',
+  yourPoints: 'Your points',
+  loading: '…',
+  points: (n) => `${n} points`,
+  streak: (n) => (n > 0 ? `Check-in streak: ${n} day${n === 1 ? '' : 's'}` : 'No check-in streak yet'),
+  checkIn: 'Check in',
+  checkedIn: 'Checked in today',
+  checkedInNow: (points) => `Checked in: +${points} points`,
+  offer: 'Exclusive offer',
+  offerValue: (value) => `${value} off`,
+  remaining: (n) => `${n} left`,
+  claim: 'Claim coupon',
+  claimed: 'Your code',
+  offerEnded: 'The offer has ended.',
+  quiz: 'Quiz',
+  secondsLeft: (s) => `${Math.ceil(s)} s left`,
+  answered: 'Answer sent. Results when the time is up.',
+  prizePoints: (n) => `Prize: ${n} points shared by the right answers`,
+  prizeCoupon: 'Prize: a coupon for each right answer',
+  results: (answered, winners) => `${answered} answered, ${winners} right`,
+  votes: (n) => `${n} vote${n === 1 ? '' : 's'}`,
+  right: 'right answer',
+  youWonPoints: (n) => `You were right: +${n} points`,
+  youWonCode: (code) => `You were right! Your code: ${code}`,
+  soldOut: 'You were right, but the prize coupons ran out.',
+  draw: 'Lucky draw',
+  drawWinners: (names, eligible) => `Winners: ${names} (among ${eligible})`,
+  youWon: 'You won the lucky draw!',
+  yourCode: (code) => `Your code: ${code}`,
+  catalog: 'Redeem your points',
+  redeem: (cost) => `Redeem for ${cost} points`,
+  redeemed: (title, code) => `${title}: your code ${code}`,
+  // Host controls
+  hostHeading: 'Run rewards',
+  couponId: 'Coupon id',
+  drop: 'Drop coupon',
+  endOffer: 'End offer',
+  question: 'Quiz question',
+  option: (i) => `Answer ${i + 1}`,
+  correct: 'Right answer',
+  seconds: 'Seconds',
+  prizePointsField: 'Points to share',
+  ask: 'Ask quiz',
+  condition: 'Who may win',
+  conditions: {
+    present: 'In the room now', chatted: 'Chatted', asked: 'Asked a question',
+    voted: 'Voted in a poll', watched: 'Watched at least…',
+  },
+  minutes: 'Minutes watched',
+  winners: 'Winners',
+  weighted: 'Weight by tier',
+  prizeCouponField: 'Prize coupon id (optional)',
+  note: 'Prize note',
+  runDraw: 'Run draw',
+};
+
+const MODERATORS = new Set(['host', 'cohost']);
+const OPTION_FIELDS = 4;
+
+const state = {
+  me: null, // rewards_self: balance, streak, checked_in, catalog
+  drop: null, // the running offer as this member sees it
+  code: null, // the code this member claimed from the running offer
+  quiz: null, // running quiz, with deadline (ms on this page's clock)
+  myAnswer: null,
+  quizResult: null,
+  quizPrize: null,
+  draw: null, // the last draw result
+  drawPrize: null,
+  redeemed: [],
+};
+// What tests (and curious people in the console) may read.
+window.salonRewards = state;
+
+let api = null;
+let root = null;
+let ticker = null;
+
+function send(type, fields = {}) {
+  return api ? api.send({ type, ref: api.nextRef(type), ...fields }) : false;
+}
+
+function isModerator() {
+  const you = api ? api.you() : null;
+  return Boolean(you && MODERATORS.has(you.role));
+}
+
+function card(title, className = '') {
+  const box = el('section', `rw-card ${className}`.trim());
+  box.setAttribute('aria-label', title);
+  box.append(el('h3', null, title));
+  return box;
+}
+
+// ---------------------------------------------------------------- member view
+
+function pointsCard() {
+  const box = card(T.yourPoints, 'rw-points');
+  if (!state.me) {
+    box.append(el('p', 'rw-balance', T.loading));
+    return box;
+  }
+  const me = state.me;
+  box.append(el('p', 'rw-balance', T.points(me.balance)), el('p', 'rw-streak', T.streak(me.streak)));
+  if (!isModerator()) {
+    const check = button(me.checked_in ? T.checkedIn : T.checkIn, () => send('checkin'), { className: 'primary' });
+    check.disabled = Boolean(me.checked_in);
+    box.append(check);
+    if (Array.isArray(me.catalog) && me.catalog.length) {
+      const list = el('ul', 'rw-catalog');
+      list.setAttribute('aria-label', T.catalog);
+      for (const reward of me.catalog) {
+        const li = el('li', null);
+        const redeem = button(T.redeem(reward.cost), () => send('points_redeem', { reward: reward.id }));
+        redeem.disabled = me.balance < reward.cost;
+        li.append(el('span', null, reward.title), redeem);
+        list.append(li);
+      }
+      box.append(list);
+    }
+  }
+  for (const line of state.redeemed) box.append(el('p', 'rw-code', line));
+  return box;
+}
+
+function offerCard() {
+  const drop = state.drop;
+  const box = card(T.offer, 'rw-offer');
+  box.append(el('p', 'rw-offer-title', drop.title), el('p', 'rw-offer-value', T.offerValue(drop.value)));
+  box.append(el('p', 'rw-remaining', T.remaining(drop.remaining)));
+  if (state.code) {
+    const p = el('p', 'rw-code');
+    p.append(el('span', null, `${T.claimed}: `), el('strong', null, state.code));
+    box.append(p);
+  } else if (drop.eligible) {
+    const claim = button(T.claim, () => send('coupon_claim', { drop: drop.id }), { className: 'primary' });
+    claim.disabled = drop.remaining <= 0;
+    box.append(claim);
+  } else if (drop.why && !isModerator()) {
+    const why = el('p', 'rw-why', drop.why);
+    why.setAttribute('role', 'note');
+    box.append(why);
+  }
+  if (isModerator()) box.append(button(T.endOffer, () => send('coupon_end')));
+  return box;
+}
+
+function quizCard() {
+  const quiz = state.quiz;
+  const result = state.quizResult && (!quiz || state.quizResult.id === quiz.id) ? state.quizResult : null;
+  const shown = result || quiz;
+  const box = card(T.quiz, 'rw-quiz');
+  box.append(el('p', 'rw-question', shown.question));
+  const prize = shown.prize || {};
+  box.append(el('p', 'rw-prize', prize.coupon ? T.prizeCoupon : T.prizePoints(prize.points)));
+  const list = el('ol', 'rw-options');
+  shown.options.forEach((text, index) => {
+    const li = el('li', null);
+    if (result) {
+      li.append(el('span', null, text), el('span', 'rw-count', T.votes(result.counts[index] || 0)));
+      if (index === result.correct) {
+        li.classList.add('rw-right');
+        li.append(el('span', 'rw-right-label', T.right));
+      }
+    } else if (!isModerator() && state.myAnswer === null) {
+      li.append(button(text, () => {
+        if (send('quiz_answer', { quiz: quiz.id, option: index })) state.myAnswer = index;
+        render();
+      }));
+    } else {
+      li.append(el('span', state.myAnswer === index ? 'rw-mine' : null, text));
+    }
+    list.append(li);
+  });
+  box.append(list);
+  if (result) {
+    box.append(el('p', 'rw-results', T.results(result.answered, result.winners)));
+    if (state.quizPrize) box.append(el('p', 'rw-code', state.quizPrize));
+  } else {
+    const left = Math.max(0, (quiz.deadline - Date.now()) / 1000);
+    box.append(el('p', 'rw-countdown', T.secondsLeft(left)));
+    if (state.myAnswer !== null) box.append(el('p', 'rw-answered', T.answered));
+  }
+  return box;
+}
+
+function drawCard() {
+  const draw = state.draw;
+  const box = card(T.draw, 'rw-draw');
+  const names = draw.winners.map((w) => w.name).join(', ');
+  box.append(el('p', 'rw-winners', T.drawWinners(names, draw.eligible)));
+  if (draw.note) box.append(el('p', 'rw-note', draw.note));
+  if (state.drawPrize) box.append(el('p', 'rw-won', state.drawPrize));
+  return box;
+}
+
+// ---------------------------------------------------------------- host controls
+
+function input(type, value = '') {
+  const node = el('input');
+  node.type = type;
+  node.value = value;
+  return node;
+}
+
+function hostCard() {
+  const box = card(T.hostHeading, 'rw-host');
+  const couponId = input('text');
+  const dropForm = el('form', 'rw-form');
+  dropForm.append(labelled(T.couponId, couponId), button(T.drop, () => {
+    if (couponId.value.trim()) send('coupon_drop', { coupon: couponId.value.trim() });
+  }, { className: 'primary' }));
+
+  const question = input('text');
+  const options = Array.from({ length: OPTION_FIELDS }, () => input('text'));
+  const correct = el('select');
+  options.forEach((_, i) => correct.append(new Option(T.option(i), String(i))));
+  const seconds = input('number', '15');
+  const points = input('number', '100');
+  const quizForm = el('form', 'rw-form');
+  quizForm.append(labelled(T.question, question));
+  options.forEach((node, i) => quizForm.append(labelled(T.option(i), node)));
+  quizForm.append(labelled(T.correct, correct), labelled(T.seconds, seconds),
+    labelled(T.prizePointsField, points), button(T.ask, () => {
+      const texts = options.map((o) => o.value.trim()).filter(Boolean);
+      send('quiz_ask', {
+        question: question.value.trim(), options: texts, correct: Number(correct.value),
+        seconds: Number(seconds.value), points: Number(points.value),
+      });
+    }, { className: 'primary' }));
+
+  const condition = el('select');
+  for (const [value, text] of Object.entries(T.conditions)) condition.append(new Option(text, value));
+  const minutes = input('number', '5');
+  const winners = input('number', '1');
+  const weighted = input('checkbox');
+  const prizeCoupon = input('text');
+  const note = input('text');
+  const drawForm = el('form', 'rw-form');
+  drawForm.append(labelled(T.condition, condition), labelled(T.minutes, minutes),
+    labelled(T.winners, winners), labelled(T.weighted, weighted),
+    labelled(T.prizeCouponField, prizeCoupon), labelled(T.note, note), button(T.runDraw, () => {
+      const fields = { condition: condition.value, winners: Number(winners.value), weighted: weighted.checked };
+      if (condition.value === 'watched') fields.minutes = Number(minutes.value);
+      if (prizeCoupon.value.trim()) fields.coupon = prizeCoupon.value.trim();
+      if (note.value.trim()) fields.note = note.value.trim();
+      send('draw_run', fields);
+    }, { className: 'primary' }));
+  for (const form of [dropForm, quizForm, drawForm]) {
+    form.addEventListener('submit', (event) => event.preventDefault());
+  }
+  box.append(dropForm, quizForm, drawForm);
+  return box;
+}
+
+// ---------------------------------------------------------------- rendering
+
+let hostBox = null;
+
+function render() {
+  if (!root) return;
+  root.hidden = false;
+  // The host's forms are built once: redrawing would lose what the host is typing.
+  if (isModerator() && !hostBox) hostBox = hostCard();
+  if (!isModerator()) hostBox = null;
+  const cards = [pointsCard()];
+  if (state.drop) cards.push(offerCard());
+  if (state.quiz || state.quizResult) cards.push(quizCard());
+  if (state.draw) cards.push(drawCard());
+  if (hostBox) cards.push(hostBox);
+  root.replaceChildren(el('h2', null, T.heading), ...cards);
+}
+
+function tick() {
+  if (state.quiz && !state.quizResult) {
+    const node = root && root.querySelector('.rw-countdown');
+    if (node) node.textContent = T.secondsLeft(Math.max(0, (state.quiz.deadline - Date.now()) / 1000));
+  }
+}
+
+// ---------------------------------------------------------------- messages
+
+function startQuiz(quiz) {
+  state.quiz = { ...quiz, deadline: Date.now() + quiz.seconds_left * 1000 };
+  state.myAnswer = null;
+  state.quizResult = null;
+  state.quizPrize = null;
+}
+
+const HANDLERS = {
+  rewards_self(message) { state.me = message; },
+  coupon_drop(message) { state.drop = message; state.code = null; },
+  coupon_stock(message) { if (state.drop && state.drop.id === message.id) state.drop.remaining = message.remaining; },
+  coupon_end(message) {
+    if (state.drop && state.drop.id === message.id) {
+      state.drop = null;
+      state.code = null;
+      api.notice(T.offerEnded);
+    }
+  },
+  coupon_claimed(message) { state.code = message.code; },
+  quiz(message) { startQuiz(message); },
+  quiz_answered(message) { state.myAnswer = message.option; },
+  quiz_result(message) {
+    state.quizResult = message;
+    state.quiz = null;
+    send('rewards_me');
+  },
+  quiz_you(message) {
+    if (message.code) state.quizPrize = T.youWonCode(message.code);
+    else if (message.sold_out) state.quizPrize = T.soldOut;
+    else state.quizPrize = T.youWonPoints(message.points);
+  },
+  draw_result(message) { state.draw = message; state.drawPrize = null; },
+  draw_won(message) {
+    state.drawPrize = message.code ? `${T.youWon} ${T.yourCode(message.code)}` : T.youWon;
+    api.notice(T.youWon);
+  },
+  checkin_done(message) {
+    state.me = { ...(state.me || { catalog: [] }), balance: message.balance, streak: message.streak, checked_in: true };
+    api.notice(T.checkedInNow(message.points));
+  },
+  points_redeemed(message) {
+    state.redeemed.push(T.redeemed(message.reward.title, message.code));
+    if (state.me) state.me.balance = message.balance;
+  },
+};
+
+function onJoined(message, featureApi) {
+  api = featureApi;
+  root = document.getElementById('rewards');
+  const rewards = message.rewards || {};
+  state.drop = rewards.drop || null;
+  state.code = null;
+  state.me = null;
+  if (rewards.quiz) startQuiz(rewards.quiz);
+  send('rewards_me');
+  if (!ticker) ticker = setInterval(tick, 250);
+  render();
+}
+
+registerFeature({
+  onJoined,
+  onMessage(message) {
+    const handler = HANDLERS[message.type];
+    if (!handler) return false;
+    handler(message);
+    render();
+    return true;
+  },
+  onPresence() {
+    if (root && api && (hostBox !== null) !== isModerator()) render();
+  },
+  onLeft() {
+    if (root) root.hidden = true;
+  },
+});
