@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from redis.asyncio import Redis
 
+from server import api, commerce_api, engagement_api, openapi
 from server.api import OperatorApi
 from server.commerce_api import CommerceApi
 from server.engagement.members import MemberStore
@@ -29,6 +30,7 @@ from server.metrics import LoopLag, metrics_handler
 from server.rooms.bans import BanStore
 from server.rooms.click_store import ClickStore
 from server.rooms.media_ice import IcePolicy
+from server.rooms.removals import RemovalListener
 from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
 from server.settings import Settings
@@ -46,6 +48,9 @@ SERVICE = web.AppKey("service", RoomService)
 RECORDER = web.AppKey("recorder", EventRecorder)
 SETTINGS = web.AppKey("settings", Settings)
 INTERACTIONS = web.AppKey("interactions", Interactions)
+REMOVALS = web.AppKey("removals", RemovalListener)
+# Routes that are not REST (pages, the WebSocket, static files): not in the OpenAPI document.
+NOT_REST = ("/ws", "/rooms/{room_id}", "/static", "/dashboard")
 
 # The room link carries a token in its query string: keep it out of other sites' logs
 # and out of anything the page did not bring itself.
@@ -153,6 +158,24 @@ def create_app(settings: Settings) -> web.Application:
         await interactions.close()
 
     app.cleanup_ctx.append(interactions_ctx)
+
+    # Bans and removals ordered over REST or the CLI, on any node (server/rooms/removals.py).
+    # Its own client: the subscription holds a connection, and blocking reads must not
+    # meet the gate's socket timeout.
+    async def removals_ctx(app: web.Application) -> AsyncIterator[None]:
+        listener_redis = Redis.from_url(
+            settings.redis.url,
+            socket_connect_timeout=settings.redis.timeout,
+            health_check_interval=10,
+        )
+        listener = RemovalListener(listener_redis, service, bans)
+        app[REMOVALS] = listener
+        listener.start()
+        yield
+        await listener.stop()
+        await listener_redis.aclose()
+
+    app.cleanup_ctx.append(removals_ctx)
     # Message groups beyond the core protocol (server/signaling/context.py: Feature).
     # Stage: hands, invitations, speakers, mutes, co-host, removal and bans.
     stage = StageFeature(service, members, settings.redis.timeout)
@@ -197,7 +220,18 @@ def create_app(settings: Settings) -> web.Application:
             web.get("/ws", websocket_handler(service, settings.signaling, features=features)),
             web.get("/rooms/{room_id}", room_page),
             web.static("/static", WEB_DIR, show_index=False),
-            *OperatorApi(settings, members, rooms, bans).routes(),
+            web.get(
+                openapi.OPENAPI_PATH,
+                openapi.openapi_handler(
+                    openapi.document(
+                        openapi.SERVICE_PATHS,
+                        api.PATHS,
+                        commerce_api.PATHS,
+                        engagement_api.PATHS,
+                    )
+                ),
+            ),
+            *OperatorApi(settings, members, rooms, bans, redis).routes(),
             *CommerceApi(settings, service, interactions, clicks, redis, recorder).routes(),
             *EngagementApi(settings, redis, recorder, rules, members, rooms).routes(),
         ]

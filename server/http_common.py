@@ -1,20 +1,31 @@
 """What the REST edges (``server/api.py``, ``server/engagement_api.py``,
-``server/commerce_api.py``) share: the error body, the admin-key check and guard, and a
-size-capped body read. Nothing here knows about rooms or engagement."""
+``server/commerce_api.py``) share: the error body, the admin-key check and guard, a
+size-capped body read and the JSON body parse. Nothing here knows about rooms or
+engagement.
+
+Every refusal is ``{"error": {"code", "message"}}``: a client's mistake is a 4xx, a data
+store that cannot answer is 503 ``unavailable``; neither logs a traceback."""
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
 from server import operations as ops
 from server.settings import Settings
+from server.text import TextError
 
 logger = logging.getLogger(__name__)
+
+# Decimal exponents beyond this are not amounts (see exact_number).
+MAX_EXPONENT = 30
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -34,16 +45,21 @@ def error_response(status: int, code: str, message: str) -> web.Response:
 
 
 def admin_key_matches(request: web.Request, settings: Settings) -> bool:
-    """True if ``Authorization: Bearer`` carries the admin key (and one is configured)."""
+    """True if ``Authorization: Bearer <key>`` carries the admin key (and one is configured).
+
+    Strict: the key alone, without the ``Bearer`` scheme, is refused (RFC 6750)."""
     key = settings.auth.admin_key
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    return bool(key) and hmac.compare_digest(given.encode(), key.encode())
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        return False
+    return hmac.compare_digest(given.strip().encode("utf-8", "replace"), key.encode())
 
 
-def admin_only(settings: Settings, handler: Handler, *, unavailable: bool = False) -> Handler:
-    """``handler`` behind the admin key; ``RequestError`` and the shared field checks'
-    ``InputError`` answer as 4xx. With ``unavailable``, a data store that cannot answer
-    (Redis, socket, timeout) answers 503 instead of failing the request."""
+def admin_only(settings: Settings, handler: Handler, *, unavailable: bool = True) -> Handler:
+    """``handler`` behind the admin key; ``RequestError``, the shared field checks'
+    ``InputError`` and the text rules' ``TextError`` answer as 4xx. A data store that
+    cannot answer (Redis, socket, timeout) answers 503 ``unavailable``; ``unavailable=False``
+    lets such a failure through (nothing passes it today)."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         if not admin_key_matches(request, settings):
@@ -55,15 +71,53 @@ def admin_only(settings: Settings, handler: Handler, *, unavailable: bool = Fals
         except ops.InputError as exc:
             status = 413 if exc.code == "too_large" else 400
             return error_response(status, exc.code, exc.message)
+        except TextError as exc:
+            return error_response(400, exc.code, exc.sentence())
         except (RedisError, OSError, TimeoutError) as exc:
             if not unavailable:
                 raise
-            logger.warning("%s %s: Redis unavailable: %s", request.method, request.path, exc)
-            return error_response(
-                503, "unavailable", "The data store cannot answer now: retry later."
-            )
+            return unavailable_response(request, exc)
 
     return guarded
+
+
+def unavailable_response(request: web.Request, exc: BaseException) -> web.Response:
+    """503 ``unavailable`` for a data store that cannot answer; one warning line, no trace."""
+    logger.warning(
+        "%s %s: data store unavailable: %s: %s",
+        request.method,
+        request.path,
+        type(exc).__name__,
+        exc,
+    )
+    return error_response(503, "unavailable", "The data store cannot answer now: retry later.")
+
+
+def exact_number(text: str) -> Decimal | float:
+    """A JSON fraction read exactly (``parse_float=exact_number``), for amounts.
+
+    A number far beyond any amount (``1e999999999``) stays a float (``inf`` or ``0.0``,
+    which no amount accepts): formatting it as a Decimal would take seconds and gigabytes."""
+    value = Decimal(text)
+    if abs(value.adjusted()) > MAX_EXPONENT:
+        return float(text)
+    return value
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def parse_json(raw: bytes, **options: Any) -> Any:
+    """``raw`` as JSON (``{}`` when empty), or ``RequestError`` 400 ``bad_json``.
+
+    Nesting deep enough to exhaust the parser's recursion (``"[" * 30000``) is refused
+    like any other bad JSON: it used to escape as a ``RecursionError`` and a 500. So are
+    ``NaN`` and ``Infinity``, which Python reads but JSON does not have."""
+    try:
+        return json.loads(raw or b"{}", parse_constant=_not_json, **options)
+    except (ValueError, RecursionError):
+        raise RequestError(400, "bad_json", "The body is not valid JSON.") from None
 
 
 async def read_capped(request: web.Request, limit: int) -> bytes:
