@@ -26,6 +26,7 @@ from server.engagement.recorder import EventRecorder
 from server.engagement.rules import load_rules
 from server.engagement.scorer import Scorer
 from server.engagement_api import EngagementApi, push_tier_change
+from server.http_common import api_errors
 from server.metrics import LoopLag, metrics_handler
 from server.rooms.bans import BanStore
 from server.rooms.click_store import ClickStore
@@ -79,7 +80,7 @@ class QuietAccessLogger(AbstractAccessLogger):
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=256 * 1024)
+    app = web.Application(client_max_size=256 * 1024, middlewares=[api_errors])
     app[SETTINGS] = settings
     redis = Redis.from_url(
         settings.redis.url,

@@ -81,6 +81,33 @@ def admin_only(settings: Settings, handler: Handler, *, unavailable: bool = True
     return guarded
 
 
+# aiohttp's own refusals under /api/ (no such path, wrong method, a body it will not read)
+# answer with the same error body as the handlers'.
+_HTTP_CODES = {
+    400: ("bad_request", "The request is malformed."),
+    404: ("not_found", "There is no such path."),
+    405: ("method_not_allowed", "This path does not take that method."),
+    413: ("too_large", "The body is too large."),
+}
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Under ``/api/``, aiohttp's plain-text 4xx become ``{"error": {"code", "message"}}``."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code, message = _HTTP_CODES.get(exc.status, ("refused", exc.reason + "."))
+        response = error_response(exc.status, code, message)
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+
+
 def unavailable_response(request: web.Request, exc: BaseException) -> web.Response:
     """503 ``unavailable`` for a data store that cannot answer; one warning line, no trace."""
     logger.warning(

@@ -90,6 +90,9 @@ def operation(
     }
     for code in errors:
         responses[str(code)] = _ref(refusals[code])
+    if params and any(p["in"] == "path" for p in params):
+        # A path parameter with a '/' (or none) names a path that does not exist.
+        responses["404"] = _ref("NotFound")
     if body is not None:
         responses["413"] = _ref("TooLarge")
     if guarded:
@@ -169,7 +172,7 @@ def document(*parts: dict[str, dict[str, Operation]]) -> dict[str, Any]:
             "responses": {
                 "BadRequest": _error("The request is malformed or a field is refused."),
                 "Unauthorized": _error("No valid admin key (code `unauthorized`)."),
-                "NotFound": _error("No such item (code `not_found`)."),
+                "NotFound": _error("No such item or path (code `not_found`)."),
                 "Conflict": _error("The request conflicts with the current state."),
                 "TooLarge": _error("The body is too large (code `too_large`)."),
                 "Unavailable": _error("Redis cannot answer now (code `unavailable`)."),

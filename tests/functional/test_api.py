@@ -47,10 +47,18 @@ async def test_members_round_trip(client: TestClient[Any, Any]) -> None:
     [
         ("/api/members/zoe", {"tier": "gold"}, "invalid_tier"),
         ("/api/members/bad%20id", {"tier": "core"}, "invalid_id"),
-        ("/api/members/zoe", {"tier": "core", "name": ""}, "invalid_field"),
+        ("/api/members/zoe", {"tier": "core", "name": ""}, "empty"),
+        # Issue 9: names accepted U+202E, NUL and newlines; lone surrogates broke sockets.
+        ("/api/members/zoe", {"tier": "core", "name": "Zo\u202ee"}, "bidi_control"),
+        ("/api/members/zoe", {"tier": "core", "name": "Zo\x00e"}, "control_character"),
+        ("/api/members/zoe", {"tier": "core", "name": "Zo\ne"}, "control_character"),
+        ("/api/members/zoe", {"tier": "core", "name": "Zo\ud800"}, "bad_unicode"),
+        ("/api/members/zoe", {"tier": "core", "name": 7}, "not_text"),
+        ("/api/rooms/r1", {"title": "T" * 121, "tiers": "core"}, "too_long"),
+        ("/api/rooms/r1", {"title": "Launch\u2028night", "tiers": "core"}, "bidi_control"),
         ("/api/rooms/r1", {"title": "T", "tiers": "core", "capacity": 0}, "invalid_field"),
         ("/api/rooms/r1", {"title": "T", "tiers": ["vip"]}, "invalid_tier"),
-        ("/api/rooms/r1", {"tiers": "core"}, "invalid_field"),
+        ("/api/rooms/r1", {"tiers": "core"}, "not_text"),
         ("/api/rooms/r1", {"title": "T", "tiers": "core", "invites": "ann"}, "invalid_field"),
     ],
 )
