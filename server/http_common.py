@@ -40,8 +40,22 @@ class RequestError(ValueError):
         self.message = message
 
 
-def error_response(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+def error_response(status: int, code: str, message: str, **params: Any) -> web.Response:
+    body = {"code": code, "message": message, **params}
+    return web.json_response({"error": body}, status=status)
+
+
+# What a refused string holds (the other TextError codes say it is missing or too long):
+# the same split as the WebSocket edge's ``invalid_text`` / ``invalid_field``.
+_CONTENT_PROBLEMS = frozenset({"bad_unicode", "control_character", "bidi_control"})
+
+
+def text_error_response(exc: TextError) -> web.Response:
+    """400 for a string the text rules refused: ``invalid_text`` (what it holds) or
+    ``invalid_field`` (missing, empty, too long), with ``field``, ``reason`` (the
+    ``TextError`` code) and its parameters (``char`` or ``limit``) beside the sentence."""
+    code = "invalid_text" if exc.code in _CONTENT_PROBLEMS else "invalid_field"
+    return error_response(400, code, exc.sentence(), field=exc.field, reason=exc.code, **exc.params)
 
 
 def admin_key_matches(request: web.Request, settings: Settings) -> bool:
@@ -72,7 +86,7 @@ def admin_only(settings: Settings, handler: Handler, *, unavailable: bool = True
             status = 413 if exc.code == "too_large" else 400
             return error_response(status, exc.code, exc.message)
         except TextError as exc:
-            return error_response(400, exc.code, exc.sentence())
+            return text_error_response(exc)
         except (RedisError, OSError, TimeoutError) as exc:
             if not unavailable:
                 raise

@@ -34,6 +34,10 @@ ERROR: Final[Schema] = {
             "properties": {
                 "code": {"type": "string", "pattern": "^[a-z_]+$"},
                 "message": {"type": "string"},
+                "field": {"type": "string", "description": "invalid_text/invalid_field"},
+                "reason": {"type": "string", "description": "the text rule refused"},
+                "char": {"type": "string", "description": "the code point, U+XXXX"},
+                "limit": {"type": "integer", "description": "the length limit"},
             },
         }
     },
