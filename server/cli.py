@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from server import engagement_cli
 from server import operations as ops
 from server.engagement.members import TIER_NAMES, MemberStore
+from server.http_common import text_code
 from server.ids import MemberId
 from server.rooms.bans import BanStore
 from server.rooms.store import RoomStore
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"salon: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
     except TextError as exc:
-        print(f"salon: {exc.code}: {exc.sentence()}", file=sys.stderr)
+        print(f"salon: {text_code(exc)}: {exc.sentence()}", file=sys.stderr)
         return 2
     except (RedisError, OSError) as exc:
         print(f"salon: cannot reach Redis: {exc}", file=sys.stderr)

@@ -50,12 +50,18 @@ def error_response(status: int, code: str, message: str, **params: Any) -> web.R
 _CONTENT_PROBLEMS = frozenset({"bad_unicode", "control_character", "bidi_control"})
 
 
+def text_code(exc: TextError) -> str:
+    """``invalid_text`` (what the string holds) or ``invalid_field`` (missing, empty, long)."""
+    return "invalid_text" if exc.code in _CONTENT_PROBLEMS else "invalid_field"
+
+
 def text_error_response(exc: TextError) -> web.Response:
-    """400 for a string the text rules refused: ``invalid_text`` (what it holds) or
-    ``invalid_field`` (missing, empty, too long), with ``field``, ``reason`` (the
-    ``TextError`` code) and its parameters (``char`` or ``limit``) beside the sentence."""
-    code = "invalid_text" if exc.code in _CONTENT_PROBLEMS else "invalid_field"
-    return error_response(400, code, exc.sentence(), field=exc.field, reason=exc.code, **exc.params)
+    """400 for a string the text rules refused (``text_code``), with ``field``, ``reason``
+    (the ``TextError`` code) and its parameters (``char`` or ``limit``) beside the
+    sentence."""
+    return error_response(
+        400, text_code(exc), exc.sentence(), field=exc.field, reason=exc.code, **exc.params
+    )
 
 
 def admin_key_matches(request: web.Request, settings: Settings) -> bool:
