@@ -276,6 +276,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
                     duplicate={"type": "boolean"},
                 ),
                 status=201,
+                also=(200,),
                 body=_PURCHASE,
             ),
             "security": [{"adminKey": []}, {"shopSignature": []}],

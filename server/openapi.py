@@ -73,18 +73,21 @@ def operation(
     ok: Schema | None,
     *,
     status: int = 200,
+    also: tuple[int, ...] = (),
     params: list[dict[str, Any]] | None = None,
     body: Schema | None = None,
     errors: tuple[int, ...] = (400,),
     guarded: bool = True,
     content_type: str = "application/json",
 ) -> Operation:
-    """One operation: its success answer, the refusals it can give, its body if any."""
+    """One operation: its success answer (``status``, and ``also`` with the same body),
+    the refusals it can give, its body if any."""
     responses: dict[str, Any] = {
-        str(status): {
+        str(code): {
             "description": "Done.",
             "content": {content_type: {"schema": ok if ok is not None else {}}},
         }
+        for code in (status, *also)
     }
     refusals = {
         400: "BadRequest",
@@ -170,7 +173,14 @@ def document(*parts: dict[str, dict[str, Operation]]) -> dict[str, Any]:
                     "scheme": "bearer",
                     "description": "Authorization: Bearer <SALON_ADMIN_KEY> (the scheme is "
                     "required: the key alone is refused).",
-                }
+                },
+                "shopSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Salon-Signature",
+                    "description": "POST /api/purchases only: t=<unix seconds>,v1=<hex "
+                    'HMAC-SHA256 of "<t>." + body> with commerce.webhook_secret.',
+                },
             },
             "schemas": {"Error": ERROR},
             "responses": {

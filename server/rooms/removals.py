@@ -96,17 +96,27 @@ class RemovalListener:
             self._task = None
 
     async def _run(self) -> None:
+        quiet = False  # one warning per outage, not one per retry
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(CHANNEL)
                 await self._reconcile()
                 self.subscribed.set()
+                if quiet:
+                    logger.info("removals: listening on %s again", CHANNEL)
+                quiet = False
                 await self._listen(pubsub)
             except (RedisError, OSError, TimeoutError) as exc:
-                logger.warning(
-                    "removals: lost %s (%s: %s); retrying", CHANNEL, type(exc).__name__, exc
+                logger.log(
+                    logging.DEBUG if quiet else logging.WARNING,
+                    "removals: cannot listen on %s (%s: %s); retrying every %.0f s",
+                    CHANNEL,
+                    type(exc).__name__,
+                    exc,
+                    RETRY_DELAY,
                 )
+                quiet = True
             finally:
                 self.subscribed.clear()
                 with contextlib.suppress(RedisError, OSError, TimeoutError):

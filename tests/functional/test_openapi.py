@@ -46,6 +46,11 @@ async def test_the_document_is_valid_openapi_with_errors_and_auth(
 ) -> None:
     doc = await _document(client)
     schemathesis.openapi.from_dict(doc).validate()
+    schemes = doc["components"]["securitySchemes"]
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            for requirement in op.get("security", doc["security"]):
+                assert set(requirement) <= set(schemes), requirement
     assert doc["components"]["securitySchemes"]["adminKey"] == {
         "type": "http",
         "scheme": "bearer",

@@ -6,15 +6,27 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
 
+from server import operations as ops
 from server.app import REMOVALS, create_app
+from server.engagement.members import MemberStore
 from server.redis_embed import EmbeddedRedis
-from tests.functional.conftest import ADMIN_KEY, SECRET, Socket, make_settings, token
+from server.rooms.store import RoomStore
+from tests.functional.conftest import (
+    ADMIN_KEY,
+    SECRET,
+    Restartable,
+    Socket,
+    make_settings,
+    token,
+)
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 REMOVED = 4410
@@ -139,3 +151,32 @@ async def test_a_ban_made_while_a_node_was_not_listening_applies_when_it_is_back
     assert (await client.put("/api/rooms/vip/bans/cora", headers=AUTH)).status == 200
     listener.start()
     await _sent_out(cora, "banned you")
+
+
+async def test_removals_still_arrive_after_redis_restarts(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], own_redis: Restartable
+) -> None:
+    """The listener's subscription dies with Redis; it must come back by itself."""
+    server = await own_redis.up()
+    seed = Redis.from_url(server.url)
+    await ops.set_member(MemberStore(seed), "cora", "core", "Cora")
+    await ops.create_room(RoomStore(seed), "vip", "VIP lounge", "core")
+    await seed.aclose()
+    client = await aiohttp_client(
+        create_app(make_settings(server.url, **{"engagement.scorer_enabled": False}))
+    )
+    await _listening(client)
+    ws = Socket(await client.ws_connect("/ws"))
+    assert (await ws.join(token("cora")))["type"] == "joined"
+    await own_redis.down()
+    await own_redis.up()  # empty, on the same port; the socket stayed open meanwhile
+    deadline = time.monotonic() + 15
+    nodes = 0
+    while nodes == 0:  # until the listener is subscribed again (0 nodes: nobody heard it)
+        assert time.monotonic() < deadline, "the listener never subscribed again"
+        response = await client.post("/api/rooms/vip/removals/cora", headers=AUTH)
+        nodes = (await response.json())["nodes"] if response.status == 202 else 0
+        if nodes == 0:
+            await asyncio.sleep(0.2)
+    await _sent_out(ws, "removed you from the room")
+    await ws.ws.close()
