@@ -163,17 +163,18 @@ def create_app(settings: Settings) -> web.Application:
     # Bans and removals ordered over REST or the CLI, on any node (server/rooms/removals.py).
     # Its own client: the subscription holds a connection, and blocking reads must not
     # meet the gate's socket timeout.
+    listener_redis = Redis.from_url(
+        settings.redis.url,
+        socket_connect_timeout=settings.redis.timeout,
+        health_check_interval=10,
+    )
+    removals = RemovalListener(listener_redis, service, bans)
+    app[REMOVALS] = removals
+
     async def removals_ctx(app: web.Application) -> AsyncIterator[None]:
-        listener_redis = Redis.from_url(
-            settings.redis.url,
-            socket_connect_timeout=settings.redis.timeout,
-            health_check_interval=10,
-        )
-        listener = RemovalListener(listener_redis, service, bans)
-        app[REMOVALS] = listener
-        listener.start()
+        removals.start()
         yield
-        await listener.stop()
+        await removals.stop()
         await listener_redis.aclose()
 
     app.cleanup_ctx.append(removals_ctx)
