@@ -38,6 +38,9 @@ CHANNEL = "salon:moderation"
 # Who the member is told removed them: an operator has no name in the room.
 OPERATOR = "The organiser"
 RETRY_DELAY = 1.0
+# How long a read waits for a message before looking again (and noticing a cancellation).
+POLL = 1.0
+STOP_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,21 +86,31 @@ class RemovalListener:
         self._service = service
         self._bans = bans
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self.subscribed = asyncio.Event()
 
     def start(self) -> None:
+        self._stop.clear()
         self._task = asyncio.create_task(self._run(), name="removal-listener")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        # A flag as well as the cancellation: redis-py may turn a cancelled read into a
+        # connection error, which the loop would otherwise take for an outage.
+        self._stop.set()
+        task.cancel()
+        # A read blocked inside redis-py can outlive its cancellation (as the scorer's
+        # does, server/app.py): dropping the connections ends it, so stopping is bounded.
+        await asyncio.sleep(0)
+        await self._redis.connection_pool.disconnect()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, STOP_TIMEOUT)
 
     async def _run(self) -> None:
         quiet = False  # one warning per outage, not one per retry
-        while True:
+        while not self._stop.is_set():
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(CHANNEL)
@@ -108,6 +121,8 @@ class RemovalListener:
                 quiet = False
                 await self._listen(pubsub)
             except (RedisError, OSError, TimeoutError) as exc:
+                if self._stop.is_set():
+                    return
                 logger.log(
                     logging.DEBUG if quiet else logging.WARNING,
                     "removals: cannot listen on %s (%s: %s); retrying every %.0f s",
@@ -120,12 +135,16 @@ class RemovalListener:
             finally:
                 self.subscribed.clear()
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(RETRY_DELAY)
+                    await asyncio.wait_for(
+                        pubsub.aclose(),  # type: ignore[no-untyped-call]
+                        STOP_TIMEOUT,
+                    )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), RETRY_DELAY)
 
     async def _listen(self, pubsub: PubSub) -> None:
-        while True:
-            message = await pubsub.get_message(timeout=None)
+        while not self._stop.is_set():
+            message = await pubsub.get_message(timeout=POLL)
             if message is None or message.get("type") != "message":
                 continue
             removal = Removal.decode(message["data"])
