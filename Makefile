@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.salon-installed
 APT     := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run test check lint typecheck bench bench-chat bench-ingest deps system-deps test-system-deps clean
+.PHONY: run test check lint typecheck bench bench-chat bench-ingest fuzz deps system-deps test-system-deps clean
 
 run: deps system-deps
 	$(BIN)/python -m server.dev
@@ -30,6 +30,12 @@ bench-chat: deps system-deps
 
 bench-ingest: deps system-deps
 	$(BIN)/python -m loadtest.ingest_bench
+
+# The protocol and REST fuzzers against a real server and Redis, FUZZ_SECONDS (default 300)
+# each, at once; FUZZ_ARGS="--only rest" or "--json fuzz.json" pass through.
+FUZZ_SECONDS ?= 300
+fuzz: deps system-deps
+	bash scripts/netns-run $(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
 
 deps: $(STAMP)
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from redis.asyncio import Redis
 
+from server import api, commerce_api, engagement_api, openapi
 from server.api import OperatorApi
 from server.commerce_api import CommerceApi
 from server.engagement.members import MemberStore
@@ -26,12 +27,14 @@ from server.engagement.reward_points import load_point_rules
 from server.engagement.rules import load_rules
 from server.engagement.scorer import Scorer
 from server.engagement_api import EngagementApi, push_tier_change
+from server.http_common import api_errors
 from server.metrics import LoopLag, metrics_handler
 from server.redis_client import connect
 from server.rewards_api import RewardsApi
 from server.rooms.bans import BanStore
 from server.rooms.click_store import ClickStore
 from server.rooms.media_ice import IcePolicy
+from server.rooms.removals import RemovalListener
 from server.rooms.reward_service import Rewards
 from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
@@ -51,6 +54,9 @@ SERVICE = web.AppKey("service", RoomService)
 RECORDER = web.AppKey("recorder", EventRecorder)
 SETTINGS = web.AppKey("settings", Settings)
 INTERACTIONS = web.AppKey("interactions", Interactions)
+REMOVALS = web.AppKey("removals", RemovalListener)
+# Routes that are not REST (pages, the WebSocket, static files): not in the OpenAPI document.
+NOT_REST = ("/ws", "/rooms/{room_id}", "/static", "/dashboard")
 
 # The room link carries a token in its query string: keep it out of other sites' logs
 # and out of anything the page did not bring itself.
@@ -79,7 +85,7 @@ class QuietAccessLogger(AbstractAccessLogger):
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=256 * 1024)
+    app = web.Application(client_max_size=256 * 1024, middlewares=[api_errors])
     app[SETTINGS] = settings
     redis = connect(settings.redis.url, settings.redis.timeout)
     recorder = EventRecorder(redis, settings.engagement)
@@ -151,6 +157,25 @@ def create_app(settings: Settings) -> web.Application:
         await interactions.close()
 
     app.cleanup_ctx.append(interactions_ctx)
+
+    # Bans and removals ordered over REST or the CLI, on any node (server/rooms/removals.py).
+    # Its own client: the subscription holds a connection, and blocking reads must not
+    # meet the gate's socket timeout.
+    listener_redis = Redis.from_url(
+        settings.redis.url,
+        socket_connect_timeout=settings.redis.timeout,
+        health_check_interval=10,
+    )
+    removals = RemovalListener(listener_redis, service, bans)
+    app[REMOVALS] = removals
+
+    async def removals_ctx(app: web.Application) -> AsyncIterator[None]:
+        removals.start()
+        yield
+        await removals.stop()
+        await listener_redis.aclose()
+
+    app.cleanup_ctx.append(removals_ctx)
     # Message groups beyond the core protocol (server/signaling/context.py: Feature).
     # Stage: hands, invitations, speakers, mutes, co-host, removal and bans.
     stage = StageFeature(service, members, settings.redis.timeout)
@@ -217,7 +242,18 @@ def create_app(settings: Settings) -> web.Application:
             web.get("/ws", websocket_handler(service, settings.signaling, features=features)),
             web.get("/rooms/{room_id}", room_page),
             web.static("/static", WEB_DIR, show_index=False),
-            *OperatorApi(settings, members, rooms, bans).routes(),
+            web.get(
+                openapi.OPENAPI_PATH,
+                openapi.openapi_handler(
+                    openapi.document(
+                        openapi.SERVICE_PATHS,
+                        api.PATHS,
+                        commerce_api.PATHS,
+                        engagement_api.PATHS,
+                    )
+                ),
+            ),
+            *OperatorApi(settings, members, rooms, bans, redis).routes(),
             *commerce.routes(),
             *engagement.routes(),
             *rewards_api.routes(),

@@ -20,10 +20,12 @@ from redis.exceptions import RedisError
 from server import engagement_cli, rewards_cli
 from server import operations as ops
 from server.engagement.members import TIER_NAMES, MemberStore
+from server.http_common import text_code
 from server.ids import MemberId
 from server.rooms.bans import BanStore
 from server.rooms.store import RoomStore
 from server.settings import Settings, SettingsError, load_settings
+from server.text import TextError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
         bcmd.add_argument("room_id")
         bcmd.add_argument("member_id")
 
+    removals = sub.add_parser(
+        "removals", help="send a member out of a live room now"
+    ).add_subparsers(dest="action", required=True)
+    radd = command(removals, "add", "remove a member from a room without banning them")
+    radd.add_argument("room_id")
+    radd.add_argument("member_id")
+
     token = command(sub, "token", "print a signed entry token")
     token.add_argument("member_id")
     token.add_argument("--room", required=True)
@@ -141,7 +150,11 @@ async def _operate(args: argparse.Namespace, settings: Settings) -> int:
     async def work(redis: Redis) -> int:
         members, rooms = MemberStore(redis), RoomStore(redis)
         if args.command == "bans":
-            return await _bans(args, BanStore(redis))
+            return await _bans(args, BanStore(redis), redis)
+        if args.command == "removals":
+            nodes = await ops.remove(redis, args.room_id, args.member_id)
+            print(f"removal of {args.member_id} from {args.room_id} sent to {nodes} node(s)")
+            return 0
         if args.command == "members" and args.action == "set":
             _print_json(
                 (
@@ -176,13 +189,13 @@ async def _operate(args: argparse.Namespace, settings: Settings) -> int:
     return result
 
 
-async def _bans(args: argparse.Namespace, store: BanStore) -> int:
+async def _bans(args: argparse.Namespace, store: BanStore, redis: Redis) -> int:
     if args.action == "list":
         for member_id in await ops.list_bans(store, args.room_id):
             print(member_id)
     elif args.action == "add":
-        await ops.ban(store, args.room_id, args.member_id)
-        print(f"banned {args.member_id} from {args.room_id}")
+        nodes = await ops.ban(store, redis, args.room_id, args.member_id)
+        print(f"banned {args.member_id} from {args.room_id} (removal sent to {nodes} node(s))")
     elif not await ops.unban(store, args.room_id, args.member_id):
         print(f"salon: {args.member_id} is not banned from {args.room_id}", file=sys.stderr)
         return 1
@@ -218,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ops.InputError as exc:
         print(f"salon: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    except TextError as exc:
+        print(f"salon: {text_code(exc)}: {exc.sentence()}", file=sys.stderr)
         return 2
     except (RedisError, OSError) as exc:
         print(f"salon: cannot reach Redis: {exc}", file=sys.stderr)

@@ -22,8 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -31,8 +30,16 @@ from redis.exceptions import RedisError
 
 from server.engagement.events import EventKind, PurchaseError, new_event, now_ms, purchase_data
 from server.engagement.recorder import EventRecorder
-from server.http_common import RequestError, admin_key_matches, error_response, read_capped
+from server.http_common import (
+    RequestError,
+    admin_key_matches,
+    error_response,
+    exact_number,
+    parse_json,
+    read_capped,
+)
 from server.ids import MemberId, RoomId, is_valid_id
+from server.openapi import ID, Operation, obj, operation
 from server.reward_ops import purchase_coupon
 from server.rewards_text import sentence
 from server.rooms.click_store import ClickStore
@@ -90,10 +97,7 @@ def parse_purchase(body: bytes) -> dict[str, Any]:
     ``amount`` may be a JSON number or a decimal string (``"129.90"``); it is kept as the
     event contract's decimal string (``server.engagement.events.purchase_data``).
     """
-    try:
-        data = json.loads(body or b"{}", parse_float=Decimal)
-    except ValueError:
-        raise InputError(400, "bad_json", "The body is not valid JSON.") from None
+    data = parse_json(body, parse_float=exact_number)
     if not isinstance(data, dict):
         raise InputError(400, "bad_json", "The body must be a JSON object.")
     unknown = sorted(set(data) - set(FIELDS))
@@ -249,3 +253,52 @@ class CommerceApi:
         live = self._service.live_rooms.get(RoomId(click.room_id))
         here = live if live and self._interactions.session_of(live) == click.session_id else None
         return here, {"room_id": click.room_id, "session": click.session_id, "via": "click"}
+
+
+# --- the OpenAPI description of ``POST /api/purchases`` ------------------------------------
+
+_PURCHASE: Final = obj(
+    ("order_id", "member_id", "product_id", "amount", "currency"),
+    extra=False,
+    order_id={"type": "string", "pattern": "^[\\x21-\\x7e]{1,128}$"},
+    member_id=ID,
+    product_id=ID,
+    amount={
+        "oneOf": [
+            {"type": "string", "pattern": "^[0-9]+(\\.[0-9]{1,2})?$"},
+            {"type": "number", "minimum": 0},
+        ],
+        "description": 'A decimal string ("129.90") or a JSON number, two decimals at most.',
+    },
+    currency={"type": "string", "pattern": "^[A-Z]{3}$"},
+)
+_ATTRIBUTION: Final = {
+    "nullable": True,
+    **obj(
+        ("room_id", "session", "via"),
+        room_id=ID,
+        session={"type": "string"},
+        via={"type": "string", "enum": ["presence", "click"]},
+    ),
+}
+
+PATHS: Final[dict[str, dict[str, Operation]]] = {
+    "/api/purchases": {
+        "post": {
+            **operation(
+                "Report a purchase (admin key, or the shop's X-Salon-Signature). A repeated "
+                "order_id answers 200 with the first answer and `duplicate: true`.",
+                obj(
+                    ("purchase", "attribution", "duplicate"),
+                    purchase=_PURCHASE,
+                    attribution=_ATTRIBUTION,
+                    duplicate={"type": "boolean"},
+                ),
+                status=201,
+                also=(200,),
+                body=_PURCHASE,
+            ),
+            "security": [{"adminKey": []}, {"shopSignature": []}],
+        }
+    }
+}

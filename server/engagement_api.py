@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import unicodedata
 from collections.abc import Awaitable, Callable
@@ -45,8 +44,17 @@ from server.engagement.recorder import EventRecorder
 from server.engagement.reports import Reports, valid_session_name
 from server.engagement.rules import Rules
 from server.engagement.scoring import APPLIED_RETENTION_MS
-from server.http_common import Handler, RequestError, admin_only, error_response, read_capped
+from server.http_common import (
+    Handler,
+    RequestError,
+    admin_only,
+    error_response,
+    exact_number,
+    parse_json,
+    read_capped,
+)
 from server.ids import MemberId, is_valid_id
+from server.openapi import ID, Operation, Schema, obj, operation, path_param
 from server.rooms.model import Role
 from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
@@ -88,11 +96,7 @@ class EventInputError(RequestError):
 
 
 async def _json_body(request: web.Request) -> Any:
-    raw = await read_capped(request, MAX_BODY)
-    try:
-        return json.loads(raw or b"{}", parse_float=Decimal)
-    except ValueError:
-        raise EventInputError("bad_json", "The body is not valid JSON.") from None
+    return parse_json(await read_capped(request, MAX_BODY), parse_float=exact_number)
 
 
 def _timestamp(value: Any, now: int) -> int:
@@ -363,7 +367,13 @@ class EngagementApi:
             cost = Decimal(str(raw)) if isinstance(raw, str | int | Decimal) else None
         except InvalidOperation:
             cost = None
-        if isinstance(raw, bool) or cost is None or not 0 <= cost <= Decimal("1e9"):
+        # NaN compares by raising: it must be refused before any comparison.
+        if (
+            isinstance(raw, bool)
+            or cost is None
+            or not cost.is_finite()
+            or not 0 <= cost <= Decimal("1e9")
+        ):
             raise EventInputError(
                 "invalid_field", 'cost must be an amount such as "250.00" (0 to 1000000000).'
             )
@@ -373,3 +383,169 @@ class EngagementApi:
         if found is None:
             return error_response(404, "not_found", f"No session '{name}'.")
         return web.json_response(found)
+
+
+# --- the OpenAPI description of the routes above (the dashboard page is not REST) ------
+
+_RATE: Final[Schema] = {"type": "number", "nullable": True}
+_MONEY: Final[Schema] = {"type": "string", "nullable": True, "pattern": "^-?[0-9]+\\.[0-9]{2}$"}
+_FUNNEL: Final = obj(
+    ("invited", "invited_joined", "invite_join_rate", "hook_visitors", "hook_members"),
+    invited={"type": "integer"},
+    invited_joined={"type": "integer"},
+    invite_join_rate=_RATE,
+    hook_visitors={"type": "integer"},
+    hook_members={"type": "integer"},
+    hook_member_rate=_RATE,
+)
+_VALUE: Final = obj(
+    ("currency", "members", "buyers", "orders", "revenue"),
+    currency={"type": "string"},
+    members={"type": "integer"},
+    buyers={"type": "integer"},
+    orders={"type": "integer"},
+    revenue=_MONEY,
+    average_order_value=_MONEY,
+    ltv_per_buyer=_MONEY,
+    ltv_per_member=_MONEY,
+)
+_TIERS: Final = obj(("now", "history"), now={"type": "object"}, history={"type": "array"})
+_SESSION: Final = obj(
+    ("session", "room_id", "attendees", "currency", "revenue", "cost"),
+    session={"type": "string"},
+    room_id={"type": "string"},
+    attendees={"type": "integer"},
+    currency={"type": "string"},
+    revenue=_MONEY,
+    cost=_MONEY,
+    roi=_RATE,
+)
+_SESSION_NAME = path_param(
+    "session",
+    {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    },
+    "A room session: ROOM_ID:SESSION_ID.",
+)
+_EVENT: Final = obj(
+    ("kind", "member_id"),
+    kind={"type": "string", "enum": [k.value for k in EXTERNAL_KINDS]},
+    member_id=ID,
+    room_id=ID,
+    id=ID,
+    at={
+        "oneOf": [{"type": "integer"}, {"type": "string", "format": "date-time"}],
+        "description": "Epoch milliseconds or ISO 8601; at most 5 minutes ahead.",
+    },
+    order_id={"type": "string"},
+    amount={"oneOf": [{"type": "string"}, {"type": "number"}]},
+    currency={"type": "string", "pattern": "^[A-Z]{3}$"},
+    product_id=ID,
+    session=ID,
+    channel={"type": "string", "minLength": 1, "maxLength": MAX_TEXT},
+    invitee=ID,
+    action={"type": "string", "enum": list(EXTERNAL_ACTIONS)},
+    source={"type": "string", "minLength": 1, "maxLength": MAX_TEXT},
+)
+
+PATHS: Final[dict[str, dict[str, Operation]]] = {
+    "/api/events": {
+        "post": operation(
+            "Record events from outside the rooms: one event or {events: [...]} (at most "
+            f"{MAX_EVENTS}); one bad event refuses all (code `invalid_event`).",
+            obj(
+                ("accepted", "ids"),
+                accepted={"type": "integer"},
+                ids={"type": "array", "items": {"type": "string"}},
+            ),
+            status=202,
+            body={
+                "oneOf": [
+                    _EVENT,
+                    obj(
+                        ("events",),
+                        events={
+                            "type": "array",
+                            "items": _EVENT,
+                            "minItems": 1,
+                            "maxItems": MAX_EVENTS,
+                        },
+                    ),
+                ]
+            },
+        )
+    },
+    "/api/members/{member_id}/explain": {
+        "get": operation(
+            "Why a member has their tier: score, RFM figures and the deciding rule.",
+            obj(
+                ("member_id", "tier", "score", "verdict"),
+                member_id=ID,
+                tier={"type": "string", "nullable": True},
+                score={"type": "number"},
+                verdict={"type": "object"},
+            ),
+            params=[path_param("member_id")],
+            errors=(400, 404),
+        )
+    },
+    "/api/metrics": {
+        "get": operation(
+            "Every view at once.",
+            obj(
+                ("funnel", "health", "value", "tiers", "sessions"),
+                funnel=_FUNNEL,
+                health={"type": "object"},
+                value=_VALUE,
+                tiers=_TIERS,
+                sessions={"type": "array", "items": _SESSION},
+            ),
+            errors=(),
+        )
+    },
+    "/api/metrics/funnel": {"get": operation("Invite and hook funnels.", _FUNNEL, errors=())},
+    "/api/metrics/health": {
+        "get": operation("Community health over 7 and 30 days.", {"type": "object"}, errors=())
+    },
+    "/api/metrics/value": {"get": operation("Member value.", _VALUE, errors=())},
+    "/api/metrics/tiers": {"get": operation("Members per tier.", _TIERS, errors=())},
+    "/api/metrics/sessions": {
+        "get": operation(
+            "The latest room sessions, newest first.",
+            obj(("sessions",), sessions={"type": "array", "items": _SESSION}),
+            params=[
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+                }
+            ],
+        )
+    },
+    "/api/metrics/sessions/{session}": {
+        "get": operation(
+            "One session with its per-minute timeline.",
+            _SESSION,
+            params=[_SESSION_NAME],
+            errors=(400, 404),
+        )
+    },
+    "/api/metrics/sessions/{session}/cost": {
+        "put": operation(
+            "Set what a session cost, for its ROI.",
+            _SESSION,
+            params=[_SESSION_NAME],
+            body=obj(
+                ("cost",),
+                cost={
+                    "type": "string",
+                    "pattern": "^[0-9]{1,10}(\\.[0-9]{1,2})?$",
+                    "description": 'An amount such as "250.00".',
+                },
+            ),
+            errors=(400, 404),
+        )
+    },
+}

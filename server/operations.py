@@ -1,6 +1,7 @@
 """Operator actions shared by the CLI and the REST API: validate input, then write.
 
-Every check runs before any write; bad input raises ``InputError(code, message)``.
+Every check runs before any write; bad input raises ``InputError(code, message)``, or
+``TextError`` (``server/text.py``) for a name or title that breaks the text rules.
 """
 
 from __future__ import annotations
@@ -8,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from redis.asyncio import Redis
+
 from server.engagement.members import TIER_NAMES, Member, MemberStore, Tier
 from server.ids import MemberId, RoomId, is_valid_id
 from server.rooms.bans import BanStore
 from server.rooms.model import Role, RoomSpec
+from server.rooms.removals import Removal, publish_removal
 from server.rooms.store import RoomStore
 from server.rooms.tokens import mint_token
 from server.settings import AuthSettings
+from server.text import clean_label
 
 MAX_TITLE = 120
 MAX_NAME = 80
@@ -57,14 +62,6 @@ def parse_tiers(value: Any) -> tuple[Tier, ...]:
     return tiers
 
 
-def _text(value: Any, what: str, limit: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InputError("invalid_field", f"{what} must be a non-empty string.")
-    if len(value) > limit:
-        raise InputError("invalid_field", f"{what} must be at most {limit} characters.")
-    return value.strip()
-
-
 def _int(value: Any, what: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InputError("invalid_field", f"{what} must be a whole number from {low} to {high}.")
@@ -77,7 +74,7 @@ async def set_member(
     """Set a member's tier: kept as set, or (``auto``) from now on moved by scoring."""
     mid = MemberId(check_id(member_id, "member id"))
     parsed = parse_tier(tier)
-    clean = None if name is None else _text(name, "name", MAX_NAME)
+    clean = None if name is None else clean_label(name, "name", MAX_NAME)
     if not isinstance(auto, bool):
         raise InputError("invalid_field", "auto must be true or false.")
     return await store.set(mid, parsed, clean, pinned=not auto)
@@ -95,7 +92,7 @@ async def create_room(
 ) -> RoomSpec:
     spec = RoomSpec(
         room_id=RoomId(check_id(room_id, "room id")),
-        title=_text(title, "title", MAX_TITLE),
+        title=clean_label(title, "title", MAX_TITLE),
         tiers=parse_tiers(tiers),
         capacity=_int(capacity, "capacity", 1, MAX_CAPACITY),
         invites=frozenset(MemberId(check_id(i, "invited member id")) for i in invites),
@@ -136,6 +133,18 @@ async def unban(store: BanStore, room_id: Any, member_id: Any) -> bool:
     return await store.unban(rid, MemberId(check_id(member_id, "member id")))
 
 
-async def ban(store: BanStore, room_id: Any, member_id: Any) -> None:
+async def ban(store: BanStore, redis: Redis, room_id: Any, member_id: Any) -> int:
+    """Ban the member, then expel them from the room on whichever node they are.
+
+    Returns the number of nodes that received the order (``server/rooms/removals.py``)."""
     rid = RoomId(check_id(room_id, "room id"))
-    await store.ban(rid, MemberId(check_id(member_id, "member id")))
+    mid = MemberId(check_id(member_id, "member id"))
+    await store.ban(rid, mid)
+    return await publish_removal(redis, Removal(rid, mid, banned=True))
+
+
+async def remove(redis: Redis, room_id: Any, member_id: Any) -> int:
+    """Expel the member from the room now, without a ban (they may rejoin)."""
+    rid = RoomId(check_id(room_id, "room id"))
+    mid = MemberId(check_id(member_id, "member id"))
+    return await publish_removal(redis, Removal(rid, mid, banned=False))

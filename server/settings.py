@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+MIN_SECRET_BYTES = 32
+
 
 class SettingsError(ValueError):
     """A setting is unknown or has a value Salon cannot use."""
@@ -180,8 +182,13 @@ class Settings:
         """Raise ``SettingsError`` naming the first unusable value; return self."""
         if need_secret and not self.auth.secret:
             raise SettingsError("auth.secret (SALON_SECRET) must be set: it signs member tokens")
-        if need_secret and len(self.auth.secret) < 16:
-            raise SettingsError("auth.secret (SALON_SECRET) must be at least 16 characters")
+        if need_secret and len(self.auth.secret.encode()) < MIN_SECRET_BYTES:
+            # HMAC-SHA256 keys shorter than its output weaken it (PyJWT warns below 32).
+            raise SettingsError(
+                f"auth.secret (SALON_SECRET) must be at least {MIN_SECRET_BYTES} bytes "
+                f"(got {len(self.auth.secret.encode())}); make one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         if not 0 <= self.server.port <= 65535:
             raise SettingsError(f"server.port {self.server.port} is not a TCP port")
         m = self.media

@@ -38,6 +38,7 @@ from server.engagement.events import (
 from server.engagement.ledger import Ledger
 from server.engagement.members import MEMBER_INDEX_KEY, TIER_NAMES, MemberStore, Tier
 from server.ids import MemberId, is_valid_id
+from server.text import TextError, clean_label
 
 MAX_NAME: Final = 80
 MEMBER_COLUMNS: Final = ("member_id", "name", "tier", "pinned", "since")
@@ -143,9 +144,12 @@ def parse_members(text: str, source: str = "members.csv") -> list[MemberRow]:
                 f"{where}: member {member_id!r} is already on line {seen[member_id]}"
             )
         seen[member_id] = line
-        name = cells.get("name") or None
-        if name is not None and len(name) > MAX_NAME:
-            raise ImportProblem(f"{where}: name must be at most {MAX_NAME} characters")
+        name = None
+        if cells.get("name", "").strip():
+            try:
+                name = clean_label(cells["name"], "name", MAX_NAME)
+            except TextError as exc:
+                raise ImportProblem(f"{where}: {exc.sentence()}") from None
         tier_text = cells.get("tier", "").lower()
         if tier_text and tier_text not in TIER_NAMES:
             raise ImportProblem(

@@ -48,6 +48,8 @@ async def test_members_round_trip(client: TestClient[Any, Any]) -> None:
         ("/api/members/zoe", {"tier": "gold"}, "invalid_tier"),
         ("/api/members/bad%20id", {"tier": "core"}, "invalid_id"),
         ("/api/members/zoe", {"tier": "core", "name": ""}, "invalid_field"),
+        ("/api/members/zoe", {"tier": "core", "name": 7}, "invalid_field"),
+        ("/api/rooms/r1", {"title": "T" * 121, "tiers": "core"}, "invalid_field"),
         ("/api/rooms/r1", {"title": "T", "tiers": "core", "capacity": 0}, "invalid_field"),
         ("/api/rooms/r1", {"title": "T", "tiers": ["vip"]}, "invalid_tier"),
         ("/api/rooms/r1", {"tiers": "core"}, "invalid_field"),
@@ -62,6 +64,37 @@ async def test_bad_input_is_refused_and_changes_nothing(
     error = (await response.json())["error"]
     assert error["code"] == code
     assert error["message"].endswith(".")
+    assert (await client.get("/api/members/zoe", headers=AUTH)).status == 404
+    assert (await client.get("/api/rooms/r1", headers=AUTH)).status == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "reason", "char"),
+    [
+        ("/api/members/zoe", {"tier": "core", "name": "Zo\u202ee"}, "bidi_control", "U+202E"),
+        ("/api/members/zoe", {"tier": "core", "name": "Zo\x00e"}, "control_character", "U+0000"),
+        ("/api/members/zoe", {"tier": "core", "name": "Zo\ne"}, "control_character", "U+000A"),
+        ("/api/members/zoe", {"tier": "core", "name": "Zo\ud800"}, "bad_unicode", "U+D800"),
+        ("/api/rooms/r1", {"title": "A\u2028B", "tiers": "core"}, "bidi_control", "U+2028"),
+    ],
+)
+async def test_names_and_titles_follow_the_text_rules(
+    client: TestClient[Any, Any], path: str, body: dict[str, Any], reason: str, char: str
+) -> None:
+    """Issue 9: names accepted U+202E, NUL and newlines (and a lone surrogate, which
+    once silenced every JSON socket of a room)."""
+    response = await client.put(path, headers=AUTH, json=body)
+    assert response.status == 400
+    error = (await response.json())["error"]
+    field = "name" if "name" in body else "title"
+    assert error == {
+        "code": "invalid_text",
+        "message": error["message"],
+        "field": field,
+        "reason": reason,
+        "char": char,
+    }
+    assert error["message"].startswith(f"'{field}' holds") or "surrogate" in error["message"]
     assert (await client.get("/api/members/zoe", headers=AUTH)).status == 404
     assert (await client.get("/api/rooms/r1", headers=AUTH)).status == 404
 

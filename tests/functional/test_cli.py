@@ -74,3 +74,24 @@ def test_missing_secret_is_named(
 def test_unknown_member_exits_1(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["members", "get", "ghost"]) == 1
     assert "no member 'ghost'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["members", "set", "kai-text", "--tier", "core", "--name", "Kai\u202eiaK"],
+        ["members", "set", "kai-text", "--tier", "core", "--name", "Kai\nAdmin"],
+        ["members", "set", "kai-text", "--tier", "core", "--name", "K\x00ai"],
+        ["rooms", "create", "r-cli", "--title", "Launch\u202e", "--tiers", "core"],
+    ],
+)
+def test_names_and_titles_follow_the_text_rules(
+    cli_env: None, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    """Issue 9: names accepted U+202E, NUL and newlines; the CLI applies the same rules."""
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("salon: invalid_text: '"), err
+    assert main(["members", "get", "kai-text"]) == 1
+    assert main(["rooms", "list"]) == 0
+    assert "r-cli" not in capsys.readouterr().out

@@ -73,7 +73,10 @@ ORDERS_HEADER = "order_id,member_id,amount,currency,ordered_at\n"
         ("member_id,pinned\nann,maybe\n", "line 2: pinned 'maybe' must be yes or no"),
         ("member_id,pinned\nann,yes\n", "line 2: a pinned member needs a tier"),
         ("member_id,since\nann,last week\n", "line 2: since 'last week' is not an ISO date"),
-        (MEMBERS_HEADER + "ann," + "x" * 81 + ",core\n", "line 2: name must be at most 80"),
+        (MEMBERS_HEADER + "ann," + "x" * 81 + ",core\n", "line 2: 'name' must be at most 80"),
+        # Issue 9: imported names skipped the text rules (bidi overrides, controls).
+        (MEMBERS_HEADER + "ann,Ann\u202eeL,core\n", r"line 2: 'name' holds a bidi.*U\+202E"),
+        (MEMBERS_HEADER + "ann,A\x00nn,core\n", r"line 2: 'name' holds a control.*U\+0000"),
         (MEMBERS_HEADER + 'ann,"unclosed,core\n', "line"),
     ],
 )

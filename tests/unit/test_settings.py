@@ -8,7 +8,7 @@ import pytest
 
 from server.settings import SettingsError, as_dict, load_settings
 
-SECRET = {"SALON_SECRET": "s" * 20}
+SECRET = {"SALON_SECRET": "s" * 32}
 
 
 def test_defaults_then_file_then_env(tmp_path: Path) -> None:
@@ -60,3 +60,10 @@ def test_secret_is_required_and_masked() -> None:
     with pytest.raises(SettingsError, match="SALON_SECRET"):
         load_settings(env={})
     assert as_dict(load_settings(env=SECRET))["auth"]["secret"] == "***"
+
+
+def test_a_secret_shorter_than_32_bytes_stops_start_up() -> None:
+    """Issue 9: a 16-character SALON_SECRET was accepted, below the 32 bytes PyJWT asks for."""
+    with pytest.raises(SettingsError, match=r"SALON_SECRET\) must be at least 32 bytes \(got 31\)"):
+        load_settings(env={"SALON_SECRET": "s" * 31})
+    assert load_settings(env={"SALON_SECRET": "s" * 32}).auth.secret == "s" * 32
