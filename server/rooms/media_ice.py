@@ -22,6 +22,7 @@ from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.ice import StunProtocol, server_reflexive_candidate
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
+from server.rooms.media_forwarder import check_packet_path
 from server.settings import IceServer, MediaSettings
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,10 @@ class IcePolicy:
 
     @classmethod
     def from_settings(cls, media: MediaSettings) -> IcePolicy:
+        """The policy the server starts with; refuses (``SettingsError``) to start the
+        packet path on an aiortc whose internals it cannot reach."""
+        if media.forwarding == "packets":
+            check_packet_path()
         ports = None
         if media.rtp_port_min and media.rtp_port_max:
             ports = PortAllocator(media.rtp_port_min, media.rtp_port_max)
