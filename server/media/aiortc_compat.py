@@ -211,6 +211,11 @@ class ReceiverTap:
     def receiver(self) -> RTCRtpReceiver:
         return self._receiver
 
+    @property
+    def failures(self) -> int:
+        """RTCP sends to the publisher that raised (each one logged)."""
+        return self._tasks.failures
+
     def install(self, on_rtp: RtpCallback, on_rtcp: RtcpCallback) -> None:
         """Route the receiver's RTP to ``on_rtp``; its RTCP to aiortc, then ``on_rtcp``.
 
@@ -435,3 +440,15 @@ def observe_rtp(receiver: RTCRtpReceiver, callback: Callable[[RtpPacket], None])
         await original(packet, arrival_time_ms)
 
     r._handle_rtp_packet = handle
+
+
+def observe_rtcp(receiver: RTCRtpReceiver, callback: RtcpCallback) -> None:
+    """Show every RTCP packet routed to ``receiver`` to ``callback`` after aiortc has."""
+    r: Any = receiver
+    original: Callable[[AnyRtcpPacket], Awaitable[None]] = r._handle_rtcp_packet
+
+    async def handle(packet: AnyRtcpPacket) -> None:
+        await original(packet)
+        callback(packet)
+
+    r._handle_rtcp_packet = handle

@@ -86,6 +86,8 @@ class PacketFeed(LevelMeter):
         self._muted_gap = False
         self._remb: dict[PacketSink, tuple[int, float]] = {}
         self._remb_sent: tuple[int, float] = (0, -1e9)
+        self.remb_reports = 0  # subscribers' REMBs received
+        self.remb_sent = 0  # REMBs sent to the publisher
         self.on_source_ended: Callable[[], None] | None = None
         self.frames_in = 0
         self.packets_in = 0
@@ -280,6 +282,7 @@ class PacketFeed(LevelMeter):
     def note_remb(self, sink: PacketSink, bitrate: int) -> None:
         """A subscriber's REMB: the publisher should not send it more than ``bitrate``."""
         self._remb[sink] = (bitrate, time.monotonic())
+        self.remb_reports += 1
         self._send_remb(True)
 
     def remb_bound(self) -> int | None:
@@ -306,6 +309,7 @@ class PacketFeed(LevelMeter):
         if from_subscriber and now - last_at < REMB_INTERVAL and bound > last_value * 0.9:
             return
         self._remb_sent = (bound, now)
+        self.remb_sent += 1
         self._tap.send_remb(bound, [self._media_ssrc])
 
     # --- the end ----------------------------------------------------------------------

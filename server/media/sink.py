@@ -106,6 +106,11 @@ class PacketSink(MediaStreamTrack):
         self.restarts = 0
 
     @property
+    def ssrc(self) -> int:
+        """The SSRC this subscriber receives the stream on (0 until a sender is attached)."""
+        return self._ssrc
+
+    @property
     def feed(self) -> PacketSource | None:
         return self._feed
 

@@ -23,7 +23,7 @@ from aiortc.mediastreams import AudioStreamTrack
 from server.ids import ParticipantId, RoomId
 from server.rooms.media_ice import IcePolicy
 from server.rooms.media_peers import RoomMedia
-from tests.media.test_relay import Peer, loopback_policy, publish_host, subscribe
+from tests.media.peers import Peer, loopback_policy, publish_host, subscribe
 
 pytestmark = pytest.mark.media
 
