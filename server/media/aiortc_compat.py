@@ -352,6 +352,7 @@ class SrtpOut:
         return (dtls._tx_srtp, pair) if pair is not None else None
 
     def send_rtp(self, data: bytes) -> bool:
+        """Protect and send one RTP packet; False when the transport is not connected."""
         found = self._pair()
         if found is None:
             return False
@@ -360,12 +361,11 @@ class SrtpOut:
         return True
 
     def send_rtcp(self, data: bytes) -> bool:
+        """The same for a compound RTCP packet."""
         found = self._pair()
-        if found is None:
-            return False
-        srtp, pair = found
-        pair.protocol.transport.sendto(srtp.protect_rtcp(data), pair.remote_addr)
-        return True
+        if found is not None:
+            found[1].protocol.transport.sendto(found[0].protect_rtcp(data), found[1].remote_addr)
+        return found is not None
 
     def backlog(self) -> int:
         """Bytes queued in user space because the socket would block (0 when writable)."""

@@ -56,11 +56,16 @@ def test_the_server_refuses_to_start_the_packet_path_without_them(monkeypatch: A
         media_forwarder.check_packet_path.cache_clear()
 
 
-async def connect(policy: IcePolicy, sender_track: Any) -> tuple[RTCPeerConnection, ...]:
-    """A publisher peer sending ``sender_track`` to a receiving peer, both on loopback."""
+async def connect(
+    policy: IcePolicy, sender_track: Any, before: Any = None
+) -> tuple[RTCPeerConnection, ...]:
+    """A publisher peer sending ``sender_track`` to a receiving peer, both on loopback;
+    ``before(sender)`` runs before negotiation."""
     a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     b = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    a.addTransceiver(sender_track, direction="sendonly")
+    transceiver = a.addTransceiver(sender_track, direction="sendonly")
+    if before is not None:
+        before(transceiver.sender)
     configure_peer(a, policy)
     await a.setLocalDescription(await a.createOffer())
     await b.setRemoteDescription(RTCSessionDescription(a.localDescription.sdp, "offer"))
@@ -94,8 +99,11 @@ async def test_receiver_tap_takes_packets_after_srtp_and_keeps_aiortcs_bookkeepi
         assert tap.failures == 0
         tap.close()
         count = len(packets)
-        await asyncio.sleep(0.2)
-        assert len(packets) == count  # closed: nothing more reaches the callback
+        # Marker: packets that reach the receiver after the close, seen by an observer.
+        later: list[RtpPacket] = []
+        observe_rtp(receiver, later.append)
+        await until(lambda: len(later) >= 5)
+        assert len(packets) == count  # closed: none of them reached the tap's callback
     finally:
         await a.close()
         await b.close()
@@ -112,18 +120,14 @@ async def test_sender_tap_starts_with_the_negotiated_parameters_and_writes_srtp(
     policy, _ = loopback_policy()
     started: list[Any] = []
     feedback: list[Any] = []
-    track = Idle()
-    a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    b = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    taps: list[SenderTap] = []
+    a, b = await connect(
+        policy,
+        Idle(),
+        lambda sender: taps.append(SenderTap(sender, started.append, feedback.append)),
+    )
+    tap = taps[0]
     try:
-        transceiver = a.addTransceiver(track, direction="sendonly")
-        tap = SenderTap(transceiver.sender, started.append, feedback.append)
-        configure_peer(a, policy)
-        await a.setLocalDescription(await a.createOffer())
-        await b.setRemoteDescription(RTCSessionDescription(a.localDescription.sdp, "offer"))
-        configure_peer(b, policy)
-        await b.setLocalDescription(await b.createAnswer())
-        await a.setRemoteDescription(RTCSessionDescription(b.localDescription.sdp, "answer"))
         await until(lambda: bool(started))
         parameters = started[0]
         assert parameters.codecs[0].mimeType.lower() == "video/vp8"
