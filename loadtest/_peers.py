@@ -331,8 +331,9 @@ class SubscriberBot:
             await asyncio.wait_for(self.first_video.wait(), CONNECT_TIMEOUT)
         except TimeoutError:
             raise BenchError(
-                f"{self.who}: no video within {CONNECT_TIMEOUT:.0f}s "
-                f"(connection {self.pc.connectionState})"
+                f"{self.who}: no whole video frame within {CONNECT_TIMEOUT:.0f}s "
+                f"(connection {self.pc.connectionState}, {self.counts['video_packets']} video"
+                f" and {self.counts['audio_packets']} audio packets)"
             ) from None
 
     def snapshot(self) -> Message:

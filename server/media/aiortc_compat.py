@@ -103,6 +103,7 @@ class _BitrateEstimator(Protocol):
 
 # Private attributes read, by class: (mangled instance attribute set in __init__, ...).
 _RECEIVER_ATTRS = (
+    "_enabled",
     "_RTCRtpReceiver__codecs",
     "_RTCRtpReceiver__rtx_ssrc",
     "_RTCRtpReceiver__remote_streams",
