@@ -164,6 +164,24 @@ def check() -> None:
 # --- tasks started here ----------------------------------------------------------------
 
 
+class Guard:
+    """Runs the forwarder's callbacks for aiortc's transport loops: an exception is logged
+    (the first, then every thousandth) and counted, never raised into aiortc, where it
+    would end the peer connection's DTLS loop and with it the publisher's media."""
+
+    total = 0  # failures over every guard of the process
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self.failures = 0
+
+    def failed(self) -> None:
+        self.failures += 1
+        Guard.total += 1
+        if self.failures % 1000 == 1:
+            logger.exception("%s failed (%d so far)", self._what, self.failures)
+
+
 class _Tasks:
     """Fire-and-forget sends, owned: failures are logged and counted, never lost."""
 
@@ -204,6 +222,7 @@ class ReceiverTap:
         self._estimator: _BitrateEstimator | None = r._RTCRtpReceiver__remote_bitrate_estimator
         self._active: dict[int, Any] = r._RTCRtpReceiver__active_ssrc
         self._tasks = _Tasks("RTCP to a publisher")
+        self.guard = Guard("forwarding a publisher's packet")
         self._on_rtp: RtpCallback = _ignore_rtp
         self._on_rtcp: RtcpCallback = _ignore_rtcp
         self.estimate: int | None = None  # the receiver's own bitrate estimate (bps)
@@ -226,13 +245,20 @@ class ReceiverTap:
         original_rtcp: Callable[[AnyRtcpPacket], Awaitable[None]] = receiver._handle_rtcp_packet
         self._on_rtp = on_rtp
         self._on_rtcp = on_rtcp
+        guard = self.guard
 
         async def handle_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
-            self._on_rtp(packet, arrival_time_ms)
+            try:
+                self._on_rtp(packet, arrival_time_ms)
+            except Exception:
+                guard.failed()
 
         async def handle_rtcp(packet: AnyRtcpPacket) -> None:
             await original_rtcp(packet)  # keeps LSR/DLSR of our receiver reports right
-            self._on_rtcp(packet)
+            try:
+                self._on_rtcp(packet)
+            except Exception:
+                guard.failed()
 
         receiver._handle_rtp_packet = handle_rtp
         receiver._handle_rtcp_packet = handle_rtcp
@@ -405,8 +431,13 @@ class SenderTap:
                 await asyncio.get_running_loop().create_future()
             exited.set()
 
+        guard = self.guard = Guard("handling a subscriber's RTCP")
+
         async def handle_rtcp(packet: AnyRtcpPacket) -> None:
-            on_rtcp(packet)
+            try:
+                on_rtcp(packet)
+            except Exception:
+                guard.failed()
             if isinstance(packet, RtcpRtpfbPacket | RtcpPsfbPacket):
                 return  # NACK, PLI/FIR and REMB are the forwarder's
             await original_rtcp(packet)  # receiver reports: aiortc's RTT and stats

@@ -109,6 +109,28 @@ async def test_receiver_tap_takes_packets_after_srtp_and_keeps_aiortcs_bookkeepi
         await b.close()
 
 
+async def test_a_failing_packet_handler_is_counted_and_does_not_end_the_connection() -> None:
+    """Regression guard: an exception in the forwarder's callback propagated into aiortc's
+    DTLS loop, which would close the publisher's connection and stop the room's media."""
+    policy, _ = loopback_policy()
+    calls: list[int] = []
+
+    def broken(packet: RtpPacket, arrival_time_ms: int) -> None:
+        calls.append(packet.sequence_number)
+        raise RuntimeError("forwarder bug")
+
+    a, b = await connect(policy, VideoStreamTrack())
+    try:
+        tap = ReceiverTap(b.getTransceivers()[0].receiver)
+        tap.install(broken, lambda packet: None)
+        await until(lambda: len(calls) >= 20)
+        assert tap.guard.failures >= 20
+        assert b.connectionState == "connected"
+    finally:
+        await a.close()
+        await b.close()
+
+
 class Idle(VideoStreamTrack):
     """A track that never yields: its sender's own loop stays idle."""
 
