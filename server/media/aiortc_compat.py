@@ -16,7 +16,10 @@ What it offers:
   when the sender starts with which negotiated parameters.
 - ``SrtpOut``: protects and writes one datagram synchronously (no task, no await) on a
   DTLS transport's nominated ICE pair.
-- ``send_pli``, ``on_keyframe_request`` and ``observe_rtp`` for the frame path.
+- ``send_pli``, ``on_keyframe_request``, ``observe_rtp``, ``decoder_worker``/
+  ``set_decoder_worker`` and ``track_queue`` for the frame path.
+- ``ice_connection`` and ``add_ice_protocols`` for ``server/rooms/media_ice.py``, which
+  gathers ICE candidates on the addresses and ports the settings name (both paths).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, cast
 
 import aiortc
+import aiortc.rtcrtpreceiver as _receiver_module
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
@@ -129,6 +133,37 @@ _METHODS: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (RTCRtpSender, "send", ("self", "parameters")),
     (RTCDtlsTransport, "_send_rtp", ("self", "data")),
 )
+
+
+def check_ice() -> None:
+    """Raise ``CompatError`` if the ICE and frame-path internals are missing (both paths)."""
+    from aioice.ice import Connection
+    from aiortc.rtcicetransport import RTCIceGatherer
+    from aiortc.rtcrtpreceiver import RemoteStreamTrack
+
+    missing = [
+        name
+        for name, found in (
+            (
+                "RTCIceGatherer._connection",
+                "_connection" in RTCIceGatherer.__init__.__code__.co_names,
+            ),
+            ("aioice Connection._protocols", "_protocols" in Connection.__init__.__code__.co_names),
+            (
+                "aioice Connection.get_component_candidates",
+                hasattr(Connection, "get_component_candidates"),
+            ),
+            ("aiortc.rtcrtpreceiver.decoder_worker", hasattr(_receiver_module, "decoder_worker")),
+            ("RemoteStreamTrack._queue", "_queue" in RemoteStreamTrack.__init__.__code__.co_names),
+        )
+        if not found
+    ]
+    if missing:
+        raise CompatError(
+            f"aiortc {aiortc.__version__} lacks internals Salon's media needs: "
+            + ", ".join(missing)
+            + ". Install the versions pyproject.toml pins."
+        )
 
 
 def check() -> None:
@@ -484,3 +519,30 @@ def observe_rtcp(receiver: RTCRtpReceiver, callback: RtcpCallback) -> None:
         callback(packet)
 
     r._handle_rtcp_packet = handle
+
+
+def decoder_worker() -> Callable[..., None]:
+    """aiortc's receive-side worker thread function (decodes every frame)."""
+    worker: Callable[..., None] = _receiver_module.decoder_worker
+    return worker
+
+
+def set_decoder_worker(worker: Callable[..., None]) -> None:
+    """Make receivers started from now on run ``worker`` as their decoder thread."""
+    cast(Any, _receiver_module).decoder_worker = worker
+
+
+def track_queue(track: Any) -> asyncio.Queue[Any]:
+    """The queue a remote track's frames arrive on (its decoder thread's output)."""
+    queue: asyncio.Queue[Any] = track._queue
+    return queue
+
+
+def ice_connection(dtls: RTCDtlsTransport) -> Any:
+    """The aioice ``Connection`` behind a DTLS transport's ICE gatherer."""
+    return cast(Any, dtls.transport.iceGatherer)._connection
+
+
+def add_ice_protocols(connection: Any, protocols: list[Any]) -> None:
+    """Hand sockets gathered outside aioice to ``connection`` (it reads and closes them)."""
+    connection._protocols += protocols

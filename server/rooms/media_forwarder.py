@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from server.ids import ParticipantId
-from server.media.aiortc_compat import check
+from server.media.aiortc_compat import check, check_ice
 from server.media.feed import PacketFeed
 from server.media.sink import PacketSink
 from server.rooms.media_relay import Feed, RelayTrack
@@ -72,6 +72,14 @@ OUTLETS = (RelayTrack, PacketSink)
 def check_packet_path() -> None:
     """Refuse to run the packet path on an aiortc whose internals it cannot reach."""
     check()
+
+
+@functools.cache
+def check_media(forwarding: str) -> None:
+    """Refuse to start media on an aiortc/aioice whose internals it cannot reach."""
+    check_ice()
+    if forwarding == "packets":
+        check_packet_path()
 
 
 def make_feed(

@@ -19,6 +19,7 @@ from server.media.aiortc_compat import (
     ReceiverTap,
     SenderTap,
     check,
+    check_ice,
     observe_rtp,
 )
 from server.rooms.media_ice import IcePolicy, configure_peer
@@ -47,13 +48,26 @@ def test_the_server_refuses_to_start_the_packet_path_without_them(monkeypatch: A
     monkeypatch.delattr(RTCRtpReceiver, "_send_rtcp_pli")
     from server.rooms import media_forwarder
 
-    media_forwarder.check_packet_path.cache_clear()
+    def forget() -> None:
+        media_forwarder.check_packet_path.cache_clear()
+        media_forwarder.check_media.cache_clear()
+
+    forget()
     try:
         with pytest.raises(SettingsError):
             IcePolicy.from_settings(MediaSettings(forwarding="packets"))
         IcePolicy.from_settings(MediaSettings(forwarding="frames"))  # the frame path starts
     finally:
-        media_forwarder.check_packet_path.cache_clear()
+        forget()
+
+
+def test_ice_and_frame_path_internals_are_checked_too(monkeypatch: Any) -> None:
+    check_ice()
+    import aiortc.rtcrtpreceiver
+
+    monkeypatch.delattr(aiortc.rtcrtpreceiver, "decoder_worker")
+    with pytest.raises(CompatError, match="decoder_worker"):
+        check_ice()
 
 
 async def connect(
@@ -174,10 +188,21 @@ def test_the_compat_module_is_the_only_one_reaching_aiortc_internals() -> None:
     """Issue 10 finding 2: private aiortc attributes were reached from six files."""
     import pathlib
 
-    root = pathlib.Path(aiortc_compat.__file__).parent
-    for path in root.glob("*.py"):
+    server = pathlib.Path(aiortc_compat.__file__).parent.parent
+    for path in (*server.glob("media/*.py"), *server.glob("rooms/*.py")):
         if path.name == "aiortc_compat.py":
             continue
         text = path.read_text()
-        for private in ("._handle_rtp", "._send_rtcp", "._tx_srtp", "_RTCRtp", "._nominated"):
+        for private in (
+            "._handle_rtp",
+            "._send_rtcp",
+            "._tx_srtp",
+            "_RTCRtp",
+            "._nominated",
+            "._send_keyframe",
+            "iceGatherer._connection",
+            "._protocols",
+            "track._queue",
+            "decoder_worker = ",
+        ):
             assert private not in text, f"{path.name} reaches {private}"
