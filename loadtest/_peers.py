@@ -5,14 +5,17 @@ process, so the server's CPU can be measured alone, and talks to it over a pipe
 (``loadtest.procs``). The synthetic tracks are ``loadtest.synthetic``'s; the media bots of
 ``python -m loadtest run`` reuse the same tracks and peer set-up (``loadtest.rtc``).
 
-- ``server``: one relay behind ``POST /offer {pc, who, sdp} -> {sdp}`` on 127.0.0.1, either
-  Salon's forwarding ``RoomMedia`` or aiortc's transcoding ``MediaRelay`` set up as in
-  aiortc's examples (the publisher's track is decoded; every subscriber gets
-  ``relay.subscribe(track)`` and so its own encoder).
+- ``server``: one relay behind ``POST /offer {pc, who, sdp} -> {sdp}`` on 127.0.0.1:
+  Salon's ``RoomMedia`` forwarding RTP packets (``packets``) or encoded frames
+  (``frames``), or aiortc's transcoding ``MediaRelay`` set up as in aiortc's examples
+  (``transcode``: the publisher's track is decoded; every subscriber gets
+  ``relay.subscribe(track)`` and so its own encoder). On the packet path it also times
+  each packet's fan-out (``latency``).
 - ``publisher``: one aiortc peer sending 640x480 video at 30 fps whose content keeps
   changing (a moving gradient plus a moving noise patch) and a tone on Opus.
-- ``subscribers``: aiortc peers that never decode (``media_passthrough`` on the bot side
-  too) and count the encoded frames they receive.
+- ``subscribers``: aiortc peers whose RTP goes straight to a counter of packets and
+  complete frames (no jitter buffer, no decoding); ``loadtest.fanout`` runs several such
+  processes.
 
 Everything binds 127.0.0.1 only and uses no STUN/TURN server.
 """
@@ -24,7 +27,7 @@ import contextlib
 import logging
 import socket
 from multiprocessing.connection import Connection
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -42,8 +45,9 @@ from loadtest.rtc import (
 )
 from loadtest.synthetic import PatternVideoTrack, ToneAudioTrack
 from server.ids import ParticipantId, RoomId
+from server.media.aiortc_compat import ReceiverTap
+from server.media.feed import PacketFeed
 from server.rooms.media_ice import IcePolicy, configure_peer
-from server.rooms.media_passthrough import EncodedFrame, install, mark_passthrough
 from server.rooms.media_peers import RoomMedia
 from server.settings import MediaSettings
 
@@ -73,23 +77,59 @@ async def negotiate(
 class Relay(Protocol):
     async def answer(self, who: str, name: str, sdp: str) -> str: ...
     def stats(self) -> Message: ...
+    def latency(self) -> Message: ...
     async def close(self) -> None: ...
 
 
-class ForwardRelay:
-    """Salon's relay: encoded frames forwarded, no codec work."""
+class FanoutTimes:
+    """Per packet on the packet path: seconds from the handler's entry to the last
+    subscriber's ``sendto``, and how many subscribers it went to."""
 
     def __init__(self) -> None:
-        settings = MediaSettings(ice_addresses=LOOPBACK)
+        self.samples: list[tuple[float, int]] = []
+
+    def __call__(self, seconds: float, sends: int) -> None:
+        if sends:
+            self.samples.append((seconds, sends))
+
+    def take(self) -> Message:
+        """Percentiles (µs) of the added latency per subscriber since the last call.
+
+        Subscribers are served in turn, so the k-th of n waits about k/n of the fan-out:
+        each packet contributes n points spread evenly up to its measured fan-out time.
+        """
+        samples, self.samples = self.samples, []
+        points = sorted(d * (k + 1) / n for d, n in samples for k in range(n))
+        if not points:
+            return {}
+
+        def pick(q: float) -> float:
+            return round(points[min(len(points) - 1, int(q * len(points)))] * 1e6, 1)
+
+        return {"p50_us": pick(0.50), "p95_us": pick(0.95), "p99_us": pick(0.99)}
+
+
+class ForwardRelay:
+    """Salon's relay, forwarding RTP packets or (``frames``) encoded frames; no codec work."""
+
+    def __init__(self, forwarding: str) -> None:
+        settings = MediaSettings(ice_addresses=LOOPBACK, forwarding=forwarding)
         self._media = RoomMedia(
             RoomId("loadtest"), IcePolicy.from_settings(settings), settings, lambda live, who: None
         )
+        self._times = FanoutTimes()
+        for feed in self._media.feeds.values():
+            if isinstance(feed, PacketFeed):
+                feed.on_fanout = self._times
 
     async def answer(self, who: str, name: str, sdp: str) -> str:
         return await self._media.answer(ParticipantId(who), name, sdp)  # type: ignore[arg-type]
 
     def stats(self) -> Message:
         return dict(self._media.stats())
+
+    def latency(self) -> Message:
+        return self._times.take()
 
     async def close(self) -> None:
         await self._media.close()
@@ -132,6 +172,9 @@ class TranscodeRelay:
     def stats(self) -> Message:
         return {"peer_connections": len(self._pcs), "sources": sorted(self._sources)}
 
+    def latency(self) -> Message:
+        return {}  # not instrumented: aiortc's receive and send paths
+
     async def close(self) -> None:
         for task in self._drains:
             task.cancel()
@@ -161,13 +204,15 @@ async def _offer(relay: Relay, request: web.Request) -> web.Response:
 
 
 async def run_server(conn: Connection, relay: str) -> None:
-    room: Relay = ForwardRelay() if relay == "forward" else TranscodeRelay()
+    room: Relay = TranscodeRelay() if relay == "transcode" else ForwardRelay(relay)
     app = web.Application()
 
     async def offer(request: web.Request) -> web.Response:
         return await _offer(room, request)
 
-    async def stats(_: Message) -> Message:
+    async def stats(message: Message) -> Message:
+        if message.get("op") == "latency":
+            return {"ok": True, **room.latency()}
         return {"ok": True, **room.stats()}
 
     app.router.add_post("/offer", offer)
@@ -225,8 +270,43 @@ async def run_publisher(conn: Connection, url: str) -> None:
 # --- the subscribers --------------------------------------------------------------------
 
 
+class FrameCounter:
+    """Counts one stream's RTP packets, bytes and complete frames (every packet of a
+    timestamp, in sequence, up to the marker), with no jitter buffer and no decoding."""
+
+    def __init__(self, kind: str, counts: dict[str, int], first: asyncio.Event) -> None:
+        self._kind = kind
+        self._counts = counts
+        self._first = first
+        self._last_seq: int | None = None
+        self._ts: int | None = None
+        self._whole = False
+
+    def __call__(self, packet: Any, arrival_time_ms: int) -> None:
+        kind, counts = self._kind, self._counts
+        counts[f"{kind}_packets"] += 1
+        counts[f"{kind}_bytes"] += len(packet.payload)
+        in_order = self._last_seq is None or packet.sequence_number == (self._last_seq + 1) & 0xFFFF
+        self._last_seq = packet.sequence_number
+        if packet.timestamp != self._ts:
+            self._ts = packet.timestamp
+            self._whole = True  # a frame starts (a lost first packet shows as a gap below)
+        else:
+            self._whole = self._whole and in_order
+        if packet.marker or kind == "audio":
+            if self._whole:
+                counts[f"{kind}_frames"] += 1
+                if kind == "video":
+                    self._first.set()
+            self._ts = None
+
+
 class SubscriberBot:
-    """One receive-only peer that counts encoded frames and bytes per kind, never decoding."""
+    """One receive-only peer counting RTP packets and complete frames per kind.
+
+    Its receivers' RTP goes straight to a ``FrameCounter``: aiortc's jitter buffer,
+    depacketizer and decoder never run, so a bot costs little next to the server.
+    """
 
     def __init__(self, who: str) -> None:
         self.who = who
@@ -234,30 +314,16 @@ class SubscriberBot:
         for kind in ("audio", "video"):
             self.pc.addTransceiver(kind, direction="recvonly")
         prefer_forwarded_codecs(self.pc)
-        self.counts = {"video_frames": 0, "video_bytes": 0, "audio_frames": 0, "audio_bytes": 0}
+        self.counts = {
+            f"{kind}_{what}": 0
+            for kind in ("video", "audio")
+            for what in ("frames", "bytes", "packets")
+        }
         self.decoded = False
         self.first_video = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self.pc.on("track", self._on_track)
-
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        mark_passthrough(track)  # fired before the receiver starts its decoder thread
-        self._tasks.append(asyncio.create_task(self._count(track)))
-
-    async def _count(self, track: MediaStreamTrack) -> None:
-        kind = track.kind
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if isinstance(frame, EncodedFrame):
-                self.counts[f"{kind}_bytes"] += len(frame.data)
-            else:
-                self.decoded = True
-            self.counts[f"{kind}_frames"] += 1
-            if kind == "video":
-                self.first_video.set()
+        for transceiver in self.pc.getTransceivers():
+            counter = FrameCounter(transceiver.kind, self.counts, self.first_video)
+            ReceiverTap(transceiver.receiver).install(counter, _ignore_rtcp)
 
     async def start(self, session: aiohttp.ClientSession, url: str) -> None:
         await negotiate(self.pc, session, url, "sub", self.who)
@@ -265,8 +331,9 @@ class SubscriberBot:
             await asyncio.wait_for(self.first_video.wait(), CONNECT_TIMEOUT)
         except TimeoutError:
             raise BenchError(
-                f"{self.who}: no video within {CONNECT_TIMEOUT:.0f}s "
-                f"(connection {self.pc.connectionState})"
+                f"{self.who}: no whole video frame within {CONNECT_TIMEOUT:.0f}s "
+                f"(connection {self.pc.connectionState}, {self.counts['video_packets']} video"
+                f" and {self.counts['audio_packets']} audio packets)"
             ) from None
 
     def snapshot(self) -> Message:
@@ -278,20 +345,21 @@ class SubscriberBot:
         }
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
         await self.pc.close()
 
 
-async def run_subscribers(conn: Connection, url: str) -> None:
-    install()  # subscriber bots forward nothing, but decoding would load the bots' core
+def _ignore_rtcp(packet: Any) -> None:
+    pass
+
+
+async def run_subscribers(conn: Connection, url: str, prefix: str = "sub") -> None:
     bots: list[SubscriberBot] = []
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
     async with aiohttp.ClientSession(timeout=timeout) as session:
 
         async def handle(message: Message) -> Message:
             if message["op"] == "add":
-                new = [SubscriberBot(f"sub-{len(bots) + i}") for i in range(message["count"])]
+                new = [SubscriberBot(f"{prefix}-{len(bots) + i}") for i in range(message["count"])]
                 bots.extend(new)
                 await asyncio.gather(*(bot.start(session, url) for bot in new))
                 return {"ok": True, "subscribers": len(bots)}

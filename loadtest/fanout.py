@@ -1,10 +1,14 @@
-"""Server CPU per subscriber: Salon's forwarding relay against aiortc's transcoding relay.
+"""Server CPU per subscriber and added latency: Salon's packet path, its frame path and
+aiortc's transcoding relay, in one run.
 
 This module owns the benchmark's orchestration (its table is ``loadtest.fanout_report``'s);
 the processes it drives live in ``loadtest._peers``; ``python -m loadtest fanout`` runs it
-too. For each relay ("forward": ``server.rooms.media_peers.RoomMedia``;
-"transcode": ``aiortc.contrib.media.MediaRelay``) it starts a server process (pinned to
-one core), one publisher and a process of subscriber bots (pinned to another core). For
+too. For each relay ("packets" and "frames": ``server.rooms.media_peers.RoomMedia`` with
+``media.forwarding`` so set; "transcode": ``aiortc.contrib.media.MediaRelay``) it starts a
+server process (pinned to one core), one publisher and ``--bot-procs`` processes of
+subscriber bots (on the other cores) that count RTP packets and complete frames without
+a jitter buffer or decoder. On the packet path the server also times every packet's
+fan-out (handler entry to each subscriber's ``sendto``): p50/p95/p99 per N. For
 each subscriber count N it waits until video runs at full bitrate (aiortc's encoders
 ramp up over ~10 s, and forwarding costs CPU per packet), then measures the server
 process's CPU (user + system, all its threads) over a few windows and takes the median.
@@ -12,8 +16,9 @@ Per subscriber::
 
     (CPU with N - CPU with 0) / N
 
-and the ratio transcode / forward. Every subscriber must receive video and audio frames
-in every window, or the run is invalid (exit status 1).
+and the ratios frames / packets and transcode / packets. Every subscriber must receive
+video and audio frames in every window, and the bots' cores must not be saturated, or
+the run is invalid (exit status 1).
 
 Run inside the loopback-only namespace (about 2.5 minutes with the defaults)::
 
@@ -71,22 +76,50 @@ def _share(before: tuple[float, float], after: tuple[float, float], cores: int) 
     return (after[0] - before[0]) / total * cores if total > 0 else 0.0
 
 
+class Bots:
+    """Subscriber bots spread over several processes, addressed as one."""
+
+    def __init__(self, children: list[Child]) -> None:
+        self.children = children
+        self._counts = [0] * len(children)
+
+    def add(self, count: int) -> None:
+        more = [0] * len(self.children)
+        for _ in range(count):  # fill the emptiest process first
+            index = self._counts.index(min(self._counts))
+            self._counts[index] += 1
+            more[index] += 1
+        for child, extra in zip(self.children, more, strict=True):
+            if extra:
+                child.call("add", ADD_TIMEOUT, count=extra)
+
+    def snap(self) -> list[dict[str, Any]]:
+        return [s for child in self.children for s in child.call("snap")["subscribers"]]
+
+
 def measure(
     server: psutil.Process,
+    server_child: Child,
     publisher: Child,
-    subs: Child,
+    subs: Bots,
     seconds: float,
     cores: tuple[frozenset[int] | None, frozenset[int] | None],
 ) -> Window:
-    before = subs.call("snap")["subscribers"]
+    server_child.call("latency")  # starts the window's latency samples afresh
+    bots = [psutil.Process(child.process.pid) for child in subs.children]
+    bots0 = [_cpu_seconds(p) for p in bots]
+    before = subs.snap()
     pub0 = publisher.call("stats")
     busy0 = [_busy_times(c) for c in cores]
     cpu0, t0 = _cpu_seconds(server), time.monotonic()
     time.sleep(seconds)
     cpu1, t1 = _cpu_seconds(server), time.monotonic()
+    bots1 = [_cpu_seconds(p) for p in bots]
     busy1 = [_busy_times(c) for c in cores]
     pub1 = publisher.call("stats")
-    after = subs.call("snap")["subscribers"]
+    after = subs.snap()
+    latency = server_child.call("latency")
+    latency.pop("ok", None)
     elapsed = t1 - t0
     deltas = []
     for old, new in zip(before, after, strict=True):
@@ -95,7 +128,7 @@ def measure(
             "state": new["state"],
             "decoded": new["decoded"],
         }
-        for key in ("video_frames", "video_bytes", "audio_frames", "audio_bytes"):
+        for key in ("video_frames", "video_bytes", "video_packets", "audio_frames", "audio_bytes"):
             delta[key] = new[key] - old[key]
         deltas.append(delta)
     counts = [len(c) if c else psutil.cpu_count() or 1 for c in cores]
@@ -107,6 +140,9 @@ def measure(
         deltas,
         _share(busy0[0], busy1[0], counts[0]),
         _share(busy0[1], busy1[1], counts[1]),
+        counts[1],
+        latency,
+        [(b - a) / elapsed for a, b in zip(bots0, bots1, strict=True)],
     )
 
 
@@ -161,20 +197,26 @@ def run_relay(
         url = f"http://127.0.0.1:{start(server)['port']}/offer"
         publisher = spawn(f"{relay}-publisher", "publisher", cores[1], url=url)
         start(publisher)
-        subs = spawn(f"{relay}-subscribers", "subscribers", cores[1], url=url)
-        start(subs)
+        procs = []
+        for index in range(args.bot_procs):
+            child = spawn(
+                f"{relay}-subscribers-{index}", "subscribers", cores[1], url=url, prefix=f"s{index}"
+            )
+            start(child)
+            procs.append(child)
+        subs = Bots(procs)
         server_process = psutil.Process(server.process.pid)
         server_cores = len(cores[0]) if cores[0] else os.cpu_count() or 1
         connected = 0
         for count in counts:
             if count > connected:
-                subs.call("add", ADD_TIMEOUT, count=count - connected)
+                subs.add(count - connected)
                 connected = count
 
             def read(count: int = count) -> list[int]:
                 if count == 0:
                     return [publisher.call("stats")["video_bytes"]]
-                return [s["video_bytes"] for s in subs.call("snap")["subscribers"]]
+                return [s["video_bytes"] for s in subs.snap()]
 
             config = Config(relay, count)
             rates, config.settle = settle(
@@ -188,15 +230,19 @@ def run_relay(
                     flush=True,
                 )
             for _ in range(args.repeats):
-                config.windows.append(measure(server_process, publisher, subs, args.seconds, cores))
+                config.windows.append(
+                    measure(server_process, server, publisher, subs, args.seconds, cores)
+                )
                 for child in children:  # a dead server would read as an idle one
                     if not child.process.is_alive():
                         raise BenchError(f"{child.name} exited (status {child.process.exitcode})")
             results.append(config)
             fps = statistics.median(config.per_sub("video_frames") or [0.0])
+            p95 = config.latency("p95_us")
             print(
                 f"  {relay:<9} N={count:<3} server {config.cpu:6.1%} of a core"
-                + (f", {fps:4.1f} video fps per subscriber" if count else ""),
+                + (f", {fps:4.1f} video fps per subscriber" if count else "")
+                + (f", added p95 {p95:.0f} µs" if p95 is not None else ""),
                 file=sys.stderr,
                 flush=True,
             )
@@ -219,9 +265,23 @@ def _parser() -> argparse.ArgumentParser:
         "--subscribers",
         type=int,
         nargs="+",
-        default=[0, 5, 10, 50],
+        default=[0, 10, 50, 100],
         metavar="N",
-        help="subscriber counts to measure (0 is always added; default 0 5 10 50)",
+        help="subscriber counts to measure (0 is always added; default 0 10 50 100)",
+    )
+    parser.add_argument(
+        "--frames-max",
+        type=int,
+        default=50,
+        metavar="N",
+        help="skip frame-path counts above N (default 50: it saturates a core before 100)",
+    )
+    parser.add_argument(
+        "--bot-procs",
+        type=int,
+        default=4,
+        metavar="K",
+        help="processes the subscriber bots are spread over (default 4)",
     )
     parser.add_argument(
         "--transcode-max",
@@ -275,7 +335,8 @@ def collect(
     merged: dict[str, dict[int, Config]] = {relay: {} for relay in args.relays}
     for round_ in range(args.rounds):
         for relay in args.relays:  # interleaved, so slow drift in load hits both relays
-            cap = args.transcode_max if relay == "transcode" else None
+            caps = {"transcode": args.transcode_max, "frames": args.frames_max}
+            cap = caps.get(relay)
             wanted = [n for n in counts if cap is None or n <= cap]
             print(
                 f"round {round_ + 1}/{args.rounds}: measuring {relay}"
@@ -300,8 +361,15 @@ def write_json(path: Path, args: argparse.Namespace, pinning: str, body: dict[st
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if min(args.subscribers) < 0 or args.seconds <= 0 or min(args.repeats, args.rounds) < 1:
-        print("fanout: counts ≥ 0, --seconds > 0, --repeats and --rounds ≥ 1", file=sys.stderr)
+    if (
+        min(args.subscribers) < 0
+        or args.seconds <= 0
+        or min(args.repeats, args.rounds, args.bot_procs) < 1
+    ):
+        print(
+            "fanout: counts ≥ 0, --seconds > 0, --repeats, --rounds and --bot-procs ≥ 1",
+            file=sys.stderr,
+        )
         return 2
     signal.signal(signal.SIGTERM, _terminate)
     server_cpus, bot_cpus, pinning = plan_cores()
@@ -322,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         f" × {args.seconds:g} s windows ({args.rounds} round(s)), once video runs at"
         f" ≥{SETTLED_KBPS:.0f} kbps; per sub = (CPU(N) − CPU(0)) / N;\n"
         "other = CPU other processes took on the server's core; bots = busy share of the"
-        " bots' core\n"
+        " bots' core (anyone's); bot CPU = the bot processes' own CPU\n"
     )
     summary = report(results, server_cores)
     problems = [p for configs in results.values() for c in configs for p in c.problems()]
@@ -343,7 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"INVALID: {problem}")
     if problems:
-        print("the run is INVALID: media did not reach every subscriber")
+        print(
+            "the run is INVALID: media did not reach every subscriber, or the bots were the limit"
+        )
     if args.json:
         configs = [asdict(c) for cs in results.values() for c in cs]
         write_json(args.json, args, pinning, {"configs": configs, **summary, "valid": not problems})

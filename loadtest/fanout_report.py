@@ -2,20 +2,22 @@
 
 ``loadtest.fanout`` fills ``Config``s (one relay at one subscriber count, a few
 measurement ``Window``s each) and hands them to ``report``, which prints the table, the
-frames every subscriber received, and the transcode / forward ratio of CPU per
-subscriber, and returns the same figures for the JSON file.
+frames every subscriber received, the packet path's added latency, and the ratios of
+CPU per subscriber against the packet path, and returns the same figures for the JSON
+file.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-RELAYS = ("forward", "transcode")
+RELAYS = ("packets", "frames", "transcode")
 SATURATED = 0.9  # share of the server's cores above which it cannot keep up
-TARGET_RATIO = 20.0
+# How many times more CPU per subscriber than the packet path (issue 12's targets).
+TARGETS = {"frames": 2.5, "transcode": 60.0}
+LATENCY_TARGET_US = 2000.0  # added p95 at N = 100
 NOISY = 0.10  # foreign load on the server's core that makes a figure suspect
 
 
@@ -29,6 +31,19 @@ class Window:
     # Busy share of the server's and the bots' cores, whoever used them (noise check).
     server_cores_busy: float = 0.0
     bot_cores_busy: float = 0.0
+    bot_cores: int = 1
+    # The packet path's added latency (µs) in this window: p50_us, p95_us, p99_us.
+    latency: dict[str, float] = field(default_factory=dict)
+    # CPU (cores) each subscriber-bot process used in this window.
+    bot_cpu: list[float] = field(default_factory=list)
+
+    @property
+    def bots_limited(self) -> bool:
+        """The bots were the limit: one bot process had a core to itself and used it, or
+        the bot processes together filled their cores."""
+        if not self.bot_cpu:
+            return False
+        return max(self.bot_cpu) >= SATURATED or sum(self.bot_cpu) >= SATURATED * self.bot_cores
 
     @property
     def foreign_load(self) -> float:
@@ -61,6 +76,11 @@ class Config:
             for i in range(self.subscribers)
         ]
 
+    def latency(self, key: str) -> float | None:
+        """The median over windows of one latency percentile (None: not measured)."""
+        values = [w.latency[key] for w in self.windows if key in w.latency]
+        return statistics.median(values) if values else None
+
     @property
     def decoded(self) -> bool:
         """True if a subscriber bot got decoded frames: pass-through was not in effect."""
@@ -69,6 +89,12 @@ class Config:
     def problems(self) -> list[str]:
         found = []
         for w_index, window in enumerate(self.windows):
+            if window.bots_limited:
+                found.append(
+                    f"{self.relay} N={self.subscribers}: the bot processes used"
+                    f" {' + '.join(f'{c:.0%}' for c in window.bot_cpu)} of a core in window"
+                    f" {w_index + 1} (the bots, not the server, were the limit)"
+                )
             for sub in window.subscribers:
                 for kind in ("video", "audio"):
                     if sub[f"{kind}_frames"] <= 0:
@@ -91,6 +117,8 @@ def strain(config: Config, server_cores: int) -> str:
     """Why this configuration under-measures its relay's cost, or "" if it does not."""
     if config.cpu >= SATURATED * server_cores:
         return "SATURATED"
+    if any(w.bots_limited for w in config.windows):
+        return "BOTS LIMITED"
     if config.subscribers:
         publisher = statistics.median(w.publisher_fps for w in config.windows)
         if min(config.per_sub("video_frames")) < SATURATED * publisher:
@@ -109,7 +137,7 @@ def fitted_slope(configs: list[Config], server_cores: int) -> float | None:
 def report(results: dict[str, list[Config]], server_cores: int) -> dict[str, Any]:
     print(
         f"{'relay':<10}{'N':>4}  {'server CPU median [range]':<27}{'per sub':>9}"
-        f"{'fps/sub':>9}{'kbps/sub':>10}{'pub kbps':>10}{'other':>7}{'bots':>6}"
+        f"{'fps/sub':>9}{'kbps/sub':>10}{'pub kbps':>10}{'other':>7}{'bots':>6}{'bot CPU':>9}"
     )
     per_sub = {relay: per_subscriber(configs) for relay, configs in results.items()}
     for relay, configs in results.items():
@@ -126,7 +154,8 @@ def report(results: dict[str, list[Config]], server_cores: int) -> dict[str, Any
                 line += f"{'–':>9}{'–':>9}{'–':>10}"
             other = statistics.median(w.foreign_load for w in config.windows)
             bots = statistics.median(w.bot_cores_busy for w in config.windows)
-            line += f"{pub_kbps:>10.0f}{other:>7.0%}{bots:>6.0%}"
+            bot_cpu = statistics.median(sum(w.bot_cpu) for w in config.windows)
+            line += f"{pub_kbps:>10.0f}{other:>7.0%}{bots:>6.0%}{bot_cpu:>9.0%}"
             line += f"  {strain(config, server_cores)}".rstrip()
             line += "  (bitrate not settled)" if config.settle == "timeout" else ""
             print(line)
@@ -139,41 +168,76 @@ def report(results: dict[str, list[Config]], server_cores: int) -> dict[str, Any
                     f"  {config.relay:<9} N={config.subscribers:<3} "
                     + " ".join(f"{v}/{a}" for v, a in pairs)
                 )
+    latency = latency_table(results)
     slopes = {relay: fitted_slope(configs, server_cores) for relay, configs in results.items()}
-    summary: dict[str, Any] = {"per_subscriber_cpu": per_sub, "fitted_slope": slopes}
-    if set(results) != set(RELAYS):
-        return summary
-    ratios: dict[int, float] = {}
-    common = sorted(set(per_sub["forward"]) & set(per_sub["transcode"]))
-    for count in common:
-        forward = per_sub["forward"][count]
-        ratios[count] = per_sub["transcode"][count] / forward if forward > 0 else float("inf")
-    print(
-        "\nper-subscriber CPU, transcode / forward:  "
-        + "  ".join(f"N={n}: {r:.1f}×" for n, r in ratios.items())
-    )
+    summary: dict[str, Any] = {
+        "per_subscriber_cpu": per_sub,
+        "fitted_slope": slopes,
+        "added_latency_us": latency,
+    }
+    return {**summary, **ratio_table(per_sub, slopes)}
+
+
+def latency_table(results: dict[str, list[Config]]) -> dict[str, dict[int, dict[str, float]]]:
+    """Print and return the added latency per N, for the relays that measured it."""
+    table: dict[str, dict[int, dict[str, float]]] = {}
+    for relay, configs in results.items():
+        for config in configs:
+            row: dict[str, float] = {}
+            for key in ("p50_us", "p95_us", "p99_us"):
+                value = config.latency(key)
+                if value is not None:
+                    row[key] = value
+            if config.subscribers and len(row) == 3:
+                table.setdefault(relay, {})[config.subscribers] = row
+    if table:
+        print("\nadded forwarding latency (handler entry → each subscriber's sendto), µs:")
+        for relay, rows in table.items():
+            for count, row in rows.items():
+                mark = ""
+                if count >= 100:
+                    ok = row["p95_us"] <= LATENCY_TARGET_US
+                    mark = f"  target p95 ≤ {LATENCY_TARGET_US:.0f} µs {'met' if ok else 'NOT met'}"
+                print(
+                    f"  {relay:<9} N={count:<3} p50 {row['p50_us']:7.1f}  p95 {row['p95_us']:7.1f}"
+                    f"  p99 {row['p99_us']:7.1f}{mark}"
+                )
+    return table
+
+
+def ratio_table(
+    per_sub: dict[str, dict[int, float]], slopes: dict[str, float | None]
+) -> dict[str, Any]:
+    """Print and return each relay's marginal CPU per subscriber against the packet path."""
+    base = slopes.get("packets")
+    print("\nmarginal CPU per subscriber (least-squares slope over the N that kept up):")
     headline: dict[str, Any] = {}
-    forward_slope, transcode_slope = slopes["forward"], slopes["transcode"]
-    if forward_slope and transcode_slope and forward_slope > 0:
-        # The headline is the marginal cost of one more subscriber, fitted over every N that
-        # kept up: a single small N divides a few tenths of a percent of CPU by 5 and is
-        # dominated by measurement noise and per-room fixed costs.
-        slope_ratio = transcode_slope / forward_slope
-        verdict = "met" if slope_ratio >= TARGET_RATIO else "NOT met"
-        print(
-            f"least-squares slope over the N that kept up: forward {forward_slope:.2%},"
-            f" transcode {transcode_slope:.2%} per subscriber → {slope_ratio:.1f}×"
-        )
-        print(
-            f"headline (marginal CPU per subscriber): forward is {slope_ratio:.1f}× cheaper;"
-            f" target ≥{TARGET_RATIO:.0f}× {verdict}"
-        )
-        headline = {
-            "method": "least-squares slope of server CPU over subscribers",
-            "ratio": slope_ratio,
-            "ratios_at_n": {n: r for n, r in ratios.items() if math.isfinite(r)},
-            "target": TARGET_RATIO,
-            "met": slope_ratio >= TARGET_RATIO,
+    for relay in (*RELAYS, "janus"):
+        slope = slopes.get(relay)
+        if slope is None:
+            print(f"  {relay:<9}  not measured in this run")
+            continue
+        line = f"  {relay:<9} {slope:7.3%} of a core"
+        if relay != "packets" and base and base > 0:
+            ratio = slope / base
+            target = TARGETS.get(relay)
+            verdict = ""
+            if target is not None:
+                verdict = f" (target ≥{target:g}×: {'met' if ratio >= target else 'NOT met'})"
+            line += f"  = {ratio:5.1f}× the packet path{verdict}"
+            headline[relay] = {
+                "ratio": ratio,
+                "target": target,
+                "met": target is not None and ratio >= target,
+            }
+        print(line)
+    ratios_at_n: dict[str, dict[int, float | None]] = {}
+    for relay, values in per_sub.items():
+        if relay == "packets":
+            continue
+        common = sorted(set(values) & set(per_sub.get("packets", {})))
+        ratios_at_n[relay] = {
+            n: (values[n] / per_sub["packets"][n] if per_sub["packets"][n] > 0 else None)
+            for n in common
         }
-    finite = {n: r if math.isfinite(r) else None for n, r in ratios.items()}  # valid JSON
-    return {**summary, "ratios": finite, "headline": headline}
+    return {"ratios_at_n": ratios_at_n, "headline": headline}

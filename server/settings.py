@@ -54,6 +54,9 @@ class IceServer:
     credential: str = ""
 
 
+FORWARDING_MODES = ("packets", "frames")
+
+
 @dataclass(frozen=True, slots=True)
 class MediaSettings:
     # Addresses offered as ICE host candidates; empty means the machine's interfaces.
@@ -67,6 +70,14 @@ class MediaSettings:
     subscriber_queue: int = 64
     # Minimum seconds between two keyframe requests sent to one publisher.
     keyframe_interval: float = 0.5
+    # How published media reaches subscribers: "packets" (RTP packets forwarded with
+    # their headers rewritten per subscriber) or "frames" (whole frames through aiortc's
+    # jitter buffer and packetizer: more latency and CPU, kept for the benchmark).
+    forwarding: str = "packets"
+    # Bounds (kbit/s) of the REMB the packet path sends a publisher: the lowest of its
+    # subscribers' REMBs and the server's own estimate, clamped to this range.
+    remb_min_kbps: int = 150
+    remb_max_kbps: int = 2500
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +216,12 @@ class Settings:
                 raise SettingsError(
                     f"media.ice_addresses: {address!r} is not an IP address"
                 ) from None
+        if m.forwarding not in FORWARDING_MODES:
+            raise SettingsError(
+                f"media.forwarding {m.forwarding!r} must be one of: {', '.join(FORWARDING_MODES)}"
+            )
+        if not 0 < m.remb_min_kbps <= m.remb_max_kbps:
+            raise SettingsError("media.remb_min_kbps must be positive and at most remb_max_kbps")
         if self.auth.token_ttl <= 0:
             raise SettingsError("auth.token_ttl must be positive")
         if self.tiers.sweep_interval <= 0 or self.tiers.review_interval <= 0:

@@ -22,6 +22,8 @@ from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.ice import StunProtocol, server_reflexive_candidate
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
+from server.media.aiortc_compat import add_ice_protocols, ice_connection
+from server.rooms.media_forwarder import check_media
 from server.settings import IceServer, MediaSettings
 
 logger = logging.getLogger(__name__)
@@ -66,6 +68,9 @@ class IcePolicy:
 
     @classmethod
     def from_settings(cls, media: MediaSettings) -> IcePolicy:
+        """The policy the server starts with; refuses (``SettingsError``) to start the
+        packet path on an aiortc whose internals it cannot reach."""
+        check_media(media.forwarding)
         ports = None
         if media.rtp_port_min and media.rtp_port_max:
             ports = PortAllocator(media.rtp_port_min, media.rtp_port_max)
@@ -101,7 +106,7 @@ def configure_peer(pc: RTCPeerConnection, policy: IcePolicy) -> None:
         dtls = transceiver.receiver.transport
         if dtls is None:
             continue
-        connection: Any = dtls.transport.iceGatherer._connection
+        connection: Any = ice_connection(dtls)
         if getattr(connection, "_salon_ice", False):
             continue
         connection._salon_ice = True
@@ -147,7 +152,7 @@ def _gatherer(connection: Any, policy: IcePolicy) -> Any:
             )
             candidates.append(protocol.local_candidate)
             protocols.append(protocol)
-        connection._protocols += protocols
+        add_ice_protocols(connection, protocols)
         if connection.stun_server:
             tasks = [
                 asyncio.create_task(server_reflexive_candidate(p, connection.stun_server))

@@ -1,7 +1,8 @@
 """Active speaker: audio levels read off RTP packets, sampled and reported per room.
 
 Each audio receiver's RTP packets are read for the ``ssrc-audio-level`` header extension
-(the receive path stays pass-through: no decoding), and every ``LEVEL_INTERVAL`` seconds
+(the packet path's feed reads it off the packets it forwards; the frame path looks at each
+packet before aiortc's receiver takes it), and every ``LEVEL_INTERVAL`` seconds
 the loudest level per publisher goes to the room's ``on_levels``: while anyone speaks,
 and once more when everyone has stopped.
 """
@@ -11,15 +12,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from server.ids import ParticipantId
+from server.media.aiortc_compat import observe_rtp
 from server.rooms.media_relay import Feed
 
 # Seconds between two active-speaker reports while anyone is speaking.
 LEVEL_INTERVAL = 0.25
 # ssrc-audio-level is -dBov (0 loudest, 127 silence); louder than -50 dBov is speech.
 SPEAKING_DBOV = 50
+
+
+class LevelSource(Protocol):
+    """An audio feed as the level reporter sees it (either forwarding path)."""
+
+    @property
+    def publisher(self) -> ParticipantId | None: ...
+    @property
+    def live(self) -> bool: ...
+
+    muted: bool
+
+    def take_level(self) -> int | None: ...
+
 
 Levels = tuple[list[ParticipantId], dict[ParticipantId, float]]
 LevelsListener = Callable[[list[ParticipantId], dict[ParticipantId, float]], None]
@@ -30,7 +46,7 @@ def level_of(dbov: int) -> float:
     return round(max(0.0, min(1.0, 1.0 - dbov / 127)), 2)
 
 
-def sample_levels(feeds: Iterable[Feed]) -> Levels:
+def sample_levels(feeds: Iterable[LevelSource]) -> Levels:
     """Who speaks now, and every live, unmuted audio publisher's level (0..1)."""
     speaking: list[ParticipantId] = []
     levels: dict[ParticipantId, float] = {}
@@ -53,7 +69,7 @@ class LevelReporter:
     def __init__(
         self,
         task_name: str,
-        feeds: Callable[[], Iterable[Feed]],
+        feeds: Callable[[], Iterable[LevelSource]],
         listener: Callable[[], LevelsListener | None],
     ) -> None:
         self._task_name = task_name
@@ -62,17 +78,17 @@ class LevelReporter:
         self._task: asyncio.Task[None] | None = None
         self._was_speaking = False
 
-    def listen(self, receiver: Any, feed: Feed) -> None:
-        """Read ``ssrc-audio-level`` off each RTP packet before aiortc handles it."""
-        original = receiver._handle_rtp_packet
+    def listen(self, receiver: Any, feed: LevelSource) -> None:
+        """Report ``feed``'s levels; a frame-path feed reads them off ``receiver``'s packets."""
+        if isinstance(feed, Feed):
+            note = feed.note_level
 
-        async def handle(packet: Any, arrival_time_ms: int) -> None:
-            level = packet.extensions.audio_level
-            if level is not None:
-                feed.note_level(int(level[1]))
-            await original(packet, arrival_time_ms)
+            def read_level(packet: Any) -> None:
+                level = packet.extensions.audio_level
+                if level is not None:
+                    note(int(level[1]))
 
-        receiver._handle_rtp_packet = handle
+            observe_rtp(receiver, read_level)
         if self._task is None:
             self._task = asyncio.create_task(self._report(), name=self._task_name)
 

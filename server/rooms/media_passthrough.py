@@ -21,9 +21,9 @@ import weakref
 from fractions import Fraction
 from typing import Any
 
-import aiortc.rtcrtpreceiver as _receiver_module
+from server.media.aiortc_compat import decoder_worker, set_decoder_worker, track_queue
 
-_ORIGINAL_WORKER = _receiver_module.decoder_worker
+_ORIGINAL_WORKER = decoder_worker()
 _PASSTHROUGH_QUEUES: weakref.WeakSet[asyncio.Queue[Any]] = weakref.WeakSet()
 _INSTALL_LOCK = threading.Lock()
 
@@ -94,7 +94,7 @@ def _passthrough_worker(
 def install() -> None:
     """Route aiortc's receive path through the pass-through worker (idempotent)."""
     with _INSTALL_LOCK:
-        _receiver_module.decoder_worker = _passthrough_worker
+        set_decoder_worker(_passthrough_worker)
 
 
 def mark_passthrough(track: Any) -> None:
@@ -103,4 +103,4 @@ def mark_passthrough(track: Any) -> None:
     Call from the peer connection's ``track`` event: aiortc fires it before the receiver
     starts its worker thread.
     """
-    _PASSTHROUGH_QUEUES.add(track._queue)
+    _PASSTHROUGH_QUEUES.add(track_queue(track))

@@ -2,7 +2,9 @@
 
 Each participant may hold two peer connections (as LiveKit does): ``pub`` to publish
 and ``sub`` to receive the room's feeds. The browser always offers; the server answers.
-Video is VP8 and audio Opus on both sides, so frames can be forwarded as they arrive.
+Video is VP8 and audio Opus on both sides, so media is forwarded as it arrives: RTP
+packets by default, whole frames when ``media.forwarding = "frames"``
+(``server/rooms/media_forwarder.py``).
 
 Feeds: the host's camera and microphone are the room's *main* feeds (``feeds``); each
 speaker's published track gets a feed of its own, keyed by publisher and kind, and a
@@ -27,17 +29,17 @@ import ipaddress
 import logging
 import re
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
 from server.ids import ParticipantId, RoomId
 from server.rooms.errors import MediaFailed
+from server.rooms.media_forwarder import OUTLETS, MediaFeed, Outlet, make_feed
 from server.rooms.media_ice import IcePolicy, configure_peer
 from server.rooms.media_levels import LevelReporter, Levels, LevelsListener, sample_levels
 from server.rooms.media_passthrough import install, mark_passthrough
-from server.rooms.media_relay import Feed, RelayTrack
 from server.settings import MediaSettings
 
 logger = logging.getLogger(__name__)
@@ -97,21 +99,20 @@ class RoomMedia:
         settings: MediaSettings,
         on_live_change: Callable[[bool, ParticipantId | None], None],
     ) -> None:
-        install()
+        self._frames = settings.forwarding == "frames"
+        if self._frames:
+            install()
         self.room_id = room_id
         self._policy = policy
         self._settings = settings
         self._on_live_change = on_live_change
-        self.feeds = {
-            kind: Feed(kind, settings.subscriber_queue, settings.keyframe_interval)
-            for kind in KINDS
-        }
+        self.feeds = {kind: make_feed(settings, kind) for kind in KINDS}
         for feed in self.feeds.values():
             feed.on_source_ended = self._source_ended
         self._pcs: dict[tuple[ParticipantId, PcName], RTCPeerConnection] = {}
         self.publisher: ParticipantId | None = None
         # Stage publishing: one feed per (speaker, kind) and the slot it occupies.
-        self._stage_feeds: dict[tuple[ParticipantId, str], Feed] = {}
+        self._stage_feeds: dict[tuple[ParticipantId, str], MediaFeed] = {}
         self._slots: dict[str, list[ParticipantId | None]] = {kind: [] for kind in KINDS}
         self._muted: set[ParticipantId] = set()
         # Told when slots change (subscribers must re-offer) and, while anyone speaks,
@@ -131,7 +132,7 @@ class RoomMedia:
         """Who is in each stage slot, per kind (what a subscriber's offer must cover)."""
         return {kind: [str(p) if p else None for p in slots] for kind, slots in self._slots.items()}
 
-    def stage_feed(self, participant: ParticipantId, kind: str) -> Feed | None:
+    def stage_feed(self, participant: ParticipantId, kind: str) -> MediaFeed | None:
         return self._stage_feeds.get((participant, kind))
 
     # --- negotiation --------------------------------------------------------------------
@@ -200,7 +201,8 @@ class RoomMedia:
         @pc.on("track")
         def on_track(track: Any) -> None:
             # Fired inside setRemoteDescription, before the receiver starts its worker.
-            mark_passthrough(track)
+            if self._frames:
+                mark_passthrough(track)
             receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
             if stage:
                 self._attach_stage(participant, track, receiver)
@@ -223,18 +225,13 @@ class RoomMedia:
         wanted = {kind: kinds.count(kind) for kind in KINDS}
         for kind in KINDS:
             for index in range(have[kind], wanted[kind]):
-                feed = self.feeds[kind] if index == 0 else None
-                track = (
-                    feed.subscribe(participant)
-                    if feed is not None
-                    else RelayTrack(None, self._settings.subscriber_queue, kind, participant)
+                feed = self.feeds[kind]
+                track: Outlet = (
+                    feed.subscribe(participant) if index == 0 else feed.outlet(participant)
                 )
-                transceiver = pc.addTransceiver(track, direction="sendonly")
+                transceiver = pc.addTransceiver(cast(Any, track), direction="sendonly")
                 transceiver.setCodecPreferences(_codec_preferences(kind))
-                # The browser's PLI/FIR must reach the publisher: the sender's own keyframe
-                # flag is only read by its encoder, which forwarding never uses.
-                sender: Any = transceiver.sender
-                sender._send_keyframe = track.request_keyframe
+                track.attach_sender(transceiver.sender)
 
     def _slot_transceivers(self, pc: RTCPeerConnection, kind: str) -> list[Any]:
         """``pc``'s transceivers for stage slots of ``kind``, slot 0 first."""
@@ -250,8 +247,9 @@ class RoomMedia:
                 if publisher is not None and publisher != participant:
                     feed = self._stage_feeds.get((publisher, kind))
                 track = transceiver.sender.track
-                if isinstance(track, RelayTrack):
-                    track.switch(feed)
+                if isinstance(track, OUTLETS):
+                    outlet: Outlet = track
+                    outlet.switch(feed)
                 transceiver.direction = "sendonly" if feed is not None else "inactive"
 
     def _watch(self, pc: RTCPeerConnection, participant: ParticipantId, name: PcName) -> None:
@@ -286,12 +284,7 @@ class RoomMedia:
         old = self._stage_feeds.pop(key, None)
         if old is not None:
             self._free_slot(participant, kind, old)
-        feed = Feed(
-            kind,
-            self._settings.subscriber_queue,
-            self._settings.keyframe_interval,
-            publisher=participant,
-        )
+        feed = make_feed(self._settings, kind, participant)
         feed.muted = kind == "audio" and participant in self._muted
         feed.attach(track, receiver)
         if kind == "audio":
@@ -311,12 +304,13 @@ class RoomMedia:
             transceivers = self._slot_transceivers(pc, kind)
             if slot < len(transceivers):
                 relay = transceivers[slot].sender.track
-                if isinstance(relay, RelayTrack):
-                    relay.switch(feed)
+                if isinstance(relay, OUTLETS):
+                    outlet: Outlet = relay
+                    outlet.switch(feed)
         logger.info("room %s: %s publishes %s in slot %d", self.room_id, participant, kind, slot)
         self._tracks_changed()
 
-    def _free_slot(self, participant: ParticipantId, kind: str, feed: Feed) -> None:
+    def _free_slot(self, participant: ParticipantId, kind: str, feed: MediaFeed) -> None:
         feed.release()
         slots = self._slots[kind]
         for index, who in enumerate(slots):
@@ -353,7 +347,7 @@ class RoomMedia:
     def is_muted(self, participant: ParticipantId) -> bool:
         return participant in self._muted
 
-    def _audio_feeds(self) -> list[Feed]:
+    def _audio_feeds(self) -> list[MediaFeed]:
         feeds = [self.feeds["audio"]]
         feeds += [f for (_, kind), f in self._stage_feeds.items() if kind == "audio"]
         return feeds

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +30,9 @@ from aiortc.codecs.vpx import PACKET_MAX as VP8_PACKET_MAX
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from server.ids import ParticipantId
+from server.media.aiortc_compat import on_keyframe_request, send_pli
+from server.media.keyframes import Keyframer
+from server.media.levels import LevelMeter
 from server.rooms.media_passthrough import EncodedFrame
 
 logger = logging.getLogger(__name__)
@@ -48,39 +50,18 @@ def rtp_packets(kind: str, size: int) -> int:
     return max(1, -(-size // VP8_CHUNK)) if kind == "video" else 1
 
 
-class Keyframer:
-    """Sends PLI to a publisher's receiver, at most once per ``interval`` seconds."""
+class _PliSender:
+    """PLI to each source a publisher's receiver heard lately (the frame path's keyframes)."""
 
-    def __init__(self, receiver: Any, interval: float) -> None:
+    def __init__(self, receiver: Any) -> None:
         self._receiver = receiver
-        self._interval = interval
-        self._last = -1e9
-        self._pending: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Future[None]] = set()
-        self.sent = 0
 
-    def request(self) -> None:
-        now = time.monotonic()
-        wait = self._last + self._interval - now
-        if wait <= 0:
-            self._send()
-        elif self._pending is None:
-            self._pending = asyncio.get_running_loop().call_later(wait, self._send)
-
-    def _send(self) -> None:
-        self._pending = None
-        self._last = time.monotonic()
-        ssrcs = {s.source for s in self._receiver.getSynchronizationSources()}
-        for ssrc in ssrcs:
-            self.sent += 1
-            future = asyncio.ensure_future(self._receiver._send_rtcp_pli(ssrc))
+    def __call__(self) -> None:
+        for ssrc in {s.source for s in self._receiver.getSynchronizationSources()}:
+            future = asyncio.ensure_future(send_pli(self._receiver, ssrc))
             self._sending.add(future)
             future.add_done_callback(self._sending.discard)
-
-    def cancel(self) -> None:
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
 
 
 class RelayTrack(MediaStreamTrack):
@@ -158,6 +139,11 @@ class RelayTrack(MediaStreamTrack):
             self._feed.count_forwarded(frame)
         return frame
 
+    def attach_sender(self, sender: Any) -> None:
+        """The browser's PLI/FIR must reach the publisher: the sender's own keyframe flag
+        is only read by its encoder, which forwarding never uses."""
+        on_keyframe_request(sender, self.request_keyframe)
+
     def request_keyframe(self) -> None:
         """Called when this subscriber's browser sends PLI/FIR."""
         if self._feed is not None:
@@ -171,7 +157,7 @@ class RelayTrack(MediaStreamTrack):
         super().stop()
 
 
-class Feed:
+class Feed(LevelMeter):
     """A room's media slot of one kind, fed by at most one publisher track at a time."""
 
     def __init__(
@@ -181,12 +167,11 @@ class Feed:
         keyframe_interval: float = 0.5,
         publisher: ParticipantId | None = None,
     ) -> None:
+        super().__init__()
         self.kind = kind
         # Who feeds it; their own relay tracks get nothing from it.
         self.publisher = publisher
-        self.muted = False
         self.frames_muted = 0
-        self._loudest: int | None = None  # -dBov, 0 (loudest) .. 127 (silence)
         self._queue_size = queue_size
         self._keyframe_interval = keyframe_interval
         self._subscribers: set[RelayTrack] = set()
@@ -208,10 +193,18 @@ class Feed:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def subscribers(self) -> tuple[RelayTrack, ...]:
+        return tuple(self._subscribers)
+
     def subscribe(self, owner: ParticipantId | None = None) -> RelayTrack:
         track = RelayTrack(self, self._queue_size, self.kind, owner)
         self.adopt(track)
         return track
+
+    def outlet(self, owner: ParticipantId | None) -> RelayTrack:
+        """A relay track on no feed yet (a stage slot nobody occupies)."""
+        return RelayTrack(None, self._queue_size, self.kind, owner)
 
     def adopt(self, track: RelayTrack) -> None:
         """Start feeding ``track`` (made by ``subscribe`` or moved here by ``switch``)."""
@@ -226,18 +219,6 @@ class Feed:
         self.bytes_out += size
         self.packets_out += rtp_packets(self.kind, size)
 
-    def note_level(self, level: int) -> None:
-        """An RTP packet's ``ssrc-audio-level`` (-dBov, 0 loudest .. 127 silent)."""
-        if self.muted:
-            return
-        if self._loudest is None or level < self._loudest:
-            self._loudest = level
-
-    def take_level(self) -> int | None:
-        """The loudest level since the last call (None: no packet carried one)."""
-        level, self._loudest = self._loudest, None
-        return level
-
     def unsubscribe(self, track: RelayTrack) -> None:
         self._subscribers.discard(track)
 
@@ -245,7 +226,7 @@ class Feed:
         """Start forwarding ``source``; a previous source is detached first."""
         self.detach()
         self._source = source
-        self._keyframer = Keyframer(receiver, self._keyframe_interval)
+        self._keyframer = Keyframer(_PliSender(receiver), self._keyframe_interval)
         for sub in self._subscribers:
             sub.source_changed()
         self._pump_task = asyncio.create_task(self._pump(source), name=f"feed-{self.kind}")

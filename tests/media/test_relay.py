@@ -1,4 +1,5 @@
-"""Real aiortc peers publish into and subscribe from a room's relay over loopback."""
+"""Real aiortc peers publish into and subscribe from a room's relay over loopback, on both
+forwarding paths."""
 
 from __future__ import annotations
 
@@ -8,79 +9,24 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaStreamTrack
-from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from aiortc.mediastreams import VideoStreamTrack
 
-from server.ids import ParticipantId, RoomId
+from server.ids import RoomId
 from server.rooms.media_ice import IcePolicy
 from server.rooms.media_peers import RoomMedia
-from server.settings import MediaSettings
+from tests.media.peers import Peer, frames_received, loopback_policy, publish_host, subscribe
 
 pytestmark = pytest.mark.media
 
 
-def loopback_policy(ports: tuple[int, int] = (0, 0)) -> tuple[IcePolicy, MediaSettings]:
-    settings = MediaSettings(
-        ice_addresses=("127.0.0.1",), rtp_port_min=ports[0], rtp_port_max=ports[1]
-    )
-    return IcePolicy.from_settings(settings), settings
-
-
-class Peer:
-    """A client-side aiortc peer, configured as a browser would be on loopback."""
-
-    def __init__(self, policy: IcePolicy) -> None:
-        from server.rooms.media_ice import configure_peer
-
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self._policy = policy
-        self._configure = configure_peer
-        self.tracks: list[MediaStreamTrack] = []
-        self.pc.on("track", self.tracks.append)
-
-    async def negotiate(self, media: RoomMedia, who: str, name: str) -> None:
-        # the client side too must offer a loopback candidate
-        self._configure(self.pc, self._policy)
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        answer = await media.answer(ParticipantId(who), name, self.pc.localDescription.sdp)  # type: ignore[arg-type]
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-
-
-@pytest.fixture
-async def room() -> AsyncIterator[tuple[RoomMedia, IcePolicy, list[Any]]]:
-    policy, settings = loopback_policy()
+@pytest.fixture(params=["packets", "frames"])
+async def room(request: Any) -> AsyncIterator[tuple[RoomMedia, IcePolicy, list[Any]]]:
+    """A room forwarding packets (the default) or, for the benchmark's baseline, frames."""
+    policy, settings = loopback_policy(forwarding=request.param)
     changes: list[Any] = []
     media = RoomMedia(RoomId("r1"), policy, settings, lambda live, who: changes.append((live, who)))
     yield media, policy, changes
     await media.close()
-
-
-async def frames_received(track: MediaStreamTrack, count: int, timeout: float = 15) -> int:
-    got = 0
-    deadline = time.monotonic() + timeout
-    while got < count and time.monotonic() < deadline:
-        await asyncio.wait_for(track.recv(), timeout)
-        got += 1
-    return got
-
-
-async def publish_host(media: RoomMedia, policy: IcePolicy) -> Peer:
-    """A host peer publishing aiortc's synthetic camera and microphone."""
-    host = Peer(policy)
-    host.pc.addTrack(VideoStreamTrack())
-    host.pc.addTrack(AudioStreamTrack())
-    await host.negotiate(media, "host", "pub")
-    return host
-
-
-async def subscribe(media: RoomMedia, policy: IcePolicy, who: str) -> Peer:
-    """A member peer offering recvonly audio and video, as the room page does."""
-    member = Peer(policy)
-    member.pc.addTransceiver("audio", direction="recvonly")
-    member.pc.addTransceiver("video", direction="recvonly")
-    await member.negotiate(media, who, "sub")
-    return member
 
 
 async def test_subscriber_receives_host_frames_without_server_decoding(room: Any) -> None:

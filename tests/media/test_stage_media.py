@@ -23,7 +23,7 @@ from aiortc.mediastreams import AudioStreamTrack
 from server.ids import ParticipantId, RoomId
 from server.rooms.media_ice import IcePolicy
 from server.rooms.media_peers import RoomMedia
-from tests.media.test_relay import Peer, loopback_policy, publish_host, subscribe
+from tests.media.peers import Peer, loopback_policy, publish_host, subscribe
 
 pytestmark = pytest.mark.media
 
@@ -173,7 +173,7 @@ async def test_host_is_not_sent_their_own_stream(stage_room: Any) -> None:
     other = await subscribe(media, policy, "m1")
     video = next(t for t in other.tracks if t.kind == "video")
     await asyncio.wait_for(video.recv(), 10)
-    own = media.feeds["video"]._subscribers
+    own = media.feeds["video"].subscribers
     mine = [t for t in own if t.owner == "host"]
     assert mine and all(t.forwarded == 0 for t in mine)
     for pc in (host.pc, host_sub.pc, other.pc):

@@ -32,6 +32,12 @@ def test_no_ice_servers_by_default() -> None:
     assert load_settings(env=SECRET).media.ice_servers == ()
 
 
+def test_media_is_forwarded_as_packets_unless_frames_are_asked_for() -> None:
+    assert load_settings(env=SECRET).media.forwarding == "packets"
+    env = {**SECRET, "SALON_MEDIA_FORWARDING": "frames"}
+    assert load_settings(env=env).media.forwarding == "frames"
+
+
 @pytest.mark.parametrize(
     ("env", "words"),
     [
@@ -42,6 +48,8 @@ def test_no_ice_servers_by_default() -> None:
         ({"SALON_RTP_PORTS": "60000-50000"}, "media.rtp_ports"),
         ({"SALON_ICE_ADDRESSES": "example.com"}, "not an IP address"),
         ({"SALON_ENGAGEMENT_SCORER_ENABLED": "maybe"}, "scorer_enabled"),
+        ({"SALON_MEDIA_FORWARDING": "rtp"}, "media.forwarding 'rtp' must be one of"),
+        ({"SALON_MEDIA_REMB_MIN_KBPS": "3000"}, "remb_min_kbps"),
     ],
 )
 def test_bad_settings_fail_with_the_key_named(env: dict[str, str], words: str) -> None:

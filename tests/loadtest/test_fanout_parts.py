@@ -1,0 +1,50 @@
+"""The fan-out benchmark's pure parts: the bots' frame counter and the INVALID verdicts."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiortc.rtp import RtpPacket
+
+from loadtest._peers import FanoutTimes, FrameCounter
+from loadtest.fanout_report import Config, Window
+
+
+def packet(seq: int, ts: int, marker: int) -> RtpPacket:
+    return RtpPacket(
+        payload_type=96, sequence_number=seq, timestamp=ts, marker=marker, payload=b"x"
+    )
+
+
+def test_the_bots_count_only_frames_whose_every_packet_arrived() -> None:
+    counts = {f"video_{w}": 0 for w in ("frames", "bytes", "packets")}
+    first = asyncio.Event()
+    count = FrameCounter("video", counts, first)
+    for p in (packet(1, 100, 0), packet(2, 100, 1)):  # whole
+        count(p, 0)
+    for p in (packet(3, 200, 0), packet(5, 200, 1)):  # 4 lost: incomplete
+        count(p, 0)
+    for p in (packet(6, 300, 0), packet(7, 300, 0), packet(8, 300, 1)):  # whole
+        count(p, 0)
+    assert counts == {"video_frames": 2, "video_bytes": 7, "video_packets": 7}
+    assert first.is_set()
+
+
+def window(bot_cpu: list[float], bot_cores: int = 1) -> Window:
+    subs = [{"who": "s0", "video_frames": 30, "audio_frames": 50}]
+    return Window(1.0, 0.1, 30, 1500, subs, bot_cores=bot_cores, bot_cpu=bot_cpu)
+
+
+def test_a_point_where_the_bots_were_the_limit_is_invalid() -> None:
+    config = Config("packets", 1, windows=[window([0.95, 0.05])])
+    assert any("the bots, not the server" in p for p in config.problems())
+    assert Config("packets", 1, windows=[window([0.5, 0.5], bot_cores=2)]).problems() == []
+    assert Config("packets", 1, windows=[window([0.5, 0.45])]).problems() != []
+
+
+def test_added_latency_spreads_each_packets_fan_out_over_its_subscribers() -> None:
+    times = FanoutTimes()
+    times(0.000_100, 4)  # subscribers served at 25, 50, 75, 100 µs
+    times(0.000_040, 0)  # nobody to send to: not a sample
+    assert times.take() == {"p50_us": 75.0, "p95_us": 100.0, "p99_us": 100.0}
+    assert times.take() == {}

@@ -1,0 +1,62 @@
+"""Packet loss between the server and a test peer, in user space (the kernel has no netem).
+
+``drop_incoming`` wraps the read side of a test peer's ICE transport: a seeded share of
+the SRTP (media, not RTCP) datagrams the peer receives is thrown away before its DTLS
+transport sees them, as a lossy network would. Retransmissions (``spare`` payload types)
+can be spared: aiortc's receiver NACKs a missing packet again only when a new gap
+appears, so a lost retransmission would measure aiortc's receiver, not the server.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiortc import RTCPeerConnection
+from aiortc.rtp import is_rtcp
+
+
+class Loss:
+    def __init__(self, rate: float, seed: int, spare: frozenset[int]) -> None:
+        self.rate = rate
+        self._spare = spare
+        self._random = random.Random(seed)
+        self.passed = 0
+        self.dropped = 0
+        self.dropped_by_ssrc: Counter[int] = Counter()  # the SRTP header is in the clear
+
+    def keep(self, data: bytes) -> bool:
+        if not 127 < data[0] < 192 or is_rtcp(data) or (data[1] & 0x7F) in self._spare:
+            return True
+        if self._random.random() < self.rate:
+            self.dropped += 1
+            self.dropped_by_ssrc[int.from_bytes(data[8:12], "big")] += 1
+            return False
+        self.passed += 1
+        return True
+
+
+def drop_incoming(
+    pc: RTCPeerConnection, rate: float, seed: int = 12, spare: frozenset[int] = frozenset()
+) -> Loss:
+    """Lose ``rate`` of the RTP packets ``pc`` receives (call after negotiation), never
+    those with a payload type in ``spare``."""
+    loss = Loss(rate, seed, spare)
+    seen: set[int] = set()
+    for transceiver in pc.getTransceivers():
+        ice: Any = transceiver.receiver.transport.transport
+        if id(ice) in seen:
+            continue
+        seen.add(id(ice))
+        original: Callable[[], Awaitable[bytes]] = ice._recv
+
+        async def recv(original: Callable[[], Awaitable[bytes]] = original) -> bytes:
+            while True:
+                data = await original()
+                if loss.keep(data):
+                    return data
+
+        ice._recv = recv
+    return loss

@@ -1,0 +1,208 @@
+"""Contract of ``server/media/aiortc_compat.py`` with the installed aiortc and aioice: the
+start-up check, and every accessor exercised on real peers over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import VideoStreamTrack
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import RtpPacket
+
+from server.media import aiortc_compat
+from server.media.aiortc_compat import (
+    CompatError,
+    ReceiverTap,
+    SenderTap,
+    check,
+    check_ice,
+    observe_rtp,
+)
+from server.rooms.media_ice import IcePolicy, configure_peer
+from server.settings import MediaSettings, SettingsError
+from tests.media.peers import loopback_policy, until
+
+pytestmark = pytest.mark.media
+
+
+def test_the_installed_aiortc_has_every_internal_the_packet_path_reaches() -> None:
+    check()
+
+
+def test_a_missing_internal_is_named_and_the_way_out_is_said(monkeypatch: Any) -> None:
+    monkeypatch.delattr(RTCRtpReceiver, "_send_rtcp_pli")
+    monkeypatch.setattr(RTCRtpSender, "_run_rtcp", lambda self, extra: None)
+    with pytest.raises(CompatError) as raised:
+        check()
+    message = str(raised.value)
+    assert "RTCRtpReceiver._send_rtcp_pli" in message
+    assert "RTCRtpSender._run_rtcp" in message
+    assert 'media.forwarding = "frames"' in message
+
+
+def test_the_server_refuses_to_start_the_packet_path_without_them(monkeypatch: Any) -> None:
+    monkeypatch.delattr(RTCRtpReceiver, "_send_rtcp_pli")
+    from server.rooms import media_forwarder
+
+    def forget() -> None:
+        media_forwarder.check_packet_path.cache_clear()
+        media_forwarder.check_media.cache_clear()
+
+    forget()
+    try:
+        with pytest.raises(SettingsError):
+            IcePolicy.from_settings(MediaSettings(forwarding="packets"))
+        IcePolicy.from_settings(MediaSettings(forwarding="frames"))  # the frame path starts
+    finally:
+        forget()
+
+
+def test_ice_and_frame_path_internals_are_checked_too(monkeypatch: Any) -> None:
+    check_ice()
+    import aiortc.rtcrtpreceiver
+
+    monkeypatch.delattr(aiortc.rtcrtpreceiver, "decoder_worker")
+    with pytest.raises(CompatError, match="decoder_worker"):
+        check_ice()
+
+
+async def connect(
+    policy: IcePolicy, sender_track: Any, before: Any = None
+) -> tuple[RTCPeerConnection, ...]:
+    """A publisher peer sending ``sender_track`` to a receiving peer, both on loopback;
+    ``before(sender)`` runs before negotiation."""
+    a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    b = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    transceiver = a.addTransceiver(sender_track, direction="sendonly")
+    if before is not None:
+        before(transceiver.sender)
+    configure_peer(a, policy)
+    await a.setLocalDescription(await a.createOffer())
+    await b.setRemoteDescription(RTCSessionDescription(a.localDescription.sdp, "offer"))
+    configure_peer(b, policy)
+    await b.setLocalDescription(await b.createAnswer())
+    await a.setRemoteDescription(RTCSessionDescription(b.localDescription.sdp, "answer"))
+    return a, b
+
+
+async def test_receiver_tap_takes_packets_after_srtp_and_keeps_aiortcs_bookkeeping() -> None:
+    policy, _ = loopback_policy()
+    packets: list[RtpPacket] = []
+    rtcp: list[Any] = []
+    a, b = await connect(policy, VideoStreamTrack())
+    try:
+        receiver = b.getTransceivers()[0].receiver
+        tap = ReceiverTap(receiver)
+        tap.install(lambda p, t: packets.append(tap.media_packet(p, t) or p), rtcp.append)
+        await until(lambda: len(packets) >= 10)
+        first = packets[0]
+        assert tap.clock_rate(first.payload_type) == 90000
+        assert first.payload  # the VP8 payload, not depacketized
+        assert {s.source for s in receiver.getSynchronizationSources()} == {first.ssrc}
+        stats = await receiver.getStats()
+        assert any(getattr(s, "packetsReceived", 0) >= 10 for s in stats.values())
+        await until(lambda: any(type(p).__name__ == "RtcpSrPacket" for p in rtcp))
+        tap.send_pli(first.ssrc)
+        tap.send_nack(first.ssrc, [first.sequence_number])
+        tap.send_remb(300_000, [first.ssrc])
+        await asyncio.sleep(0.2)
+        assert tap.failures == 0
+        tap.close()
+        count = len(packets)
+        # Marker: packets that reach the receiver after the close, seen by an observer.
+        later: list[RtpPacket] = []
+        observe_rtp(receiver, later.append)
+        await until(lambda: len(later) >= 5)
+        assert len(packets) == count  # closed: none of them reached the tap's callback
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_failing_packet_handler_is_counted_and_does_not_end_the_connection() -> None:
+    """Regression guard: an exception in the forwarder's callback propagated into aiortc's
+    DTLS loop, which would close the publisher's connection and stop the room's media."""
+    policy, _ = loopback_policy()
+    calls: list[int] = []
+
+    def broken(packet: RtpPacket, arrival_time_ms: int) -> None:
+        calls.append(packet.sequence_number)
+        raise RuntimeError("forwarder bug")
+
+    a, b = await connect(policy, VideoStreamTrack())
+    try:
+        tap = ReceiverTap(b.getTransceivers()[0].receiver)
+        tap.install(broken, lambda packet: None)
+        await until(lambda: len(calls) >= 20)
+        assert tap.guard.failures >= 20
+        assert b.connectionState == "connected"
+    finally:
+        await a.close()
+        await b.close()
+
+
+class Idle(VideoStreamTrack):
+    """A track that never yields: its sender's own loop stays idle."""
+
+    async def recv(self) -> Any:
+        await asyncio.get_running_loop().create_future()
+
+
+async def test_sender_tap_starts_with_the_negotiated_parameters_and_writes_srtp() -> None:
+    policy, _ = loopback_policy()
+    started: list[Any] = []
+    feedback: list[Any] = []
+    taps: list[SenderTap] = []
+    a, b = await connect(
+        policy,
+        Idle(),
+        lambda sender: taps.append(SenderTap(sender, started.append, feedback.append)),
+    )
+    tap = taps[0]
+    try:
+        await until(lambda: bool(started))
+        parameters = started[0]
+        assert parameters.codecs[0].mimeType.lower() == "video/vp8"
+        assert parameters.muxId is not None
+        seen: list[RtpPacket] = []
+        observe_rtp(b.getTransceivers()[0].receiver, seen.append)
+        pt = parameters.codecs[0].payloadType
+        packet = RtpPacket(payload_type=pt, sequence_number=7, timestamp=90, ssrc=tap.ssrc)
+        packet.payload = b"\x90\x80\x00\x01\x00"
+        await until(lambda: tap.out.send_rtp(packet.serialize()))
+        await until(lambda: bool(seen))
+        assert (seen[0].ssrc, seen[0].sequence_number, seen[0].timestamp) == (tap.ssrc, 7, 90)
+        assert tap.out.backlog() == 0
+        # The subscriber's receiver reports reach the callback (and aiortc's statistics).
+        await until(lambda: bool(feedback), timeout=15)
+    finally:
+        await a.close()
+        await b.close()
+
+
+def test_the_compat_module_is_the_only_one_reaching_aiortc_internals() -> None:
+    """Issue 10 finding 2: private aiortc attributes were reached from six files."""
+    import pathlib
+
+    server = pathlib.Path(aiortc_compat.__file__).parent.parent
+    for path in (*server.glob("media/*.py"), *server.glob("rooms/*.py")):
+        if path.name == "aiortc_compat.py":
+            continue
+        text = path.read_text()
+        for private in (
+            "._handle_rtp",
+            "._send_rtcp",
+            "._tx_srtp",
+            "_RTCRtp",
+            "._nominated",
+            "._send_keyframe",
+            "iceGatherer._connection",
+            "._protocols",
+            "track._queue",
+            "decoder_worker = ",
+        ):
+            assert private not in text, f"{path.name} reaches {private}"
