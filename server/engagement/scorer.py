@@ -82,7 +82,7 @@ class Scorer:
         sweep_interval: float = 10.0,
         review_ms: int = 6 * 3600 * 1000,
         clock: Callable[[], int] | None = None,
-        batch: int = 100,
+        batch: int = 2000,
     ) -> None:
         if redis.connection_pool.connection_kwargs.get("decode_responses"):
             raise ValueError("the scorer needs a Redis client with decode_responses=False")
