@@ -49,7 +49,8 @@ SESSION_PARTS: Final = ("seen", "stats", "attendees", "participants", "buyers", 
 TIER_HISTORY_MAX: Final = 24 * 400
 
 # KEYS: proj, totals, tier_history, last_active, due, invited, joined, hooked, sessions.
-# ARGV[1]: JSON {"m": [[id, ver, tier|'-', orders, revenue, repurchased, last_active, due]],
+# ARGV[1]: JSON {"m": [[id, ver, tier|'-', orders, revenue, repurchased, last_active, due,
+# valued orders]],
 # "hour", "inv": [id], "joined": [id], "hook": [id], "s": [[session, ts]], "old": ms}.
 METRICS_SCRIPT: Final = """
 local w = cjson.decode(ARGV[1])
@@ -60,14 +61,17 @@ end
 local function flag(cond) if cond then return 1 end return 0 end
 for _, m in ipairs(w.m) do
   local id, ver, nt = m[1], tonumber(m[2]), m[3]
-  local no, nr, np = tonumber(m[4]), tonumber(m[5]), tonumber(m[6])
-  if nt == '-' then no, nr, np = 0, 0, 0 end
-  local ov, ot, oo, orv, orp = -1, '-', 0, 0, 0
+  local no, nr, np, nv = tonumber(m[4]), tonumber(m[5]), tonumber(m[6]), tonumber(m[9])
+  if nt == '-' then no, nr, np, nv = 0, 0, 0, 0 end
+  local ov, ot, oo, orv, orp, ovo = -1, '-', 0, 0, 0, 0
   local old = redis.call('HGET', KEYS[1], id)
   if old then
     local f = {}
     for x in string.gmatch(old, '%S+') do f[#f + 1] = x end
     ov, ot, oo, orv, orp = tonumber(f[1]), f[2], tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
+    -- A projection from before issue 14 has no valued count: its member's orders are
+    -- added to the valued ones when the member is next projected.
+    ovo = tonumber(f[6] or '0')
   end
   if ver > ov and (old or nt ~= '-') then
     if ot ~= nt then
@@ -81,7 +85,8 @@ for _, m in ipairs(w.m) do
     bump('repurchasers', np - orp)
     bump('orders', no - oo)
     bump('revenue', nr - orv)
-    redis.call('HSET', KEYS[1], id, table.concat({ver, nt, no, nr, np}, ' '))
+    bump('valued_orders', nv - ovo)
+    redis.call('HSET', KEYS[1], id, table.concat({ver, nt, no, nr, np, nv}, ' '))
   end
   if nt ~= '-' then
     if tonumber(m[7]) > 0 then redis.call('ZADD', KEYS[4], 'GT', m[7], id) end
@@ -212,6 +217,7 @@ def projection(state: MemberState, due: int) -> list[str]:
         "1" if state.repurchases > 0 else "0",
         str(state.last_active),
         str(due),
+        str(state.valued_orders),
     ]
 
 

@@ -19,6 +19,7 @@ members done or untouched, and redoing the batch skips the done ones.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import defaultdict
@@ -278,6 +279,8 @@ class Ledger:
                 continue
             for member_id, item in zip(call, msgpack.unpackb(reply), strict=True):
                 plans[member_id] = self._plan_reply(member_id, pending[member_id], item, now, cause)
+            # A few milliseconds of folding per call: let the rooms on this loop run.
+            await asyncio.sleep(0)
         return plans
 
     async def _plan_alone(

@@ -20,6 +20,7 @@ applied); here, every event given is applied.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
@@ -195,7 +196,13 @@ def _minutes(event: Event, key: str) -> float:
 
 
 def utc_day(ts_ms: int) -> str:
-    return time.strftime("%Y%m%d", time.gmtime(max(ts_ms, 0) // 1000))
+    return _day_name(max(ts_ms, 0) // DAY_MS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_name(day: int) -> str:
+    # Every event needs its day's name: formatting it once per day, not per event.
+    return time.strftime("%Y%m%d", time.gmtime(day * DAY_MS // 1000))
 
 
 def cap_field(event: Event) -> str:
