@@ -8,7 +8,8 @@ reasonable rules could decide either way); accuracy is measured on the clear-cut
 
 - **core**: 5-9 orders over the last 180-260 days (the last within 30), 90-300 each, one in
   five in USD; two or three sessions a week with chat, questions, votes; shares.
-- **active**: 1-2 orders within the last 200 days; a few sessions a month.
+- **active**: 1-2 orders within the last 200 days; a few to ten sessions a month, some
+  as keen as core members, four in ten share.
 - **potential**: never bought; a few sessions a month, lately too.
 - **silent**: nothing in the last 65+ days; orders, if any, over a year ago.
 - **lapsing** (truth: active, at risk): 3-5 orders that stopped 130-200 days ago, still
@@ -179,11 +180,14 @@ def _persona_events(mk: _Maker, persona: str, member: MemberId) -> list[Event]:
             events.append(mk.event(EventKind.SHARE, member, mk.day(rng.uniform(1, mk.days))))
         return events
     if persona == "active":
+        # Some are as keen as core members, and share: only their buying differs.
         n = rng.randint(1, 2)
         events = mk.orders(
-            member, n, mk.day(rng.uniform(120, 200)), mk.day(rng.uniform(5, 100)), 20, 150
+            member, n, mk.day(rng.uniform(60, 200)), mk.day(rng.uniform(5, 50)), 20, 150
         )
-        events += mk.attend(member, rng.uniform(2, 4), rng.uniform(0.3, 0.7), start, mk.now)
+        events += mk.attend(member, rng.uniform(2, 10), rng.uniform(0.3, 1.0), start, mk.now)
+        if rng.random() < 0.4:
+            events.append(mk.event(EventKind.SHARE, member, mk.day(rng.uniform(1, mk.days))))
         return events
     if persona == "potential":
         return mk.attend(member, rng.uniform(1, 4), rng.uniform(0.2, 0.6), start, mk.now)
