@@ -22,7 +22,11 @@ twin who took part honestly once on the same day (see ``docs/decisions.md``).
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -320,3 +324,54 @@ def gaming_cases(seed: int = 14, now_ms: int = 0) -> list[GamingCase]:
                 )
             )
     return cases
+
+
+def event_row(event: Event) -> dict[str, Any]:
+    """An event as a history-import row (``server/engagement/history_import.py``)."""
+    row: dict[str, Any] = {
+        "id": event.id,
+        "kind": event.kind.value,
+        "member_id": event.member_id,
+        "at": event.ts_ms,
+    }
+    if event.room_id:
+        row["room_id"] = event.room_id
+    row.update((k, v) for k, v in event.data.items() if k in HISTORY_FIELDS)
+    return row
+
+
+HISTORY_FIELDS: Final = (
+    "session",
+    "watch_seconds",
+    "seconds",
+    "emoji",
+    "product_id",
+    "order_id",
+    "amount",
+    "currency",
+    "invitee",
+    "channel",
+    "action",
+)
+CSV_HEADER: Final = ("id", "kind", "member_id", "at", "room_id", *HISTORY_FIELDS)
+
+
+def to_jsonl(events: list[Event]) -> str:
+    return "".join(json.dumps(event_row(e), separators=(",", ":")) + "\n" for e in events)
+
+
+def to_csv(events: list[Event]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_HEADER, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(event_row(e) for e in events)
+    return out.getvalue()
+
+
+def members_csv(community: Community) -> str:
+    """The members file (``salon import --members``): everyone a member for 400 days."""
+    since = time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime((community.now_ms - 400 * DAY_MS) // 1000)
+    )
+    lines = ["member_id,since"] + [f"{m.member_id},{since}" for m in community.members]
+    return "\n".join(lines) + "\n"

@@ -25,6 +25,7 @@ from server.engagement.recorder import EventRecorder
 from server.engagement.rules import load_rules
 from server.engagement.scorer import Scorer
 from server.engagement_api import EngagementApi, push_tier_change
+from server.history_import_api import HistoryImportApi
 from server.metrics import LoopLag, metrics_handler
 from server.rooms.bans import BanStore
 from server.rooms.click_store import ClickStore
@@ -200,6 +201,7 @@ def create_app(settings: Settings) -> web.Application:
             *OperatorApi(settings, members, rooms, bans).routes(),
             *CommerceApi(settings, service, interactions, clicks, redis, recorder).routes(),
             *EngagementApi(settings, redis, recorder, rules, members, rooms).routes(),
+            *HistoryImportApi(settings, redis, rules).routes(),
         ]
     )
     return app
