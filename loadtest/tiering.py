@@ -27,7 +27,7 @@ from loadtest.community import Community, gaming_cases, generate
 from server.engagement.events import Event
 from server.engagement.members import Tier
 from server.engagement.rules import DAY_MS, Rules, load_rules
-from server.engagement.scoring import MemberState, Order, apply_events
+from server.engagement.scoring import MemberState, Order, apply_events, now_ms
 from server.engagement.tiers import Verdict, evaluate
 from server.ids import MemberId
 
@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rules = load_rules(args.rules)
     t0 = time.perf_counter()
-    community = generate(args.members, args.seed)
+    # Ending now: the import half folds at the real time.
+    community = generate(args.members, args.seed, now_ms=now_ms())
     print(
         f"community: {len(community.members):,} members, {len(community.events):,} events "
         f"over {community.days} days (orders over two years), seed {args.seed}, "
