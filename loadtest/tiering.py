@@ -5,7 +5,8 @@ It generates a community (``loadtest.community``), tiers every member from their
 two ways — **lived** (folded day by day, each day at its own time, as the scorer sees
 them live) and **imported** (all at once at the end, as a history import does) — and
 prints the confusion matrix against the ground truth, per-tier precision and recall on
-the clear-cut members, the at-risk flag's hits, and the gaming cases. With
+the clear-cut members, the at-risk flag's hits, the gaming cases, and the backtest of
+the predicted purchases (``loadtest/backtest.py``: AUC and calibration). With
 ``--redis`` it also imports the community into a Redis of its own through the real
 importer (``salon import --events``) and prints the import throughput.
 
@@ -157,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--redis", action="store_true", help="also import it through the real importer"
     )
+    parser.add_argument(
+        "--export-rfm", type=Path, help="write the backtest's RFM table (bgnbd_baseline.py)"
+    )
     args = parser.parse_args(argv)
     rules = load_rules(args.rules)
     t0 = time.perf_counter()
@@ -180,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
             f"(score {g.gamer_score:6.1f})  honest {g.control.value:<9} "
             f"(score {g.control_score:6.1f})"
         )
+    from loadtest.backtest import print_backtest
+    from loadtest.backtest import run as backtest
+
+    result = backtest(community, rules, args.export_rfm)
+    print_backtest(result)
+    ok = ok and result is not None and result.auc >= 0.75
     if args.redis:
         from loadtest.tiering_import import import_figures
 

@@ -37,6 +37,7 @@ from server.signaling.context import Feature
 from server.signaling.handler import websocket_handler
 from server.signaling.interactions import Interactions
 from server.signaling.stage import StageFeature
+from server.tiers_api import TiersApi
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +203,7 @@ def create_app(settings: Settings) -> web.Application:
             *CommerceApi(settings, service, interactions, clicks, redis, recorder).routes(),
             *EngagementApi(settings, redis, recorder, rules, members, rooms).routes(),
             *HistoryImportApi(settings, redis, rules).routes(),
+            *TiersApi(settings, redis, rules).routes(),
         ]
     )
     return app

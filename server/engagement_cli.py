@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 
 from server.engagement.aggregates import Aggregates
 from server.engagement.explain import explain, explain_text
+from server.engagement.forecast import read_prediction
 from server.engagement.history_import import (
     drop_unknown_members,
     format_of,
@@ -52,7 +53,7 @@ from server.settings import Settings
 
 COMMANDS = ("import", "metrics", "scorer")
 MAX_SHOWN = 50  # rejected rows printed one by one
-VIEWS = ("all", "funnel", "health", "value", "tiers", "sessions")
+VIEWS = ("all", "funnel", "health", "value", "tiers", "sessions", "at-risk")
 
 
 def add_commands(sub: Any, members: Any, common: argparse.ArgumentParser) -> None:
@@ -113,7 +114,14 @@ async def _explain(args: argparse.Namespace, redis: Redis, rules: Rules) -> int:
         return 1
     member = await MemberStore(redis).get(mid)
     data = explain(
-        state, member.name if member else mid, orders, await ledger.history(mid), rules, now_ms()
+        state,
+        member.name if member else mid,
+        orders,
+        await ledger.history(mid),
+        rules,
+        now_ms(),
+        await ledger.caps(mid),
+        await read_prediction(redis, mid),
     )
     print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else explain_text(data))
     return 0
@@ -219,6 +227,8 @@ async def _metrics(view: str, redis: Redis, rules: Rules) -> int:
         data = await reports.value()
     elif view == "tiers":
         data = await reports.tiers()
+    elif view == "at-risk":
+        data = await reports.at_risk()
     else:
         data = {"sessions": await reports.sessions()}
     print(json.dumps(data, indent=2))

@@ -48,9 +48,10 @@ SESSION_TTL_MS: Final = 400 * DAY_MS
 SESSION_PARTS: Final = ("seen", "stats", "attendees", "participants", "buyers", "orders", "minutes")
 TIER_HISTORY_MAX: Final = 24 * 400
 
-# KEYS: proj, totals, tier_history, last_active, due, invited, joined, hooked, sessions.
+# KEYS: proj, totals, tier_history, last_active, due, invited, joined, hooked, sessions,
+# at_risk.
 # ARGV[1]: JSON {"m": [[id, ver, tier|'-', orders, revenue, repurchased, last_active, due,
-# valued orders]],
+# valued orders, value at risk (-1: not at risk)]],
 # "hour", "inv": [id], "joined": [id], "hook": [id], "s": [[session, ts]], "old": ms}.
 METRICS_SCRIPT: Final = """
 local w = cjson.decode(ARGV[1])
@@ -87,6 +88,11 @@ for _, m in ipairs(w.m) do
     bump('revenue', nr - orv)
     bump('valued_orders', nv - ovo)
     redis.call('HSET', KEYS[1], id, table.concat({ver, nt, no, nr, np, nv}, ' '))
+  end
+  if nt ~= '-' and tonumber(m[10]) >= 0 then
+    redis.call('ZADD', KEYS[10], m[10], id)
+  else
+    redis.call('ZREM', KEYS[10], id)
   end
   if nt ~= '-' then
     if tonumber(m[7]) > 0 then redis.call('ZADD', KEYS[4], 'GT', m[7], id) end
@@ -207,7 +213,10 @@ def session_entry(event: Event, rules: Rules) -> list[str] | None:
     return [*head, "o", member, "", ""]
 
 
-def projection(state: MemberState, due: int) -> list[str]:
+def projection(state: MemberState, due: int, now: int, window_ms: float) -> list[str]:
+    """What the totals count of a member, and the value at stake when at risk (their
+    orders' value in the window)."""
+    _, value_at_risk = state.orders_since(now - int(window_ms))
     return [
         state.member_id,
         str(state.version),
@@ -218,6 +227,7 @@ def projection(state: MemberState, due: int) -> list[str]:
         str(state.last_active),
         str(due),
         str(state.valued_orders),
+        str(value_at_risk) if state.at_risk else "-1",
     ]
 
 
@@ -261,7 +271,10 @@ class Aggregates:
             elif event.kind is EventKind.EXTERNAL and event.data.get("action") == "hook_click":
                 hooked.add(event.member_id)
         payload = {
-            "m": [projection(state, due) for state, due in states.values()],
+            "m": [
+                projection(state, due, now, self._rules.order_window_ms)
+                for state, due in states.values()
+            ],
             "hour": hour_of(now),
             "hmax": str(TIER_HISTORY_MAX),
             "inv": sorted(invited),
@@ -284,6 +297,7 @@ class Aggregates:
                     keys.JOINED,
                     keys.HOOKED,
                     keys.SESSIONS,
+                    keys.AT_RISK,
                 ],
                 args=[_json(payload)],
                 client=pipe,

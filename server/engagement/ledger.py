@@ -60,6 +60,7 @@ from server.engagement.state_codec import (
     READ_SCRIPT,
     STATE_FIELDS,
     WRITE_SCRIPT,
+    caps_key,
     member_keys,
     orders_key,
     state_fields,
@@ -198,6 +199,17 @@ class Ledger:
         return state_from_hash(member_id, raw), sorted(
             (o for o in parsed if o is not None), key=lambda o: o.ts_ms
         )
+
+    async def caps(self, member_id: MemberId) -> dict[str, float]:
+        """The member's points per ``day:kind`` (and ``day:total``) of the last days."""
+        raw = await self._redis.hgetall(caps_key(member_id))
+        out = {}
+        for key, value in raw.items():
+            try:
+                out[text(key)] = float(value)
+            except ValueError:
+                continue
+        return out
 
     async def history(self, member_id: MemberId, count: int = 20) -> list[dict[str, Any]]:
         raw = await self._redis.lrange(history_key(member_id), 0, count - 1)
@@ -343,6 +355,7 @@ class Ledger:
         verdict: Verdict | None = None
         if new.is_member and not new.pinned:
             verdict = evaluate(new, self.rules, now)
+            new = replace(new, at_risk=bool(verdict.at_risk))
             if verdict.tier is not new.tier:
                 trigger = cause or (done.applied[-1].id if done.applied else "sweep")
                 change = TierChange(
@@ -354,7 +367,7 @@ class Ledger:
             new, None, done.applied, len(events) - len(fresh), len(done.too_old), change, due
         )
         plan.new_orders = len(done.new_orders)
-        if not done.applied and change is None:
+        if not done.applied and change is None and new.at_risk == state.at_risk:
             return plan  # nothing to write: duplicates, too old, or an unchanged review
         plan.writes = {
             "h": [x for pair in state_fields(new).items() for x in pair],

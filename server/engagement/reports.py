@@ -147,6 +147,22 @@ class Reports:
             "ltv_per_member": money(rounded(revenue, t["members"])) if t.get("members") else None,
         }
 
+    async def at_risk(self, limit: int = 100) -> dict[str, Any]:
+        """Members flagged at risk, most valuable first: their orders' value in the
+        window (what is at stake) and the total."""
+        count = await self._redis.zcard(keys.AT_RISK)
+        every: list[Any] = await self._redis.zrevrange(keys.AT_RISK, 0, -1, withscores=True)
+        pairs = [(_text(m), int(float(v))) for m, v in every]
+        total = sum(v for _, v in pairs)
+        top = pairs[:limit]
+        return {
+            "currency": self._rules.currency,
+            "window_days": self._rules.order_window_days,
+            "members": count,
+            "value_at_stake": money(int(total)),
+            "top": [{"member_id": m, "value_in_window": money(v)} for m, v in top],
+        }
+
     async def tiers(self) -> dict[str, Any]:
         """Members per tier now, and hourly snapshots (hours without a change are absent)."""
         t = await self._totals()

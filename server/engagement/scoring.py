@@ -124,6 +124,8 @@ class MemberState:
     # The newest orders as (time, value in minor units of the rules' currency, -1 when
     # unknown), oldest first: the windowed order counts and values are read from it.
     order_log: tuple[tuple[int, int], ...] = ()
+    # Flagged at risk at the last decision (``tiers.at_risk``): the at-risk list.
+    at_risk: bool = False
 
     @property
     def is_member(self) -> bool:

@@ -138,7 +138,7 @@ _INT_FIELDS: Final = {
 }
 _FLOAT_FIELDS: Final = {"score": "score", "watch_s": "watch_seconds"}
 # What the scorer reads of a member hash (HMGET: half the reply of HGETALL).
-STATE_FIELDS: Final = (*_INT_FIELDS, *_FLOAT_FIELDS, "tier", "mode", "reason", "olog")
+STATE_FIELDS: Final = (*_INT_FIELDS, *_FLOAT_FIELDS, "tier", "mode", "reason", "olog", "risk")
 
 
 def text(value: bytes | str | None) -> str:
@@ -179,6 +179,7 @@ def state_from_hash(member_id: MemberId, raw: Mapping[Any, Any]) -> MemberState:
         pinned=data.get("mode", "pinned") != "auto",
         reason=data.get("reason", ""),
         order_log=decode_order_log(data.get("olog", "")),
+        at_risk=data.get("risk") == "1",
         **values,
     )
 
@@ -207,4 +208,5 @@ def state_fields(state: MemberState) -> dict[str, str]:
         out["tier"] = state.tier.value
     out["reason"] = state.reason
     out["olog"] = encode_order_log(state.order_log)
+    out["risk"] = "1" if state.at_risk else "0"
     return out

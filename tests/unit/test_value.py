@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from loadtest.community import generate
 from loadtest.tiering import TIERS, assess, gaming
 from server.engagement.events import SCHEMA_VERSION, Event, EventKind, purchase_data
-from server.engagement.explain import explain
+from server.engagement.explain import explain, explain_text
 from server.engagement.members import Tier
 from server.engagement.rules import DAY_MS, load_rules
 from server.engagement.scoring import MemberState, apply_events, score_now
@@ -217,3 +217,34 @@ def test_orders_outside_the_window_do_not_hold_core() -> None:
     events += [ev(EventKind.SHARE, NOW - DAY_MS)]
     events += [ev(EventKind.CHAT, NOW - d * DAY_MS) for d in range(30)]
     assert evaluate(fold(events), RULES, NOW).tier is Tier.ACTIVE
+
+
+# --- explain, for people ----------------------------------------------------------------
+
+
+def test_explain_says_what_time_alone_will_change_and_what_prevents_it() -> None:
+    """Regression (issue 14): explain did not say when the tier would change unless
+    something happened."""
+    state = fold([buy("30.00", 10), ev(EventKind.CHAT, NOW - DAY_MS)])
+    data = explain(state, "Pia", [], [], RULES, NOW)
+    change = data["next_change"]
+    # Silent 60 days after the last interaction or purchase (the chat, a day ago).
+    assert change["to"] == "silent" and change["at"].startswith("2026-03-01")
+    assert change["prevented_by"] == "any interaction or purchase"
+
+
+def test_explain_breaks_points_down_by_kind_with_the_caps_reached() -> None:
+    """Regression (issue 14): explain lacked where the score came from."""
+    caps = {"20251231:chat": 8.0, "20251231:total": 12.0, "20251230:reaction": 0.4}
+    data = explain(fold([]), "Pia", [], [], RULES, NOW, caps)
+    by_kind = {k["kind"]: k for k in data["points_by_kind"]}
+    assert by_kind["chat"] == {"kind": "chat", "points": 8.0, "cap_reached_on": ["2025-12-31"]}
+    assert by_kind["reaction"]["cap_reached_on"] == []
+
+
+def test_history_reasons_are_marked_as_the_figures_at_the_time() -> None:
+    """Regression (issue 14): history reasons kept stale figures without saying so."""
+    history = [{"from": "potential", "to": "active", "reason": "active: …", "at": NOW}]
+    data = explain(fold([]), "Pia", [], history, RULES, NOW)
+    assert data["history"][0]["figures_at_the_time"] is True
+    assert "figures as they were then" in explain_text(data)
