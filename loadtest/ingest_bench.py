@@ -37,7 +37,7 @@ from server.engagement.events import STREAM_KEY, EventKind, new_event, purchase_
 from server.engagement.members import MemberStore, Tier
 from server.engagement.recorder import EventRecorder
 from server.engagement.rules import load_rules
-from server.engagement.scorer import Scorer
+from server.engagement.scorer import DEFAULT_BATCH, Scorer
 from server.ids import MemberId
 from server.redis_embed import EmbeddedRedis, start_redis
 from server.settings import EngagementSettings
@@ -48,7 +48,7 @@ LATENCY_TARGET_S = 0.050
 # that means the same on a fast or a slow machine.
 SCORER_RATIO_TARGET = 0.5
 MEMBERS = 2_000
-SCORER_BATCH = 2_000  # the scorer's own default read size
+SCORER_BATCH = DEFAULT_BATCH  # the scorer's own read size
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -45,7 +45,7 @@ from server.engagement.ledger import Ledger
 from server.engagement.members import MemberStore
 from server.engagement.reports import Reports
 from server.engagement.rules import Rules, load_rules
-from server.engagement.scorer import Scorer
+from server.engagement.scorer import DEFAULT_BATCH, Scorer
 from server.engagement.scoring import now_ms
 from server.ids import MemberId, is_valid_id
 from server.rooms.store import RoomStore
@@ -80,7 +80,9 @@ def add_commands(sub: Any, members: Any, common: argparse.ArgumentParser) -> Non
     metrics.add_argument("view", nargs="?", default="all", choices=VIEWS)
     scorer = sub.add_parser("scorer", help="run a scorer process", parents=[common])
     scorer.add_argument("--consumer", help="consumer name (default: host-pid)")
-    scorer.add_argument("--batch", type=int, default=100, help="entries read at once")
+    scorer.add_argument(
+        "--batch", type=int, default=DEFAULT_BATCH, help="entries read at once (at most)"
+    )
 
 
 def wants(args: argparse.Namespace) -> bool:

@@ -58,6 +58,13 @@ SWEEP_BATCH: Final = 200
 # Sweep batches in a row before events get their turn again (a backlog of reviews, say
 # after an import, must not hold up the events).
 SWEEP_ROUNDS: Final = 5
+# Entries read at once, at most: a backlog is worked through in big batches, so that a
+# member with several events costs one read and one write (measured here: 45 µs of
+# scorer CPU per event at 10,000, 158 µs at 2,000 with 2,000 members). A live stream
+# gives smaller batches anyway: what arrived while the last one was applied.
+DEFAULT_BATCH: Final = 10_000
+# Decoded entries between two yields to the loop.
+DECODE_SLICE: Final = 2_000
 # The predicted purchases: first refit a while after start, then every six hours.
 REFIT_FIRST: Final = 120.0
 REFIT_EVERY: Final = 6 * 3600.0
@@ -87,7 +94,7 @@ class Scorer:
         sweep_interval: float = 10.0,
         review_ms: int = 6 * 3600 * 1000,
         clock: Callable[[], int] | None = None,
-        batch: int = 2000,
+        batch: int = DEFAULT_BATCH,
         refit_interval: float = REFIT_EVERY,
     ) -> None:
         if redis.connection_pool.connection_kwargs.get("decode_responses"):
@@ -215,7 +222,9 @@ class Scorer:
         if not entries:
             return 0
         events: list[Event] = []
-        for entry_id, fields in entries:
+        for n, (entry_id, fields) in enumerate(entries, 1):
+            if n % DECODE_SLICE == 0:
+                await asyncio.sleep(0)  # rooms on this loop keep running
             # An entry deleted from the stream while pending comes back with no fields.
             event = self._decode(entry_id, fields or {})
             if event is not None:
