@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from server.engagement.events import SCHEMA_VERSION, Event, EventKind, purchase_data
+from server.engagement.history_import import COLUMNS, DATA_FIELDS
 from server.engagement.members import Tier
 from server.engagement.rules import DAY_MS
 from server.ids import MemberId
@@ -340,20 +341,8 @@ def event_row(event: Event) -> dict[str, Any]:
     return row
 
 
-HISTORY_FIELDS: Final = (
-    "session",
-    "watch_seconds",
-    "seconds",
-    "emoji",
-    "product_id",
-    "order_id",
-    "amount",
-    "currency",
-    "invitee",
-    "channel",
-    "action",
-)
-CSV_HEADER: Final = ("id", "kind", "member_id", "at", "room_id", *HISTORY_FIELDS)
+HISTORY_FIELDS: Final = DATA_FIELDS
+CSV_HEADER: Final = COLUMNS
 
 
 def to_jsonl(events: list[Event]) -> str:

@@ -307,17 +307,9 @@ def apply_events(
                 day = utc_day(event.ts_ms)
                 cap = rules.cap(kind)
                 if cap > 0:
-                    key = f"{day}:{kind.value}"
-                    used = earned.get(key, 0.0)
-                    points = max(0.0, min(points, cap - used))
-                    earned[key] = used + points
-                    out.caps[key] = earned[key]
+                    points = _within_cap(earned, out.caps, f"{day}:{kind.value}", points, cap)
                 if total_cap > 0 and points > 0:
-                    key = f"{day}:{TOTAL}"
-                    used = earned.get(key, 0.0)
-                    points = max(0.0, min(points, total_cap - used))
-                    earned[key] = used + points
-                    out.caps[key] = earned[key]
+                    points = _within_cap(earned, out.caps, f"{day}:{TOTAL}", points, total_cap)
                 if cap > 0 or total_cap > 0:
                     credited_at = event.ts_ms - event.ts_ms % DAY_MS
         if points > 0:
@@ -363,6 +355,16 @@ def apply_events(
     out.caps_dropped = [k for k in earned if k[:8] < oldest and k not in touched]
     out.state = s
     return out
+
+
+def _within_cap(
+    earned: dict[str, float], changed: dict[str, float], key: str, points: float, cap: float
+) -> float:
+    """What is left of ``points`` under ``cap`` given what ``key`` earned already."""
+    used = earned.get(key, 0.0)
+    points = max(0.0, min(points, cap - used))
+    earned[key] = changed[key] = used + points
+    return points
 
 
 def _order(event: Event) -> Order | None:

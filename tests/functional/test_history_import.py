@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -23,24 +21,10 @@ from server.engagement.scoring import MemberState, now_ms, score_now
 from server.ids import MemberId
 from server.redis_embed import EmbeddedRedis
 from tests.functional.conftest import ADMIN_KEY
+from tests.functional.test_engagement_api import salon
 
 RULES = load_rules()
 SALON = Path(sys.executable).with_name("salon")
-
-
-async def salon(redis_server: EmbeddedRedis, *args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SALON_")}
-    env["SALON_REDIS_URL"] = redis_server.url
-    proc = await asyncio.create_subprocess_exec(
-        str(SALON),
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 def summary(state: MemberState, tier: str | None, now: int) -> tuple[Any, ...]:

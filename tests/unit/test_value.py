@@ -13,6 +13,7 @@ from loadtest.community import generate
 from loadtest.tiering import TIERS, assess, gaming
 from server.engagement.events import SCHEMA_VERSION, Event, EventKind, purchase_data
 from server.engagement.explain import explain, explain_text
+from server.engagement.history_import import KINDS as HISTORY_KINDS
 from server.engagement.members import Tier
 from server.engagement.rules import DAY_MS, load_rules
 from server.engagement.scoring import MemberState, apply_events, score_now
@@ -88,20 +89,8 @@ def test_an_idle_tab_earns_less_in_a_day_than_taking_part() -> None:
 
 # --- properties ---------------------------------------------------------------------
 
-KINDS = [
-    k
-    for k in EventKind
-    if k
-    not in (
-        EventKind.PURCHASE,
-        EventKind.STAGE_INVITE,
-        EventKind.STAGE_ACCEPT,
-        EventKind.STAGE_DECLINE,
-        EventKind.MUTE,
-        EventKind.REMOVE,
-        EventKind.BAN,
-    )
-]
+# Every kind a member's history may hold, purchases aside (they are not capped).
+KINDS = sorted(HISTORY_KINDS - {EventKind.PURCHASE})
 
 
 @settings(max_examples=60, deadline=None)
