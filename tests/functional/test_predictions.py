@@ -9,12 +9,14 @@ from redis.asyncio import Redis
 
 from loadtest.community import generate, to_jsonl
 from server.engagement.aggregates import Aggregates
+from server.engagement.events import SCHEMA_VERSION, Event, EventKind, purchase_data
 from server.engagement.forecast import read_prediction, refit
 from server.engagement.history_import import parse_events, write_history
 from server.engagement.ledger import Ledger
 from server.engagement.members import MemberStore
 from server.engagement.rules import DAY_MS, load_rules
 from server.engagement.scoring import now_ms
+from server.ids import MemberId
 from tests.functional.conftest import ADMIN_KEY
 
 RULES = load_rules()
@@ -64,3 +66,31 @@ async def test_the_at_risk_list_holds_the_lapsing_members_with_the_value_at_stak
     assert data["members"] == len(listed) and float(data["value_at_stake"]) > 0
     bad = await client.get("/api/metrics/at-risk?limit=0", headers=headers)
     assert bad.status == 400 and (await bad.json())["error"]["code"] == "invalid_field"
+
+
+async def test_average_order_value_counts_converted_orders_and_leaves_out_unvalued_ones(
+    client: TestClient[Any, Any], redis: Redis
+) -> None:
+    """Regression (issue 14): AOV counted an order in another currency in the
+    denominator with 0 in revenue (156.24 where the true figure was 159.28), and LTV
+    per buyer was floored to the cent."""
+    await MemberStore(redis).upsert(MemberId("una"), None, "Una", mode="auto", cause="test")
+    ts = now_ms() - DAY_MS
+    events = [
+        Event(f"v{n}", SCHEMA_VERSION, EventKind.PURCHASE, "", MemberId("una"), ts + n, data)
+        for n, data in enumerate(
+            [
+                purchase_data("u1", "100.00", "EUR"),
+                purchase_data("u2", "100.00", "USD"),  # 92.00 EUR
+                purchase_data("u3", "100.01", "EUR"),
+                purchase_data("u4", "100.00", "SEK"),  # no rate: counted, not valued
+            ]
+        )
+    ]
+    ledger = Ledger(redis, RULES)
+    outcome = await ledger.apply(events)
+    await Aggregates(redis, RULES).write(events, outcome.states, ledger.now())
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    value = await (await client.get("/api/metrics/value", headers=headers)).json()
+    assert (value["orders"], value["orders_without_rate"], value["revenue"]) == (4, 1, "292.01")
+    assert value["average_order_value"] == "97.34"  # 292.01 / 3, to the nearest cent
