@@ -27,6 +27,7 @@ from server.engagement.reward_points import load_point_rules
 from server.engagement.rules import load_rules
 from server.engagement.scorer import Scorer
 from server.engagement_api import EngagementApi, push_tier_change
+from server.history_import_api import HistoryImportApi
 from server.http_common import api_errors
 from server.metrics import LoopLag, metrics_handler
 from server.redis_client import connect
@@ -44,6 +45,7 @@ from server.signaling.handler import websocket_handler
 from server.signaling.interactions import Interactions
 from server.signaling.rewards import RewardsFeature
 from server.signaling.stage import StageFeature
+from server.tiers_api import TiersApi
 
 logger = logging.getLogger(__name__)
 
@@ -257,6 +259,8 @@ def create_app(settings: Settings) -> web.Application:
             *commerce.routes(),
             *engagement.routes(),
             *rewards_api.routes(),
+            *HistoryImportApi(settings, redis, rules).routes(),
+            *TiersApi(settings, redis, rules).routes(),
         ]
     )
     return app

@@ -38,6 +38,7 @@ from server.engagement.events import (
     purchase_data,
 )
 from server.engagement.explain import explain
+from server.engagement.forecast import read_prediction
 from server.engagement.ledger import Ledger, TierChange
 from server.engagement.members import MemberStore
 from server.engagement.recorder import EventRecorder
@@ -249,6 +250,7 @@ class EngagementApi:
         self._members = members
         self._rooms = rooms
         self._ledger = Ledger(redis, rules)
+        self._redis = redis
         self._reports = Reports(redis, rules)
         # More figures for one session (rewards: server/rewards_api.py), set by the app.
         self.session_extras: list[Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]] = []
@@ -311,7 +313,9 @@ class EngagementApi:
         member = await self._members.get(mid)
         history = await self._ledger.history(mid)
         name = member.name if member else member_id
-        return web.json_response(explain(state, name, orders, history, self._rules, now_ms()))
+        caps, predicted = await self._ledger.caps(mid), await read_prediction(self._redis, mid)
+        data = explain(state, name, orders, history, self._rules, now_ms(), caps, predicted)
+        return web.json_response(data)
 
     async def _room_invites(self) -> set[str]:
         invited: set[str] = set()

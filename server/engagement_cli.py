@@ -1,7 +1,8 @@
 """The ``salon`` commands about engagement (hooked into ``server/cli.py``):
 
 - ``salon members explain MEMBER_ID [--json]`` — tier, score, RFM, the deciding rule;
-- ``salon import [--members FILE] [--orders FILE]`` — members and order history from CSV;
+- ``salon import [--members FILE] [--orders FILE] [--events FILE [--dry-run]]`` — members
+  and order history from CSV, past events of any kind from CSV or JSON Lines;
 - ``salon metrics [funnel|health|value|tiers|sessions]`` — the operator's figures (JSON);
 - ``salon scorer [--consumer NAME]`` — a scorer process of its own, sharing the work
   with the servers' scorers through the consumer group.
@@ -23,8 +24,17 @@ from redis.asyncio import Redis
 
 from server.engagement.aggregates import Aggregates
 from server.engagement.explain import explain, explain_text
+from server.engagement.forecast import read_prediction
+from server.engagement.history_import import (
+    drop_unknown_members,
+    format_of,
+    parse_events,
+    write_history,
+)
 from server.engagement.importer import (
     ImportProblem,
+    MemberRow,
+    OrderRow,
     Progress,
     check_order_members,
     parse_members,
@@ -35,14 +45,15 @@ from server.engagement.ledger import Ledger
 from server.engagement.members import MemberStore
 from server.engagement.reports import Reports
 from server.engagement.rules import Rules, load_rules
-from server.engagement.scorer import Scorer
+from server.engagement.scorer import DEFAULT_BATCH, Scorer
 from server.engagement.scoring import now_ms
 from server.ids import MemberId, is_valid_id
 from server.rooms.store import RoomStore
 from server.settings import Settings
 
 COMMANDS = ("import", "metrics", "scorer")
-VIEWS = ("all", "funnel", "health", "value", "tiers", "sessions")
+MAX_SHOWN = 50  # rejected rows printed one by one
+VIEWS = ("all", "funnel", "health", "value", "tiers", "sessions", "at-risk")
 
 
 def add_commands(sub: Any, members: Any, common: argparse.ArgumentParser) -> None:
@@ -59,11 +70,19 @@ def add_commands(sub: Any, members: Any, common: argparse.ArgumentParser) -> Non
     imp.add_argument(
         "--orders", metavar="FILE", help="CSV: order_id,member_id,amount,currency,ordered_at"
     )
+    imp.add_argument(
+        "--events",
+        metavar="FILE",
+        help="past events of any kind, CSV or JSON Lines (.jsonl): id,kind,member_id,at,...",
+    )
+    imp.add_argument("--dry-run", action="store_true", help="check the events file, write nothing")
     metrics = sub.add_parser("metrics", help="the operator's metrics as JSON", parents=[common])
     metrics.add_argument("view", nargs="?", default="all", choices=VIEWS)
     scorer = sub.add_parser("scorer", help="run a scorer process", parents=[common])
     scorer.add_argument("--consumer", help="consumer name (default: host-pid)")
-    scorer.add_argument("--batch", type=int, default=100, help="entries read at once")
+    scorer.add_argument(
+        "--batch", type=int, default=DEFAULT_BATCH, help="entries read at once (at most)"
+    )
 
 
 def wants(args: argparse.Namespace) -> bool:
@@ -97,7 +116,14 @@ async def _explain(args: argparse.Namespace, redis: Redis, rules: Rules) -> int:
         return 1
     member = await MemberStore(redis).get(mid)
     data = explain(
-        state, member.name if member else mid, orders, await ledger.history(mid), rules, now_ms()
+        state,
+        member.name if member else mid,
+        orders,
+        await ledger.history(mid),
+        rules,
+        now_ms(),
+        await ledger.caps(mid),
+        await read_prediction(redis, mid),
     )
     print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else explain_text(data))
     return 0
@@ -111,8 +137,8 @@ def _read(path: str) -> str:
 
 
 async def _import(args: argparse.Namespace, redis: Redis, rules: Rules) -> int:
-    if not args.members and not args.orders:
-        print("salon: import needs --members FILE and/or --orders FILE", file=sys.stderr)
+    if not args.members and not args.orders and not args.events:
+        print("salon: import needs --members, --orders and/or --events FILE", file=sys.stderr)
         return 2
     try:
         members = parse_members(_read(args.members), args.members) if args.members else []
@@ -121,6 +147,8 @@ async def _import(args: argparse.Namespace, redis: Redis, rules: Rules) -> int:
     except ImportProblem as exc:
         print(f"salon: import refused, nothing written: {exc}", file=sys.stderr)
         return 2
+    if args.events:
+        return await _import_events(args, redis, rules, members, orders)
     ledger = Ledger(redis, rules)
     result = await write_import(
         redis,
@@ -136,6 +164,52 @@ async def _import(args: argparse.Namespace, redis: Redis, rules: Rules) -> int:
         f"({result.new_orders} new); {result.tier_changes} tier changes"
     )
     return 0
+
+
+async def _import_events(
+    args: argparse.Namespace,
+    redis: Redis,
+    rules: Rules,
+    members: list[MemberRow],
+    orders: list[OrderRow],
+) -> int:
+    """Members and orders first (if given), then the events file; bad rows are reported
+    with their line numbers and left out, the good ones imported."""
+    try:
+        text = _read(args.events)
+    except ImportProblem as exc:
+        print(f"salon: import refused, nothing written: {exc}", file=sys.stderr)
+        return 2
+    parsed = await asyncio.to_thread(parse_events, text, format_of(args.events), rules, now_ms())
+    await drop_unknown_members(redis, parsed, [m.member_id for m in members])
+    for rejected in parsed.rejected[:MAX_SHOWN]:
+        print(f"{args.events} {rejected.message()}", file=sys.stderr)
+    if len(parsed.rejected) > MAX_SHOWN:
+        print(f"... and {len(parsed.rejected) - MAX_SHOWN} more rejected rows", file=sys.stderr)
+    summary = f"{len(parsed.events)} of {parsed.rows} rows good, {len(parsed.rejected)} rejected"
+    if args.dry_run:
+        print(f"dry run: {summary}; nothing written")
+        return 0 if not parsed.rejected else 1
+    if members or orders:
+        await write_import(
+            redis,
+            MemberStore(redis),
+            Ledger(redis, rules),
+            Aggregates(redis, rules),
+            members,
+            orders,
+            lambda label, total: Progress(label, total),
+        )
+    ledger = Ledger(redis, rules, history=True)
+    result = await write_history(
+        ledger, Aggregates(redis, rules), parsed.events, lambda label, total: Progress(label, total)
+    )
+    print(
+        f"imported events: {summary}; {result.applied} applied, {result.duplicates} already "
+        f"imported, {result.new_orders} new orders, {result.members} members, "
+        f"{result.tier_changes} tier changes"
+    )
+    return 0 if not parsed.rejected else 1
 
 
 async def _metrics(view: str, redis: Redis, rules: Rules) -> int:
@@ -155,6 +229,8 @@ async def _metrics(view: str, redis: Redis, rules: Rules) -> int:
         data = await reports.value()
     elif view == "tiers":
         data = await reports.tiers()
+    elif view == "at-risk":
+        data = await reports.at_risk()
     else:
         data = {"sessions": await reports.sessions()}
     print(json.dumps(data, indent=2))

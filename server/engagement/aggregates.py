@@ -48,8 +48,10 @@ SESSION_TTL_MS: Final = 400 * DAY_MS
 SESSION_PARTS: Final = ("seen", "stats", "attendees", "participants", "buyers", "orders", "minutes")
 TIER_HISTORY_MAX: Final = 24 * 400
 
-# KEYS: proj, totals, tier_history, last_active, due, invited, joined, hooked, sessions.
-# ARGV[1]: JSON {"m": [[id, ver, tier|'-', orders, revenue, repurchased, last_active, due]],
+# KEYS: proj, totals, tier_history, last_active, due, invited, joined, hooked, sessions,
+# at_risk.
+# ARGV[1]: JSON {"m": [[id, ver, tier|'-', orders, revenue, repurchased, last_active, due,
+# valued orders, value at risk (-1: not at risk)]],
 # "hour", "inv": [id], "joined": [id], "hook": [id], "s": [[session, ts]], "old": ms}.
 METRICS_SCRIPT: Final = """
 local w = cjson.decode(ARGV[1])
@@ -60,14 +62,17 @@ end
 local function flag(cond) if cond then return 1 end return 0 end
 for _, m in ipairs(w.m) do
   local id, ver, nt = m[1], tonumber(m[2]), m[3]
-  local no, nr, np = tonumber(m[4]), tonumber(m[5]), tonumber(m[6])
-  if nt == '-' then no, nr, np = 0, 0, 0 end
-  local ov, ot, oo, orv, orp = -1, '-', 0, 0, 0
+  local no, nr, np, nv = tonumber(m[4]), tonumber(m[5]), tonumber(m[6]), tonumber(m[9])
+  if nt == '-' then no, nr, np, nv = 0, 0, 0, 0 end
+  local ov, ot, oo, orv, orp, ovo = -1, '-', 0, 0, 0, 0
   local old = redis.call('HGET', KEYS[1], id)
   if old then
     local f = {}
     for x in string.gmatch(old, '%S+') do f[#f + 1] = x end
     ov, ot, oo, orv, orp = tonumber(f[1]), f[2], tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
+    -- A projection from before issue 14 has no valued count: its member's orders are
+    -- added to the valued ones when the member is next projected.
+    ovo = tonumber(f[6] or '0')
   end
   if ver > ov and (old or nt ~= '-') then
     if ot ~= nt then
@@ -81,7 +86,13 @@ for _, m in ipairs(w.m) do
     bump('repurchasers', np - orp)
     bump('orders', no - oo)
     bump('revenue', nr - orv)
-    redis.call('HSET', KEYS[1], id, table.concat({ver, nt, no, nr, np}, ' '))
+    bump('valued_orders', nv - ovo)
+    redis.call('HSET', KEYS[1], id, table.concat({ver, nt, no, nr, np, nv}, ' '))
+  end
+  if nt ~= '-' and tonumber(m[10]) >= 0 then
+    redis.call('ZADD', KEYS[10], m[10], id)
+  else
+    redis.call('ZREM', KEYS[10], id)
   end
   if nt ~= '-' then
     if tonumber(m[7]) > 0 then redis.call('ZADD', KEYS[4], 'GT', m[7], id) end
@@ -114,41 +125,53 @@ return 1
 SESSION_SCRIPT: Final = """
 local w = cjson.decode(ARGV[1])
 local new = 0
+-- Counts are summed here and written once per field: a batch of thousands of events
+-- costs a few commands per event (the dedup ZADD), not ten.
+local stats, minutes, sets = {}, {}, {{}, {}, {}}
+local watch, first, last = 0, nil, nil
+local function add(t, k, by) t[k] = (t[k] or 0) + by end
 for _, e in ipairs(w.e) do
   local id, ts, code, member = e[1], e[2], e[3], e[4]
   if redis.call('ZADD', KEYS[1], 'NX', ts, id) == 1 then
     new = new + 1
-    local minute = tostring(math.floor(tonumber(ts) / 60000))
-    local first = redis.call('HGET', KEYS[2], 'first_ts')
-    if not first or tonumber(ts) < tonumber(first) then
-      redis.call('HSET', KEYS[2], 'first_ts', ts)
-    end
-    local last = redis.call('HGET', KEYS[2], 'last_ts')
-    if not last or tonumber(ts) > tonumber(last) then
-      redis.call('HSET', KEYS[2], 'last_ts', ts)
-    end
+    local t = tonumber(ts)
+    local minute = tostring(math.floor(t / 60000))
+    if not first or t < first then first = t end
+    if not last or t > last then last = t end
     if code == 'j' then
-      redis.call('HINCRBY', KEYS[2], 'joins', 1)
-      redis.call('SADD', KEYS[3], member)
-      redis.call('HINCRBY', KEYS[7], minute .. ':j', 1)
+      add(stats, 'joins', 1)
+      sets[1][member] = true
+      add(minutes, minute .. ':j', 1)
     elseif code == 'l' then
-      redis.call('HINCRBY', KEYS[2], 'leaves', 1)
-      redis.call('HINCRBYFLOAT', KEYS[2], 'watch_s', e[5])
-      if e[6] == '1' then redis.call('HINCRBY', KEYS[2], 'early_leaves', 1) end
+      add(stats, 'leaves', 1)
+      watch = watch + tonumber(e[5])
+      if e[6] == '1' then add(stats, 'early_leaves', 1) end
     elseif code == 'i' then
-      redis.call('HINCRBY', KEYS[2], 'interactions', 1)
-      redis.call('SADD', KEYS[4], member)
-      redis.call('HINCRBY', KEYS[7], minute .. ':i', 1)
+      add(stats, 'interactions', 1)
+      sets[2][member] = true
+      add(minutes, minute .. ':i', 1)
     elseif code == 'p' then
       if redis.call('HSETNX', KEYS[6], e[5], e[6]) == 1 then
-        redis.call('HINCRBY', KEYS[2], 'purchases', 1)
-        redis.call('HINCRBY', KEYS[2], 'revenue', e[6])
-        redis.call('SADD', KEYS[5], member)
-        redis.call('HINCRBY', KEYS[7], minute .. ':p', 1)
-        redis.call('HINCRBY', KEYS[7], minute .. ':r', e[6])
+        add(stats, 'purchases', 1)
+        add(stats, 'revenue', tonumber(e[6]))
+        sets[3][member] = true
+        add(minutes, minute .. ':p', 1)
+        add(minutes, minute .. ':r', tonumber(e[6]))
       end
     end
   end
+end
+if first then
+  local old = redis.call('HGET', KEYS[2], 'first_ts')
+  if not old or first < tonumber(old) then redis.call('HSET', KEYS[2], 'first_ts', first) end
+  old = redis.call('HGET', KEYS[2], 'last_ts')
+  if not old or last > tonumber(old) then redis.call('HSET', KEYS[2], 'last_ts', last) end
+end
+for k, v in pairs(stats) do redis.call('HINCRBY', KEYS[2], k, v) end
+if watch > 0 then redis.call('HINCRBYFLOAT', KEYS[2], 'watch_s', watch) end
+for k, v in pairs(minutes) do redis.call('HINCRBY', KEYS[7], k, v) end
+for i, set in ipairs(sets) do
+  for member in pairs(set) do redis.call('SADD', KEYS[i + 2], member) end
 end
 redis.call('HSET', KEYS[2], 'room', w.room, 'session', w.session)
 for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], w.ttl) end
@@ -190,7 +213,10 @@ def session_entry(event: Event, rules: Rules) -> list[str] | None:
     return [*head, "o", member, "", ""]
 
 
-def projection(state: MemberState, due: int) -> list[str]:
+def projection(state: MemberState, due: int, now: int, window_ms: float) -> list[str]:
+    """What the totals count of a member, and the value at stake when at risk (their
+    orders' value in the window)."""
+    _, value_at_risk = state.orders_since(now - int(window_ms))
     return [
         state.member_id,
         str(state.version),
@@ -200,6 +226,8 @@ def projection(state: MemberState, due: int) -> list[str]:
         "1" if state.repurchases > 0 else "0",
         str(state.last_active),
         str(due),
+        str(state.valued_orders),
+        str(value_at_risk) if state.at_risk else "-1",
     ]
 
 
@@ -243,7 +271,10 @@ class Aggregates:
             elif event.kind is EventKind.EXTERNAL and event.data.get("action") == "hook_click":
                 hooked.add(event.member_id)
         payload = {
-            "m": [projection(state, due) for state, due in states.values()],
+            "m": [
+                projection(state, due, now, self._rules.order_window_ms)
+                for state, due in states.values()
+            ],
             "hour": hour_of(now),
             "hmax": str(TIER_HISTORY_MAX),
             "inv": sorted(invited),
@@ -266,6 +297,7 @@ class Aggregates:
                     keys.JOINED,
                     keys.HOOKED,
                     keys.SESSIONS,
+                    keys.AT_RISK,
                 ],
                 args=[_json(payload)],
                 client=pipe,

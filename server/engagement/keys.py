@@ -24,6 +24,8 @@ DUE: Final = "salon:{metrics}:due"
 INVITED: Final = "salon:{metrics}:invited"
 JOINED: Final = "salon:{metrics}:joined"
 HOOKED: Final = "salon:{metrics}:hooked"
+# Members flagged at risk, by the value of their orders in the window (minor units).
+AT_RISK: Final = "salon:{metrics}:at_risk"
 # Room sessions by their last event time (ms); members are session names.
 SESSIONS: Final = "salon:{metrics}:sessions"
 

@@ -19,6 +19,7 @@ members done or untouched, and redoing the batch skips the done ones.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import defaultdict
@@ -26,7 +27,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+import msgpack
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import (
     BusyLoadingError,
     NoScriptError,
@@ -41,7 +45,6 @@ from server.engagement.events import Event, EventKind
 from server.engagement.members import (
     HISTORY_KEPT,
     Tier,
-    applied_key,
     history_key,
     member_key,
 )
@@ -51,13 +54,14 @@ from server.engagement.scoring import (
     MemberState,
     Order,
     apply_events,
-    cap_field,
+    cap_fields,
 )
 from server.engagement.state_codec import (
     READ_SCRIPT,
     STATE_FIELDS,
     WRITE_SCRIPT,
     caps_key,
+    member_keys,
     orders_key,
     state_fields,
     state_from_hash,
@@ -69,6 +73,9 @@ from server.ids import MemberId
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS: Final = 8
+# Members per script call: enough to amortize the round trip and the reply parsing,
+# few enough that Redis is never busy with one call for more than a few milliseconds.
+MEMBERS_PER_CALL: Final = 100
 # Errors after which the batch is simply tried again later (Redis restarting, failing
 # over, out of memory, or without our scripts). Any other error is about one member's
 # keys (a key of the wrong type, say): that member is skipped so it cannot wedge the rest.
@@ -142,10 +149,15 @@ class Ledger:
         rules: Rules,
         review_ms: int = 6 * 3600 * 1000,
         clock: Callable[[], int] | None = None,
+        history: bool = False,
     ) -> None:
         from server.engagement.scoring import now_ms
 
         self._redis = redis
+        # A history import: events of any age are applied, and the ids of those older
+        # than the applied-id window are kept for good (``history_ids_key``).
+        self._history = history
+        self._cluster = isinstance(redis, RedisCluster)
         self.rules = rules
         self._review_ms = review_ms
         self._clock = clock or now_ms
@@ -156,7 +168,9 @@ class Ledger:
         return self._clock()
 
     async def apply(self, events: Iterable[Event], cause: str | None = None) -> Outcome:
-        """Apply ``events`` exactly once each; returns what changed."""
+        """Apply ``events`` exactly once each; returns what changed. All of one member's
+        events of a day should come in one call when they are older than the daily caps
+        kept (``CAP_DAYS_KEPT``): a history import groups them so."""
         by_member: dict[MemberId, list[Event]] = defaultdict(list)
         seen: set[str] = set()
         out = Outcome()
@@ -185,6 +199,17 @@ class Ledger:
         return state_from_hash(member_id, raw), sorted(
             (o for o in parsed if o is not None), key=lambda o: o.ts_ms
         )
+
+    async def caps(self, member_id: MemberId) -> dict[str, float]:
+        """The member's points per ``day:kind`` (and ``day:total``) of the last days."""
+        raw = await self._redis.hgetall(caps_key(member_id))
+        out = {}
+        for key, value in raw.items():
+            try:
+                out[text(key)] = float(value)
+            except ValueError:
+                continue
+        return out
 
     async def history(self, member_id: MemberId, count: int = 20) -> list[dict[str, Any]]:
         raw = await self._redis.lrange(history_key(member_id), 0, count - 1)
@@ -222,61 +247,97 @@ class Ledger:
         if pending:
             raise LedgerConflict(f"{len(pending)} members kept changing under us; try later")
 
+    def _calls(self, members: Iterable[MemberId]) -> list[list[MemberId]]:
+        """Members in groups of at most ``MEMBERS_PER_CALL``, one script call each; on
+        Redis Cluster a group also stays within one slot."""
+        groups: dict[int, list[list[MemberId]]] = defaultdict(lambda: [[]])
+        for member_id in members:
+            slot = key_slot(member_key(member_id).encode()) if self._cluster else 0
+            chunks = groups[slot]
+            if len(chunks[-1]) >= MEMBERS_PER_CALL:
+                chunks.append([])
+            chunks[-1].append(member_id)
+        return [chunk for chunks in groups.values() for chunk in chunks if chunk]
+
     async def _plan_all(
         self, pending: dict[MemberId, list[Event]], now: int, out: Outcome, cause: str | None
     ) -> dict[MemberId, _Plan]:
-        cap_fields: dict[MemberId, list[str]] = {}
+        calls = self._calls(pending)
+        old_before = now - APPLIED_RETENTION_MS
+        names = msgpack.packb(list(STATE_FIELDS))
         async with self._redis.pipeline(transaction=False) as pipe:
-            for member_id, events in pending.items():
-                ids = [e.id for e in events]
-                fields = sorted({cap_field(e) for e in events})
-                cap_fields[member_id] = fields
-                buys = any(e.kind is EventKind.PURCHASE for e in events)
+            for call in calls:
+                items = []
+                for member_id in call:
+                    events = pending[member_id]
+                    items.append(
+                        [
+                            [e.id for e in events],
+                            cap_fields(events),
+                            1 if any(e.kind is EventKind.PURCHASE for e in events) else 0,
+                            [e.id for e in events if e.ts_ms < old_before] if self._history else [],
+                        ]
+                    )
                 await self._read(
-                    keys=[
-                        member_key(member_id),
-                        applied_key(member_id),
-                        caps_key(member_id),
-                        orders_key(member_id),
-                    ],
-                    args=[
-                        len(STATE_FIELDS),
-                        *STATE_FIELDS,
-                        len(ids),
-                        *ids,
-                        len(fields),
-                        *fields,
-                        "1" if buys else "0",
-                    ],
+                    keys=[k for m in call for k in member_keys(m)],
+                    args=[names, msgpack.packb(items)],
                     client=pipe,
                 )
             replies = await pipe.execute(raise_on_error=False)
         plans: dict[MemberId, _Plan] = {}
-        for (member_id, events), reply in zip(list(pending.items()), replies, strict=True):
+        for call, reply in zip(calls, replies, strict=True):
             if isinstance(reply, Exception):
-                self._skip(member_id, events, reply, pending, out)
+                await self._plan_alone(call, pending, reply, now, out, cause, plans)
                 continue
-            values, scores, cap_values, flat = reply
-            raw = {k: v for k, v in zip(STATE_FIELDS, values, strict=True) if v is not None}
-            fields = cap_fields[member_id]
-            caps = {k: v for k, v in zip(fields, cap_values, strict=False) if v is not None}
-            orders = dict(zip(flat[::2], flat[1::2], strict=True))
-            plans[member_id] = self._plan(
-                state_from_hash(member_id, raw), events, scores or [], caps, orders, now, cause
-            )
+            for member_id, item in zip(call, msgpack.unpackb(reply), strict=True):
+                plans[member_id] = self._plan_reply(member_id, pending[member_id], item, now, cause)
+            # A few milliseconds of folding per call: let the rooms on this loop run.
+            await asyncio.sleep(0)
         return plans
+
+    async def _plan_alone(
+        self,
+        call: list[MemberId],
+        pending: dict[MemberId, list[Event]],
+        error: Exception,
+        now: int,
+        out: Outcome,
+        cause: str | None,
+        plans: dict[MemberId, _Plan],
+    ) -> None:
+        """A call failed: a transient error fails the batch; otherwise one member's keys
+        are broken (a key of the wrong type), so read each member alone to skip only it."""
+        if len(call) == 1 or isinstance(error, TRANSIENT) or not isinstance(error, RedisError):
+            self._skip(call[0], pending[call[0]], error, pending, out)
+            return
+        for member_id in call:
+            alone = {member_id: pending[member_id]}
+            plans.update(await self._plan_all(alone, now, out, cause))
+
+    def _plan_reply(
+        self, member_id: MemberId, events: list[Event], item: list[Any], now: int, cause: str | None
+    ) -> _Plan:
+        values, scores, cap_values, flat, old = item
+        raw = {k: v for k, v in zip(STATE_FIELDS, values, strict=True) if v is not False}
+        fields = cap_fields(events)
+        caps = {k: v for k, v in zip(fields, cap_values, strict=False) if v is not False}
+        orders = dict(zip(flat[::2], flat[1::2], strict=True))
+        seen = {e.id for e, s in zip(events, scores, strict=True) if s is not False}
+        olds = [e for e in events if self._history and e.ts_ms < now - APPLIED_RETENTION_MS]
+        seen.update(e.id for e, f in zip(olds, old, strict=False) if f)
+        return self._plan(state_from_hash(member_id, raw), events, seen, caps, orders, now, cause)
 
     def _plan(
         self,
         state: MemberState,
         events: list[Event],
-        scores: list[Any],
+        seen: set[str],
         raw_caps: Mapping[Any, Any],
         raw_orders: Mapping[Any, Any],
         now: int,
         cause: str | None,
     ) -> _Plan:
-        fresh = [e for e, s in zip(events, scores, strict=True) if s is None]
+        fresh = [e for e in events if e.id not in seen]
         caps = {}
         for key, value in raw_caps.items():
             try:
@@ -288,12 +349,13 @@ class Ledger:
             order = Order.decode(text(key), text(value))
             if order is not None:
                 orders[order.order_id] = order
-        done = apply_events(state, fresh, self.rules, now, orders, caps)
+        done = apply_events(state, fresh, self.rules, now, orders, caps, history=self._history)
         new = done.state
         change = None
         verdict: Verdict | None = None
         if new.is_member and not new.pinned:
             verdict = evaluate(new, self.rules, now)
+            new = replace(new, at_risk=bool(verdict.at_risk))
             if verdict.tier is not new.tier:
                 trigger = cause or (done.applied[-1].id if done.applied else "sweep")
                 change = TierChange(
@@ -305,12 +367,15 @@ class Ledger:
             new, None, done.applied, len(events) - len(fresh), len(done.too_old), change, due
         )
         plan.new_orders = len(done.new_orders)
-        if not done.applied and change is None:
+        if not done.applied and change is None and new.at_risk == state.at_risk:
             return plan  # nothing to write: duplicates, too old, or an unchanged review
         plan.writes = {
-            "h": state_fields(new),
+            "h": [x for pair in state_fields(new).items() for x in pair],
             "a": [
-                [str(e.ts_ms), e.id] for e in done.applied if e.ts_ms >= now - APPLIED_RETENTION_MS
+                x
+                for e in done.applied
+                if e.ts_ms >= now - APPLIED_RETENTION_MS
+                for x in (str(e.ts_ms), e.id)
             ],
             "trim": str(now - APPLIED_RETENTION_MS - TRIM_MARGIN_MS),
             "ttl": str(APPLIED_RETENTION_MS + TRIM_MARGIN_MS),
@@ -319,6 +384,7 @@ class Ledger:
             "o": {o.order_id: o.encode() for o in done.new_orders},
             "t": json.dumps(_history_entry(change, new)) if change else "",
             "n": str(HISTORY_KEPT),
+            "x": [e.id for e in done.applied if e.ts_ms < now - APPLIED_RETENTION_MS],
         }
         return plan
 
@@ -344,30 +410,34 @@ class Ledger:
         pending: dict[MemberId, list[Event]],
     ) -> set[MemberId]:
         """Write every plan that has writes; return the members whose version moved."""
-        writing = [(m, p) for m, p in plans.items() if p.writes is not None]
+        writing = [m for m, p in plans.items() if p.writes is not None]
         if not writing:
             return set()
+        calls = self._calls(writing)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for member_id, plan in writing:
+            for call in calls:
+                items = [[str(plans[m].state.version), plans[m].writes] for m in call]
                 await self._write(
-                    keys=[
-                        member_key(member_id),
-                        applied_key(member_id),
-                        caps_key(member_id),
-                        orders_key(member_id),
-                        history_key(member_id),
-                    ],
-                    args=[str(plan.state.version), json.dumps(plan.writes)],
+                    keys=[k for m in call for k in member_keys(m)],
+                    args=[msgpack.packb(items)],
                     client=pipe,
                 )
             results = await pipe.execute(raise_on_error=False)
         conflicts: set[MemberId] = set()
-        for (member_id, _plan), result in zip(writing, results, strict=True):
+        for call, result in zip(calls, results, strict=True):
             if isinstance(result, Exception):
-                self._skip(member_id, pending[member_id], result, pending, out)
-                plans.pop(member_id)
-            elif result != 1:
-                conflicts.add(member_id)
+                if len(call) == 1 or isinstance(result, TRANSIENT):
+                    self._skip(call[0], pending[call[0]], result, pending, out)
+                    plans.pop(call[0])
+                    continue
+                # One member's keys are broken: write each alone to skip only that one.
+                for member_id in call:
+                    alone = {member_id: plans[member_id]}
+                    conflicts |= await self._write_all(alone, now, out, pending)
+                    if member_id not in pending:  # skipped: its keys are broken
+                        plans.pop(member_id)
+                continue
+            conflicts.update(m for m, ok in zip(call, result, strict=True) if ok != 1)
         return conflicts
 
 

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from server.engagement import keys
 from server.engagement.members import MEMBER_INDEX_KEY, TIER_NAMES
 from server.engagement.rules import DAY_MS, Rules
+from server.engagement.scoring import rounded
 from server.engagement.tiers import money
 from server.ids import is_valid_id
 
@@ -126,6 +127,7 @@ class Reports:
         """Repurchase rate, average order value, LTV (members' orders in the currency)."""
         t = await self._totals()
         buyers, orders, revenue = t.get("buyers", 0), t.get("orders", 0), t.get("revenue", 0)
+        valued = t.get("valued_orders", 0)
         return {
             "currency": self._rules.currency,
             "members": t.get("members", 0),
@@ -137,9 +139,28 @@ class Reports:
             "repurchasers": t.get("repurchasers", 0),
             "repurchase_rate": rate(t.get("repurchasers", 0), buyers),
             "repurchase_window_days": self._rules.repurchase_window_days,
-            "average_order_value": money(revenue // orders) if orders else None,
-            "ltv_per_buyer": money(revenue // buyers) if buyers else None,
-            "ltv_per_member": money(revenue // t["members"]) if t.get("members") else None,
+            # Over the orders whose value is known (a currency without a rate is not 0),
+            # to the nearest cent (issue 14: both were floored, and AOV diluted).
+            "average_order_value": money(rounded(revenue, valued)) if valued else None,
+            "orders_without_rate": orders - valued,
+            "ltv_per_buyer": money(rounded(revenue, buyers)) if buyers else None,
+            "ltv_per_member": money(rounded(revenue, t["members"])) if t.get("members") else None,
+        }
+
+    async def at_risk(self, limit: int = 100) -> dict[str, Any]:
+        """Members flagged at risk, most valuable first: their orders' value in the
+        window (what is at stake) and the total."""
+        count = await self._redis.zcard(keys.AT_RISK)
+        every: list[Any] = await self._redis.zrevrange(keys.AT_RISK, 0, -1, withscores=True)
+        pairs = [(_text(m), int(float(v))) for m, v in every]
+        total = sum(v for _, v in pairs)
+        top = pairs[:limit]
+        return {
+            "currency": self._rules.currency,
+            "window_days": self._rules.order_window_days,
+            "members": count,
+            "value_at_stake": money(int(total)),
+            "top": [{"member_id": m, "value_in_window": money(v)} for m, v in top],
         }
 
     async def tiers(self) -> dict[str, Any]:

@@ -32,7 +32,8 @@ FLAT_KINDS: Final = tuple(
     if k not in (EventKind.LEAVE, EventKind.STAGE_SECONDS, EventKind.EXTERNAL)
 )
 POINT_KEYS: Final = (*FLAT_KINDS, "watch_minute", "stage_minute", *EXTERNAL_ACTIONS)
-CAP_KEYS: Final = tuple(k.value for k in EventKind)
+# Per kind, and "total": every kind's points together.
+CAP_KEYS: Final = (*(k.value for k in EventKind), "total")
 CONDITION_KEYS: Final = (
     "min_orders",
     "min_repurchases",
@@ -40,7 +41,10 @@ CONDITION_KEYS: Final = (
     "min_shares",
     "min_ltv",
     "max_days_since_order",
+    "min_orders_in_window",
+    "min_value_in_window",
 )
+AT_RISK_KEYS: Final = ("min_orders_in_window", "overdue_factor", "min_overdue_days", "idle_days")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -59,6 +63,23 @@ class TierRule:
     min_shares: int = 0
     min_ltv_minor: int = 0
     max_days_since_order: float = 0.0
+    # Orders and their value within ``Rules.order_window_days`` (lifetime counts never
+    # expire: a window keeps old orders from holding a tier for ever).
+    min_orders_in_window: int = 0
+    min_value_in_window_minor: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AtRiskRule:
+    """Who is flagged at risk: a valuable member (at least ``min_orders_in_window``
+    orders in the window) who is overdue — their last order is older than
+    ``overdue_factor`` times their usual interval between orders (and at least
+    ``min_overdue_days``) — or who has not shown up for ``idle_days``. 0 turns a part off."""
+
+    min_orders_in_window: int = 2
+    overdue_factor: float = 2.0
+    min_overdue_days: float = 30.0
+    idle_days: float = 21.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +95,27 @@ class Rules:
     core: TierRule = field(default_factory=lambda: TierRule(Tier.CORE))
     active: TierRule = field(default_factory=lambda: TierRule(Tier.ACTIVE))
     source: str = "(built in)"
+    # Value of one unit of another currency in ``currency`` (the brand's).
+    rates: Mapping[str, Decimal] = field(default_factory=dict)
+    # A new order earns ``points.purchase`` plus this many points per unit of its value.
+    purchase_points_per_unit: float = 0.0
+    # The window of ``min_orders_in_window`` and ``min_value_in_window`` (days).
+    order_window_days: float = 365.0
+    at_risk: AtRiskRule = field(default_factory=AtRiskRule)
+
+    @property
+    def daily_total_cap(self) -> float:
+        return self.daily_cap.get("total", 0.0)
+
+    @property
+    def order_window_ms(self) -> float:
+        return self.order_window_days * DAY_MS
+
+    def rate(self, currency: str) -> Decimal | None:
+        """What one unit of ``currency`` is worth in the rules' currency (None: unknown)."""
+        if currency == self.currency:
+            return Decimal(1)
+        return self.rates.get(currency)
 
     @property
     def half_life_ms(self) -> float:
@@ -115,6 +157,8 @@ def parse_rules(data: Mapping[str, Any], source: str = "(given)") -> Rules:
             "tiers",
             # Reward points (a separate ledger): read by server/engagement/reward_points.py.
             "reward_points",
+            "currency_rates",
+            "at_risk",
         ),
         source,
         "the top level",
@@ -128,8 +172,16 @@ def parse_rules(data: Mapping[str, Any], source: str = "(given)") -> Rules:
     points = _numbers(_table(top, "points", source), POINT_KEYS, source, "points")
     caps = _numbers(_table(top, "daily_cap", source), CAP_KEYS, source, "daily_cap")
     purchase = _table(top, "purchase", source)
-    _unknown(purchase, ("repurchase_window_days",), source, "[purchase]")
+    _unknown(
+        purchase,
+        ("repurchase_window_days", "points_per_unit", "window_days"),
+        source,
+        "[purchase]",
+    )
     window = _number(purchase.get("repurchase_window_days", 90), "repurchase_window_days", source)
+    rates = _rates(_table(top, "currency_rates", source), currency, source)
+    risk = _table(top, "at_risk", source)
+    _unknown(risk, AT_RISK_KEYS, source, "[at_risk]")
     tiers = _table(top, "tiers", source)
     _unknown(tiers, tuple(t.value for t in Tier), source, "[tiers]")
     silent = _table(tiers, "silent", source)
@@ -149,30 +201,72 @@ def parse_rules(data: Mapping[str, Any], source: str = "(given)") -> Rules:
         core=_tier_rule(Tier.CORE, _table(tiers, "core", source), source),
         active=_tier_rule(Tier.ACTIVE, _table(tiers, "active", source), source),
         source=source,
+        rates=rates,
+        purchase_points_per_unit=_number(
+            purchase.get("points_per_unit", 0.0), "points_per_unit", source
+        ),
+        order_window_days=_number(purchase.get("window_days", 365), "window_days", source),
+        at_risk=AtRiskRule(
+            min_orders_in_window=_whole(
+                risk.get("min_orders_in_window", 2), "[at_risk] min_orders_in_window", source
+            ),
+            overdue_factor=_number(risk.get("overdue_factor", 2.0), "overdue_factor", source),
+            min_overdue_days=_number(risk.get("min_overdue_days", 30), "min_overdue_days", source),
+            idle_days=_number(risk.get("idle_days", 21), "idle_days", source),
+        ),
     )
+
+
+def _rates(table: Mapping[str, Any], currency: str, source: str) -> dict[str, Decimal]:
+    rates: dict[str, Decimal] = {}
+    for code, value in table.items():
+        if not _CURRENCY.fullmatch(code) or code == currency:
+            raise RulesError(
+                f"{source}: [currency_rates] {code!r} must be an ISO 4217 code other than "
+                f"{currency}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise RulesError(f"{source}: [currency_rates] {code} must be a number")
+        try:
+            rate = Decimal(str(value))
+        except InvalidOperation:
+            raise RulesError(f"{source}: [currency_rates] {code} must be a number") from None
+        if not rate.is_finite() or rate <= 0:
+            raise RulesError(f"{source}: [currency_rates] {code} must be above 0")
+        rates[code] = rate
+    return rates
 
 
 def _tier_rule(tier: Tier, table: Mapping[str, Any], source: str) -> TierRule:
     where = f"[tiers.{tier.value}]"
     _unknown(table, CONDITION_KEYS, source, where)
-    ltv = table.get("min_ltv", "0")
-    try:
-        ltv_minor = int(Decimal(str(ltv)) * 100)
-    except InvalidOperation:
-        raise RulesError(f"{source}: {where} min_ltv {ltv!r} is not a decimal amount") from None
-    if isinstance(ltv, bool) or ltv_minor < 0:
-        raise RulesError(f"{source}: {where} min_ltv must be a non-negative amount")
     return TierRule(
         tier=tier,
         min_orders=_whole(table.get("min_orders", 0), f"{where} min_orders", source),
         min_repurchases=_whole(table.get("min_repurchases", 0), f"{where} min_repurchases", source),
         min_score=_number(table.get("min_score", 0.0), f"{where} min_score", source),
         min_shares=_whole(table.get("min_shares", 0), f"{where} min_shares", source),
-        min_ltv_minor=ltv_minor,
+        min_ltv_minor=_amount(table, "min_ltv", where, source),
         max_days_since_order=_number(
             table.get("max_days_since_order", 0.0), f"{where} max_days_since_order", source
         ),
+        min_orders_in_window=_whole(
+            table.get("min_orders_in_window", 0), f"{where} min_orders_in_window", source
+        ),
+        min_value_in_window_minor=_amount(table, "min_value_in_window", where, source),
     )
+
+
+def _amount(table: Mapping[str, Any], key: str, where: str, source: str) -> int:
+    """A money threshold (``"500.00"`` or a number) in minor units."""
+    value = table.get(key, "0")
+    try:
+        minor = int(Decimal(str(value)) * 100)
+    except (InvalidOperation, ValueError):
+        raise RulesError(f"{source}: {where} {key} {value!r} is not a decimal amount") from None
+    if isinstance(value, bool) or minor < 0:
+        raise RulesError(f"{source}: {where} {key} must be a non-negative amount")
+    return minor
 
 
 def _table(parent: Mapping[str, Any], name: str, source: str) -> dict[str, Any]:

@@ -20,11 +20,13 @@ applied); here, every event given is applied.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 from server.engagement.events import (
@@ -45,6 +47,10 @@ from server.ids import MemberId
 APPLIED_RETENTION_MS: Final = 30 * DAY_MS
 # Daily cap records older than this many days are dropped.
 CAP_DAYS_KEPT: Final = 8
+# Orders kept in ``MemberState.order_log`` (the windowed figures count these).
+ORDER_LOG_KEPT: Final = 64
+# The cap field suffix of a day's total over every kind.
+TOTAL: Final = "total"
 # Kinds that count as interactions (community health), when they are scored actions.
 INTERACTION_KINDS: Final = frozenset(
     {
@@ -101,6 +107,9 @@ class MemberState:
     since: int = 0
     last_active: int = 0
     orders: int = 0
+    # Lifetime value in the rules' currency (minor units), orders converted at the
+    # configured rates; ``valued_orders`` is how many orders it counts (the others were
+    # in a currency without a rate, and say so in explain).
     revenue_minor: int = 0
     first_order: int = 0
     last_order: int = 0
@@ -111,6 +120,12 @@ class MemberState:
     # Why the tier is what it is (the rule's sentence) and since when.
     reason: str = ""
     tier_at: int = 0
+    valued_orders: int = 0
+    # The newest orders as (time, value in minor units of the rules' currency, -1 when
+    # unknown), oldest first: the windowed order counts and values are read from it.
+    order_log: tuple[tuple[int, int], ...] = ()
+    # Flagged at risk at the last decision (``tiers.at_risk``): the at-risk list.
+    at_risk: bool = False
 
     @property
     def is_member(self) -> bool:
@@ -118,7 +133,24 @@ class MemberState:
 
     @property
     def aov_minor(self) -> int:
-        return self.revenue_minor // self.orders if self.orders else 0
+        """Average order value over the orders whose value is known, to the nearest cent."""
+        return rounded(self.revenue_minor, self.valued_orders)
+
+    @property
+    def unvalued_orders(self) -> int:
+        return self.orders - self.valued_orders
+
+    def orders_since(self, since_ms: int) -> tuple[int, int]:
+        """(orders, value in minor units) placed at or after ``since_ms``."""
+        recent = [v for ts, v in self.order_log if ts >= since_ms]
+        return len(recent), sum(v for v in recent if v > 0)
+
+
+def rounded(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` to the nearest whole number, halves up (0 for none)."""
+    if denominator <= 0:
+        return 0
+    return int((Decimal(numerator) / denominator).quantize(Decimal(1), ROUND_HALF_UP))
 
 
 @dataclass(slots=True)
@@ -166,11 +198,45 @@ def _minutes(event: Event, key: str) -> float:
 
 
 def utc_day(ts_ms: int) -> str:
-    return time.strftime("%Y%m%d", time.gmtime(max(ts_ms, 0) // 1000))
+    return _day_name(max(ts_ms, 0) // DAY_MS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_name(day: int) -> str:
+    # Every event needs its day's name: formatting it once per day, not per event.
+    return time.strftime("%Y%m%d", time.gmtime(day * DAY_MS // 1000))
 
 
 def cap_field(event: Event) -> str:
     return f"{utc_day(event.ts_ms)}:{event.kind.value}"
+
+
+def cap_fields(events: Iterable[Event]) -> list[str]:
+    """The cap records folding ``events`` reads: per day and kind, and per day in total."""
+    fields = set()
+    for event in events:
+        day = utc_day(event.ts_ms)
+        fields.add(f"{day}:{event.kind.value}")
+        fields.add(f"{day}:{TOTAL}")
+    return sorted(fields)
+
+
+def order_value(order: Order, rules: Rules) -> int | None:
+    """The order's amount in minor units of the rules' currency (None: no rate for it)."""
+    rate = rules.rate(order.currency)
+    if rate is None:
+        return None
+    if rate == 1:
+        return order.amount_minor
+    return int((order.amount_minor * rate).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+def purchase_points(value_minor: int | None, rules: Rules) -> float:
+    """A new order's points: a flat part plus a part that grows with its value."""
+    flat = rules.point("purchase")
+    if value_minor is None:
+        return flat
+    return flat + rules.purchase_points_per_unit * value_minor / 100
 
 
 def count_repurchases(times: Iterable[int], window_ms: float) -> int:
@@ -186,48 +252,119 @@ def apply_events(
     now: int,
     orders: Mapping[str, Order] | None = None,
     caps: Mapping[str, float] | None = None,
+    history: bool = False,
 ) -> Applied:
     """Fold ``events`` into ``state``. ``orders`` are the member's known orders (needed
-    when a purchase is among the events), ``caps`` the points earned per ``day:kind``."""
+    when a purchase is among the events), ``caps`` the points earned per ``day:kind``
+    and ``day:total``. ``history``: events of any age are applied (an import); otherwise
+    events older than the applied-id window are refused (purchases excepted).
+
+    One kind's points in a day are capped (``daily_cap``), then every kind's together
+    (``daily_cap.total``); a purchase's points are not capped, so value always counts.
+    """
     known = dict(orders or {})
     earned = dict(caps or {})
     out = Applied(state)
-    s = state
+    # Mutable copies of the state's counters: one ``replace`` at the end, not per event.
+    score, score_at = state.score, state.score_at
+    last_active, shares, interactions = state.last_active, state.shares, state.interactions
+    watched = state.watch_seconds
+    n_orders, revenue, valued = state.orders, state.revenue_minor, state.valued_orders
+    first, last = state.first_order, state.last_order
+    log = list(state.order_log)
     cutoff = now - APPLIED_RETENTION_MS
+    total_cap = rules.daily_total_cap
     bought = False
+    half_life = rules.half_life_ms
     for event in sorted(events, key=lambda e: (e.ts_ms, e.id)):
-        if event.ts_ms < cutoff and event.kind is not EventKind.PURCHASE:
+        kind = event.kind
+        if event.ts_ms < cutoff and kind is not EventKind.PURCHASE and not history:
             out.too_old.append(event)
             continue
         out.applied.append(event)
         if not is_member_action(event):
             continue
-        if event.kind is EventKind.PURCHASE:
+        credited_at = event.ts_ms
+        if kind is EventKind.PURCHASE:
             order = _order(event)
             if order is None or order.order_id in known:
                 continue  # a broken or repeated order report earns nothing
             known[order.order_id] = order
             out.new_orders.append(order)
             bought = True
-            s = _add_order(s, order, rules)
-        points = base_points(event, rules)
-        cap = rules.cap(event.kind)
-        credited_at = event.ts_ms
-        if cap > 0 and points > 0:
-            key = cap_field(event)
-            used = earned.get(key, 0.0)
-            points = max(0.0, min(points, cap - used))
-            earned[key] = used + points
-            out.caps[key] = earned[key]
-            credited_at = event.ts_ms - event.ts_ms % DAY_MS
-        s = _add_points(s, points, credited_at, rules)
-        s = _count(s, event)
+            value = order_value(order, rules)
+            n_orders += 1
+            if value is not None:
+                valued += 1
+                revenue += value
+            first = min(first, order.ts_ms) if first else order.ts_ms
+            last = max(last, order.ts_ms)
+            log.append((order.ts_ms, -1 if value is None else value))
+            points = purchase_points(value, rules)
+        else:
+            points = base_points(event, rules)
+            if points > 0:
+                day = utc_day(event.ts_ms)
+                cap = rules.cap(kind)
+                if cap > 0:
+                    points = _within_cap(earned, out.caps, f"{day}:{kind.value}", points, cap)
+                if total_cap > 0 and points > 0:
+                    points = _within_cap(earned, out.caps, f"{day}:{TOTAL}", points, total_cap)
+                if cap > 0 or total_cap > 0:
+                    credited_at = event.ts_ms - event.ts_ms % DAY_MS
+        if points > 0:
+            # Decay is linear: the stored moment moves forward, never back.
+            if credited_at >= score_at:
+                score = score * math.pow(0.5, (credited_at - score_at) / half_life) + points
+                score_at = credited_at
+            else:
+                score += points * math.pow(0.5, (score_at - credited_at) / half_life)
+        if kind is EventKind.SHARE or kind is EventKind.INVITE:
+            shares += 1
+        if kind in INTERACTION_KINDS and is_scored_action(event):
+            interactions += 1
+        if kind is EventKind.LEAVE:
+            watched += max(0.0, number(event.data, "watch_seconds") or 0.0)
+        last_active = max(last_active, event.ts_ms)
+    s = replace(
+        state,
+        score=score,
+        score_at=score_at,
+        last_active=last_active,
+        shares=shares,
+        interactions=interactions,
+        watch_seconds=watched,
+        orders=n_orders,
+        revenue_minor=revenue,
+        valued_orders=valued,
+        first_order=first,
+        last_order=last,
+    )
     if bought:
         times = [o.ts_ms for o in known.values()]
-        s = replace(s, repurchases=count_repurchases(times, rules.repurchase_window_ms))
-    out.caps_dropped = [k for k in earned if k[:8] < utc_day(now - CAP_DAYS_KEPT * DAY_MS)]
+        log.sort()
+        s = replace(
+            s,
+            repurchases=count_repurchases(times, rules.repurchase_window_ms),
+            order_log=tuple(log[-ORDER_LOG_KEPT:]),
+        )
+    oldest = utc_day(now - CAP_DAYS_KEPT * DAY_MS)
+    # A history import keeps the records of the days it touched: a later call with more
+    # of those days' events must not find the day's caps empty.
+    touched = {k for k in out.caps} if history else set()
+    out.caps_dropped = [k for k in earned if k[:8] < oldest and k not in touched]
     out.state = s
     return out
+
+
+def _within_cap(
+    earned: dict[str, float], changed: dict[str, float], key: str, points: float, cap: float
+) -> float:
+    """What is left of ``points`` under ``cap`` given what ``key`` earned already."""
+    used = earned.get(key, 0.0)
+    points = max(0.0, min(points, cap - used))
+    earned[key] = changed[key] = used + points
+    return points
 
 
 def _order(event: Event) -> Order | None:
@@ -236,41 +373,3 @@ def _order(event: Event) -> Order | None:
     except PurchaseError:
         return None
     return Order(purchase.order_id, event.ts_ms, purchase.amount_minor, purchase.currency)
-
-
-def _add_order(s: MemberState, order: Order, rules: Rules) -> MemberState:
-    revenue = s.revenue_minor + (order.amount_minor if order.currency == rules.currency else 0)
-    return replace(
-        s,
-        orders=s.orders + 1,
-        revenue_minor=revenue,
-        first_order=min(s.first_order, order.ts_ms) if s.first_order else order.ts_ms,
-        last_order=max(s.last_order, order.ts_ms),
-    )
-
-
-def _add_points(s: MemberState, points: float, at: int, rules: Rules) -> MemberState:
-    """Add ``points`` earned at ``at``; the stored moment moves forward, never back."""
-    if points <= 0:
-        return s
-    if at >= s.score_at:
-        return replace(
-            s, score=s.score * decay_factor(at - s.score_at, rules) + points, score_at=at
-        )
-    return replace(s, score=s.score + points * decay_factor(s.score_at - at, rules))
-
-
-def _count(s: MemberState, event: Event) -> MemberState:
-    shares = s.shares + (1 if event.kind in (EventKind.SHARE, EventKind.INVITE) else 0)
-    scored = is_scored_action(event)
-    interactions = s.interactions + (1 if scored and event.kind in INTERACTION_KINDS else 0)
-    watched = s.watch_seconds
-    if event.kind is EventKind.LEAVE:
-        watched += max(0.0, number(event.data, "watch_seconds") or 0.0)
-    return replace(
-        s,
-        shares=shares,
-        interactions=interactions,
-        watch_seconds=watched,
-        last_active=max(s.last_active, event.ts_ms),
-    )

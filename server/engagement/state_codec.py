@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from server.engagement.members import Tier
+from server.engagement.members import Tier, applied_key, history_key, member_key
 from server.engagement.scoring import MemberState
 from server.ids import MemberId
 
@@ -24,72 +24,101 @@ def orders_key(member_id: MemberId) -> str:
     return f"salon:{{m:{member_id}}}:orders"
 
 
-# KEYS: member, applied, caps, orders, history. ARGV[1]: the version read; ARGV[2]: JSON
-# {"h": {field: value}, "a": [[ts, id]], "trim": cutoff, "ttl": ms, "c": {field: points},
-# "cd": [field], "o": {order id: order}, "t": history entry or ""}; every value a string.
-# Returns 1 when written, 0 when the version moved (read and fold again).
+def history_ids_key(member_id: MemberId) -> str:
+    """Ids of imported events older than the applied-id window (kept as long as the
+    member: a history import may be run again at any time)."""
+    return f"salon:{{m:{member_id}}}:hist"
+
+
+# Keys per member, in this order, in both scripts below.
+KEYS_PER_MEMBER: Final = 6
+
+
+def member_keys(member_id: MemberId) -> list[bytes]:
+    """member, applied, caps, orders, tier history, imported ids (``KEYS_PER_MEMBER``):
+    one ``{m:ID}`` hash tag, so one member's keys always share a slot. Bytes: a batch
+    sends thousands of keys, and redis-py passes bytes through without encoding them."""
+    return [
+        k.encode()
+        for k in (
+            member_key(member_id),
+            applied_key(member_id),
+            caps_key(member_id),
+            orders_key(member_id),
+            history_key(member_id),
+            history_ids_key(member_id),
+        )
+    ]
+
+
+# Many members per call: KEYS are ``member_keys`` of each member, ARGV[1] a msgpack list
+# with one entry per member: [version read, {"h": [field, value, ...], "a": [ts, id, ...],
+# "trim": cutoff, "ttl": ms, "c": {field: points}, "cd": [field], "o": {order id: order},
+# "t": history entry or "", "n": history kept, "x": [old imported id]}] (every value a string).
+# Returns a list with, per member, 1 when written or 0 when the version moved.
 WRITE_SCRIPT: Final = """
-local current = redis.call('HGET', KEYS[1], 'ver') or '0'
-if current ~= ARGV[1] then
-  return 0
-end
-local w = cjson.decode(ARGV[2])
-redis.call('HSET', KEYS[1], 'ver', tostring(tonumber(current) + 1))
-for k, v in pairs(w.h) do
-  redis.call('HSET', KEYS[1], k, v)
-end
-if #w.a > 0 then
-  for _, pair in ipairs(w.a) do
-    redis.call('ZADD', KEYS[2], pair[1], pair[2])
+local all = cmsgpack.unpack(ARGV[1])
+local out = {}
+for i, item in ipairs(all) do
+  local b = (i - 1) * 6
+  local K1, K2, K3, K4, K5 = KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4], KEYS[b + 5]
+  local current = redis.call('HGET', K1, 'ver') or '0'
+  if current ~= item[1] then
+    out[i] = 0
+  else
+    local w = item[2]
+    redis.call('HSET', K1, 'ver', tostring(tonumber(current) + 1), unpack(w.h))
+    if #w.a > 0 then
+      for s = 1, #w.a, 4000 do
+        redis.call('ZADD', K2, unpack(w.a, s, math.min(s + 3999, #w.a)))
+      end
+      redis.call('ZREMRANGEBYSCORE', K2, '-inf', '(' .. w.trim)
+      redis.call('PEXPIRE', K2, w.ttl)
+    end
+    for k, v in pairs(w.c) do redis.call('HSET', K3, k, v) end
+    for _, k in ipairs(w.cd) do redis.call('HDEL', K3, k) end
+    if next(w.c) ~= nil then redis.call('PEXPIRE', K3, w.ttl) end
+    for k, v in pairs(w.o) do redis.call('HSET', K4, k, v) end
+    if w.t ~= '' then
+      redis.call('LPUSH', K5, w.t)
+      redis.call('LTRIM', K5, 0, tonumber(w.n) - 1)
+    end
+    for _, id in ipairs(w.x) do redis.call('SADD', KEYS[b + 6], id) end
+    out[i] = 1
   end
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. w.trim)
-  redis.call('PEXPIRE', KEYS[2], w.ttl)
 end
-for k, v in pairs(w.c) do
-  redis.call('HSET', KEYS[3], k, v)
-end
-for _, k in ipairs(w.cd) do
-  redis.call('HDEL', KEYS[3], k)
-end
-if next(w.c) ~= nil then
-  redis.call('PEXPIRE', KEYS[3], w.ttl)
-end
-for k, v in pairs(w.o) do
-  redis.call('HSET', KEYS[4], k, v)
-end
-if w.t ~= '' then
-  redis.call('LPUSH', KEYS[5], w.t)
-  redis.call('LTRIM', KEYS[5], 0, tonumber(w.n) - 1)
-end
-return 1
+return out
 """
 
-# KEYS: member, applied, caps, orders. ARGV: the state fields, then a count and the event
-# ids, then a count and the cap fields, then "1" to read the orders. One call per member
-# (instead of four commands) returns [fields, applied scores, cap values, orders].
+# Many members per call: KEYS as for WRITE_SCRIPT; ARGV[1] a msgpack list of the state
+# field names, ARGV[2] a msgpack list with one entry per member: [event ids, cap fields,
+# 1 to read the orders, ids to look up among the imported ones]. Returns one msgpack
+# string (one reply to parse, however many members): per member [fields, applied
+# scores, cap values, orders as a flat list, imported flags]; a missing value is false.
 READ_SCRIPT: Final = """
-local i = 1
-local n = tonumber(ARGV[i]); i = i + 1
-local names = {}
-for j = 1, n do names[j] = ARGV[i]; i = i + 1 end
-local state = redis.call('HMGET', KEYS[1], unpack(names))
-n = tonumber(ARGV[i]); i = i + 1
-local seen = {}
-if n > 0 then
-  local ids = {}
-  for j = 1, n do ids[j] = ARGV[i]; i = i + 1 end
-  seen = redis.call('ZMSCORE', KEYS[2], unpack(ids))
+-- unpack() takes a few thousand values at most: long lists go in slices.
+local function many(cmd, key, list)
+  local out = {}
+  for s = 1, #list, 4000 do
+    local part = redis.call(cmd, key, unpack(list, s, math.min(s + 3999, #list)))
+    for _, v in ipairs(part) do out[#out + 1] = v end
+  end
+  return out
 end
-n = tonumber(ARGV[i]); i = i + 1
-local caps = {}
-if n > 0 then
-  local fields = {}
-  for j = 1, n do fields[j] = ARGV[i]; i = i + 1 end
-  caps = redis.call('HMGET', KEYS[3], unpack(fields))
+local names = cmsgpack.unpack(ARGV[1])
+local all = cmsgpack.unpack(ARGV[2])
+local out = {}
+for i, item in ipairs(all) do
+  local b = (i - 1) * 6
+  local state = redis.call('HMGET', KEYS[b + 1], unpack(names))
+  local seen, caps, orders, old = {}, {}, {}, {}
+  if #item[1] > 0 then seen = many('ZMSCORE', KEYS[b + 2], item[1]) end
+  if #item[2] > 0 then caps = many('HMGET', KEYS[b + 3], item[2]) end
+  if item[3] == 1 then orders = redis.call('HGETALL', KEYS[b + 4]) end
+  if #item[4] > 0 then old = many('SMISMEMBER', KEYS[b + 6], item[4]) end
+  out[i] = {state, seen, caps, orders, old}
 end
-local orders = {}
-if ARGV[i] == '1' then orders = redis.call('HGETALL', KEYS[4]) end
-return {state, seen, caps, orders}
+return cmsgpack.pack(out)
 """
 
 _INT_FIELDS: Final = {
@@ -105,10 +134,11 @@ _INT_FIELDS: Final = {
     "shares": "shares",
     "interactions": "interactions",
     "tier_at": "tier_at",
+    "valued": "valued_orders",
 }
 _FLOAT_FIELDS: Final = {"score": "score", "watch_s": "watch_seconds"}
 # What the scorer reads of a member hash (HMGET: half the reply of HGETALL).
-STATE_FIELDS: Final = (*_INT_FIELDS, *_FLOAT_FIELDS, "tier", "mode", "reason")
+STATE_FIELDS: Final = (*_INT_FIELDS, *_FLOAT_FIELDS, "tier", "mode", "reason", "olog", "risk")
 
 
 def text(value: bytes | str | None) -> str:
@@ -119,7 +149,10 @@ def text(value: bytes | str | None) -> str:
 
 def state_from_hash(member_id: MemberId, raw: Mapping[Any, Any]) -> MemberState:
     """Read a member hash; a field that is missing or unreadable is 0 (or empty)."""
-    data = {text(k): text(v) for k, v in raw.items()}
+    data = {
+        (k if isinstance(k, str) else k.decode()): (v if isinstance(v, str) else v.decode())
+        for k, v in raw.items()
+    }
     values: dict[str, Any] = {}
     for name, attr in _INT_FIELDS.items():
         try:
@@ -137,13 +170,34 @@ def state_from_hash(member_id: MemberId, raw: Mapping[Any, Any]) -> MemberState:
             tier = Tier(data["tier"])
         except ValueError:
             tier = Tier.SILENT  # the gate reads an unknown tier as silent, and so do we
+    if "valued" not in data:
+        # Written before orders were converted: every counted order was in the currency.
+        values["valued_orders"] = values["orders"] if values["revenue_minor"] else 0
     return MemberState(
         member_id=member_id,
         tier=tier,
         pinned=data.get("mode", "pinned") != "auto",
         reason=data.get("reason", ""),
+        order_log=decode_order_log(data.get("olog", "")),
+        at_risk=data.get("risk") == "1",
         **values,
     )
+
+
+def encode_order_log(log: tuple[tuple[int, int], ...]) -> str:
+    return " ".join(f"{ts}:{value}" for ts, value in log)
+
+
+def decode_order_log(raw: str) -> tuple[tuple[int, int], ...]:
+    """``ts:value ts:value``; an unreadable pair is left out."""
+    out = []
+    for pair in raw.split():
+        ts, _, value = pair.partition(":")
+        try:
+            out.append((int(ts), int(value)))
+        except ValueError:
+            continue
+    return tuple(out)
 
 
 def state_fields(state: MemberState) -> dict[str, str]:
@@ -153,4 +207,6 @@ def state_fields(state: MemberState) -> dict[str, str]:
     if state.tier is not None:
         out["tier"] = state.tier.value
     out["reason"] = state.reason
+    out["olog"] = encode_order_log(state.order_log)
+    out["risk"] = "1" if state.at_risk else "0"
     return out

@@ -43,12 +43,16 @@ class Verdict:
     rule: str
     reason: str
     checks: tuple[tuple[Tier, tuple[Check, ...], bool], ...]
+    # A valuable member who is overdue or away (``at_risk``): why, or "" when not.
+    at_risk: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "tier": self.tier.value,
             "rule": self.rule,
             "reason": self.reason,
+            "at_risk": bool(self.at_risk),
+            "at_risk_reason": self.at_risk,
             "rules": [
                 {"tier": t.value, "matched": matched, "conditions": [c.to_json() for c in cs]}
                 for t, cs, matched in self.checks
@@ -120,6 +124,20 @@ def tier_checks(rule: TierRule, state: MemberState, rules: Rules, now: int) -> t
                 state.revenue_minor >= rule.min_ltv_minor,
             )
         )
+    if rule.min_orders_in_window or rule.min_value_in_window_minor:
+        count, value = state.orders_since(now - int(rules.order_window_ms))
+        window = f"within {_num(rules.order_window_days)} days"
+        if rule.min_orders_in_window:
+            checks.append(_at_least(f"orders {window}", rule.min_orders_in_window, count))
+        if rule.min_value_in_window_minor:
+            checks.append(
+                Check(
+                    f"order value {window} ({rules.currency})",
+                    f">= {money(rule.min_value_in_window_minor)}",
+                    money(value),
+                    value >= rule.min_value_in_window_minor,
+                )
+            )
     if rule.max_days_since_order:
         since = days_since(state.last_order, now)
         checks.append(
@@ -151,6 +169,14 @@ def evaluate(state: MemberState, rules: Rules, now: int) -> Verdict:
         table.append((rule.tier, checks, matched))
         if matched:
             decided = (rule.tier, f"{rule.tier.value}: {_sentence(checks) or 'no conditions'}")
+    if decided is None and state.orders > 0:
+        # Potential means "has never bought": a buyer who meets no rule is still active.
+        missing = [c for c in table[-1][1] if not c.ok]
+        decided = (
+            Tier.ACTIVE,
+            f"active: has bought ({_plural(state.orders, 'order')}), though "
+            + (_sentence(tuple(missing)) if missing else "no rule matched"),
+        )
     if decided is None:
         missing = [c for c in table[-1][1] if not c.ok]
         decided = (
@@ -159,7 +185,44 @@ def evaluate(state: MemberState, rules: Rules, now: int) -> Verdict:
             + (f" ({_sentence(tuple(missing))})" if missing else ""),
         )
     table.append((Tier.POTENTIAL, (), decided[0] is Tier.POTENTIAL))
-    return Verdict(decided[0], decided[0].value, decided[1], tuple(table))
+    risk = at_risk(state, rules, now) if decided[0] is not Tier.SILENT else ""
+    return Verdict(decided[0], decided[0].value, decided[1], tuple(table), risk)
+
+
+def usual_interval_days(state: MemberState) -> float | None:
+    """The member's mean days between orders (None with fewer than two)."""
+    times = sorted(ts for ts, _ in state.order_log)
+    if len(times) < 2:
+        return None
+    return (times[-1] - times[0]) / (len(times) - 1) / DAY_MS
+
+
+def overdue_after_days(state: MemberState, rules: Rules) -> float | None:
+    """Days after the last order from which a valuable member is overdue."""
+    risk = rules.at_risk
+    usual = usual_interval_days(state)
+    if risk.overdue_factor <= 0 or usual is None:
+        return None
+    return max(risk.min_overdue_days, risk.overdue_factor * usual)
+
+
+def at_risk(state: MemberState, rules: Rules, now: int) -> str:
+    """Why a valuable member is at risk of going silent ("" when they are not)."""
+    risk = rules.at_risk
+    count, _ = state.orders_since(now - int(rules.order_window_ms))
+    if risk.min_orders_in_window <= 0 or count < risk.min_orders_in_window:
+        return ""
+    overdue = overdue_after_days(state, rules)
+    since_order = days_since(state.last_order, now)
+    if overdue is not None and since_order is not None and since_order > overdue:
+        return (
+            f"last order {_num(round(since_order, 1))} days ago, usually every "
+            f"{_num(round(usual_interval_days(state) or 0, 1))} days"
+        )
+    idle = days_since(max(state.last_active, state.last_order), now)
+    if risk.idle_days > 0 and idle is not None and idle >= risk.idle_days:
+        return f"not seen for {_num(round(idle, 1))} days"
+    return ""
 
 
 def pinned_verdict(state: MemberState, rules: Rules, now: int) -> Verdict:
@@ -189,12 +252,26 @@ def next_review(state: MemberState, rules: Rules, now: int, longest_ms: int) -> 
                 times.append(now + rules.half_life_ms * math.log2(score / rule.min_score) + 1)
         if rule is not None and rule.max_days_since_order > 0 and state.last_order > 0:
             times.append(state.last_order + rule.max_days_since_order * DAY_MS + 1)
+        # An order leaving the window may end a windowed condition.
+        window = rules.order_window_ms
+        times.extend(ts + window + 1 for ts, _ in state.order_log if ts + window >= now)
+        # When a valuable member would become at risk (overdue, or away too long).
+        risk = rules.at_risk
+        count, _ = state.orders_since(now - int(window))
+        if risk.min_orders_in_window > 0 and count >= risk.min_orders_in_window:
+            overdue = overdue_after_days(state, rules)
+            if overdue is not None:
+                times.append(state.last_order + overdue * DAY_MS + 1)
+            if risk.idle_days > 0:
+                seen = max(state.last_active, state.last_order)
+                times.append(seen + risk.idle_days * DAY_MS + 1)
     return int(min(t for t in times if t > now))
 
 
 def rfm(state: MemberState, rules: Rules, now: int) -> dict[str, Any]:
     """Purchase value: recency, frequency, monetary, repurchases, average order, LTV."""
     recency = days_since(state.last_order, now)
+    window_orders, window_value = state.orders_since(now - int(rules.order_window_ms))
     return {
         "currency": rules.currency,
         "recency_days": None if recency is None else round(recency, 1),
@@ -202,6 +279,11 @@ def rfm(state: MemberState, rules: Rules, now: int) -> dict[str, Any]:
         "monetary": money(state.revenue_minor),
         "average_order_value": money(state.aov_minor),
         "ltv": money(state.revenue_minor),
+        # Orders in a currency without a configured rate: counted, but not in the value.
+        "orders_without_rate": state.unvalued_orders,
+        "orders_in_window": window_orders,
+        "value_in_window": money(window_value),
+        "window_days": rules.order_window_days,
         "repurchases": state.repurchases,
         "repurchase_window_days": rules.repurchase_window_days,
         "repurchased": state.repurchases > 0,

@@ -2,17 +2,17 @@
 
 A ``RoomActivity`` lives as long as its ``Room`` object (a room session: from the first
 join until the room empties and closes). It holds the chat, the reaction tally, Q&A,
-polls and the product shelf, plus one ``Limiter`` per connection. It must never hold
+polls and the product shelf, plus one ``Limiter`` per member (not per connection: a
+reconnect must not refill the buckets). It must never hold
 the ``Room`` itself: the signaling feature keys activities by room in a weak map.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from server.ids import ParticipantId
+from server.ids import MemberId
 from server.rooms.chat import ChatLog
 from server.rooms.polls import PollBox
 from server.rooms.products import ProductShelf
@@ -23,6 +23,9 @@ from server.settings import InteractionSettings
 
 LIMIT_NAMES = ("chat", "reaction", "question", "vote", "click", "moderation")
 PRUNE_MIN = 64
+# A limiter unused this long has refilled every bucket (the slowest default refills in
+# 15 s): dropping it changes nothing, so the table is pruned of those only.
+PRUNE_IDLE_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +60,21 @@ class RoomActivity:
         self.qa = QaBoard(settings.max_questions, settings.question_max_length)
         self.polls = PollBox(settings.max_polls)
         self.shelf = ProductShelf()
-        self._limiters: dict[ParticipantId, Limiter] = {}
+        self._limiters: dict[MemberId, Limiter] = {}
         self._prune_at = PRUNE_MIN
 
-    def limiter(
-        self, participant_id: ParticipantId, present: Callable[[ParticipantId], bool]
-    ) -> Limiter:
-        """The limiter of one connection. Limiters of connections that are gone are
-        dropped now and then (when the table has doubled), so the table stays small."""
-        limiter = self._limiters.get(participant_id)
+    def limiter(self, member_id: MemberId, now: float) -> Limiter:
+        """The limiter of one member in this room session, whichever connection they
+        use. Limiters idle for ``PRUNE_IDLE_S`` (full again) are dropped now and then
+        (when the table has doubled), so the table stays small."""
+        limiter = self._limiters.get(member_id)
         if limiter is None:
             if len(self._limiters) >= self._prune_at:
-                self._limiters = {p: lim for p, lim in self._limiters.items() if present(p)}
+                self._limiters = {
+                    m: lim for m, lim in self._limiters.items() if now - lim.last < PRUNE_IDLE_S
+                }
                 self._prune_at = max(PRUNE_MIN, 2 * len(self._limiters))
-            limiter = self._limiters[participant_id] = Limiter()
+            limiter = self._limiters[member_id] = Limiter()
         return limiter
 
     @property

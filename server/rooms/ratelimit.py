@@ -1,4 +1,4 @@
-"""Per-connection rate limits: one token bucket per kind of message.
+"""Rate limits: one token bucket per kind of message, per member and room session.
 
 Pure and synchronous; the caller passes a monotonic clock reading. A refused message
 costs nothing (no token taken), and the error says which limit and when to retry.
@@ -37,15 +37,18 @@ class Bucket:
 
 
 class Limiter:
-    """The buckets of one connection."""
+    """The buckets of one member in one room session."""
 
-    __slots__ = ("_buckets",)
+    __slots__ = ("_buckets", "last")
 
     def __init__(self) -> None:
         self._buckets: dict[str, Bucket] = {}
+        # When a token was last asked for (monotonic seconds).
+        self.last = float("-inf")
 
     def check(self, limit: Limit, now: float) -> None:
         """Take one token from ``limit``'s bucket or raise ``RateLimited``."""
+        self.last = now
         bucket = self._buckets.get(limit.name)
         if bucket is None:
             bucket = self._buckets[limit.name] = Bucket(float(limit.burst), now)

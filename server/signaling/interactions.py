@@ -88,9 +88,10 @@ class Interactions:
         live = self._live(ctx.room)
         limit = self._limits[LIMIT_OF[type(message)]]
         room = ctx.room
-        limiter = live.activity.limiter(ctx.me.participant_id, lambda p: room.get(p) is not None)
+        now = self._clock()
+        limiter = live.activity.limiter(ctx.me.member_id, now)
         try:
-            limiter.check(limit, self._clock())
+            limiter.check(limit, now)
         except RateLimited as exc:
             logger.debug("room %s: %s hit the %s limit", room.room_id, ctx.me.member_id, exc.limit)
             code, _ = code_for(exc)

@@ -88,7 +88,7 @@ async def test_a_potential_member_who_takes_part_and_buys_gets_into_an_active_ro
     await expect(changes).to_contain_text(
         "Pia Potential: potential → active", timeout=PUSH_TIMEOUT_MS
     )
-    await expect(changes).to_contain_text("active: orders 1 (needs >= 1)")
+    await expect(changes).to_contain_text("active: orders within 365 days 1 (needs >= 1)")
     await expect(pia_in_list).to_contain_text("Active")
     # Members never see the tier changes of others (nor their own, in this console).
     await expect(pia.page.get_by_role("region", name="Tier changes")).to_have_count(0)

@@ -90,8 +90,11 @@ async def assert_exactly_once(redis: Redis, events: list[Event]) -> None:
             want.repurchases,
         ), member_id
         assert got.watch_seconds == pytest.approx(want.watch_seconds)
+        # An order reported twice (ids differ, times 1 ms apart) counts at the time of
+        # whichever report is applied first; with points that grow with the order's value
+        # (issue 14) that millisecond moves the score by up to ~1e-9 of itself.
         assert got.score * 2 ** ((got.score_at - want.score_at) / RULES.half_life_ms) == (
-            pytest.approx(want.score, rel=1e-9)
+            pytest.approx(want.score, rel=1e-8)
         ), member_id
     # The metrics saw each event once too.
     stats = await redis.hgetall(keys.session_key("room:s1", "stats"))

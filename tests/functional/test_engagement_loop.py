@@ -80,7 +80,7 @@ async def test_a_purchase_moves_a_potential_member_to_active_where_the_gate_read
     assert member is not None and member.tier is Tier.ACTIVE
     [change] = changes
     assert (change.member_id, change.old, change.new) == ("pia", Tier.POTENTIAL, Tier.ACTIVE)
-    assert change.reason == "active: orders 1 (needs >= 1), score 12.0 (needs >= 5)"
+    assert change.reason == "active: orders within 365 days 1 (needs >= 1)"
     history = [json.loads(e) for e in await redis.lrange(history_key(MemberId("pia")), 0, -1)]
     assert [(h["from"], h["to"]) for h in history] == [("potential", "active"), (None, "potential")]
     assert history[0]["reason"] == change.reason
@@ -240,9 +240,10 @@ async def test_an_order_history_import_gives_rfm_and_tiers(redis: Redis) -> None
     assert (result.members, result.orders, result.new_orders) == (3, 3, 3)
     ann, _ = await ledger.read(MemberId("ann"))
     assert (ann.orders, ann.revenue_minor, ann.repurchases) == (2, 20000, 1)
-    # Old orders and no activity since: silent. Bob has just become a member: potential.
+    # Old orders and no activity since: silent. Bob has just become a member, and has
+    # bought (long ago): active, never potential ("has never bought"; issue 14).
     assert (await store.get(MemberId("ann"))).tier is Tier.SILENT  # type: ignore[union-attr]
-    assert (await store.get(MemberId("bob"))).tier is Tier.POTENTIAL  # type: ignore[union-attr]
+    assert (await store.get(MemberId("bob"))).tier is Tier.ACTIVE  # type: ignore[union-attr]
     again = await write_import(redis, store, ledger, Aggregates(redis, RULES), members, orders)
     assert (again.new_orders, again.tier_changes) == (0, 0)
     reports = Reports(redis, RULES)
@@ -251,4 +252,4 @@ async def test_an_order_history_import_gives_rfm_and_tiers(redis: Redis) -> None
     # Decided and counted at once, Cy (no orders, a member since 2020) too.
     assert (await store.get(MemberId("cy"))).tier is Tier.SILENT  # type: ignore[union-attr]
     tiers = (await reports.tiers())["now"]
-    assert tiers == {"core": 0, "active": 0, "potential": 1, "silent": 2}
+    assert tiers == {"core": 0, "active": 1, "potential": 0, "silent": 2}

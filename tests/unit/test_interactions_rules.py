@@ -303,14 +303,30 @@ def test_slow_limits_read_naturally() -> None:
     assert "then 1 every 5 seconds" in str(error)
 
 
-def test_limiters_of_gone_connections_are_dropped() -> None:
+def test_limiters_idle_long_enough_to_be_full_again_are_dropped() -> None:
     activity = RoomActivity("room", InteractionSettings(), 0)
-    present = {ParticipantId("p0")}
+    chat = Limit("chat", 1.0, 5)
     for n in range(200):
-        activity.limiter(ParticipantId(f"p{n}"), lambda p: p in present)
-    assert activity.limiter_count < 200
-    limiter = activity.limiter(ParticipantId("p0"), lambda p: p in present)
-    assert limiter is activity.limiter(ParticipantId("p0"), lambda p: p in present)
+        activity.limiter(MemberId(f"m{n}"), 0.0).check(chat, 0.0)
+    busy = activity.limiter(MemberId("busy"), 1000.0)
+    busy.check(chat, 1000.0)
+    for n in range(200):
+        activity.limiter(MemberId(f"later{n}"), 1000.0)
+    assert activity.limiter_count < 300
+    assert activity.limiter(MemberId("busy"), 1000.0) is busy
+
+
+def test_a_member_has_one_limiter_whichever_connection_they_use() -> None:
+    """Regression (issue 14): rate limits were per connection, so a reconnect refilled
+    them."""
+    activity = RoomActivity("room", InteractionSettings(), 0)
+    chat = Limit("chat", 0.5, 2)
+    first = activity.limiter(MemberId("cora"), 10.0)
+    first.check(chat, 10.0)
+    first.check(chat, 10.0)
+    reconnected = activity.limiter(MemberId("cora"), 10.1)
+    with pytest.raises(e.RateLimited):
+        reconnected.check(chat, 10.1)
 
 
 def test_limits_come_from_settings() -> None:

@@ -19,7 +19,8 @@ from server.engagement.scoring import MemberState, Order, apply_events
 from server.engagement.tiers import evaluate, next_review, pinned_verdict, rfm
 from server.ids import MemberId
 
-RULES = load_rules()
+# The pre-issue-14 rules: fixed figures for the mechanics (new defaults: test_value.py).
+RULES = load_rules(Path(__file__).with_name("classic_tiers.toml"))
 NOW = 1_750_000_000_000
 RANK = {Tier.SILENT: 0, Tier.POTENTIAL: 1, Tier.ACTIVE: 2, Tier.CORE: 3}
 _ids = itertools.count()
@@ -129,7 +130,20 @@ def test_a_pinned_tier_stands_and_says_what_scoring_would_decide() -> None:
 
 def test_rfm_figures() -> None:
     figures = rfm(
-        state(orders=3, revenue_minor=15000, last_order=NOW - 2 * DAY_MS, repurchases=1), RULES, NOW
+        state(
+            orders=3,
+            valued_orders=3,
+            revenue_minor=15000,
+            last_order=NOW - 2 * DAY_MS,
+            repurchases=1,
+            order_log=(
+                (NOW - 400 * DAY_MS, 5000),
+                (NOW - 9 * DAY_MS, 5000),
+                (NOW - 2 * DAY_MS, 5000),
+            ),
+        ),
+        RULES,
+        NOW,
     )
     assert figures == {
         "currency": "EUR",
@@ -141,6 +155,10 @@ def test_rfm_figures() -> None:
         "repurchases": 1,
         "repurchase_window_days": 90.0,
         "repurchased": True,
+        "orders_without_rate": 0,
+        "orders_in_window": 2,
+        "value_in_window": "100.00",
+        "window_days": 365.0,
     }
 
 
