@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -60,6 +59,7 @@ from server.rooms.model import Role
 from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
 from server.settings import Settings
+from server.text import find_problem
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,6 @@ FUTURE_SLACK_MS: Final = 5 * 60 * 1000
 # Reported times before this (2000-01-01 UTC) are mistakes (or attacks), not history.
 EARLIEST_MS: Final = 946_684_800_000
 # Explicit embeddings, overrides and isolates: they reorder what follows them on screen.
-BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 EXTERNAL_KINDS: Final = (EventKind.PURCHASE, EventKind.SHARE, EventKind.INVITE, EventKind.EXTERNAL)
 # Fields each kind accepts besides kind, member_id, room_id, id and at.
 KIND_FIELDS: Final = {
@@ -136,9 +135,9 @@ def _short_text(item: dict[str, Any], key: str) -> str | None:
 
 
 def is_plain_text(value: str) -> bool:
-    """True if ``value`` can be stored and shown as it is: UTF-8 encodable (no lone
-    surrogate) and free of control characters and bidi overrides."""
-    return not any(unicodedata.category(ch) in ("Cc", "Cs") or ch in BIDI_CONTROLS for ch in value)
+    """True if ``value`` can be stored and shown as it is: the label rules of
+    ``server/text.py`` (no lone surrogate, control character or bidi control)."""
+    return find_problem(value, multiline=False, label=True) is None
 
 
 def parse_external_event(item: Any, now: int) -> Event:
