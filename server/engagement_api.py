@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -45,6 +46,7 @@ from server.engagement.scoring import APPLIED_RETENTION_MS
 from server.http_common import Handler, RequestError, admin_only, error_response, read_capped
 from server.ids import MemberId, is_valid_id
 from server.rooms.model import Role
+from server.rooms.room import Room
 from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
 from server.settings import Settings
@@ -184,8 +186,13 @@ def parse_external_event(item: Any, now: int) -> Event:
     return Event(event.id, SCHEMA_VERSION, kind, room_id, event.member_id, ts, data)
 
 
-def push_tier_change(service: RoomService, change: TierChange) -> None:
-    """Tell the hosts of the room the member is in (on this node) about a tier change."""
+def push_tier_change(
+    service: RoomService,
+    change: TierChange,
+    journal: Callable[[Room, dict[str, Any]], None] | None = None,
+) -> None:
+    """Tell the hosts of the room the member is in (on this node) about a tier change,
+    and hand it to ``journal`` (the room session's summary for hosts who reload)."""
     for room in service.live_rooms.values():
         participant = room.current_of(change.member_id)
         if participant is None:
@@ -198,6 +205,8 @@ def push_tier_change(service: RoomService, change: TierChange) -> None:
             **{k: v for k, v in change.to_json().items() if k in ("from", "to", "reason")},
         }
         room.broadcast("tier", payload, only=hosts)
+        if journal is not None:
+            journal(room, payload)
 
 
 class EngagementApi:

@@ -2,7 +2,8 @@
 
 A ``RoomActivity`` lives as long as its ``Room`` object (a room session: from the first
 join until the room empties and closes). It holds the chat, the reaction tally, Q&A,
-polls and the product shelf, plus one ``Limiter`` per connection. It must never hold
+polls, the product shelf and the hosts' journal (purchases, tier changes), plus one
+``Limiter`` per connection. It must never hold
 the ``Room`` itself: the signaling feature keys activities by room in a weak map.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from server.ids import ParticipantId
 from server.rooms.chat import ChatLog
+from server.rooms.journal import SessionJournal
 from server.rooms.polls import PollBox
 from server.rooms.products import ProductShelf
 from server.rooms.qa import QaBoard
@@ -57,6 +59,7 @@ class RoomActivity:
         self.qa = QaBoard(settings.max_questions, settings.question_max_length)
         self.polls = PollBox(settings.max_polls)
         self.shelf = ProductShelf()
+        self.journal = SessionJournal()
         self._limiters: dict[ParticipantId, Limiter] = {}
         self._prune_at = PRUNE_MIN
 

@@ -158,10 +158,16 @@ def to_wire(message: Any) -> dict[str, Any]:
 # --- what the server sends -------------------------------------------------------------
 
 
-def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
+def error(
+    code: str, message: str, ref: str | None = None, params: dict[str, object] | None = None
+) -> dict[str, Any]:
+    """An error: its stable ``code``, an English ``message``, and the ``params`` a page
+    renders its own sentence from (docs/protocol.md, "Errors")."""
     out: dict[str, Any] = {"type": "error", "code": code, "message": message}
     if ref is not None:
         out["ref"] = ref
+    if params:
+        out["params"] = dict(params)
     return out
 
 
