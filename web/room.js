@@ -434,13 +434,23 @@ function renderParticipants() {
   const people = renderPeopleList(ui.peopleList, ui.peopleCount, participants, salon.you,
     (li, p) => callFeatures('decorateParticipant', li, p, featureApi));
   ui.peopleBtn.textContent = t('people.button', { count: people.length });
+  ui.peopleBtn.setAttribute('aria-label', t('people.button_label', { count: people.length }));
   salon.participants = people.map((p) => ({ ...p }));
 }
 
 // ---------------------------------------------------------------- start
 
+// The chat floats just above the bottom bar, however tall the bar is (layout.css).
+function followDockHeight() {
+  if (typeof ResizeObserver === 'undefined') return;
+  new ResizeObserver(() => {
+    document.documentElement.style.setProperty('--dock-h', `${ui.dock.offsetHeight}px`);
+  }).observe(ui.dock);
+}
+
 function start() {
   translatePage();
+  followDockHeight();
   mountLanguageSwitch(ui.langSlot);
   initSheets();
   renderLiveBadge(false);

@@ -276,3 +276,35 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
                 (f"console of {person.label}", "\n".join(person.console[-60:]) or "(empty)")
             )
     return report
+
+
+# --- the room page's sheets, tabs and menus ---------------------------------------------
+
+
+async def open_sheet(page: Page, sheet: str) -> None:
+    """Open a member's sheet (``qa``, ``poll``, ``people``) unless it is open already."""
+    if await page.evaluate("document.body.dataset.sheet || ''") == sheet:
+        return
+    await page.locator(f'[data-open-sheet="{sheet}"]').first.click()
+    await expect(page.locator("body")).to_have_attribute("data-sheet", sheet)
+
+
+async def open_tab(page: Page, name: str) -> None:
+    """Select a tab of the host console by its label."""
+    await page.get_by_role("tab", name=name).click()
+    await expect(page.get_by_role("tab", name=name)).to_have_attribute("aria-selected", "true")
+
+
+async def person_action(page: Page, name: str, action: str, *, confirm: bool = False) -> None:
+    """A host's per-person menu: open ``name``'s menu, pick ``action`` (and confirm it)."""
+    await page.get_by_role("button", name=f"Actions for {name}").click()
+    await (
+        page.get_by_role("menu", name=f"Actions for {name}")
+        .get_by_role("menuitem", name=action, exact=True)
+        .click()
+    )
+    if confirm:
+        dialog = page.get_by_role("dialog")
+        await expect(dialog).to_be_visible()
+        await dialog.locator("#confirm-ok").click()
+        await expect(dialog).to_be_hidden()
