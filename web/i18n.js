@@ -57,7 +57,7 @@ export function has(key) {
   return lookup(key) !== null;
 }
 
-// `t('chat.from', { name })`: the sentence with {placeholders} filled, numbers formatted.
+// `t('chat.delete_from', { name })`: the sentence with {placeholders} filled, numbers formatted.
 export function t(key, params = {}) {
   let text = null;
   if (typeof params.count === 'number') {

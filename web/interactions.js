@@ -185,6 +185,7 @@ function buildConsole() {
     ['qa', t('tab.qa'), 'ix-qa'],
     ['polls', t('tab.polls'), 'ix-polls'],
     ['products', t('tab.products'), 'ix-product'],
+    ['people', t('tab.people'), 'people'],
     ['activity', t('tab.activity'), 'ix-shop'],
   ]);
 }

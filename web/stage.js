@@ -73,13 +73,19 @@ function isMuted(pid) {
 
 // ---------------------------------------------------------------- the stage panel
 
+// Members see the stage at the top of the people list; the host console gives it a
+// panel of its own next to the video, with the people list under a tab.
 function ensurePanel() {
-  if (panel && panel.isConnected) return panel;
-  const people = document.getElementById('people');
+  const console = document.getElementById('stage-console');
+  const host = myRole() === 'host' && console;
+  const parent = host ? console : document.getElementById('people');
+  if (panel && panel.isConnected && panel.parentElement === parent) return panel;
+  if (panel) panel.remove();
   panel = el('section', 'stage-panel');
   panel.id = 'stage-panel';
   panel.setAttribute('aria-labelledby', 'stage-heading');
-  people.prepend(panel);
+  parent.prepend(panel);
+  if (console) console.hidden = !host;
   return panel;
 }
 

@@ -236,15 +236,19 @@ OpenRoom = Callable[..., Awaitable[Person]]
 async def open_room(
     request: pytest.FixtureRequest, browser: Browser, salon_server: SalonServer
 ) -> AsyncIterator[OpenRoom]:
-    """``await open_room(room_id, member_id, role="member")``: a new tab on that room's link."""
+    """``await open_room(room_id, member_id, role="member", **context_options)``: a new tab
+    on that room's link; ``context_options`` go to Playwright's ``new_context`` (viewport,
+    ``is_mobile``, ``has_touch``, ``locale``, ``timezone_id``)."""
     people: list[Person] = []
     request.node.salon_people = people
 
-    async def _open(room_id: str, member_id: str, role: str = "member") -> Person:
+    async def _open(
+        room_id: str, member_id: str, role: str = "member", **context_options: Any
+    ) -> Person:
         token = await salon_server.token(member_id, room_id, role)
-        context = await browser.new_context(
-            viewport={"width": 1100, "height": 760}, permissions=["camera", "microphone"]
-        )
+        options: dict[str, Any] = {"viewport": {"width": 1100, "height": 760}, "locale": "en-US"}
+        options.update(context_options)
+        context = await browser.new_context(permissions=["camera", "microphone"], **options)
         page = await context.new_page()
         person = Person(f"{member_id} ({role})", context, page)
         page.on("console", lambda m: person.console.append(f"{m.type}: {m.text}"))

@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import IN_THE_ROOM, MEDIA_TIMEOUT, OpenRoom, SalonServer, open_sheet
+from tests.browser.conftest import (
+    IN_THE_ROOM,
+    MEDIA_TIMEOUT,
+    OpenRoom,
+    SalonServer,
+    open_sheet,
+    open_tab,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -125,6 +132,7 @@ async def test_member_sees_and_hears_the_host_going_live(open_room: OpenRoom) ->
     await expect(page.get_by_text("The host is not live right now")).to_be_visible()
 
     host = await open_room(LIVE_ROOM, HOST, role="host")
+    await open_tab(host.page, "People")
     await expect(
         people_list(host.page).get_by_role("listitem").filter(has_text="Ada Core")
     ).to_be_visible()
@@ -184,6 +192,7 @@ async def test_silent_member_is_refused_with_the_reason(open_room: OpenRoom) -> 
 
 async def test_two_members_both_receive_the_stream(open_room: OpenRoom) -> None:
     host = await open_room(DUO_ROOM, HOST, role="host")
+    await open_tab(host.page, "People")
     await expect(host.page.get_by_role("status")).to_have_text("In the room")
     await go_live(host.page)
 
@@ -208,6 +217,7 @@ async def test_two_members_both_receive_the_stream(open_room: OpenRoom) -> None:
 
 async def test_member_who_closes_the_tab_leaves_the_hosts_list(open_room: OpenRoom) -> None:
     host = await open_room(LEAVE_ROOM, HOST, role="host")
+    await open_tab(host.page, "People")
     member = await open_room(LEAVE_ROOM, ADA)
     await expect(member.page.get_by_role("status")).to_have_text(IN_THE_ROOM)
     listing = people_list(host.page)

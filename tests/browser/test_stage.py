@@ -24,6 +24,7 @@ from tests.browser.conftest import (
     OpenRoom,
     SalonServer,
     open_sheet,
+    open_tab,
     person_action,
 )
 
@@ -103,6 +104,7 @@ async def packets_stall(page: Page, who: str, timeout: float = 10.0) -> None:
 
 async def test_hand_invite_accept_speak_mute_and_move_off(open_room: OpenRoom) -> None:
     host = await open_room(STAGE_ROOM, HOST, role="host")
+    await open_tab(host.page, "People")
     ada = await open_room(STAGE_ROOM, SPEAKER)
     ben = await open_room(STAGE_ROOM, LISTENER)
     for p in (host, ada, ben):
@@ -182,6 +184,7 @@ async def test_forged_host_message_is_refused_and_a_ban_keeps_a_member_out(
     open_room: OpenRoom, salon_server: SalonServer
 ) -> None:
     host = await open_room(BAN_ROOM, HOST, role="host")
+    await open_tab(host.page, "People")
     rogue = await open_room(BAN_ROOM, ROGUE)
     ben = await open_room(BAN_ROOM, LISTENER)
     await expect(person(host.page, "Cy Rogue")).to_be_visible(timeout=10_000)

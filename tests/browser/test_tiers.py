@@ -58,6 +58,7 @@ async def test_a_potential_member_who_takes_part_and_buys_gets_into_an_active_ro
 
     # She takes part in a session of the open room: she joins and chats.
     host = await open_room(OPEN_ROOM, HOST, role="host")
+    await open_tab(host.page, "People")
     await expect(host.page.get_by_role("status")).to_have_text(IN_THE_ROOM)
     pia = await open_room(OPEN_ROOM, PIA)
     await expect(pia.page.get_by_role("status")).to_have_text(IN_THE_ROOM)
@@ -90,6 +91,7 @@ async def test_a_potential_member_who_takes_part_and_buys_gets_into_an_active_ro
         "Pia Potential: potential → active", timeout=PUSH_TIMEOUT_MS
     )
     await expect(changes).to_contain_text("active: orders 1 (needs >= 1)")
+    await open_tab(host.page, "People")
     await expect(pia_in_list.locator(".tag-tier")).to_have_text("active")
     # Members never see the tier changes of others (nor their own, in this console).
     await expect(pia.page.get_by_role("region", name="Tier changes")).to_have_count(0)
