@@ -32,24 +32,12 @@ from pathlib import Path
 from playwright.async_api import Browser, Page, async_playwright
 
 from server.redis_embed import free_port
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.layout_checks import LAPTOP, PHONE
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LINK = re.compile(r"^\s+(\w+)\s.*?(http://\S+/rooms/\S+)$")
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-LAPTOP = {"viewport": {"width": 1366, "height": 768}}
 
 
 def start_demo(port: int, admin_key: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
@@ -77,9 +65,8 @@ def start_demo(port: int, admin_key: str) -> tuple[subprocess.Popen[str], dict[s
             break
     base = f"http://127.0.0.1:{port}"
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1):
-                return proc, links
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{base}/healthz", timeout=1):
+            return proc, links
         time.sleep(0.2)
     raise RuntimeError("the demo did not answer /healthz")
 
@@ -117,7 +104,9 @@ async def page_for(browser: Browser, url: str, lang: str, **options: object) -> 
 async def take(base: str, links: dict[str, str], admin_key: str, lang: str) -> list[Path]:
     suffix = "" if lang == "en" else f"-{lang}"
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         try:
             host = await page_for(browser, links["host"], lang, **LAPTOP)
             await host.locator("#live-btn").click()

@@ -299,6 +299,16 @@ async def open_tab(page: Page, name: str) -> None:
     await expect(page.get_by_role("tab", name=name)).to_have_attribute("aria-selected", "true")
 
 
+async def pin_product(host: Page, price: str = "¥349") -> None:
+    """The host pins the test product "Spring tote" (tote-7) from the Products tab."""
+    await open_tab(host, "Products")
+    await host.get_by_label("Product id").fill("tote-7")
+    await host.get_by_label("Title").fill("Spring tote")
+    await host.get_by_label("Price").fill(price)
+    await host.get_by_label("Product page (https)").fill("https://shop.example.com/p/tote-7")
+    await host.get_by_role("button", name="Pin product").click()
+
+
 async def person_action(page: Page, name: str, action: str, *, confirm: bool = False) -> None:
     """A host's per-person menu: open ``name``'s menu, pick ``action`` (and confirm it)."""
     await page.get_by_role("button", name=f"Actions for {name}").click()

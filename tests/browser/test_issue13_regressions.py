@@ -13,6 +13,7 @@ from tests.browser.conftest import (
     open_sheet,
     open_tab,
     person_action,
+    pin_product,
 )
 from tests.browser.layout_checks import LAPTOP, PHONE
 
@@ -109,12 +110,7 @@ async def test_host_console_rebuilds_shop_activity_stats_questions_and_polls_aft
     host = host_person.page
     ada = (await open_room(RELOAD_ROOM, ADA, **LAPTOP)).page
     await in_room(ada)
-    await open_tab(host, "Products")
-    await host.get_by_label("Product id").fill("tote-7")
-    await host.get_by_label("Title").fill("Spring tote")
-    await host.get_by_label("Price").fill("€49")
-    await host.get_by_label("Product page (https)").fill("https://shop.example.com/p/tote-7")
-    await host.get_by_role("button", name="Pin product").click()
+    await pin_product(host, "€49")
     await open_sheet(ada, "qa")
     await ada.get_by_label("Your question").fill("Navy, please?")
     await ada.get_by_role("button", name="Ask").click()

@@ -10,7 +10,14 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import IN_THE_ROOM, OpenRoom, SalonServer, open_sheet, open_tab
+from tests.browser.conftest import (
+    IN_THE_ROOM,
+    OpenRoom,
+    SalonServer,
+    open_sheet,
+    open_tab,
+    pin_product,
+)
 from tests.browser.layout_checks import LAPTOP, PHONE, box, outside_viewport, page_scrolls
 
 pytestmark = pytest.mark.browser
@@ -64,15 +71,6 @@ def world(salon_server: SalonServer) -> None:
     salon_server.member(BEN, "active", "Ben Active")
     for room in (PHONE_ROOM, LAPTOP_ROOM, LANG_ROOM):
         salon_server.room(room, f"Room {room}", "core,active")
-
-
-async def pin_product(host: Page) -> None:
-    await open_tab(host, "Products")
-    await host.get_by_label("Product id").fill("tote-7")
-    await host.get_by_label("Title").fill("Spring tote")
-    await host.get_by_label("Price").fill("¥349")
-    await host.get_by_label("Product page (https)").fill("https://shop.example.com/p/tote-7")
-    await host.get_by_role("button", name="Pin product").click()
 
 
 async def chat_and_react(member: Page, host: Page, text: str, *, tap: bool) -> None:
