@@ -50,8 +50,8 @@ test-system-deps: system-deps
 
 # The README's pictures, from a live demo room (scripts/screenshots.py): docs/screenshots/.
 screenshots: deps test-system-deps
-	bash scripts/netns-run $(BIN)/python scripts/screenshots.py
-	bash scripts/netns-run $(BIN)/python scripts/screenshots.py --lang zh-CN
+	PYTHONPATH=$(CURDIR) bash scripts/netns-run $(BIN)/python scripts/screenshots.py
+	PYTHONPATH=$(CURDIR) bash scripts/netns-run $(BIN)/python scripts/screenshots.py --lang zh-CN
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reports

@@ -10,7 +10,7 @@ chat, react, ask and buy, then saves:
 - ``docs/screenshots/dashboard.png``      the operator dashboard
 
 ``--lang zh-CN`` takes them in Chinese (``*-zh-CN.png``). Run it inside the loopback-only
-namespace (``bash scripts/netns-run``), as the Makefile does.
+namespace with the repository on ``PYTHONPATH``, as ``make screenshots`` does.
 """
 
 from __future__ import annotations
