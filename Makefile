@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.salon-installed
 APT     := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run test check lint typecheck bench bench-chat bench-ingest fuzz deps system-deps test-system-deps clean
+.PHONY: run test check lint typecheck bench bench-chat bench-ingest fuzz deps system-deps test-system-deps screenshots clean
 
 run: deps system-deps
 	$(BIN)/python -m server.dev
@@ -51,6 +51,13 @@ system-deps:
 test-system-deps: system-deps
 	@command -v chromium >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q chromium; }
 	@command -v ip >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q iproute2; }
+	@# Without them headless Chromium draws emoji and Chinese as empty boxes.
+	@dpkg -s fonts-noto-color-emoji fonts-noto-cjk >/dev/null 2>&1 || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q fonts-noto-color-emoji fonts-noto-cjk; }
+
+# The README's pictures, from a live demo room (scripts/screenshots.py): docs/screenshots/.
+screenshots: deps test-system-deps
+	PYTHONPATH=$(CURDIR) bash scripts/netns-run $(BIN)/python scripts/screenshots.py
+	PYTHONPATH=$(CURDIR) bash scripts/netns-run $(BIN)/python scripts/screenshots.py --lang zh-CN
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reports

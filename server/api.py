@@ -112,6 +112,7 @@ class OperatorApi:
             invites,
             body.get("speaker_cap", 6),
             body.get("speaker_cameras", False),
+            body.get("refusal_link"),
         )
         return web.json_response(spec.to_json())
 

@@ -125,7 +125,9 @@ def create_app(settings: Settings) -> web.Application:
             settings.engagement,
             consumer=f"{socket.gethostname()}-{id(app)}",
             rules=rules,
-            on_tier_change=lambda change: push_tier_change(service, change),
+            on_tier_change=lambda change: push_tier_change(
+                service, change, interactions.tier_changed
+            ),
             sweep_interval=settings.tiers.sweep_interval,
             review_ms=int(settings.tiers.review_interval * 1000),
         )

@@ -91,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     rcreate.add_argument(
         "--speaker-cameras", action="store_true", help="speakers may publish a camera too"
     )
+    rcreate.add_argument(
+        "--refusal-link",
+        default=None,
+        metavar="URL",
+        help="the next step the refusal page offers people the room turns away",
+    )
     command(rooms, "list", "list rooms")
 
     bans = sub.add_parser("bans", help="room bans").add_subparsers(dest="action", required=True)
@@ -177,6 +183,7 @@ async def _operate(args: argparse.Namespace, settings: Settings) -> int:
                 args.invite,
                 args.speakers,
                 args.speaker_cameras,
+                args.refusal_link,
             )
             _print_json(spec.to_json())
         else:

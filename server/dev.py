@@ -37,8 +37,12 @@ async def seed(settings: Settings) -> None:
     redis = Redis.from_url(settings.redis.url)
     try:
         members, rooms = MemberStore(redis), RoomStore(redis)
+        # Potential and silent members are scored from the start: taking part and buying
+        # moves them up (eve, invited, can show the loop). Core and active members stay as
+        # seeded: with no history yet, scoring would demote them at once.
         for member_id, name, tier in DEMO_MEMBERS:
-            await ops.set_member(members, member_id, tier, name)
+            auto = tier in ("potential", "silent")
+            await ops.set_member(members, member_id, tier, name, auto=auto)
         await ops.set_member(members, HOST[0], "core", HOST[1])
         await ops.create_room(
             rooms,
@@ -77,6 +81,11 @@ def main() -> int:
         asyncio.run(seed(settings))
         print(f"Redis: {settings.redis.url}{' (embedded)' if embedded else ''}")
         print(f"Admin key for the REST API: {settings.auth.admin_key}")
+        # The CLI (.venv/bin/salon) needs the same secret and Redis to mint tokens for this run.
+        print(
+            "For `.venv/bin/salon` in another shell: "
+            f"export SALON_SECRET={settings.auth.secret} SALON_REDIS_URL={settings.redis.url}"
+        )
         base = settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
         print(f"Operator dashboard (asks for the admin key): {base}/dashboard")
         print(f"Room '{DEMO_ROOM}' admits core and active members (and invited eve). Links:")

@@ -56,6 +56,7 @@ from server.http_common import (
 from server.ids import MemberId, is_valid_id
 from server.openapi import ID, Operation, Schema, obj, operation, path_param
 from server.rooms.model import Role
+from server.rooms.room import Room
 from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
 from server.settings import Settings
@@ -217,8 +218,13 @@ def checked_encodable(event: Event) -> Event:
     return event
 
 
-def push_tier_change(service: RoomService, change: TierChange) -> None:
-    """Tell the hosts of the room the member is in (on this node) about a tier change."""
+def push_tier_change(
+    service: RoomService,
+    change: TierChange,
+    journal: Callable[[Room, dict[str, Any]], None] | None = None,
+) -> None:
+    """Tell the hosts of the room the member is in (on this node) about a tier change,
+    and hand it to ``journal`` (the room session's summary for hosts who reload)."""
     for room in service.live_rooms.values():
         participant = room.current_of(change.member_id)
         if participant is None:
@@ -231,6 +237,8 @@ def push_tier_change(service: RoomService, change: TierChange) -> None:
             **{k: v for k, v in change.to_json().items() if k in ("from", "to", "reason")},
         }
         room.broadcast("tier", payload, only=hosts)
+        if journal is not None:
+            journal(room, payload)
 
 
 class EngagementApi:

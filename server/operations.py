@@ -26,6 +26,7 @@ MAX_NAME = 80
 MAX_CAPACITY = 10_000
 MAX_TTL = 30 * 24 * 3600
 MAX_SPEAKERS = 50
+MAX_LINK = 500
 
 
 class InputError(ValueError):
@@ -62,6 +63,17 @@ def parse_tiers(value: Any) -> tuple[Tier, ...]:
     return tiers
 
 
+def _link(value: Any, what: str) -> str:
+    """An absolute http(s) address, or "" for none (``None`` or an empty string)."""
+    if value is None or value == "":
+        return ""
+    text = clean_label(value, what, MAX_LINK)
+    scheme, _, rest = text.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest or any(c.isspace() for c in text):
+        raise InputError("invalid_field", f"{what} must be an http(s) address.")
+    return text
+
+
 def _int(value: Any, what: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InputError("invalid_field", f"{what} must be a whole number from {low} to {high}.")
@@ -89,6 +101,7 @@ async def create_room(
     invites: Iterable[Any] = (),
     speaker_cap: Any = 6,
     speaker_cameras: Any = False,
+    refusal_link: Any = None,
 ) -> RoomSpec:
     spec = RoomSpec(
         room_id=RoomId(check_id(room_id, "room id")),
@@ -98,6 +111,7 @@ async def create_room(
         invites=frozenset(MemberId(check_id(i, "invited member id")) for i in invites),
         speaker_cap=_int(speaker_cap, "speaker_cap", 0, MAX_SPEAKERS),
         speaker_cameras=_bool(speaker_cameras, "speaker_cameras"),
+        refusal_link=_link(refusal_link, "refusal_link"),
     )
     await store.save(spec)
     return spec

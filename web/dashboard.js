@@ -3,6 +3,15 @@
 // The key is typed into the page and kept in this tab's sessionStorage only (never in a
 // URL, never in localStorage). Everything that comes from the server is written with
 // textContent: room ids, session ids and member names are data, not markup.
+//
+// Every string comes from the catalogs (i18n.js); numbers, money and times are formatted
+// with Intl, every time in the reader's own time zone (named in the status line), and
+// counts of people are charted on whole-number axes.
+
+import {
+  formatDateTime, formatMoney, formatNumber, formatPercent, formatTime, mountLanguageSwitch, t,
+  tierName, timeZoneName, translatePage,
+} from './i18n.js';
 
 const KEY_STORAGE = 'salon.adminKey';
 const REFRESH_MS = 30000;
@@ -28,20 +37,29 @@ let timer = null;
 // ------------------------------------------------------------------ formatting
 
 function percent(rate) {
-  return rate === null || rate === undefined ? '–' : `${(rate * 100).toFixed(1)} %`;
+  return rate === null || rate === undefined ? '–' : formatPercent(rate);
 }
 
 function number(value, digits = 2) {
-  return value === null || value === undefined ? '–' : Number(value).toFixed(digits);
+  return value === null || value === undefined ? '–'
+    : formatNumber(Number(value), { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function count(value) {
+  return value === null || value === undefined ? '–' : formatNumber(Number(value));
 }
 
 function money(amount, currency) {
-  return amount === null || amount === undefined ? '–' : `${amount} ${currency || ''}`.trim();
+  return amount === null || amount === undefined ? '–' : formatMoney(amount, currency);
 }
 
+// A moment from the server (ISO, UTC) in the reader's time zone.
 function shortTime(iso) {
-  return iso ? iso.replace('T', ' ').replace(/:\d\dZ$/, ' UTC') : '–';
+  return iso ? formatDateTime(iso, { dateStyle: 'short', timeStyle: 'short' }) : '–';
 }
+
+// Whole numbers only on axes that count people or events.
+const WHOLE = { precision: 0, stepSize: 1 };
 
 function facts(dl, rows) {
   dl.replaceChildren();
@@ -68,7 +86,8 @@ async function api(path, options = {}) {
   let body = null;
   try { body = await response.json(); } catch { body = null; }
   if (!response.ok) {
-    const message = body && body.error ? body.error.message : `The server answered ${response.status}.`;
+    const message = response.status === 401
+      ? t('dash.unauthorized') : t('dash.server_answered', { status: response.status });
     if (response.status === 401) forgetKey();
     throw new ApiError(message);
   }
@@ -105,8 +124,8 @@ function drawTiers(tiers) {
     const li = document.createElement('li');
     li.dataset.tier = tier;
     const strong = document.createElement('strong');
-    strong.textContent = String(tiers.now[tier] ?? 0);
-    li.append(strong, document.createTextNode(tier));
+    strong.textContent = count(tiers.now[tier] ?? 0);
+    li.append(strong, document.createTextNode(tierName(tier)));
     ui.tierNow.append(li);
   }
   // Hourly snapshots exist only for hours in which a tier changed; end with "now".
@@ -114,13 +133,13 @@ function drawTiers(tiers) {
   chart('tier-chart', {
     type: 'line',
     data: {
-      labels: points.map((p) => (p.hour === 'now' ? 'now' : shortTime(p.hour))),
+      labels: points.map((p) => (p.hour === 'now' ? t('dash.now') : shortTime(p.hour))),
       datasets: TIERS.map((tier) => ({
-        label: tier, data: points.map((p) => p[tier] ?? 0), stepped: true, fill: true,
+        label: tierName(tier), data: points.map((p) => p[tier] ?? 0), stepped: true, fill: true,
         borderColor: TIER_COLORS[tier], backgroundColor: `${TIER_COLORS[tier]}55`,
       })),
     },
-    options: { scales: { y: { stacked: true, beginAtZero: true, ticks: { color: '#a3a9b6', precision: 0 } },
+    options: { scales: { y: { stacked: true, beginAtZero: true, ticks: { color: '#a3a9b6', ...WHOLE } },
                          x: { ticks: { color: '#a3a9b6' } } } },
   });
 }
@@ -129,17 +148,23 @@ function drawFunnel(f) {
   chart('funnel-chart', {
     type: 'bar',
     data: {
-      labels: ['Invited', 'Joined', 'Hook visitors', 'Became members'],
+      labels: [t('dash.invited'), t('dash.joined'), t('dash.hook_visitors'), t('dash.became_members')],
       datasets: [{
-        label: 'people', data: [f.invited, f.invited_joined, f.hook_visitors, f.hook_members],
+        label: t('dash.people'), data: [f.invited, f.invited_joined, f.hook_visitors, f.hook_members],
         backgroundColor: ['#6b9cff', '#3fb27f', '#a3a9b6', '#d9b36c'],
       }],
     },
-    options: { plugins: { legend: { display: false } } },
+    options: {
+      plugins: { legend: { display: false } },
+      scales: {
+        x: { ticks: { color: '#a3a9b6' }, grid: { color: '#2c313c' } },
+        y: { beginAtZero: true, ticks: { color: '#a3a9b6', ...WHOLE }, grid: { color: '#2c313c' } },
+      },
+    },
   });
   facts(ui.funnelFigures, [
-    ['Invite → join', percent(f.invite_join_rate)],
-    ['Hook link → member', percent(f.hook_member_rate)],
+    [t('dash.invite_join'), percent(f.invite_join_rate)],
+    [t('dash.hook_member'), percent(f.hook_member_rate)],
   ]);
 }
 
@@ -147,23 +172,23 @@ function drawHealth(h) {
   const week = h.last_7_days;
   const month = h.last_30_days;
   facts(ui.healthFigures, [
-    ['Members', h.members],
-    ['Active in the last 7 days', percent(week.active_share)],
-    ['Active in the last 30 days', percent(month.active_share)],
-    ['Interactions per attendee-minute (7 days)', number(week.interactions_per_attendee_minute)],
-    [`Early leaves, under ${h.early_leave_seconds} s (7 days)`, percent(week.early_leave_rate)],
-    ['Silent members', percent(h.silent_share)],
+    [t('dash.members'), count(h.members)],
+    [t('dash.active_7'), percent(week.active_share)],
+    [t('dash.active_30'), percent(month.active_share)],
+    [t('dash.interaction_rate'), number(week.interactions_per_attendee_minute)],
+    [t('dash.early_leaves', { seconds: h.early_leave_seconds }), percent(week.early_leave_rate)],
+    [t('dash.silent_share'), percent(h.silent_share)],
   ]);
 }
 
 function drawValue(v) {
   facts(ui.valueFigures, [
-    ['Buyers', v.buyers],
-    ['Orders', v.orders],
-    ['Revenue', money(v.revenue, v.currency)],
-    [`Repurchase rate (within ${v.repurchase_window_days} days)`, percent(v.repurchase_rate)],
-    ['Average order value', money(v.average_order_value, v.currency)],
-    ['LTV per buyer', money(v.ltv_per_buyer, v.currency)],
+    [t('dash.buyers'), count(v.buyers)],
+    [t('dash.orders'), count(v.orders)],
+    [t('dash.revenue'), money(v.revenue, v.currency)],
+    [t('dash.repurchase_rate', { days: v.repurchase_window_days }), percent(v.repurchase_rate)],
+    [t('dash.aov'), money(v.average_order_value, v.currency)],
+    [t('dash.ltv'), money(v.ltv_per_buyer, v.currency)],
   ]);
 }
 
@@ -175,7 +200,7 @@ function drawSessions(sessions) {
     tr.dataset.session = s.session;
     tr.setAttribute('aria-selected', String(s.session === selected));
     const cells = [
-      s.room_id, s.session.split(':').slice(1).join(':'), shortTime(s.started), s.attendees,
+      s.room_id, s.session.split(':').slice(1).join(':'), shortTime(s.started), count(s.attendees),
       percent(s.participation_rate), percent(s.conversion_rate), money(s.revenue, s.currency),
       money(s.cost, s.currency), s.roi === null ? '–' : percent(s.roi),
     ];
@@ -187,7 +212,8 @@ function drawSessions(sessions) {
     const td = document.createElement('td');
     const button = document.createElement('button');
     button.type = 'button';
-    button.textContent = 'Timeline';
+    button.textContent = t('dash.timeline');
+    button.setAttribute('aria-label', t('dash.timeline_of', { session: s.session }));
     button.addEventListener('click', () => openSession(s.session));
     td.append(button);
     tr.append(td);
@@ -203,20 +229,26 @@ async function openSession(name) {
   try {
     const s = await api(`/api/metrics/sessions/${encodeURIComponent(name)}`);
     ui.detail.hidden = false;
-    ui.sessionTitle.textContent = `${s.room_id} · ${shortTime(s.started)} · ${s.attendees} attendees`;
+    ui.sessionTitle.textContent = `${s.room_id} · ${shortTime(s.started)} · ${t('dash.attendees', { count: s.attendees })}`;
     ui.cost.value = s.cost ?? '';
     chart('timeline-chart', {
       type: 'bar',
       data: {
-        labels: s.timeline.map((t) => shortTime(t.minute).slice(11)),
+        labels: s.timeline.map((row) => formatTime(row.minute)),
         datasets: [
-          { type: 'line', label: 'interactions', data: s.timeline.map((t) => t.interactions),
+          { type: 'line', label: t('dash.interactions'), data: s.timeline.map((row) => row.interactions),
             borderColor: '#6b9cff', backgroundColor: '#6b9cff', yAxisID: 'y' },
-          { label: 'purchases', data: s.timeline.map((t) => t.purchases),
+          { label: t('dash.purchases'), data: s.timeline.map((row) => row.purchases),
             backgroundColor: '#d9b36c', yAxisID: 'y' },
-          { label: 'joins', data: s.timeline.map((t) => t.joins),
+          { label: t('dash.joins'), data: s.timeline.map((row) => row.joins),
             backgroundColor: '#3fb27f66', yAxisID: 'y' },
         ],
+      },
+      options: {
+        scales: {
+          x: { ticks: { color: '#a3a9b6' }, grid: { color: '#2c313c' } },
+          y: { beginAtZero: true, ticks: { color: '#a3a9b6', ...WHOLE }, grid: { color: '#2c313c' } },
+        },
       },
     });
   } catch (err) {
@@ -237,7 +269,7 @@ async function refresh() {
     drawValue(m.value);
     drawSessions(m.sessions);
     if (selected === null && m.sessions.length) await openSession(m.sessions[0].session);
-    ui.status.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    ui.status.textContent = t('dash.updated', { time: formatTime(new Date()), zone: timeZoneName() });
   } catch (err) {
     showError(err);
   }
@@ -256,7 +288,7 @@ function forgetKey() {
   clearInterval(timer);
   ui.forget.hidden = true;
   ui.board.hidden = true;
-  ui.status.textContent = 'Enter the admin key to see the metrics.';
+  ui.status.textContent = t('dash.enter_key');
 }
 
 ui.keyForm.addEventListener('submit', (e) => {
@@ -291,27 +323,27 @@ ui.memberForm.addEventListener('submit', async (e) => {
     const m = await api(`/api/members/${encodeURIComponent(id)}/explain`);
     ui.error.textContent = '';
     ui.memberDetail.hidden = false;
-    const mode = m.mode === 'pinned' ? 'set by an operator' : 'decided by scoring';
-    ui.memberHead.textContent = `${m.name} (${m.member_id}): ${m.tier ?? 'not a member'}, ${mode}`;
+    const mode = m.mode === 'pinned' ? t('dash.mode_pinned') : t('dash.mode_scored');
+    ui.memberHead.textContent = `${m.name} (${m.member_id}): ${m.tier ? tierName(m.tier) : t('dash.not_member')}, ${mode}`;
     ui.memberReason.textContent = m.verdict.reason;
     const r = m.rfm;
     facts(ui.memberFigures, [
-      ['Score', number(m.score, 1)],
-      ['Orders', r.frequency],
-      ['LTV', money(r.ltv, r.currency)],
-      ['Average order', money(r.average_order_value, r.currency)],
-      ['Days since last order', r.recency_days ?? '–'],
-      [`Repurchases within ${r.repurchase_window_days} days`, r.repurchases],
-      ['Last active', shortTime(m.activity.last_active)],
+      [t('dash.score'), number(m.score, 1)],
+      [t('dash.orders'), count(r.frequency)],
+      [t('dash.ltv_member'), money(r.ltv, r.currency)],
+      [t('dash.average_order'), money(r.average_order_value, r.currency)],
+      [t('dash.days_since'), count(r.recency_days)],
+      [t('dash.repurchases', { days: r.repurchase_window_days }), count(r.repurchases)],
+      [t('dash.last_active'), shortTime(m.activity.last_active)],
     ]);
     ui.memberRules.replaceChildren();
     for (const rule of m.verdict.rules) {
       const li = document.createElement('li');
       li.dataset.matched = String(rule.matched);
       const conditions = rule.conditions
-        .map((c) => `${c.condition} ${c.have} (needs ${c.need}) ${c.ok ? '✓' : '✗'}`)
+        .map((c) => `${c.condition} ${c.have} (${t('dash.needs', { need: c.need })}) ${c.ok ? '✓' : '✗'}`)
         .join('; ');
-      li.textContent = `${rule.matched ? '▶ ' : ''}${rule.tier}: ${conditions || 'everyone else'}`;
+      li.textContent = `${rule.matched ? '▶ ' : ''}${tierName(rule.tier)}: ${conditions || t('dash.everyone_else')}`;
       ui.memberRules.append(li);
     }
   } catch (err) {
@@ -319,8 +351,10 @@ ui.memberForm.addEventListener('submit', async (e) => {
   }
 });
 
+translatePage();
+mountLanguageSwitch(document.getElementById('lang-slot'));
 if (!Chart) {
-  showError('The chart library did not load.');
+  showError(t('dash.no_chart'));
 } else if (sessionStorage.getItem(KEY_STORAGE)) {
   start();
 } else {

@@ -1,11 +1,14 @@
 // Salon engagement in the host console: tier changes of the people in the room.
 //
 // A feature module (web/features.js). The server sends `tier` to the room's hosts and
-// co-hosts when scoring moves someone present to another tier (docs/protocol.md). This
-// module lists the changes, with the rule's reason, updates that person's tier badge in
-// "In the room" and says it in the notice line. Text goes on the page with textContent.
+// co-hosts when scoring moves someone present to another tier (docs/protocol.md), and the
+// session's changes so far in `joined` (interactions.summary.tier_changes), so a reload
+// rebuilds the list. This module lists the changes, with the rule's reason, updates that
+// person's tier badge in "In the room" and says it in the notice line. Text goes on the
+// page with textContent.
 
 import { registerFeature } from './features.js';
+import { t, tierName } from './i18n.js';
 
 const KEEP = 20; // changes listed, newest first
 
@@ -24,21 +27,49 @@ function section() {
   box.setAttribute('aria-labelledby', 'tier-changes-heading');
   const heading = document.createElement('h2');
   heading.id = 'tier-changes-heading';
-  heading.textContent = 'Tier changes';
+  heading.textContent = t('tiers.heading');
   list = document.createElement('ol');
   list.className = 'tier-change-list';
   list.setAttribute('aria-live', 'polite');
+  const empty = document.createElement('li');
+  empty.className = 'muted tier-change-empty';
+  empty.textContent = t('tiers.empty');
+  list.append(empty);
   box.append(heading, list);
-  main.append(box);
+  const shop = document.getElementById('ix-shop');
+  if (shop) shop.append(box); else main.append(box);
   return list;
 }
 
-function onTier(message, api) {
+function normal(message) {
   const name = typeof message.name === 'string' && message.name ? message.name : message.member_id;
-  const change = {
+  return {
     participant: message.participant, member_id: message.member_id, name,
     from: message.from ?? null, to: message.to, reason: message.reason || '',
   };
+}
+
+function draw(change) {
+  const target = section();
+  if (!target) return;
+  for (const empty of target.querySelectorAll('.tier-change-empty')) empty.remove();
+  const li = document.createElement('li');
+  li.dataset.member = change.member_id;
+  li.dataset.tier = change.to;
+  const head = document.createElement('strong');
+  head.textContent = t('tiers.change', {
+    name: change.name, from: change.from ? tierName(change.from) : t('tiers.new'), to: tierName(change.to),
+  });
+  const why = document.createElement('span');
+  why.className = 'tier-change-reason';
+  why.textContent = change.reason;
+  li.append(head, why);
+  target.prepend(li);
+  while (target.children.length > KEEP) target.lastChild.remove();
+}
+
+function onTier(message, api) {
+  const change = normal(message);
   changes.unshift(change);
   changes.splice(KEEP);
   const p = api.participants().get(change.participant);
@@ -46,25 +77,31 @@ function onTier(message, api) {
     p.tier = change.to;
     api.renderParticipants();
   }
-  const target = section();
-  if (target) {
-    const li = document.createElement('li');
-    li.dataset.member = change.member_id;
-    li.dataset.tier = change.to;
-    const head = document.createElement('strong');
-    head.textContent = `${name}: ${change.from || 'new'} → ${change.to}`;
-    const why = document.createElement('span');
-    why.className = 'tier-change-reason';
-    why.textContent = change.reason;
-    li.append(head, why);
-    target.prepend(li);
-    while (target.children.length > KEEP) target.lastChild.remove();
-  }
-  api.notice(`${name} is now ${change.to}.`);
+  draw(change);
+  api.notice(t('tiers.notice', { name: change.name, tier: tierName(change.to) }));
+  document.dispatchEvent(new Event('salon:figures'));
   return true;
 }
 
 registerFeature({
+  onJoined(message, api) {
+    if (!api.isHost() && !(api.you() && api.you().role === 'cohost')) return;
+    const summary = message.interactions && message.interactions.summary;
+    const past = summary && Array.isArray(summary.tier_changes) ? summary.tier_changes : [];
+    changes.splice(0);
+    if (list) {
+      list.replaceChildren();
+      list = null;
+      document.getElementById('tier-changes')?.remove();
+    }
+    section();
+    // Oldest first, so that the newest ends on top.
+    for (const item of past.slice(-KEEP)) {
+      const change = normal(item);
+      changes.unshift(change);
+      draw(change);
+    }
+  },
   onMessage(message, api) {
     return message.type === 'tier' ? onTier(message, api) : false;
   },

@@ -13,8 +13,11 @@
 
 import { button, el, textForm } from './dom.js';
 import { registerFeature } from './features.js';
+import { t } from './i18n.js';
 import { putPoll, renderPolls } from './polls.js';
 import { renderProduct, renderShop } from './product.js';
+import { buildTabs, onSheet } from './sheets.js';
+import { renderStrip } from './strip.js';
 
 const MODERATORS = new Set(['host', 'cohost']);
 const EMOJI = { heart: '❤️', clap: '👏', fire: '🔥', laugh: '😂', wow: '😮', party: '🎉' };
@@ -35,6 +38,10 @@ const state = {
   product: null,
   productStats: null,
   purchases: [], // shown to moderators, newest first
+  summary: null, // the session's figures so far (moderators): see strip.js
+  productTotals: {}, // product id -> its latest stats this session (moderators)
+  productHidden: false, // a member closed the product card
+  unseenPoll: false, // a poll opened while the poll sheet was closed
   reactionTotals: {}, // what this page has seen since it joined, per emoji
   reactionUpdates: 0,
 };
@@ -54,6 +61,8 @@ const ix = {
   send: (type, fields) => send(type, fields),
   isModerator: () => isModerator(),
   notice: (text) => api.notice(text),
+  participants: () => (api ? api.participants() : new Map()),
+  refresh: () => renderDock(),
 };
 
 function send(type, fields = {}) {
@@ -73,52 +82,128 @@ function myMemberId() {
 
 function nameOf(author) {
   return (author && typeof author.name === 'string' && author.name.trim())
-    || (author && author.member_id) || 'Someone';
+    || (author && author.member_id) || t('common.someone');
 }
 
 // ---------------------------------------------------------------- layout
 
+// Every panel is a child of #interactions (display: contents): layout.css places each one,
+// per viewport and role. Members open Q&A and polls as sheets from the bottom bar (#dock);
+// the host console shows them, the product and the shop activity under tabs.
+function card(name, className, labelledBy) {
+  const node = el('section', `ix-card ${className}`);
+  node.id = `ix-${name}`;
+  node.setAttribute('aria-labelledby', labelledBy);
+  return node;
+}
+
 function build() {
   root = document.getElementById('interactions');
   if (!root) return;
-  const side = el('div', 'ix-column ix-main');
-  const talk = el('div', 'ix-column ix-talk');
-
-  ui.product = el('section', 'ix-card ix-product');
-  ui.product.setAttribute('aria-labelledby', 'ix-product-heading');
-  ui.polls = el('section', 'ix-card ix-polls');
-  ui.polls.setAttribute('aria-labelledby', 'ix-polls-heading');
-  ui.qa = el('section', 'ix-card ix-qa');
-  ui.qa.setAttribute('aria-labelledby', 'ix-qa-heading');
-  ui.shop = el('section', 'ix-card ix-shop');
-  ui.shop.setAttribute('aria-labelledby', 'ix-shop-heading');
-  side.append(ui.product, ui.polls, ui.qa, ui.shop);
-
-  ui.reactions = el('section', 'ix-card ix-reactions');
-  ui.reactions.setAttribute('aria-label', 'Reactions');
-  ui.chat = el('section', 'ix-card ix-chat');
-  ui.chat.setAttribute('aria-labelledby', 'ix-chat-heading');
-  talk.append(ui.reactions, ui.chat);
-
-  root.replaceChildren(side, talk);
+  ui.product = card('product', 'ix-product', 'ix-product-heading');
+  ui.polls = card('polls', 'ix-polls sheet', 'ix-polls-heading');
+  ui.polls.dataset.sheetName = 'poll';
+  ui.qa = card('qa', 'ix-qa sheet', 'ix-qa-heading');
+  ui.qa.dataset.sheetName = 'qa';
+  ui.shop = card('shop', 'ix-shop', 'ix-shop-heading');
+  ui.chat = card('chat', 'ix-chat', 'ix-chat-heading');
+  // Reactions float over the video.
+  ui.floaters = el('div', 'ix-floaters');
+  ui.floaters.setAttribute('aria-hidden', 'true');
+  const frame = document.querySelector('.video-frame');
+  if (frame) frame.append(ui.floaters);
+  root.replaceChildren(ui.chat, ui.product, ui.polls, ui.qa, ui.shop);
   buildChat();
   buildQa();
+  buildDock();
+  onSheet((name) => {
+    if (name === 'poll') state.unseenPoll = false;
+    renderDock();
+  });
+}
+
+function sheetHead(heading) {
+  const head = el('div', 'sheet-head');
+  const close = button('×', () => {}, { className: 'sheet-close', aria: t('sheet.close') });
+  close.dataset.closeSheet = '';
+  head.append(heading, close);
+  return head;
+}
+
+// ---------------------------------------------------------------- the bottom bar
+
+function buildDock() {
+  const dock = document.getElementById('dock');
+  if (!dock) return;
+  ui.reactions = el('div', 'ix-reaction-bar');
+  ui.reactions.setAttribute('role', 'group');
+  ui.reactions.setAttribute('aria-label', t('reactions.label'));
+  ui.reactionTally = el('p', 'ix-reaction-tally muted');
+  ui.reactionTally.setAttribute('aria-live', 'off');
+  ui.dockButtons = el('div', 'dock-buttons');
+  ui.qaBtn = dockButton('qa', '❓', t('dock.qa'));
+  ui.pollBtn = dockButton('poll', '📊', t('dock.poll'));
+  ui.productBtn = button('🛍️', () => {
+    state.productHidden = !state.productHidden;
+    renderProduct(ix);
+    renderDock();
+  }, { className: 'dock-btn', aria: t('dock.product') });
+  ui.productBtn.append(el('span', 'dock-btn-label', t('dock.product_short')));
+  ui.dockButtons.append(ui.productBtn, ui.qaBtn, ui.pollBtn);
+  const row = el('div', 'dock-row');
+  const stageSlot = document.getElementById('dock-stage');
+  if (stageSlot) row.append(stageSlot);
+  row.append(ui.dockButtons);
+  dock.replaceChildren(ui.reactions, ui.chatForm, row, ui.reactionTally);
   buildReactions();
+}
+
+function dockButton(sheet, icon, label) {
+  const b = button(icon, () => {}, { className: 'dock-btn', aria: label });
+  b.dataset.openSheet = sheet;
+  b.setAttribute('aria-expanded', 'false');
+  b.append(el('span', 'dock-btn-label', t(`dock.${sheet}_short`)));
+  return b;
+}
+
+function renderDock() {
+  if (!ui.productBtn) return;
+  ui.productBtn.hidden = !state.product || isModerator();
+  ui.productBtn.setAttribute('aria-pressed', String(Boolean(state.product) && !state.productHidden));
+  ui.pollBtn.classList.toggle('has-news', state.unseenPoll);
+  ui.pollBtn.setAttribute('aria-label', state.unseenPoll ? t('dock.poll_new') : t('dock.poll'));
+  const open = [...state.questions.values()].filter((q) => q.state === 'open').length;
+  ui.qaBtn.setAttribute('aria-label', open ? t('dock.qa_count', { count: open }) : t('dock.qa'));
+}
+
+// The host console: a tab per panel of the second column.
+function buildConsole() {
+  const tabs = document.getElementById('console-tabs');
+  if (!tabs || tabs.childElementCount) return;
+  tabs.setAttribute('aria-label', t('console.tabs'));
+  buildTabs(tabs, [
+    ['qa', t('tab.qa'), 'ix-qa'],
+    ['polls', t('tab.polls'), 'ix-polls'],
+    ['products', t('tab.products'), 'ix-product'],
+    ['people', t('tab.people'), 'people'],
+    ['activity', t('tab.activity'), 'ix-shop'],
+  ]);
 }
 
 // ---------------------------------------------------------------- chat
 
 function buildChat() {
-  const heading = el('h2', '', 'Chat');
+  const heading = el('h2', '', t('chat.heading'));
   heading.id = 'ix-chat-heading';
   ui.chatLog = el('ol', 'ix-chat-log');
   ui.chatLog.setAttribute('role', 'log');
-  ui.chatLog.setAttribute('aria-label', 'Chat messages');
+  ui.chatLog.setAttribute('aria-label', t('chat.log'));
   const { form, input } = textForm('ix-form ix-chat-form',
-    { label: 'Chat message', placeholder: 'Say something…', submitText: 'Send' },
+    { label: t('chat.input'), placeholder: t('chat.placeholder'), submitText: t('chat.send') },
     (text) => send('chat_send', { text }));
   ui.chatInput = input;
-  ui.chat.replaceChildren(heading, ui.chatLog, form);
+  ui.chatForm = form;
+  ui.chat.replaceChildren(heading, ui.chatLog);
 }
 
 function chatItem(message) {
@@ -129,9 +214,9 @@ function chatItem(message) {
   if (MODERATORS.has(author.role)) who.classList.add('ix-author-host');
   li.append(who, ' ', el('span', 'ix-chat-text', message.text));
   if (isModerator()) {
-    li.append(' ', button('Delete', () => send('chat_delete', { id: message.id }), {
+    li.append(' ', button(t('chat.delete'), () => send('chat_delete', { id: message.id }), {
       className: 'ix-small ix-quiet',
-      aria: `Delete message from ${nameOf(author)}`,
+      aria: t('chat.delete_from', { name: nameOf(author) }),
     }));
   }
   return li;
@@ -139,6 +224,9 @@ function chatItem(message) {
 
 function renderChat() {
   if (!ui.chatLog) return;
+  // The host types in the chat panel; members in the bottom bar.
+  if (isModerator()) ui.chat.append(ui.chatForm);
+  else if (ui.chatForm.parentElement !== ui.reactions.parentElement) ui.reactions.after(ui.chatForm);
   ui.chatInput.maxLength = state.limits.chat_max_length;
   ui.chatLog.replaceChildren(...state.chat.map(chatItem));
   ui.chatLog.scrollTop = ui.chatLog.scrollHeight;
@@ -163,19 +251,15 @@ function onChatDeleted(id) {
 // ---------------------------------------------------------------- reactions
 
 function buildReactions() {
-  const bar = el('div', 'ix-reaction-bar');
-  bar.setAttribute('role', 'group');
-  bar.setAttribute('aria-label', 'Send a reaction');
-  for (const name of state.reactions) {
-    bar.append(button(EMOJI[name] || name, () => send('reaction', { emoji: name }), {
+  const buttons = state.reactions.map((name) => {
+    const b = button(EMOJI[name] || name, () => send('reaction', { emoji: name }), {
       className: 'ix-reaction',
-      aria: `React with ${name}`,
-    }));
-  }
-  ui.floaters = el('div', 'ix-floaters');
-  ui.floaters.setAttribute('aria-hidden', 'true');
-  ui.reactionTally = el('p', 'ix-reaction-tally muted');
-  ui.reactions.replaceChildren(bar, ui.floaters, ui.reactionTally);
+      aria: t(`reaction.${name}`),
+    });
+    b.dataset.reaction = name;
+    return b;
+  });
+  ui.reactions.replaceChildren(...buttons);
 }
 
 function onReactions(counts) {
@@ -204,16 +288,16 @@ function onReactions(counts) {
 // ---------------------------------------------------------------- Q&A
 
 function buildQa() {
-  const heading = el('h2', '', 'Questions');
+  const heading = el('h2', '', t('qa.heading'));
   heading.id = 'ix-qa-heading';
   ui.qaNow = el('div', 'ix-now');
   ui.qaList = el('ol', 'ix-questions');
-  ui.qaList.setAttribute('aria-label', 'Questions');
+  ui.qaList.setAttribute('aria-label', t('qa.heading'));
   const { form, input } = textForm('ix-form',
-    { label: 'Your question', placeholder: 'Ask the host a question…', submitText: 'Ask' },
+    { label: t('qa.input'), placeholder: t('qa.placeholder'), submitText: t('qa.ask') },
     (text) => send('question_ask', { text }));
   ui.qaInput = input;
-  ui.qa.replaceChildren(heading, ui.qaNow, ui.qaList, form);
+  ui.qa.replaceChildren(sheetHead(heading), ui.qaNow, ui.qaList, form);
 }
 
 function questionOrder(a, b) {
@@ -230,31 +314,31 @@ function questionItem(q, { now = false } = {}) {
   const text = el('p', 'ix-question-text', q.text);
   const meta = el('p', 'ix-question-meta muted');
   meta.append(`${nameOf(q.author)} · `);
-  const votes = el('span', 'ix-votes', `${q.votes} ${q.votes === 1 ? 'vote' : 'votes'}`);
+  const votes = el('span', 'ix-votes', t('qa.votes', { count: q.votes }));
   meta.append(votes);
-  if (q.state === 'answered') meta.append(' · ', el('span', 'tag ix-answered', 'Answered'));
-  if (q.pinned) meta.append(' · ', el('span', 'tag ix-pinned-tag', 'Answering now'));
+  if (q.state === 'answered') meta.append(' · ', el('span', 'tag ix-answered', t('qa.answered')));
+  if (q.pinned) meta.append(' · ', el('span', 'tag ix-pinned-tag', t('qa.now')));
   const actions = el('div', 'ix-actions');
   const mine = q.author && q.author.member_id === myMemberId();
   if (q.state === 'open' && !mine) {
     const voted = state.voted.has(q.id);
-    const up = button(voted ? '▲ Upvote' : '△ Upvote', () => {
+    const up = button(`${voted ? '▲' : '△'} ${t('qa.upvote')}`, () => {
       send(state.voted.has(q.id) ? 'question_unvote' : 'question_upvote', { id: q.id });
-    }, { className: 'ix-small ix-upvote', aria: 'Upvote' });
+    }, { className: 'ix-small ix-upvote', aria: t('qa.upvote') });
     up.setAttribute('aria-pressed', String(voted));
-    up.title = voted ? 'Take your upvote back' : 'Upvote this question';
+    up.title = voted ? t('qa.unvote_title') : t('qa.upvote_title');
     actions.append(up);
   }
   if (isModerator()) {
     if (q.state === 'open') {
       actions.append(q.pinned
-        ? button('Unpin', () => send('question_unpin', { id: q.id }), { className: 'ix-small' })
-        : button('Pin', () => send('question_pin', { id: q.id }), { className: 'ix-small' }));
-      actions.append(button('Mark answered', () => send('question_answer', { id: q.id }), {
+        ? button(t('qa.unpin'), () => send('question_unpin', { id: q.id }), { className: 'ix-small' })
+        : button(t('qa.pin'), () => send('question_pin', { id: q.id }), { className: 'ix-small' }));
+      actions.append(button(t('qa.mark_answered'), () => send('question_answer', { id: q.id }), {
         className: 'ix-small',
       }));
     }
-    actions.append(button('Dismiss', () => send('question_dismiss', { id: q.id }), {
+    actions.append(button(t('qa.dismiss'), () => send('question_dismiss', { id: q.id }), {
       className: 'ix-small ix-quiet',
     }));
   }
@@ -274,14 +358,16 @@ function renderQa() {
   if (pinned) {
     const box = el('div', 'ix-now-box');
     box.setAttribute('role', 'region');
-    box.setAttribute('aria-label', 'Answering now');
-    box.append(el('p', 'ix-now-label', 'Answering now'), questionItem(pinned, { now: true }));
+    box.setAttribute('aria-label', t('qa.now'));
+    box.append(el('p', 'ix-now-label', t('qa.now')), questionItem(pinned, { now: true }));
     ui.qaNow.append(box);
   }
   const items = shown.filter((q) => !q.pinned).sort(questionOrder).map((q) => questionItem(q));
-  if (!items.length && !pinned) items.push(el('li', 'muted ix-empty', 'No questions yet. Ask the first one.'));
+  if (!items.length && !pinned) items.push(el('li', 'muted ix-empty', t('qa.empty')));
   ui.qaList.replaceChildren(...items);
   restoreFocus(focus);
+  renderDock();
+  renderStrip(ix);
 }
 
 // Lists are redrawn as votes come in: keep keyboard focus on the same control.
@@ -315,11 +401,14 @@ let wasModerator = false;
 
 function renderAll() {
   wasModerator = isModerator();
+  if (api && api.isHost()) buildConsole();
   renderChat();
   renderQa();
   renderPolls(ix);
   renderProduct(ix);
   renderShop(ix);
+  renderDock();
+  renderStrip(ix);
 }
 
 function onJoined(message, featureApi) {
@@ -346,6 +435,16 @@ function onJoined(message, featureApi) {
   }
   state.product = data.product || null;
   state.productStats = data.product_stats || null;
+  // What the host console rebuilds after a reload: the session so far (server side:
+  // Interactions.joined_state).
+  state.summary = data.summary || null;
+  state.purchases = state.summary && Array.isArray(state.summary.purchases)
+    ? state.summary.purchases.slice().reverse() : [];
+  state.productTotals = {};
+  for (const stats of (state.summary && state.summary.products) || []) {
+    if (stats && typeof stats.id === 'string') state.productTotals[stats.id] = stats;
+  }
+  if (state.productStats) state.productTotals[state.productStats.id] = state.productStats;
   root.hidden = false;
   renderAll();
 }
@@ -376,7 +475,10 @@ function onMessage(message) {
     case 'poll':
       // A new poll is open: the host's form has done its job.
       if (message.poll && message.poll.state === 'open' && ui.pollForm) ui.pollForm.reset();
+      if (message.poll && message.poll.state === 'open' && !state.polls.has(message.poll.id)
+          && document.body.dataset.sheet !== 'poll') state.unseenPoll = true;
       putPoll(ix, message.poll);
+      renderDock();
       return true;
     case 'poll_results': {
       const poll = state.polls.get(message.id);
@@ -390,16 +492,21 @@ function onMessage(message) {
     case 'product':
       if (message.product && ui.productForm) ui.productForm.querySelector('form').reset();
       state.product = message.product || null;
+      state.productHidden = false; // a new pin shows over the video
       renderProduct(ix);
+      renderDock();
       return true;
     case 'product_stats':
       state.productStats = message;
+      if (typeof message.id === 'string') state.productTotals[message.id] = message;
       renderProduct(ix);
+      renderStrip(ix);
       return true;
     case 'purchase':
       state.purchases.unshift(message);
       state.purchases.splice(50);
       renderShop(ix);
+      renderStrip(ix);
       return true;
     case 'role':
       // Someone's role changed (a co-host appointed, say): moderation controls follow,
@@ -411,12 +518,15 @@ function onMessage(message) {
   }
 }
 
+document.addEventListener('salon:figures', () => { if (state.joined) renderStrip(ix); });
+
 registerFeature({
   onJoined,
   onMessage,
   onPresence() {
     // A role may have changed with a presence update: redraw the controls that depend on it.
     if (root && state.joined && wasModerator !== isModerator()) renderAll();
+    else if (root && state.joined) renderStrip(ix);
   },
   onLeft() {
     // Left, refused or reconnecting: the next `joined` brings the room's state afresh.

@@ -14,6 +14,7 @@
 // salon, send, nextRef, showNotice, participants (Map), iceServers(), joined(),
 // active() (joined and not finished), isHost(), refreshState(), renderStage().
 
+import { t } from './i18n.js';
 import { createStageSlots, normalTracks } from './slots.js';
 
 const ON_STAGE = new Set(['speaker', 'cohost']);
@@ -46,7 +47,7 @@ export function createMedia(page) {
     }).catch((err) => {
       console.error('[salon] bad answer', name, err);
       if (name === 'sub') subBusy = false;
-      showNotice('The media connection could not be set up. Please reload the page.');
+      showNotice(t('media.bad_answer'));
     });
   }
 
@@ -115,7 +116,7 @@ export function createMedia(page) {
       stopLocalMedia();
       setTimeout(syncStagePublishing, 1000);
     } else {
-      failLive('Your stream stopped: the media connection was lost. Press Go live to try again.');
+      failLive(t('media.lost'));
     }
   }
 
@@ -145,7 +146,7 @@ export function createMedia(page) {
     negotiate('sub', pc, flush).catch((err) => {
       subBusy = false;
       console.error('[salon] sub offer failed', err);
-      showNotice('The stream could not be set up in this browser.');
+      showNotice(t('media.unsupported'));
     });
   }
 
@@ -256,7 +257,7 @@ export function createMedia(page) {
 
   function renderSoundButton() {
     // "Sound on/off" is the page's loudspeaker; "Mute"/"Unmute" are microphones (stage).
-    ui.soundBtn.textContent = soundOn ? 'Sound off' : 'Sound on';
+    ui.soundBtn.textContent = soundOn ? t('media.sound_off') : t('media.sound_on');
   }
 
   ui.soundBtn.addEventListener('click', () => {
@@ -275,7 +276,7 @@ export function createMedia(page) {
     btn.dataset.mode = mode;
     btn.disabled = mode === 'busy';
     btn.setAttribute('aria-busy', String(mode === 'busy'));
-    btn.textContent = mode === 'stop' ? 'Stop live' : mode === 'busy' ? 'Starting…' : 'Go live';
+    btn.textContent = mode === 'stop' ? t('media.stop_live') : mode === 'busy' ? t('media.starting') : t('room.go_live');
     btn.classList.toggle('danger', mode === 'stop');
   }
 
@@ -283,14 +284,14 @@ export function createMedia(page) {
     switch (err && err.name) {
       case 'NotAllowedError':
       case 'SecurityError':
-        return 'The browser did not allow the camera and microphone. Allow them for this site and press Go live again.';
+        return t('media.not_allowed');
       case 'NotFoundError':
       case 'OverconstrainedError':
-        return 'No camera or microphone was found.';
+        return t('media.not_found');
       case 'NotReadableError':
-        return 'The camera or microphone is in use by another application.';
+        return t('media.in_use');
       default:
-        return `The camera and microphone could not be started: ${(err && err.message) || err}.`;
+        return t('media.failed', { detail: (err && err.message) || String(err) });
     }
   }
 
@@ -373,7 +374,7 @@ export function createMedia(page) {
   // Back in the room (joined again): a host whose camera is still on publishes again.
   function resumeLive() {
     if (localStream && localStream.getTracks().some((t) => t.readyState === 'live')) {
-      publish().catch((err) => failLive(`Your stream could not restart: ${err.message || err}.`));
+      publish().catch((err) => failLive(t('media.restart_failed', { detail: err.message || String(err) })));
     } else {
       setLiveButton('go');
     }

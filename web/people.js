@@ -1,16 +1,15 @@
 // The room page's people list ("In the room"): who is here, in stage order (host,
-// co-hosts, speakers, then members by name), with their role and tier. Names come from
-// people: they are put on the page with textContent, never as HTML.
+// co-hosts, speakers, then members by name), with their role, and their tier only when
+// the server sent one (it sends tiers to hosts and co-hosts, not to members). Names come
+// from people: they are put on the page with textContent, never as HTML.
+
+import { roleName, t, tierName } from './i18n.js';
 
 const ROLE_RANK = { host: 0, cohost: 1, speaker: 2 };
-const ROLE_LABEL = { host: 'Host', cohost: 'Co-host', speaker: 'Speaker', member: 'Member' };
-
-export function capitalize(word) {
-  return word ? word.charAt(0).toUpperCase() + word.slice(1) : '';
-}
+const ROLES = new Set(['host', 'cohost', 'speaker', 'member']);
 
 export function displayName(p) {
-  return (typeof p.name === 'string' && p.name.trim()) || p.member_id || 'Guest';
+  return (typeof p.name === 'string' && p.name.trim()) || p.member_id || t('people.guest');
 }
 
 function roleRank(p) {
@@ -26,7 +25,7 @@ export function renderPeopleList(list, count, participants, you, decorate) {
   const items = people.map((p) => {
     const li = document.createElement('li');
     li.className = 'person';
-    li.dataset.role = ROLE_LABEL[p.role] ? p.role : 'member';
+    li.dataset.role = ROLES.has(p.role) ? p.role : 'member';
     const name = document.createElement('span');
     name.className = 'person-name';
     name.textContent = displayName(p);
@@ -34,19 +33,19 @@ export function renderPeopleList(list, count, participants, you, decorate) {
     if (you && p.id === you.id) {
       const me = document.createElement('span');
       me.className = 'person-you';
-      me.textContent = ' (you)';
+      me.textContent = ` ${t('people.you')}`;
       li.append(me);
     }
     const meta = document.createElement('span');
     meta.className = 'person-meta';
     const role = document.createElement('span');
     role.className = 'tag tag-role';
-    role.textContent = ROLE_LABEL[p.role] || 'Member';
+    role.textContent = roleName(p.role);
     meta.append(' ', role);
     if (typeof p.tier === 'string' && p.tier) {
       const tier = document.createElement('span');
       tier.className = `tag tag-tier tier-${p.tier.replace(/[^a-z]/g, '')}`;
-      tier.textContent = capitalize(p.tier);
+      tier.textContent = tierName(p.tier);
       meta.append(' ', tier);
     }
     li.append(meta);
@@ -56,6 +55,6 @@ export function renderPeopleList(list, count, participants, you, decorate) {
   });
   list.replaceChildren(...items);
   const n = people.length;
-  count.textContent = `${n} ${n === 1 ? 'person' : 'people'}`;
+  count.textContent = t('people.count', { count: n });
   return people;
 }

@@ -4,10 +4,11 @@
 // send(type, fields), isModerator(), notice(text) }.
 
 import { button, el, labelled, safeUrl } from './dom.js';
+import { formatMoney, t } from './i18n.js';
 
 export function renderProduct(ix) {
   if (!ix.ui.product) return;
-  const heading = el('h2', '', 'Featured product');
+  const heading = el('h2', '', t('product.heading'));
   heading.id = 'ix-product-heading';
   const parts = [heading];
   const p = ix.state.product;
@@ -24,15 +25,23 @@ export function renderProduct(ix) {
       img.addEventListener('error', () => img.remove());
       card.append(img);
     }
+    if (!ix.isModerator()) {
+      const close = button('×', () => {
+        ix.state.productHidden = true;
+        renderProduct(ix);
+        ix.refresh();
+      }, { className: 'sheet-close ix-product-close', aria: t('product.hide') });
+      card.append(close);
+    }
     const info = el('div', 'ix-product-info');
     info.append(el('p', 'ix-product-title', p.title), el('p', 'ix-product-price', p.price));
     const link = safeUrl(p.link);
     if (link) {
-      const a = el('a', 'ix-buy', 'View product');
+      const a = el('a', 'ix-buy', t('product.view'));
       a.href = link;
       a.target = '_blank';
       a.rel = 'noopener noreferrer';
-      a.setAttribute('aria-label', `View product: ${p.title}`);
+      a.setAttribute('aria-label', t('product.view_named', { title: p.title }));
       a.addEventListener('click', () => ix.send('product_click', { id: p.id }));
       info.append(a);
     }
@@ -41,12 +50,13 @@ export function renderProduct(ix) {
     if (ix.isModerator()) {
       const s = ix.state.productStats && ix.state.productStats.id === p.id ? ix.state.productStats : null;
       const stats = el('p', 'ix-product-stats muted', s
-        ? `${s.clicks} ${s.clicks === 1 ? 'click' : 'clicks'} by ${s.clickers} · ${s.purchases} bought`
-        : 'No clicks yet');
+        ? `${t('product.clicks', { count: s.clicks, people: s.clickers })} · ${t('product.bought', { count: s.purchases })}`
+        : t('product.no_clicks'));
       stats.setAttribute('aria-live', 'polite');
-      parts.push(stats, button('Unpin product', () => ix.send('product_unpin'), { className: 'ix-small' }));
+      parts.push(stats, button(t('product.unpin'), () => ix.send('product_unpin'), { className: 'ix-small' }));
     }
-  } else if (!ix.isModerator()) {
+  }
+  if (!ix.isModerator() && (!p || ix.state.productHidden)) {
     ix.ui.product.hidden = true;
     ix.ui.product.replaceChildren(...parts);
     return;
@@ -54,7 +64,7 @@ export function renderProduct(ix) {
   if (ix.isModerator()) {
     ix.ui.productForm = ix.ui.productForm || productForm(ix); // kept: a redraw must not lose input
     ix.ui.productForm.querySelector('summary').textContent = ix.state.product
-      ? 'Pin another product' : 'Pin a product';
+      ? t('product.pin_another') : t('product.pin_a');
     parts.push(ix.ui.productForm);
   }
   ix.ui.product.hidden = false;
@@ -63,15 +73,15 @@ export function renderProduct(ix) {
 
 function productForm(ix) {
   const details = el('details', 'ix-product-form');
-  details.append(el('summary', '', 'Pin a product'));
+  details.append(el('summary', '', t('product.pin_a')));
   const form = el('form', 'ix-form');
   const fields = {};
   for (const [key, label, type, required] of [
-    ['id', 'Product id', 'text', true],
-    ['title', 'Title', 'text', true],
-    ['price', 'Price', 'text', true],
-    ['image', 'Image address (https)', 'url', false],
-    ['link', 'Product page (https)', 'url', true],
+    ['id', t('product.field_id'), 'text', true],
+    ['title', t('product.field_title'), 'text', true],
+    ['price', t('product.field_price'), 'text', true],
+    ['image', t('product.field_image'), 'url', false],
+    ['link', t('product.field_link'), 'url', true],
   ]) {
     const input = el('input');
     input.type = type;
@@ -79,7 +89,7 @@ function productForm(ix) {
     fields[key] = input;
     form.append(labelled(label, input));
   }
-  const submit = el('button', 'primary ix-small', 'Pin product');
+  const submit = el('button', 'primary ix-small', t('product.pin'));
   submit.type = 'submit';
   form.append(submit);
   form.addEventListener('submit', (event) => {
@@ -100,14 +110,21 @@ function productForm(ix) {
 export function renderShop(ix) {
   if (!ix.ui.shop) return;
   ix.ui.shop.hidden = !ix.isModerator();
-  if (!ix.isModerator()) { ix.ui.shop.replaceChildren(); return; }
-  const heading = el('h2', '', 'Shop activity');
+  if (!ix.isModerator()) return;
+  const heading = el('h2', '', t('shop.heading'));
   heading.id = 'ix-shop-heading';
   const list = el('ul', 'ix-purchases');
-  list.setAttribute('aria-label', 'Purchases');
+  list.setAttribute('aria-label', t('shop.purchases'));
   for (const p of ix.state.purchases) {
-    list.append(el('li', 'ix-purchase', `${p.name || p.member_id} bought ${p.product_id} · ${p.amount} ${p.currency}`));
+    list.append(el('li', 'ix-purchase', t('shop.bought', {
+      name: p.name || p.member_id, product: p.product_id, amount: formatMoney(p.amount, p.currency),
+    })));
   }
-  if (!ix.state.purchases.length) list.append(el('li', 'muted', 'No purchases in this session yet.'));
-  ix.ui.shop.replaceChildren(heading, list);
+  if (!ix.state.purchases.length) list.append(el('li', 'muted', t('shop.empty')));
+  // Its own box: the tier changes (engagement.js) share the section.
+  if (!ix.ui.shopBody || !ix.ui.shopBody.isConnected) {
+    ix.ui.shopBody = el('div', 'ix-shop-body');
+    ix.ui.shop.prepend(ix.ui.shopBody);
+  }
+  ix.ui.shopBody.replaceChildren(heading, list);
 }

@@ -13,11 +13,14 @@
 // on the page with textContent, never as HTML.
 
 import { callFeatures } from './features.js';
+import { mountLanguageSwitch, t, translatePage } from './i18n.js';
 import { createMedia } from './media.js';
 import { renderPeopleList } from './people.js';
 import {
-  renderLiveBadge, renderRoomHeader, renderStagePlaceholder, showStatus, ui,
+  errorText, renderLiveBadge, renderRoomHeader, renderStagePlaceholder, showStatus, ui,
 } from './room_view.js';
+import { readToken } from './token.js';
+import { initSheets } from './sheets.js';
 
 const PROTOCOL = 'salon.v1.json';
 const RECONNECT_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
@@ -50,7 +53,9 @@ window.salon = salon;
 // checks every message against the sender's role.
 salon.send = (message) => send(message);
 
-const token = new URLSearchParams(window.location.search).get('token') || '';
+// Read once, then taken out of the address bar (token.js): it must not linger in the
+// history, in bookmarks or on a shared screen.
+const token = readToken();
 // Same alphabet as server/ids.py: ids travel in keys, URLs and tokens.
 const ROOM_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 // The page is served at /rooms/{room_id}; telling the server which room we are looking
@@ -118,6 +123,8 @@ const featureApi = {
   participants: () => participants,
   isHost,
   notice: (text) => showNotice(text),
+  // The sentence for a server `error` in the page's language.
+  errorText: (message) => errorText(message),
   // Redraw the people list (after a feature changed what it shows).
   renderParticipants: () => renderParticipants(),
   // Stage: turn this page's microphone on or off (the server is told separately).
@@ -153,7 +160,7 @@ function refreshState() {
 
 // ---------------------------------------------------------------- end states
 
-function showEnded(title, message, { canRejoin }) {
+function showEnded(title, message, { canRejoin, link = null }) {
   finished = true;
   clearTimeout(reconnectTimer);
   media.closeAllPeers();
@@ -161,17 +168,47 @@ function showEnded(title, message, { canRejoin }) {
   ui.stage.hidden = true;
   ui.people.hidden = true;
   ui.liveBadge.hidden = true;
-  if (!salon.room) ui.title.textContent = 'Salon';
+  ui.dock.hidden = true;
+  document.body.dataset.role = 'ended';
   ui.ended.hidden = false;
   ui.endedTitle.textContent = title;
   // Unhide first, then fill: assistive technology announces the alert's new text.
   ui.endedMessage.textContent = message;
   ui.rejoinBtn.hidden = !canRejoin;
+  // The operator's next step for people the room turns away (a membership page, an open room).
+  const href = link ? safeLink(link) : null;
+  ui.endedNext.hidden = !href;
+  if (href) {
+    ui.endedLink.href = href;
+    ui.endedLink.textContent = t('ended.next');
+  }
   setState('disconnected');
 }
 
-function refuse(message) {
-  showEnded("You can't enter this room", message || "You can't enter this room.", { canRejoin: false });
+function safeLink(text) {
+  try {
+    const url = new URL(String(text), window.location.href);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+// A refusal: the room's title (from the refusal, when the page never joined) as heading.
+function refuse(error) {
+  const params = (error && error.params) || {};
+  if (!salon.room && typeof params.room_title === 'string' && params.room_title) {
+    renderRoomHeader({ title: params.room_title });
+  } else if (!salon.room) {
+    ui.title.textContent = t('ended.cannot_enter');
+  }
+  showEnded(t('ended.cannot_enter'), error ? errorText(error) : t('ended.cannot_enter_text'), {
+    canRejoin: false, link: params.next || null,
+  });
+}
+
+function refuseLocally(key) {
+  refuse({ code: 'local', message: t(key) });
 }
 
 // ---------------------------------------------------------------- signaling socket
@@ -225,18 +262,16 @@ function onSocketClosed(code) {
   console.info('[salon] socket closed', code);
   if (finished) { refreshState(); return; }
   if (code === CLOSE_REFUSED) {
-    refuse(lastError && lastError.message);
+    refuse(lastError);
     return;
   }
   if (code === CLOSE_REMOVED) {
-    showEnded('You were removed from the room',
-      (lastError && lastError.message) || 'The host removed you from the room.', { canRejoin: false });
+    showEnded(t('ended.removed'), lastError ? errorText(lastError) : t('error.removed_plain'),
+      { canRejoin: false });
     return;
   }
   if (code === CLOSE_REPLACED) {
-    showEnded('This window left the room',
-      (lastError && lastError.message) || 'You joined this room from another window, so this one was closed.',
-      { canRejoin: true });
+    showEnded(t('ended.replaced'), t('error.replaced'), { canRejoin: true });
     return;
   }
   scheduleReconnect();
@@ -290,9 +325,12 @@ function onJoined(message) {
   }
   renderRoom();
   renderParticipants();
+  document.body.dataset.role = isHost() ? 'host' : 'member';
   ui.ended.hidden = true;
   ui.stage.hidden = false;
   ui.people.hidden = false;
+  ui.peopleBtn.hidden = false;
+  ui.dock.hidden = false;
   salon.tracks = media.normalTracks(message.tracks);
   if (isHost()) {
     ui.liveBtn.hidden = false;
@@ -336,17 +374,16 @@ function onPresence(message) {
 
 function onError(message) {
   lastError = message;
-  const text = typeof message.message === 'string' && message.message
-    ? message.message : 'Something went wrong.';
-  console.warn('[salon] error', message.code, text);
+  const text = errorText(message);
+  console.warn('[salon] error', message.code, message.message);
   if (FATAL_CODES.has(message.code)) {
     // The close (4403/4409) follows; show the reason now rather than wait for it.
     if (message.code === 'replaced') {
-      showEnded('This window left the room', text, { canRejoin: true });
+      showEnded(t('ended.replaced'), text, { canRejoin: true });
     } else if (message.code === 'removed') {
-      showEnded('You were removed from the room', text, { canRejoin: false });
+      showEnded(t('ended.removed'), text, { canRejoin: false });
     } else {
-      refuse(text);
+      refuse(message);
     }
     return;
   }
@@ -359,8 +396,7 @@ function onError(message) {
 function leave() {
   if (finished) return;
   send({ type: 'leave' });
-  showEnded('You left the room', 'You left the room. You can join again while your link is valid.',
-    { canRejoin: true });
+  showEnded(t('ended.left'), t('ended.left_text'), { canRejoin: true });
 }
 
 ui.leaveBtn.addEventListener('click', leave);
@@ -397,22 +433,38 @@ function renderParticipants() {
   // Stage and interaction modules add their own badges and actions to each person.
   const people = renderPeopleList(ui.peopleList, ui.peopleCount, participants, salon.you,
     (li, p) => callFeatures('decorateParticipant', li, p, featureApi));
+  ui.peopleBtn.textContent = t('people.button', { count: people.length });
+  ui.peopleBtn.setAttribute('aria-label', t('people.button_label', { count: people.length }));
   salon.participants = people.map((p) => ({ ...p }));
 }
 
 // ---------------------------------------------------------------- start
 
+// The chat floats just above the bottom bar, however tall the bar is (layout.css).
+function followDockHeight() {
+  if (typeof ResizeObserver === 'undefined') return;
+  new ResizeObserver(() => {
+    document.documentElement.style.setProperty('--dock-h', `${ui.dock.offsetHeight}px`);
+  }).observe(ui.dock);
+}
+
 function start() {
+  translatePage();
+  followDockHeight();
+  mountLanguageSwitch(ui.langSlot);
+  initSheets();
+  renderLiveBadge(false);
+  showStatus('connecting');
   if (!token) {
-    refuse('This link has no access token. Ask the host for a new link.');
+    refuseLocally('ended.no_token');
     return;
   }
   if (pathRoom !== null && !ROOM_ID.test(pathRoom)) {
-    refuse('This address does not name a room. Check the link you were given.');
+    refuseLocally('ended.bad_address');
     return;
   }
   if (typeof RTCPeerConnection === 'undefined' || typeof WebSocket === 'undefined') {
-    refuse('This browser cannot play live rooms. Please open the link in a current browser.');
+    refuseLocally('ended.old_browser');
     return;
   }
   media.renderSoundButton();

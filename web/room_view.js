@@ -1,6 +1,11 @@
 // The room page's elements, and the parts of the page drawn from plain values: the
-// connection status line, the room's title and tiers, the live badge and the stage
-// placeholder. room.js decides what to show; this draws it, as text, never as HTML.
+// connection status line, the room's title and tiers, the live badge, the stage
+// placeholder and the sentence of an error. room.js decides what to show; this draws it,
+// as text, never as HTML, in the page's language (i18n.js).
+
+import {
+  formatList, formatNumber, has, t, tierName,
+} from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 export const ui = {
@@ -12,6 +17,8 @@ export const ui = {
   ended: $('ended'),
   endedTitle: $('ended-title'),
   endedMessage: $('ended-message'),
+  endedNext: $('ended-next'),
+  endedLink: $('ended-link'),
   rejoinBtn: $('rejoin-btn'),
   stage: $('stage'),
   remoteVideo: $('remote-video'),
@@ -21,52 +28,75 @@ export const ui = {
   soundBtn: $('sound-btn'),
   leaveBtn: $('leave-btn'),
   people: $('people'),
+  peopleBtn: $('people-btn'),
   slots: $('slots'),
   peopleCount: $('people-count'),
   peopleList: $('people-list'),
-};
-
-const STATUS_TEXT = {
-  connecting: 'Connecting…',
-  joined: 'In the room',
-  media: 'Media connected',
-  reconnecting: 'Reconnecting…',
-  disconnected: 'Disconnected',
+  langSlot: $('lang-slot'),
+  dock: $('dock'),
 };
 
 export function showStatus(state) {
-  ui.status.textContent = STATUS_TEXT[state] || state;
+  ui.status.textContent = has(`status.${state}`) ? t(`status.${state}`) : state;
   ui.status.dataset.state = state;
 }
 
-function listWords(words) {
-  if (words.length <= 1) return words.join('');
-  return `${words.slice(0, -1).join(', ')} and ${words[words.length - 1]}`;
+function tierList(tiers) {
+  return formatList(tiers.map(tierName));
 }
 
 export function renderRoomHeader(room) {
-  const title = typeof room.title === 'string' && room.title ? room.title : (room.id || 'Salon room');
+  const title = typeof room.title === 'string' && room.title ? room.title : (room.id || t('room.untitled'));
   ui.title.textContent = title;
   document.title = `${title} · Salon`;
-  const tiers = Array.isArray(room.tiers) ? room.tiers.filter((t) => typeof t === 'string') : [];
-  ui.tiers.textContent = tiers.length ? `Open to ${listWords(tiers)} members` : '';
+  const tiers = Array.isArray(room.tiers) ? room.tiers.filter((x) => typeof x === 'string') : [];
+  ui.tiers.textContent = tiers.length ? t('room.open_to', { tiers: tierList(tiers) }) : '';
 }
 
 export function renderLiveBadge(live) {
   ui.liveBadge.dataset.live = String(live);
-  ui.liveBadge.textContent = live ? 'Live' : 'Not live';
+  ui.liveBadge.textContent = live ? t('room.live') : t('room.not_live');
 }
 
 // What stands in for the video: why there is nothing to see yet, if there is not.
 export function renderStagePlaceholder({ host, hasLocalMedia, live }) {
   let text = '';
   if (host) {
-    if (!hasLocalMedia) text = "You're not live. Press Go live to start your camera and microphone.";
+    if (!hasLocalMedia) text = t('room.host_not_live');
   } else if (!live) {
-    text = 'The host is not live right now. The stream starts here as soon as they go live.';
+    text = t('room.waiting_for_host');
   } else if (!ui.remoteVideo.videoWidth) {
-    text = 'Starting the stream…';
+    text = t('room.starting');
   }
   ui.placeholder.textContent = text;
   ui.placeholder.hidden = !text;
+}
+
+// Parameters as the catalog's sentences want them: tiers by their names, lists joined,
+// numbers formatted.
+function readableParams(params) {
+  const out = {};
+  for (const [key, value] of Object.entries(params || {})) {
+    if (key === 'allowed' && Array.isArray(value)) out.allowed = tierList(value.map(String));
+    else if (key === 'tier' && typeof value === 'string') out.tier = tierName(value);
+    else if (typeof value === 'number') out[key] = formatNumber(value);
+    else if (typeof value === 'string') out[key] = value;
+  }
+  return out;
+}
+
+// The sentence for an `error` from the server: from its stable code (and params) in the
+// page's language; the server's own English sentence only for a code no catalog knows.
+export function errorText(error) {
+  const code = error && typeof error.code === 'string' ? error.code : '';
+  const params = error && error.params && typeof error.params === 'object' ? error.params : {};
+  let key = `error.${code}`;
+  if (code === 'tier_too_low' && Array.isArray(params.allowed) && !params.allowed.length) {
+    key = 'error.tier_too_low_invite_only';
+  }
+  if (code === 'removed' && params.banned) key = 'error.removed_banned';
+  if (code === 'removed' && typeof params.by !== 'string') key = 'error.removed_rejoin';
+  if (code && has(key)) return t(key, readableParams(params));
+  if (error && typeof error.message === 'string' && error.message) return error.message;
+  return t('error.generic');
 }

@@ -4,6 +4,7 @@
 // places; a slot shows while it has a speaker other than us and is negotiated to
 // receive. media.js owns the connection and calls in here.
 
+import { t } from './i18n.js';
 import { displayName } from './people.js';
 
 export function normalTracks(tracks) {
@@ -55,7 +56,7 @@ export function createStageSlots(container, salon, participants) {
           element.hidden = !active || kind === 'audio';
           element.dataset.participant = active ? who : '';
           const person = active ? participants.get(who) : null;
-          element.setAttribute('aria-label', person ? `Camera of ${displayName(person)}` : 'Camera');
+          element.setAttribute('aria-label', person ? t('media.camera_of', { name: displayName(person) }) : t('media.camera'));
           if (active) {
             element.muted = !soundOn;
             element.play().catch(() => {});

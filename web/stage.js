@@ -2,17 +2,21 @@
 // moderation (invite, dismiss, move off stage, mute, co-host, remove, ban); who speaks now.
 //
 // A feature module (web/features.js): it draws a "Stage" panel at the top of the people
-// list and adds badges and actions to each person. The server decides everything (see
-// docs/protocol.md, "Stage"); this page only asks and shows. The microphone itself is
-// room.js's business: it publishes when the role becomes speaker or co-host.
+// list, a member's own controls (hand, invitation, microphone) in the bottom bar, and a
+// per-person menu of moderation actions for hosts and co-hosts (Remove and Ban ask
+// first). The server decides everything (see docs/protocol.md, "Stage"); this page only
+// asks and shows. The microphone itself is room.js's business: it publishes when the
+// role becomes speaker or co-host.
 //
 // Everything from the server or from people goes on the page with textContent.
 
+import { confirmAction } from './confirm.js';
 import { registerFeature } from './features.js';
+import { roleName, t, tierName } from './i18n.js';
 
 const ON_STAGE = new Set(['speaker', 'cohost']);
 const MODERATORS = new Set(['host', 'cohost']);
-const TIER_LABEL = { core: 'Core', active: 'Active', potential: 'Potential', silent: 'Silent' };
+const TIERS = new Set(['core', 'active', 'potential', 'silent']);
 
 const state = {
   stage: { speakers: [], cohost: null, muted: [], cap: 6, cameras: false },
@@ -45,7 +49,7 @@ function button(label, onClick, className = '') {
 }
 
 function nameOf(p) {
-  return (p && typeof p.name === 'string' && p.name.trim()) || (p && p.member_id) || 'Someone';
+  return (p && typeof p.name === 'string' && p.name.trim()) || (p && p.member_id) || t('common.someone');
 }
 
 function me() {
@@ -69,29 +73,45 @@ function isMuted(pid) {
 
 // ---------------------------------------------------------------- the stage panel
 
+// Members see the stage at the top of the people list; the host console gives it a
+// panel of its own next to the video, with the people list under a tab.
 function ensurePanel() {
-  if (panel && panel.isConnected) return panel;
-  const people = document.getElementById('people');
+  const console = document.getElementById('stage-console');
+  const host = myRole() === 'host' && console;
+  const parent = host ? console : document.getElementById('people');
+  if (panel && panel.isConnected && panel.parentElement === parent) return panel;
+  if (panel) panel.remove();
   panel = el('section', 'stage-panel');
   panel.id = 'stage-panel';
   panel.setAttribute('aria-labelledby', 'stage-heading');
-  people.prepend(panel);
+  parent.prepend(panel);
+  if (console) console.hidden = !host;
   return panel;
 }
 
 function render() {
   if (!api) return;
   const root = ensurePanel();
-  const heading = el('h2', '', 'Stage');
+  const heading = el('h2', '', t('stage.heading'));
   heading.id = 'stage-heading';
-  const parts = [heading, renderOnStage(), renderMine()];
+  const parts = [heading, renderOnStage()];
+  // The host's own microphone controls sit in the console's stage panel; everyone
+  // else's in the bottom bar, within thumb's reach.
+  const mine = renderMine();
+  const dock = document.getElementById('dock-stage');
+  if (myRole() === 'host' || !dock) {
+    parts.push(mine);
+    if (dock) dock.replaceChildren();
+  } else {
+    dock.replaceChildren(mine);
+  }
   if (MODERATORS.has(myRole())) parts.push(renderQueue());
   root.replaceChildren(...parts.filter(Boolean));
   updateSpeaking();
 }
 
 function speakingIndicator(pid) {
-  const dot = el('span', 'speaking-indicator', 'Speaking');
+  const dot = el('span', 'speaking-indicator', t('stage.speaking'));
   dot.dataset.speakingFor = pid;
   dot.hidden = !state.speaking.has(pid);
   return dot;
@@ -99,21 +119,21 @@ function speakingIndicator(pid) {
 
 function renderOnStage() {
   const list = el('ul', 'on-stage');
-  list.setAttribute('aria-label', 'On stage');
+  list.setAttribute('aria-label', t('stage.on_stage'));
   const people = api.participants();
   const onStage = [...people.values()].filter((p) => p.role === 'host' || ON_STAGE.has(p.role));
   for (const p of onStage) {
     const li = el('li', 'on-stage-person');
     li.dataset.participant = p.id;
     li.append(el('span', 'person-name', nameOf(p)));
-    li.append(' ', el('span', 'tag tag-role', p.role === 'host' ? 'Host' : p.role === 'cohost' ? 'Co-host' : 'Speaker'));
-    if (isMuted(p.id)) li.append(' ', el('span', 'tag tag-muted', 'Muted'));
+    li.append(' ', el('span', 'tag tag-role', roleName(p.role)));
+    if (isMuted(p.id)) li.append(' ', el('span', 'tag tag-muted', t('stage.muted')));
     li.append(' ', speakingIndicator(p.id));
     list.append(li);
   }
   const count = onStage.filter((p) => ON_STAGE.has(p.role)).length;
   const wrap = el('div', 'on-stage-wrap');
-  wrap.append(el('p', 'muted', `${count} of ${state.stage.cap} speakers`), list);
+  wrap.append(el('p', 'muted', t('stage.speakers', { count, cap: state.stage.cap })), list);
   return wrap;
 }
 
@@ -123,39 +143,40 @@ function renderMine() {
   const role = myRole();
   if (role === 'member') {
     if (state.self.invited) {
-      const who = state.invitedBy ? nameOf(state.invitedBy) : 'The host';
       const prompt = el('div', 'stage-invite');
       prompt.setAttribute('role', 'group');
-      prompt.setAttribute('aria-label', 'Invitation to the stage');
-      prompt.append(el('p', '', `${who} invites you to the stage.`));
+      prompt.setAttribute('aria-label', t('stage.invitation'));
+      prompt.append(el('p', '', state.invitedBy
+        ? t('stage.invites_you', { name: nameOf(state.invitedBy) }) : t('stage.host_invites_you')));
       prompt.append(
-        button('Accept', () => act('stage_reply', null, { accept: true }), 'primary'),
+        button(t('stage.accept'), () => act('stage_reply', null, { accept: true }), 'primary'),
         ' ',
-        button('Decline', () => act('stage_reply', null, { accept: false })),
+        button(t('stage.decline'), () => act('stage_reply', null, { accept: false })),
       );
       box.append(prompt);
     }
-    box.append(state.self.hand
-      ? button('Lower hand', () => act('hand_lower'))
-      : button('Raise hand', () => act('hand_raise'), 'primary'));
-    if (state.self.hand) box.append(' ', el('span', 'muted', 'Your hand is raised.'));
+    const hand = state.self.hand
+      ? button(`✋ ${t('stage.lower_hand')}`, () => act('hand_lower'), 'hand-btn is-raised')
+      : button(`✋ ${t('stage.raise_hand')}`, () => act('hand_raise'), 'hand-btn');
+    hand.setAttribute('aria-label', state.self.hand ? t('stage.lower_hand') : t('stage.raise_hand'));
+    box.append(hand);
   }
   const you = me();
   const publishing = ON_STAGE.has(role) || (role === 'host' && api.micLive());
   if (you && publishing) {
     const muted = isMuted(you.id);
-    box.append(el('p', 'mic-state', muted ? 'Your microphone is muted.' : 'Your microphone is on.'));
+    box.append(el('p', 'mic-state', muted ? t('stage.mic_muted') : t('stage.mic_on')));
     box.append(muted
-      ? button('Unmute', () => { api.setMicEnabled(true); act('unmute', you.id); }, 'primary')
-      : button('Mute', () => { state.selfMuteAsked = true; api.setMicEnabled(false); act('mute', you.id); }));
+      ? button(t('stage.unmute'), () => { api.setMicEnabled(true); act('unmute', you.id); }, 'primary')
+      : button(t('stage.mute'), () => { state.selfMuteAsked = true; api.setMicEnabled(false); act('mute', you.id); }));
   }
-  if (ON_STAGE.has(role)) box.append(' ', button('Leave stage', () => act('stage_leave'), 'secondary'));
+  if (ON_STAGE.has(role)) box.append(' ', button(t('stage.leave'), () => act('stage_leave'), 'secondary'));
   return box;
 }
 
 function renderQueue() {
   const wrap = el('div', 'hand-queue');
-  const heading = el('h3', '', 'Raised hands');
+  const heading = el('h3', '', t('stage.hands'));
   heading.id = 'hands-heading';
   const list = el('ol', 'hands');
   list.setAttribute('aria-labelledby', 'hands-heading');
@@ -164,49 +185,101 @@ function renderQueue() {
     const li = el('li', 'hand');
     li.dataset.participant = p.id;
     li.append(el('span', 'person-name', nameOf(p)));
-    if (typeof p.tier === 'string' && TIER_LABEL[p.tier]) {
-      li.append(' ', el('span', `tag tag-tier tier-${p.tier}`, TIER_LABEL[p.tier]));
+    if (typeof p.tier === 'string' && TIERS.has(p.tier)) {
+      li.append(' ', el('span', `tag tag-tier tier-${p.tier}`, tierName(p.tier)));
     }
-    const score = typeof entry.score === 'number' ? `Score ${entry.score}` : 'Score unknown';
-    li.append(' ', el('span', 'tag tag-score', score));
-    if (state.hands.invited.includes(p.id)) li.append(' ', el('span', 'tag', 'Invited'));
+    if (typeof entry.score === 'number') {
+      li.append(' ', el('span', 'tag tag-score', t('stage.score', { score: entry.score })));
+    }
+    if (state.hands.invited.includes(p.id)) li.append(' ', el('span', 'tag', t('stage.invited')));
     const actions = el('span', 'hand-actions');
     actions.append(
-      button('Invite to stage', () => act('stage_invite', p.id), 'primary'),
+      button(t('stage.invite'), () => act('stage_invite', p.id), 'primary'),
       ' ',
-      button('Dismiss', () => act('hand_dismiss', p.id)),
+      button(t('stage.dismiss'), () => act('hand_dismiss', p.id)),
     );
     li.append(' ', actions);
     list.append(li);
   }
-  if (!state.hands.queue.length) list.append(el('li', 'muted', 'No raised hands.'));
+  if (!state.hands.queue.length) list.append(el('li', 'muted', t('stage.no_hands')));
   wrap.append(heading, list);
   return wrap;
 }
 
 // ---------------------------------------------------------------- people list
 
+// The per-person menu of a host or co-host: one "⋯" button per person, its actions in a
+// menu (role=menu); Remove and Ban ask first.
+let openMenuFor = null; // participant id whose menu is open (kept across redraws)
+
+function closeMenus() {
+  openMenuFor = null;
+  for (const menu of document.querySelectorAll('.person-menu')) menu.hidden = true;
+  for (const b of document.querySelectorAll('.person-menu-btn')) b.setAttribute('aria-expanded', 'false');
+}
+
+document.addEventListener('click', (event) => {
+  const target = event.target instanceof Element ? event.target : null;
+  if (target && !target.closest('.person-actions')) closeMenus();
+});
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && openMenuFor) closeMenus();
+});
+
 function decorate(li, p) {
   const meta = li.querySelector('.person-meta') || li;
-  if (isMuted(p.id)) meta.append(' ', el('span', 'tag tag-muted', 'Muted'));
+  if (isMuted(p.id)) meta.append(' ', el('span', 'tag tag-muted', t('stage.muted')));
   if (p.role === 'host' || ON_STAGE.has(p.role)) meta.append(' ', speakingIndicator(p.id));
   const you = me();
   const role = myRole();
   if (!you || p.id === you.id || !MODERATORS.has(role) || p.role === 'host') return;
-  const actions = el('span', 'person-actions');
-  const add = (label, onClick, className) => actions.append(button(label, onClick, className), ' ');
+  const name = nameOf(p);
+  const menu = el('div', 'person-menu');
+  menu.setAttribute('role', 'menu');
+  menu.setAttribute('aria-label', t('stage.menu_for', { name }));
+  const add = (label, onClick, className = '') => {
+    const item = button(label, () => { closeMenus(); onClick(); }, `menu-item ${className}`);
+    item.setAttribute('role', 'menuitem');
+    menu.append(item);
+  };
   if (p.role === 'member') {
-    if (!state.hands.invited.includes(p.id)) add('Invite to stage', () => act('stage_invite', p.id));
+    if (!state.hands.invited.includes(p.id)) add(t('stage.invite'), () => act('stage_invite', p.id));
   } else if (ON_STAGE.has(p.role)) {
-    if (isMuted(p.id)) add('Ask to unmute', () => act('ask_unmute', p.id));
-    else add('Mute', () => act('mute', p.id));
-    add('Move off stage', () => act('stage_move_off', p.id));
+    if (isMuted(p.id)) add(t('stage.ask_unmute'), () => act('ask_unmute', p.id));
+    else add(t('stage.mute'), () => act('mute', p.id));
+    add(t('stage.move_off'), () => act('stage_move_off', p.id));
   }
   if (role === 'host' && !state.stage.cohost && p.role !== 'cohost') {
-    add('Make co-host', () => act('make_cohost', p.id));
+    add(t('stage.make_cohost'), () => act('make_cohost', p.id));
   }
-  add('Remove', () => act('remove', p.id, { ban: false }), 'secondary');
-  add('Ban', () => act('remove', p.id, { ban: true }), 'danger');
+  add(t('stage.remove'), async () => {
+    if (await confirmAction(t('stage.remove_confirm', { name }), t('stage.remove'))) {
+      act('remove', p.id, { ban: false });
+    }
+  });
+  add(t('stage.ban'), async () => {
+    if (await confirmAction(t('stage.ban_confirm', { name }), t('stage.ban'))) {
+      act('remove', p.id, { ban: true });
+    }
+  }, 'menu-danger');
+  const toggle = button('⋯', () => {
+    const opening = menu.hidden;
+    closeMenus();
+    if (opening) {
+      openMenuFor = p.id;
+      menu.hidden = false;
+      toggle.setAttribute('aria-expanded', 'true');
+      const first = menu.querySelector('[role="menuitem"]');
+      if (first) first.focus();
+    }
+  }, 'person-menu-btn');
+  toggle.setAttribute('aria-label', t('stage.actions_for', { name }));
+  toggle.setAttribute('aria-haspopup', 'menu');
+  const open = openMenuFor === p.id;
+  toggle.setAttribute('aria-expanded', String(open));
+  menu.hidden = !open;
+  const actions = el('span', 'person-actions');
+  actions.append(toggle, menu);
   li.append(actions);
 }
 
@@ -234,7 +307,7 @@ function onStage(message) {
   };
   const you = me();
   const after = you ? isMuted(you.id) : false;
-  if (after && !before && !state.selfMuteAsked) api.notice('Your microphone was muted by the host.');
+  if (after && !before && !state.selfMuteAsked) api.notice(t('stage.muted_by_host'));
   if (!after) state.selfMuteAsked = false;
 }
 
@@ -256,11 +329,11 @@ const handlers = {
     if (message.by && typeof message.by === 'object') state.invitedBy = message.by;
     if (!state.self.invited) state.invitedBy = null;
     if (wasInvited && !state.self.invited && myRole() === 'member') {
-      api.notice('The invitation to the stage was withdrawn or answered.');
+      api.notice(t('stage.invitation_gone'));
     }
   },
   unmute_request(message) {
-    api.notice(`${nameOf(message.by)} asks you to unmute your microphone.`);
+    api.notice(t('stage.asks_unmute', { name: nameOf(message.by) }));
   },
   speaking(message) {
     state.updates += 1;

@@ -52,10 +52,24 @@ TIER_HISTORY_MAX: Final = 24 * 400
 # at_risk.
 # ARGV[1]: JSON {"m": [[id, ver, tier|'-', orders, revenue, repurchased, last_active, due,
 # valued orders, value at risk (-1: not at risk)]],
-# "hour", "inv": [id], "joined": [id], "hook": [id], "s": [[session, ts]], "old": ms}.
+# "hour", "prev_hour", "inv": [id], "joined": [id], "hook": [id], "s": [[session, ts]],
+# "old": ms}. The first tier change of an hour also records the counts it started from
+# as the previous hour's closing snapshot (when that hour has none): a chart of the
+# history then shows a change made within the current hour.
 METRICS_SCRIPT: Final = """
 local w = cjson.decode(ARGV[1])
 local changed = false
+local function tier_counts()
+  local t = redis.call('HMGET', KEYS[2],
+    'tier:core', 'tier:active', 'tier:potential', 'tier:silent')
+  return cjson.encode({core = tonumber(t[1]) or 0, active = tonumber(t[2]) or 0,
+    potential = tonumber(t[3]) or 0, silent = tonumber(t[4]) or 0})
+end
+local before = nil
+if w.prev_hour and redis.call('HEXISTS', KEYS[3], w.hour) == 0
+    and redis.call('HEXISTS', KEYS[3], w.prev_hour) == 0 then
+  before = tier_counts()
+end
 local function bump(field, by)
   if by ~= 0 then redis.call('HINCRBY', KEYS[2], field, by) end
 end
@@ -100,10 +114,8 @@ for _, m in ipairs(w.m) do
   end
 end
 if changed then
-  local t = redis.call('HMGET', KEYS[2],
-    'tier:core', 'tier:active', 'tier:potential', 'tier:silent')
-  redis.call('HSET', KEYS[3], w.hour, cjson.encode({core = tonumber(t[1]) or 0,
-    active = tonumber(t[2]) or 0, potential = tonumber(t[3]) or 0, silent = tonumber(t[4]) or 0}))
+  if before then redis.call('HSET', KEYS[3], w.prev_hour, before) end
+  redis.call('HSET', KEYS[3], w.hour, tier_counts())
   if redis.call('HLEN', KEYS[3]) > tonumber(w.hmax) then
     local hours = redis.call('HKEYS', KEYS[3])
     table.sort(hours)
@@ -276,6 +288,7 @@ class Aggregates:
                 for state, due in states.values()
             ],
             "hour": hour_of(now),
+            "prev_hour": hour_of(now - 3_600_000),
             "hmax": str(TIER_HISTORY_MAX),
             "inv": sorted(invited),
             "joined": sorted(joined),

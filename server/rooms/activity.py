@@ -2,8 +2,9 @@
 
 A ``RoomActivity`` lives as long as its ``Room`` object (a room session: from the first
 join until the room empties and closes). It holds the chat, the reaction tally, Q&A,
-polls and the product shelf, plus one ``Limiter`` per member (not per connection: a
-reconnect must not refill the buckets). It must never hold
+polls, the product shelf and the hosts' journal (purchases, tier changes), plus one
+``Limiter`` per member (not per connection: a reconnect must not refill the buckets).
+It must never hold
 the ``Room`` itself: the signaling feature keys activities by room in a weak map.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from server.ids import MemberId
 from server.rooms.chat import ChatLog
+from server.rooms.journal import SessionJournal
 from server.rooms.polls import PollBox
 from server.rooms.products import ProductShelf
 from server.rooms.qa import QaBoard
@@ -60,6 +62,7 @@ class RoomActivity:
         self.qa = QaBoard(settings.max_questions, settings.question_max_length)
         self.polls = PollBox(settings.max_polls)
         self.shelf = ProductShelf()
+        self.journal = SessionJournal()
         self._limiters: dict[MemberId, Limiter] = {}
         self._prune_at = PRUNE_MIN
 

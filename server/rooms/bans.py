@@ -1,8 +1,13 @@
-"""Room bans in Redis: one set of banned member ids per room (``salon:{r:ID}:bans``).
+"""Room bans and removals in Redis.
 
-The key shares the room's hash tag, so a room's definition, invites and bans live in one
-slot. The gate reads it on every join (``RoomService.join``); moderators add to it when
-they ban; operators lift bans through the REST API or the CLI.
+Bans: one set of banned member ids per room (``salon:{r:ID}:bans``), until lifted.
+Removals: one set per room session (``salon:{r:ID}:removed:SESSION``): a removed member
+stays out for the rest of that session, fresh link included, and may come back to the
+next one; the set expires a day after the last removal.
+
+The keys share the room's hash tag, so a room's definition, invites, bans and removals
+live in one slot. The gate reads them on every join (``RoomService.join``); moderators
+add to them when they remove or ban; operators lift bans through the REST API or the CLI.
 """
 
 from __future__ import annotations
@@ -14,6 +19,13 @@ from server.ids import MemberId, RoomId
 
 def bans_key(room_id: RoomId) -> str:
     return f"salon:{{r:{room_id}}}:bans"
+
+
+REMOVAL_TTL = 24 * 3600
+
+
+def removals_key(room_id: RoomId, session: str) -> str:
+    return f"salon:{{r:{room_id}}}:removed:{session}"
 
 
 def _text(value: bytes | str) -> str:
@@ -33,6 +45,16 @@ class BanStore:
     async def unban(self, room_id: RoomId, member_id: MemberId) -> bool:
         """Lift a ban; True when there was one."""
         return bool(await self._redis.srem(bans_key(room_id), member_id))
+
+    async def remove_for_session(self, room_id: RoomId, session: str, member_id: MemberId) -> None:
+        key = removals_key(room_id, session)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, member_id)
+            pipe.expire(key, REMOVAL_TTL)
+            await pipe.execute()
+
+    async def is_removed(self, room_id: RoomId, session: str, member_id: MemberId) -> bool:
+        return bool(await self._redis.sismember(removals_key(room_id, session), member_id))
 
     async def list(self, room_id: RoomId) -> list[MemberId]:
         return sorted(MemberId(_text(m)) for m in await self._redis.smembers(bans_key(room_id)))

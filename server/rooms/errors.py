@@ -1,6 +1,8 @@
 """Domain errors of rooms and entry. They carry no wire codes: signaling maps them.
 
-Each error's ``str()`` is a sentence a member can read.
+Each error's ``str()`` is an English sentence (logs, the CLI, old pages); ``params`` holds
+what a page needs to render the sentence itself, in its reader's language, from the
+error's code (web/i18n/*.json).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from collections.abc import Sequence
 
 class RoomError(Exception):
     """Base of every refusal or failed action in a room."""
+
+    params: dict[str, object] = {}  # noqa: RUF012 - replaced per instance, never mutated
 
 
 class TokenInvalid(RoomError):
@@ -24,25 +28,33 @@ class TokenExpired(RoomError):
 
 class WrongRoom(RoomError):
     def __init__(self, token_room: str, room: str) -> None:
+        self.params = {"token_room": token_room, "room": room}
         super().__init__(f"This link was made for room '{token_room}', not for room '{room}'.")
 
 
 class RoomNotFound(RoomError):
     def __init__(self, room: str) -> None:
+        self.params = {"room": room}
         super().__init__(f"There is no room called '{room}'.")
 
 
 class UnknownMember(RoomError):
     def __init__(self, member: str) -> None:
+        self.params = {"member": member}
         super().__init__(
             f"We could not find a membership for '{member}'. Membership is needed to enter."
         )
 
 
 class TierTooLow(RoomError):
-    def __init__(self, room_title: str, allowed: Sequence[str], tier: str) -> None:
+    def __init__(
+        self, room_title: str, allowed: Sequence[str], tier: str, next_link: str | None = None
+    ) -> None:
         self.allowed = tuple(allowed)
         self.tier = tier
+        self.params = {"room_title": room_title, "allowed": list(allowed), "tier": tier}
+        if next_link:
+            self.params["next"] = next_link
         names = ", ".join(allowed) if allowed else "invited guests only"
         super().__init__(
             f"'{room_title}' is open to {names} members; your membership tier is {tier}."
@@ -50,7 +62,10 @@ class TierTooLow(RoomError):
 
 
 class RoomFull(RoomError):
-    def __init__(self, room_title: str, capacity: int) -> None:
+    def __init__(self, room_title: str, capacity: int, next_link: str | None = None) -> None:
+        self.params = {"room_title": room_title, "capacity": capacity}
+        if next_link:
+            self.params["next"] = next_link
         super().__init__(f"'{room_title}' is full ({capacity} of {capacity} places taken).")
 
 
@@ -64,6 +79,7 @@ class StoreUnavailable(RoomError):
 
 class Forbidden(RoomError):
     def __init__(self, action: str, role: str) -> None:
+        self.params = {"role": role}
         super().__init__(f"A {role} cannot {action}.")
 
 
@@ -86,6 +102,7 @@ class RateLimited(RoomError):
     def __init__(self, limit: str, rate: float, burst: int, retry_after: float) -> None:
         self.limit = limit
         self.retry_after = retry_after
+        self.params = {"limit": limit, "retry_after": round(max(retry_after, 0.1), 1)}
         per = f"{rate:g} per second" if rate >= 1 else f"1 every {1 / rate:g} seconds"
         super().__init__(
             f"Slow down: the {limit} limit allows {burst} at once, then {per}. "
@@ -95,6 +112,7 @@ class RateLimited(RoomError):
 
 class TextTooLong(RoomError):
     def __init__(self, what: str, limit: int) -> None:
+        self.params = {"what": what, "limit": limit}
         super().__init__(f"That {what} is too long: at most {limit} characters.")
 
 
@@ -128,6 +146,7 @@ class OwnItem(RoomError):
 
 class LimitReached(RoomError):
     def __init__(self, what: str, limit: int) -> None:
+        self.params = {"what": what, "limit": limit}
         super().__init__(f"This room has reached its limit of {limit} {what}.")
 
 
@@ -142,6 +161,7 @@ class BadChoice(RoomError):
 class StageFull(RoomError):
     def __init__(self, cap: int) -> None:
         self.cap = cap
+        self.params = {"cap": cap}
         super().__init__(f"The stage is full ({cap} of {cap} speakers). Someone must leave first.")
 
 
@@ -156,15 +176,27 @@ class NoSuchParticipant(RoomError):
 
 class Banned(RoomError):
     def __init__(self, room_title: str) -> None:
+        self.params = {"room_title": room_title}
         super().__init__(
             f"You have been banned from '{room_title}', so you cannot rejoin it, even with a "
             "new link, until the ban is lifted."
         )
 
 
+class RemovedThisSession(RoomError):
+    """Refused at the gate: removed from this room session (not banned)."""
+
+    def __init__(self, room_title: str) -> None:
+        self.params = {"room_title": room_title}
+        super().__init__(
+            f"You were removed from '{room_title}' and cannot rejoin it until this session ends."
+        )
+
+
 class Removed(RoomError):
     def __init__(self, by: str, banned: bool) -> None:
         self.banned = banned
+        self.params = {"by": by, "banned": banned}
         if banned:
             super().__init__(
                 f"{by} removed you from the room and banned you: you cannot rejoin it."

@@ -30,9 +30,12 @@ class RoomSpec:
     # and whether they may publish a camera as well as a microphone.
     speaker_cap: int = 6
     speaker_cameras: bool = False
+    # The operator's next step for people the room turns away (a membership page, an open
+    # room): an http(s) address the refusal page links to, or "" for none.
+    refusal_link: str = ""
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "id": self.room_id,
             "title": self.title,
             "tiers": [t.value for t in self.tiers],
@@ -41,6 +44,9 @@ class RoomSpec:
             "speaker_cap": self.speaker_cap,
             "speaker_cameras": self.speaker_cameras,
         }
+        if self.refusal_link:
+            out["refusal_link"] = self.refusal_link
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,8 @@ def check_entry(room: RoomSpec, member: Member | None, role: Role, occupants: in
     assert member is not None
     invited = member.member_id in room.invites
     if not invited and member.tier not in room.tiers:
-        raise TierTooLow(room.title, [t.value for t in room.tiers], member.tier.value)
+        raise TierTooLow(
+            room.title, [t.value for t in room.tiers], member.tier.value, room.refusal_link
+        )
     if occupants >= room.capacity:
-        raise RoomFull(room.title, room.capacity)
+        raise RoomFull(room.title, room.capacity, room.refusal_link)

@@ -81,3 +81,7 @@ class ProductShelf:
 
     def stats(self, product_id: str) -> ProductStats | None:
         return self._stats.get(product_id)
+
+    def all_stats(self) -> list[dict[str, object]]:
+        """Every product's figures in this session, in the order they were first seen."""
+        return [stats.to_json(product_id) for product_id, stats in self._stats.items()]

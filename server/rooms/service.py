@@ -24,6 +24,7 @@ from server.rooms.bans import BanStore
 from server.rooms.errors import (
     Banned,
     Forbidden,
+    RemovedThisSession,
     RoomError,
     RoomNotFound,
     StoreUnavailable,
@@ -93,19 +94,22 @@ class RoomService:
         claims = verify_token(auth.secret, token, room_id or RoomId(""), auth.issuer)
         if room_hint and claims.room_id != room_hint:  # pragma: no cover - verify checks it
             raise WrongRoom(claims.room_id, room_hint)
-        # Room, member and ban list in one concurrent read, before anything changes; if any
-        # cannot be read the gate stays shut.
-        spec, member, banned = await self._read(
+        # Room, member, ban list and this session's removals in one concurrent read, before
+        # anything changes; if any cannot be read the gate stays shut.
+        spec, member, banned, removed = await self._read(
             asyncio.gather(
                 self._rooms.get(claims.room_id),
                 self._members.get(claims.member_id),
                 self._is_banned(claims.room_id, claims.member_id),
+                self._is_removed(claims.room_id, claims.member_id),
             )
         )
         if spec is None:
             raise RoomNotFound(claims.room_id)
         if banned:
             raise Banned(spec.title)
+        if removed and claims.role is not Role.HOST:
+            raise RemovedThisSession(spec.title)
         if member is None and claims.role is not Role.HOST:
             raise UnknownMember(claims.member_id)
 
@@ -136,6 +140,25 @@ class RoomService:
         if self._bans is None:
             return False
         return await self._bans.is_banned(room_id, member_id)
+
+    def _session_now(self, room_id: RoomId) -> str | None:
+        """The current session of the room if it is live on this node (else none runs)."""
+        room = self._live.get(room_id)
+        return self.session_of(room) if room is not None else None
+
+    async def _is_removed(self, room_id: RoomId, member_id: MemberId) -> bool:
+        session = self._session_now(room_id)
+        if self._bans is None or session is None:
+            return False
+        return await self._bans.is_removed(room_id, session, member_id)
+
+    async def remember_removal(self, room: Room, member_id: MemberId) -> None:
+        """Keep ``member_id`` out of ``room`` for the rest of its session (raises
+        ``StoreUnavailable`` when Redis cannot take it: then nobody is removed)."""
+        session = self.session_of(room)
+        if self._bans is None or session is None:
+            raise StoreUnavailable()
+        await self._read(self._bans.remove_for_session(room.spec.room_id, session, member_id))
 
     async def ban(self, room: Room, member_id: MemberId) -> None:
         """Ban ``member_id`` from ``room`` in Redis (raises ``StoreUnavailable``)."""

@@ -42,6 +42,7 @@ class RoomStore:
                     "capacity": str(spec.capacity),
                     "speaker_cap": str(spec.speaker_cap),
                     "speaker_cameras": "1" if spec.speaker_cameras else "0",
+                    "refusal_link": spec.refusal_link,
                 },
             )
             pipe.delete(invites_key(spec.room_id))
@@ -68,6 +69,7 @@ class RoomStore:
             capacity=int(data.get("capacity", "50")),
             speaker_cap=int(data.get("speaker_cap", "6")),
             speaker_cameras=data.get("speaker_cameras") == "1",
+            refusal_link=data.get("refusal_link", ""),
             invites=frozenset(MemberId(_text(m)) for m in invites),
         )
 

@@ -55,5 +55,6 @@ ERROR_CODES.update(
         e.NoSuchParticipant: ("not_found", None),
         e.Banned: ("banned", 4403),
         e.Removed: ("removed", CLOSE_REMOVED),
+        e.RemovedThisSession: ("removed", 4403),
     }
 )

@@ -95,7 +95,7 @@ class Interactions:
         except RateLimited as exc:
             logger.debug("room %s: %s hit the %s limit", room.room_id, ctx.me.member_id, exc.limit)
             code, _ = code_for(exc)
-            reply = m.error(code, str(exc), message.ref)
+            reply = m.error(code, str(exc), message.ref, exc.params)
             reply.update(limit=exc.limit, retry_after=round(exc.retry_after, 3))
             ctx.send(reply)
             return
@@ -122,6 +122,11 @@ class Interactions:
         if moderator and pinned is not None:
             stats = activity.shelf.stats(pinned.product_id)
             state["product_stats"] = stats.to_json(pinned.product_id) if stats else None
+        if moderator:
+            # The session so far, so that a reloaded console shows what it showed before.
+            summary = activity.journal.to_json()
+            summary["products"] = activity.shelf.all_stats()
+            state["summary"] = summary
         return {"interactions": state}
 
     # --- for the commerce API and tests ------------------------------------------------
@@ -152,9 +157,14 @@ class Interactions:
             "product_id": product_id,
             **details,
         }
+        live.activity.journal.purchase(payload)
         room.broadcast("purchase", payload, only=self._moderators(room))
         live.flusher.mark(("product", product_id))
         return live.activity.session_id
+
+    def tier_changed(self, room: Room, payload: dict[str, Any]) -> None:
+        """Keep a tier change of someone in ``room`` for its hosts' session summary."""
+        self._live(room).activity.journal.tier_change(payload)
 
     async def close(self) -> None:
         """Stop pending timers and wait briefly for click-store writes (app shutdown)."""

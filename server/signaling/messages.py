@@ -218,11 +218,22 @@ def to_wire(message: Any) -> dict[str, Any]:
 # --- what the server sends -------------------------------------------------------------
 
 
-def error(code: str, message: str, ref: str | None = None, **params: Any) -> dict[str, Any]:
-    """An error for the client: ``params`` (``field``, ``reason``, ...) go beside ``code``."""
-    out: dict[str, Any] = {"type": "error", "code": code, **params, "message": message}
+def error(
+    code: str,
+    message: str,
+    ref: str | None = None,
+    params: dict[str, object] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """An error: its stable ``code``, an English ``message``; ``fields`` (a text refusal's
+    ``field``, ``reason``, ``char`` or ``limit``) beside ``code``, as in the REST error
+    body; ``params`` (a domain error's parameters) under ``params``, for the page to render
+    its own sentence (docs/protocol.md, "Errors")."""
+    out: dict[str, Any] = {"type": "error", "code": code, **fields, "message": message}
     if ref is not None:
         out["ref"] = ref
+    if params:
+        out["params"] = dict(params)
     return out
 
 

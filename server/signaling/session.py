@@ -130,7 +130,7 @@ class Session:
 
     def _fail(self, error: RoomError, ref: str | None = None) -> None:
         code, close = code_for(error)
-        self._send(m.error(code, str(error), ref))
+        self._send(m.error(code, str(error), ref, error.params))
         if close is not None:
             self._send(_Close(close, code))
 

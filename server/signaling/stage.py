@@ -191,9 +191,12 @@ class StageFeature:
     async def _remove(self, ctx: SessionContext, target: Participant, ban: bool) -> None:
         room, me = ctx.room, self._me(ctx)
         room.stage.check_remove(me, target, ban)
+        # Written first: if Redis cannot take the ban (or the session's removal), nobody
+        # is removed.
         if ban:
-            # Written first: if Redis cannot take the ban, nobody is removed.
             await ctx.service.ban(room, target.member_id)
+        else:
+            await ctx.service.remember_removal(room, target.member_id)
         self._record(ctx, EventKind.BAN if ban else EventKind.REMOVE, target, by=me.member_id)
         current = room.get(target.participant_id)
         if current is not None:

@@ -236,15 +236,19 @@ OpenRoom = Callable[..., Awaitable[Person]]
 async def open_room(
     request: pytest.FixtureRequest, browser: Browser, salon_server: SalonServer
 ) -> AsyncIterator[OpenRoom]:
-    """``await open_room(room_id, member_id, role="member")``: a new tab on that room's link."""
+    """``await open_room(room_id, member_id, role="member", **context_options)``: a new tab
+    on that room's link; ``context_options`` go to Playwright's ``new_context`` (viewport,
+    ``is_mobile``, ``has_touch``, ``locale``, ``timezone_id``)."""
     people: list[Person] = []
     request.node.salon_people = people
 
-    async def _open(room_id: str, member_id: str, role: str = "member") -> Person:
+    async def _open(
+        room_id: str, member_id: str, role: str = "member", **context_options: Any
+    ) -> Person:
         token = await salon_server.token(member_id, room_id, role)
-        context = await browser.new_context(
-            viewport={"width": 1100, "height": 760}, permissions=["camera", "microphone"]
-        )
+        options: dict[str, Any] = {"viewport": {"width": 1100, "height": 760}, "locale": "en-US"}
+        options.update(context_options)
+        context = await browser.new_context(permissions=["camera", "microphone"], **options)
         page = await context.new_page()
         person = Person(f"{member_id} ({role})", context, page)
         page.on("console", lambda m: person.console.append(f"{m.type}: {m.text}"))
@@ -276,3 +280,45 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
                 (f"console of {person.label}", "\n".join(person.console[-60:]) or "(empty)")
             )
     return report
+
+
+# --- the room page's sheets, tabs and menus ---------------------------------------------
+
+
+async def open_sheet(page: Page, sheet: str) -> None:
+    """Open a member's sheet (``qa``, ``poll``, ``people``) unless it is open already."""
+    if await page.evaluate("document.body.dataset.sheet || ''") == sheet:
+        return
+    await page.locator(f'[data-open-sheet="{sheet}"]').first.click()
+    await expect(page.locator("body")).to_have_attribute("data-sheet", sheet)
+
+
+async def open_tab(page: Page, name: str) -> None:
+    """Select a tab of the host console by its label."""
+    await page.get_by_role("tab", name=name).click()
+    await expect(page.get_by_role("tab", name=name)).to_have_attribute("aria-selected", "true")
+
+
+async def pin_product(host: Page, price: str = "¥349") -> None:
+    """The host pins the test product "Spring tote" (tote-7) from the Products tab."""
+    await open_tab(host, "Products")
+    await host.get_by_label("Product id").fill("tote-7")
+    await host.get_by_label("Title").fill("Spring tote")
+    await host.get_by_label("Price").fill(price)
+    await host.get_by_label("Product page (https)").fill("https://shop.example.com/p/tote-7")
+    await host.get_by_role("button", name="Pin product").click()
+
+
+async def person_action(page: Page, name: str, action: str, *, confirm: bool = False) -> None:
+    """A host's per-person menu: open ``name``'s menu, pick ``action`` (and confirm it)."""
+    await page.get_by_role("button", name=f"Actions for {name}").click()
+    await (
+        page.get_by_role("menu", name=f"Actions for {name}")
+        .get_by_role("menuitem", name=action, exact=True)
+        .click()
+    )
+    if confirm:
+        dialog = page.get_by_role("dialog")
+        await expect(dialog).to_be_visible()
+        await dialog.locator("#confirm-ok").click()
+        await expect(dialog).to_be_hidden()

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from server.engagement.events import STREAM_KEY, Event, decode
 from server.redis_embed import EmbeddedRedis
-from tests.browser.conftest import OpenRoom, SalonServer
+from tests.browser.conftest import OpenRoom, SalonServer, open_sheet, open_tab
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +52,7 @@ def questions(page: Page) -> Any:
 
 
 async def joined(page: Page) -> None:
-    await expect(page.get_by_role("heading", name="Questions")).to_be_visible(timeout=SEEN_MS)
+    await expect(page.get_by_role("log", name="Chat messages")).to_be_visible(timeout=SEEN_MS)
 
 
 async def test_question_asked_upvoted_pinned_and_answered(open_room: OpenRoom) -> None:
@@ -62,6 +62,9 @@ async def test_question_asked_upvoted_pinned_and_answered(open_room: OpenRoom) -
     for page in (host, ada, ben):
         await joined(page)
     text = "Will the <b>autumn</b> drop come in navy?"
+    # Members open Q&A as a sheet from the bottom bar; the host console shows it in a tab.
+    for page in (ada, ben):
+        await open_sheet(page, "qa")
 
     await ada.get_by_label("Your question").fill(text)
     await ada.get_by_role("button", name="Ask").click()
@@ -106,12 +109,18 @@ async def test_poll_from_creation_to_results(open_room: OpenRoom) -> None:
     for page in (host, ada, ben):
         await joined(page)
 
+    await open_tab(host, "Polls")
     await host.get_by_label("Poll question").fill("Which colour next?")
     for n, option in enumerate(("Red", "Sand", "Navy"), start=1):
         await host.get_by_label(f"Option {n}", exact=False).first.fill(option)
     await host.get_by_role("button", name="Create poll").click()
 
     for page, choice in ((ada, "Sand"), (ben, "Sand")):
+        # A new poll marks the bottom bar's Poll button until the member opens it.
+        await expect(page.get_by_role("button", name="Poll: a new poll is open")).to_be_visible(
+            timeout=SEEN_MS
+        )
+        await open_sheet(page, "poll")
         poll = page.get_by_role("group", name="Poll: Which colour next?")
         await expect(poll).to_be_visible(timeout=SEEN_MS)
         await poll.get_by_label(choice).check()
@@ -169,6 +178,7 @@ async def test_pinned_product_clicked_then_bought(
     for page in (host, ada):
         await joined(page)
 
+    await open_tab(host, "Products")
     await host.get_by_label("Product id").fill("tote-7")
     await host.get_by_label("Title").fill("Spring tote")
     await host.get_by_label("Price").fill("€49")
@@ -212,9 +222,15 @@ async def test_pinned_product_clicked_then_bought(
     assert answer["attribution"]["room_id"] == SHOP_ROOM
     assert answer["attribution"]["via"] == "presence"
 
+    await expect(host.get_by_text("1 click by 1 · 1 bought")).to_be_visible(timeout=SEEN_MS)
+    await open_tab(host, "Activity")
     activity = host.get_by_role("list", name="Purchases")
-    await expect(activity).to_contain_text("Ada Core bought tote-7 · 49.00 EUR", timeout=SEEN_MS)
-    await expect(host.get_by_text("1 click by 1 · 1 bought")).to_be_visible()
+    await expect(activity).to_contain_text("Ada Core bought tote-7 · €49.00", timeout=SEEN_MS)
+    # The live strip counts it: one purchase, its revenue, one click.
+    strip = host.get_by_role("region", name="This session so far")
+    await expect(strip.locator('[data-figure="purchases"] strong')).to_have_text("1")
+    await expect(strip.locator('[data-figure="revenue"] strong')).to_have_text("€49.00")
+    await expect(strip.locator('[data-figure="clicks"] strong')).to_have_text("1")
     await expect(ada.get_by_role("list", name="Purchases")).to_have_count(0)
 
     redis = Redis.from_url(redis_server.url)

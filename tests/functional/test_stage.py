@@ -380,13 +380,26 @@ async def test_ban_keeps_a_member_out_until_an_operator_lifts_it(
     assert (await back.join(token("cora")))["type"] == "joined"
 
 
-async def test_remove_without_ban_lets_the_member_back(connect: Connect, redis: Redis) -> None:
+async def test_a_removal_holds_for_the_rest_of_the_session(connect: Connect, redis: Redis) -> None:
+    """Regression (issue 13): a removed (not banned) member reloaded and was straight back
+    in the same session. Now the gate refuses them, fresh link included, until the session
+    ends; the next session lets them in."""
     host, _ = await joined(connect, "host", "host")
     cora, cora_id = await joined(connect, "cora")
     await host.send({"type": "remove", "participant": cora_id})
     await expect_error(cora, "removed", "Host removed you from the room.")
     assert await cora.closed_with() == 4410
     assert (await events(redis, "remove"))[0].member_id == "cora"
+    assert await redis.keys("salon:{r:vip}:removed:*"), "kept under the room's hash tag"
+
+    again = await connect()
+    refused = await again.join(token("cora"))
+    assert (refused["code"], refused["params"]) == ("removed", {"room_title": "VIP lounge"})
+    assert await again.closed_with() == 4403
+
+    # The room empties: its session ends, and the next one admits her.
+    await host.send({"type": "leave"})
+    assert await host.closed_with() == 1000
     back = await connect()
     assert (await back.join(token("cora")))["type"] == "joined"
 
