@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 from server.engagement.events import EventKind
 from server.ids import MemberId, RoomId, is_valid_id
 from server.rooms.bans import BanStore
-from server.rooms.errors import Removed
+from server.rooms.errors import Removed, StoreUnavailable
 from server.rooms.service import RoomService
 
 logger = logging.getLogger(__name__)
@@ -151,7 +151,24 @@ class RemovalListener:
             if removal is None:
                 logger.warning("removals: ignored a malformed message on %s", CHANNEL)
                 continue
+            await self._remember(removal)
             self.apply(removal)
+
+    async def _remember(self, removal: Removal) -> None:
+        """A removal without a ban holds for the rest of the room session (issue 13), so
+        the node where the member is keeps them out of it before sending them out. If
+        Redis cannot take that now, they are still sent out: the operator asked."""
+        room = self._service.live_rooms.get(removal.room_id)
+        if removal.banned or room is None or room.current_of(removal.member_id) is None:
+            return
+        try:
+            await self._service.remember_removal(room, removal.member_id)
+        except StoreUnavailable:
+            logger.warning(
+                "room %s: Redis could not keep %s out for the session",
+                removal.room_id,
+                removal.member_id,
+            )
 
     async def _reconcile(self) -> None:
         """Expel present members banned while this node was not listening."""
