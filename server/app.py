@@ -35,6 +35,7 @@ from server.settings import Settings
 from server.signaling.context import Feature
 from server.signaling.handler import websocket_handler
 from server.signaling.interactions import Interactions
+from server.signaling.people import PeopleFeature
 from server.signaling.stage import StageFeature
 
 logger = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ def create_app(settings: Settings) -> web.Application:
     # Message groups beyond the core protocol (server/signaling/context.py: Feature).
     # Stage: hands, invitations, speakers, mutes, co-host, removal and bans.
     stage = StageFeature(service, members, settings.redis.timeout)
-    features: tuple[Feature, ...] = (interactions, stage)
+    features: tuple[Feature, ...] = (interactions, stage, PeopleFeature())
 
     def read_metrics() -> dict[str, Any]:
         roles: Counter[str] = Counter()

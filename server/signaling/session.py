@@ -29,6 +29,7 @@ from server.signaling import messages as m
 from server.signaling.context import Feature, SessionContext
 from server.signaling.errors import CLOSE_JOIN_TIMEOUT, CLOSE_NORMAL, code_for
 from server.signaling.frames import Frame, FrameCache
+from server.signaling.people import first_page
 
 logger = logging.getLogger(__name__)
 
@@ -70,23 +71,6 @@ class Session:
         self._ctx: SessionContext | None = None
 
     # --- RoomListener -----------------------------------------------------------------
-
-    def participant_joined(self, participant: Participant) -> None:
-        self._send(
-            self._frames.frame(
-                participant,
-                "joined",
-                self._binary,
-                lambda: m.presence("joined", participant.to_json()),
-            )
-        )
-
-    def participant_left(self, participant: Participant) -> None:
-        self._send(
-            self._frames.frame(
-                participant, "left", self._binary, lambda: m.presence("left", participant.to_json())
-            )
-        )
 
     def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None:
         self._send(m.stream(live, publisher))
@@ -255,7 +239,7 @@ class Session:
                 "type": "joined",
                 "room": {k: v for k, v in room.spec.to_json().items() if k != "invites"},
                 "you": me.to_json(),
-                "participants": [p.to_json() for p in room.participants],
+                **first_page(room),
                 "live": room.media.live,
                 "publisher": room.media.publisher,
                 "ice_servers": self._service.ice.browser_ice_servers(),

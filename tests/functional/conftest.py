@@ -48,6 +48,9 @@ def make_settings(redis_url: str, **overrides: Any) -> Settings:
         # Each app its own event spill: events an app saved at shutdown (Redis down) must
         # never be replayed into another test's Redis.
         "engagement.spill_dir": tempfile.mkdtemp(dir=SPILL_ROOT),
+        # Presence deltas almost at once, so that tests about other things can drain them
+        # (``drain_presence``); tests of the coalescing itself set the real interval.
+        "signaling.presence_interval": 0.01,
     }
     base.update(overrides)
     return load_settings(env={}, overrides=base)
