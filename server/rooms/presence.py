@@ -88,8 +88,10 @@ class Roster:
             del self._featured[pid]
             bisect.insort(self._members, number)
 
-    def number(self, participant_id: ParticipantId) -> int | None:
-        return self._number_of.get(participant_id)
+    def listed(self, participant: Participant) -> dict[str, object]:
+        """A participant as people lists show it: with ``n``, its join number (the order
+        of members, and the cursor for the page after it)."""
+        return {**participant.to_json(), "n": self._number_of.get(participant.participant_id)}
 
     def featured(self) -> list[Participant]:
         return sorted(

@@ -174,6 +174,6 @@ class Room:
         members.reverse()
         return {
             "count": len(self._participants),
-            "joined": [p.to_json() for p in featured + members],
+            "joined": [self.roster.listed(p) for p in featured + members],
             "left": left,
         }

@@ -27,7 +27,7 @@ def first_page(room: Room) -> dict[str, Any]:
     """``joined``'s view of the people: the first page, the count, the cursor for more."""
     page = room.roster.first_page(room.presence.page)
     return {
-        "participants": [p.to_json() for p in page.people],
+        "participants": [room.roster.listed(p) for p in page.people],
         "count": len(room.roster),
         "people_next": page.next,
     }
@@ -45,7 +45,8 @@ class PeopleFeature:
         room = ctx.room
         if isinstance(message, mp.PeoplePage):
             page = room.roster.members(message.before, room.presence.page)
-            reply = m.people_page([p.to_json() for p in page.people], page.next, len(room.roster))
+            people = [room.roster.listed(p) for p in page.people]
+            reply = m.people_page(people, page.next, len(room.roster))
         else:
             me = room.get(ctx.me.participant_id) or ctx.me
             if not is_moderator(me):
@@ -54,7 +55,7 @@ class PeopleFeature:
             reply = {
                 "type": "people_found",
                 "query": message.query,
-                "people": [p.to_json() for p in found],
+                "people": [room.roster.listed(p) for p in found],
             }
         if message.ref is not None:
             reply["ref"] = message.ref
