@@ -27,6 +27,7 @@ from server.rooms.stage import PUBLISHERS, check_publish
 from server.settings import SignalingSettings
 from server.signaling import messages as m
 from server.signaling.context import Feature, SessionContext
+from server.signaling.direct import DirectWriter, Transport
 from server.signaling.errors import CLOSE_JOIN_TIMEOUT, CLOSE_NORMAL, code_for
 from server.signaling.frames import Frame, FrameCache
 from server.signaling.people import first_page
@@ -54,6 +55,7 @@ class Session:
         binary: bool,
         features: tuple[Feature, ...] = (),
         frames: FrameCache | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self._ws = ws
         self._service = service
@@ -61,6 +63,8 @@ class Session:
         self._binary = binary
         self._outbox: asyncio.Queue[dict[str, Any] | Frame | _Close] = asyncio.Queue(OUTBOX_LIMIT)
         self._frames = frames or FrameCache()
+        # Broadcasts go straight to the socket while nothing waits in the outbox.
+        self._direct = DirectWriter(transport) if transport is not None else None
         self._room: Room | None = None
         self._me: Participant | None = None
         self._closing = False
@@ -76,9 +80,19 @@ class Session:
         self._send(m.stream(live, publisher))
 
     def room_event(self, kind: str, payload: dict[str, Any]) -> None:
-        self._send(
-            self._frames.frame(payload, kind, self._binary, lambda: {"type": kind, **payload})
+        frame, whole = self._frames.frames(
+            payload, kind, self._binary, lambda: {"type": kind, **payload}
         )
+        direct = self._direct
+        if (
+            direct is not None
+            and not self._closing
+            and self._outbox.empty()  # what was queued is written already: order kept
+            and not self._ws.closed
+            and direct.write(whole)
+        ):
+            return
+        self._send(frame)
 
     def replaced(self) -> None:
         self._fail(Replaced())
