@@ -76,7 +76,9 @@ class Room:
 
     def member_count(self) -> int:
         """Places taken: everyone but hosts (speakers and co-hosts are members too)."""
-        return sum(1 for p in self._participants.values() if p.role is not Role.HOST)
+        # Hosts are among the featured (a handful): no pass over the room on every join.
+        hosts = sum(1 for p in self.roster.featured() if p.role is Role.HOST)
+        return len(self._participants) - hosts
 
     def current_of(self, member_id: MemberId) -> Participant | None:
         pid = self._by_member.get(member_id)
