@@ -43,6 +43,7 @@ from server.settings import Settings
 from server.signaling.context import Feature
 from server.signaling.handler import websocket_handler
 from server.signaling.interactions import Interactions
+from server.signaling.people import PeopleFeature
 from server.signaling.rewards import RewardsFeature
 from server.signaling.stage import StageFeature
 from server.tiers_api import TiersApi
@@ -199,7 +200,7 @@ def create_app(settings: Settings) -> web.Application:
         await rewards_feature.close()
 
     app.cleanup_ctx.append(rewards_ctx)
-    features: tuple[Feature, ...] = (interactions, stage, rewards_feature)
+    features: tuple[Feature, ...] = (interactions, stage, rewards_feature, PeopleFeature())
 
     def read_metrics() -> dict[str, Any]:
         roles: Counter[str] = Counter()

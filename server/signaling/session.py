@@ -27,8 +27,10 @@ from server.rooms.stage import PUBLISHERS, check_publish
 from server.settings import SignalingSettings
 from server.signaling import messages as m
 from server.signaling.context import Feature, SessionContext
+from server.signaling.direct import DirectWriter, Transport
 from server.signaling.errors import CLOSE_JOIN_TIMEOUT, CLOSE_NORMAL, code_for
 from server.signaling.frames import Frame, FrameCache
+from server.signaling.people import first_page
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class Session:
         binary: bool,
         features: tuple[Feature, ...] = (),
         frames: FrameCache | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self._ws = ws
         self._service = service
@@ -68,6 +71,8 @@ class Session:
         self._binary = binary
         self._outbox: asyncio.Queue[dict[str, Any] | Frame | _Close] = asyncio.Queue(OUTBOX_LIMIT)
         self._frames = frames or FrameCache()
+        # Broadcasts go straight to the socket while nothing waits in the outbox.
+        self._direct = DirectWriter(transport) if transport is not None else None
         self._room: Room | None = None
         self._me: Participant | None = None
         self._closing = False
@@ -79,30 +84,24 @@ class Session:
 
     # --- RoomListener -----------------------------------------------------------------
 
-    def participant_joined(self, participant: Participant) -> None:
-        self._send(
-            self._frames.frame(
-                participant,
-                "joined",
-                self._binary,
-                lambda: m.presence("joined", participant.to_json()),
-            )
-        )
-
-    def participant_left(self, participant: Participant) -> None:
-        self._send(
-            self._frames.frame(
-                participant, "left", self._binary, lambda: m.presence("left", participant.to_json())
-            )
-        )
-
     def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None:
         self._send(m.stream(live, publisher))
 
     def room_event(self, kind: str, payload: dict[str, Any]) -> None:
-        self._send(
-            self._frames.frame(payload, kind, self._binary, lambda: {"type": kind, **payload})
-        )
+        built = self._frames.frames(payload, kind, self._binary, lambda: {"type": kind, **payload})
+        if built is None:
+            return  # it cannot be encoded: the cache logged it once for every recipient
+        frame, whole = built
+        direct = self._direct
+        if (
+            direct is not None
+            and not self._closing
+            and self._outbox.empty()  # what was queued is written already: order kept
+            and not self._ws.closed
+            and direct.write(whole)
+        ):
+            return
+        self._send(frame)
 
     def replaced(self) -> None:
         self._fail(Replaced())
@@ -282,7 +281,7 @@ class Session:
                 "type": "joined",
                 "room": {k: v for k, v in room.spec.to_json().items() if k != "invites"},
                 "you": me.to_json(),
-                "participants": [p.to_json() for p in room.participants],
+                **first_page(room),
                 "live": room.media.live,
                 "publisher": room.media.publisher,
                 "ice_servers": self._service.ice.browser_ice_servers(),

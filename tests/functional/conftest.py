@@ -48,6 +48,9 @@ def make_settings(redis_url: str, **overrides: Any) -> Settings:
         # Each app its own event spill: events an app saved at shutdown (Redis down) must
         # never be replayed into another test's Redis.
         "engagement.spill_dir": tempfile.mkdtemp(dir=SPILL_ROOT),
+        # Presence deltas almost at once, so that tests about other things can drain them
+        # (``drain_presence``); tests of the coalescing itself set the real interval.
+        "signaling.presence_interval": 0.01,
     }
     base.update(overrides)
     return load_settings(env={}, overrides=base)
@@ -104,15 +107,19 @@ class Socket:
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send_str(json.dumps(message))
 
-    async def recv(self, timeout: float = 5) -> dict[str, Any]:
-        msg = await self.ws.receive(timeout=timeout)
-        assert msg.type == aiohttp.WSMsgType.TEXT, (msg.type, msg.data, msg.extra)
-        data: dict[str, Any] = json.loads(msg.data)
-        return data
+    async def recv(self, timeout: float = 5, presence: bool = False) -> dict[str, Any]:
+        """The next message; presence deltas (which come when they come, even about this
+        socket's own join) are passed over unless ``presence``."""
+        while True:
+            msg = await self.ws.receive(timeout=timeout)
+            assert msg.type == aiohttp.WSMsgType.TEXT, (msg.type, msg.data, msg.extra)
+            data: dict[str, Any] = json.loads(msg.data)
+            if presence or data["type"] != "presence":
+                return data
 
     async def recv_type(self, kind: str, timeout: float = 5) -> dict[str, Any]:
         while True:
-            message = await self.recv(timeout)
+            message = await self.recv(timeout, presence=kind == "presence")
             if message["type"] == kind:
                 return message
 
@@ -269,7 +276,7 @@ async def drain_presence(*sockets: Socket) -> None:
     for ws in sockets:
         while True:
             try:
-                message = await ws.recv(timeout=0.05)
+                message = await ws.recv(timeout=0.05, presence=True)
             except TimeoutError:
                 break
             assert message["type"] == "presence", message
