@@ -23,7 +23,7 @@ from server.rooms.media_peers import offered_kinds
 from server.rooms.model import Participant, Role
 from server.rooms.room import Room
 from server.rooms.service import RoomService
-from server.rooms.stage import PUBLISHERS, check_publish
+from server.rooms.stage import MODERATORS, PUBLISHERS, check_publish
 from server.settings import SignalingSettings
 from server.signaling import messages as m
 from server.signaling.context import Feature, SessionContext
@@ -31,6 +31,7 @@ from server.signaling.direct import DirectWriter, Transport
 from server.signaling.errors import CLOSE_JOIN_TIMEOUT, CLOSE_NORMAL, code_for
 from server.signaling.frames import Frame, FrameCache
 from server.signaling.people import first_page
+from server.signaling.privacy import for_members
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,17 @@ class Session:
         self._send(m.stream(live, publisher))
 
     def room_event(self, kind: str, payload: dict[str, Any]) -> None:
-        built = self._frames.frames(payload, kind, self._binary, lambda: {"type": kind, **payload})
+        if self._moderator():
+            built = self._frames.frames(
+                payload, kind, self._binary, lambda: {"type": kind, **payload}
+            )
+        else:  # one encoding for every member, without others' tiers and scores
+            built = self._frames.frames(
+                payload,
+                f"{kind}/members",
+                self._binary,
+                lambda: for_members({"type": kind, **payload}),
+            )
         if built is None:
             return  # it cannot be encoded: the cache logged it once for every recipient
         frame, whole = built
@@ -111,10 +122,19 @@ class Session:
 
     # --- outbox -------------------------------------------------------------------------
 
+    def _moderator(self) -> bool:
+        """Does this socket's participant moderate the room (and so see tiers)?"""
+        if self._room is None or self._me is None:
+            return False
+        current = self._room.get(self._me.participant_id) or self._me
+        return current.role in MODERATORS
+
     def _send(self, message: dict[str, Any] | Frame | _Close | None) -> None:
         # None: a broadcast the frame cache could not encode (it logged it).
         if self._closing or message is None:
             return
+        if isinstance(message, dict) and not self._moderator():
+            message = for_members(message)
         try:
             self._outbox.put_nowait(message)
         except asyncio.QueueFull:
