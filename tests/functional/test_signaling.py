@@ -109,7 +109,7 @@ async def test_presence_follows_joins_and_leaves(connect: Connect) -> None:
         event = await first.recv_type("presence")
     assert (event["count"], event["left"]) == (2, [])
     ada = next(p for p in event["joined"] if p["member_id"] == "ada")
-    assert ada["tier"] == "active"
+    assert "tier" not in ada  # members see no one else's tier (issue 13)
     ada_id = ada["id"]
     await second.send({"type": "leave"})
     assert await second.closed_with() == 1000

@@ -44,4 +44,3 @@ async def test_members_see_no_tiers_but_their_own_and_hosts_see_them_all(
     while "ada" not in [p["member_id"] for p in seen["joined"]]:
         seen = await host.recv_type("presence")
     assert "active" in _tiers(seen)
-
