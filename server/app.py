@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from server.api import OperatorApi
 from server.commerce_api import CommerceApi
+from server.engagement.ledger import TierChange
 from server.engagement.members import MemberStore
 from server.engagement.recorder import EventRecorder
 from server.engagement.rules import load_rules
@@ -37,6 +38,10 @@ from server.signaling.context import Feature
 from server.signaling.handler import websocket_handler
 from server.signaling.interactions import Interactions
 from server.signaling.stage import StageFeature
+from server.webhooks.dispatcher import WebhookDispatcher
+from server.webhooks.outbox import WebhookOutbox
+from server.webhooks.store import WebhookStore
+from server.webhooks_api import WebhooksApi
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +52,7 @@ SERVICE = web.AppKey("service", RoomService)
 RECORDER = web.AppKey("recorder", EventRecorder)
 SETTINGS = web.AppKey("settings", Settings)
 INTERACTIONS = web.AppKey("interactions", Interactions)
+WEBHOOKS = web.AppKey("webhooks", WebhookOutbox)
 
 # The room link carries a token in its query string: keep it out of other sites' logs
 # and out of anything the page did not bring itself.
@@ -87,6 +93,11 @@ def create_app(settings: Settings) -> web.Application:
         settings, rooms, members, recorder, IcePolicy.from_settings(settings.media), bans
     )
     lag = LoopLag()
+    # Webhooks out: the outbox queues in Redis, the dispatcher posts (never the room).
+    webhook_store = WebhookStore(redis)
+    dispatcher = WebhookDispatcher(redis, webhook_store, settings.webhooks)
+    outbox = WebhookOutbox(webhook_store, on_queued=dispatcher.wake)
+    app[WEBHOOKS] = outbox
     app[REDIS] = redis
     app[RECORDER] = recorder
     app[SERVICE] = service
@@ -99,6 +110,10 @@ def create_app(settings: Settings) -> web.Application:
         await recorder.start()
         yield
         await recorder.stop()
+
+    def on_tier_change(change: TierChange) -> None:
+        push_tier_change(service, change)
+        outbox.publish("tier.changed", change.to_json())
 
     async def scorer_ctx(app: web.Application) -> AsyncIterator[None]:
         if not settings.engagement.scorer_enabled:
@@ -113,7 +128,7 @@ def create_app(settings: Settings) -> web.Application:
             settings.engagement,
             consumer=f"{socket.gethostname()}-{id(app)}",
             rules=rules,
-            on_tier_change=lambda change: push_tier_change(service, change),
+            on_tier_change=on_tier_change,
             sweep_interval=settings.tiers.sweep_interval,
             review_ms=int(settings.tiers.review_interval * 1000),
         )
@@ -133,7 +148,14 @@ def create_app(settings: Settings) -> web.Application:
         await lag.stop()
         await service.close()
 
-    app.cleanup_ctx.extend([redis_ctx, recorder_ctx, scorer_ctx, rooms_ctx])
+    async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+        await outbox.start()
+        await dispatcher.start()
+        yield
+        await dispatcher.stop()
+        await outbox.stop()
+
+    app.cleanup_ctx.extend([redis_ctx, recorder_ctx, webhooks_ctx, scorer_ctx, rooms_ctx])
 
     # Chat, reactions, Q&A, polls, products; stops first (its click writes need Redis).
     clicks = ClickStore(redis, settings.commerce.attribution_window)
@@ -196,6 +218,7 @@ def create_app(settings: Settings) -> web.Application:
             *OperatorApi(settings, members, rooms, bans).routes(),
             *CommerceApi(settings, service, interactions, clicks, redis, recorder).routes(),
             *EngagementApi(settings, redis, recorder, rules, members, rooms).routes(),
+            *WebhooksApi(settings, webhook_store).routes(),
         ]
     )
     return app
