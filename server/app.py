@@ -20,12 +20,17 @@ from redis.asyncio import Redis
 
 from server.api import OperatorApi
 from server.commerce_api import CommerceApi
+from server.engagement.events import Event
+from server.engagement.funnel_hooks import HookFunnelFeed
 from server.engagement.ledger import TierChange
 from server.engagement.members import MemberStore
 from server.engagement.recorder import EventRecorder
 from server.engagement.rules import load_rules
 from server.engagement.scorer import Scorer
 from server.engagement_api import EngagementApi, push_tier_change
+from server.hooks.scheduler import SessionScheduler
+from server.hooks.store import HookStore
+from server.hooks_api import HooksApi
 from server.metrics import LoopLag, metrics_handler
 from server.redis_client import connect
 from server.rooms.bans import BanStore
@@ -155,7 +160,29 @@ def create_app(settings: Settings) -> web.Application:
         await dispatcher.stop()
         await outbox.stop()
 
-    app.cleanup_ctx.extend([redis_ctx, recorder_ctx, webhooks_ctx, scorer_ctx, rooms_ctx])
+    # Sessions, hook links and their funnel: announced by the scheduler, counted by a feed
+    # on the event stream; purchases attributed to a room go out as webhooks.
+    hooks = HookStore(redis)
+    scheduler = SessionScheduler(hooks, outbox.publish, settings.webhooks.schedule_interval)
+
+    def on_purchase(event: Event, link: str | None) -> None:
+        outbox.publish(
+            "purchase.attributed",
+            {"member_id": event.member_id, "room_id": event.room_id, "link": link, **event.data},
+        )
+
+    funnel = HookFunnelFeed(redis, on_purchase)
+
+    async def journey_ctx(app: web.Application) -> AsyncIterator[None]:
+        await funnel.start()
+        await scheduler.start()
+        yield
+        await scheduler.stop()
+        await funnel.stop()
+
+    app.cleanup_ctx.extend(
+        [redis_ctx, recorder_ctx, webhooks_ctx, journey_ctx, scorer_ctx, rooms_ctx]
+    )
 
     # Chat, reactions, Q&A, polls, products; stops first (its click writes need Redis).
     clicks = ClickStore(redis, settings.commerce.attribution_window)
@@ -205,6 +232,9 @@ def create_app(settings: Settings) -> web.Application:
     async def room_page(request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_DIR / "room.html", headers=PAGE_HEADERS)
 
+    async def hook_page(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB_DIR / "hook.html", headers=PAGE_HEADERS)
+
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "rooms": len(service.live_rooms)})
 
@@ -214,11 +244,13 @@ def create_app(settings: Settings) -> web.Application:
             web.get("/metrics", metrics_handler(read_metrics)),
             web.get("/ws", websocket_handler(service, settings.signaling, features=features)),
             web.get("/rooms/{room_id}", room_page),
+            web.get("/r/{code}", hook_page),
             web.static("/static", WEB_DIR, show_index=False),
             *OperatorApi(settings, members, rooms, bans).routes(),
             *CommerceApi(settings, service, interactions, clicks, redis, recorder).routes(),
             *EngagementApi(settings, redis, recorder, rules, members, rooms).routes(),
             *WebhooksApi(settings, webhook_store).routes(),
+            *HooksApi(settings, redis, hooks, rooms, members, recorder, outbox).routes(),
         ]
     )
     return app
