@@ -17,7 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server import engagement_cli
+from server import engagement_cli, journey_cli
 from server import operations as ops
 from server.engagement.members import TIER_NAMES, MemberStore
 from server.ids import MemberId
@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     mget = command(members, "get", "show a member")
     mget.add_argument("member_id")
     engagement_cli.add_commands(sub, members, common)
+    journey_cli.add_commands(sub, common)
 
     rooms = sub.add_parser("rooms", help="room definitions").add_subparsers(
         dest="action", required=True
@@ -207,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             settings = _settings(args, need_secret=True)
             print(ops.make_token(settings.auth, args.member_id, args.room, args.role, args.ttl))
             return 0
+        if journey_cli.wants(args):
+            return asyncio.run(journey_cli.run(args, _settings(args, need_secret=False)))
         if engagement_cli.wants(args):
             return asyncio.run(engagement_cli.run(args, _settings(args, need_secret=False)))
         return asyncio.run(_operate(args, _settings(args, need_secret=False)))
