@@ -1,13 +1,15 @@
 """The hook-link funnel: link visits -> registrations -> RSVPs -> joined -> bought, per
 link and per channel, kept from the event stream.
 
-``HookFunnelFeed`` reads the stream through its own consumer group (``hook-funnel``)
-and keeps, under the ``{funnel}`` hash tag: which channel each link belongs to, a set
-per link and step (visit event ids; member ids for the other steps) and, per room,
-which link first brought each member (first touch). A ``join`` or ``purchase`` in that
+``HookFunnelFeed`` reads the stream with a cursor of its own (plain ``XRANGE`` after
+the last entry it finished; no consumer group, so the scorer's group stays the only one
+that tools and tests must drain) and keeps, under the ``{funnel}`` hash tag: which
+channel each link belongs to, a set per link and step (visit event ids; member ids for
+the other steps) and, per room, which link first brought each member (first touch). A ``join`` or ``purchase`` in that
 room by such a member counts for the link. Sets make replays harmless: the stream is
-at-least-once. Purchases attributed to a room are also handed to ``on_purchase`` (the
-app turns them into ``purchase.attributed`` webhooks).
+at-least-once, and every node may read the same entries. Purchases attributed to a room
+are handed to ``on_purchase`` (the app turns them into ``purchase.attributed`` webhooks)
+once per event id across nodes and replays (a ``SET NX`` claim kept a day).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, EventDecodeError, decode
 from server.engagement.events import EventKind as K
@@ -26,11 +28,11 @@ from server.engagement.tasks import Backoff, cancel_and_wait, check_cancelled
 
 logger = logging.getLogger(__name__)
 
-GROUP: Final = "hook-funnel"
-CONSUMER: Final = "funnel"
 STEPS: Final = ("visits", "registrations", "rsvps", "joined", "bought")
 _P: Final = "salon:{funnel}:hooks:"
 CHANNELS: Final = _P + "channel"
+CURSOR: Final = _P + "cursor"
+CLAIM_TTL: Final = 24 * 3600
 POLL: Final = 0.2
 BATCH: Final = 500
 _STEP_OF: Final = {K.HOOK_VISIT: "visits", K.REGISTRATION: "registrations", K.RSVP: "rsvps"}
@@ -55,11 +57,10 @@ class HookFunnelFeed:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        try:
-            await self._redis.xgroup_create(STREAM_KEY, GROUP, id="$", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        # The first start counts from the stream's end: history before the feature is
+        # neither counted nor sent as webhooks.
+        last: Any = await self._redis.xrevrange(STREAM_KEY, count=1)
+        await self._redis.set(CURSOR, last[0][0] if last else "0-0", nx=True)
         self._task = asyncio.create_task(self._run(), name="hook-funnel")
 
     async def stop(self) -> None:
@@ -69,20 +70,16 @@ class HookFunnelFeed:
 
     async def _run(self) -> None:
         backoff = Backoff(0.05, 2.0)
-        start = "0"  # our pending entries first (a previous run's), then new ones
         while True:
             check_cancelled()
             try:
-                reply: Any = await self._redis.xreadgroup(
-                    GROUP, CONSUMER, {STREAM_KEY: start}, count=BATCH
-                )
-                entries = reply[0][1] if reply else []
-                if start == "0" and not entries:
-                    start = ">"
-                    continue
-                for entry_id, fields in entries:
+                cursor: Any = await self._redis.get(CURSOR)
+                low = "(" + (cursor.decode() if cursor else "0-0")
+                entries: Any = await self._redis.xrange(STREAM_KEY, min=low, count=BATCH)
+                for _entry, fields in entries:
                     await self._apply(fields.get(STREAM_FIELD))
-                    await self._redis.xack(STREAM_KEY, GROUP, entry_id)
+                if entries:
+                    await self._redis.set(CURSOR, entries[-1][0])
             except (RedisError, OSError, TimeoutError) as exc:
                 logger.warning("hook funnel: Redis unavailable: %s", exc)
                 await backoff.sleep()
@@ -118,7 +115,9 @@ class HookFunnelFeed:
             step = "joined" if event.kind is K.JOIN else "bought"
             await self._redis.sadd(step_key(code, step), event.member_id)
         if event.kind is K.PURCHASE and self._on_purchase is not None:
-            self._on_purchase(event, code)
+            claim = f"{_P}announced:{event.id}"
+            if await self._redis.set(claim, 1, nx=True, ex=CLAIM_TTL):
+                self._on_purchase(event, code)
 
 
 async def hook_funnel(redis: Redis, known: dict[str, str] | None = None) -> dict[str, Any]:

@@ -24,7 +24,7 @@ LEAD_SECONDS = 15
 
 
 async def funnel(salon_server: SalonServer) -> dict[str, Any]:
-    status, body = await rest(salon_server, "GET", "/api/metrics/hooks")
+    status, body = await rest(salon_server, "GET", "/api/metrics/hooks", None)
     assert status == 200
     result: dict[str, Any] = body
     return result

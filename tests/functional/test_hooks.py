@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from server import operations as ops
 from server.app import create_app
 from server.engagement.events import STREAM_KEY
-from server.engagement.funnel_hooks import GROUP
+from server.engagement.funnel_hooks import CURSOR
 from server.redis_embed import EmbeddedRedis
 from server.rooms.store import RoomStore
 from tests.functional.conftest import ADMIN_KEY, Socket, make_settings, token
@@ -64,12 +64,13 @@ async def _caught_up(client: Client, redis: Redis) -> None:
     while time.monotonic() < deadline:
         entries = await redis.xrange(STREAM_KEY)
         ids = [e for e, f in entries if b"marker-1" in f[b"e"]]
-        if ids:
-            groups = await redis.xinfo_groups(STREAM_KEY)
-            group = next(g for g in groups if g["name"] in (GROUP, GROUP.encode()))
-            done = group["last-delivered-id"]
-            if done >= ids[0] and group["pending"] == 0:
-                return
+        done = await redis.get(CURSOR)
+        if (
+            ids
+            and done is not None
+            and tuple(map(int, done.split(b"-"))) >= tuple(map(int, ids[0].split(b"-")))
+        ):
+            return
         await asyncio.sleep(0.05)
     raise AssertionError("the funnel feed did not catch up")
 
