@@ -1,15 +1,16 @@
 """The hook-link funnel: link visits -> registrations -> RSVPs -> joined -> bought, per
 link and per channel, kept from the event stream.
 
-``HookFunnelFeed`` reads the stream with a cursor of its own (plain ``XRANGE`` after
-the last entry it finished; no consumer group, so the scorer's group stays the only one
-that tools and tests must drain) and keeps, under the ``{funnel}`` hash tag: which
-channel each link belongs to, a set per link and step (visit event ids; member ids for
-the other steps) and, per room, which link first brought each member (first touch).
-A ``join`` or ``purchase`` in that room by such a member counts for the link. Sets make replays harmless: the stream is
-at-least-once, and every node may read the same entries. Purchases attributed to a room
-are handed to ``on_purchase`` (the app turns them into ``purchase.attributed`` webhooks)
-once per event id across nodes and replays (a ``SET NX`` claim kept a day).
+``HookFunnelFeed`` reads the stream with a cursor of its own (plain ``XRANGE`` after the
+last entry it finished; no consumer group, so the scorer's group stays the only one that
+tools and tests must drain) and keeps, under the ``{funnel}`` hash tag: which channel
+each link belongs to, a set per link and step (visit event ids; member ids for the other
+steps) and, per room, which link first brought each member (first touch). A ``join`` or
+``purchase`` in that room by such a member counts for the link. Sets make replays
+harmless: the stream is at-least-once, and every node may read the same entries.
+Purchases attributed to a room are handed to ``on_purchase`` (the app turns them into
+``purchase.attributed`` webhooks) once per event id across nodes and replays (a ``SET
+NX`` claim kept a day).
 """
 
 from __future__ import annotations
