@@ -56,13 +56,23 @@ class HookFunnelFeed:
         self._redis = redis
         self._on_purchase = on_purchase
         self._task: asyncio.Task[None] | None = None
+        self._placed = False
 
     async def start(self) -> None:
-        # The first start counts from the stream's end: history before the feature is
-        # neither counted nor sent as webhooks.
+        # Placed here when Redis answers, so that events recorded right after start-up
+        # are counted; else the task places it (a Redis down must not stop the server).
+        try:
+            await self._place_cursor()
+            self._placed = True
+        except (RedisError, OSError, TimeoutError) as exc:
+            logger.warning("hook funnel: Redis unavailable at start: %s", exc)
+        self._task = asyncio.create_task(self._run(), name="hook-funnel")
+
+    async def _place_cursor(self) -> None:
+        """The first run counts from the stream's end: history before the feature is
+        neither counted nor sent as webhooks."""
         last: Any = await self._redis.xrevrange(STREAM_KEY, count=1)
         await self._redis.set(CURSOR, last[0][0] if last else "0-0", nx=True)
-        self._task = asyncio.create_task(self._run(), name="hook-funnel")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -74,6 +84,9 @@ class HookFunnelFeed:
         while True:
             check_cancelled()
             try:
+                if not self._placed:
+                    await self._place_cursor()
+                    self._placed = True
                 cursor: Any = await self._redis.get(CURSOR)
                 low = "(" + (cursor.decode() if cursor else "0-0")
                 entries: Any = await self._redis.xrange(STREAM_KEY, min=low, count=BATCH)
