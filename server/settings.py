@@ -195,6 +195,22 @@ class CommerceSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """Webhooks out (``server/webhooks/``): delivery timeouts and retries."""
+
+    # Seconds a receiver has to answer one delivery.
+    timeout: float = 10.0
+    # Retry delay: doubles from ``backoff_min`` up to ``backoff_max`` seconds.
+    backoff_min: float = 1.0
+    backoff_max: float = 300.0
+    # A delivery still failing this many seconds after it was queued is marked failed
+    # and the endpoint's queue moves on (Stripe retries for three days).
+    give_up_after: float = 3 * 24 * 3600.0
+    # Seconds between two looks for scheduled sessions that are due to start.
+    schedule_interval: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
@@ -205,6 +221,7 @@ class Settings:
     tiers: TiersSettings = field(default_factory=TiersSettings)
     interactions: InteractionSettings = field(default_factory=InteractionSettings)
     commerce: CommerceSettings = field(default_factory=CommerceSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     def validate(self, need_secret: bool = True) -> Settings:
         """Raise ``SettingsError`` naming the first unusable value; return self."""
@@ -251,6 +268,11 @@ class Settings:
         self.signaling.check()
         if self.commerce.signature_tolerance < 1 or self.commerce.attribution_window < 0:
             raise SettingsError("commerce.signature_tolerance and attribution_window: bad value")
+        w = self.webhooks
+        if not (w.timeout > 0 and 0 < w.backoff_min <= w.backoff_max and w.give_up_after > 0):
+            raise SettingsError("webhooks: timeout, backoff_min <= backoff_max, give_up_after > 0")
+        if w.schedule_interval <= 0:
+            raise SettingsError("webhooks.schedule_interval must be positive")
         return self
 
 

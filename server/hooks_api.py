@@ -1,0 +1,293 @@
+"""Scheduled sessions, hook links and RSVPs over REST.
+
+Operator routes (admin key):
+
+| method | path | summary | body fields |
+| --- | --- | --- | --- |
+| PUT | /api/sessions/{session_id} | schedule or reschedule a session | see below |
+| GET | /api/sessions | list scheduled sessions | |
+| GET | /api/sessions/{session_id} | a session and its RSVPs | |
+| POST | /api/sessions/{session_id}/links | add a hook link | channel, registration?, code? |
+| GET | /api/hooks | list hook links | |
+| GET | /api/metrics/hooks | funnel per link and per channel | |
+
+Session fields: room_id, title, starts_at (ISO 8601 with a zone, or epoch ms),
+duration_min (default 60), tiers (default core,active,potential), capacity (default
+100), cover_url (https or /static/...).
+
+Member routes (public: the page at ``/r/CODE`` calls them):
+
+| method | path | summary | body fields |
+| --- | --- | --- | --- |
+| GET | /api/hooks/{code} | the session behind a link, its state, the RSVP | ?token |
+| POST | /api/hooks/{code}/visit | count a visit (``hook_visit``) | visitor? token? |
+| POST | /api/hooks/{code}/register | register as a potential member (if allowed) | name, visitor? |
+| POST | /api/hooks/{code}/rsvp | RSVP with a member token | token |
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any, Final
+
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from server import operations as ops
+from server.api import _body
+from server.engagement.events import EventKind, new_event, now_ms
+from server.engagement.funnel_hooks import hook_funnel
+from server.engagement.members import MemberStore, Tier
+from server.engagement.recorder import EventRecorder
+from server.hooks.model import HookError, HookLink, Session, parse_link, parse_session
+from server.hooks.store import HookStore
+from server.http_common import Handler, RequestError, admin_only, error_response
+from server.ids import MemberId, RoomId, is_valid_id
+from server.rooms.errors import TokenExpired, TokenInvalid, WrongRoom
+from server.rooms.store import RoomStore
+from server.rooms.tokens import verify_token
+from server.settings import Settings
+from server.text import TextError, clean_label
+from server.webhooks.outbox import WebhookOutbox
+
+logger = logging.getLogger(__name__)
+
+MAX_NAME: Final = 64
+# A registered member's token lasts to the session's end and this long after it.
+TOKEN_GRACE_S: Final = 6 * 3600
+
+
+def _as_request_error(handler: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except HookError as exc:
+            raise RequestError(exc.status, exc.code, exc.sentence()) from None
+
+    return wrapped
+
+
+def _public(handler: Handler) -> Handler:
+    """A member route: refusals answer 4xx, Redis trouble 503, never a traceback."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await _as_request_error(handler)(request)
+        except RequestError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except ops.InputError as exc:
+            return error_response(400, exc.code, exc.message)
+        except (RedisError, OSError, TimeoutError) as exc:
+            logger.warning("%s %s: Redis unavailable: %s", request.method, request.path, exc)
+            return error_response(503, "unavailable", "Please retry in a moment.")
+
+    return guarded
+
+
+def _state(session: Session, now: int) -> str:
+    if now < session.starts_ms:
+        return "upcoming"
+    return "live" if now < session.ends_ms else "over"
+
+
+class HooksApi:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        store: HookStore,
+        rooms: RoomStore,
+        members: MemberStore,
+        recorder: EventRecorder,
+        outbox: WebhookOutbox,
+    ) -> None:
+        self._settings = settings
+        self._redis = redis
+        self._store = store
+        self._rooms = rooms
+        self._members = members
+        self._recorder = recorder
+        self._outbox = outbox
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        def admin(handler: Handler) -> Handler:
+            return admin_only(self._settings, _as_request_error(handler), unavailable=True)
+
+        return [
+            web.put("/api/sessions/{session_id}", admin(self.put_session)),
+            web.get("/api/sessions", admin(self.list_sessions)),
+            web.get("/api/sessions/{session_id}", admin(self.get_session)),
+            web.post("/api/sessions/{session_id}/links", admin(self.add_link)),
+            web.get("/api/hooks", admin(self.list_links)),
+            web.get("/api/metrics/hooks", admin(self.funnel)),
+            web.get("/api/hooks/{code}", _public(self.view)),
+            web.post("/api/hooks/{code}/visit", _public(self.visit)),
+            web.post("/api/hooks/{code}/register", _public(self.register)),
+            web.post("/api/hooks/{code}/rsvp", _public(self.rsvp)),
+        ]
+
+    # --- operators -------------------------------------------------------------------
+
+    async def put_session(self, request: web.Request) -> web.Response:
+        session = parse_session(request.match_info["session_id"], await _body(request))
+        if await self._rooms.get(RoomId(session.room_id)) is None:
+            raise HookError("not_found", what="room", id=session.room_id)
+        await self._store.put_session(session)
+        return web.json_response(session.to_json())
+
+    async def list_sessions(self, request: web.Request) -> web.Response:
+        sessions = await self._store.sessions()
+        return web.json_response({"sessions": [s.to_json() for s in sessions]})
+
+    async def get_session(self, request: web.Request) -> web.Response:
+        session = await self._store.session(request.match_info["session_id"])
+        rsvps = await self._store.rsvps(session.id)
+        return web.json_response({**session.to_json(), "rsvps": rsvps})
+
+    async def add_link(self, request: web.Request) -> web.Response:
+        session = await self._store.session(request.match_info["session_id"])
+        link = parse_link(session.id, await _body(request))
+        await self._store.add_link(link)
+        return web.json_response(link.to_json(), status=201)
+
+    async def list_links(self, request: web.Request) -> web.Response:
+        return web.json_response({"links": [k.to_json() for k in await self._store.links()]})
+
+    async def funnel(self, request: web.Request) -> web.Response:
+        known = {k.code: k.channel for k in await self._store.links()}
+        return web.json_response(await hook_funnel(self._redis, known))
+
+    # --- members ---------------------------------------------------------------------
+
+    async def _link(self, request: web.Request) -> tuple[HookLink, Session]:
+        link = await self._store.link(request.match_info["code"])
+        return link, await self._store.session(link.session_id)
+
+    def _member_of(self, token: Any, session: Session) -> MemberId:
+        if not isinstance(token, str) or not token or len(token) > 4096:
+            raise HookError("bad_token")
+        try:
+            claims = verify_token(
+                self._settings.auth.secret,
+                token,
+                RoomId(session.room_id),
+                self._settings.auth.issuer,
+            )
+        except (TokenExpired, TokenInvalid, WrongRoom):
+            raise HookError("bad_token") from None
+        return claims.member_id
+
+    def _record(self, kind: EventKind, member: str, link: HookLink, session: Session) -> None:
+        self._recorder.record(
+            new_event(
+                kind,
+                session.room_id,
+                MemberId(member),
+                link=link.code,
+                channel=link.channel,
+                session=session.id,
+            )
+        )
+
+    async def view(self, request: web.Request) -> web.Response:
+        link, session = await self._link(request)
+        token = request.query.get("token")
+        member: dict[str, Any] | None = None
+        if token:
+            member_id = self._member_of(token, session)
+            record = await self._members.get(member_id)
+            member = {
+                "member_id": member_id,
+                "name": record.name if record else member_id,
+                "rsvped": await self._store.has_rsvp(session.id, member_id),
+            }
+        rsvps = await self._store.rsvps(session.id)
+        return web.json_response(
+            {
+                "code": link.code,
+                "channel": link.channel,
+                "registration": link.registration,
+                "state": _state(session, now_ms()),
+                "now_ms": now_ms(),
+                "session": {k: v for k, v in session.to_json().items() if k not in ("id",)}
+                | {"ends_ms": session.ends_ms},
+                "rsvps": len(rsvps),
+                "member": member,
+            }
+        )
+
+    async def visit(self, request: web.Request) -> web.Response:
+        link, session = await self._link(request)
+        body = await _body(request)
+        if body.get("token"):
+            who: str = self._member_of(body["token"], session)
+        else:
+            visitor = body.get("visitor")
+            if not is_valid_id(visitor) or not str(visitor).startswith("v-"):
+                raise RequestError(400, "invalid_id", "visitor must be an id starting with 'v-'.")
+            who = str(visitor)
+        self._record(EventKind.HOOK_VISIT, who, link, session)
+        return web.json_response({"ok": True})
+
+    async def register(self, request: web.Request) -> web.Response:
+        link, session = await self._link(request)
+        if not link.registration:
+            raise HookError("registration_closed")
+        if _state(session, now_ms()) == "over":
+            raise HookError("session_over")
+        body = await _body(request)
+        try:
+            name = clean_label(body.get("name"), "name", MAX_NAME)
+        except TextError as exc:
+            raise RequestError(400, exc.code, exc.sentence()) from None
+        member_id = MemberId("m-" + secrets.token_hex(6))
+        await self._members.set(
+            member_id, Tier.POTENTIAL, name, pinned=False, cause=f"hook {link.code}"
+        )
+        ttl = max(
+            self._settings.auth.token_ttl, (session.ends_ms - now_ms()) // 1000 + TOKEN_GRACE_S
+        )
+        token = ops.make_token(
+            self._settings.auth, member_id, session.room_id, "member", min(ttl, ops.MAX_TTL)
+        )
+        self._record(EventKind.REGISTRATION, member_id, link, session)
+        self._outbox.publish(
+            "member.registered",
+            {
+                "member_id": member_id,
+                "name": name,
+                "tier": "potential",
+                "link": link.code,
+                "channel": link.channel,
+                "session_id": session.id,
+            },
+        )
+        return web.json_response({"member_id": member_id, "name": name, "token": token}, status=201)
+
+    async def rsvp(self, request: web.Request) -> web.Response:
+        link, session = await self._link(request)
+        body = await _body(request)
+        member_id = self._member_of(body.get("token"), session)
+        if _state(session, now_ms()) == "over":
+            raise HookError("session_over")
+        member = await self._members.get(member_id)
+        if member is None or member.tier.value not in session.tiers:
+            raise HookError("tier_too_low", tiers=list(session.tiers))
+        new = await self._store.rsvp(session, member_id, link.code, now_ms())
+        if new:
+            self._record(EventKind.RSVP, member_id, link, session)
+            self._outbox.publish(
+                "rsvp.created",
+                {
+                    "session_id": session.id,
+                    "room_id": session.room_id,
+                    "member_id": member_id,
+                    "name": member.name,
+                    "link": link.code,
+                    "channel": link.channel,
+                    "starts_ms": session.starts_ms,
+                },
+            )
+        return web.json_response({"rsvped": True, "new": new})
