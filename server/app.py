@@ -30,6 +30,7 @@ from server.engagement_api import EngagementApi, push_tier_change
 from server.http_common import api_errors
 from server.metrics import LoopLag, metrics_handler
 from server.redis_client import connect
+from server.rewards_api import PATHS as REWARD_PATHS
 from server.rewards_api import RewardsApi
 from server.rooms.bans import BanStore
 from server.rooms.click_store import ClickStore
@@ -250,6 +251,7 @@ def create_app(settings: Settings) -> web.Application:
                         api.PATHS,
                         commerce_api.PATHS,
                         engagement_api.PATHS,
+                        REWARD_PATHS,
                     )
                 ),
             ),
