@@ -9,7 +9,6 @@ text rule) and change nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Final
 
@@ -17,7 +16,14 @@ from aiohttp import web
 
 from server import reward_ops as ops
 from server.engagement.reports import valid_session_name
-from server.http_common import Handler, RequestError, admin_only, error_response, read_capped
+from server.http_common import (
+    Handler,
+    RequestError,
+    admin_only,
+    error_response,
+    parse_json,
+    read_capped,
+)
 from server.openapi import ID, TIER, Operation, Schema, obj, operation, path_param
 from server.rewards_text import sentence
 from server.rooms import rewards as rules
@@ -34,11 +40,7 @@ STATUS = {"no_coupon": 404, "no_reward": 404, "unavailable": 503}
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await read_capped(request, MAX_BODY)
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise RequestError(400, "bad_json", "The body is not valid JSON.") from None
+    data = parse_json(await read_capped(request, MAX_BODY))
     if not isinstance(data, dict):
         raise RequestError(400, "bad_json", "The body must be a JSON object.")
     return data
