@@ -64,6 +64,16 @@ def path_param(name: str, schema: Schema = ID, what: str = "") -> dict[str, Any]
     }
 
 
+SESSION_PARAM: Final = path_param(
+    "session",
+    {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    },
+    "A room session: ROOM_ID:SESSION_ID.",
+)
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/responses/{name}"}
 

@@ -24,7 +24,7 @@ from server.http_common import (
     parse_json,
     read_capped,
 )
-from server.openapi import ID, TIER, Operation, Schema, obj, operation, path_param
+from server.openapi import ID, SESSION_PARAM, TIER, Operation, Schema, obj, operation, path_param
 from server.rewards_text import sentence
 from server.rooms import rewards as rules
 from server.rooms.reward_errors import RewardError
@@ -245,14 +245,6 @@ _TOTALS: Final = obj(
     claimed=_COUNT,
     redeemed=_COUNT,
 )
-_SESSION_NAME: Final = path_param(
-    "session",
-    {
-        "type": "string",
-        "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
-    },
-    "A room session: ROOM_ID:SESSION_ID.",
-)
 
 PATHS: Final[dict[str, dict[str, Operation]]] = {
     "/api/coupons": {
@@ -345,7 +337,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
                 redemptions=_COUNT,
                 discount=_MONEY,
             ),
-            params=[_SESSION_NAME],
+            params=[SESSION_PARAM],
         )
     },
 }

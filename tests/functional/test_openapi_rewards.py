@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,27 +14,18 @@ import requests
 import schemathesis
 from schemathesis.core.transport import Response
 
-from loadtest.spawn import SpawnedServer, spawn_server
+from loadtest.spawn import SpawnedServer
 from tests.fuzz.rest_fuzz import CHECKS
 
 PURCHASE = {"member_id": "cora", "product_id": "bag-1", "amount": "20.00", "currency": "EUR"}
 
 
-@pytest.fixture
-def salon() -> Iterator[SpawnedServer]:
-    server = spawn_server(None, rtp_ports=20)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.mark.timeout(120)
-def test_rewards_and_purchase_answers_match_the_document(salon: SpawnedServer) -> None:
-    with urllib.request.urlopen(f"{salon.url}/api/openapi.json", timeout=10) as response:
+def test_rewards_and_purchase_answers_match_the_document(spawned: SpawnedServer) -> None:
+    with urllib.request.urlopen(f"{spawned.url}/api/openapi.json", timeout=10) as response:
         schema = schemathesis.openapi.from_dict(json.loads(response.read()))
     session = requests.Session()
-    headers = {"Authorization": f"Bearer {salon.admin_key}"}
+    headers = {"Authorization": f"Bearer {spawned.admin_key}"}
 
     def send(
         method: str, path: str, params: dict[str, str] | None = None, body: Any = None
@@ -44,7 +34,7 @@ def test_rewards_and_purchase_answers_match_the_document(salon: SpawnedServer) -
             path_parameters=params or {}, **({"body": body} if body is not None else {})
         )
         answer: Response = case.call(
-            base_url=salon.url, session=session, headers=headers, timeout=10
+            base_url=spawned.url, session=session, headers=headers, timeout=10
         )
         case.validate_response(answer, checks=CHECKS, headers=headers)
         return answer
@@ -86,4 +76,4 @@ def test_rewards_and_purchase_answers_match_the_document(salon: SpawnedServer) -
     send("GET", "/api/rooms/{room_id}/rewards", {"room_id": "vip"})
     assert send("GET", "/api/metrics/rewards").json()["coupons"] == 2
     send("GET", "/api/metrics/sessions/{session}/rewards", {"session": "vip:s1"})
-    assert "Traceback" not in salon.log_path.read_text(errors="replace")
+    assert "Traceback" not in spawned.log_path.read_text(errors="replace")
