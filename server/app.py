@@ -37,6 +37,7 @@ from server.hooks_api import HooksApi
 from server.http_common import api_errors
 from server.metrics import LoopLag, metrics_handler
 from server.redis_client import connect
+from server.rewards_api import PATHS as REWARD_PATHS
 from server.rewards_api import RewardsApi
 from server.rooms.bans import BanStore
 from server.rooms.click_store import ClickStore
@@ -306,6 +307,7 @@ def create_app(settings: Settings) -> web.Application:
                         api.PATHS,
                         commerce_api.PATHS,
                         engagement_api.PATHS,
+                        REWARD_PATHS,
                     )
                 ),
             ),

@@ -54,7 +54,7 @@ from server.http_common import (
     read_capped,
 )
 from server.ids import MemberId, is_valid_id
-from server.openapi import ID, Operation, Schema, obj, operation, path_param
+from server.openapi import ID, SESSION_PARAM, Operation, Schema, obj, operation, path_param
 from server.rooms.model import Role
 from server.rooms.room import Room
 from server.rooms.service import RoomService
@@ -431,14 +431,6 @@ _SESSION: Final = obj(
     cost=_MONEY,
     roi=_RATE,
 )
-_SESSION_NAME = path_param(
-    "session",
-    {
-        "type": "string",
-        "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
-    },
-    "A room session: ROOM_ID:SESSION_ID.",
-)
 _EVENT: Final = obj(
     ("kind", "member_id"),
     kind={"type": "string", "enum": [k.value for k in EXTERNAL_KINDS]},
@@ -539,7 +531,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
         "get": operation(
             "One session with its per-minute timeline.",
             _SESSION,
-            params=[_SESSION_NAME],
+            params=[SESSION_PARAM],
             errors=(400, 404),
         )
     },
@@ -547,7 +539,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
         "put": operation(
             "Set what a session cost, for its ROI.",
             _SESSION,
-            params=[_SESSION_NAME],
+            params=[SESSION_PARAM],
             body=obj(
                 ("cost",),
                 cost={

@@ -1,10 +1,11 @@
 """The OpenAPI 3.0 document served at ``/api/openapi.json``, and the helpers that build it.
 
 Each REST module describes its own paths next to its handlers (``PATHS`` in
-``server/api.py``, ``server/engagement_api.py``, ``server/commerce_api.py``; the
-service endpoints below); :func:`document` joins them with what they share: the error
+``server/api.py``, ``server/engagement_api.py``, ``server/commerce_api.py``,
+``server/rewards_api.py``; the service endpoints below); :func:`document` joins them
+with what they share (the ``session`` path parameter, the error
 body ``{"error": {"code", "message"}}``, the refusals every guarded route can answer
-(401, 503), and the bearer security scheme. ``tests/functional/test_openapi.py`` checks
+(401, 503), and the bearer security scheme). ``tests/functional/test_openapi.py`` checks
 that the document and the routes the app registers are the same set.
 """
 
@@ -62,6 +63,16 @@ def path_param(name: str, schema: Schema = ID, what: str = "") -> dict[str, Any]
         "schema": schema,
         "description": what or f"The {name.replace('_', ' ')}.",
     }
+
+
+SESSION_PARAM: Final = path_param(
+    "session",
+    {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    },
+    "A room session: ROOM_ID:SESSION_ID.",
+)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -158,7 +169,8 @@ def document(*parts: dict[str, dict[str, Operation]]) -> dict[str, Any]:
             "title": "Salon operator API",
             "version": "1",
             "description": (
-                "Members, rooms, tokens, bans and removals, purchases, events and metrics. "
+                "Members, rooms, tokens, bans and removals, purchases, events, metrics, "
+                "coupons and points rewards. "
                 'Every refusal is {"error": {"code", "message"}}: 4xx for a request '
                 "the server will not take, 503 `unavailable` when Redis cannot answer "
                 "(retry later). Codes are listed in docs/protocol.md."

@@ -1,8 +1,9 @@
 """A real server (aiohttp test server) on a real, flushed Redis, and helpers to talk to it.
 
 Also shared here: the ``salon`` command's environment (``cli_env``), a Redis the test can
-stop and restart (``own_redis``), ``xadd`` onto the event stream, and the joined-room
-fixtures of the interactions tests (``serve``, ``room``).
+stop and restart (``own_redis``), ``xadd`` onto the event stream, the joined-room
+fixtures of the interactions tests (``serve``, ``room``), and a real ``salon serve``
+process on its own Redis (``spawned``) for the REST fuzzer and the document checks.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
+from loadtest.spawn import SpawnedServer, spawn_server
 from server import operations as ops
 from server.app import QuietAccessLogger, create_app
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, decode, encode
@@ -321,3 +323,13 @@ async def ask(ws: Socket, text: str) -> dict[str, Any]:
         question: dict[str, Any] = (await ws.recv_type("question"))["question"]
         if question["text"] == text:
             return question
+
+
+@pytest.fixture
+def spawned() -> Iterator[SpawnedServer]:
+    """``salon serve`` as a process on its own Redis, stopped after the test."""
+    server = spawn_server(None, rtp_ports=50)
+    try:
+        yield server
+    finally:
+        server.stop()
