@@ -24,6 +24,8 @@ OPENAPI_PATH: Final = "/api/openapi.json"
 
 ID: Final[Schema] = {"type": "string", "pattern": ID_PATTERN.pattern, "maxLength": 64}
 TIER: Final[Schema] = {"type": "string", "enum": ["core", "active", "potential", "silent"]}
+# An amount in the rules' currency, two decimals: "250.00".
+MONEY: Final[Schema] = {"type": "string", "pattern": "^-?[0-9]+\\.[0-9]{2}$"}
 ERROR: Final[Schema] = {
     "type": "object",
     "required": ["error"],
@@ -64,6 +66,16 @@ def path_param(name: str, schema: Schema = ID, what: str = "") -> dict[str, Any]
     }
 
 
+def query_limit(maximum: int, default: int) -> dict[str, Any]:
+    """The optional ``?limit=`` of a list: a whole number from 1 to ``maximum``."""
+    return {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
+    }
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/responses/{name}"}
 
@@ -79,9 +91,10 @@ def operation(
     errors: tuple[int, ...] = (400,),
     guarded: bool = True,
     content_type: str = "application/json",
+    body_types: tuple[str, ...] = ("application/json",),
 ) -> Operation:
     """One operation: its success answer (``status``, and ``also`` with the same body),
-    the refusals it can give, its body if any."""
+    the refusals it can give, its body if any (``body`` under each of ``body_types``)."""
     responses: dict[str, Any] = {
         str(code): {
             "description": "Done.",
@@ -111,7 +124,7 @@ def operation(
     if body is not None:
         op["requestBody"] = {
             "required": False,
-            "content": {"application/json": {"schema": body}},
+            "content": {media: {"schema": body} for media in body_types},
         }
     if not guarded:
         op["security"] = []
