@@ -103,3 +103,18 @@ async def test_average_order_value_counts_converted_orders_and_leaves_out_unvalu
     value = await (await client.get("/api/metrics/value", headers=headers)).json()
     assert (value["orders"], value["orders_without_rate"], value["revenue"]) == (4, 1, "292.01")
     assert value["average_order_value"] == "97.34"  # 292.01 / 3, to the nearest cent
+
+
+async def test_an_at_risk_limit_of_other_digits_is_refused_not_a_server_error(
+    client: TestClient[Any, Any],
+) -> None:
+    """Regression (OpenAPI fix-up after the tiers merge): ``?limit=²`` passed
+    ``str.isdigit`` and made ``int`` raise: a 500 with a traceback. Each is now a 400
+    ``invalid_field``; the valid limit after them (the marker) still answers."""
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    for limit in ("²", "١٢", "1001", "-1", "1.5", "9" * 5000):
+        bad = await client.get("/api/metrics/at-risk", params={"limit": limit}, headers=headers)
+        assert bad.status == 400, (limit, bad.status)
+        assert (await bad.json())["error"]["code"] == "invalid_field"
+    marker = await client.get("/api/metrics/at-risk?limit=1000", headers=headers)
+    assert marker.status == 200 and (await marker.json())["top"] == []
