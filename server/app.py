@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from redis.asyncio import Redis
 
-from server import api, commerce_api, engagement_api, openapi
+from server import api, commerce_api, engagement_api, history_import_api, openapi, tiers_api
 from server.api import OperatorApi
 from server.commerce_api import CommerceApi
 from server.engagement.events import Event
@@ -308,6 +308,8 @@ def create_app(settings: Settings) -> web.Application:
                         commerce_api.PATHS,
                         engagement_api.PATHS,
                         REWARD_PATHS,
+                        history_import_api.PATHS,
+                        tiers_api.PATHS,
                     )
                 ),
             ),

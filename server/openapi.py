@@ -25,6 +25,8 @@ OPENAPI_PATH: Final = "/api/openapi.json"
 
 ID: Final[Schema] = {"type": "string", "pattern": ID_PATTERN.pattern, "maxLength": 64}
 TIER: Final[Schema] = {"type": "string", "enum": ["core", "active", "potential", "silent"]}
+# An amount in the rules' currency, two decimals: "250.00".
+MONEY: Final[Schema] = {"type": "string", "pattern": "^-?[0-9]+\\.[0-9]{2}$"}
 ERROR: Final[Schema] = {
     "type": "object",
     "required": ["error"],
@@ -75,6 +77,16 @@ SESSION_PARAM: Final = path_param(
 )
 
 
+def query_limit(maximum: int, default: int) -> dict[str, Any]:
+    """The optional ``?limit=`` of a list: a whole number from 1 to ``maximum``."""
+    return {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
+    }
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/responses/{name}"}
 
@@ -90,9 +102,10 @@ def operation(
     errors: tuple[int, ...] = (400,),
     guarded: bool = True,
     content_type: str = "application/json",
+    body_types: tuple[str, ...] = ("application/json",),
 ) -> Operation:
     """One operation: its success answer (``status``, and ``also`` with the same body),
-    the refusals it can give, its body if any."""
+    the refusals it can give, its body if any (``body`` under each of ``body_types``)."""
     responses: dict[str, Any] = {
         str(code): {
             "description": "Done.",
@@ -122,7 +135,7 @@ def operation(
     if body is not None:
         op["requestBody"] = {
             "required": False,
-            "content": {"application/json": {"schema": body}},
+            "content": {media: {"schema": body} for media in body_types},
         }
     if not guarded:
         op["security"] = []
