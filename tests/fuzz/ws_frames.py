@@ -60,7 +60,7 @@ class Pick:
     """The ``index``-th id (modulo) of a pool the room holds *when the frame is sent*:
     strategies must not depend on state that changes between examples."""
 
-    pool: str  # participants, expendable, chats, questions, polls, products
+    pool: str  # participants, chats, questions, polls, products
     index: int
 
 
@@ -202,8 +202,10 @@ def _valid(k: Known) -> dict[str, St[dict[str, Any]]]:
         "unmute": target("participants"),
         "ask_unmute": target("participants"),
         "make_cohost": target("participants"),
-        # `remove` never bans and never targets the watcher: the room must stay observable.
-        "remove": obj(participant=pick("expendable"), ban=st.just(False)),
+        # `remove` never bans and never targets the fuzzer's own members: a removal holds for
+        # the rest of the room session (issue 13), so they could not come back. It names
+        # made-up participants (not_found) instead; functional tests cover real removals.
+        "remove": obj(participant=NEW_ID, ban=st.just(False)),
         # Rewards (issue 15): drops, quizzes and rewards are made-up ids or the fuzz ones.
         "coupon_drop": obj(coupon=REWARD_ID),
         "coupon_end": nothing,
@@ -226,6 +228,9 @@ def _valid(k: Known) -> dict[str, St[dict[str, Any]]]:
         "checkin": nothing,
         "points_redeem": obj(reward=REWARD_ID),
         "rewards_me": nothing,
+        # People (issue 17): older pages of the list, and a moderator's search by name.
+        "people_page": st.one_of(nothing, obj(before=st.integers(0, 10_000))),
+        "people_search": obj(query=TEXT),
     }
 
 
