@@ -5,12 +5,13 @@ of ``server/engagement/history_import.py``; ``?dry_run=1`` checks it and writes 
 The answer lists every rejected row with its line number, code and sentence; the good
 rows are imported (idempotently: a row's ``id`` is applied once, however often it is
 sent). Parsing runs in a thread; folding yields to the loop between script calls.
+``PATHS`` describes the route for the OpenAPI document.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -21,6 +22,7 @@ from server.engagement.ledger import Ledger
 from server.engagement.rules import Rules
 from server.engagement.scoring import now_ms
 from server.http_common import RequestError, admin_only, read_capped
+from server.openapi import Operation, Schema, obj, operation
 from server.settings import Settings
 
 MAX_BODY = 64 * 1024 * 1024
@@ -66,3 +68,48 @@ class HistoryImportApi:
                 tier_changes=result.tier_changes,
             )
         return web.json_response(answer)
+
+
+_COUNT: Final[Schema] = {"type": "integer", "minimum": 0}
+_TEXT: Final[Schema] = {"type": "string", "description": "One event per row or line."}
+_IMPORT: Final[Operation] = operation(
+    "Import past events (CSV with Content-Type text/csv, else JSON Lines) at their "
+    "original times; every rejected row is listed with its line, code and sentence.",
+    obj(
+        ("rows", "good", "rejected_count", "rejected", "dry_run"),
+        rows=_COUNT,
+        good=_COUNT,
+        rejected_count=_COUNT,
+        rejected={
+            "type": "array",
+            "items": obj(
+                ("line", "code", "message"),
+                line={"type": "integer"},
+                code={"type": "string"},
+                message={"type": "string"},
+            ),
+        },
+        dry_run={"type": "boolean"},
+        applied=_COUNT,
+        duplicates=_COUNT,
+        new_orders=_COUNT,
+        members=_COUNT,
+        tier_changes=_COUNT,
+    ),
+    params=[
+        {
+            "name": "dry_run",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": ["1", "true", "yes", "0"]},
+            "description": "1, true or yes: check the rows and write nothing.",
+        }
+    ],
+    body=_TEXT,
+)
+_IMPORT["requestBody"] = {
+    "required": True,
+    "content": {"text/csv": {"schema": _TEXT}, "application/x-ndjson": {"schema": _TEXT}},
+}
+
+PATHS: Final[dict[str, dict[str, Operation]]] = {"/api/import/events": {"post": _IMPORT}}
