@@ -112,6 +112,9 @@ def _state(session: Session, now: int) -> str:
 
 
 class HooksApi:
+    """The routes above. A body is read (``parse_json``: bad or deeply nested JSON is 400
+    ``bad_json``) before anything is looked up."""
+
     def __init__(
         self,
         settings: Settings,
@@ -166,8 +169,9 @@ class HooksApi:
         return web.json_response({**session.to_json(), "rsvps": rsvps})
 
     async def add_link(self, request: web.Request) -> web.Response:
+        body = await _body(request)
         session = await self._store.session(request.match_info["session_id"])
-        link = parse_link(session.id, await _body(request))
+        link = parse_link(session.id, body)
         await self._store.add_link(link)
         return web.json_response(link.to_json(), status=201)
 
@@ -238,8 +242,8 @@ class HooksApi:
         )
 
     async def visit(self, request: web.Request) -> web.Response:
-        link, session = await self._link(request)
         body = await _body(request)
+        link, session = await self._link(request)
         if body.get("token"):
             who: str = self._member_of(body["token"], session)
         else:
@@ -251,12 +255,12 @@ class HooksApi:
         return web.json_response({"ok": True})
 
     async def register(self, request: web.Request) -> web.Response:
+        body = await _body(request)
         link, session = await self._link(request)
         if not link.registration:
             raise HookError("registration_closed")
         if _state(session, now_ms()) == "over":
             raise HookError("session_over")
-        body = await _body(request)
         try:
             name = clean_label(body.get("name"), "name", MAX_NAME)
         except TextError as exc:
@@ -286,8 +290,8 @@ class HooksApi:
         return web.json_response({"member_id": member_id, "name": name, "token": token}, status=201)
 
     async def rsvp(self, request: web.Request) -> web.Response:
-        link, session = await self._link(request)
         body = await _body(request)
+        link, session = await self._link(request)
         member_id = self._member_of(body.get("token"), session)
         if _state(session, now_ms()) == "over":
             raise HookError("session_over")

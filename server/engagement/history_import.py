@@ -158,6 +158,9 @@ def _rows(text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | _Bad]]:
             except json.JSONDecodeError as exc:
                 yield number, _Bad("bad_format", detail=f"not JSON ({exc.msg})")
                 continue
+            except RecursionError:  # '[' * 30000: a row like any other bad one, not a 500
+                yield number, _Bad("bad_format", detail="not JSON (nested too deeply)")
+                continue
             if not isinstance(obj, dict):
                 yield number, _Bad("bad_format", detail="a line must be a JSON object")
                 continue
