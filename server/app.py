@@ -18,7 +18,16 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from redis.asyncio import Redis
 
-from server import api, commerce_api, engagement_api, history_import_api, openapi, tiers_api
+from server import (
+    api,
+    commerce_api,
+    engagement_api,
+    history_import_api,
+    hooks_api,
+    openapi,
+    tiers_api,
+    webhooks_api,
+)
 from server.api import OperatorApi
 from server.commerce_api import CommerceApi
 from server.engagement.events import Event
@@ -70,7 +79,7 @@ SETTINGS = web.AppKey("settings", Settings)
 INTERACTIONS = web.AppKey("interactions", Interactions)
 REMOVALS = web.AppKey("removals", RemovalListener)
 # Routes that are not REST (pages, the WebSocket, static files): not in the OpenAPI document.
-NOT_REST = ("/ws", "/rooms/{room_id}", "/static", "/dashboard")
+NOT_REST = ("/ws", "/rooms/{room_id}", "/r/{code}", "/static", "/dashboard")
 WEBHOOKS = web.AppKey("webhooks", WebhookOutbox)
 
 # The room link carries a token in its query string: keep it out of other sites' logs
@@ -308,6 +317,8 @@ def create_app(settings: Settings) -> web.Application:
                         commerce_api.PATHS,
                         engagement_api.PATHS,
                         REWARD_PATHS,
+                        webhooks_api.PATHS,
+                        hooks_api.PATHS,
                         history_import_api.PATHS,
                         tiers_api.PATHS,
                     )

@@ -23,6 +23,9 @@ Member routes (public: the page at ``/r/CODE`` calls them):
 | POST | /api/hooks/{code}/visit | count a visit (``hook_visit``) | visitor? token? |
 | POST | /api/hooks/{code}/register | register as a potential member (if allowed) | name, visitor? |
 | POST | /api/hooks/{code}/rsvp | RSVP with a member token | token |
+
+``PATHS`` describes these routes for the OpenAPI document (``server/openapi.py``); the
+member routes carry no security requirement.
 """
 
 from __future__ import annotations
@@ -41,10 +44,27 @@ from server.engagement.events import EventKind, new_event, now_ms
 from server.engagement.funnel_hooks import hook_funnel
 from server.engagement.members import MemberStore, Tier
 from server.engagement.recorder import EventRecorder
-from server.hooks.model import HookError, HookLink, Session, parse_link, parse_session
+from server.hooks.model import (
+    MAX_CAPACITY,
+    MAX_CHANNEL,
+    MAX_DURATION,
+    MAX_TITLE,
+    HookError,
+    HookLink,
+    Session,
+    parse_link,
+    parse_session,
+)
 from server.hooks.store import HookStore
-from server.http_common import Handler, RequestError, admin_only, error_response
+from server.http_common import (
+    Handler,
+    RequestError,
+    admin_only,
+    error_response,
+    unavailable_response,
+)
 from server.ids import MemberId, RoomId, is_valid_id
+from server.openapi import ID, TIER, Operation, Schema, obj, object_of, operation, path_param
 from server.rooms.errors import TokenExpired, TokenInvalid, WrongRoom
 from server.rooms.store import RoomStore
 from server.rooms.tokens import verify_token
@@ -80,8 +100,7 @@ def _public(handler: Handler) -> Handler:
         except ops.InputError as exc:
             return error_response(400, exc.code, exc.message)
         except (RedisError, OSError, TimeoutError) as exc:
-            logger.warning("%s %s: Redis unavailable: %s", request.method, request.path, exc)
-            return error_response(503, "unavailable", "Please retry in a moment.")
+            return unavailable_response(request, exc)
 
     return guarded
 
@@ -93,6 +112,9 @@ def _state(session: Session, now: int) -> str:
 
 
 class HooksApi:
+    """The routes above. A body is read (``parse_json``: bad or deeply nested JSON is 400
+    ``bad_json``) before anything is looked up."""
+
     def __init__(
         self,
         settings: Settings,
@@ -147,8 +169,9 @@ class HooksApi:
         return web.json_response({**session.to_json(), "rsvps": rsvps})
 
     async def add_link(self, request: web.Request) -> web.Response:
+        body = await _body(request)
         session = await self._store.session(request.match_info["session_id"])
-        link = parse_link(session.id, await _body(request))
+        link = parse_link(session.id, body)
         await self._store.add_link(link)
         return web.json_response(link.to_json(), status=201)
 
@@ -219,8 +242,8 @@ class HooksApi:
         )
 
     async def visit(self, request: web.Request) -> web.Response:
-        link, session = await self._link(request)
         body = await _body(request)
+        link, session = await self._link(request)
         if body.get("token"):
             who: str = self._member_of(body["token"], session)
         else:
@@ -232,12 +255,12 @@ class HooksApi:
         return web.json_response({"ok": True})
 
     async def register(self, request: web.Request) -> web.Response:
+        body = await _body(request)
         link, session = await self._link(request)
         if not link.registration:
             raise HookError("registration_closed")
         if _state(session, now_ms()) == "over":
             raise HookError("session_over")
-        body = await _body(request)
         try:
             name = clean_label(body.get("name"), "name", MAX_NAME)
         except TextError as exc:
@@ -267,8 +290,8 @@ class HooksApi:
         return web.json_response({"member_id": member_id, "name": name, "token": token}, status=201)
 
     async def rsvp(self, request: web.Request) -> web.Response:
-        link, session = await self._link(request)
         body = await _body(request)
+        link, session = await self._link(request)
         member_id = self._member_of(body.get("token"), session)
         if _state(session, now_ms()) == "over":
             raise HookError("session_over")
@@ -291,3 +314,195 @@ class HooksApi:
                 },
             )
         return web.json_response({"rsvped": True, "new": new})
+
+
+_INT: Final[Schema] = {"type": "integer"}
+_STR: Final[Schema] = {"type": "string"}
+_SESSION_FIELDS: Final[dict[str, Schema]] = {
+    "room_id": ID,
+    "title": {"type": "string"},
+    "starts_ms": _INT,
+    "duration_min": _INT,
+    "tiers": {"type": "array", "items": TIER},
+    "capacity": _INT,
+    "cover_url": {"type": "string"},
+}
+_SESSION: Final[Schema] = object_of({"id": ID, **_SESSION_FIELDS}, ("id", *_SESSION_FIELDS))
+_RSVPS: Final[Schema] = {
+    "type": "object",
+    "description": "member id -> {ts_ms, link}",
+    "additionalProperties": obj(("ts_ms", "link"), ts_ms=_INT, link={"type": "string"}),
+}
+_LINK: Final[Schema] = obj(
+    ("code", "session_id", "channel", "registration", "path"),
+    code={"type": "string"},
+    session_id=ID,
+    channel={"type": "string"},
+    registration={"type": "boolean"},
+    path={"type": "string"},
+)
+_FIGURES: Final[dict[str, Schema]] = {
+    step: _INT for step in ("visits", "registrations", "rsvps", "joined", "bought")
+}
+_CODE_PARAM: Final = path_param("code", {"type": "string"}, "The hook link's code (/r/CODE).")
+_SESSION_PARAM: Final = path_param("session_id")
+_TOKEN: Final[Schema] = {"type": "string", "description": "The member's room token."}
+_VISITOR: Final[Schema] = {"type": "string", "description": "An anonymous id starting 'v-'."}
+# Member routes: no admin key, but Redis trouble is still 503.
+_PUBLIC: Final[dict[str, Any]] = {"guarded": False, "params": [_CODE_PARAM]}
+
+PATHS: Final[dict[str, dict[str, Operation]]] = {
+    "/api/sessions": {
+        "get": operation(
+            "The scheduled sessions, soonest first.",
+            obj(("sessions",), sessions={"type": "array", "items": _SESSION}),
+            errors=(),
+        )
+    },
+    "/api/sessions/{session_id}": {
+        "put": operation(
+            "Schedule or reschedule a session of an existing room.",
+            _SESSION,
+            params=[_SESSION_PARAM],
+            body=obj(
+                ("room_id", "title", "starts_at"),
+                room_id=ID,
+                title={"type": "string", "maxLength": MAX_TITLE},
+                starts_at={
+                    "oneOf": [{"type": "string", "maxLength": 40}, {"type": "integer"}],
+                    "description": "ISO 8601 with a zone, or epoch milliseconds.",
+                },
+                duration_min={"type": "integer", "minimum": 1, "maximum": MAX_DURATION},
+                tiers={
+                    "oneOf": [
+                        {"type": "array", "items": TIER, "minItems": 1},
+                        {"type": "string", "description": "Comma-separated tiers."},
+                    ]
+                },
+                capacity={"type": "integer", "minimum": 1, "maximum": MAX_CAPACITY},
+                cover_url={"type": "string", "description": "https URL or /static/..."},
+            ),
+            errors=(400, 404),
+        ),
+        "get": operation(
+            "A session and its RSVPs.",
+            object_of(
+                {"id": ID, **_SESSION_FIELDS, "rsvps": _RSVPS}, ("id", *_SESSION_FIELDS, "rsvps")
+            ),
+            params=[_SESSION_PARAM],
+            errors=(404,),
+        ),
+    },
+    "/api/sessions/{session_id}/links": {
+        "post": operation(
+            "Add a hook link /r/CODE to a session, for one channel.",
+            _LINK,
+            status=201,
+            params=[_SESSION_PARAM],
+            body=obj(
+                ("channel",),
+                channel={"type": "string", "maxLength": MAX_CHANNEL},
+                registration={"type": "boolean", "default": False},
+                code={"type": "string", "pattern": "^[A-Za-z0-9_-]{3,32}$"},
+            ),
+            errors=(400, 404, 409),
+        )
+    },
+    "/api/hooks": {
+        "get": operation(
+            "Every hook link.",
+            obj(("links",), links={"type": "array", "items": _LINK}),
+            errors=(),
+        )
+    },
+    "/api/metrics/hooks": {
+        "get": operation(
+            "The hook funnel (visits, registrations, RSVPs, joined, bought) per link and "
+            "per channel.",
+            obj(
+                ("links", "channels"),
+                links={
+                    "type": "array",
+                    "items": object_of(
+                        {"code": _STR, "channel": _STR, **_FIGURES}, ("code", "channel", *_FIGURES)
+                    ),
+                },
+                channels={
+                    "type": "array",
+                    "items": object_of({"channel": _STR, **_FIGURES}, ("channel", *_FIGURES)),
+                },
+            ),
+            errors=(),
+        )
+    },
+    "/api/hooks/{code}": {
+        "get": operation(
+            "The session behind a hook link, its state and, with a member token, the "
+            "member's RSVP (public: the /r/CODE page).",
+            obj(
+                ("code", "channel", "registration", "state", "now_ms", "session", "rsvps"),
+                code={"type": "string"},
+                channel={"type": "string"},
+                registration={"type": "boolean"},
+                state={"type": "string", "enum": ["upcoming", "live", "over"]},
+                now_ms=_INT,
+                session=object_of(
+                    {**_SESSION_FIELDS, "ends_ms": _INT},
+                    ("room_id", "title", "starts_ms", "ends_ms"),
+                ),
+                rsvps=_INT,
+                member={
+                    **obj(
+                        ("member_id", "name", "rsvped"),
+                        member_id=ID,
+                        name={"type": "string"},
+                        rsvped={"type": "boolean"},
+                    ),
+                    "nullable": True,
+                },
+            ),
+            **_PUBLIC,
+            errors=(400, 404, 503),
+        )
+        | {
+            "parameters": [
+                _CODE_PARAM,
+                {"name": "token", "in": "query", "required": False, "schema": _TOKEN},
+            ]
+        }
+    },
+    "/api/hooks/{code}/visit": {
+        "post": operation(
+            "Count a visit of a hook link, by a member token or an anonymous visitor id (public).",
+            obj(("ok",), ok={"type": "boolean"}),
+            body=obj(visitor=_VISITOR, token=_TOKEN),
+            **_PUBLIC,
+            errors=(400, 404, 503),
+        )
+    },
+    "/api/hooks/{code}/register": {
+        "post": operation(
+            "Register as a potential member through a link that takes registrations; "
+            "answers the new member's token (public).",
+            obj(
+                ("member_id", "name", "token"),
+                member_id=ID,
+                name={"type": "string"},
+                token={"type": "string"},
+            ),
+            status=201,
+            body=obj(("name",), name={"type": "string", "maxLength": MAX_NAME}, visitor=_VISITOR),
+            **_PUBLIC,
+            errors=(400, 404, 503),
+        )
+    },
+    "/api/hooks/{code}/rsvp": {
+        "post": operation(
+            "RSVP to the link's session with a member token (public).",
+            obj(("rsvped", "new"), rsvped={"type": "boolean"}, new={"type": "boolean"}),
+            body=obj(("token",), token=_TOKEN),
+            **_PUBLIC,
+            errors=(400, 403, 404, 409, 503),
+        )
+    },
+}

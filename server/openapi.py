@@ -2,7 +2,8 @@
 
 Each REST module describes its own paths next to its handlers (``PATHS`` in
 ``server/api.py``, ``server/engagement_api.py``, ``server/commerce_api.py``,
-``server/rewards_api.py``; the service endpoints below); :func:`document` joins them
+``server/rewards_api.py``, ``server/webhooks_api.py``, ``server/hooks_api.py``; the
+service endpoints below); :func:`document` joins them
 with what they share (the ``session`` path parameter, the error
 body ``{"error": {"code", "message"}}``, the refusals every guarded route can answer
 (401, 503), and the bearer security scheme). ``tests/functional/test_openapi.py`` checks
@@ -49,6 +50,13 @@ ERROR: Final[Schema] = {
 
 def obj(required: tuple[str, ...] = (), extra: bool = True, **properties: Schema) -> Schema:
     """A JSON object schema with these ``properties`` (``required`` ones first)."""
+    return object_of(properties, required, extra)
+
+
+def object_of(
+    properties: dict[str, Schema], required: tuple[str, ...] = (), extra: bool = True
+) -> Schema:
+    """:func:`obj` with the properties in a dict (for a set of fields shared by schemas)."""
     schema: Schema = {"type": "object", "properties": properties}
     if required:
         schema["required"] = list(required)
@@ -64,6 +72,17 @@ def path_param(name: str, schema: Schema = ID, what: str = "") -> dict[str, Any]
         "required": True,
         "schema": schema,
         "description": what or f"The {name.replace('_', ' ')}.",
+    }
+
+
+def limit_param(default: int, high: int) -> dict[str, Any]:
+    """The optional ``?limit`` query parameter: how many items, 1 to ``high``."""
+    return {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": high, "default": default},
+        "description": f"How many items (1-{high}).",
     }
 
 
@@ -115,9 +134,11 @@ def operation(
     }
     refusals = {
         400: "BadRequest",
+        403: "Forbidden",
         404: "NotFound",
         409: "Conflict",
         413: "TooLarge",
+        503: "Unavailable",
     }
     for code in errors:
         responses[str(code)] = _ref(refusals[code])
@@ -183,7 +204,8 @@ def document(*parts: dict[str, dict[str, Operation]]) -> dict[str, Any]:
             "version": "1",
             "description": (
                 "Members, rooms, tokens, bans and removals, purchases, events, metrics, "
-                "coupons and points rewards. "
+                "coupons and points rewards, webhooks, scheduled sessions and hook links "
+                "(the hook routes the /r/CODE page calls need no key). "
                 'Every refusal is {"error": {"code", "message"}}: 4xx for a request '
                 "the server will not take, 503 `unavailable` when Redis cannot answer "
                 "(retry later). Codes are listed in docs/protocol.md."
@@ -211,6 +233,7 @@ def document(*parts: dict[str, dict[str, Operation]]) -> dict[str, Any]:
             "responses": {
                 "BadRequest": _error("The request is malformed or a field is refused."),
                 "Unauthorized": _error("No valid admin key (code `unauthorized`)."),
+                "Forbidden": _error("The member may not do this (code `tier_too_low`)."),
                 "NotFound": _error("No such item or path (code `not_found`)."),
                 "Conflict": _error("The request conflicts with the current state."),
                 "TooLarge": _error("The body is too large (code `too_large`)."),

@@ -1,23 +1,16 @@
 // The hook-link page (/r/CODE): shows the scheduled session in the visitor's time zone,
 // counts the visit, lets a member RSVP (with the token of their member link, or by
 // registering when the link allows it) and turns into the live room's link at the start.
-// Strings live in one table (no i18n catalogue exists yet).
+// Strings come from the page catalogs (web/i18n/LANG.json, keys hook.*) through t().
 
 import { button, el, labelled } from './dom.js';
+import { formatDateTime, has, mountLanguageSwitch, t, translatePage } from './i18n.js';
 
-const T = {
-  upcoming: 'Starts soon. RSVP to be reminded.',
-  live: 'The session is live now.',
-  over: 'This session has ended.',
-  rsvp: 'RSVP',
-  rsvped: "You're on the list.",
-  join: 'Join the live room',
-  signedIn: (name) => `Signed in as ${name}`,
-  register: 'Register and RSVP',
-  name: 'Your name',
-  memberOnly: 'Open this page from your member link to RSVP.',
-  spots: (n, cap) => `${n} of ${cap} places taken`,
-  failed: 'Something went wrong. Please try again.',
+// The session's state as the page says it (literal keys, so the catalog test finds them).
+const STATES = {
+  upcoming: () => t('hook.upcoming'),
+  live: () => t('hook.live'),
+  over: () => t('hook.over'),
 };
 
 const code = decodeURIComponent(location.pathname.split('/').pop() || '');
@@ -49,8 +42,16 @@ async function call(method, path, body) {
     body: body ? JSON.stringify(body) : undefined,
   });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error?.message || T.failed);
+  if (!response.ok) throw new Error(refusal(data.error));
   return data;
+}
+
+// A refusal in the reader's language when the catalog knows its code, else the server's
+// English sentence.
+function refusal(error) {
+  const code = typeof error?.code === 'string' ? error.code : '';
+  if (code && has(`hook.error.${code}`)) return t(`hook.error.${code}`);
+  return error?.message || t('hook.failed');
 }
 
 function showError(message) {
@@ -60,7 +61,7 @@ function showError(message) {
 }
 
 // dateStyle/timeStyle cannot be combined with timeZoneName: spell the fields out.
-const when = new Intl.DateTimeFormat(undefined, {
+const WHEN = {
   weekday: 'long',
   year: 'numeric',
   month: 'long',
@@ -68,7 +69,7 @@ const when = new Intl.DateTimeFormat(undefined, {
   hour: 'numeric',
   minute: '2-digit',
   timeZoneName: 'short',
-});
+};
 
 let pollTimer = null;
 
@@ -76,40 +77,40 @@ function render(view) {
   const s = view.session;
   document.title = s.title;
   $('hook-title').textContent = s.title;
-  $('hook-time').textContent = when.format(new Date(s.starts_ms));
+  $('hook-time').textContent = formatDateTime(s.starts_ms, WHEN);
   $('hook-time').dataset.startsMs = String(s.starts_ms);
   const cover = $('hook-cover');
   if (s.cover_url) {
     cover.src = s.cover_url;
     cover.hidden = false;
   }
-  $('hook-state').textContent = `${T[view.state]} ${T.spots(view.rsvps, s.capacity)}`;
+  $('hook-state').textContent = `${STATES[view.state]?.() ?? ''} ${t('hook.spots', { taken: view.rsvps, capacity: s.capacity })}`;
   $('hook-state').dataset.state = view.state;
-  $('hook-who').textContent = view.member ? T.signedIn(view.member.name) : '';
+  $('hook-who').textContent = view.member ? t('hook.signed_in', { name: view.member.name }) : '';
   const actions = $('hook-actions');
   actions.replaceChildren();
   if (view.state === 'over') return;
   if (view.state === 'live' && view.member) {
-    const join = el('a', 'hook-join', T.join);
+    const join = el('a', 'hook-join', t('hook.join'));
     join.href = `/rooms/${encodeURIComponent(s.room_id)}?token=${encodeURIComponent(token())}`;
     actions.append(join);
     return;
   }
   if (view.member?.rsvped) {
-    actions.append(el('p', 'hook-rsvped', T.rsvped));
+    actions.append(el('p', 'hook-rsvped', t('hook.rsvped')));
   } else if (view.member) {
-    actions.append(button(T.rsvp, () => act(() => call('POST', `/api/hooks/${code}/rsvp`, { token: token() }))));
+    actions.append(button(t('hook.rsvp'), () => act(() => call('POST', `/api/hooks/${code}/rsvp`, { token: token() }))));
   } else if (view.registration) {
     const input = el('input');
     input.autocomplete = 'name';
     input.maxLength = 64;
-    actions.append(labelled(T.name, input), button(T.register, () => act(async () => {
+    actions.append(labelled(t('hook.name'), input), button(t('hook.register'), () => act(async () => {
       const made = await call('POST', `/api/hooks/${code}/register`, { name: input.value });
       localStorage.setItem(tokenKey, made.token);
       await call('POST', `/api/hooks/${code}/rsvp`, { token: made.token });
     })));
   } else {
-    actions.append(el('p', 'muted', T.memberOnly));
+    actions.append(el('p', 'muted', t('hook.member_only')));
   }
 }
 
@@ -145,6 +146,8 @@ async function refresh() {
 }
 
 async function start() {
+  translatePage();
+  mountLanguageSwitch($('lang-slot'));
   const body = token() ? { token: token() } : { visitor: visitorId() };
   call('POST', `/api/hooks/${encodeURIComponent(code)}/visit`, body).catch(() => {});
   await refresh();

@@ -179,6 +179,9 @@ def _rows(text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | _Bad]]:
             except _Bad as bad:
                 yield number, bad
                 continue
+            except RecursionError:  # '[' * 30000: a row like any other bad one, not a 500
+                yield number, _Bad("bad_format", detail="not JSON (nested too deeply)")
+                continue
             if not isinstance(obj, dict):
                 yield number, _Bad("bad_format", detail="a line must be a JSON object")
                 continue

@@ -87,3 +87,39 @@ async def test_rsvp_from_a_hook_link_then_join_at_the_start(
         await asyncio.sleep(0.2)
     assert got == (1, 1, 1, 1)
     assert figures["channel"] == "public-live" and figures["bought"] == 0
+
+
+async def test_the_hook_page_speaks_chinese_and_switches_to_english(
+    browser: Browser, salon_server: SalonServer
+) -> None:
+    """A reader whose browser prefers Chinese gets the page in Chinese (state, places,
+    form, the date); the language switch turns it into English."""
+    salon_server.room("h-zh", "Chinese room", "potential,active,core")
+    starts = datetime.fromtimestamp(int(time.time()) + 3600, UTC)
+    session = {"room_id": "h-zh", "title": "春季新品", "starts_at": starts.isoformat()}
+    assert (await rest(salon_server, "PUT", "/api/sessions/h-zh-s", session))[0] == 200
+    link = {"channel": "wechat", "registration": True, "code": "h-zh-link"}
+    assert (await rest(salon_server, "POST", "/api/sessions/h-zh-s/links", link))[0] == 201
+
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    try:
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(f"{salon_server.base_url}/r/h-zh-link")
+        await expect(page.get_by_role("heading", name="春季新品")).to_be_visible()
+        assert await page.evaluate("document.documentElement.lang") == "zh-CN"
+        await expect(page.get_by_role("status")).to_contain_text("即将开始")
+        await expect(page.get_by_role("status")).to_contain_text("已预约 0 / 100 个名额")
+        await expect(page.locator("#hook-time")).to_contain_text("年")
+        assert await page.get_by_label("你的昵称").count() == 1
+        await expect(page.get_by_role("button", name="注册并预约")).to_be_visible()
+
+        await page.get_by_label("语言").select_option("en")
+        await expect(page.get_by_role("status")).to_contain_text("Starts soon")
+        await expect(page.get_by_role("status")).to_contain_text("0 of 100 places taken")
+        await expect(page.get_by_role("button", name="Register and RSVP")).to_be_visible()
+        assert await page.evaluate("document.documentElement.lang") == "en"
+        assert errors == []
+    finally:
+        await context.close()
