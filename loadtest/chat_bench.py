@@ -14,6 +14,13 @@ Reactions are aggregated by the server (one update per room every
 latency target (p99 under 50 ms) is for what is delivered one by one: chat and upvotes.
 
     python -m loadtest.chat_bench [--members 200] [--rate 200] [--duration 20]
+    python -m loadtest.chat_bench --largest     # the largest room with chat p99 <= 50 ms
+
+``--largest`` runs the same traffic in rooms of doubling size from ``--members`` until
+chat p99 passes 50 ms (or deliveries go missing), then halves the gap twice, and prints
+the largest room that stayed within it, with the server's and the bots' CPU for each
+size (the bots share one process: when they near a full core they, not the server, are
+the limit, and the table says so).
 """
 
 from __future__ import annotations
@@ -61,6 +68,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--msgpack", action="store_true", help="bots speak salon.v1.msgpack")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument("--json", action="store_true", help="print the report as JSON too")
+    parser.add_argument(
+        "--largest", action="store_true", help="find the largest room with chat p99 <= 50 ms"
+    )
+    parser.add_argument("--max-members", type=int, default=3200, help="--largest stops here")
     args = parser.parse_args(argv)
     args.mix = tuple(k.strip() for k in args.mix.split(",") if k.strip())
     if not set(args.mix) <= {"chat", "reaction", "upvote"} or not args.mix:
@@ -110,6 +121,62 @@ class Bench:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
+    if args.largest:
+        return _largest(args)
+    code, members, result = _measure(args)
+    if result is None:
+        return code
+    return _report(args, members, result)
+
+
+def _largest(args: argparse.Namespace) -> int:
+    """Rooms of doubling size, then bisection: the largest with chat p99 within target."""
+    print(f"largest room with chat+upvote p99 <= {TARGET_P99_MS:.0f} ms at {args.rate:.0f} msg/s:")
+    print(f"  {'members':>8}{'p50 ms':>9}{'p99 ms':>9}{'server':>8}{'bots':>7}{'other':>7}"
+          "  verdict")  # fmt: skip
+    good, bad = 0, 0
+    size = args.members
+    steps = 0
+    while size and steps < 12:
+        steps += 1
+        code, _, result = _measure(argparse.Namespace(**{**vars(args), "members": size}))
+        ok = result is not None and code == 0 and _within(result)
+        if result is not None:
+            direct = result["direct"]
+            bots = " (bots near a full core)" if result["bot_cpu"] > 0.9 else ""
+            print(
+                f"  {size:>8}{direct['p50_ms']:>9.1f}{direct['p99_ms']:>9.1f}"
+                f"{result['server_cpu'] * 100:>7.0f}%{result['bot_cpu'] * 100:>6.0f}%"
+                f"{result['other_cpu'] * 100:>6.0f}%  {'ok' if ok else 'over'}{bots}",
+                flush=True,
+            )
+        else:
+            print(f"  {size:>8}  failed to run (code {code})", flush=True)
+        if ok:
+            good = size
+        else:
+            bad = size
+        if not bad:
+            size = size * 2 if size * 2 <= args.max_members else 0
+        elif good and bad - good > max(25, good // 8):
+            size = (good + bad) // 2
+        else:
+            size = 0
+    if good:
+        limit = f" (the next size tried, {bad}, was over)" if bad else " (the largest tried)"
+        print(f"largest room with chat p99 <= {TARGET_P99_MS:.0f} ms: {good} members{limit}")
+    else:
+        print(f"no room size from {args.members} kept chat p99 <= {TARGET_P99_MS:.0f} ms")
+    return 0 if good else 1
+
+
+def _within(result: dict[str, Any]) -> bool:
+    missing = sum(row["expected"] - row["deliveries"] for row in result["kinds"].values())
+    direct_p99: float = result["direct"]["p99_ms"]
+    return missing == 0 and not result["error_count"] and direct_p99 <= TARGET_P99_MS
+
+
+def _measure(args: argparse.Namespace) -> tuple[int, int, dict[str, Any] | None]:
     server_cpus, bot_cpus = _cores(not args.no_pin)
     secret = secrets.token_hex(16)
     port = free_port()
@@ -150,13 +217,13 @@ def _busy_cores() -> float:
     return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
-def _run(bench: Bench) -> int:
+def _run(bench: Bench) -> tuple[int, int, dict[str, Any] | None]:
     args = bench.args
     deadline = time.monotonic() + START_TIMEOUT
     while not healthy(f"http://127.0.0.1:{bench.port}"):
         if bench.server.poll() is not None or time.monotonic() > deadline:
             print(f"salon serve did not start; see {bench.log_path}", file=sys.stderr)
-            return 1
+            return 1, 0, None
         time.sleep(0.1)
     server = psutil.Process(bench.server.pid)
     redis = psutil.Process(bench.redis_pid)
@@ -180,11 +247,11 @@ def _run(bench: Bench) -> int:
     try:
         if not parent.poll(READY_TIMEOUT):
             print("the bots did not connect in time", file=sys.stderr)
-            return 1
+            return 1, 0, None
         ready = parent.recv()
         if not ready.get("ok"):
             print(f"bots failed: {ready.get('error')}", file=sys.stderr)
-            return 1
+            return 1, 0, None
         t0 = time.monotonic() + 1.0
         parent.send(t0)
         time.sleep(max(0.0, t0 + args.warmup - time.monotonic()))
@@ -196,7 +263,7 @@ def _run(bench: Bench) -> int:
         machine = (_busy_cores() - start[2]) / wall
         if not parent.poll(args.duration + 60):
             print("the bots did not report", file=sys.stderr)
-            return 1
+            return 1, 0, None
         result: dict[str, Any] = parent.recv()
     finally:
         bots.join(10)
@@ -204,13 +271,13 @@ def _run(bench: Bench) -> int:
             bots.kill()
     if not result.get("ok"):
         print(f"bots failed: {result.get('error')}", file=sys.stderr)
-        return 1
+        return 1, 0, None
     result["server_cpu"] = server_cpu
     result["redis_cpu"] = redis_cpu
     result["bot_cpu"] = result["bot_cpu_seconds"] / args.duration
     # Whatever else ran meanwhile (other work on a shared machine skews the tail).
     result["other_cpu"] = max(0.0, machine - server_cpu - redis_cpu - result["bot_cpu"])
-    return _report(args, ready["members"], result)
+    return 0, ready["members"], result
 
 
 def _report(args: argparse.Namespace, members: int, result: dict[str, Any]) -> int:

@@ -73,6 +73,8 @@ class Client:
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.me: dict[str, Any] = {}
         self.joined: dict[str, Any] = {}
+        # People in the room, as ``joined`` and then each ``presence`` delta say.
+        self.count = 0
         self.opened_at = 0.0  # monotonic time the socket opened
         self.state = "idle"  # connecting, joined, failed, dropped, left
         self._handlers: dict[str, list[Handler]] = {}
@@ -151,6 +153,7 @@ class Client:
         self.rec.count("join:ok", series="joins")
         self.rec.count(f"join:{self.spec.kind}")
         self.joined, self.me, self.state = reply, dict(reply.get("you", {})), "joined"
+        self.count = int(reply.get("count", 0))
         self._reader = asyncio.create_task(self._read(), name=f"read-{self.spec.who}")
         return True
 
@@ -242,6 +245,10 @@ class Client:
         kind = message.get("type")
         if kind in ("chat", "question"):
             self._delivered(kind, message)
+        elif kind == "presence":
+            self.count = int(message.get("count", self.count))
+            # People listed in deltas (the rest of a burst is only counted: docs/protocol.md).
+            self.rec.count("presence:listed", len(message.get("joined", ())))
         elif kind == "role" and message.get("participant", {}).get("id") == self.pid:
             self.me = dict(message["participant"])  # the host moved us on or off the stage
         for handler in self._handlers.get(str(kind), ()):

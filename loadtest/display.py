@@ -161,6 +161,12 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"messages: {report['messages']['sent_total']:,} sent, "
         f"{report['messages']['received_total']:,} received",
     ]
+    per_join = report["messages"].get("per_join")
+    if per_join:
+        lines.append(
+            f"  per join: {per_join['presence']} presence messages, {per_join['all']} messages "
+            "in all (received by the bots)"
+        )
     for name, row in {"all deliveries": report["delivery_ms"], **report["latency_ms"]}.items():
         if row.get("count"):
             lines.append(
@@ -215,7 +221,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     if server:
         lines.append(
             f"server: CPU mean {server['cpu_mean']}, peak {server['cpu_peak']} cores; RSS peak "
-            f"{server['rss_mib_peak']} MiB; loop lag peak {server['loop_lag_ms_peak']} ms"
+            f"{server['rss_mib_peak']} MiB; loop lag p99 {server.get('loop_lag_ms_p99')} ms, "
+            f"peak {server['loop_lag_ms_peak']} ms"
         )
     if report["errors"]:
         lines.append("errors: " + ", ".join(f"{k} ×{v}" for k, v in report["errors"].items()))

@@ -55,6 +55,17 @@ def _merged(run: Run, prefix: str) -> Histogram:
     return merged
 
 
+def _per_join(c: Counter[str]) -> dict[str, float] | None:
+    joins = c["join:ok"]
+    if not joins:
+        return None
+    received = _prefixed(c, "recv:")
+    return {
+        "presence": round(received.get("presence", 0) / joins, 2),
+        "all": round(sum(received.values()) / joins, 2),
+    }
+
+
 def _media(run: Run) -> dict[str, Any] | None:
     totals = run.totals
     bots = {k: g for k, g in totals.gauges.items() if g.get("media")}
@@ -202,6 +213,8 @@ def build(run: Run) -> dict[str, Any]:
             "received_total": sum(_prefixed(c, "recv:").values()),
             "sent_per_second": _per_second(run.totals.series["sent"], length),
             "received_per_second": _per_second(run.totals.series["received"], length),
+            # What the server sent the bots per admitted join (presence alone, and all).
+            "per_join": _per_join(c),
         },
         "interactions": {
             "chat": {

@@ -133,6 +133,12 @@ class MetricsSampler:
             values = [v for _, v in series[name]]
             return round(sum(values) / len(values), 3) if values else None
 
+        def p99(name: str) -> float | None:
+            values = sorted(v for _, v in series[name])
+            return (
+                round(values[min(len(values) - 1, int(0.99 * len(values)))], 3) if values else None
+            )
+
         last = self.samples[-1] if self.samples else None
         return {
             "samples": len(self.samples),
@@ -144,6 +150,8 @@ class MetricsSampler:
             "participants_peak": peak("participants"),
             "event_buffer_peak": peak("event_buffer"),
             "loop_lag_ms_peak": peak("loop_lag_ms"),
+            # Of the lag the server last measured, read at every scrape (once a second).
+            "loop_lag_ms_p99": p99("loop_lag_ms"),
             "forwarded_packets": last.get("salon_media_forwarded_packets_total") if last else None,
             "forwarded_bytes": last.get("salon_media_forwarded_bytes_total") if last else None,
             "events_written": last.get("salon_events_written_total") if last else None,

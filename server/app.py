@@ -18,9 +18,21 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from redis.asyncio import Redis
 
-from server import api, commerce_api, engagement_api, openapi
+from server import (
+    api,
+    commerce_api,
+    engagement_api,
+    history_import_api,
+    hooks_api,
+    openapi,
+    tiers_api,
+    webhooks_api,
+)
 from server.api import OperatorApi
 from server.commerce_api import CommerceApi
+from server.engagement.events import Event
+from server.engagement.funnel_hooks import HookFunnelFeed
+from server.engagement.ledger import TierChange
 from server.engagement.members import MemberStore
 from server.engagement.recorder import EventRecorder
 from server.engagement.reward_points import load_point_rules
@@ -28,9 +40,13 @@ from server.engagement.rules import load_rules
 from server.engagement.scorer import Scorer
 from server.engagement_api import EngagementApi, push_tier_change
 from server.history_import_api import HistoryImportApi
+from server.hooks.scheduler import SessionScheduler
+from server.hooks.store import HookStore
+from server.hooks_api import HooksApi
 from server.http_common import api_errors
 from server.metrics import LoopLag, metrics_handler
 from server.redis_client import connect
+from server.rewards_api import PATHS as REWARD_PATHS
 from server.rewards_api import RewardsApi
 from server.rooms.bans import BanStore
 from server.rooms.click_store import ClickStore
@@ -43,9 +59,14 @@ from server.settings import Settings
 from server.signaling.context import Feature
 from server.signaling.handler import websocket_handler
 from server.signaling.interactions import Interactions
+from server.signaling.people import PeopleFeature
 from server.signaling.rewards import RewardsFeature
 from server.signaling.stage import StageFeature
 from server.tiers_api import TiersApi
+from server.webhooks.dispatcher import WebhookDispatcher
+from server.webhooks.outbox import WebhookOutbox
+from server.webhooks.store import WebhookStore
+from server.webhooks_api import WebhooksApi
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +79,8 @@ SETTINGS = web.AppKey("settings", Settings)
 INTERACTIONS = web.AppKey("interactions", Interactions)
 REMOVALS = web.AppKey("removals", RemovalListener)
 # Routes that are not REST (pages, the WebSocket, static files): not in the OpenAPI document.
-NOT_REST = ("/ws", "/rooms/{room_id}", "/static", "/dashboard")
+NOT_REST = ("/ws", "/rooms/{room_id}", "/r/{code}", "/static", "/dashboard")
+WEBHOOKS = web.AppKey("webhooks", WebhookOutbox)
 
 # The room link carries a token in its query string: keep it out of other sites' logs
 # and out of anything the page did not bring itself.
@@ -99,6 +121,11 @@ def create_app(settings: Settings) -> web.Application:
         settings, rooms, members, recorder, IcePolicy.from_settings(settings.media), bans
     )
     lag = LoopLag()
+    # Webhooks out: the outbox queues in Redis, the dispatcher posts (never the room).
+    webhook_store = WebhookStore(redis)
+    dispatcher = WebhookDispatcher(redis, webhook_store, settings.webhooks)
+    outbox = WebhookOutbox(webhook_store, on_queued=dispatcher.wake)
+    app[WEBHOOKS] = outbox
     app[REDIS] = redis
     app[RECORDER] = recorder
     app[SERVICE] = service
@@ -111,6 +138,10 @@ def create_app(settings: Settings) -> web.Application:
         await recorder.start()
         yield
         await recorder.stop()
+
+    def on_tier_change(change: TierChange) -> None:
+        push_tier_change(service, change, interactions.tier_changed)
+        outbox.publish("tier.changed", change.to_json())
 
     async def scorer_ctx(app: web.Application) -> AsyncIterator[None]:
         if not settings.engagement.scorer_enabled:
@@ -125,9 +156,7 @@ def create_app(settings: Settings) -> web.Application:
             settings.engagement,
             consumer=f"{socket.gethostname()}-{id(app)}",
             rules=rules,
-            on_tier_change=lambda change: push_tier_change(
-                service, change, interactions.tier_changed
-            ),
+            on_tier_change=on_tier_change,
             sweep_interval=settings.tiers.sweep_interval,
             review_ms=int(settings.tiers.review_interval * 1000),
         )
@@ -147,7 +176,36 @@ def create_app(settings: Settings) -> web.Application:
         await lag.stop()
         await service.close()
 
-    app.cleanup_ctx.extend([redis_ctx, recorder_ctx, scorer_ctx, rooms_ctx])
+    async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+        await outbox.start()
+        await dispatcher.start()
+        yield
+        await dispatcher.stop()
+        await outbox.stop()
+
+    # Sessions, hook links and their funnel: announced by the scheduler, counted by a feed
+    # on the event stream; purchases attributed to a room go out as webhooks.
+    hooks = HookStore(redis)
+    scheduler = SessionScheduler(hooks, outbox.publish, settings.webhooks.schedule_interval)
+
+    def on_purchase(event: Event, link: str | None) -> None:
+        outbox.publish(
+            "purchase.attributed",
+            {"member_id": event.member_id, "room_id": event.room_id, "link": link, **event.data},
+        )
+
+    funnel = HookFunnelFeed(redis, on_purchase)
+
+    async def journey_ctx(app: web.Application) -> AsyncIterator[None]:
+        await funnel.start()
+        await scheduler.start()
+        yield
+        await scheduler.stop()
+        await funnel.stop()
+
+    app.cleanup_ctx.extend(
+        [redis_ctx, recorder_ctx, webhooks_ctx, journey_ctx, scorer_ctx, rooms_ctx]
+    )
 
     # Chat, reactions, Q&A, polls, products; stops first (its click writes need Redis).
     clicks = ClickStore(redis, settings.commerce.attribution_window)
@@ -199,7 +257,7 @@ def create_app(settings: Settings) -> web.Application:
         await rewards_feature.close()
 
     app.cleanup_ctx.append(rewards_ctx)
-    features: tuple[Feature, ...] = (interactions, stage, rewards_feature)
+    features: tuple[Feature, ...] = (interactions, stage, rewards_feature, PeopleFeature())
 
     def read_metrics() -> dict[str, Any]:
         roles: Counter[str] = Counter()
@@ -232,6 +290,9 @@ def create_app(settings: Settings) -> web.Application:
     async def room_page(request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_DIR / "room.html", headers=PAGE_HEADERS)
 
+    async def hook_page(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB_DIR / "hook.html", headers=PAGE_HEADERS)
+
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "rooms": len(service.live_rooms)})
 
@@ -245,6 +306,7 @@ def create_app(settings: Settings) -> web.Application:
             web.get("/metrics", metrics_handler(read_metrics)),
             web.get("/ws", websocket_handler(service, settings.signaling, features=features)),
             web.get("/rooms/{room_id}", room_page),
+            web.get("/r/{code}", hook_page),
             web.static("/static", WEB_DIR, show_index=False),
             web.get(
                 openapi.OPENAPI_PATH,
@@ -254,6 +316,11 @@ def create_app(settings: Settings) -> web.Application:
                         api.PATHS,
                         commerce_api.PATHS,
                         engagement_api.PATHS,
+                        REWARD_PATHS,
+                        webhooks_api.PATHS,
+                        hooks_api.PATHS,
+                        history_import_api.PATHS,
+                        tiers_api.PATHS,
                     )
                 ),
             ),
@@ -263,6 +330,8 @@ def create_app(settings: Settings) -> web.Application:
             *rewards_api.routes(),
             *HistoryImportApi(settings, redis, rules).routes(),
             *TiersApi(settings, redis, rules).routes(),
+            *WebhooksApi(settings, webhook_store).routes(),
+            *HooksApi(settings, redis, hooks, rooms, members, recorder, outbox).routes(),
         ]
     )
     return app

@@ -17,7 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server import engagement_cli, rewards_cli
+from server import engagement_cli, journey_cli, rewards_cli
 from server import operations as ops
 from server.engagement.members import TIER_NAMES, MemberStore
 from server.http_common import text_code
@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     mget.add_argument("member_id")
     engagement_cli.add_commands(sub, members, common)
     rewards_cli.add_commands(sub, common)
+    journey_cli.add_commands(sub, common)
 
     rooms = sub.add_parser("rooms", help="room definitions").add_subparsers(
         dest="action", required=True
@@ -230,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if rewards_cli.wants(args):
             return asyncio.run(rewards_cli.run(args, _settings(args, need_secret=False)))
+        if journey_cli.wants(args):
+            return asyncio.run(journey_cli.run(args, _settings(args, need_secret=False)))
         if engagement_cli.wants(args):
             return asyncio.run(engagement_cli.run(args, _settings(args, need_secret=False)))
         return asyncio.run(_operate(args, _settings(args, need_secret=False)))

@@ -271,6 +271,23 @@ _PURCHASE: Final = obj(
         "description": 'A decimal string ("129.90") or a JSON number, two decimals at most.',
     },
     currency={"type": "string", "pattern": "^[A-Z]{3}$"},
+    coupon={
+        "type": "string",
+        "nullable": True,
+        "pattern": "^ *[A-Za-z0-9-]{4,32} *$",
+        "description": "A coupon code the member used at checkout (any case); redeemed "
+        "with the purchase: a code that cannot be redeemed does not refuse the purchase.",
+    },
+)
+_COUPON_OUTCOME: Final = obj(
+    ("redeemed", "code"),
+    redeemed={"type": "boolean"},
+    code={"type": "string"},
+    coupon={"type": "string", "description": "Redeemed: the coupon's id."},
+    drop={"type": "string", "description": "Redeemed: the drop the code came from."},
+    value={"type": "string", "description": "Redeemed: the amount off."},
+    error={"type": "string", "description": "Not redeemed: the code saying why."},
+    message={"type": "string", "description": "Not redeemed: the sentence saying why."},
 )
 _ATTRIBUTION: Final = {
     "nullable": True,
@@ -293,6 +310,12 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
                     purchase=_PURCHASE,
                     attribution=_ATTRIBUTION,
                     duplicate={"type": "boolean"},
+                    coupon=_COUPON_OUTCOME,
+                    points={
+                        "type": "integer",
+                        "nullable": True,
+                        "description": "The points this purchase earned (null: not added).",
+                    },
                 ),
                 status=201,
                 also=(200,),

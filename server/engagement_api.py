@@ -54,7 +54,18 @@ from server.http_common import (
     read_capped,
 )
 from server.ids import MemberId, is_valid_id
-from server.openapi import ID, Operation, Schema, obj, operation, path_param
+from server.openapi import (
+    ID,
+    MONEY,
+    SESSION_PARAM,
+    TIER,
+    Operation,
+    Schema,
+    obj,
+    operation,
+    path_param,
+    query_limit,
+)
 from server.rooms.model import Role
 from server.rooms.room import Room
 from server.rooms.service import RoomService
@@ -399,7 +410,7 @@ class EngagementApi:
 # --- the OpenAPI description of the routes above (the dashboard page is not REST) ------
 
 _RATE: Final[Schema] = {"type": "number", "nullable": True}
-_MONEY: Final[Schema] = {"type": "string", "nullable": True, "pattern": "^-?[0-9]+\\.[0-9]{2}$"}
+_MONEY: Final[Schema] = {**MONEY, "nullable": True}
 _FUNNEL: Final = obj(
     ("invited", "invited_joined", "invite_join_rate", "hook_visitors", "hook_members"),
     invited={"type": "integer"},
@@ -419,6 +430,10 @@ _VALUE: Final = obj(
     average_order_value=_MONEY,
     ltv_per_buyer=_MONEY,
     ltv_per_member=_MONEY,
+    orders_without_rate={
+        "type": "integer",
+        "description": "Orders in a currency without a rate, left out of the averages.",
+    },
 )
 _TIERS: Final = obj(("now", "history"), now={"type": "object"}, history={"type": "array"})
 _SESSION: Final = obj(
@@ -431,13 +446,52 @@ _SESSION: Final = obj(
     cost=_MONEY,
     roi=_RATE,
 )
-_SESSION_NAME = path_param(
-    "session",
-    {
-        "type": "string",
-        "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+_NEXT_CHANGE: Final = obj(
+    ("at", "to", "reason", "prevented_by"),
+    at={"type": "string", "format": "date-time"},
+    to={"type": "string", "enum": [*TIER["enum"], "at_risk"]},
+    reason={"type": "string"},
+    prevented_by={"type": "string", "nullable": True},
+)
+_PREDICTED: Final = obj(
+    ("horizon_days", "p_buy_again", "expected_orders", "expected_value_minor", "fitted_at"),
+    horizon_days={"type": "integer"},
+    p_buy_again={"type": "number", "minimum": 0, "maximum": 1},
+    expected_orders={"type": "number"},
+    expected_value_minor={"type": "integer"},
+    fitted_at={"type": "integer", "description": "Epoch milliseconds of the fit."},
+)
+_EXPLAIN: Final = obj(
+    ("member_id", "tier", "score", "verdict", "points_by_kind", "predicted", "at_risk"),
+    member_id=ID,
+    tier={"type": "string", "nullable": True},
+    score={"type": "number"},
+    verdict={"type": "object"},
+    points_by_kind={
+        "type": "array",
+        "description": "Points per kind over the last 7 UTC days, most first.",
+        "items": obj(
+            ("kind", "points", "cap_reached_on"),
+            kind={"type": "string"},
+            points={"type": "number"},
+            cap_reached_on={"type": "array", "items": {"type": "string", "format": "date"}},
+        ),
     },
-    "A room session: ROOM_ID:SESSION_ID.",
+    predicted={**_PREDICTED, "nullable": True},
+    at_risk={"type": "string", "nullable": True, "description": "Why, when flagged."},
+    next_change={
+        **_NEXT_CHANGE,
+        "nullable": True,
+        "description": "The next change time alone brings (none when pinned or not soon).",
+    },
+    history={
+        "type": "array",
+        "items": obj(
+            ("at", "figures_at_the_time"),
+            at={"type": "string", "nullable": True},
+            figures_at_the_time={"type": "boolean"},
+        ),
+    },
 )
 _EVENT: Final = obj(
     ("kind", "member_id"),
@@ -490,13 +544,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
     "/api/members/{member_id}/explain": {
         "get": operation(
             "Why a member has their tier: score, RFM figures and the deciding rule.",
-            obj(
-                ("member_id", "tier", "score", "verdict"),
-                member_id=ID,
-                tier={"type": "string", "nullable": True},
-                score={"type": "number"},
-                verdict={"type": "object"},
-            ),
+            _EXPLAIN,
             params=[path_param("member_id")],
             errors=(400, 404),
         )
@@ -525,21 +573,14 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
         "get": operation(
             "The latest room sessions, newest first.",
             obj(("sessions",), sessions={"type": "array", "items": _SESSION}),
-            params=[
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
-                }
-            ],
+            params=[query_limit(500, 50)],
         )
     },
     "/api/metrics/sessions/{session}": {
         "get": operation(
             "One session with its per-minute timeline.",
             _SESSION,
-            params=[_SESSION_NAME],
+            params=[SESSION_PARAM],
             errors=(400, 404),
         )
     },
@@ -547,7 +588,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
         "put": operation(
             "Set what a session cost, for its ROI.",
             _SESSION,
-            params=[_SESSION_NAME],
+            params=[SESSION_PARAM],
             body=obj(
                 ("cost",),
                 cost={

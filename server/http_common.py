@@ -167,6 +167,21 @@ def parse_json(raw: bytes, **options: Any) -> Any:
         raise RequestError(400, "bad_json", "The body is not valid JSON.") from None
 
 
+def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """The query parameter ``name`` as a whole number from ``low`` to ``high`` (``default``
+    when absent), or ``RequestError`` 400 ``invalid_field``.
+
+    ASCII digits only: ``"²".isdigit()`` is true but ``int("²")`` raises, which used to
+    escape as a 500."""
+    text = request.query.get(name, str(default))
+    value = int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else low - 1
+    if not low <= value <= high:
+        raise RequestError(
+            400, "invalid_field", f"{name} must be a whole number from {low} to {high}."
+        )
+    return value
+
+
 async def read_capped(request: web.Request, limit: int) -> bytes:
     """The raw body; ``RequestError`` 413 if it is longer than ``limit`` bytes."""
     too_large = RequestError(413, "too_large", f"The body must be at most {limit} bytes.")

@@ -1,10 +1,12 @@
 """The OpenAPI 3.0 document served at ``/api/openapi.json``, and the helpers that build it.
 
 Each REST module describes its own paths next to its handlers (``PATHS`` in
-``server/api.py``, ``server/engagement_api.py``, ``server/commerce_api.py``; the
-service endpoints below); :func:`document` joins them with what they share: the error
+``server/api.py``, ``server/engagement_api.py``, ``server/commerce_api.py``,
+``server/rewards_api.py``, ``server/webhooks_api.py``, ``server/hooks_api.py``; the
+service endpoints below); :func:`document` joins them
+with what they share (the ``session`` path parameter, the error
 body ``{"error": {"code", "message"}}``, the refusals every guarded route can answer
-(401, 503), and the bearer security scheme. ``tests/functional/test_openapi.py`` checks
+(401, 503), and the bearer security scheme). ``tests/functional/test_openapi.py`` checks
 that the document and the routes the app registers are the same set.
 """
 
@@ -24,6 +26,8 @@ OPENAPI_PATH: Final = "/api/openapi.json"
 
 ID: Final[Schema] = {"type": "string", "pattern": ID_PATTERN.pattern, "maxLength": 64}
 TIER: Final[Schema] = {"type": "string", "enum": ["core", "active", "potential", "silent"]}
+# An amount in the rules' currency, two decimals: "250.00".
+MONEY: Final[Schema] = {"type": "string", "pattern": "^-?[0-9]+\\.[0-9]{2}$"}
 ERROR: Final[Schema] = {
     "type": "object",
     "required": ["error"],
@@ -46,6 +50,13 @@ ERROR: Final[Schema] = {
 
 def obj(required: tuple[str, ...] = (), extra: bool = True, **properties: Schema) -> Schema:
     """A JSON object schema with these ``properties`` (``required`` ones first)."""
+    return object_of(properties, required, extra)
+
+
+def object_of(
+    properties: dict[str, Schema], required: tuple[str, ...] = (), extra: bool = True
+) -> Schema:
+    """:func:`obj` with the properties in a dict (for a set of fields shared by schemas)."""
     schema: Schema = {"type": "object", "properties": properties}
     if required:
         schema["required"] = list(required)
@@ -64,6 +75,37 @@ def path_param(name: str, schema: Schema = ID, what: str = "") -> dict[str, Any]
     }
 
 
+def limit_param(default: int, high: int) -> dict[str, Any]:
+    """The optional ``?limit`` query parameter: how many items, 1 to ``high``."""
+    return {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": high, "default": default},
+        "description": f"How many items (1-{high}).",
+    }
+
+
+SESSION_PARAM: Final = path_param(
+    "session",
+    {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    },
+    "A room session: ROOM_ID:SESSION_ID.",
+)
+
+
+def query_limit(maximum: int, default: int) -> dict[str, Any]:
+    """The optional ``?limit=`` of a list: a whole number from 1 to ``maximum``."""
+    return {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
+    }
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/responses/{name}"}
 
@@ -79,9 +121,10 @@ def operation(
     errors: tuple[int, ...] = (400,),
     guarded: bool = True,
     content_type: str = "application/json",
+    body_types: tuple[str, ...] = ("application/json",),
 ) -> Operation:
     """One operation: its success answer (``status``, and ``also`` with the same body),
-    the refusals it can give, its body if any."""
+    the refusals it can give, its body if any (``body`` under each of ``body_types``)."""
     responses: dict[str, Any] = {
         str(code): {
             "description": "Done.",
@@ -91,9 +134,11 @@ def operation(
     }
     refusals = {
         400: "BadRequest",
+        403: "Forbidden",
         404: "NotFound",
         409: "Conflict",
         413: "TooLarge",
+        503: "Unavailable",
     }
     for code in errors:
         responses[str(code)] = _ref(refusals[code])
@@ -111,7 +156,7 @@ def operation(
     if body is not None:
         op["requestBody"] = {
             "required": False,
-            "content": {"application/json": {"schema": body}},
+            "content": {media: {"schema": body} for media in body_types},
         }
     if not guarded:
         op["security"] = []
@@ -158,7 +203,9 @@ def document(*parts: dict[str, dict[str, Operation]]) -> dict[str, Any]:
             "title": "Salon operator API",
             "version": "1",
             "description": (
-                "Members, rooms, tokens, bans and removals, purchases, events and metrics. "
+                "Members, rooms, tokens, bans and removals, purchases, events, metrics, "
+                "coupons and points rewards, webhooks, scheduled sessions and hook links "
+                "(the hook routes the /r/CODE page calls need no key). "
                 'Every refusal is {"error": {"code", "message"}}: 4xx for a request '
                 "the server will not take, 503 `unavailable` when Redis cannot answer "
                 "(retry later). Codes are listed in docs/protocol.md."
@@ -186,6 +233,7 @@ def document(*parts: dict[str, dict[str, Operation]]) -> dict[str, Any]:
             "responses": {
                 "BadRequest": _error("The request is malformed or a field is refused."),
                 "Unauthorized": _error("No valid admin key (code `unauthorized`)."),
+                "Forbidden": _error("The member may not do this (code `tier_too_low`)."),
                 "NotFound": _error("No such item or path (code `not_found`)."),
                 "Conflict": _error("The request conflicts with the current state."),
                 "TooLarge": _error("The body is too large (code `too_large`)."),

@@ -86,6 +86,23 @@ class SignalingSettings:
     heartbeat: float = 15.0
     # Seconds a new socket may stay silent before it must have sent ``join``.
     join_timeout: float = 10.0
+    # Presence (server/rooms/presence.py): joins and leaves are told in one delta per
+    # room at most every ``presence_interval`` seconds, and a room's deltas reach at most
+    # ``presence_budget`` sockets a second (a bigger room gets them less often).
+    presence_interval: float = 0.25
+    presence_budget: int = 2000
+    # People per page of the people list: the first page (in ``joined``) is the hosts,
+    # co-hosts and speakers, then this many members, newest first.
+    people_page: int = 50
+
+    def check(self) -> None:
+        """Raise ``SettingsError`` naming the first unusable value."""
+        if not 0.01 <= self.presence_interval <= 10.0:
+            raise SettingsError("signaling.presence_interval must be from 0.01 to 10 seconds")
+        if self.presence_budget < 1:
+            raise SettingsError("signaling.presence_budget must be at least 1")
+        if not 1 <= self.people_page <= 500:
+            raise SettingsError("signaling.people_page must be from 1 to 500")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +195,22 @@ class CommerceSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """Webhooks out (``server/webhooks/``): delivery timeouts and retries."""
+
+    # Seconds a receiver has to answer one delivery.
+    timeout: float = 10.0
+    # Retry delay: doubles from ``backoff_min`` up to ``backoff_max`` seconds.
+    backoff_min: float = 1.0
+    backoff_max: float = 300.0
+    # A delivery still failing this many seconds after it was queued is marked failed
+    # and the endpoint's queue moves on (Stripe retries for three days).
+    give_up_after: float = 3 * 24 * 3600.0
+    # Seconds between two looks for scheduled sessions that are due to start.
+    schedule_interval: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
@@ -188,6 +221,7 @@ class Settings:
     tiers: TiersSettings = field(default_factory=TiersSettings)
     interactions: InteractionSettings = field(default_factory=InteractionSettings)
     commerce: CommerceSettings = field(default_factory=CommerceSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     def validate(self, need_secret: bool = True) -> Settings:
         """Raise ``SettingsError`` naming the first unusable value; return self."""
@@ -231,8 +265,14 @@ class Settings:
         if not 0.001 <= self.engagement.journal_interval <= 1.0:
             raise SettingsError("engagement.journal_interval must be from 0.001 to 1 second")
         self.interactions.check()
+        self.signaling.check()
         if self.commerce.signature_tolerance < 1 or self.commerce.attribution_window < 0:
             raise SettingsError("commerce.signature_tolerance and attribution_window: bad value")
+        w = self.webhooks
+        if not (w.timeout > 0 and 0 < w.backoff_min <= w.backoff_max and w.give_up_after > 0):
+            raise SettingsError("webhooks: timeout, backoff_min <= backoff_max, give_up_after > 0")
+        if w.schedule_interval <= 0:
+            raise SettingsError("webhooks.schedule_interval must be positive")
         return self
 
 

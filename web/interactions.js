@@ -187,6 +187,7 @@ function buildConsole() {
     ['products', t('tab.products'), 'ix-product'],
     ['people', t('tab.people'), 'people'],
     ['activity', t('tab.activity'), 'ix-shop'],
+    ['rewards', t('tab.rewards'), 'rewards'],
   ]);
 }
 

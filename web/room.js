@@ -15,7 +15,7 @@
 import { callFeatures } from './features.js';
 import { mountLanguageSwitch, t, translatePage } from './i18n.js';
 import { createMedia } from './media.js';
-import { renderPeopleList } from './people.js';
+import { createPeopleList } from './people.js';
 import {
   errorText, renderLiveBadge, renderRoomHeader, renderStagePlaceholder, showStatus, ui,
 } from './room_view.js';
@@ -132,6 +132,16 @@ const featureApi = {
   // Is this page publishing a microphone (host live, or a speaker on stage)?
   micLive: () => media.micLive(),
 };
+
+// The people list: pages of the room's people, kept up to date by presence deltas.
+const peopleList = createPeopleList({
+  ui: { list: ui.peopleList, count: ui.peopleCount },
+  people: participants,
+  decorate: (li, p) => callFeatures('decorateParticipant', li, p, featureApi),
+  send,
+  nextRef,
+  you: () => salon.you,
+});
 
 function showNotice(text, { sticky = false } = {}) {
   clearTimeout(noticeTimer);
@@ -290,6 +300,8 @@ function handleMessage(message) {
     case 'joined': onJoined(message); break;
     case 'answer': media.onAnswer(message); break;
     case 'presence': onPresence(message); break;
+    case 'people_page': peopleList.onPage(message); shownPeople(); break;
+    case 'people_found': peopleList.onFound(message); break;
     case 'stream':
       setLive(Boolean(message.live), message.publisher ?? null);
       callFeatures('onMessage', message, featureApi);
@@ -319,12 +331,8 @@ function onJoined(message) {
   salon.room = message.room || null;
   salon.you = message.you || null;
   iceServers = Array.isArray(message.ice_servers) ? message.ice_servers : [];
-  participants.clear();
-  for (const p of Array.isArray(message.participants) ? message.participants : []) {
-    if (p && typeof p.id === 'string') participants.set(p.id, p);
-  }
   renderRoom();
-  renderParticipants();
+  shownPeople(peopleList.reset(message));
   document.body.dataset.role = isHost() ? 'host' : 'member';
   ui.ended.hidden = true;
   ui.stage.hidden = false;
@@ -354,21 +362,17 @@ function onJoined(message) {
 function onRole(message) {
   const p = message.participant;
   if (!p || typeof p.id !== 'string') return;
-  participants.set(p.id, p);
   if (salon.you && p.id === salon.you.id) {
     salon.you = p;
     media.syncStagePublishing();
   }
-  renderParticipants();
+  shownPeople(peopleList.update(p));
   media.renderSlots();
 }
 
 function onPresence(message) {
-  const p = message.participant;
-  if (!p || typeof p.id !== 'string') return;
-  if (message.event === 'joined') participants.set(p.id, p);
-  else if (message.event === 'left') participants.delete(p.id);
-  renderParticipants();
+  peopleList.applyDelta(message);
+  shownPeople();
   callFeatures('onPresence', message, featureApi);
 }
 
@@ -431,10 +435,14 @@ function renderStage() {
 
 function renderParticipants() {
   // Stage and interaction modules add their own badges and actions to each person.
-  const people = renderPeopleList(ui.peopleList, ui.peopleCount, participants, salon.you,
-    (li, p) => callFeatures('decorateParticipant', li, p, featureApi));
-  ui.peopleBtn.textContent = t('people.button', { count: people.length });
-  ui.peopleBtn.setAttribute('aria-label', t('people.button_label', { count: people.length }));
+  shownPeople(peopleList.render());
+}
+
+// What tests read: the people shown (a page or a few, never the whole room).
+function shownPeople(people = [...participants.values()]) {
+  const count = peopleList.count();
+  ui.peopleBtn.textContent = t('people.button', { count });
+  ui.peopleBtn.setAttribute('aria-label', t('people.button_label', { count }));
   salon.participants = people.map((p) => ({ ...p }));
 }
 

@@ -32,6 +32,9 @@ no ``action`` means the kind's main one):
   is reported, so a shop may safely report a purchase again. ``room_id`` (and
   ``session``) attribute it to a room session; both may be empty.
 - ``share``: optionally ``channel``. ``invite``: ``invitee`` (the invited member id).
+- ``hook_visit``, ``registration``, ``rsvp``: ``link`` (the hook code), ``channel`` and
+  ``session`` (the scheduled session); the member of a visit may be an anonymous visitor
+  id (``v-...``) that has no member record.
 - ``external``: ``action``, one of ``EXTERNAL_ACTIONS`` (joined the brand's group chat,
   added the brand's account, clicked a hook link from a public stream).
 - Rewards (they earn no engagement score: reward points are a ledger of their own):
@@ -98,6 +101,11 @@ class EventKind(StrEnum):
     QUIZ_ANSWER = "quiz_answer"
     CHECKIN = "checkin"
     POINTS = "points"
+    # The journey before a session (server/hooks/): a hook link opened, a member
+    # registered through it, a member's RSVP. ``link`` (the hook code) and ``channel``.
+    HOOK_VISIT = "hook_visit"
+    REGISTRATION = "registration"
+    RSVP = "rsvp"
 
 
 class EventDecodeError(ValueError):

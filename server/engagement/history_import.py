@@ -102,6 +102,7 @@ REASONS: Final = {
     "too_old": "line {line}: at {value!r} is before 2000",
     "bad_number": "line {line}: {field} {value!r} must be a number from 0 to 86400",
     "bad_purchase": "line {line}: {detail}",
+    "bad_text": "line {line}: {field} is not valid Unicode text (a lone surrogate)",
     "no_rate": (
         "line {line}: currency {value} has no rate in the tier rules' [currency_rates] "
         "(the order would count for nothing)"
@@ -148,15 +149,38 @@ def event_id(source_id: str) -> str:
     return "hist-" + hashlib.sha256(source_id.encode()).hexdigest()[:32]
 
 
+def _not_json(constant: str) -> Any:
+    raise _Bad("bad_format", detail=f"not JSON ({constant} is not a JSON number)")
+
+
+def _json_line(line: str) -> Any:
+    """One JSON Lines row; ``_Bad`` ``bad_format`` for anything but JSON.
+
+    Not only a syntax error: nesting deep enough to exhaust the parser's recursion, an
+    integer beyond Python's digit limit, and ``NaN``/``Infinity`` (which Python reads
+    but JSON does not have) used to escape as a 500 or pass as a number."""
+    try:
+        return json.loads(line, parse_constant=_not_json)
+    except json.JSONDecodeError as exc:
+        raise _Bad("bad_format", detail=f"not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise _Bad("bad_format", detail="not JSON (nested too deeply)") from None
+    except ValueError:  # the only other: an integer beyond Python's digit limit
+        raise _Bad("bad_format", detail="not JSON (a number with too many digits)") from None
+
+
 def _rows(text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | _Bad]]:
     if fmt == "jsonl":
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, _Bad("bad_format", detail=f"not JSON ({exc.msg})")
+                obj = _json_line(line)
+            except _Bad as bad:
+                yield number, bad
+                continue
+            except RecursionError:  # '[' * 30000: a row like any other bad one, not a 500
+                yield number, _Bad("bad_format", detail="not JSON (nested too deeply)")
                 continue
             if not isinstance(obj, dict):
                 yield number, _Bad("bad_format", detail="a line must be a JSON object")
@@ -225,11 +249,17 @@ def _seconds(row: dict[str, Any], name: str) -> float:
         raise _Bad("missing", field=name)
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # an int beyond float: 1e400 written out
         raise _Bad("bad_number", field=name, value=str(value)[:20]) from None
     if not math.isfinite(number) or not 0 <= number <= MAX_SECONDS:
         raise _Bad("bad_number", field=name, value=str(value)[:20])
     return number
+
+
+def _storable(value: str) -> bool:
+    """False for a lone surrogate (JSON's ``"\\ud800"``): not UTF-8, the event could not
+    be stored (it used to fail the whole import with a 500)."""
+    return not any("\ud800" <= ch <= "\udfff" for ch in value)
 
 
 _KINDS: Final = {k.value: k for k in KINDS}
@@ -264,7 +294,10 @@ def parse_row(row: dict[str, Any], rules: Rules, now: int) -> Event:
                 data[name] = value
     for name in _SIMPLE:
         if name in row:
-            data[name] = _text(row, name)[:64]
+            value = _text(row, name)[:64]
+            if not _storable(value):
+                raise _Bad("bad_text", field=name)
+            data[name] = value
     if kind is EventKind.LEAVE:
         data["watch_seconds"] = _seconds(row, "watch_seconds")
     elif kind is EventKind.STAGE_SECONDS:

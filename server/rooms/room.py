@@ -1,11 +1,14 @@
 """A live room: who is in it, their listeners, and its media.
 
 State changes happen in plain synchronous methods, after every check, so that no other
-coroutine can observe a half-made change. Listeners are told afterwards.
+coroutine can observe a half-made change. Listeners are told afterwards: joins and leaves
+in one ``presence`` delta per interval (``server/rooms/presence.py``), everything else
+at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Iterable
@@ -16,6 +19,7 @@ from server.ids import MemberId, ParticipantId
 from server.rooms.errors import RoomError
 from server.rooms.media_peers import RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
+from server.rooms.presence import Pacing, PresenceBatch, PresenceRules, Roster
 from server.rooms.stage import Stage
 
 logger = logging.getLogger(__name__)
@@ -23,10 +27,6 @@ logger = logging.getLogger(__name__)
 
 class RoomListener(Protocol):
     """How a room talks to one participant's connection (implemented by signaling)."""
-
-    def participant_joined(self, participant: Participant) -> None: ...
-
-    def participant_left(self, participant: Participant) -> None: ...
 
     def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None: ...
 
@@ -47,7 +47,9 @@ class RoomState(Enum):
 
 
 class Room:
-    def __init__(self, spec: RoomSpec, media: RoomMedia) -> None:
+    def __init__(
+        self, spec: RoomSpec, media: RoomMedia, presence: PresenceRules | None = None
+    ) -> None:
         self.spec = spec
         self.media = media
         self.state = RoomState.OPEN
@@ -55,6 +57,11 @@ class Room:
         self._listeners: dict[ParticipantId, RoomListener] = {}
         self._by_member: dict[MemberId, ParticipantId] = {}
         self.stage = Stage()
+        self.presence = presence or PresenceRules()
+        self.roster = Roster()
+        self._batch = PresenceBatch()
+        self._pacing = Pacing(self.presence.interval, self.presence.budget)
+        self._presence_timer: asyncio.TimerHandle | None = None
 
     @property
     def room_id(self) -> str:
@@ -69,7 +76,9 @@ class Room:
 
     def member_count(self) -> int:
         """Places taken: everyone but hosts (speakers and co-hosts are members too)."""
-        return sum(1 for p in self._participants.values() if p.role is not Role.HOST)
+        # Hosts are among the featured (a handful): no pass over the room on every join.
+        hosts = sum(1 for p in self.roster.featured() if p.role is Role.HOST)
+        return len(self._participants) - hosts
 
     def current_of(self, member_id: MemberId) -> Participant | None:
         pid = self._by_member.get(member_id)
@@ -80,9 +89,9 @@ class Room:
         self._participants[participant.participant_id] = participant
         self._listeners[participant.participant_id] = listener
         self._by_member[participant.member_id] = participant.participant_id
-        for pid, other in list(self._listeners.items()):
-            if pid != participant.participant_id:
-                other.participant_joined(participant)
+        self.roster.add(participant)
+        self._batch.joined(participant.participant_id)
+        self._presence_changed()
 
     def remove(self, participant_id: ParticipantId) -> Participant | None:
         participant = self._participants.pop(participant_id, None)
@@ -91,8 +100,9 @@ class Room:
             return None
         if self._by_member.get(participant.member_id) == participant_id:
             del self._by_member[participant.member_id]
-        for other in list(self._listeners.values()):
-            other.participant_left(participant)
+        self.roster.remove(participant_id)
+        self._batch.left(participant_id)
+        self._presence_changed()
         return participant
 
     def set_role(self, participant_id: ParticipantId, role: Role) -> Participant | None:
@@ -102,6 +112,7 @@ class Room:
             return None
         changed = dataclasses.replace(current, role=role)
         self._participants[participant_id] = changed
+        self.roster.update(changed)
         self.broadcast("role", {"participant": changed.to_json()})
         return changed
 
@@ -130,3 +141,41 @@ class Room:
     @property
     def empty(self) -> bool:
         return not self._participants
+
+    def close(self) -> None:
+        """Stop the pending presence delta (the room is over)."""
+        if self._presence_timer is not None:
+            self._presence_timer.cancel()
+            self._presence_timer = None
+        self._batch.take()
+
+    # --- presence ---------------------------------------------------------------------
+
+    def _presence_changed(self) -> None:
+        if self._presence_timer is None and self._batch.pending:
+            loop = asyncio.get_running_loop()
+            self._presence_timer = loop.call_later(
+                self._pacing.delay(loop.time()), self._tell_presence
+            )
+
+    def _tell_presence(self) -> None:
+        self._presence_timer = None
+        joined, left = self._batch.take()
+        try:
+            self.broadcast("presence", self._delta(joined, left))
+        except Exception:
+            logger.exception("room %s: the presence delta failed", self.room_id)
+        self._pacing.sent(asyncio.get_running_loop().time(), len(self._listeners))
+
+    def _delta(self, joined: list[ParticipantId], left: list[ParticipantId]) -> dict[str, Any]:
+        """The count and the changes; of those who joined, the featured and the newest
+        members up to a page (the rest are counted, and listed on request)."""
+        people = [p for p in map(self._participants.get, joined) if p is not None]
+        featured = [p for p in people if p.role is not Role.MEMBER]
+        members = [p for p in people if p.role is Role.MEMBER][-self.presence.page :]
+        members.reverse()
+        return {
+            "count": len(self._participants),
+            "joined": [self.roster.listed(p) for p in featured + members],
+            "left": left,
+        }

@@ -35,6 +35,7 @@ from server.rooms.media_ice import IcePolicy
 from server.rooms.media_peers import RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
 from server.rooms.policy import check_entry
+from server.rooms.presence import PresenceRules
 from server.rooms.room import Room, RoomListener
 from server.rooms.store import RoomStore
 from server.rooms.tokens import peek_room, verify_token
@@ -191,7 +192,11 @@ class RoomService:
                 holder[0].stream_changed(live, publisher)
 
         media = RoomMedia(spec.room_id, self.ice, self._settings.media, on_live)
-        room = Room(spec, media)
+        signaling = self._settings.signaling
+        rules = PresenceRules(
+            signaling.presence_interval, signaling.presence_budget, signaling.people_page
+        )
+        room = Room(spec, media, rules)
         holder.append(room)
         # Stage slots changed: every subscriber re-offers to cover them (docs/protocol.md).
         media.on_tracks_changed = lambda: room.broadcast("tracks", media.tracks_json())
@@ -237,6 +242,7 @@ class RoomService:
             await closing
         if room.empty and self._live.get(room.spec.room_id) is room:
             del self._live[room.spec.room_id]
+            room.close()
             await room.media.close()
 
     def record(self, kind: EventKind, room: Room, member_id: MemberId, **data: Any) -> None:
@@ -260,4 +266,6 @@ class RoomService:
     async def close(self) -> None:
         rooms = list(self._live.values())
         self._live.clear()
+        for room in rooms:
+            room.close()
         await asyncio.gather(*(room.media.close() for room in rooms))

@@ -4,7 +4,9 @@ A room event reaches each participant's session in turn, in the same loop iterat
 encoding it again for every recipient cost about as much as sending it. ``FrameCache``
 keeps the last few frames keyed by the identity of the object they were built from (a
 ``Room.broadcast`` event dict, a frozen ``Participant``), and holds a reference to that
-object so its identity cannot be reused while the frame is cached.
+object so its identity cannot be reused while the frame is cached. Next to the encoded
+message it keeps the whole WebSocket frame (``direct.wire``) that sessions write straight
+to their sockets.
 
 A message that cannot be encoded at all is logged once and cached as ``None``: every
 recipient then drops it, and the broadcast goes on for everyone else.
@@ -17,19 +19,19 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from server.signaling.direct import wire
 from server.signaling.messages import encode_frame
 
 logger = logging.getLogger(__name__)
 
 Frame = str | bytes
+Built = tuple[Frame, bytes] | None
 
 
 class FrameCache:
     def __init__(self, size: int = 256) -> None:
         self._size = size
-        self._entries: OrderedDict[tuple[int, str, bool], tuple[object, Frame | None]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[tuple[int, str, bool], tuple[object, Built]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -38,6 +40,14 @@ class FrameCache:
     ) -> Frame | None:
         """The frame for ``build()``, encoded once per ``(source, tag, encoding)``; None
         when it cannot be encoded (logged once)."""
+        built = self.frames(source, tag, binary, build)
+        return None if built is None else built[0]
+
+    def frames(
+        self, source: object, tag: str, binary: bool, build: Callable[[], dict[str, Any]]
+    ) -> Built:
+        """The encoded message and its whole WebSocket frame, built once for all; None
+        when it cannot be encoded (logged once)."""
         key = (id(source), tag, binary)
         entry = self._entries.get(key)
         if entry is not None and entry[0] is source:
@@ -45,13 +55,14 @@ class FrameCache:
             self._entries.move_to_end(key)
             return entry[1]
         self.misses += 1
-        frame: Frame | None
+        built: Built
         try:
             frame = encode_frame(build(), binary)
+            built = (frame, wire(frame))
         except Exception as exc:  # one bad event must not stop the room's broadcasts
             logger.error("dropping a %s broadcast that cannot be encoded: %r", tag, exc)
-            frame = None
-        self._entries[key] = (source, frame)
+            built = None
+        self._entries[key] = (source, built)
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
-        return frame
+        return built

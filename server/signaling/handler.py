@@ -9,6 +9,7 @@ from aiohttp import web
 from server.rooms.service import RoomService
 from server.settings import SignalingSettings
 from server.signaling.context import Feature
+from server.signaling.direct import transport_of
 from server.signaling.frames import FrameCache
 from server.signaling.session import Session
 
@@ -32,7 +33,8 @@ def websocket_handler(
         )
         await ws.prepare(request)
         binary = ws.ws_protocol == MSGPACK_PROTOCOL
-        await Session(ws, service, settings, binary, features, frames).run()
+        direct = transport_of(request.transport)
+        await Session(ws, service, settings, binary, features, frames, direct).run()
         return ws
 
     return handle

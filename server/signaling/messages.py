@@ -18,7 +18,12 @@ from typing import Any, Literal
 import msgpack
 
 from server.ids import is_valid_id
-from server.signaling import messages_interactions, messages_rewards, messages_stage
+from server.signaling import (
+    messages_interactions,
+    messages_people,
+    messages_rewards,
+    messages_stage,
+)
 from server.signaling.fields import ProtocolError, pc, string, wire_safe
 from server.signaling.message_shapes import RefOnly
 
@@ -39,6 +44,7 @@ FEATURE_PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
     **messages_stage.PARSERS,
     **messages_interactions.PARSERS,
     **messages_rewards.PARSERS,
+    **messages_people.PARSERS,
 }
 
 
@@ -256,8 +262,9 @@ def answer(pc: PcName, sdp: str, ref: str | None = None) -> dict[str, Any]:
     return out
 
 
-def presence(event: Literal["joined", "left"], participant: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "presence", "event": event, "participant": participant}
+def people_page(people: list[dict[str, Any]], cursor: int | None, count: int) -> dict[str, Any]:
+    """A page of the people list: ``next`` asks for the one after it (null: no more)."""
+    return {"type": "people_page", "people": people, "next": cursor, "count": count}
 
 
 def stream(live: bool, publisher: str | None) -> dict[str, Any]:

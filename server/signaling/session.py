@@ -23,12 +23,15 @@ from server.rooms.media_peers import offered_kinds
 from server.rooms.model import Participant, Role
 from server.rooms.room import Room
 from server.rooms.service import RoomService
-from server.rooms.stage import PUBLISHERS, check_publish
+from server.rooms.stage import MODERATORS, PUBLISHERS, check_publish
 from server.settings import SignalingSettings
 from server.signaling import messages as m
 from server.signaling.context import Feature, SessionContext
+from server.signaling.direct import DirectWriter, Transport
 from server.signaling.errors import CLOSE_JOIN_TIMEOUT, CLOSE_NORMAL, code_for
 from server.signaling.frames import Frame, FrameCache
+from server.signaling.people import first_page
+from server.signaling.privacy import for_members
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ class Session:
         binary: bool,
         features: tuple[Feature, ...] = (),
         frames: FrameCache | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self._ws = ws
         self._service = service
@@ -68,6 +72,8 @@ class Session:
         self._binary = binary
         self._outbox: asyncio.Queue[dict[str, Any] | Frame | _Close] = asyncio.Queue(OUTBOX_LIMIT)
         self._frames = frames or FrameCache()
+        # Broadcasts go straight to the socket while nothing waits in the outbox.
+        self._direct = DirectWriter(transport) if transport is not None else None
         self._room: Room | None = None
         self._me: Participant | None = None
         self._closing = False
@@ -79,30 +85,34 @@ class Session:
 
     # --- RoomListener -----------------------------------------------------------------
 
-    def participant_joined(self, participant: Participant) -> None:
-        self._send(
-            self._frames.frame(
-                participant,
-                "joined",
-                self._binary,
-                lambda: m.presence("joined", participant.to_json()),
-            )
-        )
-
-    def participant_left(self, participant: Participant) -> None:
-        self._send(
-            self._frames.frame(
-                participant, "left", self._binary, lambda: m.presence("left", participant.to_json())
-            )
-        )
-
     def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None:
         self._send(m.stream(live, publisher))
 
     def room_event(self, kind: str, payload: dict[str, Any]) -> None:
-        self._send(
-            self._frames.frame(payload, kind, self._binary, lambda: {"type": kind, **payload})
-        )
+        if self._moderator():
+            built = self._frames.frames(
+                payload, kind, self._binary, lambda: {"type": kind, **payload}
+            )
+        else:  # one encoding for every member, without others' tiers and scores
+            built = self._frames.frames(
+                payload,
+                f"{kind}/members",
+                self._binary,
+                lambda: for_members({"type": kind, **payload}),
+            )
+        if built is None:
+            return  # it cannot be encoded: the cache logged it once for every recipient
+        frame, whole = built
+        direct = self._direct
+        if (
+            direct is not None
+            and not self._closing
+            and self._outbox.empty()  # what was queued is written already: order kept
+            and not self._ws.closed
+            and direct.write(whole)
+        ):
+            return
+        self._send(frame)
 
     def replaced(self) -> None:
         self._fail(Replaced())
@@ -112,10 +122,19 @@ class Session:
 
     # --- outbox -------------------------------------------------------------------------
 
+    def _moderator(self) -> bool:
+        """Does this socket's participant moderate the room (and so see tiers)?"""
+        if self._room is None or self._me is None:
+            return False
+        current = self._room.get(self._me.participant_id) or self._me
+        return current.role in MODERATORS
+
     def _send(self, message: dict[str, Any] | Frame | _Close | None) -> None:
         # None: a broadcast the frame cache could not encode (it logged it).
         if self._closing or message is None:
             return
+        if isinstance(message, dict) and not self._moderator():
+            message = for_members(message)
         try:
             self._outbox.put_nowait(message)
         except asyncio.QueueFull:
@@ -282,7 +301,7 @@ class Session:
                 "type": "joined",
                 "room": {k: v for k, v in room.spec.to_json().items() if k != "invites"},
                 "you": me.to_json(),
-                "participants": [p.to_json() for p in room.participants],
+                **first_page(room),
                 "live": room.media.live,
                 "publisher": room.media.publisher,
                 "ice_servers": self._service.ice.browser_ice_servers(),

@@ -40,7 +40,11 @@ def stage_json(room: Room) -> dict[str, Any]:
     return {
         "speakers": list(stage.seated),
         "cohost": stage.cohost,
-        "muted": [p.participant_id for p in room.participants if stage.is_muted(p.participant_id)],
+        # Only those who may publish (hosts, co-hosts, speakers: the roster's featured) are
+        # ever muted: no pass over a room of a thousand for every join.
+        "muted": [
+            p.participant_id for p in room.roster.featured() if stage.is_muted(p.participant_id)
+        ],
         "cap": room.spec.speaker_cap,
         "cameras": room.spec.speaker_cameras,
     }

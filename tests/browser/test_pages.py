@@ -159,7 +159,7 @@ async def test_host_console_fits_a_laptop_screen(open_room: OpenRoom) -> None:
     await expect(menu_button).to_be_visible()
     assert await outside_viewport(host, [".person-menu-btn"]) == []
     await expect(host.locator("#people .person-actions > button")).to_have_count(1)
-    for tab in ("Q&A", "Polls", "Products", "People", "Activity"):
+    for tab in ("Q&A", "Polls", "Products", "People", "Activity", "Rewards"):
         await open_tab(host, tab)
         assert not await page_scrolls(host), tab
     # The live strip counts the people in the room.

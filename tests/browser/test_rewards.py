@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from server.engagement.reward_points import load_point_rules
-from tests.browser.conftest import OpenRoom, SalonServer
+from tests.browser.conftest import OpenRoom, SalonServer, open_tab
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +39,8 @@ def world(salon_server: SalonServer) -> None:
 
 
 def rewards(page: Page) -> Any:
-    return page.get_by_role("region", name="Rewards", exact=True)
+    """The rewards section: a region on a member's page, a tab panel in the host console."""
+    return page.locator("#rewards")
 
 
 async def ready(page: Page) -> None:
@@ -52,6 +53,7 @@ async def test_member_claims_a_dropped_coupon_and_another_reads_why_not(
     open_room: OpenRoom,
 ) -> None:
     host = (await open_room("rw-offer", HOST, role="host")).page
+    await open_tab(host, "Rewards")  # the host console keeps rewards under a tab
     cora = (await open_room("rw-offer", CORA)).page
     ada = (await open_room("rw-offer", ADA)).page
     for page in (host, cora, ada):
@@ -78,6 +80,7 @@ async def test_member_answers_a_quiz_and_sees_the_results_with_everyone(
     open_room: OpenRoom,
 ) -> None:
     host = (await open_room("rw-quiz", HOST, role="host")).page
+    await open_tab(host, "Rewards")  # the host console keeps rewards under a tab
     cora = (await open_room("rw-quiz", CORA)).page
     for page in (host, cora):
         await ready(page)
@@ -127,6 +130,7 @@ async def test_member_checks_in_once_a_day(open_room: OpenRoom) -> None:
 
 async def test_host_runs_a_lucky_draw_and_the_winner_is_told(open_room: OpenRoom) -> None:
     host = (await open_room("rw-draw", HOST, role="host")).page
+    await open_tab(host, "Rewards")  # the host console keeps rewards under a tab
     cora = (await open_room("rw-draw", CORA)).page
     for page in (host, cora):
         await ready(page)

@@ -1,8 +1,9 @@
 """A real server (aiohttp test server) on a real, flushed Redis, and helpers to talk to it.
 
 Also shared here: the ``salon`` command's environment (``cli_env``), a Redis the test can
-stop and restart (``own_redis``), ``xadd`` onto the event stream, and the joined-room
-fixtures of the interactions tests (``serve``, ``room``).
+stop and restart (``own_redis``), ``xadd`` onto the event stream, the joined-room
+fixtures of the interactions tests (``serve``, ``room``), and a real ``salon serve``
+process on its own Redis (``spawned``) for the REST fuzzer and the document checks.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
+from loadtest.spawn import SpawnedServer, spawn_server
 from server import operations as ops
 from server.app import QuietAccessLogger, create_app
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, decode, encode
@@ -48,6 +50,9 @@ def make_settings(redis_url: str, **overrides: Any) -> Settings:
         # Each app its own event spill: events an app saved at shutdown (Redis down) must
         # never be replayed into another test's Redis.
         "engagement.spill_dir": tempfile.mkdtemp(dir=SPILL_ROOT),
+        # Presence deltas almost at once, so that tests about other things can drain them
+        # (``drain_presence``); tests of the coalescing itself set the real interval.
+        "signaling.presence_interval": 0.01,
     }
     base.update(overrides)
     return load_settings(env={}, overrides=base)
@@ -104,15 +109,19 @@ class Socket:
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send_str(json.dumps(message))
 
-    async def recv(self, timeout: float = 5) -> dict[str, Any]:
-        msg = await self.ws.receive(timeout=timeout)
-        assert msg.type == aiohttp.WSMsgType.TEXT, (msg.type, msg.data, msg.extra)
-        data: dict[str, Any] = json.loads(msg.data)
-        return data
+    async def recv(self, timeout: float = 5, presence: bool = False) -> dict[str, Any]:
+        """The next message; presence deltas (which come when they come, even about this
+        socket's own join) are passed over unless ``presence``."""
+        while True:
+            msg = await self.ws.receive(timeout=timeout)
+            assert msg.type == aiohttp.WSMsgType.TEXT, (msg.type, msg.data, msg.extra)
+            data: dict[str, Any] = json.loads(msg.data)
+            if presence or data["type"] != "presence":
+                return data
 
     async def recv_type(self, kind: str, timeout: float = 5) -> dict[str, Any]:
         while True:
-            message = await self.recv(timeout)
+            message = await self.recv(timeout, presence=kind == "presence")
             if message["type"] == kind:
                 return message
 
@@ -269,7 +278,7 @@ async def drain_presence(*sockets: Socket) -> None:
     for ws in sockets:
         while True:
             try:
-                message = await ws.recv(timeout=0.05)
+                message = await ws.recv(timeout=0.05, presence=True)
             except TimeoutError:
                 break
             assert message["type"] == "presence", message
@@ -314,3 +323,13 @@ async def ask(ws: Socket, text: str) -> dict[str, Any]:
         question: dict[str, Any] = (await ws.recv_type("question"))["question"]
         if question["text"] == text:
             return question
+
+
+@pytest.fixture
+def spawned() -> Iterator[SpawnedServer]:
+    """``salon serve`` as a process on its own Redis, stopped after the test."""
+    server = spawn_server(None, rtp_ports=50)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -205,3 +205,41 @@ def test_csv_and_jsonl_of_the_same_events_parse_alike() -> None:
         (e.id, e.kind, e.ts_ms, e.member_id) for e in b.events
     ]
     assert members_csv(community).startswith("member_id,since\n")
+
+
+async def test_rows_python_cannot_read_or_store_are_rejected_rows_not_a_server_error(
+    client: TestClient[Any, Any], redis: Redis
+) -> None:
+    """Regression (OpenAPI fix-up after the tiers merge): a JSON Lines row nested too
+    deeply, an integer beyond Python's digit limit or beyond a float, or a lone
+    surrogate in a free-text field made ``POST /api/import/events`` answer 500 (with a
+    traceback) and import nothing; ``NaN`` passed as a number. Each is now a rejected
+    row with its code, and the good row after them (the marker) is imported."""
+    await MemberStore(redis).upsert(MemberId("di"), None, "Di", mode="auto", cause="test")
+    old = now_ms() - 10 * DAY_MS
+    row = {"kind": "leave", "member_id": "di", "at": old}
+    body = "\n".join(
+        [
+            "[" * 100_000 + "]" * 100_000,
+            json.dumps({**row, "id": "y1"})[:-1] + ', "watch_seconds": ' + "9" * 5000 + "}",
+            json.dumps({**row, "id": "y2"})[:-1] + ', "watch_seconds": ' + "9" * 400 + "}",
+            json.dumps({**row, "id": "y3"})[:-1] + ', "watch_seconds": NaN}',
+            json.dumps({"id": "y4", "kind": "share", "member_id": "di", "at": old})[:-1]
+            + ', "channel": "\\ud800"}',
+            json.dumps({**row, "id": "y5", "watch_seconds": 60}),
+        ]
+    )
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    resp = await client.post("/api/import/events", data=body, headers=headers)
+    assert resp.status == 200, await resp.text()
+    answer = await resp.json()
+    assert [(r["line"], r["code"]) for r in answer["rejected"]] == [
+        (1, "bad_format"),
+        (2, "bad_format"),
+        (3, "bad_number"),
+        (4, "bad_format"),
+        (5, "bad_text"),
+    ]
+    assert (answer["good"], answer["applied"]) == (1, 1)
+    state, _ = await Ledger(redis, RULES).read(MemberId("di"))
+    assert state.watch_seconds == 60.0

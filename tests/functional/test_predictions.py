@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import requests
+import schemathesis
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
+from schemathesis.core.transport import Response
 
 from loadtest.community import generate, to_jsonl
 from server.engagement.aggregates import Aggregates
@@ -103,3 +107,66 @@ async def test_average_order_value_counts_converted_orders_and_leaves_out_unvalu
     value = await (await client.get("/api/metrics/value", headers=headers)).json()
     assert (value["orders"], value["orders_without_rate"], value["revenue"]) == (4, 1, "292.01")
     assert value["average_order_value"] == "97.34"  # 292.01 / 3, to the nearest cent
+
+
+async def test_an_at_risk_limit_of_other_digits_is_refused_not_a_server_error(
+    client: TestClient[Any, Any],
+) -> None:
+    """Regression (OpenAPI fix-up after the tiers merge): ``?limit=²`` passed
+    ``str.isdigit`` and made ``int`` raise: a 500 with a traceback. Each is now a 400
+    ``invalid_field``; the valid limit after them (the marker) still answers."""
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    for limit in ("²", "١٢", "1001", "-1", "1.5", "9" * 5000):
+        bad = await client.get("/api/metrics/at-risk", params={"limit": limit}, headers=headers)
+        assert bad.status == 400, (limit, bad.status)
+        assert (await bad.json())["error"]["code"] == "invalid_field"
+    marker = await client.get("/api/metrics/at-risk?limit=1000", headers=headers)
+    assert marker.status == 200 and (await marker.json())["top"] == []
+
+
+async def test_the_tiers_answers_are_what_the_openapi_document_says(
+    client: TestClient[Any, Any], redis: Redis
+) -> None:
+    """Regression (OpenAPI fix-up after the tiers merge): ``/api/metrics/at-risk`` and
+    ``/api/import/events`` were missing from the document, and explain and value had
+    gained fields it did not describe. Real answers for an imported, refitted community
+    (members with predictions, history, points, next changes) are checked against it:
+    the fuzzer alone mostly sees explain's 404."""
+    community = await imported(redis, 120)
+    await refit(redis, now_ms())
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    doc = await (await client.get("/api/openapi.json")).json()
+    schema = schemathesis.openapi.from_dict(doc)
+
+    async def check(method: str, path: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        resp = await client.request(method, url, headers=headers, **kwargs)
+        body = await resp.read()
+        answer = Response(
+            resp.status,
+            {k: [v] for k, v in resp.headers.items()},
+            body,
+            requests.Request(method, f"http://127.0.0.1{url}").prepare(),
+            0.0,
+            verify=False,
+        )
+        assert resp.status == 200, body[:300]
+        schema[path][method].validate_response(answer)
+        data: dict[str, Any] = json.loads(body)
+        return data
+
+    explain = "/api/members/{member_id}/explain"
+    seen: set[str] = set()
+    for m in community.members:
+        if m.persona not in seen:
+            seen.add(m.persona)
+            data = await check("GET", explain, f"/api/members/{m.member_id}/explain")
+            assert "points_by_kind" in data and "next_change" in data
+    assert (await check("GET", "/api/metrics/value", "/api/metrics/value"))["orders"] > 0
+    await check("GET", "/api/metrics", "/api/metrics")
+    risk = await check("GET", "/api/metrics/at-risk", "/api/metrics/at-risk?limit=3")
+    assert len(risk["top"]) == 3 < risk["members"]
+    rows = to_jsonl(community.events[:50]) + "\n{not json\n"
+    for url in ("/api/import/events?dry_run=1", "/api/import/events"):
+        done = await check("POST", "/api/import/events", url, data=rows)
+        assert done["rejected_count"] == 1
+    assert done["duplicates"] > 0

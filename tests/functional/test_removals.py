@@ -33,6 +33,7 @@ from tests.functional.conftest import (
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 REMOVED = 4410
 WITHIN = 1.0
+MARKER_WAIT = 10.0
 Connect = Callable[..., Awaitable[Socket]]
 
 
@@ -90,7 +91,8 @@ async def test_a_removal_over_rest_sends_the_member_out_without_a_ban(
     client: TestClient[Any, Any], connect: Connect
 ) -> None:
     await _listening(client)
-    cora = await _joined(connect, "cora")
+    cora = await connect()
+    cora_id = (await cora.join(token("cora")))["you"]["id"]
     cody = await _joined(connect, "cody")
     # Not cody's room, and not a member of it: nothing happens to anyone.
     assert (await client.post("/api/rooms/other/removals/cody", headers=AUTH)).status == 202
@@ -99,10 +101,10 @@ async def test_a_removal_over_rest_sends_the_member_out_without_a_ban(
     assert await response.json() == {"room_id": "vip", "member_id": "cora", "nodes": 1}
     await _sent_out(cora, "removed you from the room")
     # The marker: cody, still connected, sees cora leave (the order for 'other' came first).
-    left = await cody.recv_type("presence", timeout=WITHIN)
-    while left["event"] != "left":
-        left = await cody.recv_type("presence", timeout=WITHIN)
-    assert left["participant"]["member_id"] == "cora"
+    # (A marker, not a timing claim: the one-second claim is cora's own socket, above.)
+    left = await cody.recv_type("presence", timeout=MARKER_WAIT)
+    while cora_id not in left["left"]:
+        left = await cody.recv_type("presence", timeout=MARKER_WAIT)
     # Not a ban, but it holds for the rest of this room session (issue 13), from REST too.
     again = await connect()
     refused = await again.join(token("cora"))

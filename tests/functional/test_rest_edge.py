@@ -15,7 +15,16 @@ from server.app import create_app
 from tests.functional.conftest import ADMIN_KEY, Restartable, make_settings
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
-PARAMS = {"{member_id}": "cora", "{room_id}": "vip", "{session}": "vip:s1"}
+PARAMS = {
+    "{member_id}": "cora",
+    "{room_id}": "vip",
+    "{session}": "vip:s1",
+    "{coupon_id}": "spring",
+    "{reward_id}": "bag-off",
+    "{session_id}": "s1",
+    "{endpoint_id}": "w1",
+    "{code}": "h-code",
+}
 # A body each operation takes, so that the request reaches the data store.
 BODIES: dict[str, Any] = {
     "/api/members/{member_id}": {"tier": "core", "name": "Cora"},
@@ -29,6 +38,17 @@ BODIES: dict[str, Any] = {
         "currency": "EUR",
     },
     "/api/metrics/sessions/{session}/cost": {"cost": "10.00"},
+    "/api/coupons/{coupon_id}": {"title": "Spring", "value": "10.00", "count": 100},
+    "/api/points/rewards/{reward_id}": {"title": "Bag", "cost": 500, "coupon": "spring"},
+    "/api/webhooks": {"url": "http://127.0.0.1:9/hook", "kinds": ["*"]},
+    "/api/sessions/{session_id}": {
+        "room_id": "vip",
+        "title": "Launch",
+        "starts_at": "2030-01-01T10:00:00+00:00",
+    },
+    "/api/sessions/{session_id}/links": {"channel": "wechat"},
+    # One JSON Lines row (sent as JSON: one line), so that the import asks Redis.
+    "/api/import/events": {"id": "x1", "kind": "chat", "member_id": "cora", "at": 1700000000000},
 }
 # Answered without Redis: minting a token signs it; events wait in the recorder's buffer.
 NO_STORE = {("POST", "/api/tokens"), ("POST", "/api/events")}
@@ -56,19 +76,54 @@ def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
 async def test_deeply_nested_json_is_bad_json_on_every_json_route(
     client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Issue 9: ``"[" * 30000`` raised RecursionError, a 500 on every JSON endpoint."""
+    """Issue 9: ``"[" * 30000`` raised RecursionError, a 500 on every JSON endpoint; the
+    rewards routes (issue 15, merged beside it) still parsed bodies their own way and
+    answered 500 until they took ``parse_json``. The hook routes (issue 16) looked the
+    link or session up first and answered 404 for a deep body to an unknown code."""
     caplog.set_level(logging.INFO)
-    checked = 0
+    checked = []
     for method, path, op in await _operations(client):
-        if "requestBody" not in op:
-            continue
+        if "application/json" not in op.get("requestBody", {}).get("content", {}):
+            continue  # no body, or not JSON (the history import takes CSV or JSON Lines)
         # Deep enough to exhaust the parser's recursion, small enough for every body cap.
         for body in (b"[" * 15000, b'{"a":' * 3000):
             response = await client.request(method, _url(path), headers=AUTH, data=body)
             assert response.status == 400, (method, path, await response.text())
             assert (await response.json())["error"]["code"] == "bad_json"
-        checked += 1
-    assert checked >= 6
+        checked.append(path)
+    assert len(checked) >= 6
+    # The rewards routes read their bodies with json.loads: deep nesting was a 500 there.
+    assert {"/api/coupons/{coupon_id}", "/api/points/rewards/{reward_id}"} <= set(checked)
+    assert _tracebacks(caplog) == []
+    hooks = {"/api/webhooks", "/api/sessions/{session_id}/links", "/api/hooks/{code}/rsvp"}
+    assert hooks <= set(checked)
+
+
+async def test_a_deeply_nested_json_lines_row_is_a_rejected_row(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """After the merge: a JSON Lines row ``"[" * 15000`` escaped the history import's
+    parser as a RecursionError (a 500 with a traceback); it is one rejected row."""
+    caplog.set_level(logging.INFO)
+    body = b"[" * 15000 + b"\n"
+    response = await client.post("/api/import/events?dry_run=1", headers=AUTH, data=body)
+    assert response.status == 200, await response.text()
+    answer = await response.json()
+    assert (answer["rows"], answer["good"], answer["rejected_count"]) == (1, 0, 1)
+    assert answer["rejected"][0]["code"] == "bad_format"
+    assert _tracebacks(caplog) == []
+
+
+@pytest.mark.parametrize("path", ["/api/webhooks/w1/deliveries", "/api/metrics/at-risk"])
+@pytest.mark.parametrize("limit", ["\u00b2", "\u0663", "-1", "0", "99999999999999"])
+async def test_a_limit_that_is_not_ascii_digits_in_range_is_refused(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture, path: str, limit: str
+) -> None:
+    """After the merge: ``?limit=²`` passed ``str.isdigit`` and ``int()`` raised, a 500."""
+    caplog.set_level(logging.INFO)
+    response = await client.get(path, headers=AUTH, params={"limit": limit})
+    assert response.status == 400, await response.text()
+    assert (await response.json())["error"]["code"] == "invalid_field"
     assert _tracebacks(caplog) == []
 
 
@@ -160,5 +215,6 @@ async def test_with_redis_down_every_operator_route_answers_503_unavailable(
         answered.append(path)
     assert "/api/rooms/{room_id}/bans/{member_id}" in answered
     assert "/api/members/{member_id}" in answered
+    assert "/api/points/rewards/{reward_id}" in answered
     assert len(answered) >= 18
     assert _tracebacks(caplog) == []

@@ -5,27 +5,16 @@ and negative). Asserted: no 5xx while Redis is up, every answer as the document 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from loadtest.spawn import SpawnedServer, spawn_server
+from loadtest.spawn import SpawnedServer
 from tests.fuzz.rest_fuzz import run_rest_fuzz
 
 
-@pytest.fixture
-def salon() -> Iterator[SpawnedServer]:
-    server = spawn_server(None, rtp_ports=50)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.mark.timeout(240)
-def test_no_input_makes_the_rest_api_fail(salon: SpawnedServer) -> None:
-    result = run_rest_fuzz(salon.url, salon.admin_key, seconds=120, rounds=1)
-    log = salon.log_path.read_text(errors="replace")
+def test_no_input_makes_the_rest_api_fail(spawned: SpawnedServer) -> None:
+    result = run_rest_fuzz(spawned.url, spawned.admin_key, seconds=120, rounds=1)
+    log = spawned.log_path.read_text(errors="replace")
     assert result["operations"] >= 24
     assert min(result["by_operation"].values()) >= 1, result["by_operation"]
     assert result["requests"] >= 300

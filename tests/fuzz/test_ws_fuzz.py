@@ -61,6 +61,13 @@ def test_the_documented_codes_are_read_from_the_protocol() -> None:
     assert {1000, 1009, 4403, 4409, 4410} <= closes
 
 
+def test_the_rewards_codes_are_in_a_code_table() -> None:
+    """After the rewards merge the rewards codes were listed in a sentence, not a table
+    headed ``code``: the fuzzer took every rewards refusal for an undocumented code."""
+    codes, _ = documented_codes()
+    assert {"staff", "no_drop", "no_quiz", "already_checked_in", "no_reward", "invalid"} <= codes
+
+
 @pytest.mark.timeout(180)
 async def test_ws_fuzz_leaves_the_room_standing(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],

@@ -23,6 +23,7 @@ from typing import Any
 import msgpack
 from hypothesis import strategies as st
 
+from server.rooms import draws, quiz
 from server.rooms.reactions import REACTIONS
 from server.signaling import messages as m
 
@@ -59,7 +60,7 @@ class Pick:
     """The ``index``-th id (modulo) of a pool the room holds *when the frame is sent*:
     strategies must not depend on state that changes between examples."""
 
-    pool: str  # participants, expendable, chats, questions, polls, products
+    pool: str  # participants, chats, questions, polls, products
     index: int
 
 
@@ -111,6 +112,7 @@ ODD_VALUE: St[Any] = st.one_of(
 ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
 NEW_ID = st.text(ID_CHARS, min_size=1, max_size=10)
 PC = st.sampled_from(["pub", "sub"])
+REWARD_ID = st.one_of(st.just("fuzz"), NEW_ID)
 
 
 def pick(pool: str) -> St[Any]:
@@ -200,8 +202,35 @@ def _valid(k: Known) -> dict[str, St[dict[str, Any]]]:
         "unmute": target("participants"),
         "ask_unmute": target("participants"),
         "make_cohost": target("participants"),
-        # `remove` never bans and never targets the watcher: the room must stay observable.
-        "remove": obj(participant=pick("expendable"), ban=st.just(False)),
+        # `remove` never bans and never targets the fuzzer's own members: a removal holds for
+        # the rest of the room session (issue 13), so they could not come back. It names
+        # made-up participants (not_found) instead; functional tests cover real removals.
+        "remove": obj(participant=NEW_ID, ban=st.just(False)),
+        # Rewards (issue 15): drops, quizzes and rewards are made-up ids or the fuzz ones.
+        "coupon_drop": obj(coupon=REWARD_ID),
+        "coupon_end": nothing,
+        "coupon_claim": obj(drop=NEW_ID),
+        "draw_run": obj(
+            condition=st.sampled_from([c.value for c in draws.Condition]),
+            winners=st.integers(1, draws.MAX_WINNERS),
+            minutes=st.integers(1, draws.MAX_MINUTES),
+            weighted=st.booleans(),
+            note=TEXT,
+        ),
+        "quiz_ask": obj(
+            question=TEXT,
+            options=st.lists(TEXT, min_size=quiz.MIN_OPTIONS, max_size=quiz.MAX_OPTIONS),
+            correct=st.integers(0, quiz.MIN_OPTIONS - 1),
+            seconds=st.integers(quiz.MIN_SECONDS, quiz.MAX_SECONDS),
+            points=st.integers(1, 100),
+        ),
+        "quiz_answer": obj(quiz=NEW_ID, option=st.integers(-1, quiz.MAX_OPTIONS)),
+        "checkin": nothing,
+        "points_redeem": obj(reward=REWARD_ID),
+        "rewards_me": nothing,
+        # People (issue 17): older pages of the list, and a moderator's search by name.
+        "people_page": st.one_of(nothing, obj(before=st.integers(0, 10_000))),
+        "people_search": obj(query=TEXT),
     }
 
 

@@ -122,12 +122,9 @@ class _Room:
             self.chats.extend(line["id"] for line in state.get("chat", []))
             self.questions.update(q["id"] for q in state.get("questions", []))
             self.polls.update(p["id"] for p in state.get("polls", []))
-        elif kind == "presence":
-            pid = message["participant"]["id"]
-            if message["event"] == "joined":
-                self.participants.add(pid)
-            else:
-                self.participants.discard(pid)
+        elif kind == "presence":  # one delta per interval: who joined, who left
+            self.participants.update(p["id"] for p in message.get("joined", []))
+            self.participants.difference_update(message.get("left", []))
         elif kind == "chat":
             self.chats.append(message["id"])
         elif kind == "question":
@@ -312,10 +309,8 @@ class _Fuzzer:
     def pools(self, conn: _Conn) -> dict[str, tuple[str, ...]]:
         """The ids a frame from ``conn`` may refer to, as the room holds them now."""
         state = self.state
-        others = {c.pid for c in self.conns.values()} - {None, self.watcher.pid, conn.pid}
         return {
             "participants": tuple(sorted(state.participants)),
-            "expendable": tuple(sorted(p for p in others if p)),
             "chats": tuple(state.chats),
             "questions": tuple(sorted(state.questions)),
             "polls": tuple(sorted(state.polls)),

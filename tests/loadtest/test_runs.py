@@ -89,7 +89,8 @@ def test_a_chat_scenario_reports_what_the_server_recorded(
 
     received = report["messages"]["received"]
     assert received["joined"] == people
-    assert received["presence"] >= people * (people - 1) // 2  # each hears of later joiners
+    # Joins and leaves come in deltas: everyone hears at least the one with their own join.
+    assert received["presence"] >= people
     assert received["chat"] == chat["deliveries"]
 
     # The tool's own cross-check was not asked for (no --redis-url) …

@@ -59,8 +59,6 @@ async def test_room_broadcast_gives_every_listener_the_same_private_copy() -> No
     class Listener:
         """Just enough of a session to watch what the room hands out."""
 
-        def participant_joined(self, participant: Participant) -> None: ...
-
         def room_event(self, kind: str, payload: dict[str, Any]) -> None:
             received.append(payload)
 
@@ -75,4 +73,5 @@ async def test_room_broadcast_gives_every_listener_the_same_private_copy() -> No
     assert len(received) == 3
     assert all(r is received[0] for r in received)
     assert received[0] == payload and received[0] is not payload
+    room.close()
     await media.close()

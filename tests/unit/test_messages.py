@@ -132,10 +132,11 @@ def test_server_messages_have_stable_shapes() -> None:
         "message": "No.",
         "ref": "r",
     }
-    assert m.presence("left", {"id": "p1"}) == {
-        "type": "presence",
-        "event": "left",
-        "participant": {"id": "p1"},
+    assert m.people_page([{"id": "p1"}], 7, 3) == {
+        "type": "people_page",
+        "people": [{"id": "p1"}],
+        "next": 7,
+        "count": 3,
     }
     assert msgpack.unpackb(m.encode_frame(m.stream(True, "p1"), True)) == {
         "type": "stream",
