@@ -40,7 +40,7 @@ ERROR: Final[Schema] = {
                 "message": {"type": "string"},
                 "field": {"type": "string", "description": "invalid_text/invalid_field"},
                 "reason": {"type": "string", "description": "the text rule refused"},
-                "char": {"type": "string", "description": "the code point, U+XXXX"},
+                "char": {"type": "string", "description": "the code point, e.g. U+202E"},
                 "limit": {"type": "integer", "description": "the length limit"},
             },
         }

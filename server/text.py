@@ -36,7 +36,7 @@ class TextError(ValueError):
 
     Codes: ``not_text`` (not a string), ``empty``, ``too_long`` (``limit``),
     ``bad_unicode`` (a lone surrogate), ``control_character`` and ``bidi_control``
-    (``char``: the code point as ``U+XXXX``). ``field`` names what was refused.
+    (``char``: the code point, e.g. ``U+202E``). ``field`` names what was refused.
     """
 
     def __init__(self, code: str, field: str, **params: Any) -> None:
