@@ -51,7 +51,7 @@ class JournalWriter:
         # Framed records (header, payload, header, ...) waiting for the journal: framed
         # here, one cheap call per event, so that the writer thread only joins and
         # writes (it holds the GIL for one C call, not a Python loop per record).
-        self._queue: list[bytes] = []
+        self._backlog: list[bytes] = []
         self._queued = 0
         self._since = 0.0
         self._wakeup = asyncio.Event()
@@ -91,7 +91,7 @@ class JournalWriter:
         if not self._queued:
             self._since = time.monotonic()
             self._wakeup.set()
-        self._queue += (HEADER.pack(len(payload)), payload)
+        self._backlog += (HEADER.pack(len(payload)), payload)
         self._queued += 1
         if self._queued > self._queue_max:
             self._give_up()
@@ -103,13 +103,13 @@ class JournalWriter:
             self._queued,
         )
         self._enabled = False
-        self._queue, self._queued = [], 0
+        self._backlog, self._queued = [], 0
         self._wakeup.set()
 
     def start(self) -> None:
         """Start writing; without a journal attached, journalling is off for good."""
         if self._journal is None:
-            self._enabled, self._queue, self._queued = False, [], 0
+            self._enabled, self._backlog, self._queued = False, [], 0
         elif self._task is None:
             self._task = asyncio.create_task(self._run(), name="salon-event-journal")
 
@@ -172,12 +172,12 @@ class JournalWriter:
             journal = self._journal
             if journal is None or not self._enabled:
                 return
-            chunk, count = self._queue, self._queued
-            self._queue, self._queued = [], 0
+            chunk, count = self._backlog, self._queued
+            self._backlog, self._queued = [], 0
             try:
                 await asyncio.to_thread(_write, journal, chunk, count, self._done())
             except OSError as exc:
-                self._queue[:0] = chunk
+                self._backlog[:0] = chunk
                 self._queued += count
                 if not failing:
                     logger.error("cannot write the event journal: %s; retrying", exc)

@@ -74,7 +74,7 @@ class RelayTrack(MediaStreamTrack):
         self.kind = kind
         self.owner = owner
         self._feed = feed
-        self._queue: asyncio.Queue[EncodedFrame | None] = asyncio.Queue(queue_size)
+        self._backlog: asyncio.Queue[EncodedFrame | None] = asyncio.Queue(queue_size)
         self._need_keyframe = kind == "video"
         self._rebase = False
         self._offset = 0
@@ -92,8 +92,8 @@ class RelayTrack(MediaStreamTrack):
             return
         if self._feed is not None:
             self._feed.unsubscribe(self)
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        while not self._backlog.empty():
+            self._backlog.get_nowait()
         self._feed = feed
         self.source_changed()
         if feed is not None:
@@ -118,21 +118,21 @@ class RelayTrack(MediaStreamTrack):
         pts = frame.pts + self._offset
         self._last_pts = pts
         try:
-            self._queue.put_nowait(frame if self._offset == 0 else frame.with_pts(pts))
+            self._backlog.put_nowait(frame if self._offset == 0 else frame.with_pts(pts))
             self.forwarded += 1
         except asyncio.QueueFull:
             # The subscriber's sender is not keeping up: drop what is queued and restart on
             # the next keyframe rather than deliver a growing backlog.
-            self.dropped += self._queue.qsize() + 1
-            while not self._queue.empty():
-                self._queue.get_nowait()
+            self.dropped += self._backlog.qsize() + 1
+            while not self._backlog.empty():
+                self._backlog.get_nowait()
             self._need_keyframe = self.kind == "video"
             self.request_keyframe()
 
     async def recv(self) -> Any:
         if self.readyState != "live":
             raise MediaStreamError
-        frame = await self._queue.get()
+        frame = await self._backlog.get()
         if frame is None:
             raise MediaStreamError
         if self._feed is not None:
@@ -153,7 +153,7 @@ class RelayTrack(MediaStreamTrack):
         if self._feed is not None:
             self._feed.unsubscribe(self)
         with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
+            self._backlog.put_nowait(None)
         super().stop()
 
 
