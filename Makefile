@@ -8,7 +8,7 @@ APT     := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 .PHONY: run test check lint typecheck bench bench-chat bench-ingest fuzz deps system-deps test-system-deps screenshots clean
 
 run: deps system-deps
-	$(BIN)/python -m server.dev
+	$(BIN)/python -m server.devtools.dev
 
 test: deps test-system-deps
 	bash scripts/netns-run $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -44,9 +44,9 @@ from redis.asyncio import Redis
 
 from loadtest._chat_bots import Plan, bots_main
 from server import operations as ops
+from server.devtools.local_server import healthy
+from server.devtools.redis_embed import free_port, start_redis
 from server.engagement.members import MemberStore
-from server.local_server import healthy
-from server.redis_embed import free_port, start_redis
 from server.rooms.store import RoomStore
 from server.settings import load_settings
 
@@ -192,7 +192,7 @@ def _measure(args: argparse.Namespace) -> tuple[int, int, dict[str, Any] | None]
         log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"chat-bench-{port}.log"
         with log_path.open("wb") as log:
             server = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1",
+                [sys.executable, "-m", "server.cli.main", "serve", "--host", "127.0.0.1",
                  "--port", str(port), "--log-level", "WARNING"],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip

@@ -35,13 +35,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from server.devtools.redis_embed import EmbeddedRedis, start_redis
 from server.engagement.events import STREAM_KEY, EventKind, new_event, purchase_data
 from server.engagement.members import MemberStore, Tier
 from server.engagement.recorder import EventRecorder
 from server.engagement.rules import load_rules
 from server.engagement.scorer import DEFAULT_BATCH, Scorer
 from server.ids import MemberId
-from server.redis_embed import EmbeddedRedis, start_redis
 from server.settings import EngagementSettings
 
 INGEST_TARGET = 50_000

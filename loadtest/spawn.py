@@ -1,6 +1,6 @@
 """``--spawn-server``: a throw-away Salon server for a local run.
 
-Starts a throw-away ``redis-server`` (as ``server.redis_embed`` does) and ``salon serve``
+Starts a throw-away ``redis-server`` (as ``server.devtools.redis_embed`` does) and ``salon serve``
 on free loopback ports, with a fresh secret and admin key, ICE on 127.0.0.1 and a UDP
 port range sized for the run, both pinned to the server's core
 (``loadtest.procs.plan_cores``) with a raised open-file limit. Both run in a session of
@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.local_server import healthy, serve_command, serve_env
-from server.redis_embed import EmbeddedRedis, free_port
+from server.devtools.local_server import healthy, serve_command, serve_env
+from server.devtools.redis_embed import EmbeddedRedis, free_port
 
 STARTUP_TIMEOUT = 30.0
 REDIS_TIMEOUT = 10.0
@@ -33,7 +33,7 @@ REDIS_TIMEOUT = 10.0
 
 def _salon() -> list[str]:
     exe = Path(sys.executable).with_name("salon")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli.main"]
 
 
 def _raise_nofile() -> None:

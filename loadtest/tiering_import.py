@@ -11,13 +11,13 @@ from collections import Counter
 from redis.asyncio import Redis
 
 from loadtest.community import Community, to_csv
+from server.devtools.redis_embed import start_redis
 from server.engagement.aggregates import Aggregates
 from server.engagement.history_import import parse_events, write_history
 from server.engagement.ledger import Ledger
 from server.engagement.members import MemberStore
 from server.engagement.rules import DAY_MS, Rules, load_rules
 from server.engagement.scoring import now_ms
-from server.redis_embed import start_redis
 
 # 1 million events in under 2 minutes (issue 14).
 IMPORT_TARGET = 1_000_000 / 120

@@ -1,6 +1,6 @@
 """``make screenshots``: the README's pictures, taken from a live demo room.
 
-Starts ``make run``'s demo (``python -m server.dev``: embedded Redis, the demo room and
+Starts ``make run``'s demo (``python -m server.devtools.dev``: embedded Redis, the demo room and
 members) on a free port, opens the host console at 1366x768 and goes live with
 Chromium's fake camera, opens two members' pages (one on a 390x844 phone), lets them
 chat, react, ask and buy, then saves:
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from playwright.async_api import Browser, Page, async_playwright
 
-from server.redis_embed import free_port
+from server.devtools.redis_embed import free_port
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.layout_checks import LAPTOP, PHONE
 
@@ -44,7 +44,7 @@ def start_demo(port: int, admin_key: str) -> tuple[subprocess.Popen[str], dict[s
     env = {k: v for k, v in os.environ.items() if not k.startswith("SALON_")}
     env.update(SALON_PORT=str(port), SALON_ADMIN_KEY=admin_key, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.dev"],
+        [sys.executable, "-m", "server.devtools.dev"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -18,18 +18,6 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from redis.asyncio import Redis
 
-from server import (
-    api,
-    commerce_api,
-    engagement_api,
-    history_import_api,
-    hooks_api,
-    openapi,
-    tiers_api,
-    webhooks_api,
-)
-from server.api import OperatorApi
-from server.commerce_api import CommerceApi
 from server.engagement.events import Event
 from server.engagement.funnel_hooks import HookFunnelFeed
 from server.engagement.ledger import TierChange
@@ -38,16 +26,28 @@ from server.engagement.recorder import EventRecorder
 from server.engagement.reward_points import load_point_rules
 from server.engagement.rules import load_rules
 from server.engagement.scorer import Scorer
-from server.engagement_api import EngagementApi, push_tier_change
-from server.history_import_api import HistoryImportApi
 from server.hooks.scheduler import SessionScheduler
 from server.hooks.store import HookStore
-from server.hooks_api import HooksApi
-from server.http_common import api_errors
-from server.metrics import LoopLag, metrics_handler
+from server.http import commerce as commerce_api
+from server.http import core as api
+from server.http import engagement as engagement_api
+from server.http import history_import as history_import_api
+from server.http import hooks as hooks_api
+from server.http import openapi
+from server.http import tiers as tiers_api
+from server.http import webhooks as webhooks_api
+from server.http.commerce import CommerceApi
+from server.http.common import api_errors
+from server.http.core import OperatorApi
+from server.http.engagement import EngagementApi, push_tier_change
+from server.http.history_import import HistoryImportApi
+from server.http.hooks import HooksApi
+from server.http.metrics import LoopLag, metrics_handler
+from server.http.rewards import PATHS as REWARD_PATHS
+from server.http.rewards import RewardsApi
+from server.http.tiers import TiersApi
+from server.http.webhooks import WebhooksApi
 from server.redis_client import connect
-from server.rewards_api import PATHS as REWARD_PATHS
-from server.rewards_api import RewardsApi
 from server.rooms.bans import BanStore
 from server.rooms.click_store import ClickStore
 from server.rooms.media_ice import IcePolicy
@@ -62,11 +62,9 @@ from server.signaling.interactions import Interactions
 from server.signaling.people import PeopleFeature
 from server.signaling.rewards import RewardsFeature
 from server.signaling.stage import StageFeature
-from server.tiers_api import TiersApi
 from server.webhooks.dispatcher import WebhookDispatcher
 from server.webhooks.outbox import WebhookOutbox
 from server.webhooks.store import WebhookStore
-from server.webhooks_api import WebhooksApi
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +239,7 @@ def create_app(settings: Settings) -> web.Application:
     # Message groups beyond the core protocol (server/signaling/context.py: Feature).
     # Stage: hands, invitations, speakers, mutes, co-host, removal and bans.
     stage = StageFeature(service, members, settings.redis.timeout)
-    # Rewards: coupons, lucky draws, quizzes, check-ins and points (server/rewards_api.py).
+    # Rewards: coupons, lucky draws, quizzes, check-ins and points (server/http/rewards.py).
     rewards = Rewards(
         redis,
         load_point_rules(settings.tiers.rules_file),

@@ -184,7 +184,7 @@ class InteractionSettings:
 
 @dataclass(frozen=True, slots=True)
 class CommerceSettings:
-    """Purchases reported by an operator's shop (``server/commerce_api.py``)."""
+    """Purchases reported by an operator's shop (``server/http/commerce.py``)."""
 
     # Shared secret for HMAC-signed purchase reports; empty means admin key only.
     webhook_secret: str = ""

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from redis.asyncio import Redis
 
-from server.redis_embed import EmbeddedRedis, start_redis
+from server.devtools.redis_embed import EmbeddedRedis, start_redis
 
 
 @pytest.fixture(scope="session")

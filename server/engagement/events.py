@@ -91,7 +91,7 @@ class EventKind(StrEnum):
     MUTE = "mute"
     REMOVE = "remove"
     BAN = "ban"
-    # Rewards (server/signaling/rewards*.py, server/rewards_api.py): see the docstring.
+    # Rewards (server/signaling/rewards*.py, server/http/rewards.py): see the docstring.
     COUPON_DROP = "coupon_drop"
     COUPON_CLAIM = "coupon_claim"
     COUPON_REDEEM = "coupon_redeem"

@@ -6,7 +6,7 @@ effects in Redis (``coupon_store``, ``room_rewards_store``) and records one enga
 event per action. Every Redis call is bounded by the read timeout; a Redis that cannot
 answer refuses the action with ``RewardError('unavailable')`` and changes nothing in the
 room. The socket feature (``server/signaling/rewards.py``) and the REST API
-(``server/rewards_api.py``) call it; it sends nothing to anyone.
+(``server/http/rewards.py``) call it; it sends nothing to anyone.
 """
 
 from __future__ import annotations

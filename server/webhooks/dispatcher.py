@@ -21,9 +21,9 @@ import aiohttp
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server.commerce_api import sign
 from server.engagement.events import now_ms
 from server.engagement.tasks import Backoff, cancel_and_wait, check_cancelled
+from server.http.commerce import sign
 from server.settings import WebhookSettings
 from server.webhooks.store import Delivery, Endpoint, WebhookStore, lease_key
 

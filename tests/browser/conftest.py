@@ -27,8 +27,8 @@ from urllib.parse import quote
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from server.local_server import healthy, serve_command, serve_env
-from server.redis_embed import EmbeddedRedis, free_port
+from server.devtools.local_server import healthy, serve_command, serve_env
+from server.devtools.redis_embed import EmbeddedRedis, free_port
 
 SALON = Path(sys.executable).with_name("salon")
 CHROMIUM = "/usr/bin/chromium"

@@ -17,8 +17,8 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 from redis.asyncio import Redis
 
+from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement.events import STREAM_KEY, Event, decode
-from server.redis_embed import EmbeddedRedis
 from tests.browser.conftest import OpenRoom, SalonServer, open_sheet, open_tab
 
 pytestmark = pytest.mark.browser

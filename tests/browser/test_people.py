@@ -16,8 +16,8 @@ from playwright.async_api import expect
 from redis.asyncio import Redis
 
 from server import operations as ops
+from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement.members import MemberStore
-from server.redis_embed import EmbeddedRedis
 from server.settings import load_settings
 from tests.browser.conftest import IN_THE_ROOM, OpenRoom, SalonServer, open_tab
 

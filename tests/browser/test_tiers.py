@@ -68,7 +68,7 @@ async def test_a_potential_member_who_takes_part_and_buys_gets_into_an_active_ro
     await pia.page.get_by_role("button", name="Send").click()
     await expect(host.page.get_by_text("Love this collection!")).to_be_visible()
 
-    # She buys: the shop reports the order (server/commerce_api.py), credited to the room.
+    # She buys: the shop reports the order (server/http/commerce.py), credited to the room.
     status, answer = await rest(
         salon_server,
         "POST",

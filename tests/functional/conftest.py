@@ -26,9 +26,9 @@ from redis.asyncio import Redis
 from loadtest.spawn import SpawnedServer, spawn_server
 from server import operations as ops
 from server.app import QuietAccessLogger, create_app
+from server.devtools.redis_embed import EmbeddedRedis, start_redis
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, decode, encode
 from server.engagement.members import MemberStore
-from server.redis_embed import EmbeddedRedis, start_redis
 from server.rooms.store import RoomStore
 from server.settings import Settings, load_settings
 

@@ -22,10 +22,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server import operations as ops
+from server.devtools.local_server import serve_command, serve_env
+from server.devtools.redis_embed import free_port
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, EventKind, decode
 from server.engagement.members import MemberStore
-from server.local_server import serve_command, serve_env
-from server.redis_embed import free_port
 from server.rooms.store import RoomStore
 from tests.functional.conftest import ADMIN_KEY, SECRET, token
 

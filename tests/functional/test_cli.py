@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from server.cli import main
+from server.cli.main import main
 from server.rooms.tokens import verify_token
 from tests.functional.conftest import CLI_SECRET
 

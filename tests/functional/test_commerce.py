@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from server.commerce_api import sign
+from server.http.commerce import sign
 from tests.functional.conftest import (
     ADMIN_KEY,
     PRODUCT,

@@ -13,6 +13,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement.events import (
     STREAM_FIELD,
     STREAM_KEY,
@@ -29,7 +30,6 @@ from server.engagement.rules import parse_rules
 from server.engagement.scorer import Scorer
 from server.engagement.scoring import APPLIED_RETENTION_MS
 from server.ids import MemberId
-from server.redis_embed import EmbeddedRedis
 from server.settings import EngagementSettings
 from tests.functional.conftest import Restartable, xadd
 

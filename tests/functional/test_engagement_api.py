@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from server import operations as ops
+from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, decode
 from server.engagement.members import MEMBER_INDEX_KEY
-from server.redis_embed import EmbeddedRedis
 from server.rooms.store import RoomStore
 from tests.functional.conftest import ADMIN_KEY, Socket, token
 

@@ -22,6 +22,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement import keys
 from server.engagement.events import (
     STREAM_FIELD,
@@ -39,7 +40,6 @@ from server.engagement.scorer import Scorer
 from server.engagement.scoring import MemberState, apply_events, now_ms
 from server.engagement.state_codec import state_from_hash
 from server.ids import MemberId
-from server.redis_embed import EmbeddedRedis
 from server.settings import EngagementSettings
 
 SETTINGS = EngagementSettings(spill_dir="")

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from loadtest.community import generate, members_csv, to_csv, to_jsonl
+from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement.aggregates import Aggregates
 from server.engagement.history_import import parse_events, write_history
 from server.engagement.ledger import Ledger
@@ -19,7 +20,6 @@ from server.engagement.members import MemberStore
 from server.engagement.rules import DAY_MS, load_rules
 from server.engagement.scoring import MemberState, now_ms, score_now
 from server.ids import MemberId
-from server.redis_embed import EmbeddedRedis
 from tests.functional.conftest import ADMIN_KEY
 from tests.functional.test_engagement_api import salon
 

@@ -16,9 +16,9 @@ from redis.asyncio import Redis
 
 from server import operations as ops
 from server.app import create_app
+from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement.events import STREAM_KEY
 from server.engagement.funnel_hooks import CURSOR
-from server.redis_embed import EmbeddedRedis
 from server.rooms.store import RoomStore
 from tests.functional.conftest import ADMIN_KEY, Socket, make_settings, token
 from tests.functional.webhook_receiver import receiver

@@ -159,8 +159,8 @@ async def test_the_room_keeps_going_when_redis_is_gone(
 ) -> None:
     """Nobody waits for Redis; events wait in the recorder and are written once it is back."""
     from server import operations as ops
+    from server.devtools.redis_embed import free_port, start_redis
     from server.engagement.members import MemberStore
-    from server.redis_embed import free_port, start_redis
     from server.rooms.store import RoomStore
 
     port = free_port()

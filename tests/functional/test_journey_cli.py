@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from server.cli import main
+from server.cli.main import main
 
 
 def test_webhooks_sessions_and_hook_links_from_the_cli(

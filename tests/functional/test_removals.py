@@ -18,8 +18,8 @@ from redis.asyncio import Redis
 
 from server import operations as ops
 from server.app import REMOVALS, create_app
+from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement.members import MemberStore
-from server.redis_embed import EmbeddedRedis
 from server.rooms.store import RoomStore
 from tests.functional.conftest import (
     ADMIN_KEY,
@@ -117,7 +117,7 @@ async def _salon(redis_url: str, *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "server.cli",
+        "server.cli.main",
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,

@@ -13,8 +13,8 @@ from collections import Counter
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement.reward_points import PointRules
-from server.redis_embed import EmbeddedRedis
 from server.rooms.coupon_store import CouponStore
 from server.rooms.points_store import PointsStore
 from server.rooms.reward_errors import RewardError

@@ -9,8 +9,8 @@ import json
 import pytest
 from redis.asyncio import Redis
 
-from server.cli import main
-from server.redis_embed import EmbeddedRedis
+from server.cli.main import main
+from server.devtools.redis_embed import EmbeddedRedis
 from server.rooms.points_store import PointsStore
 
 

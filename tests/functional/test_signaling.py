@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from server.app import create_app
+from server.devtools.redis_embed import free_port, start_redis
 from server.engagement.events import STREAM_KEY, decode
 from server.ids import MemberId, RoomId
-from server.redis_embed import free_port, start_redis
 from server.rooms.tokens import mint_token
 from tests.functional.conftest import SECRET, Socket, make_settings, token
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from server.cli import main
+from server.cli.main import main
 
 
 def test_room_stage_settings_and_bans(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:

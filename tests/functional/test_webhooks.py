@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from server.app import WEBHOOKS, create_app
-from server.redis_embed import EmbeddedRedis
+from server.devtools.redis_embed import EmbeddedRedis
 from tests.functional.conftest import ADMIN_KEY, make_settings
 from tests.functional.webhook_receiver import receiver
 

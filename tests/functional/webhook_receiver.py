@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from server.commerce_api import check_signature
-from server.redis_embed import free_port
+from server.devtools.redis_embed import free_port
+from server.http.commerce import check_signature
 
 
 @dataclass

@@ -22,9 +22,9 @@ import psutil
 from redis.asyncio import Redis
 
 from server import operations as ops
+from server.devtools.local_server import healthy, serve_command, serve_env
+from server.devtools.redis_embed import free_port, start_redis
 from server.engagement.members import MemberStore
-from server.local_server import healthy, serve_command, serve_env
-from server.redis_embed import free_port, start_redis
 from server.rooms.store import RoomStore
 from server.settings import load_settings
 from tests.fuzz.ws_fuzz import run_ws_fuzz

@@ -20,8 +20,8 @@ from redis.asyncio import Redis
 
 from server import operations as ops
 from server.app import create_app
+from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement.members import MemberStore
-from server.redis_embed import EmbeddedRedis
 from server.rooms.store import RoomStore
 from tests.functional.conftest import RELAXED, make_settings, token
 from tests.fuzz.ws_fuzz import documented_codes, run_ws_fuzz

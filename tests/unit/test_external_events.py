@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.engagement.events import EventKind, new_event
-from server.engagement_api import checked_encodable, is_plain_text
+from server.http.engagement import checked_encodable, is_plain_text
 from server.ids import MemberId
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.commerce_api import InputError, check_signature, parse_purchase, sign
+from server.http.commerce import InputError, check_signature, parse_purchase, sign
 from server.signaling.coalesce import Coalescer
 
 SECRET = "webhook-secret"

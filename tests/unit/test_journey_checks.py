@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from server.commerce_api import check_signature, sign
 from server.hooks.model import HookError, check_code, check_cover, parse_session, parse_time_ms
+from server.http.commerce import check_signature, sign
 from server.webhooks.store import WebhookError, check_kinds, check_secret, check_url
 
 

@@ -1,5 +1,5 @@
-"""What the REST edges (``server/api.py``, ``server/engagement_api.py``,
-``server/commerce_api.py``) share: the error body, the admin-key check and guard, a
+"""What the REST edges (``server/http/core.py``, ``server/http/engagement.py``,
+``server/http/commerce.py``) share: the error body, the admin-key check and guard, a
 size-capped body read and the JSON body parse. Nothing here knows about rooms or
 engagement.
 

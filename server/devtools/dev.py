@@ -14,8 +14,8 @@ import sys
 from redis.asyncio import Redis
 
 from server import operations as ops
+from server.devtools.redis_embed import EmbeddedRedis, free_port, start_redis
 from server.engagement.members import MemberStore
-from server.redis_embed import EmbeddedRedis, free_port, start_redis
 from server.rooms.store import RoomStore
 from server.settings import Settings, load_settings
 

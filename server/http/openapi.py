@@ -1,8 +1,8 @@
 """The OpenAPI 3.0 document served at ``/api/openapi.json``, and the helpers that build it.
 
 Each REST module describes its own paths next to its handlers (``PATHS`` in
-``server/api.py``, ``server/engagement_api.py``, ``server/commerce_api.py``,
-``server/rewards_api.py``, ``server/webhooks_api.py``, ``server/hooks_api.py``; the
+``server/http/core.py``, ``server/http/engagement.py``, ``server/http/commerce.py``,
+``server/http/rewards.py``, ``server/http/webhooks.py``, ``server/http/hooks.py``; the
 service endpoints below); :func:`document` joins them
 with what they share (the ``session`` path parameter, the error
 body ``{"error": {"code", "message"}}``, the refusals every guarded route can answer

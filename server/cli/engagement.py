@@ -1,4 +1,4 @@
-"""The ``salon`` commands about engagement (hooked into ``server/cli.py``):
+"""The ``salon`` commands about engagement (hooked into ``server/cli/main.py``):
 
 - ``salon members explain MEMBER_ID [--json]`` — tier, score, RFM, the deciding rule;
 - ``salon import [--members FILE] [--orders FILE] [--events FILE [--dry-run]]`` — members

@@ -17,10 +17,12 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server import engagement_cli, journey_cli, rewards_cli
 from server import operations as ops
+from server.cli import engagement as engagement_cli
+from server.cli import journey as journey_cli
+from server.cli import rewards as rewards_cli
 from server.engagement.members import TIER_NAMES, MemberStore
-from server.http_common import text_code
+from server.http.common import text_code
 from server.ids import MemberId
 from server.rooms.bans import BanStore
 from server.rooms.store import RoomStore

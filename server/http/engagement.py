@@ -44,7 +44,7 @@ from server.engagement.recorder import EventRecorder
 from server.engagement.reports import Reports, valid_session_name
 from server.engagement.rules import Rules
 from server.engagement.scoring import APPLIED_RETENTION_MS
-from server.http_common import (
+from server.http.common import (
     Handler,
     RequestError,
     admin_only,
@@ -53,8 +53,7 @@ from server.http_common import (
     parse_json,
     read_capped,
 )
-from server.ids import MemberId, is_valid_id
-from server.openapi import (
+from server.http.openapi import (
     ID,
     MONEY,
     SESSION_PARAM,
@@ -66,6 +65,7 @@ from server.openapi import (
     path_param,
     query_limit,
 )
+from server.ids import MemberId, is_valid_id
 from server.rooms.model import Role
 from server.rooms.room import Room
 from server.rooms.service import RoomService
@@ -75,7 +75,7 @@ from server.text import find_problem
 
 logger = logging.getLogger(__name__)
 
-WEB_DIR: Final = Path(__file__).resolve().parent.parent / "web"
+WEB_DIR: Final = Path(__file__).resolve().parents[2] / "web"
 MAX_BODY: Final = 256 * 1024
 MAX_EVENTS: Final = 500
 MAX_TEXT: Final = 80
@@ -270,7 +270,7 @@ class EngagementApi:
         self._ledger = Ledger(redis, rules)
         self._redis = redis
         self._reports = Reports(redis, rules)
-        # More figures for one session (rewards: server/rewards_api.py), set by the app.
+        # More figures for one session (rewards: server/http/rewards.py), set by the app.
         self.session_extras: list[Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]] = []
 
     def routes(self) -> list[web.AbstractRouteDef]:

@@ -1,4 +1,4 @@
-"""The ``salon`` commands about rewards (hooked into ``server/cli.py``):
+"""The ``salon`` commands about rewards (hooked into ``server/cli/main.py``):
 
 - ``salon coupons set ID --title T --value 10.00 --count N [--tiers core,active]
   [--per-member N] [--pattern SALON-######] [--expires-ms MS]`` — define a coupon;

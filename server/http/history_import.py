@@ -27,8 +27,8 @@ from server.engagement.history_import import (
 from server.engagement.ledger import Ledger
 from server.engagement.rules import Rules
 from server.engagement.scoring import now_ms
-from server.http_common import RequestError, admin_only, read_capped
-from server.openapi import Operation, obj, operation
+from server.http.common import RequestError, admin_only, read_capped
+from server.http.openapi import Operation, obj, operation
 from server.settings import Settings
 
 MAX_BODY: Final = 64 * 1024 * 1024

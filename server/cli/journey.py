@@ -1,4 +1,4 @@
-"""The ``salon`` commands around a session (hooked into ``server/cli.py``):
+"""The ``salon`` commands around a session (hooked into ``server/cli/main.py``):
 
 - ``salon webhooks add URL [--kinds K,K] [--secret S] | list | remove ID | deliveries ID``;
 - ``salon sessions schedule ID --room R --title T --starts-at TIME [...] | list | show ID``;

@@ -1,6 +1,6 @@
 """Purchases reported by an operator's shop: ``POST /api/purchases``.
 
-Two ways in: the operator's admin key (``Authorization: Bearer …``, like ``server/api.py``)
+Two ways in: the operator's admin key (``Authorization: Bearer …``, like ``server/http/core.py``)
 or a signature by the shop's backend with ``commerce.webhook_secret``::
 
     X-Salon-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + raw body>
@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 
 from server.engagement.events import EventKind, PurchaseError, new_event, now_ms, purchase_data
 from server.engagement.recorder import EventRecorder
-from server.http_common import (
+from server.http.common import (
     RequestError,
     admin_key_matches,
     error_response,
@@ -38,8 +38,8 @@ from server.http_common import (
     parse_json,
     read_capped,
 )
+from server.http.openapi import ID, Operation, obj, operation
 from server.ids import MemberId, RoomId, is_valid_id
-from server.openapi import ID, Operation, obj, operation
 from server.reward_ops import purchase_coupon
 from server.rewards_text import sentence
 from server.rooms.click_store import ClickStore
@@ -126,7 +126,7 @@ def parse_purchase(body: bytes) -> dict[str, Any]:
 
 
 def _coupon(value: Any) -> str:
-    """The optional coupon code (redeemed by ``server/rewards_api.py``)."""
+    """The optional coupon code (redeemed by ``server/http/rewards.py``)."""
     try:
         return purchase_coupon(value)
     except RewardError as exc:

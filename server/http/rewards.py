@@ -2,7 +2,7 @@
 
 Coupons and points rewards are defined here; claims, redemptions per drop, draws (with
 their audit), quizzes, points and the totals are read here. A reported purchase with a
-``coupon`` reaches ``purchase_reported`` through ``server/commerce_api.py``. Refusals
+``coupon`` reaches ``purchase_reported`` through ``server/http/commerce.py``. Refusals
 answer ``{"error": {"code", "message"}}`` with the code of the ``RewardError`` (or the
 text rule) and change nothing.
 """
@@ -16,7 +16,7 @@ from aiohttp import web
 
 from server import reward_ops as ops
 from server.engagement.reports import valid_session_name
-from server.http_common import (
+from server.http.common import (
     Handler,
     RequestError,
     admin_only,
@@ -24,7 +24,16 @@ from server.http_common import (
     parse_json,
     read_capped,
 )
-from server.openapi import ID, SESSION_PARAM, TIER, Operation, Schema, obj, operation, path_param
+from server.http.openapi import (
+    ID,
+    SESSION_PARAM,
+    TIER,
+    Operation,
+    Schema,
+    obj,
+    operation,
+    path_param,
+)
 from server.rewards_text import sentence
 from server.rooms import rewards as rules
 from server.rooms.reward_errors import RewardError

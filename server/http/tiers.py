@@ -12,8 +12,8 @@ from redis.asyncio import Redis
 
 from server.engagement.reports import Reports
 from server.engagement.rules import Rules
-from server.http_common import RequestError, admin_only
-from server.openapi import ID, MONEY, Operation, obj, operation, query_limit
+from server.http.common import RequestError, admin_only
+from server.http.openapi import ID, MONEY, Operation, obj, operation, query_limit
 from server.settings import Settings
 
 MAX_LIMIT: Final = 1000

@@ -24,7 +24,7 @@ Member routes (public: the page at ``/r/CODE`` calls them):
 | POST | /api/hooks/{code}/register | register as a potential member (if allowed) | name, visitor? |
 | POST | /api/hooks/{code}/rsvp | RSVP with a member token | token |
 
-``PATHS`` describes these routes for the OpenAPI document (``server/openapi.py``); the
+``PATHS`` describes these routes for the OpenAPI document (``server/http/openapi.py``); the
 member routes carry no security requirement.
 """
 
@@ -39,7 +39,6 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server import operations as ops
-from server.api import _body
 from server.engagement.events import EventKind, new_event, now_ms
 from server.engagement.funnel_hooks import hook_funnel
 from server.engagement.members import MemberStore, Tier
@@ -56,15 +55,16 @@ from server.hooks.model import (
     parse_session,
 )
 from server.hooks.store import HookStore
-from server.http_common import (
+from server.http.common import (
     Handler,
     RequestError,
     admin_only,
     error_response,
     unavailable_response,
 )
+from server.http.core import _body
+from server.http.openapi import ID, TIER, Operation, Schema, obj, object_of, operation, path_param
 from server.ids import MemberId, RoomId, is_valid_id
-from server.openapi import ID, TIER, Operation, Schema, obj, object_of, operation, path_param
 from server.rooms.errors import TokenExpired, TokenInvalid, WrongRoom
 from server.rooms.store import RoomStore
 from server.rooms.tokens import verify_token

@@ -9,7 +9,7 @@
 
 ``kinds`` is a list of ``store.KINDS`` or ``"*"``; ``secret`` (16-128 printable
 characters) is generated when absent. ``PATHS`` describes these routes for the OpenAPI
-document (``server/openapi.py``).
+document (``server/http/openapi.py``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Final
 
 from aiohttp import web
 
-from server.api import _body
-from server.http_common import Handler, RequestError, admin_only, query_int
-from server.openapi import ID, Operation, Schema, limit_param, obj, operation, path_param
+from server.http.common import Handler, RequestError, admin_only, query_int
+from server.http.core import _body
+from server.http.openapi import ID, Operation, Schema, limit_param, obj, operation, path_param
 from server.settings import Settings
 from server.webhooks.store import KINDS, MAX_URL, WebhookError, WebhookStore
 

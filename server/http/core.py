@@ -16,9 +16,9 @@ from redis.asyncio import Redis
 
 from server import operations as ops
 from server.engagement.members import MemberStore
-from server.http_common import Handler, admin_only, error_response, parse_json, read_capped
+from server.http.common import Handler, admin_only, error_response, parse_json, read_capped
+from server.http.openapi import ID, TIER, Operation, obj, operation, path_param
 from server.ids import MemberId, RoomId
-from server.openapi import ID, TIER, Operation, obj, operation, path_param
 from server.rooms.bans import BanStore
 from server.rooms.store import RoomStore
 from server.settings import Settings

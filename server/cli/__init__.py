@@ -1,0 +1,1 @@
+"""The ``salon`` command: serve, and the operator's commands, one module per area."""

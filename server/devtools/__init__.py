@@ -1,0 +1,1 @@
+"""Development helpers: ``make run``'s demo, a throw-away Redis, starting a local server child."""
