@@ -39,7 +39,7 @@ from server.http import webhooks as webhooks_api
 from server.http.commerce import CommerceApi
 from server.http.common import api_errors
 from server.http.core import OperatorApi
-from server.http.engagement import EngagementApi, push_tier_change
+from server.http.engagement import EngagementApi
 from server.http.history_import import HistoryImportApi
 from server.http.hooks import HooksApi
 from server.http.metrics import LoopLag, metrics_handler
@@ -49,10 +49,13 @@ from server.http.tiers import TiersApi
 from server.http.webhooks import WebhooksApi
 from server.redis_client import connect
 from server.rooms.bans import BanStore
+from server.rooms.bus import LocalRoomBus
 from server.rooms.click_store import ClickStore
 from server.rooms.media_ice import IcePolicy
+from server.rooms.notices import push_tier_change
 from server.rooms.removals import RemovalListener
 from server.rooms.reward_service import Rewards
+from server.rooms.room_state_memory import MemorySessionStates
 from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
 from server.settings import Settings
@@ -115,8 +118,16 @@ def create_app(settings: Settings) -> web.Application:
     members = MemberStore(redis, rules.half_life_ms)
     rooms = RoomStore(redis)
     bans = BanStore(redis)
+    # Room sessions in this process, broadcasts within it (issue 11 puts both in Redis).
     service = RoomService(
-        settings, rooms, members, recorder, IcePolicy.from_settings(settings.media), bans
+        settings,
+        rooms,
+        members,
+        recorder,
+        IcePolicy.from_settings(settings.media),
+        MemorySessionStates(settings.interactions),
+        LocalRoomBus(),
+        bans,
     )
     lag = LoopLag()
     # Webhooks out: the outbox queues in Redis, the dispatcher posts (never the room).
@@ -138,7 +149,7 @@ def create_app(settings: Settings) -> web.Application:
         await recorder.stop()
 
     def on_tier_change(change: TierChange) -> None:
-        push_tier_change(service, change, interactions.tier_changed)
+        push_tier_change(service, change)
         outbox.publish("tier.changed", change.to_json())
 
     async def scorer_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -209,8 +220,6 @@ def create_app(settings: Settings) -> web.Application:
     clicks = ClickStore(redis, settings.commerce.attribution_window)
     interactions = Interactions(settings.interactions, clicks)
     app[INTERACTIONS] = interactions
-    # Join and leave events carry the same room session id as the interactions' events.
-    service.session_of = interactions.session_for
 
     async def interactions_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
@@ -294,7 +303,7 @@ def create_app(settings: Settings) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "rooms": len(service.live_rooms)})
 
-    commerce = CommerceApi(settings, service, interactions, clicks, redis, recorder)
+    commerce = CommerceApi(settings, service, clicks, redis, recorder)
     commerce.on_purchase = rewards_api.purchase_reported
     engagement = EngagementApi(settings, redis, recorder, rules, members, rooms)
     engagement.session_extras.append(rewards_api.session_extra)

@@ -1,20 +1,19 @@
-"""One function per interaction message: what it changes in the room's activity, what it
-broadcasts and to whom, and the engagement event it records.
+"""One function per interaction message: what it changes in the room's session state,
+what it broadcasts and to whom, and the engagement event it records.
 
 ``server/signaling/interactions.py`` (the feature) checks the rate limit and hands each
-message to ``HANDLERS`` with a ``Turn``. Handlers never await: each applies its change and
-queues its broadcasts in one step, so no other message can see half of it.
+message to ``HANDLERS`` with a ``Turn``. Each handler makes its change with one call to
+the room's ``SessionState`` (one atomic step), then queues its broadcasts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from server.engagement.events import EventKind, now_ms
 from server.ids import MemberId
-from server.rooms.activity import RoomActivity
 from server.rooms.chat import Author
 from server.rooms.click_store import Click, ClickStore
 from server.rooms.errors import Forbidden
@@ -23,12 +22,9 @@ from server.rooms.moderation import is_moderator
 from server.rooms.products import Product
 from server.rooms.qa import Question
 from server.rooms.room import Room
+from server.rooms.room_state import SessionState
 from server.signaling import messages_interactions as mi
-from server.signaling.coalesce import Coalescer
 from server.signaling.context import SessionContext
-
-# The coalescer key for reaction counts (poll results and product stats key by id).
-REACTIONS_KEY = "reactions"
 
 
 def current(ctx: SessionContext) -> Participant:
@@ -39,16 +35,18 @@ def current(ctx: SessionContext) -> Participant:
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """One message's handling: the sender, the room's activity, and its flusher."""
+    """One message's handling: the sender and where clicks are remembered."""
 
     ctx: SessionContext
-    act: RoomActivity
-    flusher: Coalescer
     clicks: ClickStore | None
 
     @property
     def room(self) -> Room:
         return self.ctx.room
+
+    @property
+    def act(self) -> SessionState:
+        return self.ctx.room.session
 
     @property
     def member_id(self) -> MemberId:
@@ -67,7 +65,7 @@ class Turn:
             kind,
             self.room,
             self.member_id,
-            session=self.act.session_id,
+            session=self.room.session_id,
             role=self.me().role.value,
             **data,
         )
@@ -83,15 +81,15 @@ class Turn:
 # --- chat -------------------------------------------------------------------------
 
 
-def chat_send(t: Turn, msg: mi.ChatSend) -> None:
-    message = t.act.chat.post(Author.of(t.me()), msg.text, now_ms())
+async def chat_send(t: Turn, msg: mi.ChatSend) -> None:
+    message = await t.act.post_chat(Author.of(t.me()), msg.text, now_ms())
     t.room.broadcast("chat", message.to_json())
     t.record(EventKind.CHAT, action="send", message_id=message.message_id, length=len(message.text))
 
 
-def chat_delete(t: Turn, msg: mi.ChatDelete) -> None:
+async def chat_delete(t: Turn, msg: mi.ChatDelete) -> None:
     t.require_moderator("delete chat messages")
-    message = t.act.chat.delete(msg.id)
+    message = await t.act.delete_chat(msg.id)
     t.room.broadcast("chat_deleted", {"id": message.message_id})
     t.record(
         EventKind.CHAT,
@@ -104,17 +102,16 @@ def chat_delete(t: Turn, msg: mi.ChatDelete) -> None:
 # --- reactions --------------------------------------------------------------------
 
 
-def react(t: Turn, msg: mi.React) -> None:
-    t.act.reactions.add(msg.emoji)
-    t.flusher.mark(REACTIONS_KEY)
+async def react(t: Turn, msg: mi.React) -> None:
+    t.room.updates.reaction(msg.emoji)
     t.record(EventKind.REACTION, emoji=msg.emoji)
 
 
 # --- Q&A --------------------------------------------------------------------------
 
 
-def ask(t: Turn, msg: mi.QuestionAsk) -> None:
-    question = t.act.qa.ask(Author.of(t.me()), msg.text, now_ms())
+async def ask(t: Turn, msg: mi.QuestionAsk) -> None:
+    question = await t.act.ask(Author.of(t.me()), msg.text, now_ms())
     t.room.broadcast("question", {"question": question.to_json()})
     t.record(
         EventKind.QUESTION,
@@ -124,9 +121,9 @@ def ask(t: Turn, msg: mi.QuestionAsk) -> None:
     )
 
 
-def _vote(t: Turn, question_id: str, ref: str | None, up: bool) -> None:
+async def _vote(t: Turn, question_id: str, ref: str | None, up: bool) -> None:
     member = t.member_id
-    question = t.act.qa.upvote(question_id, member) if up else t.act.qa.unvote(question_id, member)
+    question = await (t.act.upvote if up else t.act.unvote)(question_id, member)
     t.reply(ref, type="question_voted", id=question.question_id, voted=up, votes=question.votes)
     t.room.broadcast("question_votes", {"id": question.question_id, "votes": question.votes})
     t.record(
@@ -137,40 +134,42 @@ def _vote(t: Turn, question_id: str, ref: str | None, up: bool) -> None:
     )
 
 
-def upvote(t: Turn, msg: mi.QuestionUpvote) -> None:
-    _vote(t, msg.id, msg.ref, up=True)
+async def upvote(t: Turn, msg: mi.QuestionUpvote) -> None:
+    await _vote(t, msg.id, msg.ref, up=True)
 
 
-def unvote(t: Turn, msg: mi.QuestionUnvote) -> None:
-    _vote(t, msg.id, msg.ref, up=False)
+async def unvote(t: Turn, msg: mi.QuestionUnvote) -> None:
+    await _vote(t, msg.id, msg.ref, up=False)
 
 
-def _question_changed(t: Turn, action: str, question_id: str, changed: Iterable[Question]) -> None:
+async def _question_changed(
+    t: Turn, action: str, question_id: str, changed: Iterable[Question]
+) -> None:
     for question in changed:
         t.room.broadcast("question", {"question": question.to_json()})
     t.record(EventKind.QUESTION, action=action, question_id=question_id)
 
 
-def answer(t: Turn, msg: mi.QuestionAnswer) -> None:
+async def answer(t: Turn, msg: mi.QuestionAnswer) -> None:
     t.require_moderator("mark questions answered")
-    question = t.act.qa.answer(msg.id)
-    _question_changed(t, "answer", msg.id, [question])
+    question = await t.act.answer(msg.id)
+    await _question_changed(t, "answer", msg.id, [question])
 
 
-def pin(t: Turn, msg: mi.QuestionPin) -> None:
+async def pin(t: Turn, msg: mi.QuestionPin) -> None:
     t.require_moderator("pin questions")
-    _question_changed(t, "pin", msg.id, t.act.qa.pin(msg.id))
+    await _question_changed(t, "pin", msg.id, await t.act.pin_question(msg.id))
 
 
-def unpin(t: Turn, msg: mi.QuestionUnpin) -> None:
+async def unpin(t: Turn, msg: mi.QuestionUnpin) -> None:
     t.require_moderator("unpin questions")
-    question = t.act.qa.unpin(msg.id)
-    _question_changed(t, "unpin", msg.id, [question])
+    question = await t.act.unpin_question(msg.id)
+    await _question_changed(t, "unpin", msg.id, [question])
 
 
-def dismiss(t: Turn, msg: mi.QuestionDismiss) -> None:
+async def dismiss(t: Turn, msg: mi.QuestionDismiss) -> None:
     t.require_moderator("dismiss questions")
-    question = t.act.qa.dismiss(msg.id)
+    question = await t.act.dismiss(msg.id)
     t.room.broadcast("question_removed", {"id": question.question_id})
     t.record(EventKind.QUESTION, action="dismiss", question_id=question.question_id)
 
@@ -178,19 +177,19 @@ def dismiss(t: Turn, msg: mi.QuestionDismiss) -> None:
 # --- polls ------------------------------------------------------------------------
 
 
-def poll_create(t: Turn, msg: mi.PollCreate) -> None:
+async def poll_create(t: Turn, msg: mi.PollCreate) -> None:
     t.require_moderator("create polls")
-    poll = t.act.polls.create(msg.question, msg.options, now_ms())
+    poll = await t.act.create_poll(msg.question, msg.options, now_ms())
     t.room.broadcast("poll", {"poll": poll.to_json()})
     t.record(EventKind.POLL_VOTE, action="create", poll_id=poll.poll_id, options=len(poll.options))
 
 
-def poll_vote(t: Turn, msg: mi.PollVote) -> None:
-    poll, previous = t.act.polls.vote(msg.id, t.member_id, msg.option)
+async def poll_vote(t: Turn, msg: mi.PollVote) -> None:
+    poll, previous = await t.act.vote(msg.id, t.member_id, msg.option)
     t.reply(msg.ref, type="poll_voted", id=poll.poll_id, option=msg.option)
     if previous == msg.option:
         return  # the same vote again changes nothing
-    t.flusher.mark(("poll", poll.poll_id))
+    t.room.updates.poll_results(poll)
     t.record(
         EventKind.POLL_VOTE,
         action="vote" if previous is None else "change",
@@ -200,9 +199,9 @@ def poll_vote(t: Turn, msg: mi.PollVote) -> None:
     )
 
 
-def poll_close(t: Turn, msg: mi.PollClose) -> None:
+async def poll_close(t: Turn, msg: mi.PollClose) -> None:
     t.require_moderator("close polls")
-    poll = t.act.polls.close(msg.id)
+    poll = await t.act.close_poll(msg.id)
     t.room.broadcast("poll", {"poll": poll.to_json()})
     t.record(
         EventKind.POLL_VOTE,
@@ -216,32 +215,34 @@ def poll_close(t: Turn, msg: mi.PollClose) -> None:
 # --- product moments --------------------------------------------------------------
 
 
-def product_pin(t: Turn, msg: mi.ProductPin) -> None:
+async def product_pin(t: Turn, msg: mi.ProductPin) -> None:
     t.require_moderator("pin products")
     product = Product(msg.id, msg.title, msg.price, msg.link, msg.image)
-    t.act.shelf.pin(product)
+    await t.act.pin_product(product)
     t.room.broadcast("product", {"product": product.to_json()})
-    t.flusher.mark(("product", product.product_id))
+    stats = await t.act.product_stats(product.product_id)
+    if stats is not None:
+        t.room.updates.product_stats(product.product_id, stats)
     t.record(EventKind.PRODUCT_CLICK, action="pin", product_id=msg.id)
 
 
-def product_unpin(t: Turn, msg: mi.ProductUnpin) -> None:
+async def product_unpin(t: Turn, msg: mi.ProductUnpin) -> None:
     t.require_moderator("unpin products")
-    product = t.act.shelf.unpin()
+    product = await t.act.unpin_product()
     t.room.broadcast("product", {"product": None})
     t.record(EventKind.PRODUCT_CLICK, action="unpin", product_id=product.product_id)
 
 
-def product_click(t: Turn, msg: mi.ProductClick) -> None:
-    t.act.shelf.click(msg.id, t.member_id)
-    t.flusher.mark(("product", msg.id))
+async def product_click(t: Turn, msg: mi.ProductClick) -> None:
+    stats = await t.act.click_product(msg.id, t.member_id)
+    t.room.updates.product_stats(msg.id, stats)
     t.record(EventKind.PRODUCT_CLICK, action="click", product_id=msg.id)
-    click = Click(t.room.room_id, t.act.session_id, msg.id, now_ms())
+    click = Click(t.room.room_id, t.room.session_id, msg.id, now_ms())
     if t.clicks is not None:
         t.clicks.remember_soon(t.member_id, click)
 
 
-HANDLERS: dict[type, Callable[[Turn, Any], None]] = {
+HANDLERS: dict[type, Callable[[Turn, Any], Awaitable[None]]] = {
     mi.ChatSend: chat_send,
     mi.ChatDelete: chat_delete,
     mi.React: react,

@@ -295,7 +295,7 @@ class Session:
         self._ctx = SessionContext(room, me, self._service, self._send)
         extra: dict[str, Any] = {}
         for feature in self._features:
-            extra.update(feature.joined_state(self._ctx))
+            extra.update(await feature.joined_state(self._ctx))
         self._send(
             {
                 "type": "joined",

@@ -88,7 +88,7 @@ class StageFeature:
 
     # --- Feature ------------------------------------------------------------------------
 
-    def joined_state(self, ctx: SessionContext) -> dict[str, Any]:
+    async def joined_state(self, ctx: SessionContext) -> dict[str, Any]:
         room, me = ctx.room, ctx.me
         state: dict[str, Any] = {
             "stage": stage_json(room),
