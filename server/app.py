@@ -60,7 +60,7 @@ from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
 from server.settings import Settings
 from server.signaling.context import Feature
-from server.signaling.handler import websocket_handler
+from server.signaling.handler import Sockets, websocket_handler
 from server.signaling.interactions import Interactions
 from server.signaling.people import PeopleFeature
 from server.signaling.rewards import RewardsFeature
@@ -79,6 +79,13 @@ RECORDER = web.AppKey("recorder", EventRecorder)
 SETTINGS = web.AppKey("settings", Settings)
 INTERACTIONS = web.AppKey("interactions", Interactions)
 REMOVALS = web.AppKey("removals", RemovalListener)
+SOCKETS = web.AppKey("sockets", Sockets)
+# A stop tells every page to come back after about this long (docs/protocol.md), and gives
+# the sockets this long to close before the rooms and their media are closed anyway.
+RECONNECT_AFTER_S = 1.0
+SOCKETS_CLOSE_S = 5.0
+# What aiohttp still waits for in-flight requests after that (its default is 60 s).
+SHUTDOWN_TIMEOUT_S = 10.0
 # Routes that are not REST (pages, the WebSocket, static files): not in the OpenAPI document.
 NOT_REST = ("/ws", "/rooms/{room_id}", "/r/{code}", "/static", "/dashboard")
 WEBHOOKS = web.AppKey("webhooks", WebhookOutbox)
@@ -178,6 +185,20 @@ def create_app(settings: Settings) -> web.Application:
         await scorer_redis.connection_pool.disconnect()
         await stopping
         await scorer_redis.aclose()
+
+    # An orderly stop (SIGTERM, runner cleanup), before any cleanup_ctx unwinds: pages are
+    # told to reconnect and their sockets closed (each leaves its room, its leave event
+    # recorded), then the rooms close (their sessions end) and their media; the recorder,
+    # still running, flushes every event when its context stops.
+    sockets = Sockets()
+    app[SOCKETS] = sockets
+
+    async def stop_rooms(app: web.Application) -> None:
+        logger.info("stopping: %d sockets told to reconnect", len(sockets))
+        await sockets.stop(RECONNECT_AFTER_S, SOCKETS_CLOSE_S)
+        await service.close()
+
+    app.on_shutdown.append(stop_rooms)
 
     async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         lag.start()
@@ -311,7 +332,7 @@ def create_app(settings: Settings) -> web.Application:
         [
             web.get("/healthz", healthz),
             web.get("/metrics", metrics_handler(read_metrics)),
-            web.get("/ws", websocket_handler(service, settings.signaling, features=features)),
+            web.get("/ws", websocket_handler(service, settings.signaling, features, sockets)),
             web.get("/rooms/{room_id}", room_page),
             web.get("/r/{code}", hook_page),
             web.static("/static", WEB_DIR, show_index=False),
@@ -357,5 +378,6 @@ def run(settings: Settings, print_ready: bool = True) -> None:
         port=settings.server.port,
         access_log_class=QuietAccessLogger,
         print=None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         loop=uvloop.new_event_loop(),
     )
