@@ -268,7 +268,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(removals_ctx)
     # Message groups beyond the core protocol (server/signaling/context.py: Feature).
     # Stage: hands, invitations, speakers, mutes, co-host, removal and bans.
-    stage = StageFeature(service, members, settings.redis.timeout)
+    stage = StageFeature(service)
     # Rewards: coupons, lucky draws, quizzes, check-ins and points (server/http/rewards.py).
     rewards = Rewards(
         redis,

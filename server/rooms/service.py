@@ -88,14 +88,24 @@ class RoomService:
     def live_rooms(self) -> dict[RoomId, Room]:
         return self._live
 
-    async def _read(self, call: Awaitable[T]) -> T:
+    async def _read(self, call: Awaitable[T], refusing: str = "entry") -> T:
+        """``call``, bounded by the Redis timeout; ``StoreUnavailable`` if it fails."""
         try:
             return await asyncio.wait_for(call, self._settings.redis.timeout)
         except (RedisError, OSError, TimeoutError) as exc:
             logger.warning(
-                "gate: member store unavailable (%s): refusing entry", type(exc).__name__
+                "member store unavailable (%s): refusing %s", type(exc).__name__, refusing
             )
             raise StoreUnavailable() from None
+
+    async def member_score(self, member_id: MemberId) -> float | None:
+        """``member_id``'s engagement score, or None when unknown or unreadable now (a
+        raised hand goes up anyway; the host sees no score)."""
+        try:
+            member = await self._read(self._members.get(member_id), "a hand's score")
+        except StoreUnavailable:
+            return None
+        return member.score if member is not None else None
 
     async def join(
         self, token: str, room_hint: str | None, listener: RoomListener

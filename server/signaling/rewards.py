@@ -24,10 +24,10 @@ import weakref
 from collections.abc import Hashable
 from typing import Any
 
-from server.engagement.events import now_ms
 from server.ids import MemberId
 from server.rewards_text import sentence
 from server.rooms import draws
+from server.rooms.clock import now_ms
 from server.rooms.coalesce import Coalescer
 from server.rooms.model import Participant
 from server.rooms.quiz import Quiz
