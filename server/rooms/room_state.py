@@ -2,9 +2,10 @@
 
 A room session runs from the room's open (its first join) to its close (it empties or the
 server stops). Its state is the chat history, questions and their votes, polls and their
-votes, the pinned product with its clicks and purchases, the hosts' journal, and the places
-taken (capacity). ``MemorySessionState`` (``server/rooms/room_state_memory.py``) keeps it in
-this process; a Redis implementation (issue 11) keeps it where every node sees it.
+votes, the pinned product with its clicks and purchases, the hosts' journal, the places
+taken (capacity) and the roles the stage gave. ``MemorySessionState``
+(``server/rooms/room_state_memory.py``) keeps it in this process; a Redis implementation
+(issue 11) keeps it where every node sees it.
 
 Rules for implementations, so that the Redis one is a drop-in:
 - every method is ``async`` (the memory one never suspends, so a handler that awaits it
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 
 from server.ids import MemberId
 from server.rooms.chat import Author, ChatMessage
+from server.rooms.model import Role
 from server.rooms.polls import Poll
 from server.rooms.products import Product, ProductStats
 from server.rooms.qa import Question
@@ -60,6 +62,17 @@ class SessionState(Protocol):
     async def release_place(self, member_id: MemberId) -> None: ...
 
     async def places_taken(self) -> int: ...
+
+    # --- stage roles -------------------------------------------------------------------
+
+    async def set_stage_role(self, member_id: MemberId, role: Role) -> None:
+        """Keep the role the stage gave ``member_id`` (speaker, co-host; member clears
+        it), so that a node taking the room over (issue 11) can give it back."""
+        ...
+
+    async def stage_roles(self) -> dict[MemberId, Role]:
+        """Members with a stage role in this session (not plain members, not hosts)."""
+        ...
 
     # --- chat --------------------------------------------------------------------------
 

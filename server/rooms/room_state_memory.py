@@ -1,8 +1,8 @@
 """The in-memory room state: ``SessionState`` kept in this process (one node, no failover).
 
 It wraps the pure rules (``ChatLog``, ``QaBoard``, ``PollBox``, ``ProductShelf``,
-``SessionJournal``) and a table of places. No method suspends, so each one is atomic on
-the event loop, exactly as the synchronous rules were.
+``SessionJournal``), a table of places and one of stage roles. No method suspends, so
+each one is atomic on the event loop, exactly as the synchronous rules were.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from server.ids import MemberId
 from server.rooms.chat import Author, ChatLog, ChatMessage
 from server.rooms.errors import InvalidState
 from server.rooms.journal import SessionJournal
+from server.rooms.model import Role
 from server.rooms.polls import Poll, PollBox
 from server.rooms.products import Product, ProductShelf, ProductStats
 from server.rooms.qa import QaBoard, Question
@@ -34,6 +35,7 @@ class MemorySessionState:
         self._started_ms = started_ms
         self._closed = False
         self._places: set[MemberId] = set()
+        self._roles: dict[MemberId, Role] = {}
         self._chat = ChatLog(settings.chat_history, settings.chat_max_length)
         self._qa = QaBoard(settings.max_questions, settings.question_max_length)
         self._polls = PollBox(settings.max_polls)
@@ -76,6 +78,17 @@ class MemorySessionState:
 
     async def places_taken(self) -> int:
         return len(self._places)
+
+    # --- stage roles -------------------------------------------------------------------
+
+    async def set_stage_role(self, member_id: MemberId, role: Role) -> None:
+        if role is Role.MEMBER or role is Role.HOST:
+            self._roles.pop(member_id, None)
+        else:
+            self._roles[member_id] = role
+
+    async def stage_roles(self) -> dict[MemberId, Role]:
+        return dict(self._roles)
 
     # --- chat --------------------------------------------------------------------------
 

@@ -213,6 +213,8 @@ class StageFeature:
         for pid, role in outcome.roles:
             before = room.get(pid)
             room.set_role(pid, role)
+            if before is not None:
+                await room.session.set_stage_role(before.member_id, role)
             if before is not None and before.role in ON_STAGE and role not in ON_STAGE:
                 off_stage.append(pid)
                 seated[pid] = before

@@ -11,6 +11,7 @@ from server.ids import MemberId, ParticipantId
 from server.rooms import errors as e
 from server.rooms.bus import LocalRoomBus, RoomBus
 from server.rooms.chat import Author
+from server.rooms.model import Role
 from server.rooms.products import Product
 from server.rooms.room_state import SessionState, SessionStates
 from server.rooms.room_state_memory import MemorySessionState, MemorySessionStates
@@ -194,3 +195,13 @@ def test_the_bus_forgets_who_unsubscribed_and_takes_a_new_subscription() -> None
     bus.unsubscribe("vip", ParticipantId("pa"))  # twice: nothing more happens
     bus.publish("vip", "y", {})
     assert len(new.got) == 1 and bus.subscribers("vip") == 0
+
+
+async def test_stage_roles_are_kept_per_member_and_cleared_by_member_or_host() -> None:
+    s = state()
+    await s.set_stage_role(CORA, Role.SPEAKER)
+    await s.set_stage_role(ADA, Role.COHOST)
+    await s.set_stage_role(BEA, Role.HOST)  # hosts come from their token, not the stage
+    assert await s.stage_roles() == {CORA: Role.SPEAKER, ADA: Role.COHOST}
+    await s.set_stage_role(CORA, Role.MEMBER)
+    assert await s.stage_roles() == {ADA: Role.COHOST}
