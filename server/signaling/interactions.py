@@ -1,15 +1,13 @@
 """The interactions feature: chat, reactions, Q&A, polls and product moments on the socket.
 
-It owns the server side of those messages: per-connection rate limits, who may do what
-(moderation is for hosts, see ``server.rooms.moderation``), what is broadcast to whom, the
-state late joiners get, and one engagement event per interaction. The rules themselves
-live in ``server.rooms`` (``chat``, ``reactions``, ``qa``, ``polls``, ``products``).
-
-The handlers, one per message, are in ``server/signaling/interaction_handlers.py``; each
-changes the room's session state (``Room.session``) in one atomic call. Bursty updates
-(reactions, poll results, click counts) are coalesced per room (``Room.updates``) and sent
-at most once per ``flush_interval``. The room owns its session: it starts when the room
-opens and ends when it closes.
+It owns the wire side of those messages: the per-member rate limits (``Room.limiters``),
+handing each message to its rule, and the state late joiners get in ``joined``. Who may do
+what, the change, the broadcast and the engagement event are the room's
+(``server/rooms/interactions.py``, over the room's ``SessionState``); the handlers, one per
+message, are in ``server/signaling/interaction_handlers.py``. Bursty updates (reactions,
+poll results, click counts) are coalesced per room (``Room.updates``) and sent at most once
+per ``flush_interval``. The room owns its session: it starts when the room opens and ends
+when it closes.
 """
 
 from __future__ import annotations
