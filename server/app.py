@@ -39,7 +39,7 @@ from server.http import webhooks as webhooks_api
 from server.http.commerce import CommerceApi
 from server.http.common import api_errors
 from server.http.core import OperatorApi
-from server.http.engagement import EngagementApi, push_tier_change
+from server.http.engagement import EngagementApi
 from server.http.history_import import HistoryImportApi
 from server.http.hooks import HooksApi
 from server.http.metrics import LoopLag, metrics_handler
@@ -49,15 +49,18 @@ from server.http.tiers import TiersApi
 from server.http.webhooks import WebhooksApi
 from server.redis_client import connect
 from server.rooms.bans import BanStore
+from server.rooms.bus import LocalRoomBus
 from server.rooms.click_store import ClickStore
 from server.rooms.media_ice import IcePolicy
+from server.rooms.notices import push_tier_change
 from server.rooms.removals import RemovalListener
 from server.rooms.reward_service import Rewards
+from server.rooms.room_state_memory import MemorySessionStates
 from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
 from server.settings import Settings
 from server.signaling.context import Feature
-from server.signaling.handler import websocket_handler
+from server.signaling.handler import Sockets, websocket_handler
 from server.signaling.interactions import Interactions
 from server.signaling.people import PeopleFeature
 from server.signaling.rewards import RewardsFeature
@@ -76,6 +79,13 @@ RECORDER = web.AppKey("recorder", EventRecorder)
 SETTINGS = web.AppKey("settings", Settings)
 INTERACTIONS = web.AppKey("interactions", Interactions)
 REMOVALS = web.AppKey("removals", RemovalListener)
+SOCKETS = web.AppKey("sockets", Sockets)
+# A stop tells every page to come back after about this long (docs/protocol.md), and gives
+# the sockets this long to close before the rooms and their media are closed anyway.
+RECONNECT_AFTER_S = 1.0
+SOCKETS_CLOSE_S = 5.0
+# What aiohttp still waits for in-flight requests after that (its default is 60 s).
+SHUTDOWN_TIMEOUT_S = 10.0
 # Routes that are not REST (pages, the WebSocket, static files): not in the OpenAPI document.
 NOT_REST = ("/ws", "/rooms/{room_id}", "/r/{code}", "/static", "/dashboard")
 WEBHOOKS = web.AppKey("webhooks", WebhookOutbox)
@@ -115,8 +125,16 @@ def create_app(settings: Settings) -> web.Application:
     members = MemberStore(redis, rules.half_life_ms)
     rooms = RoomStore(redis)
     bans = BanStore(redis)
+    # Room sessions in this process, broadcasts within it (issue 11 puts both in Redis).
     service = RoomService(
-        settings, rooms, members, recorder, IcePolicy.from_settings(settings.media), bans
+        settings,
+        rooms,
+        members,
+        recorder,
+        IcePolicy.from_settings(settings.media),
+        MemorySessionStates(settings.interactions),
+        LocalRoomBus(),
+        bans,
     )
     lag = LoopLag()
     # Webhooks out: the outbox queues in Redis, the dispatcher posts (never the room).
@@ -138,7 +156,7 @@ def create_app(settings: Settings) -> web.Application:
         await recorder.stop()
 
     def on_tier_change(change: TierChange) -> None:
-        push_tier_change(service, change, interactions.tier_changed)
+        push_tier_change(service, change)
         outbox.publish("tier.changed", change.to_json())
 
     async def scorer_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -167,6 +185,20 @@ def create_app(settings: Settings) -> web.Application:
         await scorer_redis.connection_pool.disconnect()
         await stopping
         await scorer_redis.aclose()
+
+    # An orderly stop (SIGTERM, runner cleanup), before any cleanup_ctx unwinds: pages are
+    # told to reconnect and their sockets closed (each leaves its room, its leave event
+    # recorded), then the rooms close (their sessions end) and their media; the recorder,
+    # still running, flushes every event when its context stops.
+    sockets = Sockets()
+    app[SOCKETS] = sockets
+
+    async def stop_rooms(app: web.Application) -> None:
+        logger.info("stopping: %d sockets told to reconnect", len(sockets))
+        await sockets.stop(RECONNECT_AFTER_S, SOCKETS_CLOSE_S)
+        await service.close()
+
+    app.on_shutdown.append(stop_rooms)
 
     async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         lag.start()
@@ -209,8 +241,6 @@ def create_app(settings: Settings) -> web.Application:
     clicks = ClickStore(redis, settings.commerce.attribution_window)
     interactions = Interactions(settings.interactions, clicks)
     app[INTERACTIONS] = interactions
-    # Join and leave events carry the same room session id as the interactions' events.
-    service.session_of = interactions.session_for
 
     async def interactions_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
@@ -238,7 +268,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(removals_ctx)
     # Message groups beyond the core protocol (server/signaling/context.py: Feature).
     # Stage: hands, invitations, speakers, mutes, co-host, removal and bans.
-    stage = StageFeature(service, members, settings.redis.timeout)
+    stage = StageFeature(service)
     # Rewards: coupons, lucky draws, quizzes, check-ins and points (server/http/rewards.py).
     rewards = Rewards(
         redis,
@@ -294,7 +324,7 @@ def create_app(settings: Settings) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "rooms": len(service.live_rooms)})
 
-    commerce = CommerceApi(settings, service, interactions, clicks, redis, recorder)
+    commerce = CommerceApi(settings, service, clicks, redis, recorder)
     commerce.on_purchase = rewards_api.purchase_reported
     engagement = EngagementApi(settings, redis, recorder, rules, members, rooms)
     engagement.session_extras.append(rewards_api.session_extra)
@@ -302,7 +332,7 @@ def create_app(settings: Settings) -> web.Application:
         [
             web.get("/healthz", healthz),
             web.get("/metrics", metrics_handler(read_metrics)),
-            web.get("/ws", websocket_handler(service, settings.signaling, features=features)),
+            web.get("/ws", websocket_handler(service, settings.signaling, features, sockets)),
             web.get("/rooms/{room_id}", room_page),
             web.get("/r/{code}", hook_page),
             web.static("/static", WEB_DIR, show_index=False),
@@ -348,5 +378,6 @@ def run(settings: Settings, print_ready: bool = True) -> None:
         port=settings.server.port,
         access_log_class=QuietAccessLogger,
         print=None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         loop=uvloop.new_event_loop(),
     )

@@ -75,6 +75,7 @@ let joined = false;
 let finished = false; // refused, replaced or left: no more reconnecting
 let attempt = 0;
 let reconnectTimer = 0;
+let comeBackAfterMs = null; // the server is stopping: reconnect after this (+ jitter)
 let lastError = null;
 let iceServers = [];
 let refSeq = 0;
@@ -288,7 +289,9 @@ function onSocketClosed(code) {
 }
 
 function scheduleReconnect() {
-  const base = RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)];
+  const backoff = RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)];
+  const base = comeBackAfterMs ?? backoff;
+  comeBackAfterMs = null;
   attempt += 1;
   refreshState();
   // A little jitter so that a room full of members does not come back in lockstep.
@@ -307,6 +310,10 @@ function handleMessage(message) {
       callFeatures('onMessage', message, featureApi);
       break;
     case 'error': onError(message); break;
+    case 'reconnect':
+      // server_stopping: the socket closes next; come back after the delay it names.
+      comeBackAfterMs = Math.max(0, Number(message.retry_after) || 1) * 1000;
+      break;
     case 'role':
       onRole(message);
       callFeatures('onMessage', message, featureApi);

@@ -43,11 +43,11 @@ from server.ids import MemberId, RoomId, is_valid_id
 from server.reward_ops import purchase_coupon
 from server.rewards_text import sentence
 from server.rooms.click_store import ClickStore
+from server.rooms.notices import purchase_made
 from server.rooms.reward_errors import RewardError
 from server.rooms.room import Room
 from server.rooms.service import RoomService
 from server.settings import Settings
-from server.signaling.interactions import Interactions
 
 logger = logging.getLogger(__name__)
 
@@ -138,14 +138,12 @@ class CommerceApi:
         self,
         settings: Settings,
         service: RoomService,
-        interactions: Interactions,
         clicks: ClickStore,
         redis: Redis,
         recorder: EventRecorder,
     ) -> None:
         self._settings = settings
         self._service = service
-        self._interactions = interactions
         self._clicks = clicks
         self._redis = redis
         self._recorder = recorder
@@ -216,7 +214,7 @@ class CommerceApi:
         # Credited means on disk (the journal) or in Redis: a crash cannot lose it.
         await self._recorder.durable(self._settings.redis.timeout)
         if room is not None and attribution is not None:
-            self._interactions.purchase_made(
+            await purchase_made(
                 room,
                 member,
                 purchase["product_id"],
@@ -244,14 +242,14 @@ class CommerceApi:
         ]
         if present:
             room = max(present, key=lambda item: item[0])[1]
-            session = self._interactions.session_for(room)
+            session = room.session_id
             return room, {"room_id": room.room_id, "session": session, "via": "presence"}
         window = self._settings.commerce.attribution_window
         click = await self._clicks.last(member)
         if click is None or click.ts_ms < now_ms() - window * 1000:
             return None, None
         live = self._service.live_rooms.get(RoomId(click.room_id))
-        here = live if live and self._interactions.session_of(live) == click.session_id else None
+        here = live if live and live.session_id == click.session_id else None
         return here, {"room_id": click.room_id, "session": click.session_id, "via": "click"}
 
 

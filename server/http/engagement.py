@@ -38,7 +38,7 @@ from server.engagement.events import (
 )
 from server.engagement.explain import explain
 from server.engagement.forecast import read_prediction
-from server.engagement.ledger import Ledger, TierChange
+from server.engagement.ledger import Ledger
 from server.engagement.members import MemberStore
 from server.engagement.recorder import EventRecorder
 from server.engagement.reports import Reports, valid_session_name
@@ -66,9 +66,6 @@ from server.http.openapi import (
     query_limit,
 )
 from server.ids import MemberId, is_valid_id
-from server.rooms.model import Role
-from server.rooms.room import Room
-from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
 from server.settings import Settings
 from server.text import find_problem
@@ -227,29 +224,6 @@ def checked_encodable(event: Event) -> Event:
     except (ValueError, TypeError, OverflowError):
         raise ValueError("this event cannot be stored (a value is out of range)") from None
     return event
-
-
-def push_tier_change(
-    service: RoomService,
-    change: TierChange,
-    journal: Callable[[Room, dict[str, Any]], None] | None = None,
-) -> None:
-    """Tell the hosts of the room the member is in (on this node) about a tier change,
-    and hand it to ``journal`` (the room session's summary for hosts who reload)."""
-    for room in service.live_rooms.values():
-        participant = room.current_of(change.member_id)
-        if participant is None:
-            continue
-        hosts = [p.participant_id for p in room.participants if p.role in (Role.HOST, Role.COHOST)]
-        payload = {
-            "participant": participant.participant_id,
-            "member_id": change.member_id,
-            "name": participant.name,
-            **{k: v for k, v in change.to_json().items() if k in ("from", "to", "reason")},
-        }
-        room.broadcast("tier", payload, only=hosts)
-        if journal is not None:
-            journal(room, payload)
 
 
 class EngagementApi:

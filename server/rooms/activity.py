@@ -1,26 +1,15 @@
-"""Everything members do together in one live room session, and its rate limiters.
-
-A ``RoomActivity`` lives as long as its ``Room`` object (a room session: from the first
-join until the room empties and closes). It holds the chat, the reaction tally, Q&A,
-polls, the product shelf and the hosts' journal (purchases, tier changes), plus one
-``Limiter`` per member (not per connection: a reconnect must not refill the buckets).
-It must never hold
-the ``Room`` itself: the signaling feature keys activities by room in a weak map.
+"""The rate limits of a room's interactions: the configured ``Limits`` and one ``Limiter``
+per member of the room session (not per connection: a reconnect must not refill the
+buckets). A ``Room`` owns its ``Limiters``; the session's shared state is its
+``SessionState`` (``server/rooms/room_state.py``).
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 from server.ids import MemberId
-from server.rooms.chat import ChatLog
-from server.rooms.journal import SessionJournal
-from server.rooms.polls import PollBox
-from server.rooms.products import ProductShelf
-from server.rooms.qa import QaBoard
 from server.rooms.ratelimit import Limit, Limiter
-from server.rooms.reactions import ReactionTally
 from server.settings import InteractionSettings
 
 LIMIT_NAMES = ("chat", "reaction", "question", "vote", "click", "moderation")
@@ -51,18 +40,10 @@ class Limits:
         return self.by_name[name]
 
 
-class RoomActivity:
-    def __init__(self, room_id: str, settings: InteractionSettings, started_ms: int) -> None:
-        self.room_id = room_id
-        # Unique per room session; events carry it next to the room id.
-        self.session_id = f"s{started_ms:x}{secrets.token_hex(3)}"
-        self.started_ms = started_ms
-        self.chat = ChatLog(settings.chat_history, settings.chat_max_length)
-        self.reactions = ReactionTally()
-        self.qa = QaBoard(settings.max_questions, settings.question_max_length)
-        self.polls = PollBox(settings.max_polls)
-        self.shelf = ProductShelf()
-        self.journal = SessionJournal()
+class Limiters:
+    """The rate limiters of one room session's members (node-local, like the sockets)."""
+
+    def __init__(self) -> None:
         self._limiters: dict[MemberId, Limiter] = {}
         self._prune_at = PRUNE_MIN
 

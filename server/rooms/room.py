@@ -1,4 +1,8 @@
-"""A live room: who is in it, their listeners, and its media.
+"""A live room: who is in it, their listeners, its media, and its session.
+
+A room is opened by ``RoomService`` at its first join, with a fresh session (its
+``SessionState``, ``server/rooms/room_state.py``), and closed when it empties or the server
+stops: closing ends the session. Broadcasts go out through the ``RoomBus``.
 
 State changes happen in plain synchronous methods, after every check, so that no other
 coroutine can observe a half-made change. Listeners are told afterwards: joins and leaves
@@ -12,21 +16,26 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Iterable
-from enum import Enum
 from typing import Any, Protocol
 
 from server.ids import MemberId, ParticipantId
+from server.rooms.activity import Limiters
+from server.rooms.bus import RoomBus, Subscriber
 from server.rooms.errors import RoomError
 from server.rooms.media_peers import RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
+from server.rooms.moderation import is_moderator
 from server.rooms.presence import Pacing, PresenceBatch, PresenceRules, Roster
+from server.rooms.room_state import SessionState
+from server.rooms.room_updates import RoomUpdates
 from server.rooms.stage import Stage
 
 logger = logging.getLogger(__name__)
 
 
-class RoomListener(Protocol):
-    """How a room talks to one participant's connection (implemented by signaling)."""
+class RoomListener(Subscriber, Protocol):
+    """How a room talks to one participant's connection (implemented by signaling); its
+    ``room_event`` is reached through the room's bus."""
 
     def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None: ...
 
@@ -36,23 +45,24 @@ class RoomListener(Protocol):
         """The room sends this participant away (removed, banned); ``error`` says why."""
         ...
 
-    def room_event(self, kind: str, payload: dict[str, Any]) -> None:
-        """A named room event with plain, JSON-able data (chat line, hand raised, …)."""
-        ...
-
-
-class RoomState(Enum):
-    OPEN = "open"
-    CLOSED = "closed"
-
 
 class Room:
     def __init__(
-        self, spec: RoomSpec, media: RoomMedia, presence: PresenceRules | None = None
+        self,
+        spec: RoomSpec,
+        media: RoomMedia,
+        session: SessionState,
+        bus: RoomBus,
+        presence: PresenceRules | None = None,
+        flush_interval: float = 0.25,
     ) -> None:
         self.spec = spec
         self.media = media
-        self.state = RoomState.OPEN
+        self.session = session
+        self.bus = bus
+        # Node-local: the rate limiters of this session's members, its coalesced updates.
+        self.limiters = Limiters()
+        self.updates = RoomUpdates(flush_interval, self._publish_update)
         self._participants: dict[ParticipantId, Participant] = {}
         self._listeners: dict[ParticipantId, RoomListener] = {}
         self._by_member: dict[MemberId, ParticipantId] = {}
@@ -89,13 +99,15 @@ class Room:
         self._participants[participant.participant_id] = participant
         self._listeners[participant.participant_id] = listener
         self._by_member[participant.member_id] = participant.participant_id
+        self.bus.subscribe(self.room_id, participant.participant_id, listener)
         self.roster.add(participant)
         self._batch.joined(participant.participant_id)
         self._presence_changed()
 
     def remove(self, participant_id: ParticipantId) -> Participant | None:
         participant = self._participants.pop(participant_id, None)
-        self._listeners.pop(participant_id, None)
+        if self._listeners.pop(participant_id, None) is not None:
+            self.bus.unsubscribe(self.room_id, participant_id)
         if participant is None:
             return None
         if self._by_member.get(participant.member_id) == participant_id:
@@ -127,27 +139,35 @@ class Room:
         self, kind: str, payload: dict[str, Any], only: Iterable[ParticipantId] | None = None
     ) -> None:
         """Tell everyone (or only the given participants) about a room event."""
-        targets = (
-            self._listeners
-            if only is None
-            else {pid: self._listeners[pid] for pid in only if pid in self._listeners}
-        )
-        # One private copy per broadcast: every listener gets the same object, which the
-        # signaling layer encodes once for all of them (see signaling/frames.py).
-        event = dict(payload)
-        for listener in list(targets.values()):
-            listener.room_event(kind, event)
+        self.bus.publish(self.room_id, kind, payload, only)
+
+    def moderators(self) -> list[ParticipantId]:
+        """Who moderates the room now (hosts and co-hosts)."""
+        return [p.participant_id for p in self.roster.featured() if is_moderator(p)]
+
+    def _publish_update(self, kind: str, payload: dict[str, Any], moderators: bool) -> None:
+        self.broadcast(kind, payload, self.moderators() if moderators else None)
 
     @property
     def empty(self) -> bool:
         return not self._participants
 
-    def close(self) -> None:
-        """Stop the pending presence delta (the room is over)."""
+    @property
+    def session_id(self) -> str:
+        return self.session.session_id
+
+    async def close(self) -> None:
+        """Close the room: pending updates are dropped, the bus forgets its listeners,
+        and the session ends (a later open of this room starts a new one)."""
         if self._presence_timer is not None:
             self._presence_timer.cancel()
             self._presence_timer = None
         self._batch.take()
+        self.updates.cancel()
+        for participant_id in list(self._listeners):
+            self.bus.unsubscribe(self.room_id, participant_id)
+        self._listeners.clear()
+        await self.session.close()
 
     # --- presence ---------------------------------------------------------------------
 

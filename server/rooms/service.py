@@ -2,30 +2,35 @@
 
 A join verifies the token, reads the room and the member from Redis (bounded by a
 timeout: a slow or missing Redis refuses, it never admits), applies the policy, and only
-then changes state, without awaiting in between. Join and leave are recorded as events.
+then changes state, without awaiting in between (the room state's ``claim_place`` is the
+one atomic step). Join and leave are recorded as events, with the room's session id.
+
+A room opens at its first join, with a new session from ``SessionStates``, and closes when
+it empties (or the server stops): its session ends then.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
+import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 
-from server.engagement.events import EventKind, new_event
+from server.engagement.events import EventKind, new_event, now_ms
 from server.engagement.members import Member, MemberStore
 from server.engagement.recorder import EventRecorder
 from server.ids import MemberId, ParticipantId, RoomId
 from server.rooms.bans import BanStore
+from server.rooms.bus import RoomBus
 from server.rooms.errors import (
     Banned,
-    Forbidden,
     RemovedThisSession,
     RoomError,
+    RoomFull,
     RoomNotFound,
     StoreUnavailable,
     UnknownMember,
@@ -37,12 +42,18 @@ from server.rooms.model import Participant, Role, RoomSpec
 from server.rooms.policy import check_entry
 from server.rooms.presence import PresenceRules
 from server.rooms.room import Room, RoomListener
+from server.rooms.room_state import SessionStates
 from server.rooms.store import RoomStore
 from server.rooms.tokens import peek_room, verify_token
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def new_participant_id() -> ParticipantId:
+    """A participant id unique across nodes and restarts (no per-process counter)."""
+    return ParticipantId(f"p{secrets.token_hex(8)}")
 
 
 class RoomService:
@@ -53,37 +64,48 @@ class RoomService:
         members: MemberStore,
         recorder: EventRecorder,
         ice: IcePolicy,
+        states: SessionStates,
+        bus: RoomBus,
         bans: BanStore | None = None,
     ) -> None:
         self._settings = settings
         self._bans = bans
+        self._states = states
+        self._bus = bus
         # Called (synchronously) after anyone leaves a live room, however they leave.
         self.leave_hooks: list[Callable[[Room, Participant], None]] = []
         # Called (synchronously) with every event recorded here: (kind, room, member, data).
         self.record_hooks: list[Callable[[EventKind, Room, MemberId, dict[str, Any]], None]] = []
-        # The room's current session id, carried by join and leave events (and any event
-        # recorded here without one) so that engagement counts them per room session.
-        self.session_of: Callable[[Room], str | None] = lambda room: None
         self._rooms = rooms
         self._members = members
         self._recorder = recorder
         self.ice = ice
         self._live: dict[RoomId, Room] = {}
-        self._ids = itertools.count(1)
         self._closing: set[asyncio.Future[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def live_rooms(self) -> dict[RoomId, Room]:
         return self._live
 
-    async def _read(self, call: Awaitable[T]) -> T:
+    async def _read(self, call: Awaitable[T], refusing: str = "entry") -> T:
+        """``call``, bounded by the Redis timeout; ``StoreUnavailable`` if it fails."""
         try:
             return await asyncio.wait_for(call, self._settings.redis.timeout)
         except (RedisError, OSError, TimeoutError) as exc:
             logger.warning(
-                "gate: member store unavailable (%s): refusing entry", type(exc).__name__
+                "member store unavailable (%s): refusing %s", type(exc).__name__, refusing
             )
             raise StoreUnavailable() from None
+
+    async def member_score(self, member_id: MemberId) -> float | None:
+        """``member_id``'s engagement score, or None when unknown or unreadable now (a
+        raised hand goes up anyway; the host sees no score)."""
+        try:
+            member = await self._read(self._members.get(member_id), "a hand's score")
+        except StoreUnavailable:
+            return None
+        return member.score if member is not None else None
 
     async def join(
         self, token: str, room_hint: str | None, listener: RoomListener
@@ -117,7 +139,7 @@ class RoomService:
         # From here on: no awaits until the participant is in the room.
         room = self._live.get(spec.room_id)
         previous = room.current_of(claims.member_id) if room else None
-        occupants = room.member_count() if room else 0
+        occupants = await room.session.places_taken() if room else 0
         if previous is not None and previous.role is not Role.HOST:
             occupants -= 1  # the new connection takes over the old one's place
         check_entry(spec, member, claims.role, occupants)
@@ -125,11 +147,16 @@ class RoomService:
             room = self._open(spec)
         elif room.spec != spec:
             room.spec = spec  # operators may have changed the definition
+        if claims.role is not Role.HOST and not await room.session.claim_place(
+            claims.member_id, spec.capacity
+        ):
+            # Another node took the last place since the count above (never in memory).
+            raise RoomFull(spec.title, spec.capacity, spec.refusal_link)
         participant = self._participant(claims.member_id, member, claims.role)
         replaced_listener = None
         if previous is not None:
             replaced_listener = room.listener(previous.participant_id)
-            self._remove_now(room, previous)
+            self._remove_now(room, previous, keep_place=True)
         room.add(participant, listener)
         if replaced_listener is not None:
             replaced_listener.replaced()
@@ -145,7 +172,7 @@ class RoomService:
     def _session_now(self, room_id: RoomId) -> str | None:
         """The current session of the room if it is live on this node (else none runs)."""
         room = self._live.get(room_id)
-        return self.session_of(room) if room is not None else None
+        return room.session_id if room is not None else None
 
     async def _is_removed(self, room_id: RoomId, member_id: MemberId) -> bool:
         session = self._session_now(room_id)
@@ -156,10 +183,11 @@ class RoomService:
     async def remember_removal(self, room: Room, member_id: MemberId) -> None:
         """Keep ``member_id`` out of ``room`` for the rest of its session (raises
         ``StoreUnavailable`` when Redis cannot take it: then nobody is removed)."""
-        session = self.session_of(room)
-        if self._bans is None or session is None:
+        if self._bans is None:
             raise StoreUnavailable()
-        await self._read(self._bans.remove_for_session(room.spec.room_id, session, member_id))
+        await self._read(
+            self._bans.remove_for_session(room.spec.room_id, room.session_id, member_id)
+        )
 
     async def ban(self, room: Room, member_id: MemberId) -> None:
         """Ban ``member_id`` from ``room`` in Redis (raises ``StoreUnavailable``)."""
@@ -174,9 +202,10 @@ class RoomService:
         if listener is not None:
             listener.ended(reason)
 
-    def _participant(self, member_id: MemberId, member: Member | None, role: Role) -> Participant:
+    @staticmethod
+    def _participant(member_id: MemberId, member: Member | None, role: Role) -> Participant:
         return Participant(
-            participant_id=ParticipantId(f"p{next(self._ids)}"),
+            participant_id=new_participant_id(),
             member_id=member_id,
             name=member.name if member else member_id,
             role=role,
@@ -196,7 +225,10 @@ class RoomService:
         rules = PresenceRules(
             signaling.presence_interval, signaling.presence_budget, signaling.people_page
         )
-        room = Room(spec, media, rules)
+        session = self._states.open(spec.room_id, now_ms())
+        room = Room(
+            spec, media, session, self._bus, rules, self._settings.interactions.flush_interval
+        )
         holder.append(room)
         # Stage slots changed: every subscriber re-offers to cover them (docs/protocol.md).
         media.on_tracks_changed = lambda: room.broadcast("tracks", media.tracks_json())
@@ -206,8 +238,11 @@ class RoomService:
         self._live[spec.room_id] = room
         return room
 
-    def _remove_now(self, room: Room, participant: Participant) -> asyncio.Future[None] | None:
-        """Take ``participant`` out of ``room`` now; return the (scheduled) media clean-up."""
+    def _remove_now(
+        self, room: Room, participant: Participant, keep_place: bool = False
+    ) -> asyncio.Future[None] | None:
+        """Take ``participant`` out of ``room`` now; return the (scheduled) media clean-up
+        (with the release of their place unless a new connection of theirs keeps it)."""
         if room.remove(participant.participant_id) is None:
             return None
         watch = max(0.0, time.monotonic() - participant.joined_at)
@@ -218,7 +253,7 @@ class RoomService:
             watch_seconds=round(watch, 3),
             role=participant.role.value,
         )
-        closing = asyncio.ensure_future(room.media.remove(participant.participant_id))
+        closing = asyncio.ensure_future(self._clean_up(room, participant, release=not keep_place))
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
         for hook in list(self.leave_hooks):
@@ -231,6 +266,13 @@ class RoomService:
         )
         return closing
 
+    @staticmethod
+    async def _clean_up(room: Room, participant: Participant, release: bool) -> None:
+        # Unless they are back already (a new connection claimed the place it holds).
+        if release and room.current_of(participant.member_id) is None:
+            await room.session.release_place(participant.member_id)
+        await room.media.remove(participant.participant_id)
+
     async def leave(self, room: Room, participant: Participant) -> None:
         """Remove ``participant`` (if still there), close its media, close an empty room."""
         # By id: the record changes when the participant's role does (stage).
@@ -242,15 +284,12 @@ class RoomService:
             await closing
         if room.empty and self._live.get(room.spec.room_id) is room:
             del self._live[room.spec.room_id]
-            room.close()
+            await room.close()
             await room.media.close()
 
     def record(self, kind: EventKind, room: Room, member_id: MemberId, **data: Any) -> None:
         """Record an engagement event for something that happened in ``room`` (never blocks)."""
-        if "session" not in data:
-            session = self.session_of(room)
-            if session:
-                data["session"] = session
+        data.setdefault("session", room.session_id)
         self._recorder.record(new_event(kind, room.spec.room_id, member_id, **data))
         for hook in self.record_hooks:
             try:
@@ -258,14 +297,26 @@ class RoomService:
             except Exception:
                 logger.exception("room %s: a record hook failed", room.spec.room_id)
 
-    @staticmethod
-    def require_host(participant: Participant, action: str) -> None:
-        if participant.role is not Role.HOST:
-            raise Forbidden(action, participant.role.value)
+    def spawn(self, room: Room, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``work`` for ``room`` in the background (owned here: awaited briefly, then
+        cancelled, at close); a failure is logged with the room."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("room %s: %s failed: %r", room.room_id, what, task.exception())
+
+        task.add_done_callback(done)
 
     async def close(self) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self._settings.redis.timeout)
+            for task in list(self._tasks):
+                task.cancel()
         rooms = list(self._live.values())
         self._live.clear()
         for room in rooms:
-            room.close()
+            await room.close()
         await asyncio.gather(*(room.media.close() for room in rooms))

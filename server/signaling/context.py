@@ -34,6 +34,6 @@ class Feature(Protocol):
         """Apply ``message``; raise ``RoomError`` or ``ProtocolError`` to refuse it."""
         ...
 
-    def joined_state(self, ctx: SessionContext) -> dict[str, Any]:
+    async def joined_state(self, ctx: SessionContext) -> dict[str, Any]:
         """Fields added to the ``joined`` message (state a late joiner needs)."""
         ...

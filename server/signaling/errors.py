@@ -20,6 +20,7 @@ ERROR_CODES: dict[type[e.RoomError], tuple[str, int | None]] = {
 }
 
 CLOSE_NORMAL = 1000
+CLOSE_SERVICE_RESTART = 1012  # RFC 6455 registry: the server restarts, come back later
 CLOSE_TOO_LARGE = 1009
 CLOSE_JOIN_TIMEOUT = 4408
 

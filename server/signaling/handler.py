@@ -1,7 +1,10 @@
-"""The ``/ws`` route: negotiate the subprotocol, then hand the socket to a ``Session``."""
+"""The ``/ws`` route: negotiate the subprotocol, then hand the socket to a ``Session``;
+``Sockets`` keeps the open ones, so that a stopping server can send each page away."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -13,12 +16,51 @@ from server.signaling.direct import transport_of
 from server.signaling.frames import FrameCache
 from server.signaling.session import Session
 
+logger = logging.getLogger(__name__)
+
 JSON_PROTOCOL = "salon.v1.json"
 MSGPACK_PROTOCOL = "salon.v1.msgpack"
 
 
+class Sockets:
+    """The sessions this app serves now, each with the event its handler sets when done."""
+
+    def __init__(self) -> None:
+        self._open: dict[Session, asyncio.Event] = {}
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def track(self, session: Session) -> asyncio.Event:
+        """Keep ``session`` until its handler sets the returned event and calls ``done``."""
+        return self._open.setdefault(session, asyncio.Event())
+
+    def done(self, session: Session) -> None:
+        done = self._open.pop(session, None)
+        if done is not None:
+            done.set()
+
+    async def stop(self, retry_after: float, timeout: float) -> None:
+        """Tell every page to reconnect in ``retry_after`` s, close every socket, and wait
+        (up to ``timeout`` s) until each session has left its room."""
+        sessions = dict(self._open)
+        for session in sessions:
+            session.server_stopping(retry_after)
+        if not sessions:
+            return
+        waits = [asyncio.ensure_future(done.wait()) for done in sessions.values()]
+        _, pending = await asyncio.wait(waits, timeout=timeout)
+        for wait in pending:
+            wait.cancel()
+        if pending:
+            logger.warning("shutdown: %d sockets did not close in %.1f s", len(pending), timeout)
+
+
 def websocket_handler(
-    service: RoomService, settings: SignalingSettings, features: tuple[Feature, ...] = ()
+    service: RoomService,
+    settings: SignalingSettings,
+    features: tuple[Feature, ...] = (),
+    sockets: Sockets | None = None,
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     frames = FrameCache()  # shared by this app's sessions: a broadcast is encoded once
 
@@ -34,7 +76,14 @@ def websocket_handler(
         await ws.prepare(request)
         binary = ws.ws_protocol == MSGPACK_PROTOCOL
         direct = transport_of(request.transport)
-        await Session(ws, service, settings, binary, features, frames, direct).run()
+        session = Session(ws, service, settings, binary, features, frames, direct)
+        if sockets is not None:
+            sockets.track(session)
+        try:
+            await session.run()
+        finally:
+            if sockets is not None:
+                sockets.done(session)
         return ws
 
     return handle

@@ -251,6 +251,12 @@ def wrong_encoding(binary: bool) -> dict[str, Any]:
     )
 
 
+def reconnect(code: str, retry_after: float) -> dict[str, Any]:
+    """Come back in ``retry_after`` seconds (with some jitter): this server is going away
+    (``server_stopping``); the socket closes right after (docs/protocol.md)."""
+    return {"type": "reconnect", "code": code, "retry_after": retry_after}
+
+
 def pong(ref: str | None = None) -> dict[str, Any]:
     return {"type": "pong", **({"ref": ref} if ref is not None else {})}
 

@@ -38,7 +38,7 @@ class PeopleFeature:
 
     message_types: tuple[type, ...] = mp.MESSAGE_TYPES
 
-    def joined_state(self, ctx: SessionContext) -> dict[str, Any]:
+    async def joined_state(self, ctx: SessionContext) -> dict[str, Any]:
         return {}  # the first page is part of the core ``joined`` (see ``first_page``)
 
     async def handle(self, ctx: SessionContext, message: Any) -> None:

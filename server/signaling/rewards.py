@@ -24,10 +24,11 @@ import weakref
 from collections.abc import Hashable
 from typing import Any
 
-from server.engagement.events import now_ms
 from server.ids import MemberId
 from server.rewards_text import sentence
 from server.rooms import draws
+from server.rooms.clock import now_ms
+from server.rooms.coalesce import Coalescer
 from server.rooms.model import Participant
 from server.rooms.quiz import Quiz
 from server.rooms.reward_errors import RewardError
@@ -39,7 +40,6 @@ from server.rooms.service import RoomService
 from server.rooms.stage import MODERATORS
 from server.signaling import messages as m
 from server.signaling import messages_rewards as mr
-from server.signaling.coalesce import Coalescer
 from server.signaling.context import SessionContext
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class RewardsFeature:
 
     # --- Feature ---------------------------------------------------------------------
 
-    def joined_state(self, ctx: SessionContext) -> dict[str, Any]:
+    async def joined_state(self, ctx: SessionContext) -> dict[str, Any]:
         live = self._rewards.live(ctx.room, self._session(ctx.room))
         live.met(ctx.me)
         now = now_ms()
@@ -260,7 +260,7 @@ class RewardsFeature:
     # --- helpers -----------------------------------------------------------------------------
 
     def _session(self, room: Room) -> str:
-        return self._service.session_of(room) or ""
+        return room.session_id
 
     @staticmethod
     def _tell_member(room: Room, member: str, kind: str, payload: dict[str, Any]) -> None:

@@ -28,7 +28,12 @@ from server.settings import SignalingSettings
 from server.signaling import messages as m
 from server.signaling.context import Feature, SessionContext
 from server.signaling.direct import DirectWriter, Transport
-from server.signaling.errors import CLOSE_JOIN_TIMEOUT, CLOSE_NORMAL, code_for
+from server.signaling.errors import (
+    CLOSE_JOIN_TIMEOUT,
+    CLOSE_NORMAL,
+    CLOSE_SERVICE_RESTART,
+    code_for,
+)
 from server.signaling.frames import Frame, FrameCache
 from server.signaling.people import first_page
 from server.signaling.privacy import for_members
@@ -119,6 +124,12 @@ class Session:
 
     def ended(self, error: RoomError) -> None:
         self._fail(error)
+
+    def server_stopping(self, retry_after: float) -> None:
+        """The server stops: tell the page to reconnect (to another node, or to this one
+        when it is back) and close the socket; leaving the room follows as for any close."""
+        self._send(m.reconnect("server_stopping", retry_after))
+        self._send(_Close(CLOSE_SERVICE_RESTART, "server_stopping"))
 
     # --- outbox -------------------------------------------------------------------------
 
@@ -295,7 +306,7 @@ class Session:
         self._ctx = SessionContext(room, me, self._service, self._send)
         extra: dict[str, Any] = {}
         for feature in self._features:
-            extra.update(feature.joined_state(self._ctx))
+            extra.update(await feature.joined_state(self._ctx))
         self._send(
             {
                 "type": "joined",

@@ -14,16 +14,12 @@ side (``RoomService._open``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
 
-from redis.exceptions import RedisError
-
-from server.engagement.events import EventKind
-from server.engagement.members import MemberStore
 from server.ids import ParticipantId
+from server.rooms import stage_events
 from server.rooms.errors import NoSuchParticipant, Removed
 from server.rooms.model import Participant
 from server.rooms.room import Room
@@ -78,17 +74,13 @@ class StageFeature:
 
     message_types: tuple[type, ...] = ms.MESSAGE_TYPES
 
-    def __init__(
-        self, service: RoomService, members: MemberStore | None, read_timeout: float
-    ) -> None:
+    def __init__(self, service: RoomService) -> None:
         self._service = service
-        self._members = members
-        self._timeout = read_timeout
         service.leave_hooks.append(self._left)
 
     # --- Feature ------------------------------------------------------------------------
 
-    def joined_state(self, ctx: SessionContext) -> dict[str, Any]:
+    async def joined_state(self, ctx: SessionContext) -> dict[str, Any]:
         room, me = ctx.room, ctx.me
         state: dict[str, Any] = {
             "stage": stage_json(room),
@@ -112,8 +104,7 @@ class StageFeature:
             outcome = stage.lower_hand(me)
         elif isinstance(message, ms.StageReply):
             outcome = stage.reply(me, message.accept, cap, now)
-            kind = EventKind.STAGE_ACCEPT if message.accept else EventKind.STAGE_DECLINE
-            self._record(ctx, kind, me)
+            stage_events.replied(ctx.service, room, me, message.accept)
         elif isinstance(message, ms.StageLeave):
             outcome = stage.leave_stage(me, now)
         elif isinstance(message, ms.Remove):
@@ -130,11 +121,11 @@ class StageFeature:
         stage, cap = ctx.room.stage, ctx.room.spec.speaker_cap
         if isinstance(message, ms.StageInvite):
             outcome = stage.invite(me, target, cap)
-            self._record(
-                ctx,
-                EventKind.STAGE_INVITE,
+            stage_events.invited(
+                ctx.service,
+                ctx.room,
                 target,
-                by=me.member_id,
+                me.member_id,
                 hand_raised=stage.hand_raised(target.participant_id),
             )
             ctx.room.broadcast(
@@ -152,11 +143,11 @@ class StageFeature:
         if isinstance(message, ms.Mute):
             outcome = stage.mute(me, target)
             if outcome.mutes:
-                self._record(
-                    ctx,
-                    EventKind.MUTE,
+                stage_events.muted(
+                    ctx.service,
+                    ctx.room,
                     target,
-                    by=me.member_id,
+                    me.member_id,
                     muted=True,
                     self_mute=me.participant_id == target.participant_id,
                 )
@@ -164,8 +155,8 @@ class StageFeature:
         if isinstance(message, ms.Unmute):
             outcome = stage.unmute(me, target)
             if outcome.mutes:
-                self._record(
-                    ctx, EventKind.MUTE, target, by=me.member_id, muted=False, self_mute=True
+                stage_events.muted(
+                    ctx.service, ctx.room, target, me.member_id, muted=False, self_mute=True
                 )
             return outcome
         if isinstance(message, ms.AskUnmute):
@@ -184,12 +175,12 @@ class StageFeature:
             self._tell_self(room, me.participant_id)
             return
         check(Action.RAISE_HAND, me.role)  # refuse before reading anything
-        score = await self._score(me)
+        score = await ctx.service.member_score(me.member_id)
         me = self._me(ctx)  # the role may have changed while we read
         if room.get(me.participant_id) is None:
             return
         outcome = room.stage.raise_hand(me, time.monotonic(), score)
-        self._record(ctx, EventKind.HAND_RAISE, me)
+        stage_events.hand_raised(ctx.service, room, me)
         await self._apply(ctx, outcome)
 
     async def _remove(self, ctx: SessionContext, target: Participant, ban: bool) -> None:
@@ -201,7 +192,7 @@ class StageFeature:
             await ctx.service.ban(room, target.member_id)
         else:
             await ctx.service.remember_removal(room, target.member_id)
-        self._record(ctx, EventKind.BAN if ban else EventKind.REMOVE, target, by=me.member_id)
+        stage_events.removed(ctx.service, room, target, me.member_id, ban)
         current = room.get(target.participant_id)
         if current is not None:
             ctx.service.expel(room, current, Removed(me.name, ban))
@@ -213,15 +204,6 @@ class StageFeature:
             " and banned them" if ban else "",
         )
 
-    async def _score(self, me: Participant) -> float | None:
-        if self._members is None:
-            return None
-        try:
-            member = await asyncio.wait_for(self._members.get(me.member_id), self._timeout)
-        except (RedisError, OSError, TimeoutError):
-            return None  # the hand goes up anyway; the host sees no score
-        return member.score if member is not None else None
-
     # --- applying and telling -----------------------------------------------------------
 
     async def _apply(self, ctx: SessionContext, outcome: Outcome) -> None:
@@ -231,6 +213,8 @@ class StageFeature:
         for pid, role in outcome.roles:
             before = room.get(pid)
             room.set_role(pid, role)
+            if before is not None:
+                await room.session.set_stage_role(before.member_id, role)
             if before is not None and before.role in ON_STAGE and role not in ON_STAGE:
                 off_stage.append(pid)
                 seated[pid] = before
@@ -263,13 +247,7 @@ class StageFeature:
         """Record time on stage (strong engagement) when a seat ends, however it ends."""
         person = who or room.get(pid)
         if person is not None:
-            self._service.record(
-                EventKind.STAGE_SECONDS,
-                room,
-                person.member_id,
-                seconds=round(seconds, 3),
-                role=person.role.value,
-            )
+            stage_events.stage_time(self._service, room, person, seconds)
 
     def _publish(self, room: Room) -> None:
         room.broadcast("stage", stage_json(room))
@@ -293,7 +271,3 @@ class StageFeature:
         if target is None:
             raise NoSuchParticipant(participant)
         return target
-
-    @staticmethod
-    def _record(ctx: SessionContext, kind: EventKind, who: Participant, **data: Any) -> None:
-        ctx.service.record(kind, ctx.room, who.member_id, role=who.role.value, **data)

@@ -4,7 +4,6 @@ that goes with the room, co-hosts appointed mid-session, and Redis going away.""
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,7 +12,8 @@ import msgpack
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from server.app import INTERACTIONS, RECORDER, SERVICE, create_app
+from server.app import RECORDER, SERVICE, create_app
+from server.ids import RoomId
 from tests.functional.conftest import (
     PRODUCT,
     RELAXED,
@@ -109,27 +109,27 @@ async def test_interactions_speak_msgpack_too(
 async def test_room_state_goes_when_the_room_closes(
     serve: Callable[..., Awaitable[TestClient[Any, Any]]],
 ) -> None:
-    """Per-room state is keyed weakly by the room: an emptied room leaves nothing behind."""
+    """The room owns its session: when the last one leaves, the room closes and its session
+    ends with it (this replaced a test that polled ``gc.collect()`` for a weak map)."""
     client = await serve(**{"interactions.flush_interval": 0.05})
     ws = Socket(await client.ws_connect("/ws"))
     first = await ws.join(token("cora"))
+    service = client.server.app[SERVICE]
+    room = service.live_rooms[RoomId("vip")]
+    assert room.session.session_id == first["interactions"]["session"]
+    assert not room.session.closed and room.bus.subscribers("vip") == 1
     await ws.send({"type": "reaction", "emoji": "heart"})
     await ws.send({"type": "chat_send", "text": "bye"})
     await ws.recv_type("reactions")
     await ws.send({"type": "leave"})
     await ws.closed_with()
-    service = client.server.app[SERVICE]
-    for _ in range(50):
-        if not service.live_rooms:
+    for _ in range(100):
+        if room.session.closed:
             break
         await asyncio.sleep(0.02)
-    interactions = client.server.app[INTERACTIONS]
-    for _ in range(50):
-        gc.collect()
-        if interactions.room_count == 0:
-            break
-        await asyncio.sleep(0.02)
-    assert interactions.room_count == 0
+    assert room.session.closed
+    assert not service.live_rooms and room.bus.subscribers("vip") == 0
+    assert not room.updates.pending
     # A new session starts afresh: no chat, a new session id.
     ws = Socket(await client.ws_connect("/ws"))
     again = await ws.join(token("cora"))

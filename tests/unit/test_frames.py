@@ -9,11 +9,13 @@ import msgpack
 
 from server.engagement.members import Tier
 from server.ids import MemberId, ParticipantId, RoomId
+from server.rooms.bus import LocalRoomBus
 from server.rooms.media_ice import IcePolicy
 from server.rooms.media_peers import RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
 from server.rooms.room import Room
-from server.settings import MediaSettings
+from server.rooms.room_state_memory import MemorySessionState
+from server.settings import InteractionSettings, MediaSettings
 from server.signaling.frames import FrameCache
 
 
@@ -64,7 +66,8 @@ async def test_room_broadcast_gives_every_listener_the_same_private_copy() -> No
 
     settings = MediaSettings()
     media = RoomMedia(RoomId("r"), IcePolicy.from_settings(settings), settings, lambda *_: None)
-    room = Room(RoomSpec(RoomId("r"), "R", (Tier.CORE,)), media)
+    session = MemorySessionState("r", InteractionSettings(), 0)
+    room = Room(RoomSpec(RoomId("r"), "R", (Tier.CORE,)), media, session, LocalRoomBus())
     for n in range(3):
         who = Participant(ParticipantId(f"p{n}"), MemberId(f"m{n}"), "M", Role.MEMBER, None, 0.0)
         room.add(who, Listener())  # type: ignore[arg-type]
@@ -73,5 +76,5 @@ async def test_room_broadcast_gives_every_listener_the_same_private_copy() -> No
     assert len(received) == 3
     assert all(r is received[0] for r in received)
     assert received[0] == payload and received[0] is not payload
-    room.close()
+    await room.close()
     await media.close()

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from server.http.commerce import InputError, check_signature, parse_purchase, sign
-from server.signaling.coalesce import Coalescer
+from server.rooms.coalesce import Coalescer
 
 SECRET = "webhook-secret"
 BODY = b'{"order_id":"o-1"}'

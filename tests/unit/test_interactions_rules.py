@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from server.ids import MemberId, ParticipantId
 from server.rooms import errors as e
-from server.rooms.activity import Limits, RoomActivity
+from server.rooms.activity import Limiters, Limits
 from server.rooms.chat import Author, ChatLog
 from server.rooms.model import Participant, Role
 from server.rooms.moderation import is_moderator
@@ -304,7 +304,7 @@ def test_slow_limits_read_naturally() -> None:
 
 
 def test_limiters_idle_long_enough_to_be_full_again_are_dropped() -> None:
-    activity = RoomActivity("room", InteractionSettings(), 0)
+    activity = Limiters()
     chat = Limit("chat", 1.0, 5)
     for n in range(200):
         activity.limiter(MemberId(f"m{n}"), 0.0).check(chat, 0.0)
@@ -319,7 +319,7 @@ def test_limiters_idle_long_enough_to_be_full_again_are_dropped() -> None:
 def test_a_member_has_one_limiter_whichever_connection_they_use() -> None:
     """Regression (issue 14): rate limits were per connection, so a reconnect refilled
     them."""
-    activity = RoomActivity("room", InteractionSettings(), 0)
+    activity = Limiters()
     chat = Limit("chat", 0.5, 2)
     first = activity.limiter(MemberId("cora"), 10.0)
     first.check(chat, 10.0)

@@ -1,0 +1,50 @@
+"""What reaches a live room from outside its sockets: a purchase credited to its session
+(the shop's REST call), a member's tier change (the scorer).
+
+Each tells the room's moderators at once and keeps the entry in the session's journal, so
+that a reloaded host console shows it again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.engagement.ledger import TierChange
+from server.ids import MemberId
+from server.rooms.room import Room
+from server.rooms.service import RoomService
+
+
+async def purchase_made(
+    room: Room, member_id: MemberId, product_id: str, details: dict[str, Any]
+) -> str:
+    """Tell ``room``'s moderators about a purchase credited to its session; its id."""
+    participant = room.current_of(member_id)
+    payload = {
+        "member_id": member_id,
+        "name": participant.name if participant else member_id,
+        "product_id": product_id,
+        **details,
+    }
+    session = room.session_id
+    stats = await room.session.purchased(product_id, payload)
+    room.broadcast("purchase", payload, only=room.moderators())
+    room.updates.product_stats(product_id, stats)
+    return session
+
+
+def push_tier_change(service: RoomService, change: TierChange) -> None:
+    """Tell the hosts of the room the member is in (on this node) about a tier change,
+    and keep it in the room session's journal (for hosts who reload)."""
+    for room in service.live_rooms.values():
+        participant = room.current_of(change.member_id)
+        if participant is None:
+            continue
+        payload = {
+            "participant": participant.participant_id,
+            "member_id": change.member_id,
+            "name": participant.name,
+            **{k: v for k, v in change.to_json().items() if k in ("from", "to", "reason")},
+        }
+        room.broadcast("tier", payload, only=room.moderators())
+        service.spawn(room, room.session.tier_changed(payload), "keeping a tier change")
