@@ -16,6 +16,7 @@ from aiohttp import web
 
 from server import reward_ops as ops
 from server.engagement.reports import valid_session_name
+from server.error_text import sentence
 from server.http.common import (
     Handler,
     RequestError,
@@ -34,7 +35,6 @@ from server.http.openapi import (
     operation,
     path_param,
 )
-from server.rewards_text import sentence
 from server.rooms import rewards as rules
 from server.rooms.reward_errors import RewardError
 from server.rooms.reward_service import Rewards

@@ -4,7 +4,7 @@ check-ins and points (messages in ``messages_rewards``; docs/protocol.md, "Rewar
 It finds the room and the person a message concerns, lets ``server.rooms.reward_service``
 decide and apply it (rules pure, effects atomic in Redis, one event per action), and
 tells people what changed. A refusal is an ``error`` with the ``RewardError``'s code and
-its sentence (``server/rewards_text.py``), and changes nothing.
+its sentence (``server/error_text.py``), and changes nothing.
 
 What it sends: ``coupon_drop`` (to each member with their own eligibility and, if not
 eligible, why), ``coupon_stock`` (coalesced), ``coupon_end``, ``coupon_claimed`` (to the
@@ -25,8 +25,8 @@ from collections.abc import Hashable
 from typing import Any
 
 from server.engagement.events import now_ms
+from server.error_text import sentence
 from server.ids import MemberId
-from server.rewards_text import sentence
 from server.rooms import draws
 from server.rooms.model import Participant
 from server.rooms.quiz import Quiz

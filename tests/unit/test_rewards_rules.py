@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from server.engagement.members import Tier
 from server.engagement.reward_points import PointRules, day_number, day_text, parse_point_rules
 from server.engagement.rules import RulesError, load_rules
-from server.rewards_text import SENTENCES, render
+from server.error_text import SENTENCES, render
 from server.rooms import draws, quiz
 from server.rooms.errors import Forbidden
 from server.rooms.model import Role
