@@ -152,7 +152,11 @@ function offerCard() {
     claim.disabled = drop.remaining <= 0;
     box.append(claim);
   } else if (drop.why && !isModerator()) {
-    const why = el('p', 'rw-why', drop.why);
+    // Why not, in the page's language from the refusal's code (the English `why` is for
+    // old pages).
+    const text = drop.why_code && api
+      ? api.errorText({ code: drop.why_code, params: drop.why_params || {} }) : drop.why;
+    const why = el('p', 'rw-why', text);
     why.setAttribute('role', 'note');
     box.append(why);
   }

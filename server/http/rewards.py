@@ -24,6 +24,7 @@ from server.http.common import (
     error_response,
     parse_json,
     read_capped,
+    room_error_response,
 )
 from server.http.openapi import (
     ID,
@@ -79,7 +80,7 @@ class RewardsApi:
             try:
                 return await handler(request)
             except RewardError as exc:
-                return error_response(STATUS.get(exc.code, 400), exc.code, sentence(exc))
+                return room_error_response(STATUS.get(exc.code, 400), exc)
             except TextError as exc:
                 return error_response(400, "invalid_field", exc.sentence())
 
@@ -161,6 +162,7 @@ class RewardsApi:
                     "redeemed": False,
                     "code": code,
                     "error": exc.code,
+                    "params": exc.params,
                     "message": sentence(exc),
                 }
         try:

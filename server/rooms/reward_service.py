@@ -223,7 +223,7 @@ class Rewards(PointsActions):
 
     async def answer(self, room: Room, actor: Participant, quiz_id: str, option: int) -> Quiz:
         if actor.role in MODERATORS:
-            raise RewardError("staff", action="answer quizzes")
+            raise RewardError("staff", action="answer_quiz")
         rewards.check(rewards.Action.ANSWER_QUIZ, actor.role)
         live = self.live(room)
         quiz = live.quiz

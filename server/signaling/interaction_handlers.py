@@ -90,7 +90,7 @@ def chat_send(t: Turn, msg: mi.ChatSend) -> None:
 
 
 def chat_delete(t: Turn, msg: mi.ChatDelete) -> None:
-    t.require_moderator("delete chat messages")
+    t.require_moderator("delete_chat")
     message = t.act.chat.delete(msg.id)
     t.room.broadcast("chat_deleted", {"id": message.message_id})
     t.record(
@@ -152,24 +152,24 @@ def _question_changed(t: Turn, action: str, question_id: str, changed: Iterable[
 
 
 def answer(t: Turn, msg: mi.QuestionAnswer) -> None:
-    t.require_moderator("mark questions answered")
+    t.require_moderator("answer_question")
     question = t.act.qa.answer(msg.id)
     _question_changed(t, "answer", msg.id, [question])
 
 
 def pin(t: Turn, msg: mi.QuestionPin) -> None:
-    t.require_moderator("pin questions")
+    t.require_moderator("pin_question")
     _question_changed(t, "pin", msg.id, t.act.qa.pin(msg.id))
 
 
 def unpin(t: Turn, msg: mi.QuestionUnpin) -> None:
-    t.require_moderator("unpin questions")
+    t.require_moderator("unpin_question")
     question = t.act.qa.unpin(msg.id)
     _question_changed(t, "unpin", msg.id, [question])
 
 
 def dismiss(t: Turn, msg: mi.QuestionDismiss) -> None:
-    t.require_moderator("dismiss questions")
+    t.require_moderator("dismiss_question")
     question = t.act.qa.dismiss(msg.id)
     t.room.broadcast("question_removed", {"id": question.question_id})
     t.record(EventKind.QUESTION, action="dismiss", question_id=question.question_id)
@@ -179,7 +179,7 @@ def dismiss(t: Turn, msg: mi.QuestionDismiss) -> None:
 
 
 def poll_create(t: Turn, msg: mi.PollCreate) -> None:
-    t.require_moderator("create polls")
+    t.require_moderator("create_poll")
     poll = t.act.polls.create(msg.question, msg.options, now_ms())
     t.room.broadcast("poll", {"poll": poll.to_json()})
     t.record(EventKind.POLL_VOTE, action="create", poll_id=poll.poll_id, options=len(poll.options))
@@ -201,7 +201,7 @@ def poll_vote(t: Turn, msg: mi.PollVote) -> None:
 
 
 def poll_close(t: Turn, msg: mi.PollClose) -> None:
-    t.require_moderator("close polls")
+    t.require_moderator("close_poll")
     poll = t.act.polls.close(msg.id)
     t.room.broadcast("poll", {"poll": poll.to_json()})
     t.record(
@@ -217,7 +217,7 @@ def poll_close(t: Turn, msg: mi.PollClose) -> None:
 
 
 def product_pin(t: Turn, msg: mi.ProductPin) -> None:
-    t.require_moderator("pin products")
+    t.require_moderator("pin_product")
     product = Product(msg.id, msg.title, msg.price, msg.link, msg.image)
     t.act.shelf.pin(product)
     t.room.broadcast("product", {"product": product.to_json()})
@@ -226,7 +226,7 @@ def product_pin(t: Turn, msg: mi.ProductPin) -> None:
 
 
 def product_unpin(t: Turn, msg: mi.ProductUnpin) -> None:
-    t.require_moderator("unpin products")
+    t.require_moderator("unpin_product")
     product = t.act.shelf.unpin()
     t.room.broadcast("product", {"product": None})
     t.record(EventKind.PRODUCT_CLICK, action="unpin", product_id=product.product_id)

@@ -50,7 +50,7 @@ class PeopleFeature:
         else:
             me = room.get(ctx.me.participant_id) or ctx.me
             if not is_moderator(me):
-                raise Forbidden("search the people list", me.role.value)
+                raise Forbidden("search_people", me.role.value)
             found = room.roster.search(message.query, SEARCH_LIMIT)
             reply = {
                 "type": "people_found",

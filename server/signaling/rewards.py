@@ -37,10 +37,10 @@ from server.rooms.rewards import eligibility
 from server.rooms.room import Room
 from server.rooms.service import RoomService
 from server.rooms.stage import MODERATORS
-from server.signaling import messages as m
 from server.signaling import messages_rewards as mr
 from server.signaling.coalesce import Coalescer
 from server.signaling.context import SessionContext
+from server.signaling.errors import error_message
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class RewardsFeature:
         try:
             await self._handle(ctx, me, message)
         except RewardError as exc:
-            ctx.send(m.error(exc.code, sentence(exc), message.ref))
+            ctx.send(error_message(exc, message.ref))
 
     async def _handle(self, ctx: SessionContext, me: Participant, message: Any) -> None:
         """Apply ``message``; the reply to the sender (if any) is returned by the step."""
@@ -121,6 +121,7 @@ class RewardsFeature:
             "eligible": why is None,
             "why": None if why is None else sentence(why),
             "why_code": None if why is None else why.code,
+            "why_params": None if why is None else why.params,
         }
 
     async def _claim(self, room: Room, me: Participant, drop_id: str) -> dict[str, Any]:
@@ -222,7 +223,15 @@ class RewardsFeature:
             logger.warning(
                 "room %s: quiz %s could not close: %s", room.room_id, quiz.quiz_id, exc.code
             )
-            room.broadcast("quiz_result", {"id": quiz.quiz_id, "error": sentence(exc)})
+            room.broadcast(
+                "quiz_result",
+                {
+                    "id": quiz.quiz_id,
+                    "error": sentence(exc),
+                    "code": exc.code,
+                    "params": exc.params,
+                },
+            )
             return
         except Exception:
             logger.exception("room %s: quiz %s failed to close", room.room_id, quiz.quiz_id)

@@ -28,7 +28,7 @@ from server.settings import SignalingSettings
 from server.signaling import messages as m
 from server.signaling.context import Feature, SessionContext
 from server.signaling.direct import DirectWriter, Transport
-from server.signaling.errors import CLOSE_JOIN_TIMEOUT, CLOSE_NORMAL, code_for
+from server.signaling.errors import CLOSE_JOIN_TIMEOUT, CLOSE_NORMAL, close_for, error_message
 from server.signaling.frames import Frame, FrameCache
 from server.signaling.people import first_page
 from server.signaling.privacy import for_members
@@ -148,10 +148,10 @@ class Session:
             self._closing = True
 
     def _fail(self, error: RoomError, ref: str | None = None) -> None:
-        code, close = code_for(error)
-        self._send(m.error(code, str(error), ref, error.params))
+        self._send(error_message(error, ref))
+        close = close_for(error)
         if close is not None:
-            self._send(_Close(close, code))
+            self._send(_Close(close, error.code))
 
     async def _writer(self) -> None:
         while True:
