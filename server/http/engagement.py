@@ -245,7 +245,7 @@ def push_tier_change(
             "participant": participant.participant_id,
             "member_id": change.member_id,
             "name": participant.name,
-            **{k: v for k, v in change.to_json().items() if k in ("from", "to", "reason")},
+            **{k: v for k, v in change.to_json().items() if k in ("from", "to", "reason", "rule")},
         }
         room.broadcast("tier", payload, only=hosts)
         if journal is not None:

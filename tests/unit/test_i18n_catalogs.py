@@ -23,6 +23,7 @@ DYNAMIC = {
     "tier": ["core", "active", "potential", "silent"],
     "reaction": ["heart", "clap", "fire", "laugh", "wow", "party"],
     "strip": ["people", "questions", "clicks", "purchases", "revenue", "tiers"],
+    "tiers.reason": ["core", "active", "potential", "silent", "pinned"],
 }
 
 
