@@ -1,7 +1,8 @@
 """The wire format, parsed in one place with no I/O.
 
 ``parse(obj)`` turns a decoded JSON/msgpack object into one of the frozen client message
-classes or raises ``ProtocolError(code, detail)``; ``decode_frame`` first turns a frame's
+classes (the closed union ``ClientMessage``: the core messages here and each feature's
+union) or raises ``ProtocolError(code, detail)``; ``decode_frame`` first turns a frame's
 bytes or text into that object. Server messages are plain dicts built by helpers at the
 bottom, so the shape of everything the server says lives in this file too.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -25,7 +25,11 @@ from server.signaling import (
     messages_stage,
 )
 from server.signaling.fields import ProtocolError, pc, string, wire_safe
-from server.signaling.message_shapes import RefOnly
+from server.signaling.message_shapes import Parser, RefOnly
+from server.signaling.messages_interactions import InteractionMessage
+from server.signaling.messages_people import PeopleMessage
+from server.signaling.messages_rewards import RewardMessage
+from server.signaling.messages_stage import StageMessage
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +44,8 @@ __all__ = ["ProtocolError", "parse"]
 
 # Feature modules define their own message classes and parsers; they are merged here so
 # that every client message is still parsed through this one table.
-FEATURE_PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
+FeatureMessage = StageMessage | InteractionMessage | RewardMessage | PeopleMessage
+FEATURE_PARSERS: dict[str, Parser[FeatureMessage]] = {
     **messages_stage.PARSERS,
     **messages_interactions.PARSERS,
     **messages_rewards.PARSERS,
@@ -91,7 +96,10 @@ class Ping(RefOnly):
     type: Literal["ping"] = "ping"
 
 
-ClientMessage = Join | Offer | Candidate | Stop | Leave | Ping
+CoreMessage = Join | Offer | Candidate | Stop | Leave | Ping
+# Every message a client may send: the session dispatches on it with ``match`` and
+# ``assert_never``, so mypy proves that no type is left unhandled.
+ClientMessage = CoreMessage | FeatureMessage
 # The types ``parse`` handles itself; ``FEATURE_PARSERS`` holds the rest.
 CORE_TYPES = ("join", "offer", "candidate", "stop", "leave", "ping")
 
@@ -176,7 +184,7 @@ def _candidate(obj: dict[str, Any], ref: str | None) -> dict[str, Any] | None:
     return {"candidate": text, "sdpMid": mid, "sdpMLineIndex": index}
 
 
-def parse(obj: Any) -> Any:
+def parse(obj: Any) -> ClientMessage:
     """Validate a decoded frame and return the typed message it carries."""
     if not isinstance(obj, dict):
         raise ProtocolError("bad_message", "A message must be an object with a 'type'.")
@@ -211,7 +219,7 @@ def parse(obj: Any) -> Any:
     raise ProtocolError("unknown_type", f"Unknown message type '{shown}'.", ref)
 
 
-def to_wire(message: Any) -> dict[str, Any]:
+def to_wire(message: ClientMessage) -> dict[str, Any]:
     """The wire object for a client message (tests, bots and the load tester use it)."""
     out: dict[str, Any] = {"type": message.type}
     for name in (f.name for f in fields(message)):
