@@ -22,7 +22,7 @@ import logging
 import time
 import weakref
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, assert_never
 
 from server.engagement.events import now_ms
 from server.error_text import sentence
@@ -74,41 +74,47 @@ class RewardsFeature:
             }
         }
 
-    async def handle(self, ctx: SessionContext, message: Any) -> None:
+    async def handle(self, ctx: SessionContext, message: mr.RewardMessage) -> None:
         me = ctx.room.get(ctx.me.participant_id) or ctx.me
         try:
             await self._handle(ctx, me, message)
         except RewardError as exc:
             ctx.send(error_message(exc, message.ref))
 
-    async def _handle(self, ctx: SessionContext, me: Participant, message: Any) -> None:
+    async def _handle(
+        self, ctx: SessionContext, me: Participant, message: mr.RewardMessage
+    ) -> None:
         """Apply ``message``; the reply to the sender (if any) is returned by the step."""
         room, rewards = ctx.room, self._rewards
         reply: dict[str, Any] | None = None
-        if isinstance(message, mr.CouponDrop):
-            self._announce(room, await rewards.drop(room, me, message.coupon, self._session(room)))
-        elif isinstance(message, mr.CouponEnd):
-            room.broadcast("coupon_end", {"id": rewards.end_drop(room, me).drop_id})
-        elif isinstance(message, mr.CouponClaim):
-            reply = await self._claim(room, me, message.drop)
-        elif isinstance(message, mr.DrawRun):
-            await self._draw(ctx, me, message)
-        elif isinstance(message, mr.QuizAsk):
-            await self._ask(ctx, me, message)
-        elif isinstance(message, mr.QuizAnswer):
-            await rewards.answer(room, me, message.quiz, message.option)
-            reply = {"type": "quiz_answered", "quiz": message.quiz, "option": message.option}
-        elif isinstance(message, mr.CheckIn):
-            done = await rewards.check_in(me, room)
-            reply = {"type": "checkin_done", "streak": done.streak, "points": done.points}
-            reply["balance"] = done.balance
-        elif isinstance(message, mr.PointsRedeem):
-            reply = {
-                "type": "points_redeemed",
-                **await rewards.redeem_points(me, message.reward, room),
-            }
-        elif isinstance(message, mr.RewardsMe):
-            reply = {"type": "rewards_self", **await rewards.state_of(me.member_id)}
+        match message:
+            case mr.CouponDrop():
+                drop = await rewards.drop(room, me, message.coupon, self._session(room))
+                self._announce(room, drop)
+            case mr.CouponEnd():
+                room.broadcast("coupon_end", {"id": rewards.end_drop(room, me).drop_id})
+            case mr.CouponClaim():
+                reply = await self._claim(room, me, message.drop)
+            case mr.DrawRun():
+                await self._draw(ctx, me, message)
+            case mr.QuizAsk():
+                await self._ask(ctx, me, message)
+            case mr.QuizAnswer():
+                await rewards.answer(room, me, message.quiz, message.option)
+                reply = {"type": "quiz_answered", "quiz": message.quiz, "option": message.option}
+            case mr.CheckIn():
+                done = await rewards.check_in(me, room)
+                reply = {"type": "checkin_done", "streak": done.streak, "points": done.points}
+                reply["balance"] = done.balance
+            case mr.PointsRedeem():
+                reply = {
+                    "type": "points_redeemed",
+                    **await rewards.redeem_points(me, message.reward, room),
+                }
+            case mr.RewardsMe():
+                reply = {"type": "rewards_self", **await rewards.state_of(me.member_id)}
+            case _:
+                assert_never(message)
         if reply is not None:
             ctx.send({**reply, "ref": message.ref} if message.ref else reply)
 

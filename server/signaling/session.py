@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from aiohttp import WSMsgType, web
 
@@ -234,43 +234,64 @@ class Session:
             logger.exception("unexpected error handling a client message")
             self._send(m.error("internal", "Something went wrong on our side.", ref))
 
-    async def _dispatch(self, message: Any) -> None:
-        if isinstance(message, m.Ping):
-            self._send(m.pong(message.ref))
-            return
-        if isinstance(message, m.Join):
-            await self._join(message)
-            return
-        if self._room is None or self._me is None:
-            raise m.ProtocolError("not_joined", "Send join first.", message.ref)
-        room, me = self._room, self._me
-        current = room.get(me.participant_id)
-        if current is not None and current is not me:
+    async def _dispatch(self, message: m.ClientMessage) -> None:
+        match message:
+            case m.Join() | m.Offer() | m.Candidate() | m.Stop() | m.Leave() | m.Ping():
+                await self._core(message)
+            case _:
+                # mypy narrows what is left to ``FeatureMessage``; each feature matches
+                # its own union exhaustively.
+                await self._to_feature(self._joined(message.ref), message)
+
+    def _joined(self, ref: str | None) -> SessionContext:
+        """The context of the joined participant, as the room has them now."""
+        if self._room is None or self._me is None or self._ctx is None:
+            raise m.ProtocolError("not_joined", "Send join first.", ref)
+        current = self._room.get(self._me.participant_id)
+        if current is not None and current is not self._me:
             # The role changed (stage): handlers see the participant as the room has it.
-            self._me = me = current
-            if self._ctx is not None:
-                self._ctx = dataclasses.replace(self._ctx, me=current)
+            self._me = current
+            self._ctx = dataclasses.replace(self._ctx, me=current)
+        return self._ctx
+
+    async def _core(self, message: m.CoreMessage) -> None:
+        match message:
+            case m.Ping():
+                self._send(m.pong(message.ref))
+            case m.Join():
+                await self._join(message)
+            case m.Offer():
+                ctx = self._joined(message.ref)
+                if message.pc == "pub":
+                    sdp = await self._publish(ctx.room, ctx.me, message.sdp)
+                else:
+                    sdp = await ctx.room.media.answer(
+                        ctx.me.participant_id, message.pc, message.sdp
+                    )
+                self._send(m.answer(message.pc, sdp, message.ref))
+            case m.Candidate():
+                ctx = self._joined(message.ref)
+                await ctx.room.media.add_candidate(
+                    ctx.me.participant_id, message.pc, message.candidate
+                )
+            case m.Stop():
+                ctx = self._joined(message.ref)
+                await ctx.room.media.stop(ctx.me.participant_id, message.pc)
+            case m.Leave():
+                self._joined(message.ref)
+                self._send(_Close(CLOSE_NORMAL, "bye"))
+            case _:
+                assert_never(message)
+
+    async def _to_feature(self, ctx: SessionContext, message: m.FeatureMessage) -> None:
         feature = self._routes.get(type(message))
-        if feature is not None and self._ctx is not None:
-            await feature.handle(self._ctx, message)
-        elif isinstance(message, m.Offer):
-            if message.pc == "pub":
-                sdp = await self._publish(room, me, message.sdp)
-            else:
-                sdp = await room.media.answer(me.participant_id, message.pc, message.sdp)
-            self._send(m.answer(message.pc, sdp, message.ref))
-        elif isinstance(message, m.Candidate):
-            await room.media.add_candidate(me.participant_id, message.pc, message.candidate)
-        elif isinstance(message, m.Stop):
-            await room.media.stop(me.participant_id, message.pc)
-        elif isinstance(message, m.Leave):
-            self._send(_Close(CLOSE_NORMAL, "bye"))
-        else:
+        if feature is None:
             # Parsed, but no feature of this server handles it: say so rather than fall
             # through in silence (the client would wait for an answer forever).
             raise m.ProtocolError(
                 "unknown_type", f"This server does not handle '{message.type}'.", message.ref
             )
+        await feature.handle(ctx, message)
 
     async def _publish(self, room: Room, me: Participant, sdp: str) -> str:
         """Answer a ``pub`` offer: the host's go to the main feeds, a speaker's to the stage."""
