@@ -66,7 +66,7 @@ from server.http.openapi import (
     query_limit,
 )
 from server.ids import MemberId, is_valid_id
-from server.rooms.model import Role
+from server.rooms.moderation import moderators
 from server.rooms.room import Room
 from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
@@ -240,7 +240,7 @@ def push_tier_change(
         participant = room.current_of(change.member_id)
         if participant is None:
             continue
-        hosts = [p.participant_id for p in room.participants if p.role in (Role.HOST, Role.COHOST)]
+        hosts = moderators(room.participants)
         payload = {
             "participant": participant.participant_id,
             "member_id": change.member_id,

@@ -25,8 +25,8 @@ from server.engagement.members import TIER_NAMES, Tier
 from server.ids import is_valid_id
 from server.rooms.errors import Forbidden
 from server.rooms.model import Role
+from server.rooms.moderation import MODERATORS
 from server.rooms.reward_errors import RewardError
-from server.rooms.stage import MODERATORS
 from server.text import clean_label
 
 MEMBERS = frozenset({Role.MEMBER, Role.SPEAKER})

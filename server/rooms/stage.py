@@ -22,9 +22,9 @@ from enum import StrEnum
 from server.ids import ParticipantId
 from server.rooms.errors import Forbidden, StageConflict, StageFull
 from server.rooms.model import Participant, Role
+from server.rooms.moderation import MODERATORS
 
 ON_STAGE = frozenset({Role.COHOST, Role.SPEAKER})
-MODERATORS = frozenset({Role.HOST, Role.COHOST})
 PUBLISHERS = frozenset({Role.HOST, Role.COHOST, Role.SPEAKER})
 
 

@@ -25,7 +25,7 @@ from server.ids import MemberId, ParticipantId
 from server.rooms.activity import Limits, RoomActivity
 from server.rooms.click_store import ClickStore
 from server.rooms.errors import RateLimited
-from server.rooms.moderation import is_moderator
+from server.rooms.moderation import is_moderator, moderators
 from server.rooms.reactions import REACTIONS
 from server.rooms.room import Room
 from server.settings import InteractionSettings
@@ -211,4 +211,4 @@ class Interactions:
 
     @staticmethod
     def _moderators(room: Room) -> list[ParticipantId]:
-        return [p.participant_id for p in room.participants if is_moderator(p)]
+        return moderators(room.participants)

@@ -49,7 +49,7 @@ class PeopleFeature:
                 people = [room.roster.listed(p) for p in page.people]
                 reply = m.people_page(people, page.next, len(room.roster))
             case mp.PeopleSearch():
-                me = room.get(ctx.me.participant_id) or ctx.me
+                me = ctx.current()
                 if not is_moderator(me):
                     raise Forbidden("search_people", me.role.value)
                 found = room.roster.search(message.query, SEARCH_LIMIT)

@@ -29,6 +29,7 @@ from server.error_text import sentence
 from server.ids import MemberId
 from server.rooms import draws
 from server.rooms.model import Participant
+from server.rooms.moderation import MODERATORS
 from server.rooms.quiz import Quiz
 from server.rooms.reward_errors import RewardError
 from server.rooms.reward_live import Drop
@@ -36,7 +37,6 @@ from server.rooms.reward_service import Rewards
 from server.rooms.rewards import eligibility
 from server.rooms.room import Room
 from server.rooms.service import RoomService
-from server.rooms.stage import MODERATORS
 from server.signaling import messages_rewards as mr
 from server.signaling.coalesce import Coalescer
 from server.signaling.context import SessionContext
@@ -75,7 +75,7 @@ class RewardsFeature:
         }
 
     async def handle(self, ctx: SessionContext, message: mr.RewardMessage) -> None:
-        me = ctx.room.get(ctx.me.participant_id) or ctx.me
+        me = ctx.current()
         try:
             await self._handle(ctx, me, message)
         except RewardError as exc:

@@ -21,9 +21,10 @@ from server.ids import ParticipantId
 from server.rooms.errors import Replaced, RoomError
 from server.rooms.media_peers import offered_kinds
 from server.rooms.model import Participant, Role
+from server.rooms.moderation import is_moderator
 from server.rooms.room import Room
 from server.rooms.service import RoomService
-from server.rooms.stage import MODERATORS, PUBLISHERS, check_publish
+from server.rooms.stage import PUBLISHERS, check_publish
 from server.settings import SignalingSettings
 from server.signaling import messages as m
 from server.signaling.context import Feature, SessionContext
@@ -124,10 +125,7 @@ class Session:
 
     def _moderator(self) -> bool:
         """Does this socket's participant moderate the room (and so see tiers)?"""
-        if self._room is None or self._me is None:
-            return False
-        current = self._room.get(self._me.participant_id) or self._me
-        return current.role in MODERATORS
+        return self._ctx is not None and is_moderator(self._ctx.current())
 
     def _send(self, message: dict[str, Any] | Frame | _Close | None) -> None:
         # None: a broadcast the frame cache could not encode (it logged it).

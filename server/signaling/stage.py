@@ -26,9 +26,10 @@ from server.engagement.members import MemberStore
 from server.ids import ParticipantId
 from server.rooms.errors import NoSuchParticipant, Removed
 from server.rooms.model import Participant
+from server.rooms.moderation import MODERATORS, moderators
 from server.rooms.room import Room
 from server.rooms.service import RoomService
-from server.rooms.stage import MODERATORS, ON_STAGE, Action, Outcome, check
+from server.rooms.stage import ON_STAGE, Action, Outcome, check
 from server.signaling import messages_stage as ms
 from server.signaling.context import SessionContext
 
@@ -273,8 +274,7 @@ class StageFeature:
 
     def _publish(self, room: Room) -> None:
         room.broadcast("stage", stage_json(room))
-        moderators = [p.participant_id for p in room.participants if p.role in MODERATORS]
-        room.broadcast("hands", hands_json(room), only=moderators)
+        room.broadcast("hands", hands_json(room), only=moderators(room.participants))
 
     @staticmethod
     def _tell_self(room: Room, pid: ParticipantId) -> None:
@@ -285,7 +285,7 @@ class StageFeature:
     @staticmethod
     def _me(ctx: SessionContext) -> Participant:
         """This connection's participant as the room has it now (roles change)."""
-        return ctx.room.get(ctx.me.participant_id) or ctx.me
+        return ctx.current()
 
     @staticmethod
     def _target(room: Room, participant: str) -> Participant:
