@@ -9,7 +9,7 @@
 // "Rewards"); this page asks and shows. Text goes on the page with textContent only.
 
 import { button, el, labelled } from './dom.js';
-import { registerFeature } from './features.js';
+import { MODERATORS, registerFeature } from './features.js';
 
 // Every string this module shows, in one table (ready to move to a catalog).
 const T = {
@@ -69,7 +69,6 @@ const T = {
   runDraw: 'Run draw',
 };
 
-const MODERATORS = new Set(['host', 'cohost']);
 const OPTION_FIELDS = 4;
 
 const state = {
