@@ -25,6 +25,7 @@ from typing import Any, Final
 from aiohttp import web
 from redis.asyncio import Redis
 
+from server import outbound as out
 from server.engagement.events import (
     EXTERNAL_ACTIONS,
     SCHEMA_VERSION,
@@ -240,16 +241,12 @@ def push_tier_change(
         participant = room.current_of(change.member_id)
         if participant is None:
             continue
-        hosts = moderators(room.participants)
-        payload = {
-            "participant": participant.participant_id,
-            "member_id": change.member_id,
-            "name": participant.name,
-            **{k: v for k, v in change.to_json().items() if k in ("from", "to", "reason", "rule")},
-        }
-        room.broadcast("tier", payload, only=hosts)
+        message = out.tier(
+            participant.participant_id, change.member_id, participant.name, change.to_json()
+        )
+        room.broadcast(*message, only=moderators(room.participants))
         if journal is not None:
-            journal(room, payload)
+            journal(room, message.payload)
 
 
 class EngagementApi:

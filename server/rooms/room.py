@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import Any, Protocol
 
+from server import outbound as out
 from server.ids import MemberId, ParticipantId
 from server.rooms.errors import RoomError
 from server.rooms.media_peers import RoomMedia
@@ -113,7 +114,7 @@ class Room:
         changed = dataclasses.replace(current, role=role)
         self._participants[participant_id] = changed
         self.roster.update(changed)
-        self.broadcast("role", {"participant": changed.to_json()})
+        self.broadcast(*out.role(changed.to_json()))
         return changed
 
     def listener(self, participant_id: ParticipantId) -> RoomListener | None:
@@ -162,7 +163,7 @@ class Room:
         self._presence_timer = None
         joined, left = self._batch.take()
         try:
-            self.broadcast("presence", self._delta(joined, left))
+            self.broadcast(*out.presence(self._delta(joined, left)))
         except Exception:
             logger.exception("room %s: the presence delta failed", self.room_id)
         self._pacing.sent(asyncio.get_running_loop().time(), len(self._listeners))

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from server import outbound as out
 from server.engagement.events import EventKind, now_ms
 from server.ids import MemberId
 from server.rooms.activity import RoomActivity
@@ -85,14 +86,14 @@ class Turn:
 
 def chat_send(t: Turn, msg: mi.ChatSend) -> None:
     message = t.act.chat.post(Author.of(t.me()), msg.text, now_ms())
-    t.room.broadcast("chat", message.to_json())
+    t.room.broadcast(*out.chat(message.to_json()))
     t.record(EventKind.CHAT, action="send", message_id=message.message_id, length=len(message.text))
 
 
 def chat_delete(t: Turn, msg: mi.ChatDelete) -> None:
     t.require_moderator("delete_chat")
     message = t.act.chat.delete(msg.id)
-    t.room.broadcast("chat_deleted", {"id": message.message_id})
+    t.room.broadcast(*out.chat_deleted(message.message_id))
     t.record(
         EventKind.CHAT,
         action="delete",
@@ -115,7 +116,7 @@ def react(t: Turn, msg: mi.React) -> None:
 
 def ask(t: Turn, msg: mi.QuestionAsk) -> None:
     question = t.act.qa.ask(Author.of(t.me()), msg.text, now_ms())
-    t.room.broadcast("question", {"question": question.to_json()})
+    t.room.broadcast(*out.question(question.to_json()))
     t.record(
         EventKind.QUESTION,
         action="ask",
@@ -128,7 +129,7 @@ def _vote(t: Turn, question_id: str, ref: str | None, up: bool) -> None:
     member = t.member_id
     question = t.act.qa.upvote(question_id, member) if up else t.act.qa.unvote(question_id, member)
     t.reply(ref, type="question_voted", id=question.question_id, voted=up, votes=question.votes)
-    t.room.broadcast("question_votes", {"id": question.question_id, "votes": question.votes})
+    t.room.broadcast(*out.question_votes(question.question_id, question.votes))
     t.record(
         EventKind.UPVOTE,
         action="add" if up else "remove",
@@ -147,7 +148,7 @@ def unvote(t: Turn, msg: mi.QuestionUnvote) -> None:
 
 def _question_changed(t: Turn, action: str, question_id: str, changed: Iterable[Question]) -> None:
     for question in changed:
-        t.room.broadcast("question", {"question": question.to_json()})
+        t.room.broadcast(*out.question(question.to_json()))
     t.record(EventKind.QUESTION, action=action, question_id=question_id)
 
 
@@ -171,7 +172,7 @@ def unpin(t: Turn, msg: mi.QuestionUnpin) -> None:
 def dismiss(t: Turn, msg: mi.QuestionDismiss) -> None:
     t.require_moderator("dismiss_question")
     question = t.act.qa.dismiss(msg.id)
-    t.room.broadcast("question_removed", {"id": question.question_id})
+    t.room.broadcast(*out.question_removed(question.question_id))
     t.record(EventKind.QUESTION, action="dismiss", question_id=question.question_id)
 
 
@@ -181,7 +182,7 @@ def dismiss(t: Turn, msg: mi.QuestionDismiss) -> None:
 def poll_create(t: Turn, msg: mi.PollCreate) -> None:
     t.require_moderator("create_poll")
     poll = t.act.polls.create(msg.question, msg.options, now_ms())
-    t.room.broadcast("poll", {"poll": poll.to_json()})
+    t.room.broadcast(*out.poll(poll.to_json()))
     t.record(EventKind.POLL_VOTE, action="create", poll_id=poll.poll_id, options=len(poll.options))
 
 
@@ -203,7 +204,7 @@ def poll_vote(t: Turn, msg: mi.PollVote) -> None:
 def poll_close(t: Turn, msg: mi.PollClose) -> None:
     t.require_moderator("close_poll")
     poll = t.act.polls.close(msg.id)
-    t.room.broadcast("poll", {"poll": poll.to_json()})
+    t.room.broadcast(*out.poll(poll.to_json()))
     t.record(
         EventKind.POLL_VOTE,
         action="close",
@@ -220,7 +221,7 @@ def product_pin(t: Turn, msg: mi.ProductPin) -> None:
     t.require_moderator("pin_product")
     product = Product(msg.id, msg.title, msg.price, msg.link, msg.image)
     t.act.shelf.pin(product)
-    t.room.broadcast("product", {"product": product.to_json()})
+    t.room.broadcast(*out.product(product.to_json()))
     t.flusher.mark(("product", product.product_id))
     t.record(EventKind.PRODUCT_CLICK, action="pin", product_id=msg.id)
 
@@ -228,7 +229,7 @@ def product_pin(t: Turn, msg: mi.ProductPin) -> None:
 def product_unpin(t: Turn, msg: mi.ProductUnpin) -> None:
     t.require_moderator("unpin_product")
     product = t.act.shelf.unpin()
-    t.room.broadcast("product", {"product": None})
+    t.room.broadcast(*out.product(None))
     t.record(EventKind.PRODUCT_CLICK, action="unpin", product_id=product.product_id)
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from server import outbound as out
 from server.engagement.events import now_ms
 from server.ids import MemberId, ParticipantId
 from server.rooms.activity import Limits, RoomActivity
@@ -151,14 +152,10 @@ class Interactions:
         live = self._live(room)
         live.activity.shelf.purchased(product_id)
         participant = room.current_of(member_id)
-        payload = {
-            "member_id": member_id,
-            "name": participant.name if participant else member_id,
-            "product_id": product_id,
-            **details,
-        }
-        live.activity.journal.purchase(payload)
-        room.broadcast("purchase", payload, only=self._moderators(room))
+        name = participant.name if participant else member_id
+        message = out.purchase(member_id, name, product_id, details)
+        live.activity.journal.purchase(message.payload)
+        room.broadcast(*message, only=self._moderators(room))
         live.flusher.mark(("product", product_id))
         return live.activity.session_id
 
@@ -197,17 +194,17 @@ class Interactions:
             if key == REACTIONS_KEY:
                 counts = activity.reactions.drain()
                 if counts:
-                    room.broadcast("reactions", {"counts": counts})
+                    room.broadcast(*out.reactions(counts))
             elif isinstance(key, tuple) and key[0] == "poll":
                 poll = activity.polls.get(key[1])
                 if poll is not None:
-                    room.broadcast("poll_results", poll.results())
+                    room.broadcast(*out.poll_results(poll.results()))
             elif isinstance(key, tuple) and key[0] == "product":
                 stats = activity.shelf.stats(key[1])
                 if stats is not None:
                     if moderators is None:
                         moderators = self._moderators(room)
-                    room.broadcast("product_stats", stats.to_json(key[1]), only=moderators)
+                    room.broadcast(*out.product_stats(stats.to_json(key[1])), only=moderators)
 
     @staticmethod
     def _moderators(room: Room) -> list[ParticipantId]:

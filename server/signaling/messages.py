@@ -3,8 +3,9 @@
 ``parse(obj)`` turns a decoded JSON/msgpack object into one of the frozen client message
 classes (the closed union ``ClientMessage``: the core messages here and each feature's
 union) or raises ``ProtocolError(code, detail)``; ``decode_frame`` first turns a frame's
-bytes or text into that object. Server messages are plain dicts built by helpers at the
-bottom, so the shape of everything the server says lives in this file too.
+bytes or text into that object. What the server sends is built by the typed
+constructors of ``server/outbound.py`` (rooms send it too); the socket's replies are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Literal
 import msgpack
 
 from server.ids import is_valid_id
+from server.outbound import answer, error, people_page, pong, stream, wrong_encoding
 from server.signaling import (
     messages_interactions,
     messages_people,
@@ -40,7 +42,16 @@ MAX_CANDIDATE = 1024
 
 PcName = Literal["pub", "sub"]
 
-__all__ = ["ProtocolError", "parse"]
+__all__ = [
+    "ProtocolError",
+    "answer",
+    "error",
+    "parse",
+    "people_page",
+    "pong",
+    "stream",
+    "wrong_encoding",
+]
 
 # Feature modules define their own message classes and parsers; they are merged here so
 # that every client message is still parsed through this one table.
@@ -229,51 +240,4 @@ def to_wire(message: ClientMessage) -> dict[str, Any]:
     return out
 
 
-# --- what the server sends -------------------------------------------------------------
-
-
-def error(
-    code: str,
-    message: str,
-    ref: str | None = None,
-    params: dict[str, object] | None = None,
-    **fields: Any,
-) -> dict[str, Any]:
-    """An error: its stable ``code``, an English ``message``; ``fields`` (a text refusal's
-    ``field``, ``reason``, ``char`` or ``limit``) beside ``code``, as in the REST error
-    body; ``params`` (a domain error's parameters) under ``params``, for the page to render
-    its own sentence (docs/protocol.md, "Errors")."""
-    out: dict[str, Any] = {"type": "error", "code": code, **fields, "message": message}
-    if ref is not None:
-        out["ref"] = ref
-    if params:
-        out["params"] = dict(params)
-    return out
-
-
-def wrong_encoding(binary: bool) -> dict[str, Any]:
-    """The error for a frame in the other encoding than the socket's subprotocol."""
-    sent, expected = ("text", "msgpack (binary)") if binary else ("binary", "JSON (text)")
-    return error(
-        "wrong_encoding", f"This socket takes {expected} frames; a {sent} frame was ignored."
-    )
-
-
-def pong(ref: str | None = None) -> dict[str, Any]:
-    return {"type": "pong", **({"ref": ref} if ref is not None else {})}
-
-
-def answer(pc: PcName, sdp: str, ref: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "answer", "pc": pc, "sdp": sdp}
-    if ref is not None:
-        out["ref"] = ref
-    return out
-
-
-def people_page(people: list[dict[str, Any]], cursor: int | None, count: int) -> dict[str, Any]:
-    """A page of the people list: ``next`` asks for the one after it (null: no more)."""
-    return {"type": "people_page", "people": people, "next": cursor, "count": count}
-
-
-def stream(live: bool, publisher: str | None) -> dict[str, Any]:
-    return {"type": "stream", "live": live, "publisher": publisher}
+# --- what the server sends: built in server/outbound.py, re-exported for the session --

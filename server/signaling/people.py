@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, assert_never
 
+from server import outbound as out
 from server.rooms.errors import Forbidden
 from server.rooms.moderation import is_moderator
 from server.rooms.room import Room
@@ -53,11 +54,7 @@ class PeopleFeature:
                 if not is_moderator(me):
                     raise Forbidden("search_people", me.role.value)
                 found = room.roster.search(message.query, SEARCH_LIMIT)
-                reply = {
-                    "type": "people_found",
-                    "query": message.query,
-                    "people": [room.roster.listed(p) for p in found],
-                }
+                reply = out.people_found(message.query, [room.roster.listed(p) for p in found])
             case _:
                 assert_never(message)
         if message.ref is not None:

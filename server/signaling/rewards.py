@@ -24,6 +24,7 @@ import weakref
 from collections.abc import Hashable
 from typing import Any, assert_never
 
+from server import outbound as out
 from server.engagement.events import now_ms
 from server.error_text import sentence
 from server.ids import MemberId
@@ -92,7 +93,7 @@ class RewardsFeature:
                 drop = await rewards.drop(room, me, message.coupon, self._session(room))
                 self._announce(room, drop)
             case mr.CouponEnd():
-                room.broadcast("coupon_end", {"id": rewards.end_drop(room, me).drop_id})
+                room.broadcast(*out.coupon_end(rewards.end_drop(room, me).drop_id))
             case mr.CouponClaim():
                 reply = await self._claim(room, me, message.drop)
             case mr.DrawRun():
@@ -101,18 +102,15 @@ class RewardsFeature:
                 await self._ask(ctx, me, message)
             case mr.QuizAnswer():
                 await rewards.answer(room, me, message.quiz, message.option)
-                reply = {"type": "quiz_answered", "quiz": message.quiz, "option": message.option}
+                reply = out.quiz_answered(message.quiz, message.option).to_json()
             case mr.CheckIn():
                 done = await rewards.check_in(me, room)
-                reply = {"type": "checkin_done", "streak": done.streak, "points": done.points}
-                reply["balance"] = done.balance
+                reply = out.checkin_done(done.streak, done.points, done.balance).to_json()
             case mr.PointsRedeem():
-                reply = {
-                    "type": "points_redeemed",
-                    **await rewards.redeem_points(me, message.reward, room),
-                }
+                redeemed = await rewards.redeem_points(me, message.reward, room)
+                reply = out.points_redeemed(redeemed).to_json()
             case mr.RewardsMe():
-                reply = {"type": "rewards_self", **await rewards.state_of(me.member_id)}
+                reply = out.rewards_self(await rewards.state_of(me.member_id)).to_json()
             case _:
                 assert_never(message)
         if reply is not None:
@@ -133,13 +131,13 @@ class RewardsFeature:
     async def _claim(self, room: Room, me: Participant, drop_id: str) -> dict[str, Any]:
         drop, got = await self._rewards.claim(room, me, drop_id)
         self._stock_changed(room)
-        return {
-            "type": "coupon_claimed",
+        claim = {
             "drop": drop.drop_id,
             "code": got.code,
             "title": drop.spec.title,
             "value": drop.spec.value,
         }
+        return out.coupon_claimed(claim).to_json()
 
     def _announce(self, room: Room, drop: Drop) -> None:
         # One message per kind of viewer (role and tier): a handful of encodings, not one
@@ -150,7 +148,7 @@ class RewardsFeature:
             groups.setdefault(key, []).append(p)
         for people in groups.values():
             payload = self._drop_for(drop, people[0])
-            room.broadcast("coupon_drop", payload, only=[p.participant_id for p in people])
+            room.broadcast(*out.coupon_drop(payload), only=[p.participant_id for p in people])
 
     def _stock_changed(self, room: Room) -> None:
         coalescer = self._stock.get(room)
@@ -161,9 +159,7 @@ class RewardsFeature:
                 target = ref()
                 drop = self._rewards.live(target).drop if target else None
                 if target is not None and drop is not None:
-                    target.broadcast(
-                        "coupon_stock", {"id": drop.drop_id, "remaining": drop.remaining}
-                    )
+                    target.broadcast(*out.coupon_stock(drop.drop_id, drop.remaining))
 
             coalescer = self._stock[room] = Coalescer(STOCK_INTERVAL, flush)
         coalescer.mark("stock")
@@ -183,17 +179,15 @@ class RewardsFeature:
         record = await self._rewards.run_draw(room, me, request, self._session(room))
         names = {p.member_id: p.name for p in room.participants}
         winners = [{"member_id": w, "name": names.get(w, w)} for w in record["winners"]]
-        room.broadcast(
-            "draw_result",
-            {
-                "id": record["id"],
-                "condition": request.describe(),
-                "eligible": len(record["eligible"]),
-                "winners": winners,
-                "seed": record["seed"],
-                "note": message.note,
-            },
-        )
+        result = {
+            "id": record["id"],
+            "condition": request.describe(),
+            "eligible": len(record["eligible"]),
+            "winners": winners,
+            "seed": record["seed"],
+            "note": message.note,
+        }
+        room.broadcast(*out.draw_result(result))
         for member in record["winners"]:
             prize: dict[str, Any] = {"note": message.note}
             if message.coupon:
@@ -201,7 +195,9 @@ class RewardsFeature:
                     room, member, message.coupon, record["id"], self._session(room)
                 )
                 prize.update(code=got.code if got else None, sold_out=got is None)
-            self._tell_member(room, member, "draw_won", {"id": record["id"], **prize})
+            self._tell_member(
+                room, member, out.to_member("draw_won", {"id": record["id"], **prize})
+            )
 
     async def _ask(self, ctx: SessionContext, me: Participant, message: mr.QuizAsk) -> None:
         room = ctx.room
@@ -216,7 +212,7 @@ class RewardsFeature:
             coupon=message.coupon,
             points=message.points,
         )
-        room.broadcast("quiz", quiz.public_json(now_ms()))
+        room.broadcast(*out.quiz(quiz.public_json(now_ms())))
         task = asyncio.create_task(self._countdown(room, quiz), name=f"quiz-{quiz.quiz_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -229,23 +225,17 @@ class RewardsFeature:
             logger.warning(
                 "room %s: quiz %s could not close: %s", room.room_id, quiz.quiz_id, exc.code
             )
-            room.broadcast(
-                "quiz_result",
-                {
-                    "id": quiz.quiz_id,
-                    "error": sentence(exc),
-                    "code": exc.code,
-                    "params": exc.params,
-                },
-            )
+            room.broadcast(*out.quiz_failed(quiz.quiz_id, sentence(exc), exc.code, exc.params))
             return
         except Exception:
             logger.exception("room %s: quiz %s failed to close", room.room_id, quiz.quiz_id)
             return
-        room.broadcast("quiz_result", result.public_json(quiz))
+        room.broadcast(*out.quiz_result(result.public_json(quiz)))
         for member, prize in prizes.items():
             self._tell_member(
-                room, member, "quiz_you", {"id": quiz.quiz_id, "correct": True, **prize}
+                room,
+                member,
+                out.to_member("quiz_you", {"id": quiz.quiz_id, "correct": True, **prize}),
             )
 
     # --- hooks -----------------------------------------------------------------------------
@@ -278,10 +268,10 @@ class RewardsFeature:
         return self._service.session_of(room) or ""
 
     @staticmethod
-    def _tell_member(room: Room, member: str, kind: str, payload: dict[str, Any]) -> None:
+    def _tell_member(room: Room, member: str, message: out.Outbound) -> None:
         who = room.current_of(MemberId(member))
         if who is not None:
-            room.broadcast(kind, payload, only=[who.participant_id])
+            room.broadcast(*message, only=[who.participant_id])
 
     async def close(self) -> None:
         self._closed = True

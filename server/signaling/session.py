@@ -17,6 +17,7 @@ from typing import Any, assert_never
 
 from aiohttp import WSMsgType, web
 
+from server import outbound as out
 from server.ids import ParticipantId
 from server.rooms.errors import Replaced, RoomError
 from server.rooms.media_peers import offered_kinds
@@ -316,15 +317,14 @@ class Session:
         for feature in self._features:
             extra.update(feature.joined_state(self._ctx))
         self._send(
-            {
-                "type": "joined",
-                "room": {k: v for k, v in room.spec.to_json().items() if k != "invites"},
-                "you": me.to_json(),
-                **first_page(room),
-                "live": room.media.live,
-                "publisher": room.media.publisher,
-                "ice_servers": self._service.ice.browser_ice_servers(),
-                **extra,
-                **({"ref": message.ref} if message.ref else {}),
-            }
+            out.joined(
+                room={k: v for k, v in room.spec.to_json().items() if k != "invites"},
+                you=me.to_json(),
+                first_page=first_page(room),
+                live=room.media.live,
+                publisher=room.media.publisher,
+                ice_servers=self._service.ice.browser_ice_servers(),
+                features=extra,
+                ref=message.ref,
+            )
         )

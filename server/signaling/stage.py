@@ -21,6 +21,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from server import outbound as out
 from server.engagement.events import EventKind
 from server.engagement.members import MemberStore
 from server.ids import ParticipantId
@@ -139,8 +140,7 @@ class StageFeature:
                 hand_raised=stage.hand_raised(target.participant_id),
             )
             ctx.room.broadcast(
-                "stage_self",
-                {**self_json(ctx.room, target.participant_id), "by": me.to_json()},
+                *out.stage_self(self_json(ctx.room, target.participant_id), by=me.to_json()),
                 only=[target.participant_id],
             )
             return outcome
@@ -171,7 +171,7 @@ class StageFeature:
             return outcome
         if isinstance(message, ms.AskUnmute):
             outcome = stage.ask_unmute(me, target)
-            ctx.room.broadcast("unmute_request", {"by": me.to_json()}, only=[target.participant_id])
+            ctx.room.broadcast(*out.unmute_request(me.to_json()), only=[target.participant_id])
             return outcome
         if isinstance(message, ms.MakeCohost):
             return stage.make_cohost(me, target, cap, now)
@@ -273,12 +273,12 @@ class StageFeature:
             )
 
     def _publish(self, room: Room) -> None:
-        room.broadcast("stage", stage_json(room))
-        room.broadcast("hands", hands_json(room), only=moderators(room.participants))
+        room.broadcast(*out.stage(stage_json(room)))
+        room.broadcast(*out.hands(hands_json(room)), only=moderators(room.participants))
 
     @staticmethod
     def _tell_self(room: Room, pid: ParticipantId) -> None:
-        room.broadcast("stage_self", self_json(room, pid), only=[pid])
+        room.broadcast(*out.stage_self(self_json(room, pid)), only=[pid])
 
     # --- helpers ------------------------------------------------------------------------
 
