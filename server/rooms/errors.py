@@ -2,7 +2,7 @@
 
 ``RoomError(code, **params)`` is the one mechanism (rewards' ``RewardError`` included).
 The code is the one clients see; ``params`` hold what a sentence needs, as codes and
-numbers (an action is ``Action`` code, a role its value), so that each edge renders the
+numbers (an action is its ``Action`` code, a role its value), so that each edge renders the
 sentence in its reader's language: the server's catalog (``server/error_text.py``) for
 the socket's ``message``, REST and the CLI, the pages' own (web/i18n/*.json).
 

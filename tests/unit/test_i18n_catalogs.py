@@ -111,7 +111,9 @@ def test_every_code_raised_in_the_source_is_a_known_code() -> None:
     assert raised, "the pattern found no raise site at all"
     assert sorted(raised - known) == []
     assert sorted(cases - all_cases) == []
-    assert "not_on_stage" in cases and "forbidden" not in raised - known
+    # The patterns still see the raise sites (a refactor that hid them would pass vacuously).
+    assert {"not_eligible", "bad_message", "unavailable"} <= raised
+    assert {"not_on_stage", "no_product_card", "on_host", "signature"} <= cases
 
 
 @pytest.mark.parametrize("name", sorted(CATALOGS))
