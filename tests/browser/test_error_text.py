@@ -64,6 +64,6 @@ async def test_errors_read_in_english_and_an_unknown_code_reads_the_generic_sent
     texts = await rendered(open_room, "en-US", IN_THE_ROOM)
     assert texts[0] == "Ben is not on the stage."
     assert texts[1] == "That cannot be done right now."
-    assert texts[2] == "This offer is for core and active members; you are a silent member."
+    assert texts[2] == "This offer is for core and active members; your membership tier is silent."
     assert texts[4] == "Something went wrong."
     assert "An English sentence" not in texts[4] and "no_such_code" not in texts[4]
