@@ -8,7 +8,7 @@
 // page with textContent.
 
 import { registerFeature } from './features.js';
-import { t, tierName } from './i18n.js';
+import { has, t, tierName } from './i18n.js';
 
 const KEEP = 20; // changes listed, newest first
 
@@ -46,6 +46,7 @@ function normal(message) {
   return {
     participant: message.participant, member_id: message.member_id, name,
     from: message.from ?? null, to: message.to, reason: message.reason || '',
+    rule: typeof message.rule === 'string' ? message.rule : '',
   };
 }
 
@@ -62,7 +63,9 @@ function draw(change) {
   });
   const why = document.createElement('span');
   why.className = 'tier-change-reason';
-  why.textContent = change.reason;
+  // The rule that decided, in the page's language; the server's English reason (with its
+  // figures) only for a rule the catalog does not know.
+  why.textContent = has(`tiers.reason.${change.rule}`) ? t(`tiers.reason.${change.rule}`) : change.reason;
   li.append(head, why);
   target.prepend(li);
   while (target.children.length > KEEP) target.lastChild.remove();

@@ -9,6 +9,10 @@
 // `api` gives: send(message) -> bool, nextRef(kind), you(), participants() (Map id -> p),
 // isHost(), notice(text), renderParticipants().
 
+// The roles that moderate a room (the server's server/rooms/moderation.py MODERATORS):
+// they see the host controls, tiers and scores.
+export const MODERATORS = new Set(['host', 'cohost']);
+
 export const features = [];
 
 export function registerFeature(feature) {

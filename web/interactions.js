@@ -12,14 +12,13 @@
 // as HTML; links and images come only from http(s) addresses the server has checked.
 
 import { button, el, textForm } from './dom.js';
-import { registerFeature } from './features.js';
+import { MODERATORS, registerFeature } from './features.js';
 import { t } from './i18n.js';
 import { putPoll, renderPolls } from './polls.js';
 import { renderProduct, renderShop } from './product.js';
 import { buildTabs, onSheet } from './sheets.js';
 import { renderStrip } from './strip.js';
 
-const MODERATORS = new Set(['host', 'cohost']);
 const EMOJI = { heart: '❤️', clap: '👏', fire: '🔥', laugh: '😂', wow: '😮', party: '🎉' };
 const CHAT_KEEP = 200; // chat lines kept on the page
 const FLOATERS_MAX = 12; // emoji drawn per reaction update, whatever the counts

@@ -9,10 +9,10 @@
 
 import { button, el } from './dom.js';
 import { roleName, t, tierName } from './i18n.js';
+import { MODERATORS } from './features.js';
 
 const ROLE_RANK = { host: 0, cohost: 1, speaker: 2 };
 const ROLES = new Set(['host', 'cohost', 'speaker', 'member']);
-const MODERATORS = new Set(['host', 'cohost']);
 
 export function displayName(p) {
   return (typeof p.name === 'string' && p.name.trim()) || p.member_id || t('people.guest');

@@ -9,7 +9,7 @@
 // "Rewards"); this page asks and shows. Text goes on the page with textContent only.
 
 import { button, el, labelled } from './dom.js';
-import { registerFeature } from './features.js';
+import { MODERATORS, registerFeature } from './features.js';
 
 // Every string this module shows, in one table (ready to move to a catalog).
 const T = {
@@ -69,7 +69,6 @@ const T = {
   runDraw: 'Run draw',
 };
 
-const MODERATORS = new Set(['host', 'cohost']);
 const OPTION_FIELDS = 4;
 
 const state = {
@@ -152,7 +151,11 @@ function offerCard() {
     claim.disabled = drop.remaining <= 0;
     box.append(claim);
   } else if (drop.why && !isModerator()) {
-    const why = el('p', 'rw-why', drop.why);
+    // Why not, in the page's language from the refusal's code (the English `why` is for
+    // old pages).
+    const text = drop.why_code && api
+      ? api.errorText({ code: drop.why_code, params: drop.why_params || {} }) : drop.why;
+    const why = el('p', 'rw-why', text);
     why.setAttribute('role', 'note');
     box.append(why);
   }

@@ -77,26 +77,27 @@ export function renderStagePlaceholder({ host, hasLocalMedia, live }) {
 function readableParams(params) {
   const out = {};
   for (const [key, value] of Object.entries(params || {})) {
-    if (key === 'allowed' && Array.isArray(value)) out.allowed = tierList(value.map(String));
-    else if (key === 'tier' && typeof value === 'string') out.tier = tierName(value);
+    if ((key === 'allowed' || key === 'tiers') && Array.isArray(value)) {
+      out[key] = tierList(value.map(String));
+    } else if (key === 'tier' && typeof value === 'string') out.tier = tierName(value);
     else if (typeof value === 'number') out[key] = formatNumber(value);
     else if (typeof value === 'string') out[key] = value;
   }
   return out;
 }
 
-// The sentence for an `error` from the server: from its stable code (and params) in the
-// page's language; the server's own English sentence only for a code no catalog knows.
+// The sentence for an `error` from the server, from its stable code and params in the
+// page's language: `error.CODE.CASE` when the error names a case the catalog has, else
+// `error.CODE`; a code no catalog knows reads the generic sentence, never the server's
+// English or the bare code. `local` errors are the page's own, already in its language.
 export function errorText(error) {
   const code = error && typeof error.code === 'string' ? error.code : '';
   const params = error && error.params && typeof error.params === 'object' ? error.params : {};
-  let key = `error.${code}`;
-  if (code === 'tier_too_low' && Array.isArray(params.allowed) && !params.allowed.length) {
-    key = 'error.tier_too_low_invite_only';
+  if (code === 'local' && typeof error.message === 'string') return error.message;
+  const shown = readableParams(params);
+  if (code && typeof params.case === 'string' && has(`error.${code}.${params.case}`)) {
+    return t(`error.${code}.${params.case}`, shown);
   }
-  if (code === 'removed' && params.banned) key = 'error.removed_banned';
-  if (code === 'removed' && typeof params.by !== 'string') key = 'error.removed_rejoin';
-  if (code && has(key)) return t(key, readableParams(params));
-  if (error && typeof error.message === 'string' && error.message) return error.message;
+  if (code && has(`error.${code}`)) return t(`error.${code}`, shown);
   return t('error.generic');
 }

@@ -11,11 +11,10 @@
 // Everything from the server or from people goes on the page with textContent.
 
 import { confirmAction } from './confirm.js';
-import { registerFeature } from './features.js';
+import { MODERATORS, registerFeature } from './features.js';
 import { roleName, t, tierName } from './i18n.js';
 
 const ON_STAGE = new Set(['speaker', 'cohost']);
-const MODERATORS = new Set(['host', 'cohost']);
 const TIERS = new Set(['core', 'active', 'potential', 'silent']);
 
 const state = {

@@ -22,7 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from server import reward_ops as ops
-from server.rewards_text import sentence
+from server.error_text import sentence
 from server.rooms.coupon_store import CouponStore
 from server.rooms.points_store import PointsStore
 from server.rooms.reward_errors import RewardError

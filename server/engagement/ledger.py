@@ -101,6 +101,8 @@ class TierChange:
     at: int
     # What caused it: an event id, "sweep", "import".
     cause: str
+    # The rule that decided (a tier name, or "pinned"): pages say why in their language.
+    rule: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -110,6 +112,7 @@ class TierChange:
             "reason": self.reason,
             "at": self.at,
             "cause": self.cause,
+            "rule": self.rule,
         }
 
 
@@ -359,7 +362,13 @@ class Ledger:
             if verdict.tier is not new.tier:
                 trigger = cause or (done.applied[-1].id if done.applied else "sweep")
                 change = TierChange(
-                    new.member_id, new.tier, verdict.tier, verdict.reason, now, trigger
+                    new.member_id,
+                    new.tier,
+                    verdict.tier,
+                    verdict.reason,
+                    now,
+                    trigger,
+                    verdict.rule,
                 )
                 new = replace(new, tier=verdict.tier, reason=verdict.reason, tier_at=now)
         due = next_review(new, self.rules, now, self._review_ms)

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from server.engagement.events import EventKind, PurchaseError, new_event, now_ms, purchase_data
 from server.engagement.recorder import EventRecorder
+from server.error_text import sentence
 from server.http.common import (
     RequestError,
     admin_key_matches,
@@ -41,7 +42,6 @@ from server.http.common import (
 from server.http.openapi import ID, Operation, obj, operation
 from server.ids import MemberId, RoomId, is_valid_id
 from server.reward_ops import purchase_coupon
-from server.rewards_text import sentence
 from server.rooms.click_store import ClickStore
 from server.rooms.notices import purchase_made
 from server.rooms.reward_errors import RewardError

@@ -19,6 +19,8 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from server import operations as ops
+from server.error_text import sentence
+from server.rooms.errors import RoomError
 from server.settings import Settings
 from server.text import TextError
 
@@ -43,6 +45,13 @@ class RequestError(ValueError):
 def error_response(status: int, code: str, message: str, **params: Any) -> web.Response:
     body = {"code": code, "message": message, **params}
     return web.json_response({"error": body}, status=status)
+
+
+def room_error_response(status: int, error: RoomError) -> web.Response:
+    """A domain refusal: its code, its parameters (``params``, as on the socket) and the
+    sentence of the server's catalog."""
+    extra: dict[str, Any] = {"params": error.params} if error.params else {}
+    return error_response(status, error.code, sentence(error), **extra)
 
 
 # What a refused string holds (the other TextError codes say it is missing or too long):

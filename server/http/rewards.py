@@ -16,6 +16,7 @@ from aiohttp import web
 
 from server import reward_ops as ops
 from server.engagement.reports import valid_session_name
+from server.error_text import sentence
 from server.http.common import (
     Handler,
     RequestError,
@@ -23,6 +24,7 @@ from server.http.common import (
     error_response,
     parse_json,
     read_capped,
+    room_error_response,
 )
 from server.http.openapi import (
     ID,
@@ -34,7 +36,6 @@ from server.http.openapi import (
     operation,
     path_param,
 )
-from server.rewards_text import sentence
 from server.rooms import rewards as rules
 from server.rooms.reward_errors import RewardError
 from server.rooms.reward_service import Rewards
@@ -79,7 +80,7 @@ class RewardsApi:
             try:
                 return await handler(request)
             except RewardError as exc:
-                return error_response(STATUS.get(exc.code, 400), exc.code, sentence(exc))
+                return room_error_response(STATUS.get(exc.code, 400), exc)
             except TextError as exc:
                 return error_response(400, "invalid_field", exc.sentence())
 
@@ -161,6 +162,7 @@ class RewardsApi:
                     "redeemed": False,
                     "code": code,
                     "error": exc.code,
+                    "params": exc.params,
                     "message": sentence(exc),
                 }
         try:

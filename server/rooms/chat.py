@@ -86,7 +86,7 @@ class ChatLog:
         """Remove a message for everyone, or raise ``ItemNotFound``."""
         message = self._messages.pop(message_id, None)
         if message is None:
-            raise ItemNotFound("chat message", message_id)
+            raise ItemNotFound("chat_message", message_id)
         return message
 
     def history(self) -> list[ChatMessage]:

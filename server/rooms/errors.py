@@ -1,49 +1,113 @@
-"""Domain errors of rooms and entry. They carry no wire codes: signaling maps them.
+"""Domain errors of rooms and entry: a stable code and its parameters, never a sentence.
 
-Each error's ``str()`` is an English sentence (logs, the CLI, old pages); ``params`` holds
-what a page needs to render the sentence itself, in its reader's language, from the
-error's code (web/i18n/*.json).
+``RoomError(code, **params)`` is the one mechanism (rewards' ``RewardError`` included).
+The code is the one clients see; ``params`` hold what a sentence needs, as codes and
+numbers (an action is its ``Action`` code, a role its value), so that each edge renders the
+sentence in its reader's language: the server's catalog (``server/error_text.py``) for
+the socket's ``message``, REST and the CLI, the pages' own (web/i18n/*.json).
+
+A ``case`` parameter picks a more precise sentence for the same code (``invalid_state``
+with ``case="not_on_stage"``); ``CODES`` lists every code and the cases it may carry,
+and the catalogs are tested against it. The named subclasses are the domain's words
+(``RoomFull``, ``TierTooLow``) for raising and catching; they only fill in the code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
+
+# Every code a RoomError may carry, with the cases that refine it.
+CODES: dict[str, frozenset[str]] = {
+    "token_invalid": frozenset(
+        {"signature", "missing_claim", "malformed", "no_subject", "bad_role"}
+    ),
+    "token_expired": frozenset(),
+    "wrong_room": frozenset(),  # token_room, room
+    "room_not_found": frozenset(),  # room
+    "unknown_member": frozenset(),  # member
+    "tier_too_low": frozenset({"invite_only"}),  # room_title, allowed, tier, next
+    "room_full": frozenset(),  # room_title, capacity, next
+    "unavailable": frozenset({"rewards"}),
+    "forbidden": frozenset({"on_host", "in_this_room"}),  # action, role
+    "media_failed": frozenset(
+        {"bad_candidate", "candidate_port", "candidate_address", "no_media", "negotiation"}
+    ),  # detail (aiortc's own words, for logs)
+    "replaced": frozenset(),
+    "rate_limited": frozenset(),  # limit, burst, rate, retry_after
+    "too_long": frozenset(),  # what, limit
+    "not_found": frozenset({"participant"}),  # what, id
+    "invalid_state": frozenset(
+        {
+            "no_invitation",
+            "already_on_stage",
+            "nothing_to_dismiss",
+            "not_on_stage",
+            "not_muted",
+            "cohost_taken",
+            "cannot_cohost",
+            "remove_self",
+            "no_product_card",
+            "poll_open",
+            "poll_not_open",
+            "question_not_pinned",
+            "session_closed",
+            "question_not_open",
+        }
+    ),  # name, poll, question, state, action
+    "already_voted": frozenset(),  # what
+    "not_voted": frozenset(),  # what
+    "own_item": frozenset(),  # action
+    "limit_reached": frozenset(),  # what, limit
+    "invalid_field": frozenset({"option"}),  # option, last
+    "stage_full": frozenset(),  # cap
+    "banned": frozenset(),  # room_title
+    "removed": frozenset({"banned", "this_session"}),  # by, banned, room_title
+}
 
 
 class RoomError(Exception):
-    """Base of every refusal or failed action in a room."""
+    """Base of every refusal or failed action in a room: ``code`` and ``params``."""
 
-    params: dict[str, object] = {}  # noqa: RUF012 - replaced per instance, never mutated
+    codes: ClassVar[dict[str, frozenset[str]]] = CODES
+
+    def __init__(self, code: str, **params: object) -> None:
+        cases = self.codes.get(code)
+        case = params.get("case")
+        if cases is None or (case is not None and case not in cases):  # pragma: no cover
+            raise ValueError(f"unknown error code {code!r} (case {case!r})")
+        super().__init__(code)
+        self.code = code
+        self.params: dict[str, object] = {k: v for k, v in params.items() if v is not None}
+
+    def __str__(self) -> str:
+        # For logs only: people read the sentence their edge renders from the catalog.
+        return f"{self.code} {self.params}" if self.params else self.code
 
 
 class TokenInvalid(RoomError):
-    def __init__(self, reason: str = "the link's token is not valid") -> None:
-        super().__init__(f"This link is not valid: {reason}. Ask the host for a new link.")
+    def __init__(self, case: str, claim: str | None = None) -> None:
+        super().__init__("token_invalid", case=case, claim=claim)
 
 
 class TokenExpired(RoomError):
     def __init__(self) -> None:
-        super().__init__("This link has expired. Ask the host for a new link.")
+        super().__init__("token_expired")
 
 
 class WrongRoom(RoomError):
     def __init__(self, token_room: str, room: str) -> None:
-        self.params = {"token_room": token_room, "room": room}
-        super().__init__(f"This link was made for room '{token_room}', not for room '{room}'.")
+        super().__init__("wrong_room", token_room=token_room, room=room)
 
 
 class RoomNotFound(RoomError):
     def __init__(self, room: str) -> None:
-        self.params = {"room": room}
-        super().__init__(f"There is no room called '{room}'.")
+        super().__init__("room_not_found", room=room)
 
 
 class UnknownMember(RoomError):
     def __init__(self, member: str) -> None:
-        self.params = {"member": member}
-        super().__init__(
-            f"We could not find a membership for '{member}'. Membership is needed to enter."
-        )
+        super().__init__("unknown_member", member=member)
 
 
 class TierTooLow(RoomError):
@@ -52,45 +116,43 @@ class TierTooLow(RoomError):
     ) -> None:
         self.allowed = tuple(allowed)
         self.tier = tier
-        self.params = {"room_title": room_title, "allowed": list(allowed), "tier": tier}
-        if next_link:
-            self.params["next"] = next_link
-        names = ", ".join(allowed) if allowed else "invited guests only"
         super().__init__(
-            f"'{room_title}' is open to {names} members; your membership tier is {tier}."
+            "tier_too_low",
+            room_title=room_title,
+            allowed=list(allowed),
+            tier=tier,
+            next=next_link or None,
+            case=None if allowed else "invite_only",
         )
 
 
 class RoomFull(RoomError):
     def __init__(self, room_title: str, capacity: int, next_link: str | None = None) -> None:
-        self.params = {"room_title": room_title, "capacity": capacity}
-        if next_link:
-            self.params["next"] = next_link
-        super().__init__(f"'{room_title}' is full ({capacity} of {capacity} places taken).")
+        super().__init__(
+            "room_full", room_title=room_title, capacity=capacity, next=next_link or None
+        )
 
 
 class StoreUnavailable(RoomError):
     def __init__(self) -> None:
-        super().__init__(
-            "We cannot check your membership right now, so the room stays closed. "
-            "Please try again in a moment."
-        )
+        super().__init__("unavailable")
 
 
 class Forbidden(RoomError):
-    def __init__(self, action: str, role: str) -> None:
-        self.params = {"role": role}
-        super().__init__(f"A {role} cannot {action}.")
+    """``role`` may not attempt ``action`` (an ``Action`` code)."""
+
+    def __init__(self, action: str, role: str, case: str | None = None) -> None:
+        super().__init__("forbidden", action=action, role=role, case=case)
 
 
 class MediaFailed(RoomError):
-    def __init__(self, detail: str) -> None:
-        super().__init__(f"The media connection could not be set up: {detail}.")
+    def __init__(self, case: str, detail: str | None = None) -> None:
+        super().__init__("media_failed", case=case, detail=detail)
 
 
 class Replaced(RoomError):
     def __init__(self) -> None:
-        super().__init__("You joined this room from another window, so this one was closed.")
+        super().__init__("replaced")
 
 
 # --- interactions: chat, reactions, Q&A, polls, products --------------------------------
@@ -102,57 +164,57 @@ class RateLimited(RoomError):
     def __init__(self, limit: str, rate: float, burst: int, retry_after: float) -> None:
         self.limit = limit
         self.retry_after = retry_after
-        self.params = {"limit": limit, "retry_after": round(max(retry_after, 0.1), 1)}
-        per = f"{rate:g} per second" if rate >= 1 else f"1 every {1 / rate:g} seconds"
         super().__init__(
-            f"Slow down: the {limit} limit allows {burst} at once, then {per}. "
-            f"Try again in {max(retry_after, 0.1):.1f} s."
+            "rate_limited",
+            limit=limit,
+            burst=burst,
+            rate=rate,
+            retry_after=round(max(retry_after, 0.1), 1),
         )
 
 
 class TextTooLong(RoomError):
     def __init__(self, what: str, limit: int) -> None:
-        self.params = {"what": what, "limit": limit}
-        super().__init__(f"That {what} is too long: at most {limit} characters.")
+        super().__init__("too_long", what=what, limit=limit)
 
 
 class ItemNotFound(RoomError):
     def __init__(self, what: str, item_id: str) -> None:
-        super().__init__(f"There is no {what} '{item_id}' in this room (any more).")
+        super().__init__("not_found", what=what, id=item_id)
 
 
 class InvalidState(RoomError):
-    """The item exists but is in a state that does not allow the action."""
+    """The item or person is in a state that does not allow the action (``case`` says
+    which); ``state`` names the state found."""
 
-    def __init__(self, what: str, item_id: str, state: str, action: str) -> None:
+    def __init__(self, case: str, state: str | None = None, **params: object) -> None:
         self.state = state
-        super().__init__(f"The {what} '{item_id}' is {state}: it cannot be {action}.")
+        super().__init__("invalid_state", case=case, state=state, **params)
 
 
 class AlreadyVoted(RoomError):
     def __init__(self, what: str) -> None:
-        super().__init__(f"You have already upvoted this {what}.")
+        super().__init__("already_voted", what=what)
 
 
 class NotVoted(RoomError):
     def __init__(self, what: str) -> None:
-        super().__init__(f"You have not upvoted this {what}, so there is nothing to take back.")
+        super().__init__("not_voted", what=what)
 
 
 class OwnItem(RoomError):
     def __init__(self, action: str) -> None:
-        super().__init__(f"You cannot {action} your own question.")
+        super().__init__("own_item", action=action)
 
 
 class LimitReached(RoomError):
     def __init__(self, what: str, limit: int) -> None:
-        self.params = {"what": what, "limit": limit}
-        super().__init__(f"This room has reached its limit of {limit} {what}.")
+        super().__init__("limit_reached", what=what, limit=limit)
 
 
 class BadChoice(RoomError):
     def __init__(self, option: int, count: int) -> None:
-        super().__init__(f"Option {option} does not exist: this poll has options 0 to {count - 1}.")
+        super().__init__("invalid_field", case="option", option=option, last=count - 1)
 
 
 # --- stage: roles, hands, invitations, mutes, removal and bans ---------------------------
@@ -161,45 +223,34 @@ class BadChoice(RoomError):
 class StageFull(RoomError):
     def __init__(self, cap: int) -> None:
         self.cap = cap
-        self.params = {"cap": cap}
-        super().__init__(f"The stage is full ({cap} of {cap} speakers). Someone must leave first.")
+        super().__init__("stage_full", cap=cap)
 
 
-class StageConflict(RoomError):
-    """The stage is not in a state that allows the action (the sentence says which)."""
+class StageConflict(InvalidState):
+    """The stage is not in a state that allows the action (``case`` says which)."""
+
+    def __init__(self, case: str, name: str | None = None) -> None:
+        super().__init__(case, name=name)
 
 
 class NoSuchParticipant(RoomError):
     def __init__(self, participant: str) -> None:
-        super().__init__(f"There is nobody with id '{participant}' in this room (any more).")
+        super().__init__("not_found", case="participant", what="participant", id=participant)
 
 
 class Banned(RoomError):
     def __init__(self, room_title: str) -> None:
-        self.params = {"room_title": room_title}
-        super().__init__(
-            f"You have been banned from '{room_title}', so you cannot rejoin it, even with a "
-            "new link, until the ban is lifted."
-        )
+        super().__init__("banned", room_title=room_title)
 
 
 class RemovedThisSession(RoomError):
     """Refused at the gate: removed from this room session (not banned)."""
 
     def __init__(self, room_title: str) -> None:
-        self.params = {"room_title": room_title}
-        super().__init__(
-            f"You were removed from '{room_title}' and cannot rejoin it until this session ends."
-        )
+        super().__init__("removed", case="this_session", room_title=room_title)
 
 
 class Removed(RoomError):
     def __init__(self, by: str, banned: bool) -> None:
         self.banned = banned
-        self.params = {"by": by, "banned": banned}
-        if banned:
-            super().__init__(
-                f"{by} removed you from the room and banned you: you cannot rejoin it."
-            )
-        else:
-            super().__init__(f"{by} removed you from the room.")
+        super().__init__("removed", by=by, banned=banned, case="banned" if banned else None)

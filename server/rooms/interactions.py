@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from server import outbound as out
 from server.engagement.events import EventKind, now_ms
 from server.rooms.chat import Author
 from server.rooms.click_store import Click, ClickStore
@@ -55,14 +56,14 @@ class Actor:
 
 async def chat_send(a: Actor, text: str) -> None:
     message = await a.room.session.post_chat(Author.of(a.me), text, now_ms())
-    a.room.broadcast("chat", message.to_json())
+    a.room.broadcast(*out.chat(message.to_json()))
     a.record(EventKind.CHAT, action="send", message_id=message.message_id, length=len(message.text))
 
 
 async def chat_delete(a: Actor, message_id: str) -> None:
     a.require_moderator("delete chat messages")
     message = await a.room.session.delete_chat(message_id)
-    a.room.broadcast("chat_deleted", {"id": message.message_id})
+    a.room.broadcast(*out.chat_deleted(message.message_id))
     a.record(
         EventKind.CHAT,
         action="delete",
@@ -84,7 +85,7 @@ async def react(a: Actor, emoji: str) -> None:
 
 async def ask(a: Actor, text: str) -> None:
     question = await a.room.session.ask(Author.of(a.me), text, now_ms())
-    a.room.broadcast("question", {"question": question.to_json()})
+    a.room.broadcast(*out.question(question.to_json()))
     a.record(
         EventKind.QUESTION,
         action="ask",
@@ -98,7 +99,7 @@ async def vote_question(a: Actor, question_id: str, up: bool) -> None:
     session = a.room.session
     question = await (session.upvote if up else session.unvote)(question_id, member)
     a.reply("question_voted", {"id": question.question_id, "voted": up, "votes": question.votes})
-    a.room.broadcast("question_votes", {"id": question.question_id, "votes": question.votes})
+    a.room.broadcast(*out.question_votes(question.question_id, question.votes))
     a.record(
         EventKind.UPVOTE,
         action="add" if up else "remove",
@@ -127,14 +128,14 @@ async def change_question(a: Actor, action: str, question_id: str) -> None:
     else:
         changed = [await session.unpin_question(question_id)]
     for question in changed:
-        a.room.broadcast("question", {"question": question.to_json()})
+        a.room.broadcast(*out.question(question.to_json()))
     a.record(EventKind.QUESTION, action=action, question_id=question_id)
 
 
 async def dismiss(a: Actor, question_id: str) -> None:
     a.require_moderator("dismiss questions")
     question = await a.room.session.dismiss(question_id)
-    a.room.broadcast("question_removed", {"id": question.question_id})
+    a.room.broadcast(*out.question_removed(question.question_id))
     a.record(EventKind.QUESTION, action="dismiss", question_id=question.question_id)
 
 
@@ -144,7 +145,7 @@ async def dismiss(a: Actor, question_id: str) -> None:
 async def poll_create(a: Actor, question: str, options: tuple[str, ...]) -> None:
     a.require_moderator("create polls")
     poll = await a.room.session.create_poll(question, options, now_ms())
-    a.room.broadcast("poll", {"poll": poll.to_json()})
+    a.room.broadcast(*out.poll(poll.to_json()))
     a.record(EventKind.POLL_VOTE, action="create", poll_id=poll.poll_id, options=len(poll.options))
 
 
@@ -166,7 +167,7 @@ async def poll_vote(a: Actor, poll_id: str, option: int) -> None:
 async def poll_close(a: Actor, poll_id: str) -> None:
     a.require_moderator("close polls")
     poll = await a.room.session.close_poll(poll_id)
-    a.room.broadcast("poll", {"poll": poll.to_json()})
+    a.room.broadcast(*out.poll(poll.to_json()))
     a.record(
         EventKind.POLL_VOTE,
         action="close",
@@ -182,7 +183,7 @@ async def poll_close(a: Actor, poll_id: str) -> None:
 async def product_pin(a: Actor, product: Product) -> None:
     a.require_moderator("pin products")
     await a.room.session.pin_product(product)
-    a.room.broadcast("product", {"product": product.to_json()})
+    a.room.broadcast(*out.product(product.to_json()))
     stats = await a.room.session.product_stats(product.product_id)
     if stats is not None:
         a.room.updates.product_stats(product.product_id, stats)
@@ -192,7 +193,7 @@ async def product_pin(a: Actor, product: Product) -> None:
 async def product_unpin(a: Actor) -> None:
     a.require_moderator("unpin products")
     product = await a.room.session.unpin_product()
-    a.room.broadcast("product", {"product": None})
+    a.room.broadcast(*out.product(None))
     a.record(EventKind.PRODUCT_CLICK, action="unpin", product_id=product.product_id)
 
 

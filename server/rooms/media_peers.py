@@ -71,16 +71,14 @@ def _parse_candidate(line: str) -> Any:
     try:
         parsed = candidate_from_sdp(line.removeprefix("candidate:"))
     except (ValueError, IndexError, AssertionError) as exc:
-        raise MediaFailed(
-            f"the ICE candidate is malformed ({str(exc) or 'too few fields'})"
-        ) from None
+        raise MediaFailed("bad_candidate", str(exc) or "too few fields") from None
     if not 0 < parsed.port < 65536 or not 0 < parsed.component < 257:
-        raise MediaFailed("the ICE candidate names no valid port or component")
+        raise MediaFailed("candidate_port")
     if not str(parsed.ip).endswith(".local"):  # mDNS names are what browsers hide IPs behind
         try:
             ipaddress.ip_address(parsed.ip)
         except ValueError:
-            raise MediaFailed("the ICE candidate names no valid address") from None
+            raise MediaFailed("candidate_address") from None
     return parsed
 
 
@@ -147,7 +145,7 @@ class RoomMedia:
         credentials) renegotiates it in place; any other offer replaces the connection.
         """
         if not offered_kinds(offer_sdp):
-            raise MediaFailed("the offer has no audio or video section")
+            raise MediaFailed("no_media")
         existing = self._pcs.get((participant, name))
         if (
             name == "sub"
@@ -179,13 +177,13 @@ class RoomMedia:
             await pc.setLocalDescription(await pc.createAnswer())
         except (ValueError, TypeError, AttributeError, LookupError) as exc:
             await self.stop(participant, name)
-            raise MediaFailed(str(exc) or type(exc).__name__) from None
+            raise MediaFailed("negotiation", str(exc) or type(exc).__name__) from None
         except Exception as exc:  # aiortc raises its own error classes for bad SDP
             await self.stop(participant, name)
             logger.info(
                 "room %s: negotiation failed for %s/%s: %s", self.room_id, participant, name, exc
             )
-            raise MediaFailed(str(exc) or type(exc).__name__) from None
+            raise MediaFailed("negotiation", str(exc) or type(exc).__name__) from None
         return str(pc.localDescription.sdp)
 
     def _prepare_publisher(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server import outbound as out
 from server.engagement.ledger import TierChange
 from server.ids import MemberId
 from server.rooms.room import Room
@@ -20,15 +21,11 @@ async def purchase_made(
 ) -> str:
     """Tell ``room``'s moderators about a purchase credited to its session; its id."""
     participant = room.current_of(member_id)
-    payload = {
-        "member_id": member_id,
-        "name": participant.name if participant else member_id,
-        "product_id": product_id,
-        **details,
-    }
+    name = participant.name if participant else member_id
+    message = out.purchase(member_id, name, product_id, details)
     session = room.session_id
-    stats = await room.session.purchased(product_id, payload)
-    room.broadcast("purchase", payload, only=room.moderators())
+    stats = await room.session.purchased(product_id, message.payload)
+    room.broadcast(*message, only=room.moderators())
     room.updates.product_stats(product_id, stats)
     return session
 
@@ -40,11 +37,8 @@ def push_tier_change(service: RoomService, change: TierChange) -> None:
         participant = room.current_of(change.member_id)
         if participant is None:
             continue
-        payload = {
-            "participant": participant.participant_id,
-            "member_id": change.member_id,
-            "name": participant.name,
-            **{k: v for k, v in change.to_json().items() if k in ("from", "to", "reason")},
-        }
-        room.broadcast("tier", payload, only=room.moderators())
-        service.spawn(room, room.session.tier_changed(payload), "keeping a tier change")
+        message = out.tier(
+            participant.participant_id, change.member_id, participant.name, change.to_json()
+        )
+        room.broadcast(*message, only=room.moderators())
+        service.spawn(room, room.session.tier_changed(message.payload), "keeping a tier change")

@@ -72,7 +72,7 @@ class PollBox:
             raise ValueError(f"a poll needs {MIN_OPTIONS} to {MAX_OPTIONS} options")
         current = self.open_poll
         if current is not None:
-            raise InvalidState("poll", current.poll_id, "still open", "left open: close it first")
+            raise InvalidState("poll_open", "open", poll=current.poll_id)
         self._seq += 1
         poll = Poll(f"v{self._seq}", question.strip(), tuple(o.strip() for o in options), now_ms)
         self._polls[poll.poll_id] = poll
@@ -84,7 +84,7 @@ class PollBox:
         """Record or change ``member``'s vote; returns the poll and the previous option."""
         poll = self._get(poll_id)
         if poll.state is not PollState.OPEN:
-            raise InvalidState("poll", poll_id, poll.state.value, "voted on")
+            raise InvalidState("poll_not_open", poll.state.value, poll=poll_id, done="vote")
         if not 0 <= option < len(poll.options):
             raise BadChoice(option, len(poll.options))
         previous = poll.votes.get(member)
@@ -94,7 +94,7 @@ class PollBox:
     def close(self, poll_id: str) -> Poll:
         poll = self._get(poll_id)
         if poll.state is not PollState.OPEN:
-            raise InvalidState("poll", poll_id, poll.state.value, "closed")
+            raise InvalidState("poll_not_open", poll.state.value, poll=poll_id, done="close")
         poll.state = PollState.CLOSED
         return poll
 

@@ -61,13 +61,13 @@ class ProductShelf:
 
     def unpin(self) -> Product:
         if self.pinned is None:
-            raise InvalidState("product card", "-", "not shown", "unpinned")
+            raise InvalidState("no_product_card")
         product, self.pinned = self.pinned, None
         return product
 
     def click(self, product_id: str, member: MemberId) -> ProductStats:
         if self.pinned is None or self.pinned.product_id != product_id:
-            raise ItemNotFound("pinned product", product_id)
+            raise ItemNotFound("pinned_product", product_id)
         stats = self._stats[product_id]
         stats.clicks += 1
         stats.clickers.add(member)

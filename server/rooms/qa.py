@@ -88,7 +88,7 @@ class QaBoard:
         return question
 
     def upvote(self, question_id: str, member: MemberId) -> Question:
-        question = self._open(question_id, "upvoted")
+        question = self._open(question_id, "upvote")
         if question.author.member_id == member:
             raise OwnItem("upvote")
         if member in question.voters:
@@ -97,7 +97,7 @@ class QaBoard:
         return question
 
     def unvote(self, question_id: str, member: MemberId) -> Question:
-        question = self._open(question_id, "voted on")
+        question = self._open(question_id, "vote")
         if member not in question.voters:
             raise NotVoted("question")
         question.voters.discard(member)
@@ -106,14 +106,14 @@ class QaBoard:
     # --- host -----------------------------------------------------------------------
 
     def answer(self, question_id: str) -> Question:
-        question = self._open(question_id, "marked answered")
+        question = self._open(question_id, "answer")
         question.state = QuestionState.ANSWERED
         question.pinned = False
         return question
 
     def pin(self, question_id: str) -> list[Question]:
         """Pin an open question, unpinning any other; returns every question that changed."""
-        question = self._open(question_id, "pinned")
+        question = self._open(question_id, "pin")
         changed = [q for q in self._questions.values() if q.pinned and q is not question]
         for other in changed:
             other.pinned = False
@@ -125,7 +125,7 @@ class QaBoard:
     def unpin(self, question_id: str) -> Question:
         question = self._get(question_id)
         if not question.pinned:
-            raise InvalidState("question", question_id, "not pinned", "unpinned")
+            raise InvalidState("question_not_pinned", question=question_id)
         question.pinned = False
         return question
 
@@ -154,5 +154,7 @@ class QaBoard:
     def _open(self, question_id: str, action: str) -> Question:
         question = self._get(question_id)
         if question.state is not QuestionState.OPEN:
-            raise InvalidState("question", question_id, question.state.value, action)
+            raise InvalidState(
+                "question_not_open", question.state.value, question=question_id, done=action
+            )
         return question

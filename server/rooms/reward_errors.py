@@ -1,13 +1,14 @@
 """Refusals of the rewards features (coupons, draws, quizzes, check-ins, points).
 
 A ``RewardError`` carries a stable ``code`` and the parameters its sentence needs; it
-composes no sentence. The edges render it (``server/rewards_text.py``): the socket, the
-REST API and the CLI say the same thing in the same words.
+composes no sentence. The edges render it (``server/error_text.py``): the socket, the
+REST API and the CLI say the same thing in the same words. It is a ``RoomError`` like any
+other: one mechanism, one catalog.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from server.rooms.errors import RoomError
 
@@ -36,7 +37,7 @@ CODES = frozenset(
         "no_reward",  # reward
         "nobody_eligible",  # condition
         "invalid",  # field, rule
-        "unavailable",
+        "unavailable",  # case: rewards (beside the rooms' own "unavailable")
     }
 )
 
@@ -44,9 +45,11 @@ CODES = frozenset(
 class RewardError(RoomError):
     """A refused rewards action: ``code`` for programs, ``params`` for the sentence."""
 
+    codes: ClassVar[dict[str, frozenset[str]]] = {
+        code: frozenset({"rewards"} if code == "unavailable" else ()) for code in CODES
+    }
+
     def __init__(self, code: str, **params: Any) -> None:
-        if code not in CODES:  # pragma: no cover - a programming error
-            raise ValueError(f"unknown reward error code {code!r}")
-        super().__init__(code)
-        self.code = code
-        self.params = params
+        if code == "unavailable":
+            params.setdefault("case", "rewards")
+        super().__init__(code, **params)

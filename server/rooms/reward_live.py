@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.engagement.events import EventKind
+from server.engagement.events import STAFF_ROLES, EventKind
 from server.rooms.draws import SessionActivity
 from server.rooms.model import Participant
+from server.rooms.moderation import MODERATORS
 from server.rooms.quiz import Quiz
 from server.rooms.rewards import CouponSpec
-from server.rooms.stage import MODERATORS
 
 # Which recorded event kinds meet which draw condition.
 TRACKED: dict[EventKind, str] = {
@@ -70,7 +70,7 @@ class RoomRewards:
 
     def saw(self, kind: EventKind, member: str, data: dict[str, Any]) -> None:
         """A recorded event: remember who chatted, asked or voted (members only)."""
-        if data.get("role") in ("host", "cohost"):
+        if data.get("role") in STAFF_ROLES:
             return
         bucket = TRACKED.get(kind)
         if bucket is not None and data.get("action") in COUNTED_ACTIONS:

@@ -15,11 +15,11 @@ from server.engagement.events import EventKind, now_ms
 from server.engagement.reward_points import day_number
 from server.rooms import rewards
 from server.rooms.model import Participant
+from server.rooms.moderation import MODERATORS
 from server.rooms.points_store import CheckIn
 from server.rooms.reward_core import RewardsCore, new_id
 from server.rooms.reward_errors import RewardError
 from server.rooms.room import Room
-from server.rooms.stage import MODERATORS
 
 
 class PointsActions(RewardsCore):

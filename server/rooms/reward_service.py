@@ -20,6 +20,7 @@ from server.engagement.events import EventKind, now_ms
 from server.rooms import draws, rewards
 from server.rooms.coupon_store import Claim, Redemption
 from server.rooms.model import Participant
+from server.rooms.moderation import MODERATORS
 from server.rooms.quiz import Quiz, QuizResult, make_quiz, results
 from server.rooms.reward_core import new_id
 from server.rooms.reward_errors import RewardError
@@ -27,7 +28,6 @@ from server.rooms.reward_live import Drop
 from server.rooms.reward_points_service import PointsActions
 from server.rooms.room import Room
 from server.rooms.room_rewards_store import session_counter
-from server.rooms.stage import MODERATORS
 
 logger = logging.getLogger(__name__)
 
@@ -223,7 +223,7 @@ class Rewards(PointsActions):
 
     async def answer(self, room: Room, actor: Participant, quiz_id: str, option: int) -> Quiz:
         if actor.role in MODERATORS:
-            raise RewardError("staff", action="answer quizzes")
+            raise RewardError("staff", action="answer_quiz")
         rewards.check(rewards.Action.ANSWER_QUIZ, actor.role)
         live = self.live(room)
         quiz = live.quiz

@@ -25,24 +25,24 @@ from server.engagement.members import TIER_NAMES, Tier
 from server.ids import is_valid_id
 from server.rooms.errors import Forbidden
 from server.rooms.model import Role
+from server.rooms.moderation import MODERATORS
 from server.rooms.reward_errors import RewardError
-from server.rooms.stage import MODERATORS, role_name
 from server.text import clean_label
 
 MEMBERS = frozenset({Role.MEMBER, Role.SPEAKER})
 
 
 class Action(StrEnum):
-    """Every rewards action; the value completes the sentence "A member cannot …"."""
+    """Every rewards action, as the code a ``Forbidden`` carries (the catalogs say it in words)."""
 
-    DROP_COUPON = "drop a coupon"
-    END_DROP = "end an offer"
-    CLAIM_COUPON = "claim a coupon"
-    RUN_DRAW = "run a lucky draw"
-    ASK_QUIZ = "ask a quiz"
-    ANSWER_QUIZ = "answer a quiz"
-    CHECK_IN = "check in"
-    REDEEM_POINTS = "redeem points"
+    DROP_COUPON = "drop_coupon"
+    END_DROP = "end_drop"
+    CLAIM_COUPON = "claim_coupon"
+    RUN_DRAW = "run_draw"
+    ASK_QUIZ = "ask_quiz"
+    ANSWER_QUIZ = "answer_quiz"
+    CHECK_IN = "check_in"
+    REDEEM_POINTS = "redeem_points"
 
 
 # Which roles may attempt each action. Staff (host, co-host) run rewards and never win
@@ -62,7 +62,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
 def check(action: Action, actor: Role) -> None:
     """Raise ``Forbidden`` unless ``actor``'s role may attempt ``action``."""
     if actor not in ALLOWED[action]:
-        raise Forbidden(action.value, role_name(actor))
+        raise Forbidden(action.value, actor.value)
 
 
 # --- coupons -------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def check_claim(spec: CouponSpec, role: Role, tier: Tier | None, now_ms: int) ->
     Stock and the per-member limit are counted atomically by the store.
     """
     if role in MODERATORS:
-        raise RewardError("staff", action="claim coupons")
+        raise RewardError("staff", action="claim_coupon")
     check(Action.CLAIM_COUPON, role)
     if spec.expires_ms and now_ms >= spec.expires_ms:
         raise RewardError("expired", coupon=spec.coupon_id)
@@ -214,5 +214,5 @@ def eligibility(spec: CouponSpec, role: Role, tier: Tier | None, now_ms: int) ->
     except RewardError as exc:
         return exc
     except Forbidden:
-        return RewardError("staff", action="claim coupons")
+        return RewardError("staff", action="claim_coupon")
     return None

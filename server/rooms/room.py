@@ -18,13 +18,14 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from server import outbound as out
 from server.ids import MemberId, ParticipantId
 from server.rooms.activity import Limiters
 from server.rooms.bus import RoomBus, Subscriber
 from server.rooms.errors import RoomError
 from server.rooms.media_peers import RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
-from server.rooms.moderation import is_moderator
+from server.rooms.moderation import moderators
 from server.rooms.presence import Pacing, PresenceBatch, PresenceRules, Roster
 from server.rooms.room_state import SessionState
 from server.rooms.room_updates import RoomUpdates
@@ -125,7 +126,7 @@ class Room:
         changed = dataclasses.replace(current, role=role)
         self._participants[participant_id] = changed
         self.roster.update(changed)
-        self.broadcast("role", {"participant": changed.to_json()})
+        self.broadcast(*out.role(changed.to_json()))
         return changed
 
     def listener(self, participant_id: ParticipantId) -> RoomListener | None:
@@ -143,10 +144,10 @@ class Room:
 
     def moderators(self) -> list[ParticipantId]:
         """Who moderates the room now (hosts and co-hosts)."""
-        return [p.participant_id for p in self.roster.featured() if is_moderator(p)]
+        return moderators(self.roster.featured())
 
-    def _publish_update(self, kind: str, payload: dict[str, Any], moderators: bool) -> None:
-        self.broadcast(kind, payload, self.moderators() if moderators else None)
+    def _publish_update(self, message: out.Outbound, moderators: bool) -> None:
+        self.broadcast(*message, self.moderators() if moderators else None)
 
     @property
     def empty(self) -> bool:
@@ -182,7 +183,7 @@ class Room:
         self._presence_timer = None
         joined, left = self._batch.take()
         try:
-            self.broadcast("presence", self._delta(joined, left))
+            self.broadcast(*out.presence(self._delta(joined, left)))
         except Exception:
             logger.exception("room %s: the presence delta failed", self.room_id)
         self._pacing.sent(asyncio.get_running_loop().time(), len(self._listeners))

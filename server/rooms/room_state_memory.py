@@ -60,7 +60,7 @@ class MemorySessionState:
 
     def _open(self, action: str) -> None:
         if self._closed:
-            raise InvalidState("room session", self._session_id, "closed", action)
+            raise InvalidState("session_closed", "closed", session=self._session_id, done=action)
 
     # --- capacity ----------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ for the latest change, when the flush runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any
 
+from server import outbound as out
 from server.rooms.coalesce import Coalescer
 from server.rooms.polls import Poll
 from server.rooms.products import ProductStats
@@ -19,15 +19,15 @@ from server.rooms.reactions import ReactionTally
 # The coalescer key for reaction counts (poll results and product figures key by id).
 REACTIONS_KEY = "reactions"
 
-# Publish ``kind`` with ``payload`` to the room, to its moderators only if asked.
-Publish = Callable[[str, dict[str, Any], bool], None]
+# Publish a message to the room, to its moderators only if asked.
+Publish = Callable[[out.Outbound, bool], None]
 
 
 class RoomUpdates:
     def __init__(self, interval: float, publish: Publish) -> None:
         self._publish = publish
         self._reactions = ReactionTally()
-        self._latest: dict[Hashable, tuple[str, Callable[[], dict[str, Any]], bool]] = {}
+        self._latest: dict[Hashable, tuple[Callable[[], out.Outbound], bool]] = {}
         self._coalescer = Coalescer(interval, self._flush)
 
     def reaction(self, emoji: str) -> None:
@@ -35,12 +35,12 @@ class RoomUpdates:
         self._coalescer.mark(REACTIONS_KEY)
 
     def poll_results(self, poll: Poll) -> None:
-        self._mark(("poll", poll.poll_id), "poll_results", poll.results, False)
+        self._mark(("poll", poll.poll_id), lambda: out.poll_results(poll.results()), False)
 
     def product_stats(self, product_id: str, stats: ProductStats) -> None:
         """The figures of ``product_id``, for moderators only."""
         self._mark(
-            ("product", product_id), "product_stats", lambda: stats.to_json(product_id), True
+            ("product", product_id), lambda: out.product_stats(stats.to_json(product_id)), True
         )
 
     @property
@@ -51,10 +51,8 @@ class RoomUpdates:
         self._coalescer.cancel()
         self._latest.clear()
 
-    def _mark(
-        self, key: Hashable, kind: str, payload: Callable[[], dict[str, Any]], moderators: bool
-    ) -> None:
-        self._latest[key] = (kind, payload, moderators)
+    def _mark(self, key: Hashable, message: Callable[[], out.Outbound], moderators: bool) -> None:
+        self._latest[key] = (message, moderators)
         self._coalescer.mark(key)
 
     def _flush(self, keys: list[Hashable]) -> None:
@@ -62,9 +60,9 @@ class RoomUpdates:
             if key == REACTIONS_KEY:
                 counts = self._reactions.drain()
                 if counts:
-                    self._publish("reactions", {"counts": counts}, False)
+                    self._publish(out.reactions(counts), False)
                 continue
             latest = self._latest.pop(key, None)
             if latest is not None:
-                kind, payload, moderators = latest
-                self._publish(kind, payload(), moderators)
+                message, moderators = latest
+                self._publish(message(), moderators)

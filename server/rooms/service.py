@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 
+from server import outbound as out
 from server.engagement.events import EventKind, new_event, now_ms
 from server.engagement.members import Member, MemberStore
 from server.engagement.recorder import EventRecorder
@@ -231,10 +232,8 @@ class RoomService:
         )
         holder.append(room)
         # Stage slots changed: every subscriber re-offers to cover them (docs/protocol.md).
-        media.on_tracks_changed = lambda: room.broadcast("tracks", media.tracks_json())
-        media.on_levels = lambda speaking, levels: room.broadcast(
-            "speaking", {"speaking": list(speaking), "levels": dict(levels)}
-        )
+        media.on_tracks_changed = lambda: room.broadcast(*out.tracks(media.tracks_json()))
+        media.on_levels = lambda speaking, levels: room.broadcast(*out.speaking(speaking, levels))
         self._live[spec.room_id] = room
         return room
 

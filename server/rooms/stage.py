@@ -22,38 +22,32 @@ from enum import StrEnum
 from server.ids import ParticipantId
 from server.rooms.errors import Forbidden, StageConflict, StageFull
 from server.rooms.model import Participant, Role
+from server.rooms.moderation import MODERATORS
 
-ROLE_NAMES: dict[Role, str] = {
-    Role.HOST: "host",
-    Role.COHOST: "co-host",
-    Role.SPEAKER: "speaker",
-    Role.MEMBER: "member",
-}
 ON_STAGE = frozenset({Role.COHOST, Role.SPEAKER})
-MODERATORS = frozenset({Role.HOST, Role.COHOST})
 PUBLISHERS = frozenset({Role.HOST, Role.COHOST, Role.SPEAKER})
 
 
 class Action(StrEnum):
-    """Every stage action; the value completes the sentence "A member cannot …"."""
+    """Every stage action, as the code a ``Forbidden`` carries (the catalogs say it in words)."""
 
-    RAISE_HAND = "raise a hand"
-    LOWER_HAND = "lower a hand"
-    REPLY = "answer a stage invitation"
-    LEAVE_STAGE = "leave the stage"
-    INVITE = "invite someone to the stage"
-    DISMISS = "dismiss a raised hand"
-    MOVE_OFF = "move someone off the stage"
-    MUTE_OTHER = "mute someone else"
-    MUTE_SELF = "mute a microphone"
-    UNMUTE_SELF = "unmute a microphone"
-    UNMUTE_OTHER = "unmute someone else; ask them to unmute instead"
-    ASK_UNMUTE = "ask someone to unmute"
-    MAKE_COHOST = "appoint a co-host"
-    REMOVE = "remove someone from the room"
-    BAN = "ban someone from the room"
-    PUBLISH_AUDIO = "publish a microphone"
-    PUBLISH_VIDEO = "publish a camera"
+    RAISE_HAND = "raise_hand"
+    LOWER_HAND = "lower_hand"
+    REPLY = "reply"
+    LEAVE_STAGE = "leave_stage"
+    INVITE = "invite"
+    DISMISS = "dismiss"
+    MOVE_OFF = "move_off"
+    MUTE_OTHER = "mute_other"
+    MUTE_SELF = "mute_self"
+    UNMUTE_SELF = "unmute_self"
+    UNMUTE_OTHER = "unmute_other"
+    ASK_UNMUTE = "ask_unmute"
+    MAKE_COHOST = "make_cohost"
+    REMOVE = "remove"
+    BAN = "ban"
+    PUBLISH_AUDIO = "publish_audio"
+    PUBLISH_VIDEO = "publish_video"
 
 
 # Which roles may attempt each action at all. Rules about the target come on top.
@@ -78,22 +72,17 @@ ALLOWED: dict[Action, frozenset[Role]] = {
 }
 
 
-def role_name(role: Role) -> str:
-    return ROLE_NAMES[role]
-
-
 def check(action: Action, actor: Role) -> None:
     """Raise ``Forbidden`` unless ``actor``'s role may attempt ``action``."""
     if actor not in ALLOWED[action]:
-        raise Forbidden(action.value, role_name(actor))
+        raise Forbidden(action.value, actor.value)
 
 
 def check_target(action: Action, actor: Participant, target: Participant) -> None:
     """The rules about whom a moderator acts on (after ``check``)."""
     if target.role is Role.HOST and actor.participant_id != target.participant_id:
         # Nobody acts on the host: the co-host's powers stop there.
-        words = action.value.replace("someone else", "the host").replace("someone", "the host")
-        raise Forbidden(words, role_name(actor.role))
+        raise Forbidden(action.value, actor.role.value, case="on_host")
 
 
 def _check_on_stage(action: Action, actor: Participant, target: Participant) -> None:
@@ -101,14 +90,14 @@ def _check_on_stage(action: Action, actor: Participant, target: Participant) -> 
     check(action, actor.role)
     check_target(action, actor, target)
     if target.role not in ON_STAGE:
-        raise StageConflict(f"{target.name} is not on the stage.")
+        raise StageConflict("not_on_stage", target.name)
 
 
 def check_publish(role: Role, kinds: Collection[str], cameras_allowed: bool) -> None:
     """Raise ``Forbidden`` unless ``role`` may publish media of these ``kinds``."""
     check(Action.PUBLISH_AUDIO, role)
     if "video" in kinds and not (cameras_allowed or role is Role.HOST):
-        raise Forbidden(f"{Action.PUBLISH_VIDEO.value} in this room", role_name(role))
+        raise Forbidden(Action.PUBLISH_VIDEO.value, role.value, case="in_this_room")
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +182,7 @@ class Stage:
         check(Action.REPLY, actor.role)
         pid = actor.participant_id
         if pid not in self._invites:
-            raise StageConflict("You have no invitation to the stage to answer.")
+            raise StageConflict("no_invitation")
         if accept and len(self._seats) >= cap:
             raise StageFull(cap)
         del self._invites[pid]
@@ -217,7 +206,7 @@ class Stage:
         check(Action.INVITE, actor.role)
         check_target(Action.INVITE, actor, target)
         if target.role is not Role.MEMBER:
-            raise StageConflict(f"{target.name} is already on the stage.")
+            raise StageConflict("already_on_stage", target.name)
         if len(self._seats) >= cap:
             raise StageFull(cap)
         self._invites[target.participant_id] = actor.participant_id
@@ -229,7 +218,7 @@ class Stage:
         check_target(Action.DISMISS, actor, target)
         pid = target.participant_id
         if pid not in self._hands and pid not in self._invites:
-            raise StageConflict(f"{target.name} has no raised hand or invitation to dismiss.")
+            raise StageConflict("nothing_to_dismiss", target.name)
         self._hands.pop(pid, None)
         self._invites.pop(pid, None)
         return NOTHING
@@ -255,18 +244,16 @@ class Stage:
         check(Action.ASK_UNMUTE, actor.role)
         check_target(Action.ASK_UNMUTE, actor, target)
         if target.role not in ON_STAGE or target.participant_id not in self._muted:
-            raise StageConflict(f"{target.name} is not a muted speaker.")
+            raise StageConflict("not_muted", target.name)
         return NOTHING
 
     def make_cohost(self, actor: Participant, target: Participant, cap: int, now: float) -> Outcome:
         check(Action.MAKE_COHOST, actor.role)
         check_target(Action.MAKE_COHOST, actor, target)
         if self._cohost is not None:
-            raise StageConflict(
-                "There is a co-host already: move them off the stage to appoint another."
-            )
+            raise StageConflict("cohost_taken")
         if target.role not in (Role.MEMBER, Role.SPEAKER):
-            raise StageConflict(f"{target.name} cannot become co-host.")
+            raise StageConflict("cannot_cohost", target.name)
         pid = target.participant_id
         if target.role is Role.MEMBER and len(self._seats) >= cap:
             raise StageFull(cap)
@@ -285,7 +272,7 @@ class Stage:
         check(Action.BAN if ban else Action.REMOVE, actor.role)
         check_target(Action.BAN if ban else Action.REMOVE, actor, target)
         if actor.participant_id == target.participant_id:
-            raise StageConflict("You cannot remove yourself: leave the room instead.")
+            raise StageConflict("remove_self")
 
     # --- bookkeeping --------------------------------------------------------------------
 

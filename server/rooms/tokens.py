@@ -60,16 +60,16 @@ def verify_token(secret: str, token: str, room_id: RoomId, issuer: str = "salon"
     except jwt.ExpiredSignatureError:
         raise TokenExpired() from None
     except jwt.InvalidSignatureError:
-        raise TokenInvalid("its signature does not match") from None
+        raise TokenInvalid("signature") from None
     except jwt.MissingRequiredClaimError as exc:
-        raise TokenInvalid(f"it lacks the '{exc.claim}' claim") from None
+        raise TokenInvalid("missing_claim", claim=str(exc.claim)) from None
     except jwt.InvalidTokenError:
-        raise TokenInvalid("it is malformed") from None
+        raise TokenInvalid("malformed") from None
     member, room, role = claims.get("sub"), claims.get("room"), claims.get("role")
     if not is_valid_id(member) or not is_valid_id(room):
-        raise TokenInvalid("it names no valid member or room")
+        raise TokenInvalid("no_subject")
     if role not in (Role.HOST.value, Role.MEMBER.value):
-        raise TokenInvalid("it names no valid role")
+        raise TokenInvalid("bad_role")
     if room != room_id:
         raise WrongRoom(str(room), room_id)
     return TokenClaims(

@@ -23,6 +23,11 @@ class SessionContext:
     # Queue a server message to this participant's socket (never blocks).
     send: Callable[[dict[str, Any]], None]
 
+    def current(self) -> Participant:
+        """This connection's participant as the room has it now: the host may have
+        changed its role (co-host, speaker) since it joined."""
+        return self.room.get(self.me.participant_id) or self.me
+
 
 class Feature(Protocol):
     """A group of client messages with their server-side rules."""

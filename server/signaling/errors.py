@@ -1,61 +1,55 @@
-"""The one table from domain errors to wire codes, and which of them close the socket."""
+"""The wire side of domain errors: which codes close the socket, and the error message.
+
+A ``RoomError`` already carries its stable code and parameters (server/rooms/errors.py);
+this module adds what only the socket knows: whether the code ends the connection (and
+with which close code), and the English sentence of the server's catalog
+(``server/error_text.py``) as ``message`` for old clients, beside ``code`` and ``params``.
+"""
 
 from __future__ import annotations
 
-from server.rooms import errors as e
+from typing import Any
 
-# (code, WebSocket close code or None to keep the connection)
-ERROR_CODES: dict[type[e.RoomError], tuple[str, int | None]] = {
-    e.TokenInvalid: ("token_invalid", 4403),
-    e.TokenExpired: ("token_expired", 4403),
-    e.WrongRoom: ("wrong_room", 4403),
-    e.RoomNotFound: ("room_not_found", 4403),
-    e.UnknownMember: ("unknown_member", 4403),
-    e.TierTooLow: ("tier_too_low", 4403),
-    e.RoomFull: ("room_full", 4403),
-    e.StoreUnavailable: ("unavailable", 4403),
-    e.Forbidden: ("forbidden", None),
-    e.MediaFailed: ("media_failed", None),
-    e.Replaced: ("replaced", 4409),
-}
+from server.error_text import sentence
+from server.rooms.errors import RoomError
+from server.signaling import messages as m
 
 CLOSE_NORMAL = 1000
 CLOSE_SERVICE_RESTART = 1012  # RFC 6455 registry: the server restarts, come back later
 CLOSE_TOO_LARGE = 1009
 CLOSE_JOIN_TIMEOUT = 4408
-
-
-def code_for(error: e.RoomError) -> tuple[str, int | None]:
-    for cls in type(error).__mro__:
-        if cls in ERROR_CODES:
-            return ERROR_CODES[cls]
-    return ("error", None)
-
-
-# Interactions (chat, reactions, Q&A, polls, products): appended to the table above.
-ERROR_CODES.update(
-    {
-        e.RateLimited: ("rate_limited", None),
-        e.TextTooLong: ("too_long", None),
-        e.ItemNotFound: ("not_found", None),
-        e.InvalidState: ("invalid_state", None),
-        e.AlreadyVoted: ("already_voted", None),
-        e.NotVoted: ("not_voted", None),
-        e.OwnItem: ("own_item", None),
-        e.LimitReached: ("limit_reached", None),
-        e.BadChoice: ("invalid_field", None),
-    }
-)
-
-# Stage (roles, hands, invitations, mutes, removal, bans): appended to the table above.
+CLOSE_REFUSED = 4403
+CLOSE_REPLACED = 4409
 CLOSE_REMOVED = 4410
-ERROR_CODES.update(
-    {
-        e.StageFull: ("stage_full", None),
-        e.StageConflict: ("invalid_state", None),
-        e.NoSuchParticipant: ("not_found", None),
-        e.Banned: ("banned", 4403),
-        e.Removed: ("removed", CLOSE_REMOVED),
-        e.RemovedThisSession: ("removed", 4403),
-    }
-)
+
+# Codes that end the connection, with their WebSocket close code; every other code
+# keeps it. A ``(code, case)`` entry wins over the code's own.
+CLOSES: dict[str | tuple[str, str], int] = {
+    "token_invalid": CLOSE_REFUSED,
+    "token_expired": CLOSE_REFUSED,
+    "wrong_room": CLOSE_REFUSED,
+    "room_not_found": CLOSE_REFUSED,
+    "unknown_member": CLOSE_REFUSED,
+    "tier_too_low": CLOSE_REFUSED,
+    "room_full": CLOSE_REFUSED,
+    "unavailable": CLOSE_REFUSED,
+    ("unavailable", "rewards"): 0,  # rewards being down ends nobody's visit
+    "replaced": CLOSE_REPLACED,
+    "banned": CLOSE_REFUSED,
+    "removed": CLOSE_REMOVED,
+    ("removed", "this_session"): CLOSE_REFUSED,
+}
+
+
+def close_for(error: RoomError) -> int | None:
+    """The close code ``error`` ends the socket with, or None to keep it open."""
+    case = error.params.get("case")
+    close = CLOSES.get((error.code, case)) if isinstance(case, str) else None
+    if close is None:
+        close = CLOSES.get(error.code)
+    return close or None
+
+
+def error_message(error: RoomError, ref: str | None = None, **fields: Any) -> dict[str, Any]:
+    """The ``error`` message for ``error``: code, params and the English sentence."""
+    return m.error(error.code, sentence(error), ref, error.params, **fields)

@@ -19,6 +19,23 @@ from server.text import TextError, clean_label, clean_text, find_problem
 CONTENT_PROBLEMS = frozenset({"bad_unicode", "control_character", "bidi_control"})
 
 
+# Every code a ProtocolError or the session itself may send (a refused message, not a
+# domain refusal: those are ``server.rooms.errors.CODES``). The pages' catalogs cover both.
+PROTOCOL_CODES = frozenset(
+    {
+        "bad_message",
+        "unknown_type",
+        "invalid_field",
+        "invalid_text",
+        "not_joined",
+        "already_joined",
+        "join_timeout",
+        "wrong_encoding",
+        "internal",
+    }
+)
+
+
 class ProtocolError(Exception):
     """A client message the server cannot accept: ``code`` and ``params`` for programs,
     ``detail`` for people."""

@@ -23,7 +23,7 @@ from server.signaling.message_shapes import ById, WithText
 def current(ctx: SessionContext) -> Participant:
     """This connection's participant as the room has it now: the host may have changed
     its role (co-host, speaker) since it joined."""
-    return ctx.room.get(ctx.me.participant_id) or ctx.me
+    return ctx.current()
 
 
 @dataclass(frozen=True, slots=True)

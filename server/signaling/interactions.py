@@ -23,10 +23,9 @@ from server.rooms.errors import RateLimited
 from server.rooms.moderation import is_moderator
 from server.rooms.reactions import REACTIONS
 from server.settings import InteractionSettings
-from server.signaling import messages as m
 from server.signaling import messages_interactions as mi
 from server.signaling.context import SessionContext
-from server.signaling.errors import code_for
+from server.signaling.errors import error_message
 from server.signaling.interaction_handlers import HANDLERS, Turn, current
 
 logger = logging.getLogger(__name__)
@@ -79,10 +78,11 @@ class Interactions:
             limiter.check(limit, now)
         except RateLimited as exc:
             logger.debug("room %s: %s hit the %s limit", room.room_id, ctx.me.member_id, exc.limit)
-            code, _ = code_for(exc)
-            reply = m.error(code, str(exc), message.ref, exc.params)
-            reply.update(limit=exc.limit, retry_after=round(exc.retry_after, 3))
-            ctx.send(reply)
+            ctx.send(
+                error_message(
+                    exc, message.ref, limit=exc.limit, retry_after=round(exc.retry_after, 3)
+                )
+            )
             return
         await HANDLERS[type(message)](Turn(ctx, self._clicks), message)
 

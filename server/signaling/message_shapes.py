@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from server.signaling.fields import identifier
 
-Parser = Callable[[dict[str, Any], str | None], Any]
+M = TypeVar("M")
+# ``(obj, ref) -> message``: one message type's parser, typed by what it returns.
+Parser = Callable[[dict[str, Any], str | None], M]
+R = TypeVar("R", bound="RefOnly")
+B = TypeVar("B", bound="ById")
+P = TypeVar("P", bound="ToParticipant")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +52,13 @@ class WithText:
     ref: str | None = None
 
 
-def bare(cls: type[RefOnly]) -> Parser:
+def bare(cls: type[R]) -> Parser[R]:
     return lambda obj, ref: cls(ref=ref)
 
 
-def by_id(cls: type[ById]) -> Parser:
+def by_id(cls: type[B]) -> Parser[B]:
     return lambda obj, ref: cls(id=identifier(obj, "id", ref), ref=ref)
 
 
-def to_participant(cls: type[ToParticipant]) -> Parser:
+def to_participant(cls: type[P]) -> Parser[P]:
     return lambda obj, ref: cls(participant=identifier(obj, "participant", ref), ref=ref)

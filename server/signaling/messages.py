@@ -1,9 +1,11 @@
 """The wire format, parsed in one place with no I/O.
 
 ``parse(obj)`` turns a decoded JSON/msgpack object into one of the frozen client message
-classes or raises ``ProtocolError(code, detail)``; ``decode_frame`` first turns a frame's
-bytes or text into that object. Server messages are plain dicts built by helpers at the
-bottom, so the shape of everything the server says lives in this file too.
+classes (the closed union ``ClientMessage``: the core messages here and each feature's
+union) or raises ``ProtocolError(code, detail)``; ``decode_frame`` first turns a frame's
+bytes or text into that object. What the server sends is built by the typed
+constructors of ``server/outbound.py`` (rooms send it too); the socket's replies are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -11,13 +13,21 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import msgpack
 
 from server.ids import is_valid_id
+from server.outbound import (
+    answer,
+    error,
+    people_page,
+    pong,
+    reconnect,
+    stream,
+    wrong_encoding,
+)
 from server.signaling import (
     messages_interactions,
     messages_people,
@@ -25,7 +35,11 @@ from server.signaling import (
     messages_stage,
 )
 from server.signaling.fields import ProtocolError, pc, string, wire_safe
-from server.signaling.message_shapes import RefOnly
+from server.signaling.message_shapes import Parser, RefOnly
+from server.signaling.messages_interactions import InteractionMessage
+from server.signaling.messages_people import PeopleMessage
+from server.signaling.messages_rewards import RewardMessage
+from server.signaling.messages_stage import StageMessage
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +50,22 @@ MAX_CANDIDATE = 1024
 
 PcName = Literal["pub", "sub"]
 
-__all__ = ["ProtocolError", "parse"]
+__all__ = [
+    "ProtocolError",
+    "answer",
+    "error",
+    "parse",
+    "people_page",
+    "pong",
+    "reconnect",
+    "stream",
+    "wrong_encoding",
+]
 
 # Feature modules define their own message classes and parsers; they are merged here so
 # that every client message is still parsed through this one table.
-FEATURE_PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
+FeatureMessage = StageMessage | InteractionMessage | RewardMessage | PeopleMessage
+FEATURE_PARSERS: dict[str, Parser[FeatureMessage]] = {
     **messages_stage.PARSERS,
     **messages_interactions.PARSERS,
     **messages_rewards.PARSERS,
@@ -91,7 +116,10 @@ class Ping(RefOnly):
     type: Literal["ping"] = "ping"
 
 
-ClientMessage = Join | Offer | Candidate | Stop | Leave | Ping
+CoreMessage = Join | Offer | Candidate | Stop | Leave | Ping
+# Every message a client may send: the session dispatches on it with ``match`` and
+# ``assert_never``, so mypy proves that no type is left unhandled.
+ClientMessage = CoreMessage | FeatureMessage
 # The types ``parse`` handles itself; ``FEATURE_PARSERS`` holds the rest.
 CORE_TYPES = ("join", "offer", "candidate", "stop", "leave", "ping")
 
@@ -176,7 +204,7 @@ def _candidate(obj: dict[str, Any], ref: str | None) -> dict[str, Any] | None:
     return {"candidate": text, "sdpMid": mid, "sdpMLineIndex": index}
 
 
-def parse(obj: Any) -> Any:
+def parse(obj: Any) -> ClientMessage:
     """Validate a decoded frame and return the typed message it carries."""
     if not isinstance(obj, dict):
         raise ProtocolError("bad_message", "A message must be an object with a 'type'.")
@@ -211,7 +239,7 @@ def parse(obj: Any) -> Any:
     raise ProtocolError("unknown_type", f"Unknown message type '{shown}'.", ref)
 
 
-def to_wire(message: Any) -> dict[str, Any]:
+def to_wire(message: ClientMessage) -> dict[str, Any]:
     """The wire object for a client message (tests, bots and the load tester use it)."""
     out: dict[str, Any] = {"type": message.type}
     for name in (f.name for f in fields(message)):
@@ -221,57 +249,4 @@ def to_wire(message: Any) -> dict[str, Any]:
     return out
 
 
-# --- what the server sends -------------------------------------------------------------
-
-
-def error(
-    code: str,
-    message: str,
-    ref: str | None = None,
-    params: dict[str, object] | None = None,
-    **fields: Any,
-) -> dict[str, Any]:
-    """An error: its stable ``code``, an English ``message``; ``fields`` (a text refusal's
-    ``field``, ``reason``, ``char`` or ``limit``) beside ``code``, as in the REST error
-    body; ``params`` (a domain error's parameters) under ``params``, for the page to render
-    its own sentence (docs/protocol.md, "Errors")."""
-    out: dict[str, Any] = {"type": "error", "code": code, **fields, "message": message}
-    if ref is not None:
-        out["ref"] = ref
-    if params:
-        out["params"] = dict(params)
-    return out
-
-
-def wrong_encoding(binary: bool) -> dict[str, Any]:
-    """The error for a frame in the other encoding than the socket's subprotocol."""
-    sent, expected = ("text", "msgpack (binary)") if binary else ("binary", "JSON (text)")
-    return error(
-        "wrong_encoding", f"This socket takes {expected} frames; a {sent} frame was ignored."
-    )
-
-
-def reconnect(code: str, retry_after: float) -> dict[str, Any]:
-    """Come back in ``retry_after`` seconds (with some jitter): this server is going away
-    (``server_stopping``); the socket closes right after (docs/protocol.md)."""
-    return {"type": "reconnect", "code": code, "retry_after": retry_after}
-
-
-def pong(ref: str | None = None) -> dict[str, Any]:
-    return {"type": "pong", **({"ref": ref} if ref is not None else {})}
-
-
-def answer(pc: PcName, sdp: str, ref: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "answer", "pc": pc, "sdp": sdp}
-    if ref is not None:
-        out["ref"] = ref
-    return out
-
-
-def people_page(people: list[dict[str, Any]], cursor: int | None, count: int) -> dict[str, Any]:
-    """A page of the people list: ``next`` asks for the one after it (null: no more)."""
-    return {"type": "people_page", "people": people, "next": cursor, "count": count}
-
-
-def stream(live: bool, publisher: str | None) -> dict[str, Any]:
-    return {"type": "stream", "live": live, "publisher": publisher}
+# --- what the server sends: built in server/outbound.py, re-exported for the session --

@@ -8,7 +8,6 @@ that operators configure (chat length, say) are the feature's to enforce.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -24,7 +23,7 @@ from server.signaling.fields import (
     refused_text,
     text,
 )
-from server.signaling.message_shapes import ById, RefOnly, WithText, bare, by_id
+from server.signaling.message_shapes import ById, Parser, RefOnly, WithText, bare, by_id
 from server.text import TextError, clean_text, find_problem
 
 # Hard ceilings, whatever the settings say (the configured limits are lower).
@@ -209,7 +208,7 @@ def _product_pin(obj: dict[str, Any], ref: str | None) -> ProductPin:
     )
 
 
-PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
+PARSERS: dict[str, Parser[InteractionMessage]] = {
     "chat_send": lambda o, r: ChatSend(text=text(o, "text", MAX_TEXT, r, multiline=True), ref=r),
     "chat_delete": by_id(ChatDelete),
     "reaction": lambda o, r: React(emoji=choice(o, "emoji", REACTIONS, r), ref=r),

@@ -6,11 +6,11 @@ business (``server/signaling/people.py``). See docs/protocol.md, "People".
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from server.signaling.fields import integer, text
+from server.signaling.message_shapes import Parser
 
 MAX_QUERY = 64
 # Join numbers are positive and grow by one per join; this only bounds the field.
@@ -42,9 +42,10 @@ def _search(obj: dict[str, Any], ref: str | None) -> PeopleSearch:
     return PeopleSearch(query=text(obj, "query", MAX_QUERY, ref), ref=ref)
 
 
+PeopleMessage = PeoplePage | PeopleSearch
 MESSAGE_TYPES: tuple[type, ...] = (PeoplePage, PeopleSearch)
 
-PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
+PARSERS: dict[str, Parser[PeopleMessage]] = {
     "people_page": _page,
     "people_search": _search,
 }

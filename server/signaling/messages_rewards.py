@@ -8,13 +8,12 @@ member's own rewards state (see docs/protocol.md, "Rewards"). ``PARSERS`` is mer
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from server.rooms import draws, quiz
 from server.signaling.fields import ProtocolError, boolean, choice, identifier, integer, invalid
-from server.signaling.message_shapes import RefOnly, bare
+from server.signaling.message_shapes import Parser, RefOnly, bare
 from server.text import TextError, clean_label, clean_text
 
 
@@ -86,6 +85,17 @@ class RewardsMe(RefOnly):
     type: Literal["rewards_me"] = "rewards_me"
 
 
+RewardMessage = (
+    CouponDrop
+    | CouponEnd
+    | CouponClaim
+    | DrawRun
+    | QuizAsk
+    | QuizAnswer
+    | CheckIn
+    | PointsRedeem
+    | RewardsMe
+)
 MESSAGE_TYPES: tuple[type, ...] = (
     CouponDrop,
     CouponEnd,
@@ -146,7 +156,7 @@ def _quiz(obj: dict[str, Any], ref: str | None) -> QuizAsk:
     )
 
 
-PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
+PARSERS: dict[str, Parser[RewardMessage]] = {
     "coupon_drop": lambda o, r: CouponDrop(coupon=identifier(o, "coupon", r), ref=r),
     "coupon_end": bare(CouponEnd),
     "coupon_claim": lambda o, r: CouponClaim(drop=identifier(o, "drop", r), ref=r),

@@ -9,12 +9,11 @@ merges it into the one parsing table. Who may send what is the feature's busines
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from server.signaling.fields import boolean, identifier
-from server.signaling.message_shapes import RefOnly, ToParticipant, bare, to_participant
+from server.signaling.message_shapes import Parser, RefOnly, ToParticipant, bare, to_participant
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +120,7 @@ def _remove(obj: dict[str, Any], ref: str | None) -> Remove:
     return Remove(participant=_who(obj, ref), ban=ban, ref=ref)
 
 
-PARSERS: dict[str, Callable[[dict[str, Any], str | None], Any]] = {
+PARSERS: dict[str, Parser[StageMessage]] = {
     "hand_raise": bare(HandRaise),
     "hand_lower": bare(HandLower),
     "stage_invite": to_participant(StageInvite),

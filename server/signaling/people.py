@@ -10,8 +10,9 @@ id, to find the one they want to invite, mute or remove. The order and the pagin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
+from server import outbound as out
 from server.rooms.errors import Forbidden
 from server.rooms.moderation import is_moderator
 from server.rooms.room import Room
@@ -41,22 +42,21 @@ class PeopleFeature:
     async def joined_state(self, ctx: SessionContext) -> dict[str, Any]:
         return {}  # the first page is part of the core ``joined`` (see ``first_page``)
 
-    async def handle(self, ctx: SessionContext, message: Any) -> None:
+    async def handle(self, ctx: SessionContext, message: mp.PeopleMessage) -> None:
         room = ctx.room
-        if isinstance(message, mp.PeoplePage):
-            page = room.roster.members(message.before, room.presence.page)
-            people = [room.roster.listed(p) for p in page.people]
-            reply = m.people_page(people, page.next, len(room.roster))
-        else:
-            me = room.get(ctx.me.participant_id) or ctx.me
-            if not is_moderator(me):
-                raise Forbidden("search the people list", me.role.value)
-            found = room.roster.search(message.query, SEARCH_LIMIT)
-            reply = {
-                "type": "people_found",
-                "query": message.query,
-                "people": [room.roster.listed(p) for p in found],
-            }
+        match message:
+            case mp.PeoplePage():
+                page = room.roster.members(message.before, room.presence.page)
+                people = [room.roster.listed(p) for p in page.people]
+                reply = m.people_page(people, page.next, len(room.roster))
+            case mp.PeopleSearch():
+                me = ctx.current()
+                if not is_moderator(me):
+                    raise Forbidden("search_people", me.role.value)
+                found = room.roster.search(message.query, SEARCH_LIMIT)
+                reply = out.people_found(message.query, [room.roster.listed(p) for p in found])
+            case _:
+                assert_never(message)
         if message.ref is not None:
             reply["ref"] = message.ref
         ctx.send(reply)

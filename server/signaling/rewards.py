@@ -4,7 +4,7 @@ check-ins and points (messages in ``messages_rewards``; docs/protocol.md, "Rewar
 It finds the room and the person a message concerns, lets ``server.rooms.reward_service``
 decide and apply it (rules pure, effects atomic in Redis, one event per action), and
 tells people what changed. A refusal is an ``error`` with the ``RewardError``'s code and
-its sentence (``server/rewards_text.py``), and changes nothing.
+its sentence (``server/error_text.py``), and changes nothing.
 
 What it sends: ``coupon_drop`` (to each member with their own eligibility and, if not
 eligible, why), ``coupon_stock`` (coalesced), ``coupon_end``, ``coupon_claimed`` (to the
@@ -22,14 +22,16 @@ import logging
 import time
 import weakref
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, assert_never
 
+from server import outbound as out
+from server.error_text import sentence
 from server.ids import MemberId
-from server.rewards_text import sentence
 from server.rooms import draws
 from server.rooms.clock import now_ms
 from server.rooms.coalesce import Coalescer
 from server.rooms.model import Participant
+from server.rooms.moderation import MODERATORS
 from server.rooms.quiz import Quiz
 from server.rooms.reward_errors import RewardError
 from server.rooms.reward_live import Drop
@@ -37,10 +39,9 @@ from server.rooms.reward_service import Rewards
 from server.rooms.rewards import eligibility
 from server.rooms.room import Room
 from server.rooms.service import RoomService
-from server.rooms.stage import MODERATORS
-from server.signaling import messages as m
 from server.signaling import messages_rewards as mr
 from server.signaling.context import SessionContext
+from server.signaling.errors import error_message
 
 logger = logging.getLogger(__name__)
 
@@ -74,41 +75,44 @@ class RewardsFeature:
             }
         }
 
-    async def handle(self, ctx: SessionContext, message: Any) -> None:
-        me = ctx.room.get(ctx.me.participant_id) or ctx.me
+    async def handle(self, ctx: SessionContext, message: mr.RewardMessage) -> None:
+        me = ctx.current()
         try:
             await self._handle(ctx, me, message)
         except RewardError as exc:
-            ctx.send(m.error(exc.code, sentence(exc), message.ref))
+            ctx.send(error_message(exc, message.ref))
 
-    async def _handle(self, ctx: SessionContext, me: Participant, message: Any) -> None:
+    async def _handle(
+        self, ctx: SessionContext, me: Participant, message: mr.RewardMessage
+    ) -> None:
         """Apply ``message``; the reply to the sender (if any) is returned by the step."""
         room, rewards = ctx.room, self._rewards
         reply: dict[str, Any] | None = None
-        if isinstance(message, mr.CouponDrop):
-            self._announce(room, await rewards.drop(room, me, message.coupon, self._session(room)))
-        elif isinstance(message, mr.CouponEnd):
-            room.broadcast("coupon_end", {"id": rewards.end_drop(room, me).drop_id})
-        elif isinstance(message, mr.CouponClaim):
-            reply = await self._claim(room, me, message.drop)
-        elif isinstance(message, mr.DrawRun):
-            await self._draw(ctx, me, message)
-        elif isinstance(message, mr.QuizAsk):
-            await self._ask(ctx, me, message)
-        elif isinstance(message, mr.QuizAnswer):
-            await rewards.answer(room, me, message.quiz, message.option)
-            reply = {"type": "quiz_answered", "quiz": message.quiz, "option": message.option}
-        elif isinstance(message, mr.CheckIn):
-            done = await rewards.check_in(me, room)
-            reply = {"type": "checkin_done", "streak": done.streak, "points": done.points}
-            reply["balance"] = done.balance
-        elif isinstance(message, mr.PointsRedeem):
-            reply = {
-                "type": "points_redeemed",
-                **await rewards.redeem_points(me, message.reward, room),
-            }
-        elif isinstance(message, mr.RewardsMe):
-            reply = {"type": "rewards_self", **await rewards.state_of(me.member_id)}
+        match message:
+            case mr.CouponDrop():
+                drop = await rewards.drop(room, me, message.coupon, self._session(room))
+                self._announce(room, drop)
+            case mr.CouponEnd():
+                room.broadcast(*out.coupon_end(rewards.end_drop(room, me).drop_id))
+            case mr.CouponClaim():
+                reply = await self._claim(room, me, message.drop)
+            case mr.DrawRun():
+                await self._draw(ctx, me, message)
+            case mr.QuizAsk():
+                await self._ask(ctx, me, message)
+            case mr.QuizAnswer():
+                await rewards.answer(room, me, message.quiz, message.option)
+                reply = out.quiz_answered(message.quiz, message.option).to_json()
+            case mr.CheckIn():
+                done = await rewards.check_in(me, room)
+                reply = out.checkin_done(done.streak, done.points, done.balance).to_json()
+            case mr.PointsRedeem():
+                redeemed = await rewards.redeem_points(me, message.reward, room)
+                reply = out.points_redeemed(redeemed).to_json()
+            case mr.RewardsMe():
+                reply = out.rewards_self(await rewards.state_of(me.member_id)).to_json()
+            case _:
+                assert_never(message)
         if reply is not None:
             ctx.send({**reply, "ref": message.ref} if message.ref else reply)
 
@@ -121,18 +125,19 @@ class RewardsFeature:
             "eligible": why is None,
             "why": None if why is None else sentence(why),
             "why_code": None if why is None else why.code,
+            "why_params": None if why is None else why.params,
         }
 
     async def _claim(self, room: Room, me: Participant, drop_id: str) -> dict[str, Any]:
         drop, got = await self._rewards.claim(room, me, drop_id)
         self._stock_changed(room)
-        return {
-            "type": "coupon_claimed",
+        claim = {
             "drop": drop.drop_id,
             "code": got.code,
             "title": drop.spec.title,
             "value": drop.spec.value,
         }
+        return out.coupon_claimed(claim).to_json()
 
     def _announce(self, room: Room, drop: Drop) -> None:
         # One message per kind of viewer (role and tier): a handful of encodings, not one
@@ -143,7 +148,7 @@ class RewardsFeature:
             groups.setdefault(key, []).append(p)
         for people in groups.values():
             payload = self._drop_for(drop, people[0])
-            room.broadcast("coupon_drop", payload, only=[p.participant_id for p in people])
+            room.broadcast(*out.coupon_drop(payload), only=[p.participant_id for p in people])
 
     def _stock_changed(self, room: Room) -> None:
         coalescer = self._stock.get(room)
@@ -154,9 +159,7 @@ class RewardsFeature:
                 target = ref()
                 drop = self._rewards.live(target).drop if target else None
                 if target is not None and drop is not None:
-                    target.broadcast(
-                        "coupon_stock", {"id": drop.drop_id, "remaining": drop.remaining}
-                    )
+                    target.broadcast(*out.coupon_stock(drop.drop_id, drop.remaining))
 
             coalescer = self._stock[room] = Coalescer(STOCK_INTERVAL, flush)
         coalescer.mark("stock")
@@ -176,17 +179,15 @@ class RewardsFeature:
         record = await self._rewards.run_draw(room, me, request, self._session(room))
         names = {p.member_id: p.name for p in room.participants}
         winners = [{"member_id": w, "name": names.get(w, w)} for w in record["winners"]]
-        room.broadcast(
-            "draw_result",
-            {
-                "id": record["id"],
-                "condition": request.describe(),
-                "eligible": len(record["eligible"]),
-                "winners": winners,
-                "seed": record["seed"],
-                "note": message.note,
-            },
-        )
+        result = {
+            "id": record["id"],
+            "condition": request.describe(),
+            "eligible": len(record["eligible"]),
+            "winners": winners,
+            "seed": record["seed"],
+            "note": message.note,
+        }
+        room.broadcast(*out.draw_result(result))
         for member in record["winners"]:
             prize: dict[str, Any] = {"note": message.note}
             if message.coupon:
@@ -194,7 +195,9 @@ class RewardsFeature:
                     room, member, message.coupon, record["id"], self._session(room)
                 )
                 prize.update(code=got.code if got else None, sold_out=got is None)
-            self._tell_member(room, member, "draw_won", {"id": record["id"], **prize})
+            self._tell_member(
+                room, member, out.to_member("draw_won", {"id": record["id"], **prize})
+            )
 
     async def _ask(self, ctx: SessionContext, me: Participant, message: mr.QuizAsk) -> None:
         room = ctx.room
@@ -209,7 +212,7 @@ class RewardsFeature:
             coupon=message.coupon,
             points=message.points,
         )
-        room.broadcast("quiz", quiz.public_json(now_ms()))
+        room.broadcast(*out.quiz(quiz.public_json(now_ms())))
         task = asyncio.create_task(self._countdown(room, quiz), name=f"quiz-{quiz.quiz_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -222,15 +225,17 @@ class RewardsFeature:
             logger.warning(
                 "room %s: quiz %s could not close: %s", room.room_id, quiz.quiz_id, exc.code
             )
-            room.broadcast("quiz_result", {"id": quiz.quiz_id, "error": sentence(exc)})
+            room.broadcast(*out.quiz_failed(quiz.quiz_id, sentence(exc), exc.code, exc.params))
             return
         except Exception:
             logger.exception("room %s: quiz %s failed to close", room.room_id, quiz.quiz_id)
             return
-        room.broadcast("quiz_result", result.public_json(quiz))
+        room.broadcast(*out.quiz_result(result.public_json(quiz)))
         for member, prize in prizes.items():
             self._tell_member(
-                room, member, "quiz_you", {"id": quiz.quiz_id, "correct": True, **prize}
+                room,
+                member,
+                out.to_member("quiz_you", {"id": quiz.quiz_id, "correct": True, **prize}),
             )
 
     # --- hooks -----------------------------------------------------------------------------
@@ -263,10 +268,10 @@ class RewardsFeature:
         return room.session_id
 
     @staticmethod
-    def _tell_member(room: Room, member: str, kind: str, payload: dict[str, Any]) -> None:
+    def _tell_member(room: Room, member: str, message: out.Outbound) -> None:
         who = room.current_of(MemberId(member))
         if who is not None:
-            room.broadcast(kind, payload, only=[who.participant_id])
+            room.broadcast(*message, only=[who.participant_id])
 
     async def close(self) -> None:
         self._closed = True

@@ -13,17 +13,19 @@ import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from aiohttp import WSMsgType, web
 
+from server import outbound as out
 from server.ids import ParticipantId
 from server.rooms.errors import Replaced, RoomError
 from server.rooms.media_peers import offered_kinds
 from server.rooms.model import Participant, Role
+from server.rooms.moderation import is_moderator
 from server.rooms.room import Room
 from server.rooms.service import RoomService
-from server.rooms.stage import MODERATORS, PUBLISHERS, check_publish
+from server.rooms.stage import PUBLISHERS, check_publish
 from server.settings import SignalingSettings
 from server.signaling import messages as m
 from server.signaling.context import Feature, SessionContext
@@ -32,7 +34,8 @@ from server.signaling.errors import (
     CLOSE_JOIN_TIMEOUT,
     CLOSE_NORMAL,
     CLOSE_SERVICE_RESTART,
-    code_for,
+    close_for,
+    error_message,
 )
 from server.signaling.frames import Frame, FrameCache
 from server.signaling.people import first_page
@@ -135,10 +138,7 @@ class Session:
 
     def _moderator(self) -> bool:
         """Does this socket's participant moderate the room (and so see tiers)?"""
-        if self._room is None or self._me is None:
-            return False
-        current = self._room.get(self._me.participant_id) or self._me
-        return current.role in MODERATORS
+        return self._ctx is not None and is_moderator(self._ctx.current())
 
     def _send(self, message: dict[str, Any] | Frame | _Close | None) -> None:
         # None: a broadcast the frame cache could not encode (it logged it).
@@ -159,10 +159,10 @@ class Session:
             self._closing = True
 
     def _fail(self, error: RoomError, ref: str | None = None) -> None:
-        code, close = code_for(error)
-        self._send(m.error(code, str(error), ref, error.params))
+        self._send(error_message(error, ref))
+        close = close_for(error)
         if close is not None:
-            self._send(_Close(close, code))
+            self._send(_Close(close, error.code))
 
     async def _writer(self) -> None:
         while True:
@@ -245,43 +245,64 @@ class Session:
             logger.exception("unexpected error handling a client message")
             self._send(m.error("internal", "Something went wrong on our side.", ref))
 
-    async def _dispatch(self, message: Any) -> None:
-        if isinstance(message, m.Ping):
-            self._send(m.pong(message.ref))
-            return
-        if isinstance(message, m.Join):
-            await self._join(message)
-            return
-        if self._room is None or self._me is None:
-            raise m.ProtocolError("not_joined", "Send join first.", message.ref)
-        room, me = self._room, self._me
-        current = room.get(me.participant_id)
-        if current is not None and current is not me:
+    async def _dispatch(self, message: m.ClientMessage) -> None:
+        match message:
+            case m.Join() | m.Offer() | m.Candidate() | m.Stop() | m.Leave() | m.Ping():
+                await self._core(message)
+            case _:
+                # mypy narrows what is left to ``FeatureMessage``; each feature matches
+                # its own union exhaustively.
+                await self._to_feature(self._joined(message.ref), message)
+
+    def _joined(self, ref: str | None) -> SessionContext:
+        """The context of the joined participant, as the room has them now."""
+        if self._room is None or self._me is None or self._ctx is None:
+            raise m.ProtocolError("not_joined", "Send join first.", ref)
+        current = self._room.get(self._me.participant_id)
+        if current is not None and current is not self._me:
             # The role changed (stage): handlers see the participant as the room has it.
-            self._me = me = current
-            if self._ctx is not None:
-                self._ctx = dataclasses.replace(self._ctx, me=current)
+            self._me = current
+            self._ctx = dataclasses.replace(self._ctx, me=current)
+        return self._ctx
+
+    async def _core(self, message: m.CoreMessage) -> None:
+        match message:
+            case m.Ping():
+                self._send(m.pong(message.ref))
+            case m.Join():
+                await self._join(message)
+            case m.Offer():
+                ctx = self._joined(message.ref)
+                if message.pc == "pub":
+                    sdp = await self._publish(ctx.room, ctx.me, message.sdp)
+                else:
+                    sdp = await ctx.room.media.answer(
+                        ctx.me.participant_id, message.pc, message.sdp
+                    )
+                self._send(m.answer(message.pc, sdp, message.ref))
+            case m.Candidate():
+                ctx = self._joined(message.ref)
+                await ctx.room.media.add_candidate(
+                    ctx.me.participant_id, message.pc, message.candidate
+                )
+            case m.Stop():
+                ctx = self._joined(message.ref)
+                await ctx.room.media.stop(ctx.me.participant_id, message.pc)
+            case m.Leave():
+                self._joined(message.ref)
+                self._send(_Close(CLOSE_NORMAL, "bye"))
+            case _:
+                assert_never(message)
+
+    async def _to_feature(self, ctx: SessionContext, message: m.FeatureMessage) -> None:
         feature = self._routes.get(type(message))
-        if feature is not None and self._ctx is not None:
-            await feature.handle(self._ctx, message)
-        elif isinstance(message, m.Offer):
-            if message.pc == "pub":
-                sdp = await self._publish(room, me, message.sdp)
-            else:
-                sdp = await room.media.answer(me.participant_id, message.pc, message.sdp)
-            self._send(m.answer(message.pc, sdp, message.ref))
-        elif isinstance(message, m.Candidate):
-            await room.media.add_candidate(me.participant_id, message.pc, message.candidate)
-        elif isinstance(message, m.Stop):
-            await room.media.stop(me.participant_id, message.pc)
-        elif isinstance(message, m.Leave):
-            self._send(_Close(CLOSE_NORMAL, "bye"))
-        else:
+        if feature is None:
             # Parsed, but no feature of this server handles it: say so rather than fall
             # through in silence (the client would wait for an answer forever).
             raise m.ProtocolError(
                 "unknown_type", f"This server does not handle '{message.type}'.", message.ref
             )
+        await feature.handle(ctx, message)
 
     async def _publish(self, room: Room, me: Participant, sdp: str) -> str:
         """Answer a ``pub`` offer: the host's go to the main feeds, a speaker's to the stage."""
@@ -308,15 +329,14 @@ class Session:
         for feature in self._features:
             extra.update(await feature.joined_state(self._ctx))
         self._send(
-            {
-                "type": "joined",
-                "room": {k: v for k, v in room.spec.to_json().items() if k != "invites"},
-                "you": me.to_json(),
-                **first_page(room),
-                "live": room.media.live,
-                "publisher": room.media.publisher,
-                "ice_servers": self._service.ice.browser_ice_servers(),
-                **extra,
-                **({"ref": message.ref} if message.ref else {}),
-            }
+            out.joined(
+                room={k: v for k, v in room.spec.to_json().items() if k != "invites"},
+                you=me.to_json(),
+                first_page=first_page(room),
+                live=room.media.live,
+                publisher=room.media.publisher,
+                ice_servers=self._service.ice.browser_ice_servers(),
+                features=extra,
+                ref=message.ref,
+            )
         )

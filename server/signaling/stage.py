@@ -18,13 +18,15 @@ import logging
 import time
 from typing import Any
 
+from server import outbound as out
 from server.ids import ParticipantId
 from server.rooms import stage_events
 from server.rooms.errors import NoSuchParticipant, Removed
 from server.rooms.model import Participant
+from server.rooms.moderation import MODERATORS, moderators
 from server.rooms.room import Room
 from server.rooms.service import RoomService
-from server.rooms.stage import MODERATORS, ON_STAGE, Action, Outcome, check
+from server.rooms.stage import ON_STAGE, Action, Outcome, check
 from server.signaling import messages_stage as ms
 from server.signaling.context import SessionContext
 
@@ -129,8 +131,7 @@ class StageFeature:
                 hand_raised=stage.hand_raised(target.participant_id),
             )
             ctx.room.broadcast(
-                "stage_self",
-                {**self_json(ctx.room, target.participant_id), "by": me.to_json()},
+                *out.stage_self(self_json(ctx.room, target.participant_id), by=me.to_json()),
                 only=[target.participant_id],
             )
             return outcome
@@ -161,7 +162,7 @@ class StageFeature:
             return outcome
         if isinstance(message, ms.AskUnmute):
             outcome = stage.ask_unmute(me, target)
-            ctx.room.broadcast("unmute_request", {"by": me.to_json()}, only=[target.participant_id])
+            ctx.room.broadcast(*out.unmute_request(me.to_json()), only=[target.participant_id])
             return outcome
         if isinstance(message, ms.MakeCohost):
             return stage.make_cohost(me, target, cap, now)
@@ -250,20 +251,19 @@ class StageFeature:
             stage_events.stage_time(self._service, room, person, seconds)
 
     def _publish(self, room: Room) -> None:
-        room.broadcast("stage", stage_json(room))
-        moderators = [p.participant_id for p in room.participants if p.role in MODERATORS]
-        room.broadcast("hands", hands_json(room), only=moderators)
+        room.broadcast(*out.stage(stage_json(room)))
+        room.broadcast(*out.hands(hands_json(room)), only=moderators(room.participants))
 
     @staticmethod
     def _tell_self(room: Room, pid: ParticipantId) -> None:
-        room.broadcast("stage_self", self_json(room, pid), only=[pid])
+        room.broadcast(*out.stage_self(self_json(room, pid)), only=[pid])
 
     # --- helpers ------------------------------------------------------------------------
 
     @staticmethod
     def _me(ctx: SessionContext) -> Participant:
         """This connection's participant as the room has it now (roles change)."""
-        return ctx.room.get(ctx.me.participant_id) or ctx.me
+        return ctx.current()
 
     @staticmethod
     def _target(room: Room, participant: str) -> Participant:

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from server.error_text import sentence
 from server.ids import MemberId, ParticipantId
 from server.rooms import errors as e
 from server.rooms.activity import Limiters, Limits
@@ -18,7 +19,7 @@ from server.rooms.qa import QaBoard, QuestionState
 from server.rooms.ratelimit import Limit, Limiter
 from server.rooms.reactions import REACTIONS, ReactionTally
 from server.settings import InteractionSettings
-from server.signaling.errors import code_for
+from server.signaling.errors import close_for
 
 MEMBERS = [MemberId(f"m{n}") for n in range(6)]
 
@@ -161,7 +162,8 @@ def test_pin_one_at_a_time_answer_and_dismiss() -> None:
     for action in (board.answer, board.pin):
         with pytest.raises(e.InvalidState) as caught:
             action(two.question_id)
-        assert "answered" in str(caught.value)
+        assert caught.value.code == "invalid_state"
+        assert caught.value.params["state"] == "answered"
     with pytest.raises(e.InvalidState):
         board.upvote(two.question_id, MEMBERS[3])
     with pytest.raises(e.InvalidState):
@@ -292,15 +294,16 @@ def test_rate_limit_error_names_the_limit_and_when_to_retry() -> None:
     with pytest.raises(e.RateLimited) as caught:
         limiter.check(limit, 10.0)
     assert caught.value.retry_after == pytest.approx(0.5)
-    assert "reaction limit allows 3 at once, then 2 per second" in str(caught.value)
-    assert code_for(caught.value) == ("rate_limited", None)
+    assert caught.value.code == "rate_limited"
+    assert caught.value.params == {"limit": "reaction", "burst": 3, "rate": 2.0, "retry_after": 0.5}
+    assert close_for(caught.value) is None  # the socket stays open
     limiter.check(limit, 10.5)  # a token came back
     limiter.check(Limit("chat", 1.0, 1), 10.5)  # other kinds have their own bucket
 
 
 def test_slow_limits_read_naturally() -> None:
-    error = e.RateLimited("question", 0.2, 3, 4.0)
-    assert "then 1 every 5 seconds" in str(error)
+    assert "then 1 every 5 seconds" in sentence(e.RateLimited("question", 0.2, 3, 4.0))
+    assert "then 2 per second" in sentence(e.RateLimited("question", 2.0, 3, 4.0))
 
 
 def test_limiters_idle_long_enough_to_be_full_again_are_dropped() -> None:

@@ -143,3 +143,30 @@ def test_server_messages_have_stable_shapes() -> None:
         "live": True,
         "publisher": "p1",
     }
+
+
+def test_the_client_union_is_closed_over_every_parsed_type() -> None:
+    """Finding 4 of issue 10: ``parse`` returned ``Any``, so a message type could be parsed
+    and never dispatched. Every type tag ``parse`` knows is one class of ``ClientMessage``
+    (the union the session matches with ``assert_never``), and back."""
+    from typing import get_args
+
+    classes = set(get_args(m.ClientMessage))
+    tags = {cls.__dataclass_fields__["type"].default: cls for cls in classes}
+    assert len(tags) == len(classes)
+    assert set(tags) == set(m.CORE_TYPES) | set(m.FEATURE_PARSERS)
+
+
+def test_each_features_routing_table_is_its_union() -> None:
+    from typing import get_args
+
+    from server.signaling import messages_interactions as mi
+    from server.signaling import messages_people as mp
+    from server.signaling import messages_rewards as mr
+    from server.signaling import messages_stage as ms
+    from server.signaling.interactions import Interactions
+
+    assert set(ms.MESSAGE_TYPES) == set(get_args(ms.StageMessage))
+    assert set(mr.MESSAGE_TYPES) == set(get_args(mr.RewardMessage))
+    assert set(mp.MESSAGE_TYPES) == set(get_args(mp.PeopleMessage))
+    assert set(Interactions.message_types) == set(get_args(mi.InteractionMessage))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from server.engagement.members import Tier
 from server.engagement.reward_points import PointRules, day_number, day_text, parse_point_rules
 from server.engagement.rules import RulesError, load_rules
-from server.rewards_text import SENTENCES, render
+from server.error_text import SENTENCES, render
 from server.rooms import draws, quiz
 from server.rooms.errors import Forbidden
 from server.rooms.model import Role
@@ -59,7 +59,7 @@ def test_check_follows_the_role_table_which_is_exactly_as_specified() -> None:
         except Forbidden as exc:
             refusal = exc
         assert (refusal is None) == (role in EXPECTED[action]), (action, role)
-        assert refusal is None or action.value in str(refusal)
+        assert refusal is None or refusal.params["action"] == action.value
 
 
 def spring(**fields: object) -> dict[str, object]:
@@ -334,7 +334,7 @@ def test_bad_reward_messages_are_protocol_errors(bad: dict[str, object]) -> None
 
 
 def test_every_refusal_code_has_a_sentence() -> None:
-    assert set(SENTENCES) == CODES
+    assert set(SENTENCES) >= CODES
     for code in CODES:
         assert "?" not in render(code, {}) or "{" in SENTENCES[code]
     assert render("not_enough_points", {"balance": 3, "cost": 10}) == (

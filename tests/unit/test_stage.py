@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 
 import pytest
 from hypothesis import given
@@ -82,15 +81,17 @@ def test_check_allows_exactly_the_table(action: Action, role: Role) -> None:
     else:
         with pytest.raises(Forbidden) as info:
             check(action, role)
-        assert str(info.value).startswith("A ")
-        assert action.value in str(info.value)
+        assert info.value.code == "forbidden"
+        assert info.value.params == {"action": action.value, "role": role.value}
 
 
-def test_forbidden_sentences_name_role_and_action() -> None:
-    with pytest.raises(Forbidden, match=r"^A member cannot invite someone to the stage\.$"):
+def test_forbidden_names_role_and_action_as_codes() -> None:
+    with pytest.raises(Forbidden) as caught:
         check(Action.INVITE, MEMBER)
-    with pytest.raises(Forbidden, match=r"^A co-host cannot appoint a co-host\.$"):
+    assert caught.value.params == {"action": "invite", "role": "member"}
+    with pytest.raises(Forbidden) as caught:
         check(Action.MAKE_COHOST, COHOST)
+    assert caught.value.params == {"action": "make_cohost", "role": "cohost"}
 
 
 # --- members: hands and invitations -----------------------------------------------------
@@ -138,8 +139,9 @@ def test_invite_without_a_raised_hand_and_decline() -> None:
 
 
 def test_reply_without_invitation_is_a_conflict() -> None:
-    with pytest.raises(StageConflict, match="no invitation"):
+    with pytest.raises(StageConflict) as caught:
         Stage().reply(person(MEMBER), True, CAP, 0.0)
+    assert caught.value.params == {"case": "no_invitation"}
 
 
 @pytest.mark.parametrize("role", [MEMBER, SPEAKER])
@@ -153,13 +155,15 @@ def test_non_moderators_cannot_invite(role: Role) -> None:
 
 @pytest.mark.parametrize("role", [SPEAKER, COHOST])
 def test_inviting_someone_on_stage_is_a_conflict(role: Role) -> None:
-    with pytest.raises(StageConflict, match="already on the stage"):
+    with pytest.raises(StageConflict) as caught:
         Stage().invite(person(HOST), person(role), CAP)
+    assert caught.value.params["case"] == "already_on_stage"
 
 
 def test_nobody_invites_the_host() -> None:
-    with pytest.raises(Forbidden, match="invite the host"):
+    with pytest.raises(Forbidden) as caught:
         Stage().invite(person(COHOST), person(HOST), CAP)
+    assert caught.value.params["case"] == "on_host"
 
 
 def seat(stage: Stage, host: Participant, member: Participant, now: float = 0.0) -> Participant:
@@ -174,8 +178,9 @@ def test_the_speaker_cap_holds_at_invite_and_at_accept() -> None:
     stage.invite(host, late, CAP)  # invited while there was room
     seat(stage, host, person(MEMBER))
     seat(stage, host, person(MEMBER))
-    with pytest.raises(StageFull, match="2 of 2"):
+    with pytest.raises(StageFull) as caught:
         stage.invite(host, person(MEMBER), CAP)
+    assert caught.value.params == {"cap": 2}
     with pytest.raises(StageFull):
         stage.reply(late, True, CAP, 0.0)
     assert stage.is_invited(late.participant_id)  # refused: nothing changed
@@ -189,8 +194,9 @@ def test_dismiss_lowers_hand_and_withdraws_invitation() -> None:
     stage.dismiss(host, member)
     assert not stage.hand_raised(member.participant_id)
     assert not stage.is_invited(member.participant_id)
-    with pytest.raises(StageConflict, match="no raised hand"):
+    with pytest.raises(StageConflict) as caught:
         stage.dismiss(host, member)
+    assert caught.value.params["case"] == "nothing_to_dismiss"
     with pytest.raises(Forbidden):
         stage.dismiss(person(MEMBER), member)
 
@@ -217,10 +223,12 @@ def test_move_off_by_host_and_cohost_but_never_of_the_host() -> None:
     stage, host, cohost = Stage(), person(HOST), person(COHOST)
     speaker = seat(stage, host, person(MEMBER))
     assert stage.move_off(cohost, speaker, 5.0).roles == ((speaker.participant_id, MEMBER),)
-    with pytest.raises(Forbidden, match=re.escape("A co-host cannot move the host off the stage.")):
+    with pytest.raises(Forbidden) as caught:
         stage.move_off(cohost, host, 0.0)
-    with pytest.raises(StageConflict, match="not on the stage"):
+    assert caught.value.params == {"action": "move_off", "role": "cohost", "case": "on_host"}
+    with pytest.raises(StageConflict) as caught:
         stage.move_off(host, person(MEMBER), 0.0)
+    assert caught.value.params["case"] == "not_on_stage"
     with pytest.raises(Forbidden):
         stage.move_off(person(SPEAKER), person(SPEAKER), 0.0)
 
@@ -233,8 +241,9 @@ def test_host_mutes_a_speaker_and_cannot_unmute_them() -> None:
     speaker = seat(stage, host, person(MEMBER))
     assert stage.mute(host, speaker).mutes == ((speaker.participant_id, True),)
     assert stage.is_muted(speaker.participant_id)
-    with pytest.raises(Forbidden, match="ask them to unmute instead"):
+    with pytest.raises(Forbidden) as caught:
         stage.unmute(host, speaker)
+    assert caught.value.params["action"] == "unmute_other"
     assert stage.is_muted(speaker.participant_id)
     # The speaker may unmute themself, even after the host muted them.
     assert stage.unmute(speaker, speaker).mutes == ((speaker.participant_id, False),)
@@ -256,8 +265,9 @@ def test_members_have_no_microphone_to_mute() -> None:
 
 def test_mute_rules_for_others() -> None:
     stage, host, cohost = Stage(), person(HOST), person(COHOST)
-    with pytest.raises(Forbidden, match=re.escape("A co-host cannot mute the host.")):
+    with pytest.raises(Forbidden) as caught:
         stage.mute(cohost, host)
+    assert caught.value.params == {"action": "mute_other", "role": "cohost", "case": "on_host"}
     with pytest.raises(Forbidden):
         stage.mute(person(SPEAKER), person(SPEAKER))
     with pytest.raises(StageConflict):
@@ -270,8 +280,9 @@ def test_mute_rules_for_others() -> None:
 def test_ask_unmute_only_for_a_muted_speaker() -> None:
     stage, host = Stage(), person(HOST)
     speaker = seat(stage, host, person(MEMBER))
-    with pytest.raises(StageConflict, match="not a muted speaker"):
+    with pytest.raises(StageConflict) as caught:
         stage.ask_unmute(host, speaker)
+    assert caught.value.params["case"] == "not_muted"
     stage.mute(host, speaker)
     stage.ask_unmute(host, speaker)
     with pytest.raises(Forbidden):
@@ -291,8 +302,9 @@ def test_only_the_host_appoints_one_cohost() -> None:
     assert stage.make_cohost(host, member, CAP, 0.0).roles == ((member.participant_id, COHOST),)
     assert stage.cohost == member.participant_id
     assert member.participant_id in stage.seated  # on stage: counts against the cap
-    with pytest.raises(StageConflict, match="co-host already"):
+    with pytest.raises(StageConflict) as caught:
         stage.make_cohost(host, other, CAP, 0.0)
+    assert caught.value.params == {"case": "cohost_taken"}
     # Moved off the stage, the co-host is a member again and the place is free.
     stage.move_off(host, as_role(member, COHOST), 1.0)
     assert stage.cohost is None
@@ -320,10 +332,12 @@ def test_removal_rules(ban: bool) -> None:
     stage.check_remove(host, cohost, ban)
     stage.check_remove(cohost, person(SPEAKER), ban)
     stage.check_remove(host, person(MEMBER), ban)
-    with pytest.raises(Forbidden, match="the host"):
+    with pytest.raises(Forbidden) as caught:
         stage.check_remove(cohost, host, ban)
-    with pytest.raises(StageConflict, match="yourself"):
+    assert caught.value.params["case"] == "on_host"
+    with pytest.raises(StageConflict) as caught:
         stage.check_remove(host, host, ban)
+    assert caught.value.params == {"case": "remove_self"}
     for role in (SPEAKER, MEMBER):
         with pytest.raises(Forbidden):
             stage.check_remove(person(role), person(MEMBER), ban)
@@ -350,10 +364,16 @@ def test_publish_rules() -> None:
     for role in (SPEAKER, COHOST):
         check_publish(role, ["audio"], cameras_allowed=False)
         check_publish(role, ["audio", "video"], cameras_allowed=True)
-        with pytest.raises(Forbidden, match="publish a camera in this room"):
+        with pytest.raises(Forbidden) as caught:
             check_publish(role, ["audio", "video"], cameras_allowed=False)
-    with pytest.raises(Forbidden, match=re.escape("A member cannot publish a microphone.")):
+        assert caught.value.params == {
+            "action": "publish_video",
+            "role": role.value,
+            "case": "in_this_room",
+        }
+    with pytest.raises(Forbidden) as caught:
         check_publish(MEMBER, ["audio"], cameras_allowed=True)
+    assert caught.value.params == {"action": "publish_audio", "role": "member"}
 
 
 # --- invariants under any sequence ------------------------------------------------------
