@@ -16,7 +16,7 @@ import { registerFeature } from './features.js';
 import { t } from './i18n.js';
 import { putPoll, renderPolls } from './polls.js';
 import { renderProduct, renderShop } from './product.js';
-import { buildTabs, onSheet } from './sheets.js';
+import { buildTabs, dockButton, onSheet, sheetHead } from './sheets.js';
 import { renderStrip } from './strip.js';
 
 const MODERATORS = new Set(['host', 'cohost']);
@@ -122,14 +122,6 @@ function build() {
   });
 }
 
-function sheetHead(heading) {
-  const head = el('div', 'sheet-head');
-  const close = button('×', () => {}, { className: 'sheet-close', aria: t('sheet.close') });
-  close.dataset.closeSheet = '';
-  head.append(heading, close);
-  return head;
-}
-
 // ---------------------------------------------------------------- the bottom bar
 
 function buildDock() {
@@ -156,14 +148,6 @@ function buildDock() {
   row.append(ui.dockButtons);
   dock.replaceChildren(ui.reactions, ui.chatForm, row, ui.reactionTally);
   buildReactions();
-}
-
-function dockButton(sheet, icon, label) {
-  const b = button(icon, () => {}, { className: 'dock-btn', aria: label });
-  b.dataset.openSheet = sheet;
-  b.setAttribute('aria-expanded', 'false');
-  b.append(el('span', 'dock-btn-label', t(`dock.${sheet}_short`)));
-  return b;
 }
 
 function renderDock() {
