@@ -7,9 +7,15 @@
 // they can redeem. Hosts and co-hosts also get the controls: drop a coupon, end the
 // offer, ask a quiz, run a draw. The server decides everything (docs/protocol.md,
 // "Rewards"); this page asks and shows. Text goes on the page with textContent only.
+//
+// Members open the section as a sheet from the bottom bar (web/sheets.js), as they do Q&A
+// and the poll; a new offer, quiz or draw marks the bar's Rewards button rather than
+// covering the video. The host console shows it under its Rewards tab.
 
 import { button, el, labelled } from './dom.js';
 import { registerFeature } from './features.js';
+import { t } from './i18n.js';
+import { currentSheet, dockButton, onSheet, sheetHead } from './sheets.js';
 
 // Every string this module shows, in one table (ready to move to a catalog).
 const T = {
@@ -90,6 +96,8 @@ window.salonRewards = state;
 let api = null;
 let root = null;
 let ticker = null;
+let dockBtn = null; // the bottom bar's Rewards button (members)
+let news = false; // something new arrived while the sheet was closed
 
 function send(type, fields = {}) {
   return api ? api.send({ type, ref: api.nextRef(type), ...fields }) : false;
@@ -268,6 +276,35 @@ function hostCard() {
   return box;
 }
 
+// ---------------------------------------------------------------- the bottom bar's button
+
+function mountDockButton() {
+  if (dockBtn && dockBtn.isConnected) return;
+  const row = document.querySelector('#dock .dock-buttons');
+  if (!row) return;
+  dockBtn = dockButton('rewards', '🎁', t('dock.rewards'));
+  row.append(dockBtn);
+  renderDockButton();
+}
+
+function renderDockButton() {
+  if (!dockBtn) return;
+  dockBtn.classList.toggle('has-news', news);
+  dockBtn.setAttribute('aria-label', news ? t('dock.rewards_new') : t('dock.rewards'));
+}
+
+function markNews() {
+  if (currentSheet() === 'rewards') return;
+  news = true;
+  renderDockButton();
+}
+
+onSheet((name) => {
+  if (name !== 'rewards' || !news) return;
+  news = false;
+  renderDockButton();
+});
+
 // ---------------------------------------------------------------- rendering
 
 let hostBox = null;
@@ -275,6 +312,8 @@ let hostBox = null;
 function render() {
   if (!root) return;
   root.hidden = false;
+  root.classList.add('sheet');
+  root.dataset.sheetName = 'rewards';
   // The host's forms are built once: redrawing would lose what the host is typing.
   if (isModerator() && !hostBox) hostBox = hostCard();
   if (!isModerator()) hostBox = null;
@@ -283,7 +322,7 @@ function render() {
   if (state.quiz || state.quizResult) cards.push(quizCard());
   if (state.draw) cards.push(drawCard());
   if (hostBox) cards.push(hostBox);
-  root.replaceChildren(el('h2', null, T.heading), ...cards);
+  root.replaceChildren(sheetHead(el('h2', null, T.heading)), ...cards);
 }
 
 function tick() {
@@ -304,7 +343,7 @@ function startQuiz(quiz) {
 
 const HANDLERS = {
   rewards_self(message) { state.me = message; },
-  coupon_drop(message) { state.drop = message; state.code = null; },
+  coupon_drop(message) { state.drop = message; state.code = null; markNews(); },
   coupon_stock(message) { if (state.drop && state.drop.id === message.id) state.drop.remaining = message.remaining; },
   coupon_end(message) {
     if (state.drop && state.drop.id === message.id) {
@@ -314,7 +353,7 @@ const HANDLERS = {
     }
   },
   coupon_claimed(message) { state.code = message.code; },
-  quiz(message) { startQuiz(message); },
+  quiz(message) { startQuiz(message); markNews(); },
   quiz_answered(message) { state.myAnswer = message.option; },
   quiz_result(message) {
     state.quizResult = message;
@@ -326,7 +365,7 @@ const HANDLERS = {
     else if (message.sold_out) state.quizPrize = T.soldOut;
     else state.quizPrize = T.youWonPoints(message.points);
   },
-  draw_result(message) { state.draw = message; state.drawPrize = null; },
+  draw_result(message) { state.draw = message; state.drawPrize = null; markNews(); },
   draw_won(message) {
     state.drawPrize = message.code ? `${T.youWon} ${T.yourCode(message.code)}` : T.youWon;
     api.notice(T.youWon);
@@ -349,6 +388,9 @@ function onJoined(message, featureApi) {
   state.code = null;
   state.me = null;
   if (rewards.quiz) startQuiz(rewards.quiz);
+  mountDockButton();
+  // A late joiner's bar shows that an offer or a quiz is running.
+  if (state.drop || state.quiz) markNews();
   send('rewards_me');
   if (!ticker) ticker = setInterval(tick, 250);
   render();

@@ -19,6 +19,7 @@ MEMBER_CONTROLS = [
     "#dock .hand-btn",
     '#dock [data-open-sheet="qa"]',
     '#dock [data-open-sheet="poll"]',
+    '#dock [data-open-sheet="rewards"]',
     "#live-badge",
     "#sound-btn",
     "#leave-btn",
