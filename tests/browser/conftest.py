@@ -285,6 +285,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 # --- the room page's sheets, tabs and menus ---------------------------------------------
 
 
+async def in_room(page: Page, timeout_ms: float = 10_000) -> None:
+    """Wait until the page is in the room (joined, or with its media connected)."""
+    await expect(page.get_by_role("status")).to_have_text(IN_THE_ROOM, timeout=timeout_ms)
+
+
 async def open_sheet(page: Page, sheet: str) -> None:
     """Open a member's sheet (``qa``, ``poll``, ``people``) unless it is open already."""
     if await page.evaluate("document.body.dataset.sheet || ''") == sheet:
