@@ -14,65 +14,64 @@
 
 import { button, el, labelled } from './dom.js';
 import { registerFeature } from './features.js';
-import { t } from './i18n.js';
+import { formatList, t } from './i18n.js';
 import { currentSheet, dockButton, onSheet, sheetHead } from './sheets.js';
 
-// Every string this module shows, in one table (ready to move to a catalog).
+// Every string this module shows, from the catalogs (web/i18n/*.json, keys rw.*).
 const T = {
-  heading: 'Rewards',
-  yourPoints: 'Your points',
+  heading: t('rw.heading'),
+  yourPoints: t('rw.your_points'),
   loading: '…',
-  points: (n) => `${n} points`,
-  streak: (n) => (n > 0 ? `Check-in streak: ${n} day${n === 1 ? '' : 's'}` : 'No check-in streak yet'),
-  checkIn: 'Check in',
-  checkedIn: 'Checked in today',
-  checkedInNow: (points) => `Checked in: +${points} points`,
-  offer: 'Exclusive offer',
-  offerValue: (value) => `${value} off`,
-  remaining: (n) => `${n} left`,
-  claim: 'Claim coupon',
-  claimed: 'Your code',
-  offerEnded: 'The offer has ended.',
-  quiz: 'Quiz',
-  secondsLeft: (s) => `${Math.ceil(s)} s left`,
-  answered: 'Answer sent. Results when the time is up.',
-  prizePoints: (n) => `Prize: ${n} points shared by the right answers`,
-  prizeCoupon: 'Prize: a coupon for each right answer',
-  results: (answered, winners) => `${answered} answered, ${winners} right`,
-  votes: (n) => `${n} vote${n === 1 ? '' : 's'}`,
-  right: 'right answer',
-  youWonPoints: (n) => `You were right: +${n} points`,
-  youWonCode: (code) => `You were right! Your code: ${code}`,
-  soldOut: 'You were right, but the prize coupons ran out.',
-  draw: 'Lucky draw',
-  drawWinners: (names, eligible) => `Winners: ${names} (among ${eligible})`,
-  youWon: 'You won the lucky draw!',
-  yourCode: (code) => `Your code: ${code}`,
-  catalog: 'Redeem your points',
-  redeem: (cost) => `Redeem for ${cost} points`,
-  redeemed: (title, code) => `${title}: your code ${code}`,
+  points: (n) => t('rw.points', { count: n }),
+  streak: (n) => (n > 0 ? t('rw.streak', { count: n }) : t('rw.no_streak')),
+  checkIn: t('rw.check_in'),
+  checkedIn: t('rw.checked_in'),
+  checkedInNow: (points) => t('rw.checked_in_now', { points }),
+  offer: t('rw.offer'),
+  offerValue: (value) => t('rw.offer_value', { value }),
+  remaining: (n) => t('rw.remaining', { count: n }),
+  claim: t('rw.claim'),
+  claimed: t('rw.your_code'),
+  offerEnded: t('rw.offer_ended'),
+  quiz: t('rw.quiz'),
+  secondsLeft: (s) => t('rw.seconds_left', { seconds: Math.ceil(s) }),
+  answered: t('rw.answer_sent'),
+  prizePoints: (n) => t('rw.prize_points', { points: n }),
+  prizeCoupon: t('rw.prize_coupon'),
+  results: (answered, winners) => t('rw.results', { answered, winners }),
+  votes: (n) => t('rw.votes', { count: n }),
+  right: t('rw.right'),
+  youWonPoints: (n) => t('rw.you_won_points', { points: n }),
+  youWonCode: (code) => t('rw.you_won_code', { code }),
+  soldOut: t('rw.sold_out'),
+  draw: t('rw.draw'),
+  drawWinners: (names, eligible) => t('rw.draw_winners', { names: formatList(names), eligible }),
+  youWon: t('rw.you_won'),
+  yourCode: (code) => t('rw.code_is', { code }),
+  catalog: t('rw.catalog'),
+  redeem: (cost) => t('rw.redeem', { cost }),
+  redeemed: (title, code) => t('rw.redeemed', { title, code }),
   // Host controls
-  hostHeading: 'Run rewards',
-  couponId: 'Coupon id',
-  drop: 'Drop coupon',
-  endOffer: 'End offer',
-  question: 'Quiz question',
-  option: (i) => `Answer ${i + 1}`,
-  correct: 'Right answer',
-  seconds: 'Seconds',
-  prizePointsField: 'Points to share',
-  ask: 'Ask quiz',
-  condition: 'Who may win',
-  conditions: {
-    present: 'In the room now', chatted: 'Chatted', asked: 'Asked a question',
-    voted: 'Voted in a poll', watched: 'Watched at least…',
-  },
-  minutes: 'Minutes watched',
-  winners: 'Winners',
-  weighted: 'Weight by tier',
-  prizeCouponField: 'Prize coupon id (optional)',
-  note: 'Prize note',
-  runDraw: 'Run draw',
+  hostHeading: t('rw.host_heading'),
+  couponId: t('rw.coupon_id'),
+  drop: t('rw.drop'),
+  endOffer: t('rw.end_offer'),
+  question: t('rw.question'),
+  option: (i) => t('rw.option', { number: i + 1 }),
+  correct: t('rw.correct'),
+  seconds: t('rw.seconds'),
+  prizePointsField: t('rw.points_field'),
+  ask: t('rw.ask'),
+  condition: t('rw.condition'),
+  conditions: Object.fromEntries(
+    ['present', 'chatted', 'asked', 'voted', 'watched'].map((c) => [c, t(`rw.cond.${c}`)]),
+  ),
+  minutes: t('rw.minutes'),
+  winners: t('rw.winners'),
+  weighted: t('rw.weighted'),
+  prizeCouponField: t('rw.prize_coupon_field'),
+  note: t('rw.note'),
+  runDraw: t('rw.run_draw'),
 };
 
 const MODERATORS = new Set(['host', 'cohost']);
@@ -210,7 +209,7 @@ function quizCard() {
 function drawCard() {
   const draw = state.draw;
   const box = card(T.draw, 'rw-draw');
-  const names = draw.winners.map((w) => w.name).join(', ');
+  const names = draw.winners.map((w) => w.name);
   box.append(el('p', 'rw-winners', T.drawWinners(names, draw.eligible)));
   if (draw.note) box.append(el('p', 'rw-note', draw.note));
   if (state.drawPrize) box.append(el('p', 'rw-won', state.drawPrize));
