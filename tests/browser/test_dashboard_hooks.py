@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import Browser, expect
 
@@ -26,16 +24,6 @@ EARLIER = ("dh-earlier", "Winter preview", NOW + timedelta(days=1), {"dh-e1": 2}
 LATER = ("dh-later", "Spring launch", NOW + timedelta(days=3), {"dh-l1": 3, "dh-l2": 1})
 
 
-async def call(salon_server: SalonServer, method: str, path: str, body: Any = None) -> Any:
-    headers = {"Authorization": f"Bearer {salon_server.env['SALON_ADMIN_KEY']}"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(method, salon_server.base_url + path, json=body, headers=headers) as answer,
-    ):
-        assert answer.status < 300, await answer.text()
-        return await answer.json()
-
-
 @pytest.fixture(scope="module", autouse=True)
 def world(salon_server: SalonServer) -> None:
     salon_server.room(ROOM, "Launch room", "potential,active,core")
@@ -46,18 +34,18 @@ async def test_the_dashboard_shows_the_hook_funnel_of_the_last_sessions(
 ) -> None:
     for session_id, title, starts, visits in (EARLIER, LATER):
         session = {"room_id": ROOM, "title": title, "starts_at": starts.isoformat()}
-        await call(salon_server, "PUT", f"/api/sessions/{session_id}", session)
+        await salon_server.admin("PUT", f"/api/sessions/{session_id}", session)
         for code, count in visits.items():
             link = {"channel": "public-live", "registration": True, "code": code}
-            await call(salon_server, "POST", f"/api/sessions/{session_id}/links", link)
+            await salon_server.admin("POST", f"/api/sessions/{session_id}/links", link)
             for n in range(count):
                 body = {"visitor": f"v-{code}-{n}"}
-                await call(salon_server, "POST", f"/api/hooks/{code}/visit", body)
-    await call(salon_server, "POST", "/api/hooks/dh-l1/register", {"name": "Lin Hook"})
+                await salon_server.admin("POST", f"/api/hooks/{code}/visit", body)
+    await salon_server.admin("POST", "/api/hooks/dh-l1/register", {"name": "Lin Hook"})
     # The funnel is kept from the event stream, in the background.
     deadline = time.monotonic() + SEEN_MS / 1000
     while True:
-        funnel = await call(salon_server, "GET", "/api/metrics/hooks")
+        funnel = await salon_server.admin("GET", "/api/metrics/hooks")
         counts = {link["code"]: link for link in funnel["links"]}
         if counts.get("dh-l1", {}).get("registrations") == 1 and all(
             counts.get(code, {}).get("visits") == n

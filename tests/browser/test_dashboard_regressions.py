@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -43,23 +42,13 @@ def world(salon_server: SalonServer, tmp_path_factory: pytest.TempPathFactory) -
     )  # fmt: skip
 
 
-async def rest(salon_server: SalonServer, method: str, path: str, body: Any = None) -> Any:
-    headers = {"Authorization": f"Bearer {salon_server.env['SALON_ADMIN_KEY']}"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(method, salon_server.base_url + path, json=body, headers=headers) as answer,
-    ):
-        assert answer.status < 300, await answer.text()
-        return await answer.json()
-
-
 async def metrics_when(
     salon_server: SalonServer, ready: Callable[[dict[str, Any]], bool]
 ) -> dict[str, Any]:
     """``/api/metrics`` once ``ready`` holds for it: the scorer works in the background."""
     deadline = time.monotonic() + SEEN_MS / 1000
     while True:
-        metrics: dict[str, Any] = await rest(salon_server, "GET", "/api/metrics")
+        metrics: dict[str, Any] = await salon_server.admin("GET", "/api/metrics")
         if ready(metrics):
             return metrics
         assert time.monotonic() < deadline, f"metrics never got there: {metrics}"
@@ -91,7 +80,7 @@ async def make_activity(
         "amount": "89.00",
         "currency": "EUR",
     }
-    await rest(salon_server, "POST", "/api/purchases", order)
+    await salon_server.admin("POST", "/api/purchases", order)
     done["yes"] = True
 
 
@@ -170,7 +159,7 @@ async def test_every_time_on_the_dashboard_is_in_the_readers_time_zone(
     """Issue 13: the dashboard mixed local time (the "Updated" line) and UTC (sessions,
     charts). Every time is now in the reader's own zone, named once in the status line."""
     await expect(dashboard.get_by_role("status")).to_contain_text(f"times in {ZONE}")
-    m = await rest(salon_server, "GET", "/api/metrics")
+    m = await salon_server.admin("GET", "/api/metrics")
     session = m["sessions"][0]
     row = dashboard.locator("#sessions tbody tr").filter(has_text=ROOM).first
     [[started, started_utc]] = await dashboard.evaluate(
@@ -181,9 +170,7 @@ async def test_every_time_on_the_dashboard_is_in_the_readers_time_zone(
     assert "UTC" not in await dashboard.locator("#board").inner_text()
 
     # The session's timeline: minutes in the reader's zone.
-    detail = await rest(
-        salon_server, "GET", f"/api/metrics/sessions/{session['session']}"
-    )  # fmt: skip
+    detail = await salon_server.admin("GET", f"/api/metrics/sessions/{session['session']}")
     minutes = [row["minute"] for row in detail["timeline"]]
     expected = await dashboard.evaluate(IN_ZONE_JS, [minutes, CLOCK, ZONE])
     labels = await dashboard.evaluate("() => window.Chart.getChart('timeline-chart').data.labels")
