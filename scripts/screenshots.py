@@ -6,6 +6,7 @@ Chromium's fake camera, opens two members' pages (one on a 390x844 phone), lets 
 chat, react, ask and buy, then saves:
 
 - ``docs/screenshots/member-phone.png``   the member page on a phone
+- ``docs/screenshots/member-sideways.png`` the same phone held sideways (844x390)
 - ``docs/screenshots/host-console.png``   the host console on a laptop
 - ``docs/screenshots/dashboard.png``      the operator dashboard
 
@@ -152,6 +153,13 @@ async def take(base: str, links: dict[str, str], admin_key: str, lang: str) -> l
                 path = OUT / f"{name}{suffix}.png"
                 await page.screenshot(path=str(path))
                 shots.append(path)
+            # The same phone held sideways.
+            await ava.set_viewport_size({"width": 844, "height": 390})
+            await ava.locator(".ix-reaction").first.click()
+            await asyncio.sleep(0.6)
+            path = OUT / f"member-sideways{suffix}.png"
+            await ava.screenshot(path=str(path))
+            shots.append(path)
             board = await page_for(browser, f"{base}/dashboard", lang, **LAPTOP)
             await board.locator("#admin-key").fill(admin_key)
             await board.locator("#admin-key").press("Enter")

@@ -106,6 +106,13 @@ registerFeature({
     }
   },
   onMessage(message, api) {
+    // Appointed co-host during the session: the list starts here (a reload brings the
+    // session's earlier changes).
+    if (message.type === 'role') {
+      const you = api.you();
+      if (you && (you.role === 'cohost' || you.role === 'host')) section();
+      return false;
+    }
     return message.type === 'tier' ? onTier(message, api) : false;
   },
 });

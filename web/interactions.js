@@ -4,7 +4,9 @@
 // page: the product card and polls (product.js and polls.js draw those), the question
 // list, reactions and the chat. Hosts
 // and co-hosts also get the moderation controls (delete a chat line; pin, answer and
-// dismiss questions; create and close polls; pin a product) and the shop activity.
+// dismiss questions; create and close polls; pin a product) and the activity (the
+// session's figures, shop activity and tier changes): a tab of the host console, a sheet
+// from the bottom bar on a co-host's page.
 // The server decides everything (docs/protocol.md, "Interactions"); this page asks and
 // shows.
 //
@@ -16,7 +18,7 @@ import { MODERATORS, registerFeature } from './features.js';
 import { t } from './i18n.js';
 import { putPoll, renderPolls } from './polls.js';
 import { renderProduct, renderShop } from './product.js';
-import { buildTabs, onSheet } from './sheets.js';
+import { buildTabs, currentSheet, dockButton, onSheet, openSheet, sheetHead } from './sheets.js';
 import { renderStrip } from './strip.js';
 
 const EMOJI = { heart: '❤️', clap: '👏', fire: '🔥', laugh: '😂', wow: '😮', party: '🎉' };
@@ -104,7 +106,16 @@ function build() {
   ui.polls.dataset.sheetName = 'poll';
   ui.qa = card('qa', 'ix-qa sheet', 'ix-qa-heading');
   ui.qa.dataset.sheetName = 'qa';
-  ui.shop = card('shop', 'ix-shop', 'ix-shop-heading');
+  ui.shop = card('shop', 'ix-shop sheet', 'ix-shop-heading');
+  ui.shop.dataset.sheetName = 'activity';
+  // A co-host's sheet: its own heading and the figures the host has in the live strip.
+  const activityHeading = el('h2', '', t('tab.activity'));
+  activityHeading.id = 'ix-activity-heading';
+  ui.shopHead = sheetHead(activityHeading);
+  ui.shopFigures = el('section', 'ix-shop-figures');
+  ui.shopFigures.setAttribute('aria-label', t('strip.label'));
+  ui.shopBody = el('div', 'ix-shop-body');
+  ui.shop.append(ui.shopHead, ui.shopFigures, ui.shopBody);
   ui.chat = card('chat', 'ix-chat', 'ix-chat-heading');
   // Reactions float over the video.
   ui.floaters = el('div', 'ix-floaters');
@@ -119,14 +130,6 @@ function build() {
     if (name === 'poll') state.unseenPoll = false;
     renderDock();
   });
-}
-
-function sheetHead(heading) {
-  const head = el('div', 'sheet-head');
-  const close = button('×', () => {}, { className: 'sheet-close', aria: t('sheet.close') });
-  close.dataset.closeSheet = '';
-  head.append(heading, close);
-  return head;
 }
 
 // ---------------------------------------------------------------- the bottom bar
@@ -148,7 +151,9 @@ function buildDock() {
     renderDock();
   }, { className: 'dock-btn', aria: t('dock.product') });
   ui.productBtn.append(el('span', 'dock-btn-label', t('dock.product_short')));
-  ui.dockButtons.append(ui.productBtn, ui.qaBtn, ui.pollBtn);
+  ui.activityBtn = dockButton('activity', '📋', t('dock.activity'));
+  ui.activityBtn.hidden = true;
+  ui.dockButtons.append(ui.productBtn, ui.qaBtn, ui.pollBtn, ui.activityBtn);
   const row = el('div', 'dock-row');
   const stageSlot = document.getElementById('dock-stage');
   if (stageSlot) row.append(stageSlot);
@@ -157,17 +162,13 @@ function buildDock() {
   buildReactions();
 }
 
-function dockButton(sheet, icon, label) {
-  const b = button(icon, () => {}, { className: 'dock-btn', aria: label });
-  b.dataset.openSheet = sheet;
-  b.setAttribute('aria-expanded', 'false');
-  b.append(el('span', 'dock-btn-label', t(`dock.${sheet}_short`)));
-  return b;
-}
-
 function renderDock() {
   if (!ui.productBtn) return;
   ui.productBtn.hidden = !state.product || isModerator();
+  // Co-hosts read the activity from the bar; the host has the console's tab.
+  const activity = isModerator() && !(api && api.isHost());
+  ui.activityBtn.hidden = !activity;
+  if (!activity && currentSheet() === 'activity') openSheet(null);
   ui.productBtn.setAttribute('aria-pressed', String(Boolean(state.product) && !state.productHidden));
   ui.pollBtn.classList.toggle('has-news', state.unseenPoll);
   ui.pollBtn.setAttribute('aria-label', state.unseenPoll ? t('dock.poll_new') : t('dock.poll'));
@@ -224,8 +225,8 @@ function chatItem(message) {
 
 function renderChat() {
   if (!ui.chatLog) return;
-  // The host types in the chat panel; members in the bottom bar.
-  if (isModerator()) ui.chat.append(ui.chatForm);
+  // The host types in the console's chat panel; members and co-hosts in the bottom bar.
+  if (api && api.isHost()) ui.chat.append(ui.chatForm);
   else if (ui.chatForm.parentElement !== ui.reactions.parentElement) ui.reactions.after(ui.chatForm);
   ui.chatInput.maxLength = state.limits.chat_max_length;
   ui.chatLog.replaceChildren(...state.chat.map(chatItem));

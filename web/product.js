@@ -100,12 +100,14 @@ function productForm(ix) {
     if (ix.send('product_pin', product)) details.open = false;
   });
   details.append(form);
-  // Open while nothing is pinned: it is the host's first step.
-  details.open = !ix.state.product;
+  // Open while nothing is pinned: it is the host's first step (on a co-host's phone it
+  // would cover the video: closed there).
+  details.open = !ix.state.product && document.body.dataset.role === 'host';
   return details;
 }
 
 // ---------------------------------------------------------------- shop activity (moderators)
+// The host console's Activity tab; a co-host's Activity sheet (interactions.js).
 
 export function renderShop(ix) {
   if (!ix.ui.shop) return;
@@ -127,4 +129,6 @@ export function renderShop(ix) {
     ix.ui.shop.prepend(ix.ui.shopBody);
   }
   ix.ui.shopBody.replaceChildren(heading, list);
+  // The console's tab names the panel; a co-host's sheet has a heading of its own.
+  if (ix.ui.shopHead) ix.ui.shopHead.hidden = document.body.dataset.role === 'host';
 }

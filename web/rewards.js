@@ -7,66 +7,71 @@
 // they can redeem. Hosts and co-hosts also get the controls: drop a coupon, end the
 // offer, ask a quiz, run a draw. The server decides everything (docs/protocol.md,
 // "Rewards"); this page asks and shows. Text goes on the page with textContent only.
+//
+// Members open the section as a sheet from the bottom bar (web/sheets.js), as they do Q&A
+// and the poll; a new offer, quiz or draw marks the bar's Rewards button rather than
+// covering the video. The host console shows it under its Rewards tab.
 
 import { button, el, labelled } from './dom.js';
 import { MODERATORS, registerFeature } from './features.js';
+import { formatList, t } from './i18n.js';
+import { currentSheet, dockButton, onSheet, sheetHead } from './sheets.js';
 
-// Every string this module shows, in one table (ready to move to a catalog).
+// Every string this module shows, from the catalogs (web/i18n/*.json, keys rw.*).
 const T = {
-  heading: 'Rewards',
-  yourPoints: 'Your points',
+  heading: t('rw.heading'),
+  yourPoints: t('rw.your_points'),
   loading: '…',
-  points: (n) => `${n} points`,
-  streak: (n) => (n > 0 ? `Check-in streak: ${n} day${n === 1 ? '' : 's'}` : 'No check-in streak yet'),
-  checkIn: 'Check in',
-  checkedIn: 'Checked in today',
-  checkedInNow: (points) => `Checked in: +${points} points`,
-  offer: 'Exclusive offer',
-  offerValue: (value) => `${value} off`,
-  remaining: (n) => `${n} left`,
-  claim: 'Claim coupon',
-  claimed: 'Your code',
-  offerEnded: 'The offer has ended.',
-  quiz: 'Quiz',
-  secondsLeft: (s) => `${Math.ceil(s)} s left`,
-  answered: 'Answer sent. Results when the time is up.',
-  prizePoints: (n) => `Prize: ${n} points shared by the right answers`,
-  prizeCoupon: 'Prize: a coupon for each right answer',
-  results: (answered, winners) => `${answered} answered, ${winners} right`,
-  votes: (n) => `${n} vote${n === 1 ? '' : 's'}`,
-  right: 'right answer',
-  youWonPoints: (n) => `You were right: +${n} points`,
-  youWonCode: (code) => `You were right! Your code: ${code}`,
-  soldOut: 'You were right, but the prize coupons ran out.',
-  draw: 'Lucky draw',
-  drawWinners: (names, eligible) => `Winners: ${names} (among ${eligible})`,
-  youWon: 'You won the lucky draw!',
-  yourCode: (code) => `Your code: ${code}`,
-  catalog: 'Redeem your points',
-  redeem: (cost) => `Redeem for ${cost} points`,
-  redeemed: (title, code) => `${title}: your code ${code}`,
+  points: (n) => t('rw.points', { count: n }),
+  streak: (n) => (n > 0 ? t('rw.streak', { count: n }) : t('rw.no_streak')),
+  checkIn: t('rw.check_in'),
+  checkedIn: t('rw.checked_in'),
+  checkedInNow: (points) => t('rw.checked_in_now', { points }),
+  offer: t('rw.offer'),
+  offerValue: (value) => t('rw.offer_value', { value }),
+  remaining: (n) => t('rw.remaining', { count: n }),
+  claim: t('rw.claim'),
+  claimed: t('rw.your_code'),
+  offerEnded: t('rw.offer_ended'),
+  quiz: t('rw.quiz'),
+  secondsLeft: (s) => t('rw.seconds_left', { seconds: Math.ceil(s) }),
+  answered: t('rw.answer_sent'),
+  prizePoints: (n) => t('rw.prize_points', { points: n }),
+  prizeCoupon: t('rw.prize_coupon'),
+  results: (answered, winners) => t('rw.results', { answered, winners }),
+  votes: (n) => t('rw.votes', { count: n }),
+  right: t('rw.right'),
+  youWonPoints: (n) => t('rw.you_won_points', { points: n }),
+  youWonCode: (code) => t('rw.you_won_code', { code }),
+  soldOut: t('rw.sold_out'),
+  draw: t('rw.draw'),
+  drawWinners: (names, eligible) => t('rw.draw_winners', { names: formatList(names), eligible }),
+  youWon: t('rw.you_won'),
+  yourCode: (code) => t('rw.code_is', { code }),
+  catalog: t('rw.catalog'),
+  redeem: (cost) => t('rw.redeem', { cost }),
+  redeemed: (title, code) => t('rw.redeemed', { title, code }),
   // Host controls
-  hostHeading: 'Run rewards',
-  couponId: 'Coupon id',
-  drop: 'Drop coupon',
-  endOffer: 'End offer',
-  question: 'Quiz question',
-  option: (i) => `Answer ${i + 1}`,
-  correct: 'Right answer',
-  seconds: 'Seconds',
-  prizePointsField: 'Points to share',
-  ask: 'Ask quiz',
-  condition: 'Who may win',
-  conditions: {
-    present: 'In the room now', chatted: 'Chatted', asked: 'Asked a question',
-    voted: 'Voted in a poll', watched: 'Watched at least…',
-  },
-  minutes: 'Minutes watched',
-  winners: 'Winners',
-  weighted: 'Weight by tier',
-  prizeCouponField: 'Prize coupon id (optional)',
-  note: 'Prize note',
-  runDraw: 'Run draw',
+  hostHeading: t('rw.host_heading'),
+  couponId: t('rw.coupon_id'),
+  drop: t('rw.drop'),
+  endOffer: t('rw.end_offer'),
+  question: t('rw.question'),
+  option: (i) => t('rw.option', { number: i + 1 }),
+  correct: t('rw.correct'),
+  seconds: t('rw.seconds'),
+  prizePointsField: t('rw.points_field'),
+  ask: t('rw.ask'),
+  condition: t('rw.condition'),
+  conditions: Object.fromEntries(
+    ['present', 'chatted', 'asked', 'voted', 'watched'].map((c) => [c, t(`rw.cond.${c}`)]),
+  ),
+  minutes: t('rw.minutes'),
+  winners: t('rw.winners'),
+  weighted: t('rw.weighted'),
+  prizeCouponField: t('rw.prize_coupon_field'),
+  note: t('rw.note'),
+  runDraw: t('rw.run_draw'),
 };
 
 const OPTION_FIELDS = 4;
@@ -89,6 +94,8 @@ window.salonRewards = state;
 let api = null;
 let root = null;
 let ticker = null;
+let dockBtn = null; // the bottom bar's Rewards button (members)
+let news = false; // something new arrived while the sheet was closed
 
 function send(type, fields = {}) {
   return api ? api.send({ type, ref: api.nextRef(type), ...fields }) : false;
@@ -205,7 +212,7 @@ function quizCard() {
 function drawCard() {
   const draw = state.draw;
   const box = card(T.draw, 'rw-draw');
-  const names = draw.winners.map((w) => w.name).join(', ');
+  const names = draw.winners.map((w) => w.name);
   box.append(el('p', 'rw-winners', T.drawWinners(names, draw.eligible)));
   if (draw.note) box.append(el('p', 'rw-note', draw.note));
   if (state.drawPrize) box.append(el('p', 'rw-won', state.drawPrize));
@@ -271,6 +278,35 @@ function hostCard() {
   return box;
 }
 
+// ---------------------------------------------------------------- the bottom bar's button
+
+function mountDockButton() {
+  if (dockBtn && dockBtn.isConnected) return;
+  const row = document.querySelector('#dock .dock-buttons');
+  if (!row) return;
+  dockBtn = dockButton('rewards', '🎁', t('dock.rewards'));
+  row.append(dockBtn);
+  renderDockButton();
+}
+
+function renderDockButton() {
+  if (!dockBtn) return;
+  dockBtn.classList.toggle('has-news', news);
+  dockBtn.setAttribute('aria-label', news ? t('dock.rewards_new') : t('dock.rewards'));
+}
+
+function markNews() {
+  if (currentSheet() === 'rewards') return;
+  news = true;
+  renderDockButton();
+}
+
+onSheet((name) => {
+  if (name !== 'rewards' || !news) return;
+  news = false;
+  renderDockButton();
+});
+
 // ---------------------------------------------------------------- rendering
 
 let hostBox = null;
@@ -278,6 +314,8 @@ let hostBox = null;
 function render() {
   if (!root) return;
   root.hidden = false;
+  root.classList.add('sheet');
+  root.dataset.sheetName = 'rewards';
   // The host's forms are built once: redrawing would lose what the host is typing.
   if (isModerator() && !hostBox) hostBox = hostCard();
   if (!isModerator()) hostBox = null;
@@ -286,7 +324,7 @@ function render() {
   if (state.quiz || state.quizResult) cards.push(quizCard());
   if (state.draw) cards.push(drawCard());
   if (hostBox) cards.push(hostBox);
-  root.replaceChildren(el('h2', null, T.heading), ...cards);
+  root.replaceChildren(sheetHead(el('h2', null, T.heading)), ...cards);
 }
 
 function tick() {
@@ -307,7 +345,7 @@ function startQuiz(quiz) {
 
 const HANDLERS = {
   rewards_self(message) { state.me = message; },
-  coupon_drop(message) { state.drop = message; state.code = null; },
+  coupon_drop(message) { state.drop = message; state.code = null; markNews(); },
   coupon_stock(message) { if (state.drop && state.drop.id === message.id) state.drop.remaining = message.remaining; },
   coupon_end(message) {
     if (state.drop && state.drop.id === message.id) {
@@ -317,7 +355,7 @@ const HANDLERS = {
     }
   },
   coupon_claimed(message) { state.code = message.code; },
-  quiz(message) { startQuiz(message); },
+  quiz(message) { startQuiz(message); markNews(); },
   quiz_answered(message) { state.myAnswer = message.option; },
   quiz_result(message) {
     state.quizResult = message;
@@ -329,7 +367,7 @@ const HANDLERS = {
     else if (message.sold_out) state.quizPrize = T.soldOut;
     else state.quizPrize = T.youWonPoints(message.points);
   },
-  draw_result(message) { state.draw = message; state.drawPrize = null; },
+  draw_result(message) { state.draw = message; state.drawPrize = null; markNews(); },
   draw_won(message) {
     state.drawPrize = message.code ? `${T.youWon} ${T.yourCode(message.code)}` : T.youWon;
     api.notice(T.youWon);
@@ -352,6 +390,9 @@ function onJoined(message, featureApi) {
   state.code = null;
   state.me = null;
   if (rewards.quiz) startQuiz(rewards.quiz);
+  mountDockButton();
+  // A late joiner's bar shows that an offer or a quiz is running.
+  if (state.drop || state.quiz) markNews();
   send('rewards_me');
   if (!ticker) ticker = setInterval(tick, 250);
   render();

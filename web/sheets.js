@@ -3,6 +3,9 @@
 // same panels under tabs (body[data-tab]). Buttons name what they open with
 // data-open-sheet / data-tab and carry aria-expanded / aria-selected.
 
+import { button, el } from './dom.js';
+import { t } from './i18n.js';
+
 const opened = new Set(); // listeners: (name|null) after a sheet opens or closes
 
 export function currentSheet() {
@@ -24,6 +27,25 @@ export function onSheet(fn) {
 
 export function toggleSheet(name) {
   openSheet(currentSheet() === name ? null : name);
+}
+
+// A bottom-bar button that opens (and closes) `sheet`: an icon, `label` for assistive
+// technology, and the catalog's short label `dock.SHEET_short` under the icon.
+export function dockButton(sheet, icon, label) {
+  const b = button(icon, () => {}, { className: 'dock-btn', aria: label });
+  b.dataset.openSheet = sheet;
+  b.setAttribute('aria-expanded', 'false');
+  b.append(el('span', 'dock-btn-label', t(`dock.${sheet}_short`)));
+  return b;
+}
+
+// A sheet's heading row: its heading and a close button.
+export function sheetHead(heading) {
+  const head = el('div', 'sheet-head');
+  const close = button('×', () => {}, { className: 'sheet-close', aria: t('sheet.close') });
+  close.dataset.closeSheet = '';
+  head.append(heading, close);
+  return head;
 }
 
 export function initSheets() {

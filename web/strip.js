@@ -1,5 +1,5 @@
-// The host console's live strip: the session's figures so far, in one line under the
-// video: people in the room, questions waiting, product clicks, purchases and revenue,
+// The session's figures so far (the host console's live strip under the video, and the
+// top of a co-host's Activity sheet): people in the room, questions waiting, product clicks, purchases and revenue,
 // tier changes. interactions.js owns the state (rebuilt from the server's session
 // summary after a reload) and calls in here with `ix`.
 
@@ -26,12 +26,24 @@ function revenue(purchases) {
   return [...sums].map(([currency, sum]) => formatMoney(sum, currency)).join(' + ');
 }
 
+// The host's strip under the video; a co-host reads the same figures at the top of the
+// Activity sheet (ix.ui.shopFigures).
 export function renderStrip(ix) {
-  const strip = document.getElementById('strip');
-  if (!strip) return;
   const host = document.body.dataset.role === 'host';
-  strip.hidden = !host;
-  if (!host) return;
+  const strip = document.getElementById('strip');
+  if (strip) {
+    strip.hidden = !host;
+    if (host) strip.replaceChildren(figures(ix));
+  }
+  const slot = ix.ui.shopFigures;
+  if (slot) {
+    const cohost = !host && ix.isModerator();
+    slot.hidden = !cohost;
+    if (cohost) slot.replaceChildren(figures(ix));
+  }
+}
+
+function figures(ix) {
   const totals = ix.state.productTotals || {};
   let clicks = 0;
   for (const stats of Object.values(totals)) clicks += Number(stats.clicks) || 0;
@@ -45,5 +57,5 @@ export function renderStrip(ix) {
     figure('revenue', revenue(ix.state.purchases)),
     figure('tiers', formatNumber((window.salonTierChanges || []).length)),
   );
-  strip.replaceChildren(list);
+  return list;
 }

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
@@ -135,6 +136,16 @@ class SalonServer:
         lines = [line.strip() for line in out.splitlines() if line.strip()]
         assert lines, f"`salon token {member_id}` printed nothing"
         return lines[-1]
+
+    async def admin(self, method: str, path: str, body: Any = None) -> Any:
+        """An operator's REST call with the admin key; asserts success, returns the JSON."""
+        headers = {"Authorization": f"Bearer {self.env['SALON_ADMIN_KEY']}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, self.base_url + path, json=body, headers=headers) as answer,
+        ):
+            assert answer.status < 300, await answer.text()
+            return await answer.json()
 
     def room_url(self, room_id: str, token: str) -> str:
         return f"{self.base_url}/rooms/{quote(room_id)}?token={quote(token, safe='')}"
@@ -283,6 +294,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 
 
 # --- the room page's sheets, tabs and menus ---------------------------------------------
+
+
+async def in_room(page: Page, timeout_ms: float = 10_000) -> None:
+    """Wait until the page is in the room (joined, or with its media connected)."""
+    await expect(page.get_by_role("status")).to_have_text(IN_THE_ROOM, timeout=timeout_ms)
 
 
 async def open_sheet(page: Page, sheet: str) -> None:

@@ -55,3 +55,57 @@ async def box(page: Page, selector: str) -> dict[str, float]:
         " width: r.width, height: r.height}; }"
     )
     return rect
+
+
+# Elements whose content is wider or taller than their box (clipped or spilling labels).
+OVERFLOWING_JS = """(selector) => [...document.querySelectorAll(selector)]
+  .filter((n) => n.getClientRects().length
+    && (n.scrollWidth > n.clientWidth + 1 || n.scrollHeight > n.clientHeight + 1))
+  .map((n) => n.outerHTML.slice(0, 120))"""
+
+
+async def overflowing(page: Page, selector: str) -> list[str]:
+    """The shown elements matching ``selector`` whose content spills out of their box."""
+    found: list[str] = await page.evaluate(OVERFLOWING_JS, selector)
+    return found
+
+
+# Pairs (a, b) of shown elements whose boxes intersect (by more than a pixel each way).
+OVERLAPS_JS = """([first, second]) => {
+  const shown = (sel) => [...document.querySelectorAll(sel)].filter((n) => {
+    const r = n.getBoundingClientRect();
+    const s = getComputedStyle(n);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none';
+  });
+  const found = [];
+  const meet = (r, q) => Math.min(r.right, q.right) - Math.max(r.left, q.left) > 1
+    && Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top) > 1;
+  for (const a of first) for (const na of shown(a)) for (const b of second) {
+    if (shown(b).some((nb) => meet(na.getBoundingClientRect(), nb.getBoundingClientRect()))) {
+      found.push([a, b]);
+    }
+  }
+  return found;
+}"""
+
+
+async def overlapping(page: Page, first: list[str], second: list[str]) -> list[list[str]]:
+    """The selector pairs, one from each list, whose shown elements overlap."""
+    found: list[list[str]] = await page.evaluate(OVERLAPS_JS, [first, second])
+    return found
+
+
+# Selectors whose element is not the one a tap at its centre reaches (something covers it).
+COVERED_JS = """(selectors) => selectors.filter((sel) => {
+  const node = document.querySelector(sel);
+  if (!node) return true;
+  const r = node.getBoundingClientRect();
+  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  return !(hit && (hit === node || node.contains(hit)));
+})"""
+
+
+async def covered(page: Page, selectors: list[str]) -> list[str]:
+    """The selectors whose element a tap at its centre would not reach."""
+    found: list[str] = await page.evaluate(COVERED_JS, selectors)
+    return found

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from tests.browser.conftest import (
     IN_THE_ROOM,
     OpenRoom,
     SalonServer,
+    in_room,
     open_sheet,
     open_tab,
     person_action,
@@ -52,10 +53,6 @@ def world(salon_server: SalonServer) -> None:
         "--refusal-link",
         NEXT_STEP,
     )
-
-
-async def in_room(page: Page) -> None:
-    await expect(page.get_by_role("status")).to_have_text(IN_THE_ROOM, timeout=SEEN_MS)
 
 
 async def test_members_must_not_see_tiers(open_room: OpenRoom) -> None:

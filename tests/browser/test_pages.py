@@ -19,6 +19,7 @@ from tests.browser.conftest import (
     pin_product,
 )
 from tests.browser.layout_checks import LAPTOP, PHONE, box, outside_viewport, page_scrolls
+from tests.browser.room_checks import MEMBER_CONTROLS, PRODUCT_CONTROLS, chat_and_react
 
 pytestmark = pytest.mark.browser
 
@@ -30,23 +31,6 @@ LAPTOP_ROOM = "pg-laptop"
 LANG_ROOM = "pg-lang"
 SEEN_MS = 10_000
 
-# What a member needs during a live session, on any screen.
-MEMBER_CONTROLS = [
-    ".video-frame",
-    "#dock .ix-chat-form input[type=text]",
-    "#dock .ix-chat-form button[type=submit]",
-    *[f'#dock .ix-reaction[data-reaction="{r}"]' for r in ("heart", "clap", "fire", "laugh")],
-    *[f'#dock .ix-reaction[data-reaction="{r}"]' for r in ("wow", "party")],
-    "#dock .hand-btn",
-    '#dock [data-open-sheet="qa"]',
-    '#dock [data-open-sheet="poll"]',
-    "#live-badge",
-    "#sound-btn",
-    "#leave-btn",
-    "#people-btn",
-    "#lang-select",
-]
-PRODUCT_CONTROLS = ["#ix-product .ix-product-card", "#ix-product .ix-buy", "#dock .dock-btn"]
 HOST_CONTROLS = [
     ".video-frame",
     "#live-btn",
@@ -71,27 +55,6 @@ def world(salon_server: SalonServer) -> None:
     salon_server.member(BEN, "active", "Ben Active")
     for room in (PHONE_ROOM, LAPTOP_ROOM, LANG_ROOM):
         salon_server.room(room, f"Room {room}", "core,active")
-
-
-async def chat_and_react(member: Page, host: Page, text: str, *, tap: bool) -> None:
-    """The member chats and reacts from the bottom bar; the host sees both."""
-    field = member.get_by_role("textbox", name="Chat message")
-    await field.fill(text)
-    await member.get_by_role("button", name="Send").click()
-    line = member.get_by_role("log", name="Chat messages").get_by_text(text)
-    await expect(line).to_be_visible(timeout=SEEN_MS)
-    assert await outside_viewport(member, [".ix-chat-line:last-child"]) == []
-    await expect(host.get_by_role("log", name="Chat messages").get_by_text(text)).to_be_visible(
-        timeout=SEEN_MS
-    )
-    heart = member.get_by_role("button", name="React with heart")
-    if tap:
-        await heart.tap()
-    else:
-        await heart.click()
-    # It floats over the member's own video, and reaches the host.
-    await expect(member.locator(".video-frame .ix-floater").first).to_be_attached(timeout=SEEN_MS)
-    await expect(host.locator(".ix-reaction-tally")).to_contain_text("❤️", timeout=SEEN_MS)
 
 
 async def test_member_on_a_phone_has_everything_on_screen(open_room: OpenRoom) -> None:

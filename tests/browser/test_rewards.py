@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from server.engagement.reward_points import load_point_rules
-from tests.browser.conftest import OpenRoom, SalonServer, open_tab
+from tests.browser.conftest import OpenRoom, SalonServer, open_sheet, open_tab
 
 pytestmark = pytest.mark.browser
 
@@ -39,11 +39,18 @@ def world(salon_server: SalonServer) -> None:
 
 
 def rewards(page: Page) -> Any:
-    """The rewards section: a region on a member's page, a tab panel in the host console."""
+    """The rewards section: a sheet on a member's page, a tab panel in the host console."""
     return page.locator("#rewards")
 
 
 async def ready(page: Page) -> None:
+    """The rewards are on screen: a member opens their sheet from the bottom bar (the
+    host console's tab is opened by the test)."""
+    await expect(page.locator("body")).to_have_attribute(
+        "data-role", re.compile("^(host|member)$"), timeout=SEEN_MS
+    )
+    if await page.evaluate("document.body.dataset.role") == "member":
+        await open_sheet(page, "rewards")
     await expect(rewards(page).get_by_role("heading", name="Rewards", exact=True)).to_be_visible(
         timeout=SEEN_MS
     )
