@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
@@ -322,3 +323,13 @@ async def person_action(page: Page, name: str, action: str, *, confirm: bool = F
         await expect(dialog).to_be_visible()
         await dialog.locator("#confirm-ok").click()
         await expect(dialog).to_be_hidden()
+
+
+async def rest(salon_server: SalonServer, method: str, path: str, body: Any) -> tuple[int, Any]:
+    """One call to the server's REST API with the admin key: the status and the JSON body."""
+    headers = {"Authorization": f"Bearer {salon_server.env['SALON_ADMIN_KEY']}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, salon_server.base_url + path, json=body, headers=headers) as answer,
+    ):
+        return answer.status, await answer.json()

@@ -13,8 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import IN_THE_ROOM, SalonServer
-from tests.browser.test_tiers import rest
+from tests.browser.conftest import IN_THE_ROOM, SalonServer, rest
 
 pytestmark = pytest.mark.browser
 

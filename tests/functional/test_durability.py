@@ -35,7 +35,7 @@ from tests.functional.crash_rig import (
     shop,
     stream_content,
 )
-from tests.functional.test_engagement_crash import drain
+from tests.support.streams import drain
 
 MEMBERS = ["cora", "cody", "cleo", "cyd"]
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,9 +19,9 @@ from server.engagement.events import STREAM_FIELD, STREAM_KEY, decode
 from server.engagement.members import MEMBER_INDEX_KEY
 from server.rooms.store import RoomStore
 from tests.functional.conftest import ADMIN_KEY, Socket, token
+from tests.support.cli import salon
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
-SALON = Path(sys.executable).with_name("salon")
 Connect = Callable[..., Awaitable[Socket]]
 
 
@@ -260,21 +258,6 @@ async def test_a_tier_change_is_pushed_to_the_hosts_of_the_members_room(
 
 
 # --- the CLI -------------------------------------------------------------------------
-
-
-async def salon(redis_server: EmbeddedRedis, *args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SALON_")}
-    env["SALON_REDIS_URL"] = redis_server.url
-    proc = await asyncio.create_subprocess_exec(
-        str(SALON),
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_import_refuses_a_bad_row_and_writes_nothing_then_imports(

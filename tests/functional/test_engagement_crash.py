@@ -41,6 +41,7 @@ from server.engagement.scoring import MemberState, apply_events, now_ms
 from server.engagement.state_codec import state_from_hash
 from server.ids import MemberId
 from server.settings import EngagementSettings
+from tests.support.streams import drain
 
 SETTINGS = EngagementSettings(spill_dir="")
 RULES = load_rules()
@@ -118,16 +119,6 @@ async def seed(redis: Redis, events: list[Event]) -> None:
             for event in events[start : start + 1000]:
                 pipe.xadd(STREAM_KEY, {STREAM_FIELD: encode(event)})
             await pipe.execute()
-
-
-async def drain(redis: Redis, scorer: Scorer) -> None:
-    """Take over whatever is pending, then read until the group has nothing left."""
-    await scorer.claim_stale(min_idle_ms=0, count=500)
-    while True:
-        await scorer.process_once(count=500)
-        groups = await redis.xinfo_groups(STREAM_KEY)
-        if all(g["pending"] == 0 and g["lag"] == 0 for g in groups):
-            return
 
 
 async def test_a_scorer_that_dies_between_member_writes_is_finished_by_another(
