@@ -1,9 +1,9 @@
-"""Waiting in tests: ``eventually`` polls a condition until it holds, and says what it
-waited for and the last value it saw when it gives up.
+"""Waiting in tests: ``eventually`` polls until a condition holds, and when it gives up
+says what it waited for and the last value it saw.
 
 Tests wait for what they expect instead of sleeping a guessed time. Negative checks
 ("nothing else happened") are not made by waiting: send a marker after the action, wait
-for the marker, then assert absence.
+for the marker, then assert absence (tests/support/markers.py).
 """
 
 from __future__ import annotations
@@ -12,26 +12,52 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
 
+@overload
 async def eventually(
-    check: Callable[[], T | Awaitable[T]],
+    check: Callable[[], Awaitable[T]],
     *,
     what: str,
+    until: Callable[[T], Any] = ...,
+    timeout: float = ...,
+    interval: float = ...,
+) -> T: ...
+
+
+@overload
+async def eventually(
+    check: Callable[[], T],
+    *,
+    what: str,
+    until: Callable[[T], Any] = ...,
+    timeout: float = ...,
+    interval: float = ...,
+) -> T: ...
+
+
+async def eventually(
+    check: Callable[[], Any],
+    *,
+    what: str,
+    until: Callable[[Any], Any] = bool,
     timeout: float = 10,
     interval: float = 0.02,
-) -> T:
-    """Call ``check`` (a function or a coroutine function) until it returns a truthy value,
-    and return that value. After ``timeout`` seconds, fail with an ``AssertionError``
-    naming ``what`` was awaited and the last value seen."""
+) -> Any:
+    """Call ``check`` (a function or a coroutine function) until ``until`` holds for what it
+    returns (by default: until it returns something truthy), and return that value.
+
+    After ``timeout`` seconds fail with an ``AssertionError`` naming ``what`` was awaited
+    and the last value ``check`` returned."""
     deadline = time.monotonic() + timeout
     while True:
-        result = check()
-        value = cast(T, await result) if inspect.isawaitable(result) else cast(T, result)
-        if value:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if until(value):
             return value
         if time.monotonic() >= deadline:
             raise AssertionError(
