@@ -239,12 +239,17 @@ async def open_room(
 ) -> AsyncIterator[OpenRoom]:
     """``await open_room(room_id, member_id, role="member", **context_options)``: a new tab
     on that room's link; ``context_options`` go to Playwright's ``new_context`` (viewport,
-    ``is_mobile``, ``has_touch``, ``locale``, ``timezone_id``)."""
+    ``is_mobile``, ``has_touch``, ``locale``, ``timezone_id``). ``prepare(page)``, if given,
+    runs before the page loads (a fake clock, an init script)."""
     people: list[Person] = []
     request.node.salon_people = people
 
     async def _open(
-        room_id: str, member_id: str, role: str = "member", **context_options: Any
+        room_id: str,
+        member_id: str,
+        role: str = "member",
+        prepare: Callable[[Page], Awaitable[None]] | None = None,
+        **context_options: Any,
     ) -> Person:
         token = await salon_server.token(member_id, room_id, role)
         options: dict[str, Any] = {"viewport": {"width": 1100, "height": 760}, "locale": "en-US"}
@@ -259,6 +264,8 @@ async def open_room(
             lambda r: person.console.append(f"requestfailed: {r.url} {r.failure}"),
         )
         people.append(person)
+        if prepare is not None:
+            await prepare(page)
         await page.goto(salon_server.room_url(room_id, token))
         return person
 
