@@ -25,6 +25,7 @@ async def eventually(
     until: Callable[[T], Any] = ...,
     timeout: float = ...,
     interval: float = ...,
+    ignoring: tuple[type[Exception], ...] = ...,
 ) -> T: ...
 
 
@@ -36,6 +37,7 @@ async def eventually(
     until: Callable[[T], Any] = ...,
     timeout: float = ...,
     interval: float = ...,
+    ignoring: tuple[type[Exception], ...] = ...,
 ) -> T: ...
 
 
@@ -46,19 +48,25 @@ async def eventually(
     until: Callable[[Any], Any] = bool,
     timeout: float = 10,
     interval: float = 0.02,
+    ignoring: tuple[type[Exception], ...] = (),
 ) -> Any:
     """Call ``check`` (a function or a coroutine function) until ``until`` holds for what it
-    returns (by default: until it returns something truthy), and return that value.
+    returns (by default: until it returns something truthy), and return that value. An
+    exception of a type in ``ignoring`` (Redis restarting, say) counts as "not yet".
 
     After ``timeout`` seconds fail with an ``AssertionError`` naming ``what`` was awaited
     and the last value ``check`` returned."""
     deadline = time.monotonic() + timeout
     while True:
-        value = check()
-        if inspect.isawaitable(value):
-            value = await value
-        if until(value):
-            return value
+        try:
+            value = check()
+            if inspect.isawaitable(value):
+                value = await value
+        except ignoring as exc:
+            value = exc
+        else:
+            if until(value):
+                return value
         if time.monotonic() >= deadline:
             raise AssertionError(
                 f"timed out after {timeout:g} s waiting for {what}; last seen: {value!r}"
