@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import json
+import secrets
 import shutil
 import tempfile
 import time
@@ -284,13 +285,23 @@ async def drain_presence(*sockets: Socket) -> None:
             assert message["type"] == "presence", message
 
 
-async def expect_nothing(ws: Socket, kind: str, within: float = 0.3) -> None:
-    try:
-        while True:
-            message = await ws.recv(timeout=within)
-            assert message["type"] != kind, message
-    except TimeoutError:
-        return
+async def before_marker(ws: Socket, within: float = 5) -> list[dict[str, Any]]:
+    """Every message ``ws`` gets until the answer to a ping sent now (the marker): the
+    server answers in order, so all it had sent this socket before is in the list."""
+    ref = f"marker-{secrets.token_hex(4)}"
+    await ws.send({"type": "ping", "ref": ref})
+    seen: list[dict[str, Any]] = []
+    while True:
+        message = await ws.recv(timeout=within, presence=True)
+        if message["type"] == "pong" and message.get("ref") == ref:
+            return seen
+        seen.append(message)
+
+
+async def expect_nothing(ws: Socket, kind: str, within: float = 5) -> None:
+    """No ``kind`` message has been sent to ``ws`` (checked up to a marker, not a pause)."""
+    for message in await before_marker(ws, within):
+        assert message["type"] != kind, message
 
 
 async def stream_events(redis: Redis, count: int, timeout: float = 5.0) -> list[Event]:
