@@ -3,7 +3,6 @@ that goes with the room, co-hosts appointed mid-session, and Redis going away.""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from tests.functional.conftest import (
     stream_events,
     token,
 )
+from tests.support.waiting import eventually
 
 # --- events, encodings, lifetime ---------------------------------------------------------
 
@@ -119,16 +119,14 @@ async def test_room_state_goes_when_the_room_closes(
     await ws.send({"type": "leave"})
     await ws.closed_with()
     service = client.server.app[SERVICE]
-    for _ in range(50):
-        if not service.live_rooms:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: not service.live_rooms, timeout=1, what="the room closed")
     interactions = client.server.app[INTERACTIONS]
-    for _ in range(50):
+
+    def collected() -> bool:
         gc.collect()
-        if interactions.room_count == 0:
-            break
-        await asyncio.sleep(0.02)
+        return interactions.room_count == 0
+
+    await eventually(collected, timeout=1, what="the room's interactions collected")
     assert interactions.room_count == 0
     # A new session starts afresh: no chat, a new session id.
     ws = Socket(await client.ws_connect("/ws"))
