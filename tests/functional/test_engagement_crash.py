@@ -42,6 +42,7 @@ from server.engagement.state_codec import state_from_hash
 from server.ids import MemberId
 from server.settings import EngagementSettings
 from tests.support.streams import drain
+from tests.support.waiting import eventually
 
 SETTINGS = EngagementSettings(spill_dir="")
 RULES = load_rules()
@@ -182,13 +183,18 @@ async def test_a_scorer_process_killed_mid_batch_loses_and_doubles_nothing(
     )
     scorer_process.append(proc)
     # Let it get some way into the backlog, then kill it without warning.
-    async with asyncio.timeout(20):
-        while True:
-            info = await redis.xinfo_groups(STREAM_KEY) if await redis.exists(STREAM_KEY) else []
-            read = sum(int(g.get("entries-read") or 0) for g in info)
-            if read >= 1500:
-                break
-            await asyncio.sleep(0.01)
+
+    async def entries_read() -> int:
+        info = await redis.xinfo_groups(STREAM_KEY) if await redis.exists(STREAM_KEY) else []
+        return sum(int(g.get("entries-read") or 0) for g in info)
+
+    read = await eventually(
+        entries_read,
+        until=lambda n: n >= 1500,
+        timeout=20,
+        interval=0.01,
+        what="the doomed scorer 1500 entries in",
+    )
     proc.send_signal(signal.SIGKILL)
     await proc.wait()
     consumers = {
