@@ -11,34 +11,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, overload
-
-T = TypeVar("T")
-
-
-@overload
-async def eventually(
-    check: Callable[[], Awaitable[T]],
-    *,
-    what: str,
-    until: Callable[[T], Any] = ...,
-    timeout: float = ...,
-    interval: float = ...,
-    ignoring: tuple[type[Exception], ...] = ...,
-) -> T: ...
-
-
-@overload
-async def eventually(
-    check: Callable[[], T],
-    *,
-    what: str,
-    until: Callable[[T], Any] = ...,
-    timeout: float = ...,
-    interval: float = ...,
-    ignoring: tuple[type[Exception], ...] = ...,
-) -> T: ...
+from collections.abc import Callable
+from typing import Any
 
 
 async def eventually(
