@@ -57,13 +57,13 @@ async def test_late_subscriber_gets_a_keyframe_promptly(room: Any, closing: Clos
     assert feed._keyframer is not None and feed._keyframer.sent > requests_before
 
 
-async def test_rtp_ports_stay_inside_the_configured_range() -> None:
+async def test_rtp_ports_stay_inside_the_configured_range(closing: Closing) -> None:
     policy, settings = loopback_policy((41000, 41003))
     media = RoomMedia(RoomId("r2"), policy, settings, lambda live, who: None)
     try:
         ports = []
         for who in ("a", "b"):
-            peer = await subscribe(media, loopback_policy()[0], who)
+            peer = closing(await subscribe(media, loopback_policy()[0], who))
             remote = peer.pc.remoteDescription.sdp
             ports += [
                 int(line.split()[5])
