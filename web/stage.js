@@ -11,6 +11,7 @@
 // Everything from the server or from people goes on the page with textContent.
 
 import { confirmAction } from './confirm.js';
+import { button, el } from './dom.js';
 import { MODERATORS, registerFeature } from './features.js';
 import { roleName, t, tierName } from './i18n.js';
 
@@ -32,20 +33,6 @@ window.salonStage = state;
 
 let panel = null;
 let api = null;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function button(label, onClick, className = '') {
-  const b = el('button', className, label);
-  b.type = 'button';
-  b.addEventListener('click', onClick);
-  return b;
-}
 
 function nameOf(p) {
   return (p && typeof p.name === 'string' && p.name.trim()) || (p && p.member_id) || t('common.someone');
@@ -148,15 +135,15 @@ function renderMine() {
       prompt.append(el('p', '', state.invitedBy
         ? t('stage.invites_you', { name: nameOf(state.invitedBy) }) : t('stage.host_invites_you')));
       prompt.append(
-        button(t('stage.accept'), () => act('stage_reply', null, { accept: true }), 'primary'),
+        button(t('stage.accept'), () => act('stage_reply', null, { accept: true }), { className: 'primary' }),
         ' ',
         button(t('stage.decline'), () => act('stage_reply', null, { accept: false })),
       );
       box.append(prompt);
     }
     const hand = state.self.hand
-      ? button(`✋ ${t('stage.lower_hand')}`, () => act('hand_lower'), 'hand-btn is-raised')
-      : button(`✋ ${t('stage.raise_hand')}`, () => act('hand_raise'), 'hand-btn');
+      ? button(`✋ ${t('stage.lower_hand')}`, () => act('hand_lower'), { className: 'hand-btn is-raised' })
+      : button(`✋ ${t('stage.raise_hand')}`, () => act('hand_raise'), { className: 'hand-btn' });
     hand.setAttribute('aria-label', state.self.hand ? t('stage.lower_hand') : t('stage.raise_hand'));
     box.append(hand);
   }
@@ -166,10 +153,10 @@ function renderMine() {
     const muted = isMuted(you.id);
     box.append(el('p', 'mic-state', muted ? t('stage.mic_muted') : t('stage.mic_on')));
     box.append(muted
-      ? button(t('stage.unmute'), () => { api.setMicEnabled(true); act('unmute', you.id); }, 'primary')
+      ? button(t('stage.unmute'), () => { api.setMicEnabled(true); act('unmute', you.id); }, { className: 'primary' })
       : button(t('stage.mute'), () => { state.selfMuteAsked = true; api.setMicEnabled(false); act('mute', you.id); }));
   }
-  if (ON_STAGE.has(role)) box.append(' ', button(t('stage.leave'), () => act('stage_leave'), 'secondary'));
+  if (ON_STAGE.has(role)) box.append(' ', button(t('stage.leave'), () => act('stage_leave'), { className: 'secondary' }));
   return box;
 }
 
@@ -193,7 +180,7 @@ function renderQueue() {
     if (state.hands.invited.includes(p.id)) li.append(' ', el('span', 'tag', t('stage.invited')));
     const actions = el('span', 'hand-actions');
     actions.append(
-      button(t('stage.invite'), () => act('stage_invite', p.id), 'primary'),
+      button(t('stage.invite'), () => act('stage_invite', p.id), { className: 'primary' }),
       ' ',
       button(t('stage.dismiss'), () => act('hand_dismiss', p.id)),
     );
@@ -237,7 +224,7 @@ function decorate(li, p) {
   menu.setAttribute('role', 'menu');
   menu.setAttribute('aria-label', t('stage.menu_for', { name }));
   const add = (label, onClick, className = '') => {
-    const item = button(label, () => { closeMenus(); onClick(); }, `menu-item ${className}`);
+    const item = button(label, () => { closeMenus(); onClick(); }, { className: `menu-item ${className}` });
     item.setAttribute('role', 'menuitem');
     menu.append(item);
   };
@@ -271,7 +258,7 @@ function decorate(li, p) {
       const first = menu.querySelector('[role="menuitem"]');
       if (first) first.focus();
     }
-  }, 'person-menu-btn');
+  }, { className: 'person-menu-btn' });
   toggle.setAttribute('aria-label', t('stage.actions_for', { name }));
   toggle.setAttribute('aria-haspopup', 'menu');
   const open = openMenuFor === p.id;

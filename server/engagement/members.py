@@ -199,7 +199,3 @@ class MemberStore:
             pipe.zadd(keys.DUE, {member_id: 0})
             await pipe.execute()
         return _text(old)
-
-    async def list_ids(self) -> list[MemberId]:
-        ids = await self._redis.smembers(MEMBER_INDEX_KEY)
-        return sorted(MemberId(_text(i)) for i in ids)

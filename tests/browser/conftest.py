@@ -249,12 +249,17 @@ async def open_room(
 ) -> AsyncIterator[OpenRoom]:
     """``await open_room(room_id, member_id, role="member", **context_options)``: a new tab
     on that room's link; ``context_options`` go to Playwright's ``new_context`` (viewport,
-    ``is_mobile``, ``has_touch``, ``locale``, ``timezone_id``)."""
+    ``is_mobile``, ``has_touch``, ``locale``, ``timezone_id``). ``prepare(page)``, if given,
+    runs before the page loads (a fake clock, an init script)."""
     people: list[Person] = []
     request.node.salon_people = people
 
     async def _open(
-        room_id: str, member_id: str, role: str = "member", **context_options: Any
+        room_id: str,
+        member_id: str,
+        role: str = "member",
+        prepare: Callable[[Page], Awaitable[None]] | None = None,
+        **context_options: Any,
     ) -> Person:
         token = await salon_server.token(member_id, room_id, role)
         options: dict[str, Any] = {"viewport": {"width": 1100, "height": 760}, "locale": "en-US"}
@@ -269,6 +274,8 @@ async def open_room(
             lambda r: person.console.append(f"requestfailed: {r.url} {r.failure}"),
         )
         people.append(person)
+        if prepare is not None:
+            await prepare(page)
         await page.goto(salon_server.room_url(room_id, token))
         return person
 
@@ -338,3 +345,13 @@ async def person_action(page: Page, name: str, action: str, *, confirm: bool = F
         await expect(dialog).to_be_visible()
         await dialog.locator("#confirm-ok").click()
         await expect(dialog).to_be_hidden()
+
+
+async def rest(salon_server: SalonServer, method: str, path: str, body: Any) -> tuple[int, Any]:
+    """One call to the server's REST API with the admin key: the status and the JSON body."""
+    headers = {"Authorization": f"Bearer {salon_server.env['SALON_ADMIN_KEY']}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, salon_server.base_url + path, json=body, headers=headers) as answer,
+    ):
+        return answer.status, await answer.json()

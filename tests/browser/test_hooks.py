@@ -4,7 +4,6 @@ the live room's link and they join. The funnel counts each step once."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -13,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import IN_THE_ROOM, SalonServer
-from tests.browser.test_tiers import rest
+from tests.browser.conftest import IN_THE_ROOM, SalonServer, rest
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -77,15 +76,21 @@ async def test_rsvp_from_a_hook_link_then_join_at_the_start(
     finally:
         await context.close()
 
-    deadline = time.monotonic() + 10
-    while True:
+    async def figures_now() -> dict[str, Any]:
         links = {f["code"]: f for f in (await funnel(salon_server))["links"]}
-        figures = links.get("h-live", {})
-        got = tuple(figures.get(k) for k in ("visits", "registrations", "rsvps", "joined"))
-        if got == (1, 1, 1, 1) or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.2)
-    assert got == (1, 1, 1, 1)
+        figures: dict[str, Any] = links.get("h-live", {})
+        return figures
+
+    def steps(figures: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(figures.get(k) for k in ("visits", "registrations", "rsvps", "joined"))
+
+    figures = await eventually(
+        figures_now,
+        until=lambda figures: steps(figures) == (1, 1, 1, 1),
+        interval=0.2,
+        what="one visit, registration, RSVP and join on h-live",
+    )
+    assert steps(figures) == (1, 1, 1, 1)
     assert figures["channel"] == "public-live" and figures["bought"] == 0
 
 

@@ -7,9 +7,7 @@ to results; a pinned product clicked and then bought through the REST API.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from typing import Any
 
 import aiohttp
@@ -20,6 +18,7 @@ from redis.asyncio import Redis
 from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement.events import STREAM_KEY, Event, decode
 from tests.browser.conftest import OpenRoom, SalonServer, open_sheet, open_tab
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -158,14 +157,17 @@ async def _shop(context: BrowserContext) -> None:
 
 
 async def _events(redis: Redis, kind: str, count: int) -> list[Event]:
-    deadline = time.monotonic() + 10
-    while True:
+    async def recorded() -> list[Event]:
         entries = await redis.xrange(STREAM_KEY)
-        events = [decode(fields[b"e"]) for _, fields in entries]
-        found = [e for e in events if e.kind == kind]
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.1)
+        return [e for e in (decode(fields[b"e"]) for _, fields in entries) if e.kind == kind]
+
+    found: list[Event] = await eventually(
+        recorded,
+        until=lambda found: len(found) >= count,
+        interval=0.1,
+        what=f"{count} {kind} events",
+    )
+    return found
 
 
 async def test_pinned_product_clicked_then_bought(

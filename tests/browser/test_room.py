@@ -20,6 +20,7 @@ from tests.browser.conftest import (
     open_sheet,
     open_tab,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -83,24 +84,50 @@ def people_list(page: Page) -> Any:
 
 async def wait_for_media(page: Page, who: str, frames: int = 10) -> dict[str, Any]:
     """Poll the page's `sub` stats until it has decoded video and received audio."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + MEDIA_TIMEOUT
-    stats: dict[str, Any] | None = None
-    while True:
-        stats = await page.evaluate(SUB_STATS_JS)
-        if (
+
+    async def sub_stats() -> dict[str, Any] | None:
+        stats: dict[str, Any] | None = await page.evaluate(SUB_STATS_JS)
+        return stats
+
+    def playing(stats: dict[str, Any] | None) -> bool:
+        return bool(
             stats
             and stats["video"]["framesDecoded"] > frames
             and stats["audio"]["packetsReceived"] > 0
-        ):
-            return stats
-        if loop.time() > deadline:
-            status = await page.get_by_role("status").first.text_content()
-            raise AssertionError(
-                f"{who}: no decoded video/audio after {MEDIA_TIMEOUT}s; "
-                f"sub stats {stats}; status shown: {status!r}"
-            )
-        await asyncio.sleep(0.25)
+        )
+
+    try:
+        stats = await eventually(
+            sub_stats,
+            until=playing,
+            timeout=MEDIA_TIMEOUT,
+            interval=0.25,
+            what=f"{who}: decoded video and received audio in the sub stats",
+        )
+    except AssertionError as exc:
+        status = await page.get_by_role("status").first.text_content()
+        raise AssertionError(f"{exc}; status shown: {status!r}") from None
+    assert stats is not None
+    return stats
+
+
+async def count_sockets(page: Page) -> None:
+    """Before the page loads: a fake clock, and a count of the WebSockets it opens."""
+    await page.clock.install()
+    await page.add_init_script(
+        """(() => {
+          const Real = window.WebSocket;
+          window.salonSocketsOpened = 0;
+          window.WebSocket = function (...args) {
+            window.salonSocketsOpened += 1;
+            return new Real(...args);
+          };
+          window.WebSocket.prototype = Real.prototype;
+          Object.assign(window.WebSocket, {
+            CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3,
+          });
+        })()"""
+    )
 
 
 async def go_live(host: Page) -> None:
@@ -167,7 +194,7 @@ async def test_member_sees_and_hears_the_host_going_live(open_room: OpenRoom) ->
 
 
 async def test_silent_member_is_refused_with_the_reason(open_room: OpenRoom) -> None:
-    member = await open_room(GATE_ROOM, SID)
+    member = await open_room(GATE_ROOM, SID, prepare=count_sockets)
     page = member.page
     alert = page.get_by_role("alert").filter(has_text="silent")
     await expect(alert).to_be_visible(timeout=10_000)
@@ -184,8 +211,10 @@ async def test_silent_member_is_refused_with_the_reason(open_room: OpenRoom) -> 
     await expect(page.locator("#conn-status")).to_be_hidden()
     await expect(page.get_by_role("button", name="Go live")).to_be_hidden()
     await expect(page.get_by_label("Live stream")).to_be_hidden()
-    # A refusal is final: the page neither offers media nor knocks again.
-    await page.wait_for_timeout(1500)
+    # A refusal is final: the page neither offers media nor knocks again. The page's clock
+    # runs past its longest reconnect delay (15 s and jitter): a knock would have started.
+    await page.clock.run_for(20_000)
+    assert await page.evaluate("window.salonSocketsOpened") == 1
     await expect(page.locator("#conn-status")).to_have_attribute("data-state", "disconnected")
     assert await page.evaluate("window.salon.pcs.sub === null")
 

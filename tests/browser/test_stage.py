@@ -27,6 +27,7 @@ from tests.browser.conftest import (
     open_tab,
     person_action,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -76,30 +77,37 @@ async def slot_stats(page: Page) -> dict[str, Any]:
 
 async def packets_grow(page: Page, who: str, timeout: float = MEDIA_TIMEOUT) -> int:
     """Wait until the page's stage-slot audio packets grow over half a second."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
+
+    async def over_half_a_second() -> tuple[int, dict[str, Any]]:
         before = (await slot_stats(page))["packets"]
-        await asyncio.sleep(0.5)
-        stats = await slot_stats(page)
-        if stats["packets"] > before > 0:
-            return int(stats["packets"])
-        if loop.time() > deadline:
-            raise AssertionError(f"{who}: stage audio does not arrive: {stats}")
+        await asyncio.sleep(0.5)  # the window the packets must grow in
+        return before, await slot_stats(page)
+
+    _, stats = await eventually(
+        over_half_a_second,
+        until=lambda sample: sample[1]["packets"] > sample[0] > 0,
+        timeout=timeout,
+        interval=0,
+        what=f"{who}: stage audio arriving (packets before, stats after)",
+    )
+    return int(stats["packets"])
 
 
 async def packets_stall(page: Page, who: str, timeout: float = 10.0) -> None:
     """Wait until no stage-slot audio packet arrives for a whole second."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
+
+    async def over_a_second() -> tuple[int, dict[str, Any]]:
         before = (await slot_stats(page))["packets"]
-        await asyncio.sleep(1.0)
-        stats = await slot_stats(page)
-        if stats["packets"] == before:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"{who}: stage audio still arrives: {stats}")
+        await asyncio.sleep(1.0)  # the window in which no packet may arrive
+        return before, await slot_stats(page)
+
+    await eventually(
+        over_a_second,
+        until=lambda sample: sample[1]["packets"] == sample[0],
+        timeout=timeout,
+        interval=0,
+        what=f"{who}: stage audio stopping (packets before, stats after)",
+    )
 
 
 async def test_hand_invite_accept_speak_mute_and_move_off(open_room: OpenRoom) -> None:
@@ -206,7 +214,12 @@ async def test_forged_host_message_is_refused_and_a_ban_keeps_a_member_out(
     await expect(rogue.page.locator("#notice")).to_have_text(
         "Your role in this room does not allow that.", timeout=10_000
     )
-    await host.page.wait_for_timeout(500)
+    # Marker: a chat line from the same socket after the forged invitation; once Ben's page
+    # shows it, an invitation the server had sent him would be on his page too.
+    await rogue.page.evaluate("window.salon.send({type: 'chat_send', text: 'marker after'})")
+    await expect(ben.page.locator(".ix-chat-line").filter(has_text="marker after")).to_have_count(
+        1, timeout=10_000
+    )
     await expect(ben.page.get_by_role("group", name="Invitation to the stage")).to_have_count(0)
     await expect(host.page.get_by_role("status")).to_have_text(IN_THE_ROOM)
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import CHROMIUM, IN_THE_ROOM, OpenRoom, SalonServer, open_tab
+from tests.browser.conftest import CHROMIUM, IN_THE_ROOM, OpenRoom, SalonServer, open_tab, rest
 
 pytestmark = pytest.mark.browser
 
@@ -31,15 +30,6 @@ def world(salon_server: SalonServer, tmp_path_factory: pytest.TempPathFactory) -
     salon_server.cli("import", "--members", str(members))
     salon_server.room(OPEN_ROOM, "Open house", "potential,active,core")
     salon_server.room(MEMBERS_ROOM, "Members' evening", "active,core")
-
-
-async def rest(salon_server: SalonServer, method: str, path: str, body: Any) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {salon_server.env['SALON_ADMIN_KEY']}"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(method, salon_server.base_url + path, json=body, headers=headers) as answer,
-    ):
-        return answer.status, await answer.json()
 
 
 def people_list(page: Page) -> Any:

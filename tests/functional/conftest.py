@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import json
+import secrets
 import shutil
 import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -31,6 +31,7 @@ from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, decode, en
 from server.engagement.members import MemberStore
 from server.rooms.store import RoomStore
 from server.settings import Settings, load_settings
+from tests.support.waiting import eventually
 
 SECRET = "functional-test-secret-0123456789"
 # Where the apps of this test run keep their event spills; removed when the run ends.
@@ -284,32 +285,45 @@ async def drain_presence(*sockets: Socket) -> None:
             assert message["type"] == "presence", message
 
 
-async def expect_nothing(ws: Socket, kind: str, within: float = 0.3) -> None:
-    try:
-        while True:
-            message = await ws.recv(timeout=within)
-            assert message["type"] != kind, message
-    except TimeoutError:
-        return
+async def before_marker(ws: Socket, within: float = 5) -> list[dict[str, Any]]:
+    """Every message ``ws`` gets until the answer to a ping sent now (the marker): the
+    server answers in order, so all it had sent this socket before is in the list."""
+    ref = f"marker-{secrets.token_hex(4)}"
+    await ws.send({"type": "ping", "ref": ref})
+    seen: list[dict[str, Any]] = []
+    while True:
+        message = await ws.recv(timeout=within, presence=True)
+        if message["type"] == "pong" and message.get("ref") == ref:
+            return seen
+        seen.append(message)
+
+
+async def expect_nothing(ws: Socket, kind: str, within: float = 5) -> None:
+    """No ``kind`` message has been sent to ``ws`` (checked up to a marker, not a pause)."""
+    for message in await before_marker(ws, within):
+        assert message["type"] != kind, message
 
 
 async def stream_events(redis: Redis, count: int, timeout: float = 5.0) -> list[Event]:
     """The stream's events once there are at least ``count`` of them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = [decode(fields[b"e"]) for _, fields in await redis.xrange(STREAM_KEY)]
-        if len(events) >= count or time.monotonic() > deadline:
-            return events
-        await asyncio.sleep(0.02)
+
+    async def read() -> list[Event]:
+        return [decode(fields[b"e"]) for _, fields in await redis.xrange(STREAM_KEY)]
+
+    events: list[Event] = await eventually(
+        read, until=lambda found: len(found) >= count, timeout=timeout, what=f"{count} events"
+    )
+    return events
 
 
 async def purchase_events(redis: Redis, count: int) -> list[Event]:
-    deadline = time.monotonic() + 5
-    while True:
-        events = [e for e in await stream_events(redis, 0) if e.kind == "purchase"]
-        if len(events) >= count or time.monotonic() > deadline:
-            return events
-        await asyncio.sleep(0.02)
+    async def read() -> list[Event]:
+        return [e for e in await stream_events(redis, 0) if e.kind == "purchase"]
+
+    events: list[Event] = await eventually(
+        read, until=lambda found: len(found) >= count, timeout=5, what=f"{count} purchases"
+    )
+    return events
 
 
 def interaction_events(events: list[Event]) -> list[Event]:

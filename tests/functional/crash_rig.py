@@ -8,7 +8,6 @@ reached it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import sys
@@ -28,6 +27,7 @@ from server.engagement.events import STREAM_FIELD, STREAM_KEY, EventKind, decode
 from server.engagement.members import MemberStore
 from server.rooms.store import RoomStore
 from tests.functional.conftest import ADMIN_KEY, SECRET, token
+from tests.support.waiting import eventually
 
 SALON = [str(Path(sys.executable).with_name("salon"))]
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -57,12 +57,13 @@ class PersistentRedis:
         )  # fmt: skip
         client = Redis.from_url(self.url, socket_connect_timeout=0.5)
         try:
-            async with asyncio.timeout(15):
-                while True:
-                    with contextlib.suppress(RedisError, OSError):
-                        if await client.ping():
-                            return
-                    await asyncio.sleep(0.05)
+            await eventually(
+                client.ping,
+                ignoring=(RedisError, OSError),
+                timeout=15,
+                interval=0.05,
+                what="redis-server answering",
+            )
         finally:
             await client.aclose()
 
@@ -107,14 +108,20 @@ class ServeProcess:
             self.process = await asyncio.create_subprocess_exec(
                 *command, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=self.workdir
             )
-        async with asyncio.timeout(30):
-            while True:
-                assert self.process.returncode is None, self.log()
-                with contextlib.suppress(aiohttp.ClientError, OSError):
-                    async with http.get(f"{self.url}/healthz") as response:
-                        if response.status == 200:
-                            return
-                await asyncio.sleep(0.05)
+        process = self.process
+
+        async def healthy() -> bool:
+            assert process.returncode is None, self.log()
+            async with http.get(f"{self.url}/healthz") as response:
+                return response.status == 200
+
+        await eventually(
+            healthy,
+            ignoring=(aiohttp.ClientError, OSError),
+            timeout=30,
+            interval=0.05,
+            what="salon serve healthy",
+        )
 
     async def sigkill(self) -> None:
         assert self.process is not None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.functional.conftest import ADMIN_KEY, Socket
+from tests.support.waiting import eventually
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -139,7 +139,7 @@ async def test_room_page_and_logs_keep_tokens_private(
     caplog.set_level(logging.DEBUG)
     response = await client.get("/rooms/vip?token=secret-token-value")
     assert response.status == 200
-    await asyncio.sleep(0.05)
+    await eventually(lambda: '"GET /rooms/vip"' in caplog.text, what="the access log line")
     assert '"GET /rooms/vip"' in caplog.text  # the request was logged, without its query
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert "secret-token-value" not in caplog.text

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -23,6 +22,8 @@ from tests.functional.conftest import (
     purchase_events,
     stream_events,
 )
+from tests.support.markers import marker_event
+from tests.support.waiting import eventually
 
 # --- products and purchases --------------------------------------------------------------
 
@@ -62,10 +63,7 @@ async def test_host_pins_a_product_and_member_clicks_are_counted(room: Room, red
     assert late.state["product"]["title"] == "Spring <i>tote</i>"
     await host.send({"type": "product_unpin"})
     assert (await late.recv_type("product"))["product"] is None
-    for _ in range(50):
-        if await redis.exists("salon:{m:cora}:click"):
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: redis.exists("salon:{m:cora}:click"), what="cora's last click kept")
     assert (await redis.hget("salon:{m:cora}:click", "product")) == b"bag-1"
 
 
@@ -112,7 +110,7 @@ async def test_purchase_while_in_the_room_is_credited_to_the_session(
     status, again = await purchase(client, ORDER)
     assert (status, again["duplicate"], again["attribution"]) == (200, True, answer["attribution"])
     await purchase_events(redis, 1)
-    await asyncio.sleep(0.1)  # a second one would have been recorded by now
+    await marker_event(client, redis, ADMIN_KEY)  # a second one would be in the stream by then
     events = await purchase_events(redis, 0)
     assert len(events) == 1
     event = events[0]
@@ -136,10 +134,7 @@ async def test_purchase_after_leaving_is_credited_through_the_last_click(
     await host.send(PRODUCT)
     await cora.recv_type("product")
     await cora.send({"type": "product_click", "id": "bag-1"})
-    for _ in range(100):
-        if await redis.exists("salon:{m:cora}:click"):
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: redis.exists("salon:{m:cora}:click"), what="cora's last click kept")
     await cora.send({"type": "leave"})
     await cora.closed_with()
     client = cora.client
@@ -201,6 +196,6 @@ async def test_malformed_purchases_are_refused_and_record_nothing(
     cora = await room("cora")
     status, answer = await purchase(cora.client, {**ORDER, **change})
     assert (status, answer["error"]["code"]) == (400, code)
-    await asyncio.sleep(0.05)
+    await marker_event(cora.client, redis, ADMIN_KEY)
     assert not [e for e in await stream_events(redis, 0) if e.kind == "purchase"]
     assert not await redis.exists("salon:{o:o-1}:purchase")

@@ -35,7 +35,8 @@ from tests.functional.crash_rig import (
     shop,
     stream_content,
 )
-from tests.functional.test_engagement_crash import drain
+from tests.support.streams import drain
+from tests.support.waiting import eventually
 
 MEMBERS = ["cora", "cody", "cleo", "cyd"]
 
@@ -111,19 +112,28 @@ class Traffic:
 
 async def arrived(client: Redis, acks: Acknowledged, timeout: float = 40) -> StreamContent:
     """The stream once everything acknowledged is in it (or what is missing)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
+    latest: list[StreamContent] = []
+
+    async def missing() -> str:
         content = await stream_content(client)
+        latest[:] = [content]
         chats = set(acks.chats) - set(content.chats)
         events = acks.events - set(content.events)
         if not chats and not events:
-            return content
-        assert loop.time() < deadline, (
+            return ""
+        return (
             f"acknowledged but not in the stream: {len(chats)} of {len(acks.chats)} chat "
             f"lines, {len(events)} of {len(acks.events)} REST events"
         )
-        await asyncio.sleep(0.1)
+
+    await eventually(
+        missing,
+        until=lambda gap: not gap,
+        timeout=timeout,
+        interval=0.1,
+        what="everything acknowledged in the stream",
+    )
+    return latest[0]
 
 
 def assert_same(acks: Acknowledged, content: StreamContent) -> None:

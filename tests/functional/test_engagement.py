@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -32,6 +32,7 @@ from server.engagement.scoring import APPLIED_RETENTION_MS
 from server.ids import MemberId
 from server.settings import EngagementSettings
 from tests.functional.conftest import Restartable, xadd
+from tests.support.waiting import eventually
 
 # No disk spill here (tests/functional/test_engagement_outage.py has it): a full buffer
 # drops, as these tests expect.
@@ -62,16 +63,6 @@ async def stream_events(redis: Redis) -> list[Event]:
 async def score(redis: Redis, member: str) -> float | None:
     raw = await redis.hget(member_key(MemberId(member)), "score")
     return None if raw is None else round(float(raw), 6)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Poll ``check`` until true; a connection error (Redis restarting) counts as false."""
-    async with asyncio.timeout(timeout):
-        while True:
-            with contextlib.suppress(RedisConnectionError):
-                if await check():
-                    return
-            await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -171,7 +162,9 @@ async def test_recorder_keeps_events_while_redis_is_down(own_redis: Restartable)
         async def has_failed() -> bool:
             return rec.failures >= 1
 
-        await eventually(has_failed)
+        await eventually(
+            has_failed, ignoring=(RedisConnectionError,), what="a failed write counted"
+        )
         assert rec.depth == 30
 
         await own_redis.up()  # a new, empty server on the same port
@@ -305,7 +298,7 @@ async def test_running_scorers_score_what_the_recorder_writes(
         async def all_applied() -> bool:
             return sum(s.applied for s in scorers) == 600
 
-        await eventually(all_applied)
+        await eventually(all_applied, ignoring=(RedisConnectionError,), what="every event applied")
     finally:
         for scorer in scorers:
             await scorer.stop()
@@ -379,19 +372,26 @@ async def test_scorer_survives_a_redis_restart(own_redis: Restartable) -> None:
         async def scored(member: str) -> bool:
             return await score(client, member) == 1.0
 
-        await eventually(lambda: scored("before"))
+        await eventually(
+            lambda: scored("before"), ignoring=(RedisConnectionError,), what="before scored"
+        )
         await own_redis.down()
         rec.record(join("during"))
         await asyncio.sleep(0.2)
         await own_redis.up()
-        await eventually(lambda: scored("during"), timeout=15)
+        await eventually(
+            lambda: scored("during"),
+            ignoring=(RedisConnectionError,),
+            timeout=15,
+            what="during scored",
+        )
 
         # The member hash is written before the batch's aggregates and ack; the counter
         # moves only after them, a few awaits later.
         async def counted() -> bool:
             return scorer.applied == 2
 
-        await eventually(counted)
+        await eventually(counted, ignoring=(RedisConnectionError,), what="two events counted")
         assert scorer.running
     finally:
         await scorer.stop()

@@ -41,6 +41,8 @@ from server.engagement.scoring import MemberState, apply_events, now_ms
 from server.engagement.state_codec import state_from_hash
 from server.ids import MemberId
 from server.settings import EngagementSettings
+from tests.support.streams import drain
+from tests.support.waiting import eventually
 
 SETTINGS = EngagementSettings(spill_dir="")
 RULES = load_rules()
@@ -120,16 +122,6 @@ async def seed(redis: Redis, events: list[Event]) -> None:
             await pipe.execute()
 
 
-async def drain(redis: Redis, scorer: Scorer) -> None:
-    """Take over whatever is pending, then read until the group has nothing left."""
-    await scorer.claim_stale(min_idle_ms=0, count=500)
-    while True:
-        await scorer.process_once(count=500)
-        groups = await redis.xinfo_groups(STREAM_KEY)
-        if all(g["pending"] == 0 and g["lag"] == 0 for g in groups):
-            return
-
-
 async def test_a_scorer_that_dies_between_member_writes_is_finished_by_another(
     redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -191,13 +183,18 @@ async def test_a_scorer_process_killed_mid_batch_loses_and_doubles_nothing(
     )
     scorer_process.append(proc)
     # Let it get some way into the backlog, then kill it without warning.
-    async with asyncio.timeout(20):
-        while True:
-            info = await redis.xinfo_groups(STREAM_KEY) if await redis.exists(STREAM_KEY) else []
-            read = sum(int(g.get("entries-read") or 0) for g in info)
-            if read >= 1500:
-                break
-            await asyncio.sleep(0.01)
+
+    async def entries_read() -> int:
+        info = await redis.xinfo_groups(STREAM_KEY) if await redis.exists(STREAM_KEY) else []
+        return sum(int(g.get("entries-read") or 0) for g in info)
+
+    read = await eventually(
+        entries_read,
+        until=lambda n: n >= 1500,
+        timeout=20,
+        interval=0.01,
+        what="the doomed scorer 1500 entries in",
+    )
     proc.send_signal(signal.SIGKILL)
     await proc.wait()
     consumers = {

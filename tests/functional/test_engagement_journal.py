@@ -17,9 +17,11 @@ from server.engagement.journal import Journal
 from server.engagement.recorder import EventRecorder
 from server.ids import MemberId
 from server.settings import EngagementSettings
-from tests.functional.conftest import Restartable
-from tests.functional.test_engagement_api import AUTH, until
-from tests.functional.test_engagement_outage import stream_ids
+from tests.functional.conftest import ADMIN_KEY, Restartable
+from tests.support.streams import stream_ids
+from tests.support.waiting import eventually
+
+AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 def segments(root: Path) -> list[Path]:
@@ -54,7 +56,9 @@ async def test_durable_while_redis_is_frozen_and_released_once_redis_has_it(
         async def released() -> bool:  # at the next round of the journal task
             return not journalled(tmp_path)
 
-        await until(released, timeout=5)
+        await eventually(
+            released, timeout=5, what="the journal released once Redis took its events"
+        )
     finally:
         server.process.send_signal(signal.SIGCONT)
         await rec.stop()
@@ -102,4 +106,4 @@ async def test_metrics_show_the_journal(client: TestClient[Any, Any]) -> None:
         assert "salon_event_journal_lag " in text
         return "salon_events_journalled_total 1.0" in text
 
-    await until(counted)
+    await eventually(counted, what="the metrics to count one journalled event")

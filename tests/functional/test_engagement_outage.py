@@ -8,34 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from pathlib import Path
 
 from redis.asyncio import Redis
 
-from server.engagement.events import STREAM_FIELD, STREAM_KEY, EventKind, decode, new_event
+from server.engagement.events import EventKind, new_event
 from server.engagement.recorder import EventRecorder
 from server.engagement.rules import parse_rules
 from server.engagement.scorer import Scorer
 from server.ids import MemberId
 from server.settings import EngagementSettings
 from tests.functional.conftest import Restartable
+from tests.support.streams import stream_ids
 
 RULES = parse_rules({"half_life_days": 100000, "points": {"join": 1.0}}, "test rules")
-
-
-async def stream_ids(client: Redis) -> Counter[str]:
-    ids: Counter[str] = Counter()
-    last = "-"
-    while True:
-        entries = await client.xrange(STREAM_KEY, min=last, count=5000)
-        if last != "-":
-            entries = entries[1:]
-        if not entries:
-            return ids
-        for _entry_id, fields in entries:
-            ids[decode(fields[STREAM_FIELD]).id] += 1
-        last = entries[-1][0].decode()
 
 
 async def test_events_survive_a_redis_outage_through_the_disk_spill(

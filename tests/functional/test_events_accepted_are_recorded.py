@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, decode
 from tests.functional.conftest import ADMIN_KEY
-from tests.functional.test_engagement_api import until
+from tests.support.waiting import eventually
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"}
 PURCHASE = '{"kind": "purchase", "member_id": "zed", "order_id": "SO-9", "amount": "5.00", '
@@ -54,5 +54,5 @@ async def test_an_event_that_cannot_be_recorded_is_refused_before_the_answer(
     async def marker_arrived() -> bool:
         return bool(await stream_event_ids(redis))
 
-    await until(marker_arrived)
+    await eventually(marker_arrived, what="the marker event in the stream")
     assert await stream_event_ids(redis) == ["x-marker"]

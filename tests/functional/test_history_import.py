@@ -21,7 +21,7 @@ from server.engagement.rules import DAY_MS, load_rules
 from server.engagement.scoring import MemberState, now_ms, score_now
 from server.ids import MemberId
 from tests.functional.conftest import ADMIN_KEY
-from tests.functional.test_engagement_api import salon
+from tests.support.cli import salon
 
 RULES = load_rules()
 SALON = Path(sys.executable).with_name("salon")

@@ -5,7 +5,6 @@ is refused with a code and changes nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from server.engagement.funnel_hooks import CURSOR
 from server.rooms.store import RoomStore
 from tests.functional.conftest import ADMIN_KEY, Socket, make_settings, token
 from tests.functional.webhook_receiver import receiver
+from tests.support.waiting import eventually
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 SECRET = "whsec_test_0123456789abcdef"
@@ -60,19 +60,18 @@ async def _caught_up(client: Client, redis: Redis) -> None:
     past it: everything recorded before it is counted by then."""
     marker = {"events": [{"kind": "share", "member_id": "marker", "id": "marker-1"}]}
     await _ok(await client.post("/api/events", json=marker, headers=AUTH), 202)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    async def read_past() -> bool:
         entries = await redis.xrange(STREAM_KEY)
         ids = [e for e, f in entries if b"marker-1" in f[b"e"]]
         done = await redis.get(CURSOR)
-        if (
+        return bool(
             ids
             and done is not None
             and tuple(map(int, done.split(b"-"))) >= tuple(map(int, ids[0].split(b"-")))
-        ):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the funnel feed did not catch up")
+        )
+
+    await eventually(read_past, what="the funnel feed past the marker")
 
 
 async def test_a_scripted_journey_yields_exactly_its_counts_per_link_and_channel(

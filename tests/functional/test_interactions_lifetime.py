@@ -3,7 +3,6 @@ that goes with the room, co-hosts appointed mid-session, and Redis going away.""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,6 +25,7 @@ from tests.functional.conftest import (
     stream_events,
     token,
 )
+from tests.support.waiting import eventually
 
 # --- events, encodings, lifetime ---------------------------------------------------------
 
@@ -123,11 +123,7 @@ async def test_room_state_goes_when_the_room_closes(
     await ws.recv_type("reactions")
     await ws.send({"type": "leave"})
     await ws.closed_with()
-    for _ in range(100):
-        if room.session.closed:
-            break
-        await asyncio.sleep(0.02)
-    assert room.session.closed
+    await eventually(lambda: room.session.closed, timeout=2, what="the room's session closed")
     assert not service.live_rooms and room.bus.subscribers("vip") == 0
     assert not room.updates.pending
     # A new session starts afresh: no chat, a new session id.

@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +28,7 @@ from tests.functional.conftest import (
     make_settings,
     token,
 )
+from tests.support.waiting import eventually
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 REMOVED = 4410
@@ -189,13 +189,13 @@ async def test_removals_still_arrive_after_redis_restarts(
     assert (await ws.join(token("cora")))["type"] == "joined"
     await own_redis.down()
     await own_redis.up()  # empty, on the same port; the socket stayed open meanwhile
-    deadline = time.monotonic() + 15
-    nodes = 0
-    while nodes == 0:  # until the listener is subscribed again (0 nodes: nobody heard it)
-        assert time.monotonic() < deadline, "the listener never subscribed again"
+
+    async def nodes_told() -> int:  # 0 nodes: nobody heard it
         response = await client.post("/api/rooms/vip/removals/cora", headers=AUTH)
-        nodes = (await response.json())["nodes"] if response.status == 202 else 0
-        if nodes == 0:
-            await asyncio.sleep(0.2)
+        return int((await response.json())["nodes"]) if response.status == 202 else 0
+
+    await eventually(
+        nodes_told, timeout=15, interval=0.2, what="the removals listener subscribed again"
+    )
     await _sent_out(ws, banned=False)
     await ws.ws.close()

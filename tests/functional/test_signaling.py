@@ -18,6 +18,7 @@ from server.engagement.events import STREAM_KEY, decode
 from server.ids import MemberId, RoomId
 from server.rooms.tokens import mint_token
 from tests.functional.conftest import SECRET, Socket, make_settings, token
+from tests.support.waiting import eventually
 
 Connect = Callable[..., Awaitable[Socket]]
 
@@ -211,23 +212,23 @@ async def test_join_and_leave_are_recorded_and_scored(connect: Connect, redis: R
     await asyncio.sleep(0.2)
     await ws.send({"type": "leave"})
     await ws.closed_with()
-    events: list[Any] = []
-    for _ in range(50):
-        entries = await redis.xrange(STREAM_KEY)
-        events = [decode(fields[b"e"]) for _, fields in entries]
-        if len(events) >= 2:
-            break
-        await asyncio.sleep(0.05)
+
+    async def recorded() -> list[Any]:
+        return [decode(fields[b"e"]) for _, fields in await redis.xrange(STREAM_KEY)]
+
+    events = await eventually(
+        recorded, until=lambda found: len(found) >= 2, what="the join and leave events"
+    )
     assert [(e.kind, e.member_id, e.room_id) for e in events] == [
         ("join", "cora", "vip"),
         ("leave", "cora", "vip"),
     ]
     assert events[1].data["watch_seconds"] >= 0.2
-    for _ in range(50):
-        score = await redis.hget("salon:{m:cora}:member", "score")
-        if score and float(score) > 1.0:
-            break
-        await asyncio.sleep(0.05)
+    score = await eventually(
+        lambda: redis.hget("salon:{m:cora}:member", "score"),
+        until=lambda found: found and float(found) > 1.0,
+        what="cora's score above 1",
+    )
     assert score is not None and float(score) > 1.0
 
 

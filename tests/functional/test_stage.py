@@ -3,7 +3,6 @@ what is recorded, and bans that hold across fresh tokens (real server, real Redi
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ from server.rooms.bans import bans_key
 from server.rooms.room import Room
 from server.rooms.store import RoomStore
 from tests.functional.conftest import ADMIN_KEY, Socket, token
+from tests.support.waiting import eventually
 
 Connect = Callable[..., Awaitable[Socket]]
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -39,14 +39,14 @@ async def joined(connect: Connect, member: str, role: str = "member") -> tuple[S
 
 
 async def events(redis: Redis, kind: str, count: int = 1) -> list[Event]:
-    found: list[Event] = []
-    for _ in range(100):
+    async def recorded() -> list[Event]:
         entries = await redis.xrange(STREAM_KEY)
-        found = [e for e in (decode(f[b"e"]) for _, f in entries) if e.kind == kind]
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no {kind} event recorded: {found}")
+        return [e for e in (decode(f[b"e"]) for _, f in entries) if e.kind == kind]
+
+    found: list[Event] = await eventually(
+        recorded, until=lambda found: len(found) >= count, timeout=5, what=f"{count} {kind} events"
+    )
+    return found
 
 
 async def expect_error(
@@ -265,10 +265,11 @@ async def test_forged_host_messages_are_forbidden_and_change_nothing(
     else:
         forger, forger_id = await joined(connect, "cody")
         await forger.send({"type": "hand_raise"})
-        for _ in range(200):
-            if live_room(client).stage.hand_raised(forger_id):  # type: ignore[arg-type]
-                break
-            await asyncio.sleep(0.01)
+        await eventually(
+            lambda: live_room(client).stage.hand_raised(forger_id),  # type: ignore[arg-type]
+            timeout=2,
+            what="the forger's hand raised",
+        )
     room = live_room(client)
     before = (
         {p.participant_id: p.role for p in room.participants},

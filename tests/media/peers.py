@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaStreamTrack
@@ -75,11 +74,3 @@ async def subscribe(media: RoomMedia, policy: IcePolicy, who: str) -> Peer:
     member.pc.addTransceiver("video", direction="recvonly")
     await member.negotiate(media, who, "sub")
     return member
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    """Wait until ``condition()`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for a condition"
-        await asyncio.sleep(0.05)

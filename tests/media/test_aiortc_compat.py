@@ -24,7 +24,8 @@ from server.media.aiortc_compat import (
 )
 from server.rooms.media_ice import IcePolicy, configure_peer
 from server.settings import MediaSettings, SettingsError
-from tests.media.peers import loopback_policy, until
+from tests.media.peers import loopback_policy
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.media
 
@@ -98,14 +99,16 @@ async def test_receiver_tap_takes_packets_after_srtp_and_keeps_aiortcs_bookkeepi
         receiver = b.getTransceivers()[0].receiver
         tap = ReceiverTap(receiver)
         tap.install(lambda p, t: packets.append(tap.media_packet(p, t) or p), rtcp.append)
-        await until(lambda: len(packets) >= 10)
+        await eventually(lambda: len(packets) >= 10, what="10 packets at the tap")
         first = packets[0]
         assert tap.clock_rate(first.payload_type) == 90000
         assert first.payload  # the VP8 payload, not depacketized
         assert {s.source for s in receiver.getSynchronizationSources()} == {first.ssrc}
         stats = await receiver.getStats()
         assert any(getattr(s, "packetsReceived", 0) >= 10 for s in stats.values())
-        await until(lambda: any(type(p).__name__ == "RtcpSrPacket" for p in rtcp))
+        await eventually(
+            lambda: any(type(p).__name__ == "RtcpSrPacket" for p in rtcp), what="a sender report"
+        )
         tap.send_pli(first.ssrc)
         tap.send_nack(first.ssrc, [first.sequence_number])
         tap.send_remb(300_000, [first.ssrc])
@@ -116,7 +119,7 @@ async def test_receiver_tap_takes_packets_after_srtp_and_keeps_aiortcs_bookkeepi
         # Marker: packets that reach the receiver after the close, seen by an observer.
         later: list[RtpPacket] = []
         observe_rtp(receiver, later.append)
-        await until(lambda: len(later) >= 5)
+        await eventually(lambda: len(later) >= 5, what="5 packets after the close")
         assert len(packets) == count  # closed: none of them reached the tap's callback
     finally:
         await a.close()
@@ -137,7 +140,7 @@ async def test_a_failing_packet_handler_is_counted_and_does_not_end_the_connecti
     try:
         tap = ReceiverTap(b.getTransceivers()[0].receiver)
         tap.install(broken, lambda packet: None)
-        await until(lambda: len(calls) >= 20)
+        await eventually(lambda: len(calls) >= 20, what="20 calls of the failing handler")
         assert tap.guard.failures >= 20
         assert b.connectionState == "connected"
     finally:
@@ -164,7 +167,7 @@ async def test_sender_tap_starts_with_the_negotiated_parameters_and_writes_srtp(
     )
     tap = taps[0]
     try:
-        await until(lambda: bool(started))
+        await eventually(lambda: bool(started), what="the sender tap started")
         parameters = started[0]
         assert parameters.codecs[0].mimeType.lower() == "video/vp8"
         assert parameters.muxId is not None
@@ -173,12 +176,12 @@ async def test_sender_tap_starts_with_the_negotiated_parameters_and_writes_srtp(
         pt = parameters.codecs[0].payloadType
         packet = RtpPacket(payload_type=pt, sequence_number=7, timestamp=90, ssrc=tap.ssrc)
         packet.payload = b"\x90\x80\x00\x01\x00"
-        await until(lambda: tap.out.send_rtp(packet.serialize()))
-        await until(lambda: bool(seen))
+        await eventually(lambda: tap.out.send_rtp(packet.serialize()), what="the packet sent")
+        await eventually(lambda: bool(seen), what="the packet at the receiver")
         assert (seen[0].ssrc, seen[0].sequence_number, seen[0].timestamp) == (tap.ssrc, 7, 90)
         assert tap.out.backlog() == 0
         # The subscriber's receiver reports reach the callback (and aiortc's statistics).
-        await until(lambda: bool(feedback), timeout=15)
+        await eventually(lambda: bool(feedback), timeout=15, what="receiver reports")
     finally:
         await a.close()
         await b.close()

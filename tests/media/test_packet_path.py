@@ -25,7 +25,8 @@ from server.media.sink import PacketSink
 from server.rooms.media_ice import IcePolicy
 from server.rooms.media_peers import RoomMedia
 from tests.media.lossy import drop_incoming
-from tests.media.peers import loopback_policy, publish_host, subscribe, until
+from tests.media.peers import loopback_policy, publish_host, subscribe
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.media
 
@@ -114,7 +115,11 @@ async def test_audio_and_video_map_onto_the_same_sender_report_clock(room: Any) 
             clock = clocks[transceiver.kind]
             observe_rtp(transceiver.receiver, clock.on_rtp)
             observe_rtcp(transceiver.receiver, clock.on_rtcp)
-        await until(lambda: min(len(c.offsets) for c in clocks.values()) >= 50, timeout=15)
+        await eventually(
+            lambda: min(len(c.offsets) for c in clocks.values()) >= 50,
+            timeout=15,
+            what="50 sender reports per stream",
+        )
         audio = statistics.median(clocks["audio"].offsets)
         video = statistics.median(clocks["video"].offsets)
         # Both are "arrival minus capture" on one clock: equal but for encoding time.
@@ -132,7 +137,7 @@ async def test_subscribers_remb_bounds_what_the_publisher_is_told(room: Any) -> 
     try:
         feed = media.feeds["video"]
         assert isinstance(feed, PacketFeed)
-        await until(lambda: feed.remb_reports > 0, timeout=15)
+        await eventually(lambda: feed.remb_reports > 0, timeout=15, what="a REMB report")
         bound = feed.remb_bound()
         assert bound is not None and 150_000 <= bound <= 2_500_000
     finally:

@@ -3,7 +3,6 @@ forwarding paths."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +13,9 @@ from aiortc.mediastreams import VideoStreamTrack
 from server.ids import RoomId
 from server.rooms.media_ice import IcePolicy
 from server.rooms.media_peers import RoomMedia
+from tests.media.conftest import Closing
 from tests.media.peers import Peer, frames_received, loopback_policy, publish_host, subscribe
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.media
 
@@ -29,46 +30,40 @@ async def room(request: Any) -> AsyncIterator[tuple[RoomMedia, IcePolicy, list[A
     await media.close()
 
 
-async def test_subscriber_receives_host_frames_without_server_decoding(room: Any) -> None:
+async def test_subscriber_receives_host_frames_without_server_decoding(
+    room: Any, closing: Closing
+) -> None:
     media, policy, changes = room
-    host = await publish_host(media, policy)
-    member = await subscribe(media, policy, "m1")
+    closing(await publish_host(media, policy))
+    member = closing(await subscribe(media, policy, "m1"))
     video = next(t for t in member.tracks if t.kind == "video")
     assert await frames_received(video, 20) == 20
     assert changes[0] == (True, "host")
     assert media.feeds["video"].frames_in >= 20
-    for pc in (host.pc, member.pc):
-        await pc.close()
 
 
-async def test_late_subscriber_gets_a_keyframe_promptly(room: Any) -> None:
+async def test_late_subscriber_gets_a_keyframe_promptly(room: Any, closing: Closing) -> None:
     """A member joining mid-stream must not wait for the encoder's next natural keyframe."""
     media, policy, _ = room
-    host = await publish_host(media, policy)
+    closing(await publish_host(media, policy))
     feed = media.feeds["video"]
-    for _ in range(100):
-        if feed.frames_in > 30:
-            break
-        await asyncio.sleep(0.1)
-    assert feed.frames_in > 30, "the host's frames never reached the relay"
+    await eventually(lambda: feed.frames_in > 30, what="the host's frames at the relay")
     requests_before = feed._keyframer.sent if feed._keyframer else 0
     started = time.monotonic()
-    member = await subscribe(media, policy, "late")
+    member = closing(await subscribe(media, policy, "late"))
     video = next(t for t in member.tracks if t.kind == "video")
     assert await frames_received(video, 5, timeout=5) == 5
     assert time.monotonic() - started < 5
     assert feed._keyframer is not None and feed._keyframer.sent > requests_before
-    for pc in (host.pc, member.pc):
-        await pc.close()
 
 
-async def test_rtp_ports_stay_inside_the_configured_range() -> None:
+async def test_rtp_ports_stay_inside_the_configured_range(closing: Closing) -> None:
     policy, settings = loopback_policy((41000, 41003))
     media = RoomMedia(RoomId("r2"), policy, settings, lambda live, who: None)
     try:
         ports = []
         for who in ("a", "b"):
-            peer = await subscribe(media, loopback_policy()[0], who)
+            peer = closing(await subscribe(media, loopback_policy()[0], who))
             remote = peer.pc.remoteDescription.sdp
             ports += [
                 int(line.split()[5])
@@ -84,7 +79,7 @@ async def test_rtp_ports_stay_inside_the_configured_range() -> None:
         await media.close()
 
 
-async def test_exhausted_port_range_fails_negotiation_cleanly() -> None:
+async def test_exhausted_port_range_fails_negotiation_cleanly(closing: Closing) -> None:
     """With every port of the range taken the answer carries no candidate; nothing leaks."""
     import socket
 
@@ -94,23 +89,20 @@ async def test_exhausted_port_range_fails_negotiation_cleanly() -> None:
     policy, settings = loopback_policy((port, port))
     media = RoomMedia(RoomId("r3"), policy, settings, lambda live, who: None)
     try:
-        peer = await subscribe(media, loopback_policy()[0], "a")
+        peer = closing(await subscribe(media, loopback_policy()[0], "a"))
         assert "a=candidate:" not in peer.pc.remoteDescription.sdp
-        await peer.pc.close()
     finally:
         held.close()
         await media.close()
 
 
-async def test_host_with_camera_only_goes_live(room: Any) -> None:
+async def test_host_with_camera_only_goes_live(room: Any, closing: Closing) -> None:
     """Regression: a host offering video and no audio got `media_failed` ("None is not in list")."""
     media, policy, changes = room
-    host = Peer(policy)
+    host = closing(Peer(policy))
     host.pc.addTrack(VideoStreamTrack())
     await host.negotiate(media, "host", "pub")
-    member = await subscribe(media, policy, "m1")
+    member = closing(await subscribe(media, policy, "m1"))
     video = next(t for t in member.tracks if t.kind == "video")
     assert await frames_received(video, 5) == 5
     assert changes[0] == (True, "host")
-    for pc in (host.pc, member.pc):
-        await pc.close()

@@ -11,7 +11,6 @@ import array
 import asyncio
 import fractions
 import math
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,7 +22,9 @@ from aiortc.mediastreams import AudioStreamTrack
 from server.ids import ParticipantId, RoomId
 from server.rooms.media_ice import IcePolicy
 from server.rooms.media_peers import RoomMedia
+from tests.media.conftest import Closing
 from tests.media.peers import Peer, loopback_policy, publish_host, subscribe
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.media
 
@@ -87,14 +88,6 @@ async def reoffer(peer: Peer, media: RoomMedia, who: str, audio_slots: int) -> s
     return answer
 
 
-async def wait_for(predicate: Any, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 def slot_directions(answer: str) -> list[str]:
     """The direction of each audio m-line in an SDP answer, in order."""
     out: list[str] = []
@@ -107,12 +100,16 @@ def slot_directions(answer: str) -> list[str]:
     return out
 
 
-async def test_speaker_audio_reaches_a_subscriber_after_renegotiation(stage_room: Any) -> None:
+async def test_speaker_audio_reaches_a_subscriber_after_renegotiation(
+    stage_room: Any, closing: Closing
+) -> None:
     media, policy, told = stage_room
-    member = await subscribe(media, policy, "m1")
+    member = closing(await subscribe(media, policy, "m1"))
     sub_pc_before = media.peer(ParticipantId("m1"), "sub")
-    speaker = await publish_speaker(media, policy, "s1")
-    await wait_for(lambda: told["tracks"] and told["tracks"][-1]["audio"] == ["s1"])
+    closing(await publish_speaker(media, policy, "s1"))
+    await eventually(
+        lambda: told["tracks"] and told["tracks"][-1]["audio"] == ["s1"], what="s1's stage slot"
+    )
 
     answer = await reoffer(member, media, "m1", audio_slots=1)
     # Same peer connection on the server: renegotiated, not replaced.
@@ -120,7 +117,7 @@ async def test_speaker_audio_reaches_a_subscriber_after_renegotiation(stage_room
     assert slot_directions(answer) == ["sendonly", "sendonly"]
     feed = media.stage_feed(ParticipantId("s1"), "audio")
     assert feed is not None
-    await wait_for(lambda: len(member.tracks) >= 3)
+    await eventually(lambda: len(member.tracks) >= 3, what="the slot's track at the member")
     slot_track = member.tracks[-1]
     assert slot_track.kind == "audio"
     frames = 0
@@ -131,17 +128,24 @@ async def test_speaker_audio_reaches_a_subscriber_after_renegotiation(stage_room
     assert feed.frames_in >= 10
 
     # Levels: the tone is loud, so the speaker is reported as speaking.
-    await wait_for(lambda: any("s1" in speaking for speaking, _ in told["levels"]))
+    await eventually(
+        lambda: any("s1" in speaking for speaking, _ in told["levels"]), what="s1 speaking"
+    )
     levels = next(lv for s, lv in told["levels"] if "s1" in s)
     assert levels["s1"] > 0.6
 
     # Mute: the server stops forwarding at once and stops reporting the speaker.
     media.set_muted(ParticipantId("s1"), True)
+    since_mute = len(told["levels"])  # every report from here on was sampled after the mute
     muted_at = feed.frames_muted
-    await wait_for(lambda: feed.frames_muted > muted_at + 5)
-    told["levels"].clear()
-    await asyncio.sleep(0.6)
-    assert all("s1" not in speaking for speaking, _ in told["levels"])
+    await eventually(lambda: feed.frames_muted > muted_at + 5, what="muted frames held back")
+    # Marker: the reporter's one report once nobody speaks; while s1 were still heard as
+    # speaking it would never come.
+    await eventually(
+        lambda: any(not speaking for speaking, _ in told["levels"][since_mute:]),
+        what="the report that nobody speaks any more",
+    )
+    assert all("s1" not in speaking for speaking, _ in told["levels"][since_mute:])
     media.set_muted(ParticipantId("s1"), False)
 
     # The speaker leaves the stage: the slot empties and the next answer makes it inactive.
@@ -150,31 +154,25 @@ async def test_speaker_audio_reaches_a_subscriber_after_renegotiation(stage_room
     answer = await reoffer(member, media, "m1", audio_slots=1)
     assert media.peer(ParticipantId("m1"), "sub") is sub_pc_before
     assert slot_directions(answer) == ["sendonly", "inactive"]
-    for pc in (member.pc, speaker.pc):
-        await pc.close()
 
 
-async def test_a_speaker_never_receives_their_own_audio(stage_room: Any) -> None:
+async def test_a_speaker_never_receives_their_own_audio(stage_room: Any, closing: Closing) -> None:
     media, policy, told = stage_room
-    speaker_sub = await subscribe(media, policy, "s1")
-    speaker = await publish_speaker(media, policy, "s1")
-    await wait_for(lambda: bool(told["tracks"]))
+    speaker_sub = closing(await subscribe(media, policy, "s1"))
+    closing(await publish_speaker(media, policy, "s1"))
+    await eventually(lambda: bool(told["tracks"]), what="the speaker's stage slot")
     answer = await reoffer(speaker_sub, media, "s1", audio_slots=1)
     assert slot_directions(answer) == ["sendonly", "inactive"]
-    for pc in (speaker_sub.pc, speaker.pc):
-        await pc.close()
 
 
-async def test_host_is_not_sent_their_own_stream(stage_room: Any) -> None:
+async def test_host_is_not_sent_their_own_stream(stage_room: Any, closing: Closing) -> None:
     """The host's page subscribes too (to hear speakers): the main feeds skip their owner."""
     media, policy, _ = stage_room
-    host = await publish_host(media, policy)
-    host_sub = await subscribe(media, policy, "host")
-    other = await subscribe(media, policy, "m1")
+    closing(await publish_host(media, policy))
+    closing(await subscribe(media, policy, "host"))
+    other = closing(await subscribe(media, policy, "m1"))
     video = next(t for t in other.tracks if t.kind == "video")
     await asyncio.wait_for(video.recv(), 10)
     own = media.feeds["video"].subscribers
     mine = [t for t in own if t.owner == "host"]
     assert mine and all(t.forwarded == 0 for t in mine)
-    for pc in (host.pc, host_sub.pc, other.pc):
-        await pc.close()

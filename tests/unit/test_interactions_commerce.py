@@ -107,34 +107,55 @@ def test_any_body_is_parsed_or_refused_never_crashes(body: bytes) -> None:
 # --- coalescer -------------------------------------------------------------------------
 
 
+async def marker_flush(interval: float) -> None:
+    """A marker for the coalescer under test: another coalescer with the same interval,
+    marked now. Once it has flushed, any timer the one under test had armed before this
+    call has fired too (timers fire in the order they are due)."""
+    flushed = asyncio.Event()
+    Coalescer(interval, lambda keys: flushed.set()).mark("marker")
+    await asyncio.wait_for(flushed.wait(), 5)
+
+
 async def test_coalescer_sends_each_key_once_per_interval() -> None:
     flushed: list[list[Hashable]] = []
-    coalescer = Coalescer(0.05, flushed.append)
+    flush_seen = asyncio.Event()
+
+    def flush(keys: list[Hashable]) -> None:
+        flushed.append(keys)
+        flush_seen.set()
+
+    coalescer = Coalescer(0.05, flush)
     for _ in range(100):
         coalescer.mark("reactions")
         coalescer.mark(("poll", "v1"))
     assert coalescer.pending and flushed == []
-    await asyncio.sleep(0.08)
+    await asyncio.wait_for(flush_seen.wait(), 5)
     assert flushed == [["reactions", ("poll", "v1")]]
     assert not coalescer.pending
-    await asyncio.sleep(0.08)
+    await marker_flush(coalescer.interval)
     assert len(flushed) == 1  # nothing marked, nothing sent, no timer left
 
 
 async def test_coalescer_survives_a_failing_flush_and_can_be_cancelled() -> None:
     calls: list[list[Hashable]] = []
+    flush_seen = asyncio.Event()
 
     def flush(keys: list[Hashable]) -> None:
         calls.append(keys)
+        flush_seen.set()
         raise RuntimeError("boom")
+
+    async def next_flush() -> None:
+        await asyncio.wait_for(flush_seen.wait(), 5)
+        flush_seen.clear()
 
     coalescer = Coalescer(0.01, flush)
     coalescer.mark("a")
-    await asyncio.sleep(0.03)
+    await next_flush()
     coalescer.mark("b")
-    await asyncio.sleep(0.03)
+    await next_flush()
     assert calls == [["a"], ["b"]]
     coalescer.mark("c")
     coalescer.cancel()
-    await asyncio.sleep(0.03)
+    await marker_flush(coalescer.interval)
     assert calls == [["a"], ["b"]]

@@ -1,0 +1,1 @@
+"""Helpers shared by test modules (never a test module itself): waiting, markers."""
