@@ -16,8 +16,8 @@ test: deps test-system-deps
 check: lint typecheck test
 
 lint: deps
-	$(BIN)/ruff check server loadtest tests
-	$(BIN)/ruff format --check server loadtest tests
+	$(BIN)/ruff check server loadtest benchmarks tests
+	$(BIN)/ruff format --check server loadtest benchmarks tests
 
 typecheck: deps
 	$(BIN)/mypy
