@@ -63,17 +63,13 @@ def _raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChildRedis:
     """The spawned server's ``redis-server``: no persistence, stopped with the server."""
 
-    port: int
+    url: str
     process: subprocess.Popen[bytes]
     workdir: Path
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
 
     def stop(self) -> None:
         _end(self.process, grace=5)
@@ -133,7 +129,7 @@ def start_redis(cores: frozenset[int] | None) -> ChildRedis:
         start_new_session=True,
         preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,
     )
-    redis = ChildRedis(port, process, workdir)
+    redis = ChildRedis(f"redis://127.0.0.1:{port}/0", process, workdir)
     deadline = time.monotonic() + REDIS_TIMEOUT
     while time.monotonic() < deadline and process.poll() is None:
         try:

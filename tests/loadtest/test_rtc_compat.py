@@ -16,7 +16,6 @@ from aiortc import (
     RTCInboundRtpStreamStats,
     RTCPeerConnection,
     RTCRtpReceiver,
-    RTCSessionDescription,
 )
 from aiortc.codecs import vpx
 from aiortc.rtp import RtpPacket
@@ -54,12 +53,12 @@ async def pair(
     a.addTransceiver(PatternVideoTrack(320, 240), direction="sendonly")
     if on_receiver is not None:
         b.on("track", lambda track: on_receiver(b.getTransceivers()[0].receiver))
-    configure_peer(a, policy)
+    configure_peer(a, policy)  # each side before it gathers, as the bots do
     await a.setLocalDescription(await a.createOffer())
-    await b.setRemoteDescription(RTCSessionDescription(a.localDescription.sdp, "offer"))
+    await b.setRemoteDescription(a.localDescription)
     configure_peer(b, policy)
     await b.setLocalDescription(await b.createAnswer())
-    await a.setRemoteDescription(RTCSessionDescription(b.localDescription.sdp, "answer"))
+    await a.setRemoteDescription(b.localDescription)
     async with asyncio.timeout(CONNECT_TIMEOUT):
         await asyncio.gather(wait_connected(a), wait_connected(b))
     return a, b
