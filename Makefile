@@ -16,8 +16,8 @@ test: deps test-system-deps
 check: lint typecheck test
 
 lint: deps
-	$(BIN)/ruff check server loadtest tests
-	$(BIN)/ruff format --check server loadtest tests
+	$(BIN)/ruff check server loadtest benchmarks tests
+	$(BIN)/ruff format --check server loadtest benchmarks tests
 
 typecheck: deps
 	$(BIN)/mypy
@@ -29,7 +29,7 @@ bench-chat: deps system-deps
 	$(BIN)/python -m loadtest.chat_bench
 
 bench-ingest: deps system-deps
-	$(BIN)/python -m loadtest.ingest_bench
+	$(BIN)/python -m benchmarks.ingest_bench
 
 # The protocol and REST fuzzers against a real server and Redis, FUZZ_SECONDS (default 300)
 # each, at once; FUZZ_ARGS="--only rest" or "--json fuzz.json" pass through.

@@ -1,6 +1,7 @@
 """Load tests for Salon: scenarios of signaling and media bots against a running server.
 
 ``python -m loadtest run SCENARIO`` (``loadtest.cli``) drives a scenario and writes a
-report; ``python -m loadtest fanout`` (``loadtest.fanout``) measures the forwarding
-relay's CPU per subscriber against aiortc's transcoding relay. See docs/loadtest.md.
+report. The load tester speaks only the wire (WebSocket, WebRTC) and REST to a server, and
+imports nothing of ``server/``; in-process benchmarks are in ``benchmarks/``. See
+docs/loadtest.md.
 """

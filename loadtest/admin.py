@@ -3,9 +3,9 @@
 Everything goes through the server's REST API (``PUT /api/members/{id}``,
 ``PUT /api/rooms/{id}``, ``POST /api/tokens`` with the admin key), so it works against
 a remote server as well as a local one; requests run concurrently, a bounded number at
-a time. Given the server's secret instead (``--secret``), tokens are minted locally with
-the same code as ``salon token`` (``server.operations.make_token``), which is faster for
-thousands of members; members and the room still go through the API.
+a time. Given the server's secret instead (``--secret``), tokens are minted here
+(``loadtest.tokens``, as an operator's backend would), which is faster for thousands of
+members; members and the room still go through the API.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from loadtest.scenario import Scenario
+from loadtest.tokens import entry_token
 
 T = TypeVar("T")
 CONCURRENCY = 32
@@ -86,6 +87,10 @@ class Admin:
         }
         return await self._call("PUT", f"/api/rooms/{room_id}", body)
 
+    async def put_room_as(self, room_id: str, title: str, tiers: list[str], capacity: int) -> None:
+        body = {"title": title, "tiers": tiers, "capacity": capacity}
+        await self._call("PUT", f"/api/rooms/{room_id}", body)
+
     async def put_coupon(self, coupon_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._call("PUT", f"/api/coupons/{coupon_id}", body)
 
@@ -110,11 +115,17 @@ async def bounded(calls: list[Callable[[], Awaitable[T]]], limit: int = CONCURRE
 
 def local_tokens(secret: str, room: str, members: list[str], role: str) -> list[str]:
     """Tokens minted here with the server's secret, as ``salon token`` would."""
-    from server import operations as ops
-    from server.settings import AuthSettings
+    return [entry_token(secret, m, room, role, TOKEN_TTL) for m in members]
 
-    auth = AuthSettings(secret=secret)
-    return [ops.make_token(auth, m, room, role, TOKEN_TTL) for m in members]
+
+async def seed_room(
+    base_url: str, admin_key: str, room: str, title: str, members: list[str], capacity: int
+) -> None:
+    """A room open to core members and ``members`` in it as core (a benchmark's cast)."""
+    async with aiohttp.ClientSession() as session:
+        admin = Admin(session, base_url, admin_key)
+        await admin.put_room_as(room, title, ["core"], capacity)
+        await bounded([partial(admin.put_member, m, "core", f"Member {m}") for m in members])
 
 
 async def prepare(

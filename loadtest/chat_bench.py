@@ -1,8 +1,9 @@
 """Chat, reactions and upvotes among 200 members in one room: delivery latency and server CPU.
 
 Signaling only (no media). This module owns the orchestration and the report; the members
-live in ``loadtest._chat_bots``. It starts a throw-away Redis, seeds a room and its
-members, starts ``salon serve`` (pinned to one core when there are two or more), then one
+live in ``loadtest._chat_bots``. It starts a throw-away server and its Redis
+(``loadtest.spawn``, pinned to one core when there are two or more), makes a room and its
+members through the REST API (``loadtest.admin``), then one
 process of bots (pinned to another core) connects every member over a WebSocket and
 sends chat lines, reactions and upvotes at ``--rate`` messages per second in total, in
 turn. For each message it measures the time from send to every recipient; the report
@@ -31,28 +32,19 @@ import json
 import math
 import multiprocessing
 import os
-import secrets
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psutil
-from redis.asyncio import Redis
 
 from loadtest._chat_bots import Plan, bots_main
-from server import operations as ops
-from server.devtools.local_server import healthy
-from server.devtools.redis_embed import free_port, start_redis
-from server.engagement.members import MemberStore
-from server.rooms.store import RoomStore
-from server.settings import load_settings
+from loadtest.admin import local_tokens, seed_room
+from loadtest.spawn import SpawnedServer, spawn_server
 
 ROOM = "bench"
 TARGET_P99_MS = 50.0
-START_TIMEOUT = 30.0
 READY_TIMEOUT = 120.0
 
 
@@ -79,19 +71,6 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def _seed(redis_url: str, members: int) -> list[str]:
-    redis = Redis.from_url(redis_url)
-    try:
-        store = MemberStore(redis)
-        ids = [f"m{n:04d}" for n in range(members)]
-        for mid in ids:
-            await ops.set_member(store, mid, "core", f"Member {mid}")
-        await ops.create_room(RoomStore(redis), ROOM, "Chat bench", "core", capacity=10_000)
-        return ids
-    finally:
-        await redis.aclose()
-
-
 def _cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return float(times.user + times.system)
@@ -106,16 +85,12 @@ def _cores(pin: bool) -> tuple[list[int] | None, list[int] | None]:
 
 @dataclass
 class Bench:
-    """What one run set up: the server, its Redis, the members' tokens, the cores."""
+    """What one run set up: the server (and its Redis), the members' tokens, the bots' core."""
 
     args: argparse.Namespace
-    server: subprocess.Popen[bytes]
-    redis_pid: int
-    port: int
+    server: SpawnedServer
     tokens: list[str]
     questions: int
-    log_path: Path
-    server_cpus: list[int] | None
     bot_cpus: list[int] | None
 
 
@@ -178,37 +153,21 @@ def _within(result: dict[str, Any]) -> bool:
 
 def _measure(args: argparse.Namespace) -> tuple[int, int, dict[str, Any] | None]:
     server_cpus, bot_cpus = _cores(not args.no_pin)
-    secret = secrets.token_hex(16)
-    port = free_port()
     upvotes = args.rate * (args.warmup + args.duration) * args.mix.count("upvote") / len(args.mix)
     # Each member upvotes each question at most once (never their own): enough questions.
     questions = min(args.members, max(8, math.ceil(upvotes / (args.members - 1)) + 1))
-    with start_redis() as redis:
-        member_ids = asyncio.run(_seed(redis.url, args.members))
-        auth = load_settings(env={}, overrides={"auth.secret": secret}).auth
-        tokens = [ops.make_token(auth, mid, ROOM, "member", 3600) for mid in member_ids]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SALON_")}
-        env.update(SALON_SECRET=secret, SALON_REDIS_URL=redis.url)
-        log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"chat-bench-{port}.log"
-        with log_path.open("wb") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "server.cli.main", "serve", "--host", "127.0.0.1",
-                 "--port", str(port), "--log-level", "WARNING"],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        bench = Bench(
-            args, server, redis.process.pid, port, tokens, questions, log_path,
-            server_cpus, bot_cpus,
-        )  # fmt: skip
-        try:
-            return _run(bench)
-        finally:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    try:
+        server = spawn_server(frozenset(server_cpus) if server_cpus else None, rtp_ports=10)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1, 0, None
+    try:
+        member_ids = [f"m{n:04d}" for n in range(args.members)]
+        asyncio.run(seed_room(server.url, server.admin_key, ROOM, "Chat bench", member_ids, 10_000))
+        tokens = local_tokens(server.secret, ROOM, member_ids, "member")
+        return _run(Bench(args, server, tokens, questions, bot_cpus))
+    finally:
+        server.stop()
 
 
 def _busy_cores() -> float:
@@ -219,18 +178,10 @@ def _busy_cores() -> float:
 
 def _run(bench: Bench) -> tuple[int, int, dict[str, Any] | None]:
     args = bench.args
-    deadline = time.monotonic() + START_TIMEOUT
-    while not healthy(f"http://127.0.0.1:{bench.port}"):
-        if bench.server.poll() is not None or time.monotonic() > deadline:
-            print(f"salon serve did not start; see {bench.log_path}", file=sys.stderr)
-            return 1, 0, None
-        time.sleep(0.1)
     server = psutil.Process(bench.server.pid)
-    redis = psutil.Process(bench.redis_pid)
-    if bench.server_cpus:
-        server.cpu_affinity(bench.server_cpus)
+    redis = psutil.Process(bench.server.redis.process.pid)
     plan = Plan(
-        url=f"http://127.0.0.1:{bench.port}/ws",
+        url=f"{bench.server.url.replace('http', 'ws', 1)}/ws",
         room=ROOM,
         tokens=bench.tokens,
         rate=args.rate,

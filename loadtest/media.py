@@ -2,12 +2,14 @@
 
 A ``MediaBot`` is a member whose ``sub`` peer connection receives the host's audio and
 video and one m-line per stage slot (it re-offers on every ``tracks`` message, as the
-room page does). It never decodes. A hook before aiortc's receive path counts RTP
-packets per SSRC: received, expected from sequence numbers (so lost), retransmissions,
-and RFC 3550 interarrival jitter. Then, by ``media.receive``:
+room page does). It never decodes. A tap before aiortc's receive path
+(``rtc_compat.tap_rtp``) counts RTP packets per SSRC: received, expected from sequence
+numbers (so lost), retransmissions, and RFC 3550 interarrival jitter. Then, by
+``media.receive``:
 
-- ``frames``: aiortc's receive path goes on (NACKs, jitter buffer) into a pass-through
-  receiver (``media_passthrough``), and the bot counts the encoded frames it hands out;
+- ``frames``: aiortc's receive path goes on (NACKs, jitter buffer) into receivers that
+  hand out frames undecoded (``rtc_compat.count_without_decoding``, installed by the
+  worker process), and the bot counts the frames ``track.recv()`` returns;
 - ``packets``: the hook is the whole receive path: frames are counted from RTP marker
   bits (one per audio packet), nothing is reassembled and no NACK is sent, so losses are
   the network's as they happened. About half the CPU per packet: for a hundred bots on
@@ -23,18 +25,26 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
 
 from loadtest.client import Client
-from loadtest.rtc import new_peer, policy_for, prefer_forwarded_codecs, wait_connected
+from loadtest.rtc import (
+    IcePolicy,
+    configure_peer,
+    new_peer,
+    policy_for,
+    prefer_forwarded_codecs,
+    wait_connected,
+)
+from loadtest.rtc_compat import UndecodedFrame, tap_rtp
 from loadtest.synthetic import ToneAudioTrack, media_source
-from server.rooms.media_ice import IcePolicy, configure_peer
-from server.rooms.media_passthrough import EncodedFrame, mark_passthrough
 
 logger = logging.getLogger(__name__)
 
@@ -97,15 +107,13 @@ class RtpCounter:
         return self.jitter / self.clock * 1000
 
 
-def count_packets(receiver: Any, counter: RtpCounter) -> None:
-    """Count each RTP packet before aiortc's receiver handles it (as media_peers does)."""
-    original = receiver._handle_rtp_packet
+def count_packet(counter: RtpCounter) -> Callable[[RtpPacket], None]:
+    """A tap that counts each RTP packet in ``counter``."""
 
-    async def handle(packet: Any, arrival_time_ms: int) -> None:
+    def seen(packet: RtpPacket) -> None:
         counter.add(packet.ssrc, packet.sequence_number, packet.timestamp, len(packet.payload))
-        await original(packet, arrival_time_ms)
 
-    receiver._handle_rtp_packet = handle
+    return seen
 
 
 class MediaBot:
@@ -153,21 +161,20 @@ class MediaBot:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
 
     def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
-        mark_passthrough(track)  # fired before the receiver starts its worker thread
-        receiver: Any = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+        receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
         counter = RtpCounter(track.kind)
         self.counters.append(counter)
         if self.client.env.scenario.media.receive == "packets":
-            receiver._handle_rtp_packet = self._packets_only(counter)
+            tap_rtp(receiver, self._packets_only(counter), replace=True)
         else:
-            count_packets(receiver, counter)
+            tap_rtp(receiver, count_packet(counter))
             self.client.spawn(self._count(track), "count")
 
-    def _packets_only(self, counter: RtpCounter) -> Any:
+    def _packets_only(self, counter: RtpCounter) -> Callable[[RtpPacket], None]:
         """A receive path that only counts: frames end on a marker bit (every audio packet)."""
         kind = counter.kind
 
-        async def handle(packet: Any, arrival_time_ms: int) -> None:
+        def handle(packet: RtpPacket) -> None:
             payload = packet.payload
             if not counter.add(packet.ssrc, packet.sequence_number, packet.timestamp, len(payload)):
                 return
@@ -200,7 +207,7 @@ class MediaBot:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            if not isinstance(frame, EncodedFrame):
+            if not isinstance(frame, UndecodedFrame):
                 self.client.rec.count("media:decoded_frames")
             self.frames[kind] += 1
             if kind == "video" and not self.first_frame:

@@ -2,24 +2,37 @@
 
 Bots talk to servers on loopback (the tests, ``--spawn-server``, the loopback-only
 network namespace) or elsewhere. aioice never offers 127.0.0.1 as a host candidate, so
-a bot whose server is on loopback gathers there explicitly (the server's own
-``--ice-address`` setting, applied on the client side); otherwise it gathers on the
-machine's interfaces and uses the ICE servers the server's ``joined`` message lists.
-Nothing ever falls back to aiortc's default public STUN server.
+a bot whose server is on loopback gathers there explicitly (``rtc_compat.gather_on``);
+otherwise it gathers on the machine's interfaces and uses the ICE servers the server's
+``joined`` message lists. Nothing ever falls back to aiortc's default public STUN server.
+This is the client's own policy: nothing of the server's ICE set-up is used.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+from dataclasses import dataclass
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender
 
-from server.rooms.media_ice import IcePolicy
-from server.settings import IceServer
+from loadtest.rtc_compat import gather_on
 
 LOOPBACK = ("127.0.0.1",)
+
+
+@dataclass(frozen=True)
+class IcePolicy:
+    """A bot's ICE: the addresses it gathers on (empty: aioice's choice) and its servers."""
+
+    addresses: tuple[str, ...]
+    ports: None  # bots take OS-chosen ports
+    ice_servers: tuple[RTCIceServer, ...]
+
+    def rtc_configuration(self) -> RTCConfiguration:
+        # An explicit (possibly empty) list: aiortc's default is a public STUN server.
+        return RTCConfiguration(iceServers=list(self.ice_servers))
 
 
 class ConnectFailed(RuntimeError):
@@ -44,14 +57,21 @@ def policy_for(host: str, ice_servers: list[dict[str, Any]] | None = None) -> Ic
     if is_loopback(host):
         return loopback_policy()
     servers = tuple(
-        IceServer(
-            urls=tuple([s["urls"]] if isinstance(s.get("urls"), str) else s.get("urls", ())),
-            username=str(s.get("username", "")),
-            credential=str(s.get("credential", "")),
+        RTCIceServer(
+            urls=[s["urls"]] if isinstance(s.get("urls"), str) else list(s.get("urls", ())),
+            username=s.get("username") or None,
+            credential=s.get("credential") or None,
         )
         for s in ice_servers or ()
     )
     return IcePolicy(addresses=(), ports=None, ice_servers=servers)
+
+
+def configure_peer(pc: RTCPeerConnection, policy: IcePolicy) -> None:
+    """Apply ``policy``'s addresses to ``pc``'s ICE connections that have not gathered yet
+    (after adding transceivers, before ``setLocalDescription``)."""
+    if policy.addresses:
+        gather_on(pc, policy.addresses)
 
 
 def new_peer(policy: IcePolicy | None = None) -> RTCPeerConnection:

@@ -1,9 +1,10 @@
 """``--spawn-server``: a throw-away Salon server for a local run.
 
-Starts a throw-away ``redis-server`` (as ``server.devtools.redis_embed`` does) and ``salon serve``
-on free loopback ports, with a fresh secret and admin key, ICE on 127.0.0.1 and a UDP
-port range sized for the run, both pinned to the server's core
-(``loadtest.procs.plan_cores``) with a raised open-file limit. Both run in a session of
+Starts a throw-away ``redis-server`` and ``salon serve`` (the operator's command, run as a
+child process: nothing of the server is imported here) on free loopback ports, with a
+fresh secret and admin key, ICE on 127.0.0.1 and a UDP port range sized for the run, both
+pinned to the server's core (``loadtest.procs.plan_cores``) with a raised open-file
+limit. The benchmarks that need a server start it here too. Both run in a session of
 their own, so the Ctrl-C a terminal sends to the load tester's process group does not
 stop them before the bots have left and the figures are read. The load tester then
 talks to it like to any other server; knowing its Redis, it can also check its figures
@@ -21,11 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from server.devtools.local_server import healthy, serve_command, serve_env
-from server.devtools.redis_embed import EmbeddedRedis, free_port
 
 STARTUP_TIMEOUT = 30.0
 REDIS_TIMEOUT = 10.0
@@ -36,10 +37,55 @@ def _salon() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli.main"]
 
 
+def free_port() -> int:
+    """A loopback TCP port nobody held a moment ago (the OS picks it)."""
+    probe = socket.socket()
+    try:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    finally:
+        probe.close()
+    return port
+
+
+def healthy(base_url: str) -> bool:
+    """Whether the server at ``base_url`` answers ``GET /healthz`` with 200 within a second."""
+    try:
+        with urllib.request.urlopen(base_url + "/healthz", timeout=1) as answer:
+            return int(answer.status) == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
 def _raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@dataclass(frozen=True)
+class ChildRedis:
+    """The spawned server's ``redis-server``: no persistence, stopped with the server."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    workdir: Path
+
+    def stop(self) -> None:
+        _end(self.process, grace=5)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _end(process: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM, then SIGKILL once ``grace`` seconds have passed; reaped either way."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @dataclass
@@ -47,7 +93,7 @@ class SpawnedServer:
     url: str
     admin_key: str
     secret: str
-    redis: EmbeddedRedis
+    redis: ChildRedis
     process: subprocess.Popen[bytes]
     log_path: Path
 
@@ -62,18 +108,12 @@ class SpawnedServer:
             return "(no server log)"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _end(self.process, grace=15)
         self.redis.stop()
         shutil.rmtree(self.log_path.parent, ignore_errors=True)
 
 
-def start_redis(cores: frozenset[int] | None) -> EmbeddedRedis:
+def start_redis(cores: frozenset[int] | None) -> ChildRedis:
     """``redis-server`` on a free loopback port, no persistence, in its own session."""
     exe = shutil.which("redis-server")
     if exe is None:
@@ -89,7 +129,7 @@ def start_redis(cores: frozenset[int] | None) -> EmbeddedRedis:
         start_new_session=True,
         preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,
     )
-    redis = EmbeddedRedis(port, process, workdir)
+    redis = ChildRedis(f"redis://127.0.0.1:{port}/0", process, workdir)
     deadline = time.monotonic() + REDIS_TIMEOUT
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -103,17 +143,28 @@ def start_redis(cores: frozenset[int] | None) -> EmbeddedRedis:
     raise RuntimeError(f"redis-server did not start on port {port}")
 
 
-def spawn_server(cores: frozenset[int] | None, rtp_ports: int = 2000) -> SpawnedServer:
-    """Start Redis and ``salon serve`` (pinned to ``cores``); wait until healthy."""
+def spawn_server(
+    cores: frozenset[int] | None,
+    rtp_ports: int = 2000,
+    settings: Mapping[str, str] | None = None,
+) -> SpawnedServer:
+    """Start Redis and ``salon serve`` (pinned to ``cores``); wait until healthy.
+
+    ``settings`` are extra ``SALON_*`` environment variables for the server (a benchmark's
+    rate limits, say); any other ``SALON_*`` of this process is left out.
+    """
     redis = start_redis(cores)
     workdir = Path(tempfile.mkdtemp(prefix="salon-loadtest-"))
     port = free_port()
     low = 20000 + secrets.randbelow(30000)
     secret, admin_key = secrets.token_hex(16), secrets.token_urlsafe(24)
-    env = serve_env(redis.url, secret, admin_key)
-    command = serve_command(
-        _salon(), port, redis.url, (low, low + rtp_ports - 1), ("--log-level", "WARNING")
-    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith("SALON_")}
+    env |= {"SALON_REDIS_URL": redis.url, "SALON_SECRET": secret, "SALON_ADMIN_KEY": admin_key}
+    env |= dict(settings or {})
+    # Served on loopback, offering 127.0.0.1 as its only ICE address, media in a port range.
+    command = [*_salon(), "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--redis-url", redis.url, "--ice-address", "127.0.0.1",
+               "--rtp-ports", f"{low}-{low + rtp_ports - 1}", "--log-level", "WARNING"]  # fmt: skip
 
     def pin() -> None:  # in the child, before exec: every thread it starts inherits both
         _raise_nofile()

@@ -3,8 +3,10 @@
 With access to the server's Redis (``--redis-url``, or a ``--spawn-server`` run), the
 report sets the bots' counts beside the server's: join events (members and host), chat
 lines, questions, upvotes, raised hands and stage invitations recorded in
-``salon:{events}:stream`` for the run's room, decoded with the server's own
-``server.engagement.events.decode``. The stream is read in bounded pages.
+``salon:{events}:stream`` for the run's room. The stream is read in bounded pages. Each
+entry's ``e`` field is one event as msgpack (schema version 1: ``kind``, ``room_id``,
+``data`` among others), the format every consumer of the stream reads; this module reads
+only the fields it counts, and a contract test decodes events the server encoded.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+import msgpack
 from redis.asyncio import Redis
 
-from server.engagement.events import STREAM_FIELD, STREAM_KEY, EventDecodeError, decode
+STREAM_KEY = "salon:{events}:stream"
+STREAM_FIELD = b"e"
+SCHEMA_VERSION = 1
 
 PAGE = 5000
 MAX_PAGES = 400  # the stream is capped (engagement.stream_maxlen, 1M by default)
@@ -41,6 +46,20 @@ def _name(kind: str, data: dict[str, Any]) -> str | None:
     return None
 
 
+def room_event(raw: bytes) -> tuple[str, str, dict[str, Any]] | None:
+    """``(room_id, kind, data)`` of one stream entry; None when it is not a v1 event."""
+    try:
+        event = msgpack.unpackb(raw, raw=False)
+    except Exception:  # msgpack raises several unrelated types for bad input
+        return None
+    if not isinstance(event, dict) or event.get("v") != SCHEMA_VERSION:
+        return None
+    room, kind, data = event.get("room_id"), event.get("kind"), event.get("data")
+    if not isinstance(kind, str) or not isinstance(data, dict):
+        return None
+    return (room if isinstance(room, str) else "", kind, data)
+
+
 async def recorded(redis_url: str, room: str) -> dict[str, int]:
     """Counts by kind of the events recorded for ``room`` (whole stream, paged)."""
     redis = Redis.from_url(redis_url, socket_timeout=10, socket_connect_timeout=5)
@@ -52,14 +71,13 @@ async def recorded(redis_url: str, room: str) -> dict[str, int]:
                 await redis.xrange(STREAM_KEY, min=start, max="+", count=PAGE) or []
             )
             for _, fields in page:
-                try:
-                    event = decode(fields[STREAM_FIELD])
-                except (EventDecodeError, KeyError):
+                event = room_event(fields.get(STREAM_FIELD, b""))
+                if event is None:
                     counts["undecodable"] += 1
                     continue
-                if event.room_id != room:
+                if event[0] != room:
                     continue
-                name = _name(event.kind.value, event.data)
+                name = _name(event[1], event[2])
                 if name is not None:
                     counts[name] += 1
             if len(page) < PAGE:

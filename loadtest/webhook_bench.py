@@ -1,6 +1,7 @@
 """Webhooks with a slow receiver (1 s per request) must not change room latency.
 
-Starts a throw-away Redis and ``salon serve``; 20 members join one room and one of them
+Starts a throw-away Redis and ``salon serve`` (``loadtest.spawn``) and makes the room and
+its members through the REST API (``loadtest.admin``); 20 members join one room and one of them
 after another sends chat lines (``--rate`` per second); the time from send to each other
 member's copy is the room latency. Phase 1 runs without webhooks. Phase 2 registers an
 endpoint on a receiver in this process that takes ``--slow`` seconds per request, and
@@ -17,21 +18,14 @@ import argparse
 import asyncio
 import json
 import secrets
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from redis.asyncio import Redis
 
-from server import operations as ops
-from server.devtools.local_server import healthy, serve_command, serve_env
-from server.devtools.redis_embed import free_port, start_redis
-from server.engagement.members import MemberStore
-from server.rooms.store import RoomStore
-from server.settings import load_settings
+from loadtest.admin import local_tokens, seed_room
+from loadtest.spawn import free_port, spawn_server
 
 ROOM = "wh-bench"
 MEMBERS = 20
@@ -118,40 +112,18 @@ async def _rsvps(base: str, code: str, tokens: list[str], gap: float) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    redis_server = start_redis()
-    secret, admin = secrets.token_hex(16), secrets.token_urlsafe(16)
-    auth = {"Authorization": f"Bearer {admin}"}
-    settings = load_settings(
-        env={}, overrides={"auth.secret": secret, "redis.url": redis_server.url}
-    )
-    redis = Redis.from_url(redis_server.url)
-    members = MemberStore(redis)
-    ids = [f"m{i}" for i in range(max(MEMBERS, args.deliveries))]
-    for member_id in ids:
-        await ops.set_member(members, member_id, "core", member_id)
-    await ops.create_room(RoomStore(redis), ROOM, "Bench", "core", capacity=len(ids) + 5)
-    tokens = [ops.make_token(settings.auth, m, ROOM, "member", 3600) for m in ids]
-
-    port = free_port()
-    env = serve_env(redis_server.url, secret, admin)
-    env.update(SALON_INTERACTIONS_CHAT_RATE="50", SALON_INTERACTIONS_CHAT_BURST="50")
-    env.update(SALON_WEBHOOKS_BACKOFF_MIN="0.2", SALON_WEBHOOKS_TIMEOUT="5")
-    salon = [str(Path(sys.executable).with_name("salon"))]
-    proc = await asyncio.create_subprocess_exec(
-        *serve_command(salon, port, redis_server.url, (0, 0))[:-2],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    settings = {"SALON_INTERACTIONS_CHAT_RATE": "50", "SALON_INTERACTIONS_CHAT_BURST": "50"}
+    settings |= {"SALON_WEBHOOKS_BACKOFF_MIN": "0.2", "SALON_WEBHOOKS_TIMEOUT": "5"}
+    server = await asyncio.to_thread(spawn_server, None, 10, settings)
+    auth = {"Authorization": f"Bearer {server.admin_key}"}
+    base = server.url
     receiver = SlowReceiver(args.slow)
     runner = web.AppRunner(web.Application())
     runner.app.router.add_post("/hook", receiver.handle)
     try:
-        for _ in range(300):
-            if await asyncio.to_thread(healthy, base):
-                break
-            await asyncio.sleep(0.2)
+        ids = [f"m{i}" for i in range(max(MEMBERS, args.deliveries))]
+        await seed_room(base, server.admin_key, ROOM, "Bench", ids, len(ids) + 5)
+        tokens = local_tokens(server.secret, ROOM, ids, "member")
         await runner.setup()
         hook_port = free_port()
         await web.TCPSite(runner, "127.0.0.1", hook_port).start()
@@ -202,10 +174,7 @@ async def main_async(args: argparse.Namespace) -> int:
         return 0 if in_order else 1
     finally:
         await runner.cleanup()
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 15)
-        await redis.aclose()
-        redis_server.stop()
+        await asyncio.to_thread(server.stop)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,8 @@ import aiohttp
 from loadtest import behaviours as b
 from loadtest.client import BotSpec, Client, Env
 from loadtest.procs import Message, serve_commands
+from loadtest.rtc_compat import cap_video_bitrate, count_without_decoding
+from loadtest.rtc_compat import check as check_rtc
 from loadtest.scenario import Scenario
 from loadtest.stats import Recorder
 
@@ -46,16 +48,6 @@ def raise_fd_limit() -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             return hard
     return soft
-
-
-def cap_video_bitrate(kbps: int) -> None:
-    """Cap aiortc's VP8 encoder in this process (it follows the server's REMB up to it)."""
-    from aiortc.codecs import vpx
-
-    top = kbps * 1000
-    vpx.MAX_BITRATE = top
-    vpx.DEFAULT_BITRATE = min(vpx.DEFAULT_BITRATE, top)
-    vpx.MIN_BITRATE = min(vpx.MIN_BITRATE, top)
 
 
 class Worker:
@@ -177,9 +169,8 @@ async def run_worker(
     raise_fd_limit()
     publishes = scenario.host.publish and any(s.kind == "host" for s in specs)
     if publishes or any(s.kind == "media" for s in specs):
-        from server.rooms.media_passthrough import install
-
-        install()  # pass-through receivers: media bots count frames, never decode them
+        check_rtc()  # a clear error, before any bot, on an aiortc that moved its internals
+        count_without_decoding()  # media bots count frames, never decode them
         cap_video_bitrate(scenario.host.max_kbps)
     worker = Worker(label, ws_url, room, scenario, specs, seed)
     try:

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from loadtest.community import generate, members_csv, to_csv, to_jsonl
+from benchmarks.community import generate, members_csv, to_csv, to_jsonl
 from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement.aggregates import Aggregates
 from server.engagement.history_import import parse_events, write_history

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 from schemathesis.core.transport import Response
 
-from loadtest.community import generate, to_jsonl
+from benchmarks.community import generate, to_jsonl
 from server.engagement.aggregates import Aggregates
 from server.engagement.events import SCHEMA_VERSION, Event, EventKind, purchase_data
 from server.engagement.forecast import read_prediction, refit

@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadtest.community import generate
-from loadtest.tiering import TIERS, assess, gaming
+from benchmarks.community import generate
+from benchmarks.tiering import TIERS, assess, gaming
 from server.engagement.events import SCHEMA_VERSION, Event, EventKind, purchase_data
 from server.engagement.explain import explain, explain_text
 from server.engagement.history_import import KINDS as HISTORY_KINDS

@@ -2,9 +2,9 @@
 
 Not part of Salon's dependencies (pymc-marketing pulls in PyMC and PyTensor, and its fit
 took minutes here: docs/decisions.md). Run it where pymc-marketing is installed, on the
-table ``python -m loadtest.tiering --export-rfm rfm.csv`` wrote::
+table ``python -m benchmarks.tiering --export-rfm rfm.csv`` wrote::
 
-    python loadtest/bgnbd_baseline.py rfm.csv
+    python benchmarks/bgnbd_baseline.py rfm.csv
 
 It fits BG/NBD (maximum a posteriori) on the buyers' frequency, recency and age at day
 60 and prints the AUC of its probability of a purchase in the next 30 days against

@@ -1,6 +1,6 @@
 """Engagement benchmark: event ingest throughput and event-to-tier latency.
 
-``python -m loadtest.ingest_bench`` measures, in one process as a server runs them:
+``python -m benchmarks.ingest_bench`` measures, in one process as a server runs them:
 
 1. **Ingest**: events per second into Redis (the stream, acknowledged) from one
    ``EventRecorder``, sustained for ``--seconds``, with its journal on (in a temporary
@@ -304,7 +304,7 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.ingest_bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest_bench", description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="ingest duration")
     parser.add_argument("--score", type=int, default=50_000, help="events for the scorer phase")
     parser.add_argument("--probes", type=int, default=300, help="purchases timed to the tier")

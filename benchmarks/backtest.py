@@ -4,7 +4,7 @@ predict at day 60, check against days 61-90. Prints the AUC of "buys again", the
 calibration by bins of predicted probability, and the Brier score.
 
 ``--export FILE`` also writes the buyers' RFM at day 60 and their outcome as CSV, the
-input of ``loadtest/bgnbd_baseline.py`` (pymc-marketing's BG/NBD, run where it is
+input of ``benchmarks/bgnbd_baseline.py`` (pymc-marketing's BG/NBD, run where it is
 installed) so the two models are compared on the same split.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtest.community import Community
+from benchmarks.community import Community
 from server.engagement.events import EventKind, parse_purchase
 from server.engagement.predict import Predictor, orders_between
 from server.engagement.rules import DAY_MS, Rules

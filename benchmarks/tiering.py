@@ -1,12 +1,12 @@
 """How well the tier rules tier a community with known behaviour, and whether spam buys a
-tier: ``python -m loadtest.tiering``.
+tier: ``python -m benchmarks.tiering``.
 
-It generates a community (``loadtest.community``), tiers every member from their events
+It generates a community (``benchmarks.community``), tiers every member from their events
 two ways — **lived** (folded day by day, each day at its own time, as the scorer sees
 them live) and **imported** (all at once at the end, as a history import does) — and
 prints the confusion matrix against the ground truth, per-tier precision and recall on
 the clear-cut members, the at-risk flag's hits, the gaming cases, and the backtest of
-the predicted purchases (``loadtest/backtest.py``: AUC and calibration). With
+the predicted purchases (``benchmarks/backtest.py``: AUC and calibration). With
 ``--redis`` it also imports the community into a Redis of its own through the real
 importer (``salon import --events``) and prints the import throughput.
 
@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtest.community import Community, gaming_cases, generate
+from benchmarks.community import Community, gaming_cases, generate
 from server.engagement.events import Event
 from server.engagement.members import Tier
 from server.engagement.rules import DAY_MS, Rules, load_rules
@@ -151,7 +151,7 @@ def print_assessment(title: str, a: Assessment) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.tiering", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tiering", description=__doc__)
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--rules", type=Path, help="a tier rules file (default: shipped)")
@@ -184,14 +184,14 @@ def main(argv: list[str] | None = None) -> int:
             f"(score {g.gamer_score:6.1f})  honest {g.control.value:<9} "
             f"(score {g.control_score:6.1f})"
         )
-    from loadtest.backtest import print_backtest
-    from loadtest.backtest import run as backtest
+    from benchmarks.backtest import print_backtest
+    from benchmarks.backtest import run as backtest
 
     result = backtest(community, rules, args.export_rfm)
     print_backtest(result)
     ok = ok and result is not None and result.auc >= 0.75
     if args.redis:
-        from loadtest.tiering_import import import_figures
+        from benchmarks.tiering_import import import_figures
 
         ok = import_figures(community) and ok
     print("all targets met" if ok else "BELOW TARGET")

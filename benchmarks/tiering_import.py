@@ -1,4 +1,4 @@
-"""The import half of ``python -m loadtest.tiering --redis``: a generated community
+"""The import half of ``python -m benchmarks.tiering --redis``: a generated community
 through the real history importer into a Redis of its own, timed, and its tiers as
 Redis holds them checked against the ground truth."""
 
@@ -10,7 +10,7 @@ from collections import Counter
 
 from redis.asyncio import Redis
 
-from loadtest.community import Community, to_csv
+from benchmarks.community import Community, to_csv
 from server.devtools.redis_embed import start_redis
 from server.engagement.aggregates import Aggregates
 from server.engagement.history_import import parse_events, write_history

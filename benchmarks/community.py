@@ -145,7 +145,7 @@ class _Maker:
         recent = [s for s in self.sessions if until - 14 * DAY_MS <= s < until]
         if recent and not any(s >= until - 14 * DAY_MS for s in chosen):
             chosen.append(self.rng.choice(recent))
-        out = []
+        out: list[Event] = []
         for start in sorted(chosen):
             out.extend(self.session(member, start, keen))
         return out
