@@ -2,9 +2,9 @@
 pyproject.toml (import-linter), and the stricter rules it cannot say.
 
 ``server-layers``: server/signaling -> server/rooms -> server/engagement, no arrow back.
-``loadtest-wire-only``: ``loadtest/`` imports nothing from ``server/`` or ``benchmarks/`` (issue 10, finding
-6: the load tester speaks only the wire and REST). A new ``from server... import`` in any
-module of ``loadtest/``, even inside a function, breaks it.
+``loadtest-wire-only``: ``loadtest/`` imports nothing from ``server/`` or ``benchmarks/``
+(issue 10, finding 6: the load tester speaks only the wire and REST). A new ``from
+server... import`` in any module of ``loadtest/``, even inside a function, breaks it.
 
 ``lint-imports`` runs in a child process: in this one its logging set-up would disable
 every logger that exists already, and later tests that read logs (caplog) would see none.
