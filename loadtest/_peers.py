@@ -47,8 +47,8 @@ from loadtest.synthetic import PatternVideoTrack, ToneAudioTrack
 from server.ids import ParticipantId, RoomId
 from server.media.aiortc_compat import ReceiverTap
 from server.media.feed import PacketFeed
-from server.rooms.media_ice import IcePolicy, configure_peer
-from server.rooms.media_peers import RoomMedia
+from server.media.ice import IcePolicy, configure_peer
+from server.media.peers import RoomMedia
 from server.settings import MediaSettings
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ aiortc's transcoding relay, in one run.
 
 This module owns the benchmark's orchestration (its table is ``loadtest.fanout_report``'s);
 the processes it drives live in ``loadtest._peers``; ``python -m loadtest fanout`` runs it
-too. For each relay ("packets" and "frames": ``server.rooms.media_peers.RoomMedia`` with
+too. For each relay ("packets" and "frames": ``server.media.peers.RoomMedia`` with
 ``media.forwarding`` so set; "transcode": ``aiortc.contrib.media.MediaRelay``) it starts a
 server process (pinned to one core), one publisher and ``--bot-procs`` processes of
 subscriber bots (on the other cores) that count RTP packets and complete frames without

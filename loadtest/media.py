@@ -7,7 +7,7 @@ packets per SSRC: received, expected from sequence numbers (so lost), retransmis
 and RFC 3550 interarrival jitter. Then, by ``media.receive``:
 
 - ``frames``: aiortc's receive path goes on (NACKs, jitter buffer) into a pass-through
-  receiver (``media_passthrough``), and the bot counts the encoded frames it hands out;
+  receiver (``passthrough``), and the bot counts the encoded frames it hands out;
 - ``packets``: the hook is the whole receive path: frames are counted from RTP marker
   bits (one per audio packet), nothing is reassembled and no NACK is sent, so losses are
   the network's as they happened. About half the CPU per packet: for a hundred bots on
@@ -33,8 +33,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from loadtest.client import Client
 from loadtest.rtc import new_peer, policy_for, prefer_forwarded_codecs, wait_connected
 from loadtest.synthetic import ToneAudioTrack, media_source
-from server.rooms.media_ice import IcePolicy, configure_peer
-from server.rooms.media_passthrough import EncodedFrame, mark_passthrough
+from server.media.ice import IcePolicy, configure_peer
+from server.media.passthrough import EncodedFrame, mark_passthrough
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class RtpCounter:
 
 
 def count_packets(receiver: Any, counter: RtpCounter) -> None:
-    """Count each RTP packet before aiortc's receiver handles it (as media_peers does)."""
+    """Count each RTP packet before aiortc's receiver handles it (as the frame path does)."""
     original = receiver._handle_rtp_packet
 
     async def handle(packet: Any, arrival_time_ms: int) -> None:

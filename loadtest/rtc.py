@@ -16,7 +16,7 @@ from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 
-from server.rooms.media_ice import IcePolicy
+from server.media.ice import IcePolicy
 from server.settings import IceServer
 
 LOOPBACK = ("127.0.0.1",)

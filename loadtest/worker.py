@@ -177,7 +177,7 @@ async def run_worker(
     raise_fd_limit()
     publishes = scenario.host.publish and any(s.kind == "host" for s in specs)
     if publishes or any(s.kind == "media" for s in specs):
-        from server.rooms.media_passthrough import install
+        from server.media.passthrough import install
 
         install()  # pass-through receivers: media bots count frames, never decode them
         cap_video_bitrate(scenario.host.max_kbps)

@@ -18,7 +18,7 @@ What it offers:
   DTLS transport's nominated ICE pair.
 - ``send_pli``, ``on_keyframe_request``, ``observe_rtp``, ``decoder_worker``/
   ``set_decoder_worker`` and ``track_queue`` for the frame path.
-- ``ice_connection`` and ``add_ice_protocols`` for ``server/rooms/media_ice.py``, which
+- ``ice_connection`` and ``add_ice_protocols`` for ``server/media/ice.py``, which
   gathers ICE candidates on the addresses and ports the settings name (both paths).
 """
 

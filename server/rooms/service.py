@@ -20,6 +20,8 @@ from server.engagement.events import EventKind, new_event
 from server.engagement.members import Member, MemberStore
 from server.engagement.recorder import EventRecorder
 from server.ids import MemberId, ParticipantId, RoomId
+from server.media.ice import IcePolicy
+from server.media.peers import RoomMedia
 from server.rooms.bans import BanStore
 from server.rooms.errors import (
     Banned,
@@ -31,8 +33,6 @@ from server.rooms.errors import (
     UnknownMember,
     WrongRoom,
 )
-from server.rooms.media_ice import IcePolicy
-from server.rooms.media_peers import RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
 from server.rooms.policy import check_entry
 from server.rooms.presence import PresenceRules

@@ -13,8 +13,8 @@ from aiortc.contrib.media import MediaStreamTrack
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from server.ids import ParticipantId
-from server.rooms.media_ice import IcePolicy
-from server.rooms.media_peers import RoomMedia
+from server.media.ice import IcePolicy
+from server.media.peers import RoomMedia
 from server.settings import MediaSettings
 
 
@@ -34,7 +34,7 @@ class Peer:
     """A client-side aiortc peer, configured as a browser would be on loopback."""
 
     def __init__(self, policy: IcePolicy) -> None:
-        from server.rooms.media_ice import configure_peer
+        from server.media.ice import configure_peer
 
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._policy = policy

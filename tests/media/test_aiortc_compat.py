@@ -22,7 +22,7 @@ from server.media.aiortc_compat import (
     check_ice,
     observe_rtp,
 )
-from server.rooms.media_ice import IcePolicy, configure_peer
+from server.media.ice import IcePolicy, configure_peer
 from server.settings import MediaSettings, SettingsError
 from tests.media.peers import loopback_policy, until
 
@@ -46,11 +46,11 @@ def test_a_missing_internal_is_named_and_the_way_out_is_said(monkeypatch: Any) -
 
 def test_the_server_refuses_to_start_the_packet_path_without_them(monkeypatch: Any) -> None:
     monkeypatch.delattr(RTCRtpReceiver, "_send_rtcp_pli")
-    from server.rooms import media_forwarder
+    from server.media import forwarders
 
     def forget() -> None:
-        media_forwarder.check_packet_path.cache_clear()
-        media_forwarder.check_media.cache_clear()
+        forwarders.check_packet_path.cache_clear()
+        forwarders.check_media.cache_clear()
 
     forget()
     try:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from server.ids import ParticipantId
 from server.media.aiortc_compat import observe_rtp
-from server.rooms.media_relay import Feed
+from server.media.relay import Feed
 
 # Seconds between two active-speaker reports while anyone is speaking.
 LEVEL_INTERVAL = 0.25

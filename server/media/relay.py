@@ -2,7 +2,7 @@
 
 A ``Feed`` is a slot of a room ("the host's video"). A publisher's track is attached to it;
 every subscriber holds a ``RelayTrack`` on it, which its ``RTCRtpSender`` reads. Frames
-arrive as ``EncodedFrame``s (see ``media_passthrough``) and each subscriber's sender only
+arrive as ``EncodedFrame``s (see ``passthrough``) and each subscriber's sender only
 repacketizes them, keeping its own sequence numbers and SSRC.
 
 Per subscriber the relay:
@@ -33,7 +33,7 @@ from server.ids import ParticipantId
 from server.media.aiortc_compat import on_keyframe_request, send_pli
 from server.media.keyframes import Keyframer
 from server.media.levels import LevelMeter
-from server.rooms.media_passthrough import EncodedFrame
+from server.media.passthrough import EncodedFrame
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Each participant may hold two peer connections (as LiveKit does): ``pub`` to pub
 and ``sub`` to receive the room's feeds. The browser always offers; the server answers.
 Video is VP8 and audio Opus on both sides, so media is forwarded as it arrives: RTP
 packets by default, whole frames when ``media.forwarding = "frames"``
-(``server/rooms/media_forwarder.py``).
+(``server/media/forwarders.py``).
 
 Feeds: the host's camera and microphone are the room's *main* feeds (``feeds``); each
 speaker's published track gets a feed of its own, keyed by publisher and kind, and a
@@ -17,7 +17,7 @@ each slot ``sendonly`` (a speaker is there) or ``inactive`` (nobody, or the subs
 itself). The relay track behind a slot's sender is switched between feeds, never
 stopped, so the sender keeps its sequence numbers and the connection stays up.
 
-Active speaker: each audio feed's levels go to ``on_levels`` (``server/rooms/media_levels.py``
+Active speaker: each audio feed's levels go to ``on_levels`` (``server/media/speakers.py``
 reads them off the RTP packets).
 """
 
@@ -35,11 +35,11 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
 from server.ids import ParticipantId, RoomId
+from server.media.forwarders import OUTLETS, MediaFeed, Outlet, make_feed
+from server.media.ice import IcePolicy, configure_peer
+from server.media.passthrough import install, mark_passthrough
+from server.media.speakers import LevelReporter, Levels, LevelsListener, sample_levels
 from server.rooms.errors import MediaFailed
-from server.rooms.media_forwarder import OUTLETS, MediaFeed, Outlet, make_feed
-from server.rooms.media_ice import IcePolicy, configure_peer
-from server.rooms.media_levels import LevelReporter, Levels, LevelsListener, sample_levels
-from server.rooms.media_passthrough import install, mark_passthrough
 from server.settings import MediaSettings
 
 logger = logging.getLogger(__name__)

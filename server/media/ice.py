@@ -23,7 +23,7 @@ from aioice.ice import StunProtocol, server_reflexive_candidate
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
 from server.media.aiortc_compat import add_ice_protocols, ice_connection
-from server.rooms.media_forwarder import check_media
+from server.media.forwarders import check_media
 from server.settings import IceServer, MediaSettings
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Which forwarder carries a room's media, and what ``RoomMedia`` needs from either.
 
 ``media.forwarding = "packets"`` (the default): ``server/media``'s ``PacketFeed``
-forwards RTP packets, rewritten per subscriber. ``"frames"``: ``media_relay.Feed``
+forwards RTP packets, rewritten per subscriber. ``"frames"``: ``relay.Feed``
 forwards whole encoded frames through aiortc's jitter buffer and packetizer (kept for
 the fan-out benchmark). ``RoomMedia`` sees both through ``MediaFeed`` and ``Outlet``.
 """
@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from server.ids import ParticipantId
 from server.media.aiortc_compat import check, check_ice
 from server.media.feed import PacketFeed
+from server.media.relay import Feed, RelayTrack
 from server.media.sink import PacketSink
-from server.rooms.media_relay import Feed, RelayTrack
 from server.settings import MediaSettings
 
 # Bytes a subscriber's socket may hold back, per frame the frame path would queue.
