@@ -47,10 +47,10 @@ from server.http.rewards import PATHS as REWARD_PATHS
 from server.http.rewards import RewardsApi
 from server.http.tiers import TiersApi
 from server.http.webhooks import WebhooksApi
-from server.media.ice import IcePolicy
 from server.redis_client import connect
 from server.rooms.bans import BanStore
 from server.rooms.click_store import ClickStore
+from server.rooms.media import IcePolicy
 from server.rooms.removals import RemovalListener
 from server.rooms.reward_service import Rewards
 from server.rooms.service import RoomService

@@ -1,9 +1,10 @@
-"""Which forwarder carries a room's media, and what ``RoomMedia`` needs from either.
+"""The ``Forwarder`` protocol and its two implementations, side by side.
 
-``media.forwarding = "packets"`` (the default): ``server/media``'s ``PacketFeed``
-forwards RTP packets, rewritten per subscriber. ``"frames"``: ``relay.Feed``
-forwards whole encoded frames through aiortc's jitter buffer and packetizer (kept for
-the fan-out benchmark). ``RoomMedia`` sees both through ``MediaFeed`` and ``Outlet``.
+``media.forwarding = "packets"`` (the default): ``PacketForwarder``, whose ``PacketFeed``
+(``server/media/feed.py``) forwards RTP packets rewritten per subscriber. ``"frames"``:
+``FrameForwarder``, whose ``relay.Feed`` forwards whole encoded frames through aiortc's
+jitter buffer and packetizer (kept for the fan-out benchmark). ``RoomMedia`` sees either
+through ``Forwarder``, ``MediaFeed`` and ``Outlet`` and never asks which one it holds.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from server.ids import ParticipantId
-from server.media.aiortc_compat import check, check_ice
+from server.media.aiortc_compat import check, check_ice, observe_rtp
 from server.media.feed import PacketFeed
+from server.media.passthrough import install, mark_passthrough
 from server.media.relay import Feed, RelayTrack
 from server.media.sink import PacketSink
 from server.settings import MediaSettings
@@ -65,7 +67,78 @@ class MediaFeed(Protocol):
     def close(self) -> None: ...
 
 
-OUTLETS = (RelayTrack, PacketSink)
+class Forwarder(Protocol):
+    """How a room's published tracks reach its subscribers."""
+
+    def feed(self, kind: str, publisher: ParticipantId | None = None) -> MediaFeed:
+        """A new feed of ``kind`` (``publisher``: a speaker's own)."""
+        ...
+
+    def receiving(self, track: Any, receiver: Any, feed: MediaFeed) -> None:
+        """A publisher's ``track`` arrived for ``feed`` (inside ``setRemoteDescription``,
+        before its receiver starts): prepare what the feed will read."""
+        ...
+
+
+def outlet_of(track: Any) -> Outlet | None:
+    """A sender's track as an ``Outlet``, if it is a relay track or a packet sink."""
+    if isinstance(track, RelayTrack | PacketSink):
+        outlet: Outlet = track
+        return outlet
+    return None
+
+
+class PacketForwarder:
+    """RTP packets, rewritten per subscriber (``server/media/feed.py``); the default."""
+
+    def __init__(self, settings: MediaSettings) -> None:
+        check_packet_path()
+        self._settings = settings
+
+    def feed(self, kind: str, publisher: ParticipantId | None = None) -> MediaFeed:
+        s = self._settings
+        return PacketFeed(
+            kind,
+            s.keyframe_interval,
+            publisher,
+            lag_bytes=s.subscriber_queue * LAG_BYTES_PER_FRAME,
+            remb_bounds=(s.remb_min_kbps * 1000, s.remb_max_kbps * 1000),
+        )
+
+    def receiving(self, track: Any, receiver: Any, feed: MediaFeed) -> None:
+        """Nothing to prepare: the feed taps the receiver's packets and reads their levels."""
+
+
+class FrameForwarder:
+    """Whole encoded frames through aiortc's receive and send paths (``relay.py``)."""
+
+    def __init__(self, settings: MediaSettings) -> None:
+        install()
+        self._settings = settings
+
+    def feed(self, kind: str, publisher: ParticipantId | None = None) -> MediaFeed:
+        s = self._settings
+        return Feed(kind, s.subscriber_queue, s.keyframe_interval, publisher)
+
+    def receiving(self, track: Any, receiver: Any, feed: MediaFeed) -> None:
+        """Keep the receiver's frames encoded, and read audio levels off its packets."""
+        mark_passthrough(track)
+        if isinstance(feed, Feed) and track.kind == "audio":
+            note = feed.note_level
+
+            def read_level(packet: Any) -> None:
+                level = packet.extensions.audio_level
+                if level is not None:
+                    note(int(level[1]))
+
+            observe_rtp(receiver, read_level)
+
+
+def forwarder_for(settings: MediaSettings) -> Forwarder:
+    """The forwarder ``media.forwarding`` selects."""
+    if settings.forwarding == "frames":
+        return FrameForwarder(settings)
+    return PacketForwarder(settings)
 
 
 @functools.cache
@@ -80,18 +153,3 @@ def check_media(forwarding: str) -> None:
     check_ice()
     if forwarding == "packets":
         check_packet_path()
-
-
-def make_feed(
-    settings: MediaSettings, kind: str, publisher: ParticipantId | None = None
-) -> MediaFeed:
-    if settings.forwarding == "frames":
-        return Feed(kind, settings.subscriber_queue, settings.keyframe_interval, publisher)
-    check_packet_path()
-    return PacketFeed(
-        kind,
-        settings.keyframe_interval,
-        publisher,
-        lag_bytes=settings.subscriber_queue * LAG_BYTES_PER_FRAME,
-        remb_bounds=(settings.remb_min_kbps * 1000, settings.remb_max_kbps * 1000),
-    )

@@ -1,92 +1,54 @@
-"""A live room's peer connections: who publishes into which feed, who subscribes.
+"""A live room's media: peer connections, feeds and stage slots, wired together.
 
 Each participant may hold two peer connections (as LiveKit does): ``pub`` to publish
 and ``sub`` to receive the room's feeds. The browser always offers; the server answers.
 Video is VP8 and audio Opus on both sides, so media is forwarded as it arrives: RTP
-packets by default, whole frames when ``media.forwarding = "frames"``
-(``server/media/forwarders.py``).
+packets by default, whole frames when ``media.forwarding = "frames"``.
+
+``RoomMedia`` composes three parts and owns only the wiring between them:
+- negotiation (``negotiation.PeerConnections``): offer/answer, ICE, connection state;
+- the slot table (``slots.SlotTable``, pure): who publishes the main feeds, who is in
+  which stage slot, what each subscriber's slot m-lines show, who is muted;
+- the forwarder (``forwarders.Forwarder``): the feeds, packets or frames.
 
 Feeds: the host's camera and microphone are the room's *main* feeds (``feeds``); each
 speaker's published track gets a feed of its own, keyed by publisher and kind, and a
-*slot*: the lowest free index among that kind's stage slots. A subscriber's ``sub``
-offer carries one audio and one video m-line for the main feeds, then one m-line per
-stage slot of each kind, in slot order (the n-th extra audio m-line is audio slot n-1).
-When slots change the room tells everyone (``on_tracks_changed``); the browser re-offers
-on the same ``sub`` connection, with more m-lines if it needs them, and the answer marks
-each slot ``sendonly`` (a speaker is there) or ``inactive`` (nobody, or the subscriber
-itself). The relay track behind a slot's sender is switched between feeds, never
-stopped, so the sender keeps its sequence numbers and the connection stays up.
+stage slot. A subscriber's ``sub`` offer carries one audio and one video m-line for the
+main feeds, then one m-line per stage slot of each kind, in slot order. When slots
+change the room tells everyone (``on_tracks_changed``); the browser re-offers on the
+same ``sub`` connection, with more m-lines if it needs them, and the answer marks each
+slot ``sendonly`` (a speaker is there) or ``inactive`` (nobody, or the subscriber
+itself). The outlet behind a slot's sender is switched between feeds, never stopped, so
+the sender keeps its sequence numbers and the connection stays up.
 
-Active speaker: each audio feed's levels go to ``on_levels`` (``server/media/speakers.py``
-reads them off the RTP packets).
+Active speaker: each audio feed's levels go to ``on_levels`` (``speakers.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
 import logging
-import re
 from collections.abc import Callable
-from typing import Any, Literal, cast
+from typing import Any, cast
 
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.sdp import candidate_from_sdp
+from aiortc import RTCPeerConnection
 
 from server.ids import ParticipantId, RoomId
-from server.media.forwarders import OUTLETS, MediaFeed, Outlet, make_feed
-from server.media.ice import IcePolicy, configure_peer
-from server.media.passthrough import install, mark_passthrough
-from server.media.speakers import LevelReporter, Levels, LevelsListener, sample_levels
-from server.rooms.errors import MediaFailed
+from server.media.errors import NegotiationFailed
+from server.media.forwarders import MediaFeed, Outlet, forwarder_for, outlet_of
+from server.media.ice import IcePolicy
+from server.media.negotiation import (
+    KINDS,
+    PcName,
+    PeerConnections,
+    codec_preferences,
+    offered_kinds,
+)
+from server.media.slots import SlotTable
+from server.media.speakers import LevelReporter, LevelsListener
 from server.settings import MediaSettings
 
 logger = logging.getLogger(__name__)
-
-PcName = Literal["pub", "sub"]
-KINDS = ("audio", "video")
-FORWARDED_CODECS = {"audio": ("audio/opus",), "video": ("video/vp8", "video/rtx")}
-
-_MLINE = re.compile(r"^m=(audio|video|application) ", re.MULTILINE)
-_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
-
-
-def _codec_preferences(kind: str) -> list[Any]:
-    wanted = FORWARDED_CODECS[kind]
-    return [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType.lower() in wanted]
-
-
-def offered_kinds(sdp: str) -> list[str]:
-    """The media kinds of an SDP's m-lines, in order (``application`` left out)."""
-    return [kind for kind in _MLINE.findall(sdp) if kind in KINDS]
-
-
-def _parse_candidate(line: str) -> Any:
-    """A browser's candidate line as aiortc's ``RTCIceCandidate``, or ``MediaFailed``.
-
-    aioice asserts that a line has eight fields and parses ports and addresses lazily: a
-    line it cannot use must fail here, not later in its connectivity checks.
-    """
-    try:
-        parsed = candidate_from_sdp(line.removeprefix("candidate:"))
-    except (ValueError, IndexError, AssertionError) as exc:
-        raise MediaFailed(
-            f"the ICE candidate is malformed ({str(exc) or 'too few fields'})"
-        ) from None
-    if not 0 < parsed.port < 65536 or not 0 < parsed.component < 257:
-        raise MediaFailed("the ICE candidate names no valid port or component")
-    if not str(parsed.ip).endswith(".local"):  # mDNS names are what browsers hide IPs behind
-        try:
-            ipaddress.ip_address(parsed.ip)
-        except ValueError:
-            raise MediaFailed("the ICE candidate names no valid address") from None
-    return parsed
-
-
-def _ufrag(sdp: str | None) -> str | None:
-    match = _UFRAG.search(sdp or "")
-    return match.group(1) if match else None
 
 
 class RoomMedia:
@@ -99,22 +61,16 @@ class RoomMedia:
         settings: MediaSettings,
         on_live_change: Callable[[bool, ParticipantId | None], None],
     ) -> None:
-        self._frames = settings.forwarding == "frames"
-        if self._frames:
-            install()
         self.room_id = room_id
-        self._policy = policy
-        self._settings = settings
+        self._forwarder = forwarder_for(settings)
         self._on_live_change = on_live_change
-        self.feeds = {kind: make_feed(settings, kind) for kind in KINDS}
+        self._peers = PeerConnections(room_id, policy, self.stop)
+        self._table = SlotTable()
+        self.feeds = {kind: self._forwarder.feed(kind) for kind in KINDS}
         for feed in self.feeds.values():
             feed.on_source_ended = self._source_ended
-        self._pcs: dict[tuple[ParticipantId, PcName], RTCPeerConnection] = {}
-        self.publisher: ParticipantId | None = None
-        # Stage publishing: one feed per (speaker, kind) and the slot it occupies.
+        # Stage publishing: one feed per (speaker, kind); its slot is in the table.
         self._stage_feeds: dict[tuple[ParticipantId, str], MediaFeed] = {}
-        self._slots: dict[str, list[ParticipantId | None]] = {kind: [] for kind in KINDS}
-        self._muted: set[ParticipantId] = set()
         # Told when slots change (subscribers must re-offer) and, while anyone speaks,
         # the speakers and the levels of every audio publisher.
         self.on_tracks_changed: Callable[[], None] | None = None
@@ -125,12 +81,17 @@ class RoomMedia:
     def live(self) -> bool:
         return any(feed.live for feed in self.feeds.values())
 
+    @property
+    def publisher(self) -> ParticipantId | None:
+        """Who feeds the main feeds (the host publishing), if anyone."""
+        return self._table.publisher
+
     def peer(self, participant: ParticipantId, name: PcName) -> RTCPeerConnection | None:
-        return self._pcs.get((participant, name))
+        return self._peers.get(participant, name)
 
     def tracks_json(self) -> dict[str, list[str | None]]:
         """Who is in each stage slot, per kind (what a subscriber's offer must cover)."""
-        return {kind: [str(p) if p else None for p in slots] for kind, slots in self._slots.items()}
+        return self._table.tracks_json()
 
     def stage_feed(self, participant: ParticipantId, kind: str) -> MediaFeed | None:
         return self._stage_feeds.get((participant, kind))
@@ -145,48 +106,39 @@ class RoomMedia:
         ``stage``: a ``pub`` offer from a speaker, whose tracks get stage slots (the host's
         go to the main feeds). A ``sub`` offer from the connection already up (same ICE
         credentials) renegotiates it in place; any other offer replaces the connection.
+        Raises ``NegotiationFailed``; the connection is then closed.
         """
-        if not offered_kinds(offer_sdp):
-            raise MediaFailed("the offer has no audio or video section")
-        existing = self._pcs.get((participant, name))
-        if (
-            name == "sub"
-            and existing is not None
-            and existing.signalingState == "stable"
-            and existing.connectionState not in ("failed", "closed")
-            and existing.remoteDescription is not None
-            and _ufrag(existing.remoteDescription.sdp) == _ufrag(offer_sdp)
-        ):
-            return await self._negotiate(participant, name, existing, offer_sdp)
-        await self.stop(participant, name)
-        pc = RTCPeerConnection(self._policy.rtc_configuration())
-        self._pcs[(participant, name)] = pc
-        if name == "pub":
-            self._prepare_publisher(pc, participant, offered_kinds(offer_sdp), stage)
-        self._watch(pc, participant, name)
-        return await self._negotiate(participant, name, pc, offer_sdp)
+        kinds = offered_kinds(offer_sdp)
+        if not kinds:
+            raise NegotiationFailed("no_media_section")
+        if self._peers.reusable(participant, name, offer_sdp):
+            pc = self._peers.get(participant, name)
+            assert pc is not None  # reusable() found it
+        else:
+            await self.stop(participant, name)
+            pc = self._peers.open(participant, name)
+            if name == "pub":
+                self._prepare_publisher(pc, participant, kinds, stage)
 
-    async def _negotiate(
-        self, participant: ParticipantId, name: PcName, pc: RTCPeerConnection, offer_sdp: str
-    ) -> str:
-        try:
+        def before() -> None:
             if name == "sub":
-                self._prepare_subscriber(pc, participant, offered_kinds(offer_sdp))
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+                self._prepare_subscriber(pc, participant, kinds)
+
+        def after() -> None:
             if name == "sub":
                 self._assign_slots(pc, participant)
-            configure_peer(pc, self._policy)
-            await pc.setLocalDescription(await pc.createAnswer())
-        except (ValueError, TypeError, AttributeError, LookupError) as exc:
+
+        try:
+            return await self._peers.answer(participant, name, pc, offer_sdp, before, after)
+        except NegotiationFailed:
             await self.stop(participant, name)
-            raise MediaFailed(str(exc) or type(exc).__name__) from None
-        except Exception as exc:  # aiortc raises its own error classes for bad SDP
-            await self.stop(participant, name)
-            logger.info(
-                "room %s: negotiation failed for %s/%s: %s", self.room_id, participant, name, exc
-            )
-            raise MediaFailed(str(exc) or type(exc).__name__) from None
-        return str(pc.localDescription.sdp)
+            raise
+
+    async def add_candidate(
+        self, participant: ParticipantId, name: PcName, candidate: dict[str, Any] | None
+    ) -> None:
+        """Add a browser's ICE candidate; ``NegotiationFailed`` if it is unusable."""
+        await self._peers.add_candidate(participant, name, candidate)
 
     def _prepare_publisher(
         self, pc: RTCPeerConnection, participant: ParticipantId, kinds: list[str], stage: bool
@@ -195,27 +147,28 @@ class RoomMedia:
         # (a host with a camera and no microphone offers video alone).
         for kind in dict.fromkeys(kinds):
             pc.addTransceiver(kind, direction="recvonly").setCodecPreferences(
-                _codec_preferences(kind)
+                codec_preferences(kind)
             )
 
         @pc.on("track")
         def on_track(track: Any) -> None:
             # Fired inside setRemoteDescription, before the receiver starts its worker.
-            if self._frames:
-                mark_passthrough(track)
             receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
             if stage:
                 self._attach_stage(participant, track, receiver)
                 return
             feed = self.feeds[track.kind]
             feed.publisher = participant
-            feed.muted = track.kind == "audio" and participant in self._muted
-            feed.attach(track, receiver)
-            if track.kind == "audio":
-                self._levels.listen(receiver, feed)
-            if self.publisher != participant:
-                self.publisher = participant
+            self._attach(feed, track, receiver)
+            if self._table.set_publisher(participant):
                 self._on_live_change(True, participant)
+
+    def _attach(self, feed: MediaFeed, track: Any, receiver: Any) -> None:
+        feed.muted = self._table.drops(feed.publisher, feed.kind)
+        self._forwarder.receiving(track, receiver, feed)
+        feed.attach(track, receiver)
+        if feed.kind == "audio":
+            self._levels.start()
 
     def _prepare_subscriber(
         self, pc: RTCPeerConnection, participant: ParticipantId, kinds: list[str]
@@ -230,7 +183,7 @@ class RoomMedia:
                     feed.subscribe(participant) if index == 0 else feed.outlet(participant)
                 )
                 transceiver = pc.addTransceiver(cast(Any, track), direction="sendonly")
-                transceiver.setCodecPreferences(_codec_preferences(kind))
+                transceiver.setCodecPreferences(codec_preferences(kind))
                 track.attach_sender(transceiver.sender)
 
     def _slot_transceivers(self, pc: RTCPeerConnection, kind: str) -> list[Any]:
@@ -238,93 +191,50 @@ class RoomMedia:
         return [t for t in pc.getTransceivers() if t.kind == kind][1:]
 
     def _assign_slots(self, pc: RTCPeerConnection, participant: ParticipantId) -> None:
-        """Point each slot's relay track at its speaker's feed; no speaker: inactive."""
+        """Point each slot's outlet at its speaker's feed; no speaker: inactive."""
         for kind in KINDS:
-            slots = self._slots[kind]
-            for slot, transceiver in enumerate(self._slot_transceivers(pc, kind)):
-                publisher = slots[slot] if slot < len(slots) else None
+            transceivers = self._slot_transceivers(pc, kind)
+            sources = self._table.sources_for(participant, kind, len(transceivers))
+            for transceiver, publisher in zip(transceivers, sources, strict=True):
                 feed = None
-                if publisher is not None and publisher != participant:
+                if publisher is not None:
                     feed = self._stage_feeds.get((publisher, kind))
-                track = transceiver.sender.track
-                if isinstance(track, OUTLETS):
-                    outlet: Outlet = track
+                outlet = outlet_of(transceiver.sender.track)
+                if outlet is not None:
                     outlet.switch(feed)
                 transceiver.direction = "sendonly" if feed is not None else "inactive"
-
-    def _watch(self, pc: RTCPeerConnection, participant: ParticipantId, name: PcName) -> None:
-        @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            logger.debug(
-                "room %s: %s/%s is %s", self.room_id, participant, name, pc.connectionState
-            )
-            if (
-                pc.connectionState in ("failed", "closed")
-                and self._pcs.get((participant, name)) is pc
-            ):
-                await self.stop(participant, name)
-
-    async def add_candidate(
-        self, participant: ParticipantId, name: PcName, candidate: dict[str, Any] | None
-    ) -> None:
-        pc = self._pcs.get((participant, name))
-        if pc is None or candidate is None or not candidate.get("candidate"):
-            return
-        parsed = _parse_candidate(str(candidate["candidate"]))
-        parsed.sdpMid = candidate.get("sdpMid")
-        parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
-        with contextlib.suppress(ValueError):
-            await pc.addIceCandidate(parsed)
 
     # --- stage feeds --------------------------------------------------------------------
 
     def _attach_stage(self, participant: ParticipantId, track: Any, receiver: Any) -> None:
         kind = track.kind
-        key = (participant, kind)
-        old = self._stage_feeds.pop(key, None)
+        old = self._stage_feeds.pop((participant, kind), None)
         if old is not None:
-            self._free_slot(participant, kind, old)
-        feed = make_feed(self._settings, kind, participant)
-        feed.muted = kind == "audio" and participant in self._muted
-        feed.attach(track, receiver)
-        if kind == "audio":
-            self._levels.listen(receiver, feed)
-        self._stage_feeds[key] = feed
-        slots = self._slots[kind]
-        slot = slots.index(None) if None in slots else len(slots)
-        if slot == len(slots):
-            slots.append(participant)
-        else:
-            slots[slot] = participant
+            old.release()
+        feed = self._forwarder.feed(kind, participant)
+        self._attach(feed, track, receiver)
+        self._stage_feeds[(participant, kind)] = feed
+        slot = self._table.occupy(participant, kind).slot
         # Subscribers whose offer already has this slot get the feed at once; everyone is
         # told so that the others (and the direction of this slot) follow by re-offering.
-        for (owner, name), pc in self._pcs.items():
-            if name != "sub" or owner == participant:
+        for owner, pc in self._peers.subscribers():
+            if owner == participant:
                 continue
             transceivers = self._slot_transceivers(pc, kind)
             if slot < len(transceivers):
-                relay = transceivers[slot].sender.track
-                if isinstance(relay, OUTLETS):
-                    outlet: Outlet = relay
+                outlet = outlet_of(transceivers[slot].sender.track)
+                if outlet is not None:
                     outlet.switch(feed)
         logger.info("room %s: %s publishes %s in slot %d", self.room_id, participant, kind, slot)
         self._tracks_changed()
-
-    def _free_slot(self, participant: ParticipantId, kind: str, feed: MediaFeed) -> None:
-        feed.release()
-        slots = self._slots[kind]
-        for index, who in enumerate(slots):
-            if who == participant:
-                slots[index] = None
-        while slots and slots[-1] is None:
-            slots.pop()
 
     def _stop_stage(self, participant: ParticipantId) -> bool:
         stopped = False
         for kind in KINDS:
             feed = self._stage_feeds.pop((participant, kind), None)
             if feed is not None:
-                self._free_slot(participant, kind, feed)
+                feed.release()
+                self._table.vacate(participant, kind)
                 stopped = True
         return stopped
 
@@ -332,34 +242,27 @@ class RoomMedia:
         if self.on_tracks_changed is not None:
             self.on_tracks_changed()
 
-    # --- mute and levels ----------------------------------------------------------------
+    # --- mute ---------------------------------------------------------------------------
 
     def set_muted(self, participant: ParticipantId, muted: bool) -> None:
         """Stop (or resume) forwarding ``participant``'s microphone, now and later."""
-        if muted:
-            self._muted.add(participant)
-        else:
-            self._muted.discard(participant)
+        self._table.set_muted(participant, muted)
         for feed in self._audio_feeds():
             if feed.publisher == participant:
-                feed.muted = muted
+                feed.muted = self._table.drops(participant, feed.kind)
 
     def is_muted(self, participant: ParticipantId) -> bool:
-        return participant in self._muted
+        return self._table.is_muted(participant)
 
     def _audio_feeds(self) -> list[MediaFeed]:
         feeds = [self.feeds["audio"]]
         feeds += [f for (_, kind), f in self._stage_feeds.items() if kind == "audio"]
         return feeds
 
-    def sample_levels(self) -> Levels:
-        """Who speaks now, and every live, unmuted audio publisher's level (0..1)."""
-        return sample_levels(self._audio_feeds())
-
     # --- teardown -----------------------------------------------------------------------
 
     async def stop(self, participant: ParticipantId, name: PcName) -> None:
-        pc = self._pcs.pop((participant, name), None)
+        pc = self._peers.pop(participant, name)
         if pc is None:
             return
         for transceiver in pc.getTransceivers():
@@ -371,18 +274,17 @@ class RoomMedia:
                 self.feeds[remote.kind].detach(remote)
         if name == "pub" and self._stop_stage(participant):
             self._tracks_changed()
-        if name == "pub" and self.publisher == participant:
-            self.publisher = None
+        if name == "pub" and self._table.clear_publisher(participant):
             self._on_live_change(False, None)
         await pc.close()
 
     async def remove(self, participant: ParticipantId) -> None:
-        self._muted.discard(participant)
+        self._table.forget(participant)
         await asyncio.gather(self.stop(participant, "pub"), self.stop(participant, "sub"))
 
     async def close(self) -> None:
         await self._levels.close()
-        await asyncio.gather(*(self.stop(p, n) for p, n in list(self._pcs)))
+        await asyncio.gather(*(self.stop(p, n) for p, n in self._peers.connections()))
         for feed in self.feeds.values():
             feed.close()
         for feed in self._stage_feeds.values():
@@ -390,19 +292,17 @@ class RoomMedia:
         self._stage_feeds.clear()
 
     def _source_ended(self) -> None:
-        if not self.live and self.publisher is not None:
-            self.publisher = None
+        if not self.live and self._table.clear_publisher():
             self._on_live_change(False, None)
 
     def stats(self) -> dict[str, int]:
         feeds = (*self.feeds.values(), *self._stage_feeds.values())
         return {
-            "peer_connections": len(self._pcs),
+            "peer_connections": len(self._peers),
             "subscribers": self.feeds["video"].subscriber_count,
-            "frames_in": sum(f.frames_in for f in self.feeds.values())
-            + sum(f.frames_in for f in self._stage_feeds.values()),
+            "frames_in": sum(f.frames_in for f in feeds),
             "stage_feeds": len(self._stage_feeds),
-            # Forwarded to subscribers' senders, over every feed (``Feed.count_forwarded``).
+            # Forwarded to subscribers' senders, over every feed.
             **{
                 key: sum(getattr(f, key) for f in feeds)
                 for key in ("frames_out", "bytes_out", "packets_out")

@@ -16,8 +16,8 @@ from enum import Enum
 from typing import Any, Protocol
 
 from server.ids import MemberId, ParticipantId
-from server.media.peers import RoomMedia
 from server.rooms.errors import RoomError
+from server.rooms.media import RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
 from server.rooms.presence import Pacing, PresenceBatch, PresenceRules, Roster
 from server.rooms.stage import Stage

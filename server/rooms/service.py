@@ -20,8 +20,6 @@ from server.engagement.events import EventKind, new_event
 from server.engagement.members import Member, MemberStore
 from server.engagement.recorder import EventRecorder
 from server.ids import MemberId, ParticipantId, RoomId
-from server.media.ice import IcePolicy
-from server.media.peers import RoomMedia
 from server.rooms.bans import BanStore
 from server.rooms.errors import (
     Banned,
@@ -33,6 +31,7 @@ from server.rooms.errors import (
     UnknownMember,
     WrongRoom,
 )
+from server.rooms.media import IcePolicy, RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
 from server.rooms.policy import check_entry
 from server.rooms.presence import PresenceRules

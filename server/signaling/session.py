@@ -18,8 +18,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from server.ids import ParticipantId
-from server.media.peers import offered_kinds
 from server.rooms.errors import Replaced, RoomError
+from server.rooms.media import offered_kinds
 from server.rooms.model import Participant, Role
 from server.rooms.room import Room
 from server.rooms.service import RoomService
