@@ -259,22 +259,16 @@ def create_app(settings: Settings) -> web.Application:
 
     def read_metrics() -> dict[str, Any]:
         roles: Counter[str] = Counter()
-        subscribers = frames = 0
-        forwarded: Counter[str] = Counter()
+        subscribers = 0
         for room in service.live_rooms.values():
             roles.update(p.role.value for p in room.participants)
-            stats = room.media.stats()
-            subscribers += stats["subscribers"]
-            frames += stats["frames_in"]
-            forwarded.update({k: stats[k] for k in ("frames_out", "bytes_out", "packets_out")})
+            subscribers += room.media.stats()["subscribers"]
         return {
             "rooms": len(service.live_rooms),
             "participants": {role: roles[role] for role in ("host", "cohost", "speaker", "member")},
             "subscribers": subscribers,
-            "frames_in": frames,
-            "frames_out": forwarded["frames_out"],
-            "bytes_out": forwarded["bytes_out"],
-            "packets_out": forwarded["packets_out"],
+            # Process totals: they never fall when a room closes.
+            "media": service.media_counters.as_dict(),
             "event_buffer": recorder.depth,
             "event_spill": recorder.spill_depth,
             "events_spilled": recorder.spilled,

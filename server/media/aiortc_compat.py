@@ -199,20 +199,27 @@ def check() -> None:
 # --- tasks started here ----------------------------------------------------------------
 
 
+Count = Callable[[], None]
+
+
+def _uncounted() -> None:
+    pass
+
+
 class Guard:
     """Runs the forwarder's callbacks for aiortc's transport loops: an exception is logged
-    (the first, then every thousandth) and counted, never raised into aiortc, where it
-    would end the peer connection's DTLS loop and with it the publisher's media."""
+    (the first, then every thousandth) and counted (here and by ``count``), never raised
+    into aiortc, where it would end the peer connection's DTLS loop and with it the
+    publisher's media."""
 
-    total = 0  # failures over every guard of the process
-
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, count: Count = _uncounted) -> None:
         self._what = what
+        self._count = count
         self.failures = 0
 
     def failed(self) -> None:
         self.failures += 1
-        Guard.total += 1
+        self._count()
         if self.failures % 1000 == 1:
             logger.exception("%s failed (%d so far)", self._what, self.failures)
 
@@ -220,8 +227,9 @@ class Guard:
 class _Tasks:
     """Fire-and-forget sends, owned: failures are logged and counted, never lost."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, count: Count = _uncounted) -> None:
         self._what = what
+        self._count = count
         self._running: set[asyncio.Task[None]] = set()
         self.failures = 0
 
@@ -234,6 +242,7 @@ class _Tasks:
         self._running.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.failures += 1
+            self._count()
             logger.warning("%s failed: %r", self._what, task.exception())
 
     def cancel(self) -> None:
@@ -247,7 +256,8 @@ class _Tasks:
 class ReceiverTap:
     """A publisher's receiver whose RTP goes to ``on_rtp`` instead of its jitter buffer."""
 
-    def __init__(self, receiver: RTCRtpReceiver) -> None:
+    def __init__(self, receiver: RTCRtpReceiver, count: Count = _uncounted) -> None:
+        """``count`` is called once per failure (a send or a callback that raised)."""
         self._receiver = receiver
         r: Any = receiver
         self._codecs: dict[int, RTCRtpCodecParameters] = r._RTCRtpReceiver__codecs
@@ -256,8 +266,8 @@ class ReceiverTap:
         self._nack: _NackGenerator | None = r._RTCRtpReceiver__nack_generator
         self._estimator: _BitrateEstimator | None = r._RTCRtpReceiver__remote_bitrate_estimator
         self._active: dict[int, Any] = r._RTCRtpReceiver__active_ssrc
-        self._tasks = _Tasks("RTCP to a publisher")
-        self.guard = Guard("forwarding a publisher's packet")
+        self._tasks = _Tasks("RTCP to a publisher", count)
+        self.guard = Guard("forwarding a publisher's packet", count)
         self._on_rtp: RtpCallback = _ignore_rtp
         self._on_rtcp: RtcpCallback = _ignore_rtcp
         self.estimate: int | None = None  # the receiver's own bitrate estimate (bps)
@@ -443,6 +453,7 @@ class SenderTap:
         sender: RTCRtpSender,
         on_start: Callable[[RTCRtpSendParameters], None],
         on_rtcp: RtcpCallback,
+        count: Count = _uncounted,
     ) -> None:
         self.ssrc: int = sender._ssrc
         self.rtx_ssrc: int = sender._rtx_ssrc
@@ -466,7 +477,7 @@ class SenderTap:
                 await asyncio.get_running_loop().create_future()
             exited.set()
 
-        guard = self.guard = Guard("handling a subscriber's RTCP")
+        guard = self.guard = Guard("handling a subscriber's RTCP", count)
 
         async def handle_rtcp(packet: AnyRtcpPacket) -> None:
             try:

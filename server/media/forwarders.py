@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from server.ids import ParticipantId
 from server.media.aiortc_compat import check, check_ice, observe_rtp
+from server.media.counters import MediaCounters
 from server.media.feed import PacketFeed
 from server.media.passthrough import install, mark_passthrough
 from server.media.relay import Feed, RelayTrack
@@ -70,6 +71,8 @@ class MediaFeed(Protocol):
 class Forwarder(Protocol):
     """How a room's published tracks reach its subscribers."""
 
+    counters: MediaCounters
+
     def feed(self, kind: str, publisher: ParticipantId | None = None) -> MediaFeed:
         """A new feed of ``kind`` (``publisher``: a speaker's own)."""
         ...
@@ -91,9 +94,10 @@ def outlet_of(track: Any) -> Outlet | None:
 class PacketForwarder:
     """RTP packets, rewritten per subscriber (``server/media/feed.py``); the default."""
 
-    def __init__(self, settings: MediaSettings) -> None:
+    def __init__(self, settings: MediaSettings, counters: MediaCounters) -> None:
         check_packet_path()
         self._settings = settings
+        self.counters = counters
 
     def feed(self, kind: str, publisher: ParticipantId | None = None) -> MediaFeed:
         s = self._settings
@@ -103,6 +107,7 @@ class PacketForwarder:
             publisher,
             lag_bytes=s.subscriber_queue * LAG_BYTES_PER_FRAME,
             remb_bounds=(s.remb_min_kbps * 1000, s.remb_max_kbps * 1000),
+            counters=self.counters,
         )
 
     def receiving(self, track: Any, receiver: Any, feed: MediaFeed) -> None:
@@ -112,13 +117,14 @@ class PacketForwarder:
 class FrameForwarder:
     """Whole encoded frames through aiortc's receive and send paths (``relay.py``)."""
 
-    def __init__(self, settings: MediaSettings) -> None:
+    def __init__(self, settings: MediaSettings, counters: MediaCounters) -> None:
         install()
         self._settings = settings
+        self.counters = counters
 
     def feed(self, kind: str, publisher: ParticipantId | None = None) -> MediaFeed:
         s = self._settings
-        return Feed(kind, s.subscriber_queue, s.keyframe_interval, publisher)
+        return Feed(kind, s.subscriber_queue, s.keyframe_interval, publisher, self.counters)
 
     def receiving(self, track: Any, receiver: Any, feed: MediaFeed) -> None:
         """Keep the receiver's frames encoded, and read audio levels off its packets."""
@@ -134,11 +140,11 @@ class FrameForwarder:
             observe_rtp(receiver, read_level)
 
 
-def forwarder_for(settings: MediaSettings) -> Forwarder:
-    """The forwarder ``media.forwarding`` selects."""
+def forwarder_for(settings: MediaSettings, counters: MediaCounters) -> Forwarder:
+    """The forwarder ``media.forwarding`` selects, counting into ``counters``."""
     if settings.forwarding == "frames":
-        return FrameForwarder(settings)
-    return PacketForwarder(settings)
+        return FrameForwarder(settings, counters)
+    return PacketForwarder(settings, counters)
 
 
 @functools.cache

@@ -34,6 +34,7 @@ from typing import Any, cast
 from aiortc import RTCPeerConnection
 
 from server.ids import ParticipantId, RoomId
+from server.media.counters import MediaCounters
 from server.media.errors import NegotiationFailed
 from server.media.forwarders import MediaFeed, Outlet, forwarder_for, outlet_of
 from server.media.ice import IcePolicy
@@ -60,9 +61,12 @@ class RoomMedia:
         policy: IcePolicy,
         settings: MediaSettings,
         on_live_change: Callable[[bool, ParticipantId | None], None],
+        counters: MediaCounters | None = None,
     ) -> None:
+        """``counters``: the process's media totals (a fresh set when not given)."""
         self.room_id = room_id
-        self._forwarder = forwarder_for(settings)
+        self.counters = counters if counters is not None else MediaCounters()
+        self._forwarder = forwarder_for(settings, self.counters)
         self._on_live_change = on_live_change
         self._peers = PeerConnections(room_id, policy, self.stop)
         self._table = SlotTable()
@@ -75,7 +79,9 @@ class RoomMedia:
         # the speakers and the levels of every audio publisher.
         self.on_tracks_changed: Callable[[], None] | None = None
         self.on_levels: LevelsListener | None = None
-        self._levels = LevelReporter(f"levels-{room_id}", self._audio_feeds, lambda: self.on_levels)
+        self._levels = LevelReporter(
+            f"levels-{room_id}", self._audio_feeds, lambda: self.on_levels, self.counters
+        )
 
     @property
     def live(self) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from server.ids import ParticipantId
+from server.media.counters import MediaCounters
 
 # Seconds between two active-speaker reports while anyone is speaking.
 LEVEL_INTERVAL = 0.25
@@ -70,8 +71,10 @@ class LevelReporter:
         task_name: str,
         feeds: Callable[[], Iterable[LevelSource]],
         listener: Callable[[], LevelsListener | None],
+        counters: MediaCounters,
     ) -> None:
         self._task_name = task_name
+        self._counters = counters
         self._feeds = feeds
         self._listener = listener
         self._task: asyncio.Task[None] | None = None
@@ -80,7 +83,10 @@ class LevelReporter:
     def start(self) -> None:
         """Start reporting (idempotent): an audio feed has a publisher."""
         if self._task is None:
-            self._task = asyncio.create_task(self._report(), name=self._task_name)
+            self._task = self._counters.watch(
+                asyncio.create_task(self._report(), name=self._task_name),
+                "reporting active speakers",
+            )
 
     async def _report(self) -> None:
         while True:

@@ -2,9 +2,9 @@
 names the media package's entry points, re-exported for ``signaling`` and the app.
 
 ``RoomMedia`` here is ``server.media.peers.RoomMedia`` with its refusals turned into the
-room layer's ``MediaFailed`` (the wire's ``media_failed``); ``IcePolicy`` and
-``offered_kinds`` are passed through so that nothing above ``server/rooms`` imports
-``server/media``.
+room layer's ``MediaFailed`` (the wire's ``media_failed``); ``IcePolicy``,
+``MediaCounters`` and ``offered_kinds`` are passed through so that nothing above
+``server/rooms`` imports ``server/media``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from typing import Any
 
 from server.ids import ParticipantId
 from server.media import peers
+from server.media.counters import MediaCounters
 from server.media.errors import NegotiationFailed
 from server.media.ice import IcePolicy
 from server.media.negotiation import PcName, offered_kinds
 from server.rooms.errors import MediaFailed
 
-__all__ = ["IcePolicy", "MediaFailed", "PcName", "RoomMedia", "offered_kinds"]
+__all__ = ["IcePolicy", "MediaCounters", "MediaFailed", "PcName", "RoomMedia", "offered_kinds"]
 
 
 class RoomMedia(peers.RoomMedia):

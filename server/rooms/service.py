@@ -31,7 +31,7 @@ from server.rooms.errors import (
     UnknownMember,
     WrongRoom,
 )
-from server.rooms.media import IcePolicy, RoomMedia
+from server.rooms.media import IcePolicy, MediaCounters, RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
 from server.rooms.policy import check_entry
 from server.rooms.presence import PresenceRules
@@ -67,6 +67,8 @@ class RoomService:
         self._members = members
         self._recorder = recorder
         self.ice = ice
+        # Media totals of every room this service ever opened (``/metrics``).
+        self.media_counters = MediaCounters()
         self._live: dict[RoomId, Room] = {}
         self._ids = itertools.count(1)
         self._closing: set[asyncio.Future[None]] = set()
@@ -190,7 +192,9 @@ class RoomService:
             if holder:
                 holder[0].stream_changed(live, publisher)
 
-        media = RoomMedia(spec.room_id, self.ice, self._settings.media, on_live)
+        media = RoomMedia(
+            spec.room_id, self.ice, self._settings.media, on_live, self.media_counters
+        )
         signaling = self._settings.signaling
         rules = PresenceRules(
             signaling.presence_interval, signaling.presence_budget, signaling.people_page

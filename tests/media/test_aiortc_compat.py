@@ -7,7 +7,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import VideoStreamTrack
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -22,9 +21,9 @@ from server.media.aiortc_compat import (
     check_ice,
     observe_rtp,
 )
-from server.media.ice import IcePolicy, configure_peer
+from server.media.ice import IcePolicy
 from server.settings import MediaSettings, SettingsError
-from tests.media.peers import loopback_policy, until
+from tests.media.peers import connect, loopback_policy, until
 
 pytestmark = pytest.mark.media
 
@@ -68,25 +67,6 @@ def test_ice_and_frame_path_internals_are_checked_too(monkeypatch: Any) -> None:
     monkeypatch.delattr(aiortc.rtcrtpreceiver, "decoder_worker")
     with pytest.raises(CompatError, match="decoder_worker"):
         check_ice()
-
-
-async def connect(
-    policy: IcePolicy, sender_track: Any, before: Any = None
-) -> tuple[RTCPeerConnection, ...]:
-    """A publisher peer sending ``sender_track`` to a receiving peer, both on loopback;
-    ``before(sender)`` runs before negotiation."""
-    a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    b = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    transceiver = a.addTransceiver(sender_track, direction="sendonly")
-    if before is not None:
-        before(transceiver.sender)
-    configure_peer(a, policy)
-    await a.setLocalDescription(await a.createOffer())
-    await b.setRemoteDescription(RTCSessionDescription(a.localDescription.sdp, "offer"))
-    configure_peer(b, policy)
-    await b.setLocalDescription(await b.createAnswer())
-    await a.setRemoteDescription(RTCSessionDescription(b.localDescription.sdp, "answer"))
-    return a, b
 
 
 async def test_receiver_tap_takes_packets_after_srtp_and_keeps_aiortcs_bookkeeping() -> None:
