@@ -18,8 +18,11 @@ What it offers:
   DTLS transport's nominated ICE pair.
 - ``send_pli``, ``on_keyframe_request``, ``observe_rtp``, ``decoder_worker``/
   ``set_decoder_worker`` and ``track_queue`` for the frame path.
-- ``ice_connection`` and ``add_ice_protocols`` for ``server/media/ice.py``, which
-  gathers ICE candidates on the addresses and ports the settings name (both paths).
+- ``ice_connection``, ``take_over_gathering`` and ``add_ice_protocols`` for
+  ``server/media/ice.py``, which gathers ICE candidates on the addresses and ports the
+  settings name (both paths); ``filter_incoming`` for the tests' packet loss.
+- ``check``/``check_ice`` at start-up: ``salon serve`` refuses to start, in one line,
+  when an internal is missing or its signature changed.
 """
 
 from __future__ import annotations
@@ -150,8 +153,9 @@ def check_ice() -> None:
             ),
             ("aioice Connection._protocols", "_protocols" in Connection.__init__.__code__.co_names),
             (
-                "aioice Connection.get_component_candidates",
-                hasattr(Connection, "get_component_candidates"),
+                "aioice Connection.get_component_candidates(self, component, addresses, timeout)",
+                tuple(inspect.signature(Connection.get_component_candidates).parameters)
+                == ("self", "component", "addresses", "timeout"),
             ),
             ("aiortc.rtcrtpreceiver.decoder_worker", hasattr(_receiver_module, "decoder_worker")),
             ("RemoteStreamTrack._queue", "_queue" in RemoteStreamTrack.__init__.__code__.co_names),
@@ -557,3 +561,33 @@ def ice_connection(dtls: RTCDtlsTransport) -> Any:
 def add_ice_protocols(connection: Any, protocols: list[Any]) -> None:
     """Hand sockets gathered outside aioice to ``connection`` (it reads and closes them)."""
     connection._protocols += protocols
+
+
+Gather = Callable[..., Awaitable[list[Any]]]
+
+
+def take_over_gathering(connection: Any, make: Callable[[Gather], Gather]) -> bool:
+    """Replace ``connection``'s candidate gathering by ``make(aioice's own)``, once.
+
+    False when it was replaced already (a connection shared by BUNDLEd transceivers).
+    """
+    if getattr(connection, "_salon_gathering", False):
+        return False
+    original: Gather = connection.get_component_candidates
+    connection._salon_gathering = True
+    connection.get_component_candidates = make(original)
+    return True
+
+
+def filter_incoming(ice_transport: Any, keep: Callable[[bytes], bool]) -> None:
+    """Drop the datagrams an ICE transport receives for which ``keep`` is False (tests
+    inject loss this way: the kernel here has no ``netem``)."""
+    original: Callable[[], Awaitable[bytes]] = ice_transport._recv
+
+    async def recv() -> bytes:
+        while True:
+            data = await original()
+            if keep(data):
+                return data
+
+    ice_transport._recv = recv
