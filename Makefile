@@ -16,14 +16,14 @@ test: deps test-system-deps
 check: lint typecheck test
 
 lint: deps
-	$(BIN)/ruff check server loadtest tests
-	$(BIN)/ruff format --check server loadtest tests
+	$(BIN)/ruff check server loadtest benchmarks tests
+	$(BIN)/ruff format --check server loadtest benchmarks tests
 
 typecheck: deps
 	$(BIN)/mypy
 
 bench: deps system-deps
-	bash scripts/netns-run $(BIN)/python -m loadtest.fanout
+	bash scripts/netns-run $(BIN)/python -m benchmarks.fanout
 
 bench-chat: deps system-deps
 	$(BIN)/python -m loadtest.chat_bench

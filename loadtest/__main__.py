@@ -1,9 +1,10 @@
-"""``python -m loadtest``: run a scenario, list scenarios, or run the fan-out benchmark.
+"""``python -m loadtest``: run a scenario, or list scenarios.
 
     python -m loadtest run SCENARIO --url URL [--members N] [--rate R] [--duration S]
     python -m loadtest run SCENARIO --spawn-server …
     python -m loadtest scenarios
-    python -m loadtest fanout [--subscribers 0 5 10] …   (same as python -m loadtest.fanout)
+
+The fan-out benchmark is ``python -m benchmarks.fanout`` (``make bench``).
 
 See docs/loadtest.md.
 """
@@ -16,10 +17,6 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["fanout"]:
-        from loadtest import fanout
-
-        return fanout.main(argv[1:])
     from loadtest import cli
 
     parser = argparse.ArgumentParser(
@@ -29,9 +26,6 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     cli.add_run_arguments(commands.add_parser("run", help="run a scenario"))
     commands.add_parser("scenarios", help="list the built-in scenarios")
-    commands.add_parser(
-        "fanout", help="server CPU per subscriber: forwarding relay vs aiortc's MediaRelay"
-    )
     args = parser.parse_args(argv)
     if args.command == "scenarios":
         return cli.list_scenarios()
