@@ -23,7 +23,7 @@ typecheck: deps
 	$(BIN)/mypy
 
 bench: deps system-deps
-	bash scripts/netns-run $(BIN)/python -m loadtest.fanout
+	bash scripts/netns-run $(BIN)/python -m benchmarks.fanout
 
 bench-chat: deps system-deps
 	$(BIN)/python -m loadtest.chat_bench

@@ -4,6 +4,8 @@
     python -m loadtest run SCENARIO --spawn-server …
     python -m loadtest scenarios
 
+The fan-out benchmark is ``python -m benchmarks.fanout`` (``make bench``).
+
 The fan-out benchmark runs server code in its own process: it is a benchmark
 (``make bench``), not a load test. See docs/loadtest.md.
 """

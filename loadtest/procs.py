@@ -1,12 +1,12 @@
 """Load-test processes: how the orchestrator starts, pins, talks to and stops them.
 
-Every process of ``loadtest`` (the fan-out benchmark's relay server, publisher and
-subscribers; the scenario runner's bot workers) starts with ``child_main`` under the
-``spawn`` method, pinned to the cores it is given, and talks to the orchestrator over a
-``multiprocessing`` pipe: ``{"op": ...}`` in, ``{"ok": bool, ...}`` out, ``{"op": "stop"}``
-to end it. A child dies with its parent (``PR_SET_PDEATHSIG``) and ignores Ctrl-C: the
-orchestrator alone decides when to stop, so it can still collect figures and write a
-report after an interrupt.
+Every process of ``loadtest`` (the scenario runner's bot workers) and of the fan-out
+benchmark (``benchmarks.fanout``: its relay server, publisher and subscribers) starts
+with ``child_main`` under the ``spawn`` method, pinned to the cores it is given, and
+talks to the orchestrator over a ``multiprocessing`` pipe: ``{"op": ...}`` in,
+``{"ok": bool, ...}`` out, ``{"op": "stop"}`` to end it. A child dies with its parent
+(``PR_SET_PDEATHSIG``) and ignores Ctrl-C: the orchestrator alone decides when to stop,
+so it can still collect figures and write a report after an interrupt.
 """
 
 from __future__ import annotations
@@ -35,11 +35,9 @@ CALL_TIMEOUT = 10.0
 STOP_GRACE = 5.0
 
 # What each role runs: "module:coroutine function", imported in the child only, so that
-# the orchestrator does not load aiortc just to start a process.
+# the orchestrator does not load aiortc just to start a process. A role not named here is
+# itself "module:coroutine function" (the fan-out benchmark's, in ``benchmarks``).
 ROLES = {
-    "server": "loadtest._peers:run_server",
-    "publisher": "loadtest._peers:run_publisher",
-    "subscribers": "loadtest._peers:run_subscribers",
     "bots": "loadtest.worker:run_worker",
 }
 
@@ -62,7 +60,7 @@ def child_main(role: str, conn: Connection, cpus: Cores, parent_pid: int, option
     logging.basicConfig(
         level=logging.WARNING, format=f"[{role}] %(levelname)s %(name)s: %(message)s"
     )
-    module, _, name = ROLES[role].partition(":")
+    module, _, name = ROLES.get(role, role).partition(":")
     body: Callable[..., Coroutine[Any, Any, None]] = getattr(importlib.import_module(module), name)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:

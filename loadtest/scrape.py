@@ -140,6 +140,11 @@ class MetricsSampler:
             )
 
         last = self.samples[-1] if self.samples else None
+
+        def grown(name: str) -> float | None:
+            # The server's counters count since it started: this run's share is the growth.
+            return last.get(name) - self.samples[0].get(name) if last else None
+
         return {
             "samples": len(self.samples),
             "failed_reads": self.failures,
@@ -152,7 +157,7 @@ class MetricsSampler:
             "loop_lag_ms_peak": peak("loop_lag_ms"),
             # Of the lag the server last measured, read at every scrape (once a second).
             "loop_lag_ms_p99": p99("loop_lag_ms"),
-            "forwarded_packets": last.get("salon_media_forwarded_packets_total") if last else None,
-            "forwarded_bytes": last.get("salon_media_forwarded_bytes_total") if last else None,
+            "forwarded_packets": grown("salon_media_forwarded_packets_total"),
+            "forwarded_bytes": grown("salon_media_forwarded_bytes_total"),
             "events_written": last.get("salon_events_written_total") if last else None,
         }

@@ -51,7 +51,7 @@ from server.redis_client import connect
 from server.rooms.bans import BanStore
 from server.rooms.bus import LocalRoomBus
 from server.rooms.click_store import ClickStore
-from server.rooms.media_ice import IcePolicy
+from server.rooms.media import IcePolicy
 from server.rooms.notices import push_tier_change
 from server.rooms.removals import RemovalListener
 from server.rooms.reward_service import Rewards
@@ -289,22 +289,16 @@ def create_app(settings: Settings) -> web.Application:
 
     def read_metrics() -> dict[str, Any]:
         roles: Counter[str] = Counter()
-        subscribers = frames = 0
-        forwarded: Counter[str] = Counter()
+        subscribers = 0
         for room in service.live_rooms.values():
             roles.update(p.role.value for p in room.participants)
-            stats = room.media.stats()
-            subscribers += stats["subscribers"]
-            frames += stats["frames_in"]
-            forwarded.update({k: stats[k] for k in ("frames_out", "bytes_out", "packets_out")})
+            subscribers += room.media.stats()["subscribers"]
         return {
             "rooms": len(service.live_rooms),
             "participants": {role: roles[role] for role in ("host", "cohost", "speaker", "member")},
             "subscribers": subscribers,
-            "frames_in": frames,
-            "frames_out": forwarded["frames_out"],
-            "bytes_out": forwarded["bytes_out"],
-            "packets_out": forwarded["packets_out"],
+            # Process totals: they never fall when a room closes.
+            "media": service.media_counters.as_dict(),
             "event_buffer": recorder.depth,
             "event_spill": recorder.spill_depth,
             "events_spilled": recorder.spilled,

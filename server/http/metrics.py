@@ -1,7 +1,8 @@
 """The ``/metrics`` endpoint: Prometheus figures read from live state at scrape time.
 
-A registry per application (no module-level state): rooms, participants, media feeds
-(frames in; frames, RTP packets and bytes forwarded), the event buffer, event-loop lag
+A registry per application (no module-level state): rooms, participants, media (the
+process's totals: frames and packets in; frames, RTP packets and bytes forwarded;
+keyframe requests, retransmissions, task failures), the event buffer, event-loop lag
 measured by a small background task, and the process's CPU time and memory.
 """
 
@@ -45,6 +46,29 @@ class LoopLag:
                 await self._task
 
 
+# Media's process counters (``server/media/counters.py``): name, key, help.
+MEDIA_COUNTERS = (
+    ("salon_media_frames_in", "frames_in", "Encoded frames received from publishers"),
+    ("salon_media_packets_in", "packets_in", "RTP media packets received from publishers"),
+    ("salon_media_forwarded_frames", "frames_out", "Encoded frames forwarded to subscribers"),
+    ("salon_media_forwarded_packets", "packets_out", "RTP packets forwarded to subscribers"),
+    ("salon_media_forwarded_bytes", "bytes_out", "Payload bytes forwarded to subscribers"),
+    ("salon_media_keyframe_requests", "keyframe_requests", "PLIs sent to publishers"),
+    ("salon_media_retransmissions", "retransmissions", "Subscribers' NACKs answered"),
+    (
+        "salon_media_task_failures",
+        "task_failures",
+        "Media background tasks and callbacks that raised (each one logged)",
+    ),
+)
+
+
+def media_counters(totals: dict[str, int]) -> Iterator[CounterMetricFamily]:
+    """Media's totals since the process started: true counters, whatever rooms close."""
+    for name, key, text in MEDIA_COUNTERS:
+        yield CounterMetricFamily(name, text, value=totals.get(key, 0))
+
+
 class SalonCollector:
     def __init__(self, read: Callable[[], dict[str, Any]]) -> None:
         self._read = read
@@ -61,16 +85,7 @@ class SalonCollector:
         yield GaugeMetricFamily(
             "salon_media_subscribers", "Subscribed video relay tracks", value=s["subscribers"]
         )
-        yield CounterMetricFamily(
-            "salon_media_frames_in", "Encoded frames received from publishers", value=s["frames_in"]
-        )
-        # Handed to subscribers' senders; restart from zero when a room closes.
-        for key, name, text in (
-            ("frames_out", "frames", "Encoded frames forwarded to subscribers"),
-            ("packets_out", "packets", "RTP packets forwarded to subscribers"),
-            ("bytes_out", "bytes", "Payload bytes forwarded to subscribers"),
-        ):
-            yield CounterMetricFamily(f"salon_media_forwarded_{name}", text, value=s.get(key, 0))
+        yield from media_counters(s.get("media", {}))
         yield GaugeMetricFamily(
             "salon_event_buffer_depth",
             "Events waiting to be written to Redis",

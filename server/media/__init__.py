@@ -1,5 +1,6 @@
-"""Packet forwarding for rooms' media: RTP in, rewritten RTP out, no codec, no jitter buffer.
+"""A room's media: negotiation, the slot table, and forwarding (RTP packets by default).
 
-``server/rooms`` uses this package; it imports nothing from ``server/rooms``. Only
-``aiortc_compat`` touches aiortc's and aioice's private internals.
+Used only by ``server/rooms`` (through ``server/rooms/media.py``); it imports nothing from
+``server/rooms``, ``server/signaling`` or ``server/http``. Only ``aiortc_compat`` touches
+aiortc's and aioice's private internals. docs/architecture.md has the module map.
 """

@@ -18,8 +18,11 @@ What it offers:
   DTLS transport's nominated ICE pair.
 - ``send_pli``, ``on_keyframe_request``, ``observe_rtp``, ``decoder_worker``/
   ``set_decoder_worker`` and ``track_queue`` for the frame path.
-- ``ice_connection`` and ``add_ice_protocols`` for ``server/rooms/media_ice.py``, which
-  gathers ICE candidates on the addresses and ports the settings name (both paths).
+- ``ice_connection``, ``take_over_gathering`` and ``add_ice_protocols`` for
+  ``server/media/ice.py``, which gathers ICE candidates on the addresses and ports the
+  settings name (both paths); ``filter_incoming`` for the tests' packet loss.
+- ``check``/``check_ice`` at start-up: ``salon serve`` refuses to start, in one line,
+  when an internal is missing or its signature changed.
 """
 
 from __future__ import annotations
@@ -150,8 +153,9 @@ def check_ice() -> None:
             ),
             ("aioice Connection._protocols", "_protocols" in Connection.__init__.__code__.co_names),
             (
-                "aioice Connection.get_component_candidates",
-                hasattr(Connection, "get_component_candidates"),
+                "aioice Connection.get_component_candidates(self, component, addresses, timeout)",
+                tuple(inspect.signature(Connection.get_component_candidates).parameters)
+                == ("self", "component", "addresses", "timeout"),
             ),
             ("aiortc.rtcrtpreceiver.decoder_worker", hasattr(_receiver_module, "decoder_worker")),
             ("RemoteStreamTrack._queue", "_queue" in RemoteStreamTrack.__init__.__code__.co_names),
@@ -199,20 +203,27 @@ def check() -> None:
 # --- tasks started here ----------------------------------------------------------------
 
 
+Count = Callable[[], None]
+
+
+def _uncounted() -> None:
+    pass
+
+
 class Guard:
     """Runs the forwarder's callbacks for aiortc's transport loops: an exception is logged
-    (the first, then every thousandth) and counted, never raised into aiortc, where it
-    would end the peer connection's DTLS loop and with it the publisher's media."""
+    (the first, then every thousandth) and counted (here and by ``count``), never raised
+    into aiortc, where it would end the peer connection's DTLS loop and with it the
+    publisher's media."""
 
-    total = 0  # failures over every guard of the process
-
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, count: Count = _uncounted) -> None:
         self._what = what
+        self._count = count
         self.failures = 0
 
     def failed(self) -> None:
         self.failures += 1
-        Guard.total += 1
+        self._count()
         if self.failures % 1000 == 1:
             logger.exception("%s failed (%d so far)", self._what, self.failures)
 
@@ -220,8 +231,9 @@ class Guard:
 class _Tasks:
     """Fire-and-forget sends, owned: failures are logged and counted, never lost."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, count: Count = _uncounted) -> None:
         self._what = what
+        self._count = count
         self._running: set[asyncio.Task[None]] = set()
         self.failures = 0
 
@@ -234,6 +246,7 @@ class _Tasks:
         self._running.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.failures += 1
+            self._count()
             logger.warning("%s failed: %r", self._what, task.exception())
 
     def cancel(self) -> None:
@@ -247,7 +260,8 @@ class _Tasks:
 class ReceiverTap:
     """A publisher's receiver whose RTP goes to ``on_rtp`` instead of its jitter buffer."""
 
-    def __init__(self, receiver: RTCRtpReceiver) -> None:
+    def __init__(self, receiver: RTCRtpReceiver, count: Count = _uncounted) -> None:
+        """``count`` is called once per failure (a send or a callback that raised)."""
         self._receiver = receiver
         r: Any = receiver
         self._codecs: dict[int, RTCRtpCodecParameters] = r._RTCRtpReceiver__codecs
@@ -256,8 +270,8 @@ class ReceiverTap:
         self._nack: _NackGenerator | None = r._RTCRtpReceiver__nack_generator
         self._estimator: _BitrateEstimator | None = r._RTCRtpReceiver__remote_bitrate_estimator
         self._active: dict[int, Any] = r._RTCRtpReceiver__active_ssrc
-        self._tasks = _Tasks("RTCP to a publisher")
-        self.guard = Guard("forwarding a publisher's packet")
+        self._tasks = _Tasks("RTCP to a publisher", count)
+        self.guard = Guard("forwarding a publisher's packet", count)
         self._on_rtp: RtpCallback = _ignore_rtp
         self._on_rtcp: RtcpCallback = _ignore_rtcp
         self.estimate: int | None = None  # the receiver's own bitrate estimate (bps)
@@ -443,6 +457,7 @@ class SenderTap:
         sender: RTCRtpSender,
         on_start: Callable[[RTCRtpSendParameters], None],
         on_rtcp: RtcpCallback,
+        count: Count = _uncounted,
     ) -> None:
         self.ssrc: int = sender._ssrc
         self.rtx_ssrc: int = sender._rtx_ssrc
@@ -466,7 +481,7 @@ class SenderTap:
                 await asyncio.get_running_loop().create_future()
             exited.set()
 
-        guard = self.guard = Guard("handling a subscriber's RTCP")
+        guard = self.guard = Guard("handling a subscriber's RTCP", count)
 
         async def handle_rtcp(packet: AnyRtcpPacket) -> None:
             try:
@@ -546,3 +561,33 @@ def ice_connection(dtls: RTCDtlsTransport) -> Any:
 def add_ice_protocols(connection: Any, protocols: list[Any]) -> None:
     """Hand sockets gathered outside aioice to ``connection`` (it reads and closes them)."""
     connection._protocols += protocols
+
+
+Gather = Callable[..., Awaitable[list[Any]]]
+
+
+def take_over_gathering(connection: Any, make: Callable[[Gather], Gather]) -> bool:
+    """Replace ``connection``'s candidate gathering by ``make(aioice's own)``, once.
+
+    False when it was replaced already (a connection shared by BUNDLEd transceivers).
+    """
+    if getattr(connection, "_salon_gathering", False):
+        return False
+    original: Gather = connection.get_component_candidates
+    connection._salon_gathering = True
+    connection.get_component_candidates = make(original)
+    return True
+
+
+def filter_incoming(ice_transport: Any, keep: Callable[[bytes], bool]) -> None:
+    """Drop the datagrams an ICE transport receives for which ``keep`` is False (tests
+    inject loss this way: the kernel here has no ``netem``)."""
+    original: Callable[[], Awaitable[bytes]] = ice_transport._recv
+
+    async def recv() -> bytes:
+        while True:
+            data = await original()
+            if keep(data):
+                return data
+
+    ice_transport._recv = recv

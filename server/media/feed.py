@@ -26,6 +26,7 @@ from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 
 from server.ids import ParticipantId
 from server.media.aiortc_compat import ReceiverTap
+from server.media.counters import MediaCounters
 from server.media.keyframes import Keyframer
 from server.media.levels import LevelMeter
 from server.media.rtp_rewrite import InPacket, Layout, Vp8Info
@@ -68,9 +69,12 @@ class PacketFeed(LevelMeter):
         publisher: ParticipantId | None = None,
         lag_bytes: int = 96_000,
         remb_bounds: tuple[int, int] = (150_000, 2_500_000),
+        counters: MediaCounters | None = None,
     ) -> None:
         super().__init__()
         self.kind = kind
+        # The process's totals (``/metrics``); this feed's own figures follow below.
+        self.counters = counters if counters is not None else MediaCounters()
         self._publisher = publisher
         self._keyframe_interval = keyframe_interval
         self._lag_bytes = lag_bytes
@@ -123,13 +127,13 @@ class PacketFeed(LevelMeter):
         return tuple(self._sinks)
 
     def subscribe(self, owner: ParticipantId | None = None) -> PacketSink:
-        sink = PacketSink(self, self.kind, owner, self._lag_bytes)
+        sink = PacketSink(self, self.kind, owner, self._lag_bytes, self.counters)
         self.adopt(sink)
         return sink
 
     def outlet(self, owner: ParticipantId | None) -> PacketSink:
         """A sink on no feed yet (a stage slot nobody occupies)."""
-        return PacketSink(None, self.kind, owner, self._lag_bytes)
+        return PacketSink(None, self.kind, owner, self._lag_bytes, self.counters)
 
     def adopt(self, sink: PacketSink) -> None:
         self._sinks.add(sink)
@@ -155,14 +159,17 @@ class PacketFeed(LevelMeter):
         """Forward ``receiver``'s packets from now on; a previous source is detached."""
         self.detach()
         self._source = source
-        self._tap = tap = ReceiverTap(receiver)
+        self._tap = tap = ReceiverTap(receiver, self.counters.count_failure)
         self._cache = PacketCache(CACHE_PACKETS if self.kind == "video" else 1)
         self._media_ssrc = None
         tap.install(self._on_rtp, self._on_rtcp)
         self._keyframer = Keyframer(self._send_pli, self._keyframe_interval)
         for sink in self._sinks:
             sink.source_changed()
-        self._watch_task = asyncio.create_task(self._watch(source), name=f"feed-{self.kind}")
+        self._watch_task = self.counters.watch(
+            asyncio.create_task(self._watch(source), name=f"feed-{self.kind}"),
+            f"watching the {self.kind} feed's publisher track",
+        )
 
     def detach(self, source: MediaStreamTrack | None = None) -> None:
         """Stop forwarding (only ``source``, when given and still current)."""
@@ -202,10 +209,13 @@ class PacketFeed(LevelMeter):
         media = tap.media_packet(packet, arrival_time_ms)
         if media is None or not media.payload:
             return  # padding-only probes and unknown payload types go no further
+        counters = self.counters
         self.packets_in += 1
+        counters.packets_in += 1
         video = self.kind == "video"
         if media.marker or not video:
             self.frames_in += 1
+            counters.frames_in += 1
         self._media_ssrc = media.ssrc
         ext = media.extensions
         level = ext.audio_level
@@ -252,10 +262,15 @@ class PacketFeed(LevelMeter):
                 tail = tails[layout] = layout.tail(packet)
             sent += sink.forward(packet, tail, started, cache)
         if sent:
+            counters = self.counters
+            size = sent * len(packet.payload)
             self.packets_out += sent
-            self.bytes_out += sent * len(packet.payload)
+            counters.packets_out += sent
+            self.bytes_out += size
+            counters.bytes_out += size
             if packet.marker or self.kind == "audio":
                 self.frames_out += sent
+                counters.frames_out += sent
         if self.on_fanout is not None:
             self.on_fanout(time.perf_counter() - started, sent)
 
@@ -277,6 +292,7 @@ class PacketFeed(LevelMeter):
 
     def _send_pli(self) -> None:
         if self._tap is not None and self._media_ssrc is not None:
+            self.counters.keyframe_requests += 1
             self._tap.send_pli(self._media_ssrc)
 
     def note_remb(self, sink: PacketSink, bitrate: int) -> None:

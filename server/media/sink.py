@@ -36,6 +36,7 @@ from aiortc.rtp import (
 
 from server.ids import ParticipantId
 from server.media.aiortc_compat import SenderTap, SrtpOut
+from server.media.counters import MediaCounters
 from server.media.rtp_rewrite import InPacket, Layout, StreamMap, rtp_bytes, rtx_payload
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
@@ -80,9 +81,15 @@ class PacketSink(MediaStreamTrack):
     """A subscriber's sender slot, fed packets by at most one feed at a time."""
 
     def __init__(
-        self, feed: PacketSource | None, kind: str, owner: ParticipantId | None, lag_bytes: int
+        self,
+        feed: PacketSource | None,
+        kind: str,
+        owner: ParticipantId | None,
+        lag_bytes: int,
+        counters: MediaCounters | None = None,
     ) -> None:
         super().__init__()
+        self._counters = counters if counters is not None else MediaCounters()
         self.kind = kind
         self.owner = owner
         self._feed = feed
@@ -118,7 +125,7 @@ class PacketSink(MediaStreamTrack):
 
     def attach_sender(self, sender: RTCRtpSender) -> None:
         """Write for ``sender`` (this sink is its track) once it starts."""
-        tap = SenderTap(sender, self._started, self._on_rtcp)
+        tap = SenderTap(sender, self._started, self._on_rtcp, self._counters.count_failure)
         self._out = tap.out
         self._ssrc = tap.ssrc
         self._rtx_ssrc = tap.rtx_ssrc
@@ -220,6 +227,7 @@ class PacketSink(MediaStreamTrack):
         data = rtp_bytes(pt, packet.marker, seq, ts, ssrc, self._mid_block, tail, ext_len)
         if out.send_rtp(data):
             self.retransmitted += 1
+            self._counters.retransmissions += 1
             return True
         return False
 

@@ -23,7 +23,7 @@ from server.ids import MemberId, ParticipantId
 from server.rooms.activity import Limiters
 from server.rooms.bus import RoomBus, Subscriber
 from server.rooms.errors import RoomError
-from server.rooms.media_peers import RoomMedia
+from server.rooms.media import RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
 from server.rooms.moderation import moderators
 from server.rooms.presence import Pacing, PresenceBatch, PresenceRules, Roster

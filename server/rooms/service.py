@@ -37,8 +37,7 @@ from server.rooms.errors import (
     UnknownMember,
     WrongRoom,
 )
-from server.rooms.media_ice import IcePolicy
-from server.rooms.media_peers import RoomMedia
+from server.rooms.media import IcePolicy, MediaCounters, RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
 from server.rooms.policy import check_entry
 from server.rooms.presence import PresenceRules
@@ -81,6 +80,8 @@ class RoomService:
         self._members = members
         self._recorder = recorder
         self.ice = ice
+        # Media totals of every room this service ever opened (``/metrics``).
+        self.media_counters = MediaCounters()
         self._live: dict[RoomId, Room] = {}
         self._closing: set[asyncio.Future[None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -221,7 +222,9 @@ class RoomService:
             if holder:
                 holder[0].stream_changed(live, publisher)
 
-        media = RoomMedia(spec.room_id, self.ice, self._settings.media, on_live)
+        media = RoomMedia(
+            spec.room_id, self.ice, self._settings.media, on_live, self.media_counters
+        )
         signaling = self._settings.signaling
         rules = PresenceRules(
             signaling.presence_interval, signaling.presence_budget, signaling.people_page

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from server import outbound as out
 from server.ids import ParticipantId
 from server.rooms.errors import Replaced, RoomError
-from server.rooms.media_peers import offered_kinds
+from server.rooms.media import offered_kinds
 from server.rooms.model import Participant, Role
 from server.rooms.moderation import is_moderator
 from server.rooms.room import Room

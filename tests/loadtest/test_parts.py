@@ -221,7 +221,7 @@ def test_a_report_page_renders_from_a_minimal_report(tmp_path: Path) -> None:
 
 
 def test_the_relay_counts_the_rtp_packets_aiortc_makes_of_a_forwarded_frame() -> None:
-    from server.rooms.media_relay import VP8_CHUNK, rtp_packets
+    from server.media.relay import VP8_CHUNK, rtp_packets
 
     assert VP8_CHUNK == 1296
     assert [rtp_packets("video", n) for n in (0, 1, 1296, 1297, 3 * 1296)] == [1, 1, 1, 2, 3]

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiortc import RTCPeerConnection
 from aiortc.rtp import is_rtcp
+
+from server.media.aiortc_compat import filter_incoming
 
 
 class Loss:
@@ -46,17 +46,8 @@ def drop_incoming(
     loss = Loss(rate, seed, spare)
     seen: set[int] = set()
     for transceiver in pc.getTransceivers():
-        ice: Any = transceiver.receiver.transport.transport
-        if id(ice) in seen:
-            continue
-        seen.add(id(ice))
-        original: Callable[[], Awaitable[bytes]] = ice._recv
-
-        async def recv(original: Callable[[], Awaitable[bytes]] = original) -> bytes:
-            while True:
-                data = await original()
-                if loss.keep(data):
-                    return data
-
-        ice._recv = recv
+        ice = transceiver.receiver.transport.transport
+        if id(ice) not in seen:
+            seen.add(id(ice))
+            filter_incoming(ice, loss.keep)
     return loss

@@ -1,19 +1,20 @@
 """Client-side aiortc peers for media tests: a loopback policy, a peer that offers as the
 room page does, a host publishing aiortc's synthetic camera and microphone, a member
-subscribing."""
+subscribing, and a bare publisher/receiver pair (``connect``)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaStreamTrack
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from server.ids import ParticipantId
-from server.rooms.media_ice import IcePolicy
-from server.rooms.media_peers import RoomMedia
+from server.media.ice import IcePolicy, configure_peer
+from server.media.peers import RoomMedia
 from server.settings import MediaSettings
 
 
@@ -33,8 +34,6 @@ class Peer:
     """A client-side aiortc peer, configured as a browser would be on loopback."""
 
     def __init__(self, policy: IcePolicy) -> None:
-        from server.rooms.media_ice import configure_peer
-
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._policy = policy
         self._configure = configure_peer
@@ -74,3 +73,22 @@ async def subscribe(media: RoomMedia, policy: IcePolicy, who: str) -> Peer:
     member.pc.addTransceiver("video", direction="recvonly")
     await member.negotiate(media, who, "sub")
     return member
+
+
+async def connect(
+    policy: IcePolicy, sender_track: Any, before: Any = None
+) -> tuple[RTCPeerConnection, ...]:
+    """A publisher peer sending ``sender_track`` to a receiving peer, both on loopback;
+    ``before(sender)`` runs before negotiation."""
+    a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    b = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    transceiver = a.addTransceiver(sender_track, direction="sendonly")
+    if before is not None:
+        before(transceiver.sender)
+    configure_peer(a, policy)
+    await a.setLocalDescription(await a.createOffer())
+    await b.setRemoteDescription(RTCSessionDescription(a.localDescription.sdp, "offer"))
+    configure_peer(b, policy)
+    await b.setLocalDescription(await b.createAnswer())
+    await a.setRemoteDescription(RTCSessionDescription(b.localDescription.sdp, "answer"))
+    return a, b

@@ -4,10 +4,11 @@ start-up check, and every accessor exercised on real peers over loopback."""
 from __future__ import annotations
 
 import asyncio
+import pathlib
+import re
 from typing import Any
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import VideoStreamTrack
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -22,9 +23,9 @@ from server.media.aiortc_compat import (
     check_ice,
     observe_rtp,
 )
-from server.rooms.media_ice import IcePolicy, configure_peer
+from server.media.ice import IcePolicy
 from server.settings import MediaSettings, SettingsError
-from tests.media.peers import loopback_policy
+from tests.media.peers import connect, loopback_policy
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.media
@@ -47,11 +48,11 @@ def test_a_missing_internal_is_named_and_the_way_out_is_said(monkeypatch: Any) -
 
 def test_the_server_refuses_to_start_the_packet_path_without_them(monkeypatch: Any) -> None:
     monkeypatch.delattr(RTCRtpReceiver, "_send_rtcp_pli")
-    from server.rooms import media_forwarder
+    from server.media import forwarders
 
     def forget() -> None:
-        media_forwarder.check_packet_path.cache_clear()
-        media_forwarder.check_media.cache_clear()
+        forwarders.check_packet_path.cache_clear()
+        forwarders.check_media.cache_clear()
 
     forget()
     try:
@@ -62,6 +63,35 @@ def test_the_server_refuses_to_start_the_packet_path_without_them(monkeypatch: A
         forget()
 
 
+def test_salon_serve_refuses_to_start_in_one_line(monkeypatch: Any, capsys: Any) -> None:
+    """``salon serve`` on an aiortc missing an internal exits 2 with one line naming it."""
+    from aiohttp import web
+
+    from server.cli.main import main
+    from server.media import forwarders
+
+    def served(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the server started")
+
+    monkeypatch.setattr(web, "run_app", served)
+    monkeypatch.setenv("SALON_SECRET", "compat-test-secret-0123456789abcdef")
+    monkeypatch.setenv("SALON_REDIS_URL", "redis://127.0.0.1:9")
+    monkeypatch.delenv("SALON_CONFIG", raising=False)
+    monkeypatch.delattr(RTCRtpReceiver, "_send_rtcp_pli")
+    forwarders.check_packet_path.cache_clear()
+    forwarders.check_media.cache_clear()
+    try:
+        assert main(["serve", "--port", "0"]) == 2
+    finally:
+        forwarders.check_packet_path.cache_clear()
+        forwarders.check_media.cache_clear()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("salon: settings: aiortc ")
+    assert "RTCRtpReceiver._send_rtcp_pli" in err
+    assert 'media.forwarding = "frames"' in err
+
+
 def test_ice_and_frame_path_internals_are_checked_too(monkeypatch: Any) -> None:
     check_ice()
     import aiortc.rtcrtpreceiver
@@ -69,25 +99,6 @@ def test_ice_and_frame_path_internals_are_checked_too(monkeypatch: Any) -> None:
     monkeypatch.delattr(aiortc.rtcrtpreceiver, "decoder_worker")
     with pytest.raises(CompatError, match="decoder_worker"):
         check_ice()
-
-
-async def connect(
-    policy: IcePolicy, sender_track: Any, before: Any = None
-) -> tuple[RTCPeerConnection, ...]:
-    """A publisher peer sending ``sender_track`` to a receiving peer, both on loopback;
-    ``before(sender)`` runs before negotiation."""
-    a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    b = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    transceiver = a.addTransceiver(sender_track, direction="sendonly")
-    if before is not None:
-        before(transceiver.sender)
-    configure_peer(a, policy)
-    await a.setLocalDescription(await a.createOffer())
-    await b.setRemoteDescription(RTCSessionDescription(a.localDescription.sdp, "offer"))
-    configure_peer(b, policy)
-    await b.setLocalDescription(await b.createAnswer())
-    await a.setRemoteDescription(RTCSessionDescription(b.localDescription.sdp, "answer"))
-    return a, b
 
 
 async def test_receiver_tap_takes_packets_after_srtp_and_keeps_aiortcs_bookkeeping() -> None:
@@ -187,25 +198,44 @@ async def test_sender_tap_starts_with_the_negotiated_parameters_and_writes_srtp(
         await b.close()
 
 
+# A private attribute read off an aiortc/aioice object, by the names such objects go by,
+# or one of the internals the compatibility module reaches.
+PRIVATE_REACH = re.compile(
+    r"\b(?:receiver|sender|track|transceiver|pc|dtls|ice|ice_transport|connection|gatherer"
+    r"|iceGatherer|transport)\._[a-zA-Z]"
+    r"|\._(?:handle_rtp|send_rtcp|tx_srtp|RTCRtp|nominated|send_keyframe|protocols|recv\b"
+    r"|queue\b|salon_|connection\b|run_rtcp)"
+    r"|decoder_worker = |get_component_candidates = "
+)
+# loadtest/media.py's bots still wrap a receiver's RTP handler: branch ``loadtest`` owns
+# that file and replaces it with a client-side helper (issue 10 finding 6).
+NOT_YET = {"loadtest/media.py"}
+
+
 def test_the_compat_module_is_the_only_one_reaching_aiortc_internals() -> None:
     """Issue 10 finding 2: private aiortc attributes were reached from six files."""
-    import pathlib
+    root = pathlib.Path(aiortc_compat.__file__).parent.parent.parent
+    found: list[str] = []
+    for folder in ("server", "loadtest", "benchmarks", "tests"):
+        for path in sorted((root / folder).rglob("*.py")):
+            name = path.relative_to(root).as_posix()
+            if path.name == "aiortc_compat.py" or path == pathlib.Path(__file__) or name in NOT_YET:
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if PRIVATE_REACH.search(line):
+                    found.append(f"{name}:{number}: {line.strip()}")
+    assert not found, found
 
-    server = pathlib.Path(aiortc_compat.__file__).parent.parent
-    for path in (*server.glob("media/*.py"), *server.glob("rooms/*.py")):
-        if path.name == "aiortc_compat.py":
-            continue
-        text = path.read_text()
-        for private in (
-            "._handle_rtp",
-            "._send_rtcp",
-            "._tx_srtp",
-            "_RTCRtp",
-            "._nominated",
-            "._send_keyframe",
-            "iceGatherer._connection",
-            "._protocols",
-            "track._queue",
-            "decoder_worker = ",
-        ):
-            assert private not in text, f"{path.name} reaches {private}"
+
+def test_the_private_reach_pattern_sees_what_it_must() -> None:
+    """The scan above must be able to fail: each kind of reach it guards against matches."""
+    for line in (
+        "original = receiver._handle_rtp_packet",
+        "connection._salon_ice = True",
+        "ice._recv = recv",
+        "queue = track._queue",
+        "cast(Any, dtls.transport.iceGatherer)._connection",
+        "connection.get_component_candidates = gather",
+    ):
+        assert PRIVATE_REACH.search(line), line
+    assert not PRIVATE_REACH.search("self._backlog.get_nowait()")

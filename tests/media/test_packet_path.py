@@ -21,9 +21,9 @@ from aiortc.rtp import RtcpSrPacket, RtpPacket
 from server.ids import ParticipantId, RoomId
 from server.media.aiortc_compat import observe_rtcp, observe_rtp
 from server.media.feed import PacketFeed
+from server.media.ice import IcePolicy
+from server.media.peers import RoomMedia
 from server.media.sink import PacketSink
-from server.rooms.media_ice import IcePolicy
-from server.rooms.media_peers import RoomMedia
 from tests.media.lossy import drop_incoming
 from tests.media.peers import loopback_policy, publish_host, subscribe
 from tests.support.waiting import eventually

@@ -11,8 +11,8 @@ import pytest
 from aiortc.mediastreams import VideoStreamTrack
 
 from server.ids import RoomId
-from server.rooms.media_ice import IcePolicy
-from server.rooms.media_peers import RoomMedia
+from server.media.ice import IcePolicy
+from server.media.peers import RoomMedia
 from tests.media.conftest import Closing
 from tests.media.peers import Peer, frames_received, loopback_policy, publish_host, subscribe
 from tests.support.waiting import eventually

@@ -20,8 +20,8 @@ from aiortc import RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack
 
 from server.ids import ParticipantId, RoomId
-from server.rooms.media_ice import IcePolicy
-from server.rooms.media_peers import RoomMedia
+from server.media.ice import IcePolicy
+from server.media.peers import RoomMedia
 from tests.media.conftest import Closing
 from tests.media.peers import Peer, loopback_policy, publish_host, subscribe
 from tests.support.waiting import eventually

@@ -9,9 +9,9 @@ import msgpack
 
 from server.engagement.members import Tier
 from server.ids import MemberId, ParticipantId, RoomId
+from server.media.ice import IcePolicy
+from server.media.peers import RoomMedia
 from server.rooms.bus import LocalRoomBus
-from server.rooms.media_ice import IcePolicy
-from server.rooms.media_peers import RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
 from server.rooms.room import Room
 from server.rooms.room_state_memory import MemorySessionState

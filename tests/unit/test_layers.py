@@ -2,6 +2,8 @@
 pyproject.toml (import-linter), and the stricter rules it cannot say.
 
 ``server-layers``: server/signaling -> server/rooms -> server/engagement, no arrow back.
+``media-only-from-rooms``, ``media-is-a-leaf``: server/media is used by server/rooms alone
+(the in-process benchmarks aside) and imports no other layer.
 ``loadtest-wire-only``: ``loadtest/`` imports nothing from ``server/`` or ``benchmarks/``
 (issue 10, finding 6: the load tester speaks only the wire and REST). A new ``from
 server... import`` in any module of ``loadtest/``, even inside a function, breaks it.
@@ -24,7 +26,9 @@ LINT_TIMEOUT = 60
 SERVER = ROOT / "server"
 
 
-@pytest.mark.parametrize("contract", ["server-layers", "loadtest-wire-only"])
+@pytest.mark.parametrize(
+    "contract", ["server-layers", "media-only-from-rooms", "media-is-a-leaf", "loadtest-wire-only"]
+)
 def test_import_contract_is_kept(contract: str) -> None:
     command = [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"]
     command += ["--contract", contract]

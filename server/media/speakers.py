@@ -1,10 +1,10 @@
 """Active speaker: audio levels read off RTP packets, sampled and reported per room.
 
-Each audio receiver's RTP packets are read for the ``ssrc-audio-level`` header extension
-(the packet path's feed reads it off the packets it forwards; the frame path looks at each
-packet before aiortc's receiver takes it), and every ``LEVEL_INTERVAL`` seconds
-the loudest level per publisher goes to the room's ``on_levels``: while anyone speaks,
-and once more when everyone has stopped.
+Each audio feed notes the ``ssrc-audio-level`` header extension of its publisher's RTP
+packets (the packet path's feed reads it off the packets it forwards; the frame path's
+``FrameForwarder`` looks at each packet before aiortc's receiver takes it), and every
+``LEVEL_INTERVAL`` seconds the loudest level per publisher goes to the room's
+``on_levels``: while anyone speaks, and once more when everyone has stopped.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
 from server.ids import ParticipantId
-from server.media.aiortc_compat import observe_rtp
-from server.rooms.media_relay import Feed
+from server.media.counters import MediaCounters
 
 # Seconds between two active-speaker reports while anyone is speaking.
 LEVEL_INTERVAL = 0.25
@@ -61,9 +60,10 @@ def sample_levels(feeds: Iterable[LevelSource]) -> Levels:
 
 
 class LevelReporter:
-    """Listens to audio receivers and reports levels of ``feeds()`` to ``listener()``.
+    """Reports the levels of ``feeds()`` to ``listener()``.
 
-    The reporting task starts with the first receiver listened to; ``close`` stops it.
+    The reporting task starts with the first audio feed attached (``start``); ``close``
+    stops it.
     """
 
     def __init__(
@@ -71,26 +71,22 @@ class LevelReporter:
         task_name: str,
         feeds: Callable[[], Iterable[LevelSource]],
         listener: Callable[[], LevelsListener | None],
+        counters: MediaCounters,
     ) -> None:
         self._task_name = task_name
+        self._counters = counters
         self._feeds = feeds
         self._listener = listener
         self._task: asyncio.Task[None] | None = None
         self._was_speaking = False
 
-    def listen(self, receiver: Any, feed: LevelSource) -> None:
-        """Report ``feed``'s levels; a frame-path feed reads them off ``receiver``'s packets."""
-        if isinstance(feed, Feed):
-            note = feed.note_level
-
-            def read_level(packet: Any) -> None:
-                level = packet.extensions.audio_level
-                if level is not None:
-                    note(int(level[1]))
-
-            observe_rtp(receiver, read_level)
+    def start(self) -> None:
+        """Start reporting (idempotent): an audio feed has a publisher."""
         if self._task is None:
-            self._task = asyncio.create_task(self._report(), name=self._task_name)
+            self._task = self._counters.watch(
+                asyncio.create_task(self._report(), name=self._task_name),
+                "reporting active speakers",
+            )
 
     async def _report(self) -> None:
         while True:

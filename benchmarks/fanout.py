@@ -1,9 +1,10 @@
 """Server CPU per subscriber and added latency: Salon's packet path, its frame path and
 aiortc's transcoding relay, in one run.
 
-This module owns the benchmark's orchestration (its table is ``loadtest.fanout_report``'s);
-the processes it drives live in ``loadtest._peers``; ``python -m loadtest fanout`` runs it
-too. For each relay ("packets" and "frames": ``server.rooms.media_peers.RoomMedia`` with
+This module owns the benchmark's orchestration (its table is in ``fanout_report``);
+the processes it drives live in ``benchmarks._peers`` (an in-process benchmark: the server
+process runs ``RoomMedia`` itself); the client side (peers, synthetic tracks, processes)
+is ``loadtest``'s. For each relay ("packets" and "frames": ``RoomMedia`` with
 ``media.forwarding`` so set; "transcode": ``aiortc.contrib.media.MediaRelay``) it starts a
 server process (pinned to one core), one publisher and ``--bot-procs`` processes of
 subscriber bots (on the other cores) that count RTP packets and complete frames without
@@ -22,7 +23,7 @@ the run is invalid (exit status 1).
 
 Run inside the loopback-only namespace (about 2.5 minutes with the defaults)::
 
-    bash scripts/netns-run .venv/bin/python -m loadtest.fanout [--subscribers 0 5 10]
+    bash scripts/netns-run .venv/bin/python -m benchmarks.fanout [--subscribers 0 5 10]
 """
 
 from __future__ import annotations
@@ -42,8 +43,15 @@ from typing import Any
 import psutil
 from aiortc.codecs.vpx import MAX_BITRATE
 
-from loadtest.fanout_report import NOISY, RELAYS, SATURATED, Config, Window, report
+from benchmarks.fanout_report import NOISY, RELAYS, SATURATED, Config, Window, report
 from loadtest.procs import BenchError, Child, plan_cores, spawn
+
+# The processes this benchmark starts: "module:coroutine function" (``loadtest.procs``).
+ROLES = {
+    "server": "benchmarks._peers:run_server",
+    "publisher": "benchmarks._peers:run_publisher",
+    "subscribers": "benchmarks._peers:run_subscribers",
+}
 
 START_TIMEOUT = 30.0
 ADD_TIMEOUT = 60.0
@@ -193,14 +201,18 @@ def run_relay(
         return child.reply(START_TIMEOUT)
 
     try:
-        server = spawn(f"{relay}-server", "server", cores[0], relay=relay)
+        server = spawn(f"{relay}-server", ROLES["server"], cores[0], relay=relay)
         url = f"http://127.0.0.1:{start(server)['port']}/offer"
-        publisher = spawn(f"{relay}-publisher", "publisher", cores[1], url=url)
+        publisher = spawn(f"{relay}-publisher", ROLES["publisher"], cores[1], url=url)
         start(publisher)
         procs = []
         for index in range(args.bot_procs):
             child = spawn(
-                f"{relay}-subscribers-{index}", "subscribers", cores[1], url=url, prefix=f"s{index}"
+                f"{relay}-subscribers-{index}",
+                ROLES["subscribers"],
+                cores[1],
+                url=url,
+                prefix=f"s{index}",
             )
             start(child)
             procs.append(child)
@@ -257,7 +269,7 @@ def run_relay(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m loadtest.fanout",
+        prog="python -m benchmarks.fanout",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,6 +1,6 @@
 """The fan-out benchmark's results: what one configuration measured, and the table.
 
-``loadtest.fanout`` fills ``Config``s (one relay at one subscriber count, a few
+``benchmarks.fanout`` fills ``Config``s (one relay at one subscriber count, a few
 measurement ``Window``s each) and hands them to ``report``, which prints the table, the
 frames every subscriber received, the packet path's added latency, and the ratios of
 CPU per subscriber against the packet path, and returns the same figures for the JSON

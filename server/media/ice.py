@@ -10,6 +10,7 @@ each ICE connection of a peer connection, before ``setLocalDescription`` gathers
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import socket
@@ -22,8 +23,13 @@ from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.ice import StunProtocol, server_reflexive_candidate
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
-from server.media.aiortc_compat import add_ice_protocols, ice_connection
-from server.rooms.media_forwarder import check_media
+from server.media.aiortc_compat import (
+    Gather,
+    add_ice_protocols,
+    ice_connection,
+    take_over_gathering,
+)
+from server.media.forwarders import check_media
 from server.settings import IceServer, MediaSettings
 
 logger = logging.getLogger(__name__)
@@ -107,14 +113,10 @@ def configure_peer(pc: RTCPeerConnection, policy: IcePolicy) -> None:
         if dtls is None:
             continue
         connection: Any = ice_connection(dtls)
-        if getattr(connection, "_salon_ice", False):
-            continue
-        connection._salon_ice = True
-        connection.get_component_candidates = _gatherer(connection, policy)
+        take_over_gathering(connection, functools.partial(_gatherer, connection, policy))
 
 
-def _gatherer(connection: Any, policy: IcePolicy) -> Any:
-    original = connection.get_component_candidates
+def _gatherer(connection: Any, policy: IcePolicy, original: Gather) -> Gather:
 
     async def get_component_candidates(
         component: int, addresses: Sequence[str], timeout: int = 5

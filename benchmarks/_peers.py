@@ -1,6 +1,6 @@
 """The processes of the fan-out benchmark: a relay server, a publisher bot, subscriber bots.
 
-``loadtest.fanout`` starts each of them with ``loadtest.procs.child_main`` in its own
+``benchmarks.fanout`` starts each of them with ``loadtest.procs.child_main`` in its own
 process, so the server's CPU can be measured alone, and talks to it over a pipe
 (``loadtest.procs``). The synthetic tracks are ``loadtest.synthetic``'s; the media bots of
 ``python -m loadtest run`` reuse the same tracks and peer set-up (``loadtest.rtc``).
@@ -14,7 +14,7 @@ process, so the server's CPU can be measured alone, and talks to it over a pipe
 - ``publisher``: one aiortc peer sending 640x480 video at 30 fps whose content keeps
   changing (a moving gradient plus a moving noise patch) and a tone on Opus.
 - ``subscribers``: aiortc peers whose RTP goes straight to a counter of packets and
-  complete frames (no jitter buffer, no decoding); ``loadtest.fanout`` runs several such
+  complete frames (no jitter buffer, no decoding); ``benchmarks.fanout`` runs several such
   processes.
 
 Everything binds 127.0.0.1 only and uses no STUN/TURN server.
@@ -38,6 +38,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from loadtest.procs import BenchError, Message, serve_commands
 from loadtest.rtc import (
     LOOPBACK,
+    configure_peer,
     loopback_policy,
     new_peer,
     prefer_forwarded_codecs,
@@ -47,8 +48,8 @@ from loadtest.synthetic import PatternVideoTrack, ToneAudioTrack
 from server.ids import ParticipantId, RoomId
 from server.media.aiortc_compat import ReceiverTap
 from server.media.feed import PacketFeed
-from server.rooms.media_ice import IcePolicy, configure_peer
-from server.rooms.media_peers import RoomMedia
+from server.media.ice import IcePolicy
+from server.media.peers import RoomMedia
 from server.settings import MediaSettings
 
 logger = logging.getLogger(__name__)

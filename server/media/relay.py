@@ -2,7 +2,7 @@
 
 A ``Feed`` is a slot of a room ("the host's video"). A publisher's track is attached to it;
 every subscriber holds a ``RelayTrack`` on it, which its ``RTCRtpSender`` reads. Frames
-arrive as ``EncodedFrame``s (see ``media_passthrough``) and each subscriber's sender only
+arrive as ``EncodedFrame``s (see ``passthrough``) and each subscriber's sender only
 repacketizes them, keeping its own sequence numbers and SSRC.
 
 Per subscriber the relay:
@@ -31,9 +31,10 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from server.ids import ParticipantId
 from server.media.aiortc_compat import on_keyframe_request, send_pli
+from server.media.counters import MediaCounters
 from server.media.keyframes import Keyframer
 from server.media.levels import LevelMeter
-from server.rooms.media_passthrough import EncodedFrame
+from server.media.passthrough import EncodedFrame
 
 logger = logging.getLogger(__name__)
 
@@ -53,15 +54,18 @@ def rtp_packets(kind: str, size: int) -> int:
 class _PliSender:
     """PLI to each source a publisher's receiver heard lately (the frame path's keyframes)."""
 
-    def __init__(self, receiver: Any) -> None:
+    def __init__(self, receiver: Any, counters: MediaCounters) -> None:
         self._receiver = receiver
-        self._sending: set[asyncio.Future[None]] = set()
+        self._counters = counters
+        self._sending: set[asyncio.Task[None]] = set()
 
     def __call__(self) -> None:
         for ssrc in {s.source for s in self._receiver.getSynchronizationSources()}:
-            future = asyncio.ensure_future(send_pli(self._receiver, ssrc))
-            self._sending.add(future)
-            future.add_done_callback(self._sending.discard)
+            self._counters.keyframe_requests += 1
+            task = asyncio.create_task(send_pli(self._receiver, ssrc))
+            self._counters.watch(task, "a PLI to a publisher")
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
 
 class RelayTrack(MediaStreamTrack):
@@ -166,9 +170,12 @@ class Feed(LevelMeter):
         queue_size: int = 64,
         keyframe_interval: float = 0.5,
         publisher: ParticipantId | None = None,
+        counters: MediaCounters | None = None,
     ) -> None:
         super().__init__()
         self.kind = kind
+        # The process's totals (``/metrics``); this feed's own figures follow below.
+        self.counters = counters if counters is not None else MediaCounters()
         # Who feeds it; their own relay tracks get nothing from it.
         self.publisher = publisher
         self.frames_muted = 0
@@ -215,9 +222,14 @@ class Feed(LevelMeter):
     def count_forwarded(self, frame: EncodedFrame) -> None:
         """A subscriber's sender took ``frame``: count it, its bytes and its RTP packets."""
         size = len(frame.data)
+        packets = rtp_packets(self.kind, size)
         self.frames_out += 1
         self.bytes_out += size
-        self.packets_out += rtp_packets(self.kind, size)
+        self.packets_out += packets
+        counters = self.counters
+        counters.frames_out += 1
+        counters.bytes_out += size
+        counters.packets_out += packets
 
     def unsubscribe(self, track: RelayTrack) -> None:
         self._subscribers.discard(track)
@@ -226,10 +238,13 @@ class Feed(LevelMeter):
         """Start forwarding ``source``; a previous source is detached first."""
         self.detach()
         self._source = source
-        self._keyframer = Keyframer(_PliSender(receiver), self._keyframe_interval)
+        self._keyframer = Keyframer(_PliSender(receiver, self.counters), self._keyframe_interval)
         for sub in self._subscribers:
             sub.source_changed()
-        self._pump_task = asyncio.create_task(self._pump(source), name=f"feed-{self.kind}")
+        self._pump_task = self.counters.watch(
+            asyncio.create_task(self._pump(source), name=f"feed-{self.kind}"),
+            f"forwarding the {self.kind} feed's frames",
+        )
 
     def detach(self, source: MediaStreamTrack | None = None) -> None:
         """Stop forwarding (only ``source``, when given and still current)."""
@@ -255,6 +270,7 @@ class Feed(LevelMeter):
                     # Only pass-through receivers feed a Feed; a decoded frame is a bug.
                     raise TypeError(f"feed {self.kind} got {type(frame).__name__}")
                 self.frames_in += 1
+                self.counters.frames_in += 1
                 if self.muted:
                     # Muted by the host or by themself: nothing leaves the server.
                     self.frames_muted += 1

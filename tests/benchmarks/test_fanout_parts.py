@@ -6,8 +6,8 @@ import asyncio
 
 from aiortc.rtp import RtpPacket
 
-from loadtest._peers import FanoutTimes, FrameCounter
-from loadtest.fanout_report import Config, Window
+from benchmarks._peers import FanoutTimes, FrameCounter
+from benchmarks.fanout_report import Config, Window
 
 
 def packet(seq: int, ts: int, marker: int) -> RtpPacket:
