@@ -282,6 +282,15 @@ class RoomService:
         if current is None:
             return
         closing = self._remove_now(room, current)
+        # Its own task: a dropped socket cancels the session that called us, and a room
+        # left empty must still close (it stayed open forever when this was inline).
+        finish = asyncio.ensure_future(self._after_leave(room, closing))
+        self._closing.add(finish)
+        finish.add_done_callback(self._closing.discard)
+        await asyncio.shield(finish)
+
+    async def _after_leave(self, room: Room, closing: asyncio.Future[None] | None) -> None:
+        """Wait for a leaver's media clean-up, then close ``room`` if it is empty."""
         if closing is not None:
             await closing
         if room.empty and self._live.get(room.spec.room_id) is room:

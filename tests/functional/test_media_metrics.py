@@ -13,10 +13,10 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from server.app import SERVICE
-from server.ids import RoomId
 from server.media.ice import IcePolicy, configure_peer
 from server.settings import MediaSettings
 from tests.functional.conftest import Socket, token
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.media
 
@@ -69,11 +69,14 @@ async def test_media_counters_do_not_fall_when_a_room_closes(
         forwarded = await until_metric(client, "salon_media_forwarded_packets_total", 20)
         frames_in = await metric(client, "salon_media_frames_in_total")
         assert await metric(client, "salon_rooms") == 1
-        # Everyone leaves (what a session does when its socket ends) and the room closes.
+        # Both sockets drop and the room closes. Regression: a dropped socket cancelled its
+        # session while leaving, so a room left empty stayed open forever.
+        await host.ws.close()
+        await member.ws.close()
         service = client.server.app[SERVICE]
-        room = service.live_rooms[RoomId("vip")]
-        for participant in list(room.participants):
-            await service.leave(room, participant)
+        await eventually(
+            lambda: service.live_rooms, until=lambda live: not live, what="room closed"
+        )
         assert await metric(client, "salon_rooms") == 0  # the room closed...
         # ...and what it forwarded still counts.
         assert await metric(client, "salon_media_forwarded_packets_total") >= forwarded
