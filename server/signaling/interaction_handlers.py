@@ -2,14 +2,13 @@
 in ``server/rooms/interactions.py`` and nothing else.
 
 ``server/signaling/interactions.py`` (the feature) checks the rate limit and hands each
-message to ``HANDLERS`` with a ``Turn``.
+message to ``handle`` with a ``Turn``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from server.rooms import interactions as ops
 from server.rooms.click_store import ClickStore
@@ -17,7 +16,6 @@ from server.rooms.model import Participant
 from server.rooms.products import Product
 from server.signaling import messages_interactions as mi
 from server.signaling.context import SessionContext
-from server.signaling.message_shapes import ById, WithText
 
 
 def current(ctx: SessionContext) -> Participant:
@@ -45,80 +43,39 @@ class Turn:
         return ops.Actor(self.ctx.service, self.ctx.room, current(self.ctx), reply, self.clicks)
 
 
-Handler = Callable[[Turn, Any], Awaitable[None]]
-
-
-Rule = Callable[[ops.Actor, str], Awaitable[None]]
-
-
-def _by_id(op: Rule) -> Handler:
-    """A message naming one item: the rule gets its ``id``."""
-
-    async def handle(t: Turn, msg: ById) -> None:
-        await op(t.actor(msg.ref), msg.id)
-
-    return handle
-
-
-def _with_text(op: Rule) -> Handler:
-    """A message carrying what someone wrote: the rule gets its ``text``."""
-
-    async def handle(t: Turn, msg: WithText) -> None:
-        await op(t.actor(msg.ref), msg.text)
-
-    return handle
-
-
-def _question(action: str) -> Handler:
-    async def handle(t: Turn, msg: Any) -> None:
-        await ops.change_question(t.actor(msg.ref), action, msg.id)
-
-    return handle
-
-
-def _vote(up: bool) -> Handler:
-    async def handle(t: Turn, msg: Any) -> None:
-        await ops.vote_question(t.actor(msg.ref), msg.id, up)
-
-    return handle
-
-
-async def react(t: Turn, msg: mi.React) -> None:
-    await ops.react(t.actor(msg.ref), msg.emoji)
-
-
-async def poll_create(t: Turn, msg: mi.PollCreate) -> None:
-    await ops.poll_create(t.actor(msg.ref), msg.question, msg.options)
-
-
-async def poll_vote(t: Turn, msg: mi.PollVote) -> None:
-    await ops.poll_vote(t.actor(msg.ref), msg.id, msg.option)
-
-
-async def product_pin(t: Turn, msg: mi.ProductPin) -> None:
-    product = Product(msg.id, msg.title, msg.price, msg.link, msg.image)
-    await ops.product_pin(t.actor(msg.ref), product)
-
-
-async def product_unpin(t: Turn, msg: mi.ProductUnpin) -> None:
-    await ops.product_unpin(t.actor(msg.ref))
-
-
-HANDLERS: dict[type, Handler] = {
-    mi.ChatSend: _with_text(ops.chat_send),
-    mi.ChatDelete: _by_id(ops.chat_delete),
-    mi.React: react,
-    mi.QuestionAsk: _with_text(ops.ask),
-    mi.QuestionUpvote: _vote(up=True),
-    mi.QuestionUnvote: _vote(up=False),
-    mi.QuestionAnswer: _question("answer"),
-    mi.QuestionPin: _question("pin"),
-    mi.QuestionUnpin: _question("unpin"),
-    mi.QuestionDismiss: _by_id(ops.dismiss),
-    mi.PollCreate: poll_create,
-    mi.PollVote: poll_vote,
-    mi.PollClose: _by_id(ops.poll_close),
-    mi.ProductPin: product_pin,
-    mi.ProductUnpin: product_unpin,
-    mi.ProductClick: _by_id(ops.product_click),
-}
+async def handle(t: Turn, msg: mi.InteractionMessage) -> None:
+    """Hand ``msg``'s fields to its rule (mypy checks every message type has a case)."""
+    a = t.actor(msg.ref)
+    match msg:
+        case mi.ChatSend():
+            await ops.chat_send(a, msg.text)
+        case mi.ChatDelete():
+            await ops.chat_delete(a, msg.id)
+        case mi.React():
+            await ops.react(a, msg.emoji)
+        case mi.QuestionAsk():
+            await ops.ask(a, msg.text)
+        case mi.QuestionUpvote() | mi.QuestionUnvote():
+            await ops.vote_question(a, msg.id, isinstance(msg, mi.QuestionUpvote))
+        case mi.QuestionAnswer():
+            await ops.change_question(a, "answer", msg.id)
+        case mi.QuestionPin():
+            await ops.change_question(a, "pin", msg.id)
+        case mi.QuestionUnpin():
+            await ops.change_question(a, "unpin", msg.id)
+        case mi.QuestionDismiss():
+            await ops.dismiss(a, msg.id)
+        case mi.PollCreate():
+            await ops.poll_create(a, msg.question, msg.options)
+        case mi.PollVote():
+            await ops.poll_vote(a, msg.id, msg.option)
+        case mi.PollClose():
+            await ops.poll_close(a, msg.id)
+        case mi.ProductPin():
+            await ops.product_pin(a, Product(msg.id, msg.title, msg.price, msg.link, msg.image))
+        case mi.ProductUnpin():
+            await ops.product_unpin(a)
+        case mi.ProductClick():
+            await ops.product_click(a, msg.id)
+        case _:
+            assert_never(msg)

@@ -26,7 +26,7 @@ from server.settings import InteractionSettings
 from server.signaling import messages_interactions as mi
 from server.signaling.context import SessionContext
 from server.signaling.errors import error_message
-from server.signaling.interaction_handlers import HANDLERS, Turn, current
+from server.signaling.interaction_handlers import Turn, current, handle
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Interactions:
 
     # --- Feature ----------------------------------------------------------------------
 
-    async def handle(self, ctx: SessionContext, message: Any) -> None:
+    async def handle(self, ctx: SessionContext, message: mi.InteractionMessage) -> None:
         limit = self._limits[LIMIT_OF[type(message)]]
         room = ctx.room
         now = self._clock()
@@ -84,7 +84,7 @@ class Interactions:
                 )
             )
             return
-        await HANDLERS[type(message)](Turn(ctx, self._clicks), message)
+        await handle(Turn(ctx, self._clicks), message)
 
     async def joined_state(self, ctx: SessionContext) -> dict[str, Any]:
         state_of = ctx.room.session

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, assert_never
 
 from server import outbound as out
 from server.ids import ParticipantId
@@ -93,80 +93,103 @@ class StageFeature:
             state["hands"] = hands_json(room)
         return state
 
-    async def handle(self, ctx: SessionContext, message: Any) -> None:
+    async def handle(self, ctx: SessionContext, message: ms.StageMessage) -> None:
         room = ctx.room
         me = self._me(ctx)
         stage = room.stage
         now = time.monotonic()
-        cap = room.spec.speaker_cap
-        if isinstance(message, ms.HandRaise):
-            await self._raise_hand(ctx)
-            return
-        if isinstance(message, ms.HandLower):
-            outcome = stage.lower_hand(me)
-        elif isinstance(message, ms.StageReply):
-            outcome = stage.reply(me, message.accept, cap, now)
-            stage_events.replied(ctx.service, room, me, message.accept)
-        elif isinstance(message, ms.StageLeave):
-            outcome = stage.leave_stage(me, now)
-        elif isinstance(message, ms.Remove):
-            await self._remove(ctx, self._target(room, message.participant), message.ban)
-            return
-        else:
-            target = self._target(room, message.participant)
-            outcome = self._moderate(ctx, me, target, message, now)
+        match message:
+            case ms.HandRaise():
+                await self._raise_hand(ctx)
+                return
+            case ms.HandLower():
+                outcome = stage.lower_hand(me)
+            case ms.StageReply():
+                outcome = stage.reply(me, message.accept, room.spec.speaker_cap, now)
+                stage_events.replied(ctx.service, room, me, message.accept)
+            case ms.StageLeave():
+                outcome = stage.leave_stage(me, now)
+            case ms.Remove():
+                await self._remove(ctx, self._target(room, message.participant), message.ban)
+                return
+            case (
+                ms.StageInvite()
+                | ms.HandDismiss()
+                | ms.StageMoveOff()
+                | ms.Mute()
+                | ms.Unmute()
+                | ms.AskUnmute()
+                | ms.MakeCohost()
+            ):
+                target = self._target(room, message.participant)
+                outcome = self._moderate(ctx, me, target, message, now)
+            case _:
+                assert_never(message)
         await self._apply(ctx, outcome)
 
     def _moderate(
-        self, ctx: SessionContext, me: Participant, target: Participant, message: Any, now: float
+        self,
+        ctx: SessionContext,
+        me: Participant,
+        target: Participant,
+        message: ms.StageInvite
+        | ms.HandDismiss
+        | ms.StageMoveOff
+        | ms.Mute
+        | ms.Unmute
+        | ms.AskUnmute
+        | ms.MakeCohost,
+        now: float,
     ) -> Outcome:
         stage, cap = ctx.room.stage, ctx.room.spec.speaker_cap
-        if isinstance(message, ms.StageInvite):
-            outcome = stage.invite(me, target, cap)
-            stage_events.invited(
-                ctx.service,
-                ctx.room,
-                target,
-                me.member_id,
-                hand_raised=stage.hand_raised(target.participant_id),
-            )
-            ctx.room.broadcast(
-                *out.stage_self(self_json(ctx.room, target.participant_id), by=me.to_json()),
-                only=[target.participant_id],
-            )
-            return outcome
-        if isinstance(message, ms.HandDismiss):
-            outcome = stage.dismiss(me, target)
-            self._tell_self(ctx.room, target.participant_id)
-            return outcome
-        if isinstance(message, ms.StageMoveOff):
-            return stage.move_off(me, target, now)
-        if isinstance(message, ms.Mute):
-            outcome = stage.mute(me, target)
-            if outcome.mutes:
-                stage_events.muted(
+        match message:
+            case ms.StageInvite():
+                outcome = stage.invite(me, target, cap)
+                stage_events.invited(
                     ctx.service,
                     ctx.room,
                     target,
                     me.member_id,
-                    muted=True,
-                    self_mute=me.participant_id == target.participant_id,
+                    hand_raised=stage.hand_raised(target.participant_id),
                 )
-            return outcome
-        if isinstance(message, ms.Unmute):
-            outcome = stage.unmute(me, target)
-            if outcome.mutes:
-                stage_events.muted(
-                    ctx.service, ctx.room, target, me.member_id, muted=False, self_mute=True
+                ctx.room.broadcast(
+                    *out.stage_self(self_json(ctx.room, target.participant_id), by=me.to_json()),
+                    only=[target.participant_id],
                 )
-            return outcome
-        if isinstance(message, ms.AskUnmute):
-            outcome = stage.ask_unmute(me, target)
-            ctx.room.broadcast(*out.unmute_request(me.to_json()), only=[target.participant_id])
-            return outcome
-        if isinstance(message, ms.MakeCohost):
-            return stage.make_cohost(me, target, cap, now)
-        raise AssertionError(f"unhandled stage message {type(message).__name__}")
+                return outcome
+            case ms.HandDismiss():
+                outcome = stage.dismiss(me, target)
+                self._tell_self(ctx.room, target.participant_id)
+                return outcome
+            case ms.StageMoveOff():
+                return stage.move_off(me, target, now)
+            case ms.Mute():
+                outcome = stage.mute(me, target)
+                if outcome.mutes:
+                    stage_events.muted(
+                        ctx.service,
+                        ctx.room,
+                        target,
+                        me.member_id,
+                        muted=True,
+                        self_mute=me.participant_id == target.participant_id,
+                    )
+                return outcome
+            case ms.Unmute():
+                outcome = stage.unmute(me, target)
+                if outcome.mutes:
+                    stage_events.muted(
+                        ctx.service, ctx.room, target, me.member_id, muted=False, self_mute=True
+                    )
+                return outcome
+            case ms.AskUnmute():
+                outcome = stage.ask_unmute(me, target)
+                ctx.room.broadcast(*out.unmute_request(me.to_json()), only=[target.participant_id])
+                return outcome
+            case ms.MakeCohost():
+                return stage.make_cohost(me, target, cap, now)
+            case _:
+                assert_never(message)
 
     # --- actions that wait on Redis -----------------------------------------------------
 
