@@ -4,14 +4,14 @@ and time zone, on whole-number axes."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, expect
 
 from tests.browser.conftest import SalonServer
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -42,19 +42,23 @@ async def test_the_dashboard_shows_the_hook_funnel_of_the_last_sessions(
                 body = {"visitor": f"v-{code}-{n}"}
                 await salon_server.admin("POST", f"/api/hooks/{code}/visit", body)
     await salon_server.admin("POST", "/api/hooks/dh-l1/register", {"name": "Lin Hook"})
+
     # The funnel is kept from the event stream, in the background.
-    deadline = time.monotonic() + SEEN_MS / 1000
-    while True:
-        funnel = await salon_server.admin("GET", "/api/metrics/hooks")
+    def complete(funnel: dict[str, Any]) -> bool:
         counts = {link["code"]: link for link in funnel["links"]}
-        if counts.get("dh-l1", {}).get("registrations") == 1 and all(
+        return counts.get("dh-l1", {}).get("registrations") == 1 and all(
             counts.get(code, {}).get("visits") == n
             for _, _, _, visits in (EARLIER, LATER)
             for code, n in visits.items()
-        ):
-            break
-        assert time.monotonic() < deadline, funnel
-        await asyncio.sleep(0.25)
+        )
+
+    await eventually(
+        lambda: salon_server.admin("GET", "/api/metrics/hooks"),
+        until=complete,
+        timeout=SEEN_MS / 1000,
+        interval=0.25,
+        what="every visit and the registration in the funnel",
+    )
 
     context = await browser.new_context(
         viewport={"width": 1366, "height": 900}, locale="zh-CN", timezone_id=ZONE

@@ -6,8 +6,6 @@ small (two invitations, a handful of members): exactly where the bugs showed.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import IN_THE_ROOM, OpenRoom, SalonServer
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -46,13 +45,14 @@ async def metrics_when(
     salon_server: SalonServer, ready: Callable[[dict[str, Any]], bool]
 ) -> dict[str, Any]:
     """``/api/metrics`` once ``ready`` holds for it: the scorer works in the background."""
-    deadline = time.monotonic() + SEEN_MS / 1000
-    while True:
-        metrics: dict[str, Any] = await salon_server.admin("GET", "/api/metrics")
-        if ready(metrics):
-            return metrics
-        assert time.monotonic() < deadline, f"metrics never got there: {metrics}"
-        await asyncio.sleep(0.25)
+    metrics: dict[str, Any] = await eventually(
+        lambda: salon_server.admin("GET", "/api/metrics"),
+        until=ready,
+        timeout=SEEN_MS / 1000,
+        interval=0.25,
+        what="the metrics ready",
+    )
+    return metrics
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,12 +39,10 @@ async def negotiate(ws: Socket, pc: RTCPeerConnection, name: str, ref: str) -> N
 
 
 async def until_metric(client: TestClient[Any, Any], name: str, above: float) -> float:
-    for _ in range(200):
-        value = await metric(client, name)
-        if value > above:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{name} stayed at {above}")
+    value: float = await eventually(
+        lambda: metric(client, name), until=lambda v: v > above, what=f"{name} above {above}"
+    )
+    return value
 
 
 async def test_media_counters_do_not_fall_when_a_room_closes(
