@@ -16,7 +16,6 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from redis.asyncio import Redis
 
 from server.engagement.events import Event
 from server.engagement.funnel_hooks import HookFunnelFeed
@@ -47,7 +46,7 @@ from server.http.rewards import PATHS as REWARD_PATHS
 from server.http.rewards import RewardsApi
 from server.http.tiers import TiersApi
 from server.http.webhooks import WebhooksApi
-from server.redis_client import connect
+from server.redis_client import RedisClient, connect, disconnect
 from server.rooms.bans import BanStore
 from server.rooms.click_store import ClickStore
 from server.rooms.media_ice import IcePolicy
@@ -70,7 +69,7 @@ logger = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
-REDIS = web.AppKey("redis", Redis)
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
 SERVICE = web.AppKey("service", RoomService)
 RECORDER = web.AppKey("recorder", EventRecorder)
 SETTINGS = web.AppKey("settings", Settings)
@@ -164,7 +163,7 @@ def create_app(settings: Settings) -> web.Application:
         # client's connections ends the read, so stopping is bounded.
         stopping = asyncio.ensure_future(scorer.stop())
         await asyncio.sleep(0)
-        await scorer_redis.connection_pool.disconnect()
+        await disconnect(scorer_redis)
         await stopping
         await scorer_redis.aclose()
 
@@ -221,11 +220,7 @@ def create_app(settings: Settings) -> web.Application:
     # Bans and removals ordered over REST or the CLI, on any node (server/rooms/removals.py).
     # Its own client: the subscription holds a connection, and blocking reads must not
     # meet the gate's socket timeout.
-    listener_redis = Redis.from_url(
-        settings.redis.url,
-        socket_connect_timeout=settings.redis.timeout,
-        health_check_interval=10,
-    )
+    listener_redis = connect(settings.redis.url, settings.redis.timeout, read_timeout=0)
     removals = RemovalListener(listener_redis, service, bans)
     app[REMOVALS] = removals
 

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server import operations as ops
@@ -24,6 +23,7 @@ from server.cli import rewards as rewards_cli
 from server.engagement.members import TIER_NAMES, MemberStore
 from server.http.common import text_code
 from server.ids import MemberId
+from server.redis_client import RedisClient, connect
 from server.rooms.bans import BanStore
 from server.rooms.store import RoomStore
 from server.settings import Settings, SettingsError, load_settings
@@ -143,8 +143,8 @@ def _settings(args: argparse.Namespace, need_secret: bool) -> Settings:
     )
 
 
-async def _with_redis(settings: Settings, work: Callable[[Redis], Awaitable[Any]]) -> Any:
-    redis = Redis.from_url(settings.redis.url, socket_connect_timeout=5, socket_timeout=5)
+async def _with_redis(settings: Settings, work: Callable[[RedisClient], Awaitable[Any]]) -> Any:
+    redis = connect(settings.redis.url, 5)
     try:
         return await work(redis)
     finally:
@@ -156,7 +156,7 @@ def _print_json(data: Any) -> None:
 
 
 async def _operate(args: argparse.Namespace, settings: Settings) -> int:
-    async def work(redis: Redis) -> int:
+    async def work(redis: RedisClient) -> int:
         members, rooms = MemberStore(redis), RoomStore(redis)
         if args.command == "bans":
             return await _bans(args, BanStore(redis), redis)
@@ -199,7 +199,7 @@ async def _operate(args: argparse.Namespace, settings: Settings) -> int:
     return result
 
 
-async def _bans(args: argparse.Namespace, store: BanStore, redis: Redis) -> int:
+async def _bans(args: argparse.Namespace, store: BanStore, redis: RedisClient) -> int:
     if args.action == "list":
         for member_id in await ops.list_bans(store, args.room_id):
             print(member_id)

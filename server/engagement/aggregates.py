@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from server.engagement import keys
 from server.engagement.events import (
@@ -43,6 +43,7 @@ from server.engagement.events import (
 from server.engagement.rules import DAY_MS, Rules
 from server.engagement.scoring import INTERACTION_KINDS, MemberState, utc_day
 from server.ids import MemberId, is_valid_id
+from server.redis_client import ClusterScripts, RedisClient, script_target
 
 SESSION_TTL_MS: Final = 400 * DAY_MS
 SESSION_PARTS: Final = ("seen", "stats", "attendees", "participants", "buyers", "orders", "minutes")
@@ -250,11 +251,12 @@ def hour_of(ts_ms: int) -> str:
 class Aggregates:
     """Writes the metrics' aggregates for a batch of events and member states."""
 
-    def __init__(self, redis: Redis, rules: Rules) -> None:
+    def __init__(self, redis: RedisClient, rules: Rules) -> None:
         self._redis = redis
         self._rules = rules
         self._metrics = redis.register_script(METRICS_SCRIPT)
         self._session = redis.register_script(SESSION_SCRIPT)
+        self._scripts = ClusterScripts(redis, self._metrics, self._session)
 
     async def write(
         self,
@@ -298,6 +300,7 @@ class Aggregates:
             ],
             "old": str(now - SESSION_TTL_MS),
         }
+        await self._scripts.ready()
         async with self._redis.pipeline(transaction=False) as pipe:
             await self._metrics(
                 keys=[
@@ -313,7 +316,7 @@ class Aggregates:
                     keys.AT_RISK,
                 ],
                 args=[_json(payload)],
-                client=pipe,
+                client=script_target(pipe),
             )
             for name, entries in sessions.items():
                 room, _, session = name.partition(":")
@@ -329,9 +332,13 @@ class Aggregates:
                             }
                         )
                     ],
-                    client=pipe,
+                    client=script_target(pipe),
                 )
-            await pipe.execute()
+            try:
+                await pipe.execute()
+            except NoScriptError:
+                self._scripts.forget()
+                raise
 
 
 def _json(data: Any) -> str:

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import msgpack
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import (
@@ -69,6 +68,7 @@ from server.engagement.state_codec import (
 )
 from server.engagement.tiers import Verdict, evaluate, next_review
 from server.ids import MemberId
+from server.redis_client import ClusterScripts, RedisClient, script_target
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class Ledger:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         rules: Rules,
         review_ms: int = 6 * 3600 * 1000,
         clock: Callable[[], int] | None = None,
@@ -163,6 +163,7 @@ class Ledger:
         self._clock = clock or now_ms
         self._write = redis.register_script(WRITE_SCRIPT)
         self._read = redis.register_script(READ_SCRIPT)
+        self._scripts = ClusterScripts(redis, self._read, self._write)
 
     def now(self) -> int:
         return self._clock()
@@ -265,6 +266,7 @@ class Ledger:
         calls = self._calls(pending)
         old_before = now - APPLIED_RETENTION_MS
         names = msgpack.packb(list(STATE_FIELDS))
+        await self._scripts.ready()
         async with self._redis.pipeline(transaction=False) as pipe:
             for call in calls:
                 items = []
@@ -281,9 +283,11 @@ class Ledger:
                 await self._read(
                     keys=[k for m in call for k in member_keys(m)],
                     args=[names, msgpack.packb(items)],
-                    client=pipe,
+                    client=script_target(pipe),
                 )
             replies = await pipe.execute(raise_on_error=False)
+            if any(isinstance(r, NoScriptError) for r in replies):
+                self._scripts.forget()  # tried again with the batch, loaded first
         plans: dict[MemberId, _Plan] = {}
         for call, reply in zip(calls, replies, strict=True):
             if isinstance(reply, Exception):
@@ -414,15 +418,18 @@ class Ledger:
         if not writing:
             return set()
         calls = self._calls(writing)
+        await self._scripts.ready()
         async with self._redis.pipeline(transaction=False) as pipe:
             for call in calls:
                 items = [[str(plans[m].state.version), plans[m].writes] for m in call]
                 await self._write(
                     keys=[k for m in call for k in member_keys(m)],
                     args=[msgpack.packb(items)],
-                    client=pipe,
+                    client=script_target(pipe),
                 )
             results = await pipe.execute(raise_on_error=False)
+            if any(isinstance(r, NoScriptError) for r in results):
+                self._scripts.forget()  # tried again with the batch, loaded first
         conflicts: set[MemberId] = set()
         for call, result in zip(calls, results, strict=True):
             if isinstance(result, Exception):

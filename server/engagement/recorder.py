@@ -39,13 +39,13 @@ from collections import deque
 from pathlib import Path
 from typing import Final
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, encode
 from server.engagement.journal_writer import JournalWriter, open_journal
 from server.engagement.spill import Spill
 from server.engagement.tasks import Backoff, cancel_and_wait, check_cancelled
+from server.redis_client import RedisClient
 from server.settings import EngagementSettings
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class EventRecorder:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         settings: EngagementSettings,
         stream_key: str = STREAM_KEY,
     ) -> None:

@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server.engagement.events import EventKind, PurchaseError, new_event, now_ms, purchase_data
@@ -40,6 +39,7 @@ from server.http.common import (
 )
 from server.http.openapi import ID, Operation, obj, operation
 from server.ids import MemberId, RoomId, is_valid_id
+from server.redis_client import RedisClient
 from server.reward_ops import purchase_coupon
 from server.rewards_text import sentence
 from server.rooms.click_store import ClickStore
@@ -140,7 +140,7 @@ class CommerceApi:
         service: RoomService,
         interactions: Interactions,
         clicks: ClickStore,
-        redis: Redis,
+        redis: RedisClient,
         recorder: EventRecorder,
     ) -> None:
         self._settings = settings
