@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from redis.exceptions import RedisError
 
 from server.engagement.events import Event
 from server.engagement.funnel_hooks import HookFunnelFeed
@@ -46,7 +47,7 @@ from server.http.rewards import PATHS as REWARD_PATHS
 from server.http.rewards import RewardsApi
 from server.http.tiers import TiersApi
 from server.http.webhooks import WebhooksApi
-from server.redis_client import RedisClient, connect, disconnect
+from server.redis_client import RedisClient, connect, disconnect, ready
 from server.rooms.bans import BanStore
 from server.rooms.click_store import ClickStore
 from server.rooms.media_ice import IcePolicy
@@ -109,7 +110,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=256 * 1024, middlewares=[api_errors])
     app[SETTINGS] = settings
     redis = connect(settings.redis.url, settings.redis.timeout)
-    recorder = EventRecorder(redis, settings.engagement)
+    recorder = EventRecorder(redis, settings.engagement, wait_replicas=settings.redis.wait_replicas)
     rules = load_rules(settings.tiers.rules_file)
     members = MemberStore(redis, rules.half_life_ms)
     rooms = RoomStore(redis)
@@ -128,6 +129,13 @@ def create_app(settings: Settings) -> web.Application:
     app[SERVICE] = service
 
     async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+        # A cluster client learns the slot map (and the command table) on first use:
+        # done here, not inside the first join's time budget. A Redis that is down now is
+        # the gate's business later (it refuses ``unavailable``), not a reason not to start.
+        try:
+            await asyncio.wait_for(ready(redis), settings.redis.timeout * 5)
+        except (RedisError, OSError, TimeoutError) as exc:
+            logger.warning("redis: not reachable at start-up (%s)", type(exc).__name__)
         yield
         await redis.aclose()
 

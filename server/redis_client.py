@@ -21,7 +21,8 @@ Everything else in Salon takes a :data:`RedisClient`, which is either kind.
 from __future__ import annotations
 
 import contextlib
-from typing import Final, TypeAlias, cast
+from collections.abc import Sequence
+from typing import Final, TypeAlias
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
@@ -31,11 +32,16 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, KeyT
 
 # Seconds between two checks (a PING) of a connection that has been idle that long.
 HEALTH_CHECK_INTERVAL: Final = 10
 # Connections a client keeps at most; more callers wait for one (up to ``timeout``).
 MAX_CONNECTIONS: Final = 100
+# redis-py's cluster client has no blocking pool: past this many connections to one node
+# a command fails at once (``MaxConnectionsError``) instead of waiting. A burst of joins
+# must wait, not be refused, so the cap per node is far above the one-Redis pool's.
+CLUSTER_MAX_CONNECTIONS: Final = 1000
 CLUSTER_SCHEMES: Final = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 # The client every Salon module takes: one Redis, or a Redis Cluster.
@@ -79,7 +85,7 @@ def connect(url: str, timeout: float, *, read_timeout: float | None = None) -> R
     return RedisCluster.from_url(
         f"{plain}://{creds}{host}:{port}",
         startup_nodes=[ClusterNode(h, p) for h, p in seeds],
-        max_connections=MAX_CONNECTIONS,
+        max_connections=CLUSTER_MAX_CONNECTIONS,
         socket_timeout=timeout if read_timeout is None else (read_timeout or None),
         socket_connect_timeout=timeout,
         health_check_interval=HEALTH_CHECK_INTERVAL,
@@ -118,11 +124,22 @@ def decodes_responses(client: RedisClient) -> bool:
     return bool(client.connection_pool.connection_kwargs.get("decode_responses"))
 
 
-def script_target(pipe: Pipeline | ClusterPipeline) -> RedisClient:
-    """A pipeline as the ``client=`` an ``AsyncScript`` takes. redis-py types that argument
-    as a client, yet queues the EVALSHA on either kind of pipeline; on a cluster pipeline
-    it does not load the script first: call :meth:`ClusterScripts.ready` before."""
-    return cast(RedisClient, pipe)
+async def queue_script(
+    pipe: Pipeline | ClusterPipeline,
+    script: AsyncScript,
+    keys: Sequence[KeyT],
+    args: Sequence[EncodableT],
+) -> None:
+    """Queue one call of ``script`` on either kind of pipeline.
+
+    redis-py's cluster pipeline refuses ``evalsha`` by name (and would not load the
+    script): there the EVALSHA is queued as a raw command, routed by its keys, after
+    :meth:`ClusterScripts.ready` loaded the script on every primary. On one Redis the
+    pipeline loads the script itself before it runs."""
+    if isinstance(pipe, ClusterPipeline):
+        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+    else:
+        await script(keys=keys, args=args, client=pipe)
 
 
 class ClusterScripts:
@@ -153,3 +170,11 @@ class ClusterScripts:
 
     def forget(self) -> None:
         self._loaded.clear()
+
+
+async def ready(client: RedisClient) -> None:
+    """Make sure a cluster client knows the slot map: it learns it on its first command,
+    but a subscription opened before any command fails (redis-py's ``KeyError`` on the
+    channel's slot). Nothing to do on one Redis; a no-op once done."""
+    if isinstance(client, RedisCluster):
+        await client.initialize()

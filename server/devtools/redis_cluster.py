@@ -102,6 +102,13 @@ class EmbeddedCluster:
         self.processes[port].wait()
         self.killed.add(port)
 
+    def revive(self, port: int) -> None:
+        """Start a killed node again on its port and config: it rejoins as a replica."""
+        exe = shutil.which("redis-server") or "redis-server"
+        self.processes[port] = _spawn(exe, port, self.workdir)
+        _wait_ping(port, self.processes[port])
+        self.killed.discard(port)
+
     def wait_ok(self, timeout: float = 30.0) -> None:
         """Wait until every live node says the cluster is ok."""
         wait_ok(self.live_ports(), timeout)
@@ -139,7 +146,7 @@ def wait_ok(ports: list[int], timeout: float = 30.0) -> None:
 
 def _spawn(exe: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
     node_dir = workdir / str(port)
-    node_dir.mkdir()
+    node_dir.mkdir(exist_ok=True)
     return subprocess.Popen(
         [
             exe,

@@ -43,7 +43,7 @@ from server.engagement.events import (
 from server.engagement.rules import DAY_MS, Rules
 from server.engagement.scoring import INTERACTION_KINDS, MemberState, utc_day
 from server.ids import MemberId, is_valid_id
-from server.redis_client import ClusterScripts, RedisClient, script_target
+from server.redis_client import ClusterScripts, RedisClient, queue_script
 
 SESSION_TTL_MS: Final = 400 * DAY_MS
 SESSION_PARTS: Final = ("seen", "stats", "attendees", "participants", "buyers", "orders", "minutes")
@@ -302,7 +302,9 @@ class Aggregates:
         }
         await self._scripts.ready()
         async with self._redis.pipeline(transaction=False) as pipe:
-            await self._metrics(
+            await queue_script(
+                pipe,
+                self._metrics,
                 keys=[
                     keys.PROJECTION,
                     keys.TOTALS,
@@ -316,11 +318,12 @@ class Aggregates:
                     keys.AT_RISK,
                 ],
                 args=[_json(payload)],
-                client=script_target(pipe),
             )
             for name, entries in sessions.items():
                 room, _, session = name.partition(":")
-                await self._session(
+                await queue_script(
+                    pipe,
+                    self._session,
                     keys=[keys.session_key(name, part) for part in SESSION_PARTS],
                     args=[
                         _json(
@@ -332,7 +335,6 @@ class Aggregates:
                             }
                         )
                     ],
-                    client=script_target(pipe),
                 )
             try:
                 await pipe.execute()

@@ -68,7 +68,7 @@ from server.engagement.state_codec import (
 )
 from server.engagement.tiers import Verdict, evaluate, next_review
 from server.ids import MemberId
-from server.redis_client import ClusterScripts, RedisClient, script_target
+from server.redis_client import ClusterScripts, RedisClient, queue_script
 
 logger = logging.getLogger(__name__)
 
@@ -280,10 +280,11 @@ class Ledger:
                             [e.id for e in events if e.ts_ms < old_before] if self._history else [],
                         ]
                     )
-                await self._read(
+                await queue_script(
+                    pipe,
+                    self._read,
                     keys=[k for m in call for k in member_keys(m)],
                     args=[names, msgpack.packb(items)],
-                    client=script_target(pipe),
                 )
             replies = await pipe.execute(raise_on_error=False)
             if any(isinstance(r, NoScriptError) for r in replies):
@@ -422,10 +423,11 @@ class Ledger:
         async with self._redis.pipeline(transaction=False) as pipe:
             for call in calls:
                 items = [[str(plans[m].state.version), plans[m].writes] for m in call]
-                await self._write(
+                await queue_script(
+                    pipe,
+                    self._write,
                     keys=[k for m in call for k in member_keys(m)],
                     args=[msgpack.packb(items)],
-                    client=script_target(pipe),
                 )
             results = await pipe.execute(raise_on_error=False)
             if any(isinstance(r, NoScriptError) for r in results):

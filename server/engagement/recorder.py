@@ -39,6 +39,7 @@ from collections import deque
 from pathlib import Path
 from typing import Final
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, encode
@@ -64,6 +65,15 @@ return #ARGV - 2
 """
 
 
+# Milliseconds a batch waits for its replicas (``redis.wait_replicas``) before it counts
+# as not written and is tried again.
+REPLICA_WAIT_MS: Final = 1000
+
+
+class NotReplicated(RedisError):
+    """Fewer replicas than ``redis.wait_replicas`` took a batch in time."""
+
+
 class EventRecorder:
     """Buffers events in memory (then on disk) and writes them to the stream."""
 
@@ -72,11 +82,13 @@ class EventRecorder:
         redis: RedisClient,
         settings: EngagementSettings,
         stream_key: str = STREAM_KEY,
+        wait_replicas: int = 0,
     ) -> None:
         self._redis = redis
         self._settings = settings
         self._stream_key = stream_key
         self._xadd = redis.register_script(XADD_SCRIPT)
+        self._wait_replicas = wait_replicas
         self._buffer: deque[bytes] = deque()
         self._inflight: list[bytes] = []
         self._wakeup = asyncio.Event()
@@ -400,6 +412,8 @@ class EventRecorder:
                 keys=[self._stream_key],
                 args=[self._settings.stream_maxlen, STREAM_FIELD, *self._inflight],
             )
+            if self._wait_replicas:
+                await self._replicated()
         except BaseException as exc:
             # Cancelled or failed: the batch may or may not be in Redis. Keep it, in order.
             self._buffer.extendleft(reversed(self._inflight))
@@ -418,6 +432,22 @@ class EventRecorder:
                 self.spill_depth,
             )
         return True
+
+    async def _replicated(self) -> None:
+        """Wait until ``wait_replicas`` replicas of the stream's master hold the batch, or
+        raise (the batch is then written again: the scorer skips the duplicates by id)."""
+        timeout_ms = REPLICA_WAIT_MS
+        if isinstance(self._redis, RedisCluster):
+            node = self._redis.get_node_from_key(self._stream_key)
+            acked = await self._redis.execute_command(
+                "WAIT", self._wait_replicas, timeout_ms, target_nodes=node
+            )
+        else:
+            acked = await self._redis.execute_command(  # type: ignore[no-untyped-call]
+                "WAIT", self._wait_replicas, timeout_ms
+            )
+        if int(acked) < self._wait_replicas:
+            raise NotReplicated(f"{acked} of {self._wait_replicas} replicas have the batch")
 
     def _note_failure(self, exc: Exception) -> None:
         self.failures += 1

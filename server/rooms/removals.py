@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from server.engagement.events import EventKind
 from server.ids import MemberId, RoomId, is_valid_id
-from server.redis_client import RedisClient, disconnect
+from server.redis_client import RedisClient, disconnect, ready
 from server.rooms.bans import BanStore
 from server.rooms.errors import Removed, StoreUnavailable
 from server.rooms.service import RoomService
@@ -111,8 +111,10 @@ class RemovalListener:
     async def _run(self) -> None:
         quiet = False  # one warning per outage, not one per retry
         while not self._stop.is_set():
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = None
             try:
+                await ready(self._redis)
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
                 await pubsub.subscribe(CHANNEL)
                 await self._reconcile()
                 self.subscribed.set()
@@ -134,11 +136,12 @@ class RemovalListener:
                 quiet = True
             finally:
                 self.subscribed.clear()
-                with contextlib.suppress(RedisError, OSError, TimeoutError):
-                    await asyncio.wait_for(
-                        pubsub.aclose(),  # type: ignore[no-untyped-call]
-                        STOP_TIMEOUT,
-                    )
+                if pubsub is not None:
+                    with contextlib.suppress(RedisError, OSError, TimeoutError):
+                        await asyncio.wait_for(
+                            pubsub.aclose(),  # type: ignore[no-untyped-call]
+                            STOP_TIMEOUT,
+                        )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), RETRY_DELAY)
 
