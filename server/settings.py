@@ -37,9 +37,9 @@ class RedisSettings:
     url: str = "redis://127.0.0.1:6379/0"
     # Seconds a gate read may take before the join is refused as unavailable.
     timeout: float = 2.0
-    # Replicas that must hold a batch of events before the recorder counts it written
-    # (WAIT after the XADD; 0: no wait). With 1, a master killed right after a write loses
-    # no acknowledged event: its replica, which takes over, has it (docs/cluster.md).
+    # Replicas a batch of events waits for (up to 1 s, WAIT after the XADD) before the
+    # recorder counts it written; 0: no wait. With 1, a master killed right after a write
+    # loses no written event: its replica, which takes over, has it (docs/cluster.md).
     wait_replicas: int = 0
 
 

@@ -65,13 +65,8 @@ return #ARGV - 2
 """
 
 
-# Milliseconds a batch waits for its replicas (``redis.wait_replicas``) before it counts
-# as not written and is tried again.
+# Milliseconds a batch waits for its replicas (``redis.wait_replicas``) at most.
 REPLICA_WAIT_MS: Final = 1000
-
-
-class NotReplicated(RedisError):
-    """Fewer replicas than ``redis.wait_replicas`` took a batch in time."""
 
 
 class EventRecorder:
@@ -89,6 +84,7 @@ class EventRecorder:
         self._stream_key = stream_key
         self._xadd = redis.register_script(XADD_SCRIPT)
         self._wait_replicas = wait_replicas
+        self._unreplicated = False
         self._buffer: deque[bytes] = deque()
         self._inflight: list[bytes] = []
         self._wakeup = asyncio.Event()
@@ -434,8 +430,10 @@ class EventRecorder:
         return True
 
     async def _replicated(self) -> None:
-        """Wait until ``wait_replicas`` replicas of the stream's master hold the batch, or
-        raise (the batch is then written again: the scorer skips the duplicates by id)."""
+        """Wait up to ``REPLICA_WAIT_MS`` until ``wait_replicas`` replicas of the stream's
+        master hold the batch. A master with fewer live replicas (one just took over from
+        a dead master, say) is warned about and the batch counts as written: writing it
+        again would only grow the stream with duplicates, and no replica could be lost."""
         timeout_ms = REPLICA_WAIT_MS
         if isinstance(self._redis, RedisCluster):
             node = self._redis.get_node_from_key(self._stream_key)
@@ -446,8 +444,16 @@ class EventRecorder:
             acked = await self._redis.execute_command(  # type: ignore[no-untyped-call]
                 "WAIT", self._wait_replicas, timeout_ms
             )
-        if int(acked) < self._wait_replicas:
-            raise NotReplicated(f"{acked} of {self._wait_replicas} replicas have the batch")
+        short = int(acked) < self._wait_replicas
+        if short and not self._unreplicated:
+            logger.warning(
+                "events written on a master with %s of %d replicas: not replicated yet",
+                acked,
+                self._wait_replicas,
+            )
+        elif not short and self._unreplicated:
+            logger.info("events replicated again")
+        self._unreplicated = short
 
     def _note_failure(self, exc: Exception) -> None:
         self.failures += 1
