@@ -18,6 +18,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from redis.exceptions import RedisError
 
+from server.cluster.heartbeat import Heartbeat
+from server.cluster.registry import Load, NodeRegistry
 from server.engagement.events import Event
 from server.engagement.funnel_hooks import HookFunnelFeed
 from server.engagement.ledger import TierChange
@@ -71,6 +73,7 @@ logger = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
+HEARTBEAT = web.AppKey("heartbeat", Heartbeat)
 SERVICE = web.AppKey("service", RoomService)
 RECORDER = web.AppKey("recorder", EventRecorder)
 SETTINGS = web.AppKey("settings", Settings)
@@ -287,6 +290,26 @@ def create_app(settings: Settings) -> web.Application:
             "events_written": recorder.written,
             "loop_lag": lag.last,
         }
+
+    # This node in the node registry (server/cluster/): registered at start, a heartbeat
+    # with its load, gone on an orderly stop.
+    def node_load() -> Load:
+        figures = read_metrics()
+        people = sum(figures["participants"].values())
+        return Load(figures["rooms"], people, figures["subscribers"])
+
+    heartbeat = Heartbeat(NodeRegistry(redis, settings.node.ttl), settings, node_load)
+    app[HEARTBEAT] = heartbeat
+
+    async def heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
+        if not settings.node.register:
+            yield
+            return
+        await heartbeat.start()
+        yield
+        await heartbeat.stop()
+
+    app.cleanup_ctx.append(heartbeat_ctx)
 
     async def room_page(request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_DIR / "room.html", headers=PAGE_HEADERS)

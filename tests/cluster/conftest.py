@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio.cluster import RedisCluster
 
 from server.devtools.redis_cluster import EmbeddedCluster, start_cluster
+from server.devtools.redis_embed import EmbeddedRedis, start_redis
 from server.redis_client import RedisClient
 from server.redis_client import connect as redis_connect
 from tests.functional.conftest import (
@@ -78,3 +79,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         name = getattr(item, "originalname", item.name)
         if "tests/cluster/" in str(item.path) and name in SINGLE_REDIS_ONLY:
             item.add_marker(pytest.mark.skip(reason=SINGLE_REDIS_ONLY[name]))
+
+
+@pytest.fixture(scope="session")
+def single_redis() -> Iterator[EmbeddedRedis]:
+    """One plain redis-server, for tests run on both kinds (``backend``)."""
+    with start_redis() as server:
+        yield server
+
+
+@pytest.fixture(params=["redis", "cluster"])
+async def backend(
+    request: pytest.FixtureRequest, redis_cluster: EmbeddedCluster, single_redis: EmbeddedRedis
+) -> AsyncIterator[tuple[str, RedisClient]]:
+    """``(url, client)`` on one Redis, then on the cluster: the same test on both."""
+    url = single_redis.url if request.param == "redis" else redis_cluster.url
+    if request.param == "cluster":
+        await asyncio.to_thread(redis_cluster.wait_ok)
+    client = redis_connect(url, 5.0)
+    if isinstance(client, RedisCluster):
+        await flush(client)
+    else:
+        await client.flushdb()
+    try:
+        yield url, client
+    finally:
+        await client.aclose()
