@@ -5,10 +5,17 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.salon-installed
 APT     := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run test check lint typecheck bench bench-chat bench-ingest fuzz deps system-deps test-system-deps screenshots clean
+.PHONY: run cluster test check lint typecheck bench bench-chat bench-ingest fuzz deps system-deps haproxy-deps test-system-deps screenshots clean
 
 run: deps system-deps
 	$(BIN)/python -m server.devtools.dev
+
+# A local Redis Cluster (6 redis-server), NODES Salon nodes and HAProxy round-robin on
+# CLUSTER_PORT (server/devtools/cluster.py, docs/cluster.md); Ctrl-C stops all.
+NODES        ?= 2
+CLUSTER_PORT ?= 8080
+cluster: deps system-deps haproxy-deps
+	$(BIN)/python -m server.devtools.cluster --nodes $(NODES) --port $(CLUSTER_PORT)
 
 test: deps test-system-deps
 	bash scripts/netns-run $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -48,7 +55,10 @@ $(STAMP): pyproject.toml
 system-deps:
 	@command -v redis-server >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q redis-server; }
 
-test-system-deps: system-deps
+haproxy-deps:
+	@command -v haproxy >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q haproxy; }
+
+test-system-deps: system-deps haproxy-deps
 	@command -v chromium >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q chromium; }
 	@command -v ip >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q iproute2; }
 	@# Without them headless Chromium draws emoji and Chinese as empty boxes.

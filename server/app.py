@@ -16,8 +16,10 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from server.cluster.heartbeat import Heartbeat
+from server.cluster.registry import Load, NodeRegistry
 from server.engagement.events import Event
 from server.engagement.funnel_hooks import HookFunnelFeed
 from server.engagement.ledger import TierChange
@@ -47,7 +49,7 @@ from server.http.rewards import PATHS as REWARD_PATHS
 from server.http.rewards import RewardsApi
 from server.http.tiers import TiersApi
 from server.http.webhooks import WebhooksApi
-from server.redis_client import connect
+from server.redis_client import RedisClient, connect, disconnect, ready
 from server.rooms.bans import BanStore
 from server.rooms.bus import LocalRoomBus
 from server.rooms.click_store import ClickStore
@@ -73,7 +75,8 @@ logger = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
-REDIS = web.AppKey("redis", Redis)
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
+HEARTBEAT = web.AppKey("heartbeat", Heartbeat)
 SERVICE = web.AppKey("service", RoomService)
 RECORDER = web.AppKey("recorder", EventRecorder)
 SETTINGS = web.AppKey("settings", Settings)
@@ -120,7 +123,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=256 * 1024, middlewares=[api_errors])
     app[SETTINGS] = settings
     redis = connect(settings.redis.url, settings.redis.timeout)
-    recorder = EventRecorder(redis, settings.engagement)
+    recorder = EventRecorder(redis, settings.engagement, wait_replicas=settings.redis.wait_replicas)
     rules = load_rules(settings.tiers.rules_file)
     members = MemberStore(redis, rules.half_life_ms)
     rooms = RoomStore(redis)
@@ -147,6 +150,13 @@ def create_app(settings: Settings) -> web.Application:
     app[SERVICE] = service
 
     async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+        # A cluster client learns the slot map (and the command table) on first use:
+        # done here, not inside the first join's time budget. A Redis that is down now is
+        # the gate's business later (it refuses ``unavailable``), not a reason not to start.
+        try:
+            await asyncio.wait_for(ready(redis), settings.redis.timeout * 5)
+        except (RedisError, OSError, TimeoutError) as exc:
+            logger.warning("redis: not reachable at start-up (%s)", type(exc).__name__)
         yield
         await redis.aclose()
 
@@ -182,7 +192,7 @@ def create_app(settings: Settings) -> web.Application:
         # client's connections ends the read, so stopping is bounded.
         stopping = asyncio.ensure_future(scorer.stop())
         await asyncio.sleep(0)
-        await scorer_redis.connection_pool.disconnect()
+        await disconnect(scorer_redis)
         await stopping
         await scorer_redis.aclose()
 
@@ -251,11 +261,7 @@ def create_app(settings: Settings) -> web.Application:
     # Bans and removals ordered over REST or the CLI, on any node (server/rooms/removals.py).
     # Its own client: the subscription holds a connection, and blocking reads must not
     # meet the gate's socket timeout.
-    listener_redis = Redis.from_url(
-        settings.redis.url,
-        socket_connect_timeout=settings.redis.timeout,
-        health_check_interval=10,
-    )
+    listener_redis = connect(settings.redis.url, settings.redis.timeout, read_timeout=0)
     removals = RemovalListener(listener_redis, service, bans)
     app[REMOVALS] = removals
 
@@ -308,6 +314,26 @@ def create_app(settings: Settings) -> web.Application:
             "events_written": recorder.written,
             "loop_lag": lag.last,
         }
+
+    # This node in the node registry (server/cluster/): registered at start, a heartbeat
+    # with its load, gone on an orderly stop.
+    def node_load() -> Load:
+        figures = read_metrics()
+        people = sum(figures["participants"].values())
+        return Load(figures["rooms"], people, figures["subscribers"])
+
+    heartbeat = Heartbeat(NodeRegistry(redis, settings.node.ttl), settings, node_load)
+    app[HEARTBEAT] = heartbeat
+
+    async def heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
+        if not settings.node.register:
+            yield
+            return
+        await heartbeat.start()
+        yield
+        await heartbeat.stop()
+
+    app.cleanup_ctx.append(heartbeat_ctx)
 
     async def room_page(request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_DIR / "room.html", headers=PAGE_HEADERS)

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from redis.asyncio import Redis
-
 from server.engagement.members import TIER_NAMES, Member, MemberStore, Tier
 from server.ids import MemberId, RoomId, is_valid_id
+from server.redis_client import RedisClient
 from server.rooms.bans import BanStore
 from server.rooms.model import Role, RoomSpec
 from server.rooms.removals import Removal, publish_removal
@@ -147,7 +146,7 @@ async def unban(store: BanStore, room_id: Any, member_id: Any) -> bool:
     return await store.unban(rid, MemberId(check_id(member_id, "member id")))
 
 
-async def ban(store: BanStore, redis: Redis, room_id: Any, member_id: Any) -> int:
+async def ban(store: BanStore, redis: RedisClient, room_id: Any, member_id: Any) -> int:
     """Ban the member, then expel them from the room on whichever node they are.
 
     Returns the number of nodes that received the order (``server/rooms/removals.py``)."""
@@ -157,7 +156,7 @@ async def ban(store: BanStore, redis: Redis, room_id: Any, member_id: Any) -> in
     return await publish_removal(redis, Removal(rid, mid, banned=True))
 
 
-async def remove(redis: Redis, room_id: Any, member_id: Any) -> int:
+async def remove(redis: RedisClient, room_id: Any, member_id: Any) -> int:
     """Expel the member from the room now, without a ban (they may rejoin)."""
     rid = RoomId(check_id(room_id, "room id"))
     mid = MemberId(check_id(member_id, "member id"))

@@ -11,26 +11,100 @@ fails the retry too, so the gate still fails closed.
 The pool blocks: a burst of joins larger than the pool (300 members at once, say) waits
 up to ``timeout`` for a free connection instead of being refused at once, which is what
 redis-py's default pool does past its size.
+
+A URL whose scheme is ``redis+cluster://`` (or ``rediss+cluster://``) names one or more
+seed nodes of a Redis Cluster (``redis+cluster://h1:7000,h2:7001``) and builds redis-py's
+``RedisCluster`` with the same timeouts and retry; the client discovers the other nodes.
+Everything else in Salon takes a :data:`RedisClient`, which is either kind.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import contextlib
+from collections.abc import Sequence
+from typing import Final, TypeAlias
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.typing import EncodableT, KeyT
 
 # Seconds between two checks (a PING) of a connection that has been idle that long.
 HEALTH_CHECK_INTERVAL: Final = 10
 # Connections a client keeps at most; more callers wait for one (up to ``timeout``).
 MAX_CONNECTIONS: Final = 100
+# redis-py's cluster client has no blocking pool: past this many connections to one node
+# a command fails at once (``MaxConnectionsError``) instead of waiting. A burst of joins
+# must wait, not be refused, so the cap per node is far above the one-Redis pool's.
+CLUSTER_MAX_CONNECTIONS: Final = 1000
+CLUSTER_SCHEMES: Final = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+# The client every Salon module takes: one Redis, or a Redis Cluster.
+RedisClient: TypeAlias = Redis | RedisCluster
 
 
-def connect(url: str, timeout: float, *, read_timeout: float | None = None) -> Redis:
+class RedisUrlError(ValueError):
+    """A Redis URL Salon cannot use (the sentence names what is wrong)."""
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.partition("://")[0].lower() in CLUSTER_SCHEMES
+
+
+def cluster_seeds(url: str) -> tuple[str, list[tuple[str, int]], str]:
+    """Split ``redis+cluster://[user:pass@]h1:p1,h2:p2`` into the plain scheme, the
+    seed nodes, and the credentials part (``user:pass@`` or empty)."""
+    scheme, _, rest = url.partition("://")
+    plain = CLUSTER_SCHEMES.get(scheme.lower())
+    if plain is None:
+        raise RedisUrlError(f"{scheme}:// is not a Redis Cluster URL")
+    netloc = rest.split("/", 1)[0].split("?", 1)[0]
+    creds, _, hosts = netloc.rpartition("@")
+    seeds: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise RedisUrlError(f"{item!r} in the Redis Cluster URL is not HOST:PORT")
+        seeds.append((host.strip("[]"), int(port)))
+    return plain, seeds, f"{creds}@" if creds else ""
+
+
+def connect(url: str, timeout: float, *, read_timeout: float | None = None) -> RedisClient:
     """A client for ``url`` whose connect (and, unless ``read_timeout`` is given, read)
-    timeout is ``timeout``; ``read_timeout=0`` means reads may block (stream readers)."""
+    timeout is ``timeout``; ``read_timeout=0`` means reads may block (stream readers).
+    A ``redis+cluster://`` URL gives a ``RedisCluster``, any other a ``Redis``."""
+    if not is_cluster_url(url):
+        return _connect_single(url, timeout, read_timeout=read_timeout)
+    plain, seeds, creds = cluster_seeds(url)
+    host, port = seeds[0]
+    return RedisCluster.from_url(
+        f"{plain}://{creds}{host}:{port}",
+        startup_nodes=[ClusterNode(h, p) for h, p in seeds],
+        max_connections=CLUSTER_MAX_CONNECTIONS,
+        socket_timeout=timeout if read_timeout is None else (read_timeout or None),
+        socket_connect_timeout=timeout,
+        health_check_interval=HEALTH_CHECK_INTERVAL,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+    )
+
+
+async def disconnect(client: RedisClient) -> None:
+    """Drop every connection of ``client`` (either kind), in use or not, without closing
+    the client: a read blocked inside redis-py ends, the next command reconnects."""
+    if isinstance(client, RedisCluster):
+        for node in client.get_nodes():
+            with contextlib.suppress(RedisError, OSError):
+                await node.disconnect()
+    else:
+        await client.connection_pool.disconnect()
+
+
+def _connect_single(url: str, timeout: float, *, read_timeout: float | None) -> Redis:
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=MAX_CONNECTIONS,
@@ -41,3 +115,66 @@ def connect(url: str, timeout: float, *, read_timeout: float | None = None) -> R
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
     return Redis.from_pool(pool)  # the client owns the pool: closing it closes both
+
+
+def decodes_responses(client: RedisClient) -> bool:
+    """Whether ``client`` (either kind) decodes replies to ``str``."""
+    if isinstance(client, RedisCluster):
+        return bool(client.get_connection_kwargs().get("decode_responses"))
+    return bool(client.connection_pool.connection_kwargs.get("decode_responses"))
+
+
+async def queue_script(
+    pipe: Pipeline | ClusterPipeline,
+    script: AsyncScript,
+    keys: Sequence[KeyT],
+    args: Sequence[EncodableT],
+) -> None:
+    """Queue one call of ``script`` on either kind of pipeline.
+
+    redis-py's cluster pipeline refuses ``evalsha`` by name (and would not load the
+    script): there the EVALSHA is queued as a raw command, routed by its keys, after
+    :meth:`ClusterScripts.ready` loaded the script on every primary. On one Redis the
+    pipeline loads the script itself before it runs."""
+    if isinstance(pipe, ClusterPipeline):
+        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+    else:
+        await script(keys=keys, args=args, client=pipe)
+
+
+class ClusterScripts:
+    """Loads scripts on every primary of a Redis Cluster before a pipeline runs them.
+
+    On one Redis the pipeline loads its scripts itself; redis-py's cluster pipeline does
+    not, and a replica promoted by a failover has none of them (scripts are not
+    replicated), so its EVALSHA would fail ``NOSCRIPT`` on every try. ``ready`` loads them
+    on each primary it has not loaded them on yet; ``forget`` after a ``NOSCRIPT`` reply
+    (a restarted node keeps its name and loses its scripts).
+    """
+
+    def __init__(self, client: RedisClient, *scripts: AsyncScript) -> None:
+        self._client = client
+        self._scripts = scripts
+        self._loaded: set[str] = set()
+
+    async def ready(self) -> None:
+        client = self._client
+        if not isinstance(client, RedisCluster):
+            return
+        for node in client.get_primaries():
+            if node.name in self._loaded:
+                continue
+            for script in self._scripts:  # the sha is the script's: it stays as it is
+                await client.execute_command("SCRIPT LOAD", script.script, target_nodes=node)
+            self._loaded.add(node.name)
+
+    def forget(self) -> None:
+        self._loaded.clear()
+
+
+async def ready(client: RedisClient) -> None:
+    """Make sure a cluster client knows the slot map: it learns it on its first command,
+    but a subscription opened before any command fails (redis-py's ``KeyError`` on the
+    channel's slot). Nothing to do on one Redis; a no-op once done."""
+    if isinstance(client, RedisCluster):
+        await client.initialize()

@@ -37,6 +37,25 @@ class RedisSettings:
     url: str = "redis://127.0.0.1:6379/0"
     # Seconds a gate read may take before the join is refused as unavailable.
     timeout: float = 2.0
+    # Replicas a batch of events waits for (up to 1 s, WAIT after the XADD) before the
+    # recorder counts it written; 0: no wait. With 1, a master killed right after a write
+    # loses no written event: its replica, which takes over, has it (docs/cluster.md).
+    wait_replicas: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """This node in a cluster of Salon nodes (server/cluster/, docs/cluster.md)."""
+
+    # Registry id; empty: HOSTNAME-PORT.
+    id: str = ""
+    # The URL pages reach this node on directly; empty: server.public_url, else host:port.
+    advertised_url: str = ""
+    # Seconds between two heartbeats, and after which a silent node counts as gone.
+    heartbeat: float = 2.0
+    ttl: float = 6.0
+    # Register in the node registry at start-up (off: a node that must stay invisible).
+    register: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +233,7 @@ class WebhookSettings:
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
+    node: NodeSettings = field(default_factory=NodeSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
     signaling: SignalingSettings = field(default_factory=SignalingSettings)
@@ -234,6 +254,10 @@ class Settings:
                 f"(got {len(self.auth.secret.encode())}); make one with: "
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
+        if not 0 <= self.redis.wait_replicas <= 5:
+            raise SettingsError("redis.wait_replicas must be from 0 to 5")
+        if not 0 < self.node.heartbeat < self.node.ttl:
+            raise SettingsError("node.heartbeat must be positive and below node.ttl")
         if not 0 <= self.server.port <= 65535:
             raise SettingsError(f"server.port {self.server.port} is not a TCP port")
         m = self.media

@@ -20,8 +20,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
-
 from server.engagement.aggregates import Aggregates
 from server.engagement.explain import explain, explain_text
 from server.engagement.forecast import read_prediction
@@ -48,6 +46,7 @@ from server.engagement.rules import Rules, load_rules
 from server.engagement.scorer import DEFAULT_BATCH, Scorer
 from server.engagement.scoring import now_ms
 from server.ids import MemberId, is_valid_id
+from server.redis_client import RedisClient, connect, disconnect
 from server.rooms.store import RoomStore
 from server.settings import Settings
 
@@ -93,7 +92,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     rules = load_rules(settings.tiers.rules_file)
     if args.command == "scorer":
         return await _scorer(args, settings, rules)
-    redis = Redis.from_url(settings.redis.url, socket_connect_timeout=5, socket_timeout=30)
+    redis = connect(settings.redis.url, 5, read_timeout=30)
     try:
         if args.command == "import":
             return await _import(args, redis, rules)
@@ -104,7 +103,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         await redis.aclose()
 
 
-async def _explain(args: argparse.Namespace, redis: Redis, rules: Rules) -> int:
+async def _explain(args: argparse.Namespace, redis: RedisClient, rules: Rules) -> int:
     if not is_valid_id(args.member_id):
         print(f"salon: invalid_id: {args.member_id[:70]!r} is not a member id", file=sys.stderr)
         return 2
@@ -136,7 +135,7 @@ def _read(path: str) -> str:
         raise ImportProblem(f"{path}: cannot read it: {exc}") from None
 
 
-async def _import(args: argparse.Namespace, redis: Redis, rules: Rules) -> int:
+async def _import(args: argparse.Namespace, redis: RedisClient, rules: Rules) -> int:
     if not args.members and not args.orders and not args.events:
         print("salon: import needs --members, --orders and/or --events FILE", file=sys.stderr)
         return 2
@@ -168,7 +167,7 @@ async def _import(args: argparse.Namespace, redis: Redis, rules: Rules) -> int:
 
 async def _import_events(
     args: argparse.Namespace,
-    redis: Redis,
+    redis: RedisClient,
     rules: Rules,
     members: list[MemberRow],
     orders: list[OrderRow],
@@ -212,7 +211,7 @@ async def _import_events(
     return 0 if not parsed.rejected else 1
 
 
-async def _metrics(view: str, redis: Redis, rules: Rules) -> int:
+async def _metrics(view: str, redis: RedisClient, rules: Rules) -> int:
     reports = Reports(redis, rules)
     invites: set[str] = set()
     if view in ("all", "funnel"):
@@ -238,7 +237,7 @@ async def _metrics(view: str, redis: Redis, rules: Rules) -> int:
 
 
 async def _scorer(args: argparse.Namespace, settings: Settings, rules: Rules) -> int:
-    redis = Redis.from_url(settings.redis.url, socket_connect_timeout=settings.redis.timeout)
+    redis = connect(settings.redis.url, settings.redis.timeout, read_timeout=0)
     consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
     scorer = Scorer(
         redis,
@@ -260,7 +259,7 @@ async def _scorer(args: argparse.Namespace, settings: Settings, rules: Rules) ->
     # connections ends it (as app.py does).
     stopping = asyncio.ensure_future(scorer.stop())
     await asyncio.sleep(0)
-    await redis.connection_pool.disconnect()
+    await disconnect(redis)
     await stopping
     await redis.aclose()
     print(f"salon: scorer {consumer} stopped after {scorer.applied} events", flush=True)

@@ -14,12 +14,11 @@ import json
 import sys
 from typing import Any
 
-from redis.asyncio import Redis
-
 from server.engagement.funnel_hooks import hook_funnel
 from server.hooks.model import HookError, parse_link, parse_session
 from server.hooks.store import HookStore
 from server.ids import RoomId
+from server.redis_client import RedisClient, connect
 from server.rooms.store import RoomStore
 from server.settings import Settings
 from server.webhooks.store import KINDS, WebhookError, WebhookStore
@@ -82,7 +81,7 @@ def _print(data: Any) -> None:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    redis = Redis.from_url(settings.redis.url, socket_connect_timeout=5, socket_timeout=5)
+    redis = connect(settings.redis.url, 5)
     try:
         if args.command == "webhooks":
             await _webhooks(args, WebhookStore(redis))
@@ -111,7 +110,7 @@ async def _webhooks(args: argparse.Namespace, store: WebhookStore) -> None:
             print(f"{d['id']}\t{d['kind']}\t{d['state']}\tattempts={d['attempts']}\t{status}")
 
 
-async def _hooks(args: argparse.Namespace, redis: Redis, store: HookStore) -> None:
+async def _hooks(args: argparse.Namespace, redis: RedisClient, store: HookStore) -> None:
     if args.command == "sessions" and args.action == "schedule":
         body = {
             "room_id": args.room,

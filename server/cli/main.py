@@ -14,16 +14,17 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server import operations as ops
 from server.cli import engagement as engagement_cli
 from server.cli import journey as journey_cli
+from server.cli import nodes as nodes_cli
 from server.cli import rewards as rewards_cli
 from server.engagement.members import TIER_NAMES, MemberStore
 from server.http.common import text_code
 from server.ids import MemberId
+from server.redis_client import RedisClient, connect
 from server.rooms.bans import BanStore
 from server.rooms.store import RoomStore
 from server.settings import Settings, SettingsError, load_settings
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     engagement_cli.add_commands(sub, members, common)
     rewards_cli.add_commands(sub, common)
     journey_cli.add_commands(sub, common)
+    nodes_cli.add_commands(sub, common)
 
     rooms = sub.add_parser("rooms", help="room definitions").add_subparsers(
         dest="action", required=True
@@ -143,8 +145,8 @@ def _settings(args: argparse.Namespace, need_secret: bool) -> Settings:
     )
 
 
-async def _with_redis(settings: Settings, work: Callable[[Redis], Awaitable[Any]]) -> Any:
-    redis = Redis.from_url(settings.redis.url, socket_connect_timeout=5, socket_timeout=5)
+async def _with_redis(settings: Settings, work: Callable[[RedisClient], Awaitable[Any]]) -> Any:
+    redis = connect(settings.redis.url, 5)
     try:
         return await work(redis)
     finally:
@@ -156,7 +158,7 @@ def _print_json(data: Any) -> None:
 
 
 async def _operate(args: argparse.Namespace, settings: Settings) -> int:
-    async def work(redis: Redis) -> int:
+    async def work(redis: RedisClient) -> int:
         members, rooms = MemberStore(redis), RoomStore(redis)
         if args.command == "bans":
             return await _bans(args, BanStore(redis), redis)
@@ -199,7 +201,7 @@ async def _operate(args: argparse.Namespace, settings: Settings) -> int:
     return result
 
 
-async def _bans(args: argparse.Namespace, store: BanStore, redis: Redis) -> int:
+async def _bans(args: argparse.Namespace, store: BanStore, redis: RedisClient) -> int:
     if args.action == "list":
         for member_id in await ops.list_bans(store, args.room_id):
             print(member_id)
@@ -233,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if rewards_cli.wants(args):
             return asyncio.run(rewards_cli.run(args, _settings(args, need_secret=False)))
+        if nodes_cli.wants(args):
+            return asyncio.run(nodes_cli.run(args, _settings(args, need_secret=False)))
         if journey_cli.wants(args):
             return asyncio.run(journey_cli.run(args, _settings(args, need_secret=False)))
         if engagement_cli.wants(args):

@@ -19,10 +19,9 @@ import json
 import sys
 from typing import Any
 
-from redis.asyncio import Redis
-
 from server import reward_ops as ops
 from server.error_text import sentence
+from server.redis_client import RedisClient, connect
 from server.rooms.coupon_store import CouponStore
 from server.rooms.points_store import PointsStore
 from server.rooms.reward_errors import RewardError
@@ -75,7 +74,7 @@ def wants(args: argparse.Namespace) -> bool:
     return args.command in COMMANDS
 
 
-async def _work(args: argparse.Namespace, redis: Redis) -> Any:
+async def _work(args: argparse.Namespace, redis: RedisClient) -> Any:
     coupons, points, records = CouponStore(redis), PointsStore(redis), RoomRewardsStore(redis)
     match (args.command, args.action):
         case ("coupons", "set"):
@@ -107,7 +106,7 @@ async def _work(args: argparse.Namespace, redis: Redis) -> Any:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    redis = Redis.from_url(settings.redis.url, socket_connect_timeout=5, socket_timeout=10)
+    redis = connect(settings.redis.url, 5, read_timeout=10)
     try:
         result = await _work(args, redis)
     except RewardError as exc:

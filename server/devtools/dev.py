@@ -11,11 +11,10 @@ import os
 import secrets
 import sys
 
-from redis.asyncio import Redis
-
 from server import operations as ops
 from server.devtools.redis_embed import EmbeddedRedis, free_port, start_redis
 from server.engagement.members import MemberStore
+from server.redis_client import connect
 from server.rooms.store import RoomStore
 from server.settings import Settings, load_settings
 
@@ -34,7 +33,7 @@ HOST = ("host", "Hosting team")
 
 
 async def seed(settings: Settings) -> None:
-    redis = Redis.from_url(settings.redis.url)
+    redis = connect(settings.redis.url, 5, read_timeout=0)
     try:
         members, rooms = MemberStore(redis), RoomStore(redis)
         # Potential and silent members are scored from the start: taking part and buying

@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from server.engagement import keys
 from server.engagement.events import (
@@ -43,6 +43,7 @@ from server.engagement.events import (
 from server.engagement.rules import DAY_MS, Rules
 from server.engagement.scoring import INTERACTION_KINDS, MemberState, utc_day
 from server.ids import MemberId, is_valid_id
+from server.redis_client import ClusterScripts, RedisClient, queue_script
 
 SESSION_TTL_MS: Final = 400 * DAY_MS
 SESSION_PARTS: Final = ("seen", "stats", "attendees", "participants", "buyers", "orders", "minutes")
@@ -250,11 +251,12 @@ def hour_of(ts_ms: int) -> str:
 class Aggregates:
     """Writes the metrics' aggregates for a batch of events and member states."""
 
-    def __init__(self, redis: Redis, rules: Rules) -> None:
+    def __init__(self, redis: RedisClient, rules: Rules) -> None:
         self._redis = redis
         self._rules = rules
         self._metrics = redis.register_script(METRICS_SCRIPT)
         self._session = redis.register_script(SESSION_SCRIPT)
+        self._scripts = ClusterScripts(redis, self._metrics, self._session)
 
     async def write(
         self,
@@ -298,8 +300,11 @@ class Aggregates:
             ],
             "old": str(now - SESSION_TTL_MS),
         }
+        await self._scripts.ready()
         async with self._redis.pipeline(transaction=False) as pipe:
-            await self._metrics(
+            await queue_script(
+                pipe,
+                self._metrics,
                 keys=[
                     keys.PROJECTION,
                     keys.TOTALS,
@@ -313,11 +318,12 @@ class Aggregates:
                     keys.AT_RISK,
                 ],
                 args=[_json(payload)],
-                client=pipe,
             )
             for name, entries in sessions.items():
                 room, _, session = name.partition(":")
-                await self._session(
+                await queue_script(
+                    pipe,
+                    self._session,
                     keys=[keys.session_key(name, part) for part in SESSION_PARTS],
                     args=[
                         _json(
@@ -329,9 +335,12 @@ class Aggregates:
                             }
                         )
                     ],
-                    client=pipe,
                 )
-            await pipe.execute()
+            try:
+                await pipe.execute()
+            except NoScriptError:
+                self._scripts.forget()
+                raise
 
 
 def _json(data: Any) -> str:

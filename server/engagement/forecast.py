@@ -13,12 +13,11 @@ import logging
 import time
 from typing import Any, Final
 
-from redis.asyncio import Redis
-
 from server.engagement.members import MEMBER_INDEX_KEY
 from server.engagement.predict import Prediction, Predictor
 from server.engagement.state_codec import decode_order_log, text
 from server.ids import MemberId
+from server.redis_client import RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ def predicted_key(member_id: MemberId) -> str:
     return f"salon:{{m:{member_id}}}:predicted"
 
 
-async def refit(redis: Redis, now: int) -> int:
+async def refit(redis: RedisClient, now: int) -> int:
     """Fit on every member and write their predictions; returns how many were written
     (0 when there is too little history to fit)."""
     ids = sorted(text(m) for m in await redis.smembers(MEMBER_INDEX_KEY))
@@ -81,7 +80,7 @@ def _fields(p: Prediction, now: int) -> dict[Any, Any]:
     }
 
 
-async def read_prediction(redis: Redis, member_id: MemberId) -> dict[str, Any] | None:
+async def read_prediction(redis: RedisClient, member_id: MemberId) -> dict[str, Any] | None:
     raw = await redis.hgetall(predicted_key(member_id))
     data = {text(k): text(v) for k, v in raw.items()}
     try:

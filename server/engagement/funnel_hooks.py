@@ -20,12 +20,12 @@ import logging
 from collections.abc import Callable
 from typing import Any, Final
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, EventDecodeError, decode
 from server.engagement.events import EventKind as K
 from server.engagement.tasks import Backoff, cancel_and_wait, check_cancelled
+from server.redis_client import RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class HookFunnelFeed:
     """Keeps the funnel sets from the event stream; a task started and stopped by the app."""
 
     def __init__(
-        self, redis: Redis, on_purchase: Callable[[Event, str | None], None] | None = None
+        self, redis: RedisClient, on_purchase: Callable[[Event, str | None], None] | None = None
     ) -> None:
         self._redis = redis
         self._on_purchase = on_purchase
@@ -134,7 +134,7 @@ class HookFunnelFeed:
                 self._on_purchase(event, code)
 
 
-async def hook_funnel(redis: Redis, known: dict[str, str] | None = None) -> dict[str, Any]:
+async def hook_funnel(redis: RedisClient, known: dict[str, str] | None = None) -> dict[str, Any]:
     """Per link and per channel, each step's count. ``known`` (code -> channel) adds the
     links nobody has visited yet."""
     channels = dict(known or {})

@@ -32,8 +32,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from redis.asyncio import Redis
-
 from server.engagement.aggregates import Aggregates
 from server.engagement.events import (
     EXTERNAL_ACTIONS,
@@ -48,6 +46,7 @@ from server.engagement.ledger import Ledger
 from server.engagement.members import MEMBER_INDEX_KEY
 from server.engagement.rules import Rules
 from server.ids import MemberId, is_valid_id
+from server.redis_client import RedisClient
 
 COLUMNS: Final = (
     "id",
@@ -350,7 +349,9 @@ def format_of(name: str) -> str:
     return "jsonl" if name.lower().endswith((".jsonl", ".ndjson", ".json")) else "csv"
 
 
-async def drop_unknown_members(redis: Redis, parsed: Parsed, listed: Iterable[str] = ()) -> None:
+async def drop_unknown_members(
+    redis: RedisClient, parsed: Parsed, listed: Iterable[str] = ()
+) -> None:
     """Reject the rows of members who are neither ``listed`` nor members already."""
     known = set(listed)
     others = sorted({e.member_id for e in parsed.events} - known)

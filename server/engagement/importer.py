@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Final
 
-from redis.asyncio import Redis
-
 from server.engagement.aggregates import Aggregates
 from server.engagement.events import (
     SCHEMA_VERSION,
@@ -38,6 +36,7 @@ from server.engagement.events import (
 from server.engagement.ledger import Ledger
 from server.engagement.members import MEMBER_INDEX_KEY, TIER_NAMES, MemberStore, Tier
 from server.ids import MemberId, is_valid_id
+from server.redis_client import RedisClient
 from server.text import TextError, clean_label
 
 MAX_NAME: Final = 80
@@ -251,7 +250,7 @@ class ImportResult:
 
 
 async def check_order_members(
-    redis: Redis, orders: list[OrderRow], members: list[MemberRow], source: str
+    redis: RedisClient, orders: list[OrderRow], members: list[MemberRow], source: str
 ) -> None:
     """Every order's member must be in the members file or already in Redis."""
     listed = {m.member_id for m in members}
@@ -270,7 +269,7 @@ async def check_order_members(
 
 
 async def write_import(
-    redis: Redis,
+    redis: RedisClient,
     store: MemberStore,
     ledger: Ledger,
     aggregates: Aggregates,

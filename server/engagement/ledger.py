@@ -28,7 +28,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import msgpack
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import (
@@ -69,6 +68,7 @@ from server.engagement.state_codec import (
 )
 from server.engagement.tiers import Verdict, evaluate, next_review
 from server.ids import MemberId
+from server.redis_client import ClusterScripts, RedisClient, queue_script
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class Ledger:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         rules: Rules,
         review_ms: int = 6 * 3600 * 1000,
         clock: Callable[[], int] | None = None,
@@ -166,6 +166,7 @@ class Ledger:
         self._clock = clock or now_ms
         self._write = redis.register_script(WRITE_SCRIPT)
         self._read = redis.register_script(READ_SCRIPT)
+        self._scripts = ClusterScripts(redis, self._read, self._write)
 
     def now(self) -> int:
         return self._clock()
@@ -268,6 +269,7 @@ class Ledger:
         calls = self._calls(pending)
         old_before = now - APPLIED_RETENTION_MS
         names = msgpack.packb(list(STATE_FIELDS))
+        await self._scripts.ready()
         async with self._redis.pipeline(transaction=False) as pipe:
             for call in calls:
                 items = []
@@ -281,12 +283,15 @@ class Ledger:
                             [e.id for e in events if e.ts_ms < old_before] if self._history else [],
                         ]
                     )
-                await self._read(
+                await queue_script(
+                    pipe,
+                    self._read,
                     keys=[k for m in call for k in member_keys(m)],
                     args=[names, msgpack.packb(items)],
-                    client=pipe,
                 )
             replies = await pipe.execute(raise_on_error=False)
+            if any(isinstance(r, NoScriptError) for r in replies):
+                self._scripts.forget()  # tried again with the batch, loaded first
         plans: dict[MemberId, _Plan] = {}
         for call, reply in zip(calls, replies, strict=True):
             if isinstance(reply, Exception):
@@ -423,15 +428,19 @@ class Ledger:
         if not writing:
             return set()
         calls = self._calls(writing)
+        await self._scripts.ready()
         async with self._redis.pipeline(transaction=False) as pipe:
             for call in calls:
                 items = [[str(plans[m].state.version), plans[m].writes] for m in call]
-                await self._write(
+                await queue_script(
+                    pipe,
+                    self._write,
                     keys=[k for m in call for k in member_keys(m)],
                     args=[msgpack.packb(items)],
-                    client=pipe,
                 )
             results = await pipe.execute(raise_on_error=False)
+            if any(isinstance(r, NoScriptError) for r in results):
+                self._scripts.forget()  # tried again with the batch, loaded first
         conflicts: set[MemberId] = set()
         for call, result in zip(calls, results, strict=True):
             if isinstance(result, Exception):

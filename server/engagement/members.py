@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from redis.asyncio import Redis
-
 from server.engagement import keys
 from server.ids import MemberId
+from server.redis_client import RedisClient
 
 
 class Tier(StrEnum):
@@ -124,7 +123,7 @@ class MemberStore:
     decayed to now; without it the stored figure is reported.
     """
 
-    def __init__(self, redis: Redis, half_life_ms: float | None = None) -> None:
+    def __init__(self, redis: RedisClient, half_life_ms: float | None = None) -> None:
         self._redis = redis
         self._half_life_ms = half_life_ms
         self._upsert = redis.register_script(UPSERT_SCRIPT)

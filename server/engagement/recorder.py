@@ -39,13 +39,14 @@ from collections import deque
 from pathlib import Path
 from typing import Final
 
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, encode
 from server.engagement.journal_writer import JournalWriter, open_journal
 from server.engagement.spill import Spill
 from server.engagement.tasks import Backoff, cancel_and_wait, check_cancelled
+from server.redis_client import RedisClient
 from server.settings import EngagementSettings
 
 logger = logging.getLogger(__name__)
@@ -64,19 +65,26 @@ return #ARGV - 2
 """
 
 
+# Milliseconds a batch waits for its replicas (``redis.wait_replicas``) at most.
+REPLICA_WAIT_MS: Final = 1000
+
+
 class EventRecorder:
     """Buffers events in memory (then on disk) and writes them to the stream."""
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         settings: EngagementSettings,
         stream_key: str = STREAM_KEY,
+        wait_replicas: int = 0,
     ) -> None:
         self._redis = redis
         self._settings = settings
         self._stream_key = stream_key
         self._xadd = redis.register_script(XADD_SCRIPT)
+        self._wait_replicas = wait_replicas
+        self._unreplicated = False
         self._buffer: deque[bytes] = deque()
         self._inflight: list[bytes] = []
         self._wakeup = asyncio.Event()
@@ -400,6 +408,8 @@ class EventRecorder:
                 keys=[self._stream_key],
                 args=[self._settings.stream_maxlen, STREAM_FIELD, *self._inflight],
             )
+            if self._wait_replicas:
+                await self._replicated()
         except BaseException as exc:
             # Cancelled or failed: the batch may or may not be in Redis. Keep it, in order.
             self._buffer.extendleft(reversed(self._inflight))
@@ -418,6 +428,32 @@ class EventRecorder:
                 self.spill_depth,
             )
         return True
+
+    async def _replicated(self) -> None:
+        """Wait up to ``REPLICA_WAIT_MS`` until ``wait_replicas`` replicas of the stream's
+        master hold the batch. A master with fewer live replicas (one just took over from
+        a dead master, say) is warned about and the batch counts as written: writing it
+        again would only grow the stream with duplicates, and no replica could be lost."""
+        timeout_ms = REPLICA_WAIT_MS
+        if isinstance(self._redis, RedisCluster):
+            node = self._redis.get_node_from_key(self._stream_key)
+            acked = await self._redis.execute_command(
+                "WAIT", self._wait_replicas, timeout_ms, target_nodes=node
+            )
+        else:
+            acked = await self._redis.execute_command(  # type: ignore[no-untyped-call]
+                "WAIT", self._wait_replicas, timeout_ms
+            )
+        short = int(acked) < self._wait_replicas
+        if short and not self._unreplicated:
+            logger.warning(
+                "events written on a master with %s of %d replicas: not replicated yet",
+                acked,
+                self._wait_replicas,
+            )
+        elif not short and self._unreplicated:
+            logger.info("events replicated again")
+        self._unreplicated = short
 
     def _note_failure(self, exc: Exception) -> None:
         self.failures += 1

@@ -14,14 +14,13 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Final
 
-from redis.asyncio import Redis
-
 from server.engagement import keys
 from server.engagement.members import MEMBER_INDEX_KEY, TIER_NAMES
 from server.engagement.rules import DAY_MS, Rules
 from server.engagement.scoring import rounded
 from server.engagement.tiers import money
 from server.ids import is_valid_id
+from server.redis_client import RedisClient
 
 CHUNK: Final = 1000
 WINDOWS: Final = (7, 30)
@@ -63,7 +62,7 @@ def valid_session_name(name: str) -> bool:
 
 
 class Reports:
-    def __init__(self, redis: Redis, rules: Rules) -> None:
+    def __init__(self, redis: RedisClient, rules: Rules) -> None:
         self._redis = redis
         self._rules = rules
 

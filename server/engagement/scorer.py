@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from server.engagement import keys
@@ -43,6 +42,7 @@ from server.engagement.rules import Rules, load_rules
 from server.engagement.scoring import APPLIED_RETENTION_MS, now_ms
 from server.engagement.tasks import Backoff, cancel_and_wait, check_cancelled
 from server.ids import MemberId
+from server.redis_client import RedisClient, decodes_responses
 from server.settings import EngagementSettings
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class Scorer:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         settings: EngagementSettings,
         consumer: str,
         stream_key: str = STREAM_KEY,
@@ -97,7 +97,7 @@ class Scorer:
         batch: int = DEFAULT_BATCH,
         refit_interval: float = REFIT_EVERY,
     ) -> None:
-        if redis.connection_pool.connection_kwargs.get("decode_responses"):
+        if decodes_responses(redis):
             raise ValueError("the scorer needs a Redis client with decode_responses=False")
         self._redis = redis
         self._group = settings.scorer_group

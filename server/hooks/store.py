@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from redis.asyncio import Redis
-
 from server.hooks.model import HookError, HookLink, Session
+from server.redis_client import RedisClient
 
 _P: Final = "salon:{hooks}:"
 SESSIONS: Final = _P + "sessions"
@@ -48,7 +47,7 @@ def _text(value: Any) -> str:
 
 
 class HookStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._rsvp = redis.register_script(RSVP_SCRIPT)
 

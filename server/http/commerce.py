@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server.engagement.events import EventKind, PurchaseError, new_event, now_ms, purchase_data
@@ -41,6 +40,7 @@ from server.http.common import (
 )
 from server.http.openapi import ID, Operation, obj, operation
 from server.ids import MemberId, RoomId, is_valid_id
+from server.redis_client import RedisClient
 from server.reward_ops import purchase_coupon
 from server.rooms.click_store import ClickStore
 from server.rooms.notices import purchase_made
@@ -139,7 +139,7 @@ class CommerceApi:
         settings: Settings,
         service: RoomService,
         clicks: ClickStore,
-        redis: Redis,
+        redis: RedisClient,
         recorder: EventRecorder,
     ) -> None:
         self._settings = settings

@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any, Final, Protocol
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from server import operations as ops
 from server.engagement.members import MemberStore
 from server.http.common import Handler, admin_only, error_response, parse_json, read_capped
 from server.http.openapi import ID, TIER, Operation, obj, operation, path_param
 from server.ids import MemberId, RoomId
+from server.redis_client import RedisClient
 from server.rooms.bans import BanStore
 from server.rooms.store import RoomStore
 from server.settings import Settings
@@ -50,7 +50,7 @@ class OperatorApi:
         members: MemberStore,
         rooms: RoomStore,
         bans: BanStore,
-        redis: Redis,
+        redis: RedisClient,
     ) -> None:
         self._settings = settings
         self._members = members

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from server.engagement.events import (
     EXTERNAL_ACTIONS,
@@ -66,6 +65,7 @@ from server.http.openapi import (
     query_limit,
 )
 from server.ids import MemberId, is_valid_id
+from server.redis_client import RedisClient
 from server.rooms.store import RoomStore
 from server.settings import Settings
 from server.text import find_problem
@@ -230,7 +230,7 @@ class EngagementApi:
     def __init__(
         self,
         settings: Settings,
-        redis: Redis,
+        redis: RedisClient,
         recorder: EventRecorder,
         rules: Rules,
         members: MemberStore,

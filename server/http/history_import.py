@@ -14,7 +14,6 @@ import asyncio
 from typing import Any, Final
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from server.engagement.aggregates import Aggregates
 from server.engagement.history_import import (
@@ -29,6 +28,7 @@ from server.engagement.rules import Rules
 from server.engagement.scoring import now_ms
 from server.http.common import RequestError, admin_only, read_capped
 from server.http.openapi import Operation, obj, operation
+from server.redis_client import RedisClient
 from server.settings import Settings
 
 MAX_BODY: Final = 64 * 1024 * 1024
@@ -37,7 +37,7 @@ DRY_RUN: Final = ("1", "true", "yes")
 
 
 class HistoryImportApi:
-    def __init__(self, settings: Settings, redis: Redis, rules: Rules) -> None:
+    def __init__(self, settings: Settings, redis: RedisClient, rules: Rules) -> None:
         self._settings = settings
         self._redis = redis
         self._rules = rules

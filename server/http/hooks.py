@@ -35,7 +35,6 @@ import secrets
 from typing import Any, Final
 
 from aiohttp import web
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server import operations as ops
@@ -65,6 +64,7 @@ from server.http.common import (
 from server.http.core import _body
 from server.http.openapi import ID, TIER, Operation, Schema, obj, object_of, operation, path_param
 from server.ids import MemberId, RoomId, is_valid_id
+from server.redis_client import RedisClient
 from server.rooms.errors import TokenExpired, TokenInvalid, WrongRoom
 from server.rooms.store import RoomStore
 from server.rooms.tokens import verify_token
@@ -118,7 +118,7 @@ class HooksApi:
     def __init__(
         self,
         settings: Settings,
-        redis: Redis,
+        redis: RedisClient,
         store: HookStore,
         rooms: RoomStore,
         members: MemberStore,

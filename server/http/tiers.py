@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Final
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from server.engagement.reports import Reports
 from server.engagement.rules import Rules
 from server.http.common import RequestError, admin_only
 from server.http.openapi import ID, MONEY, Operation, obj, operation, query_limit
+from server.redis_client import RedisClient
 from server.settings import Settings
 
 MAX_LIMIT: Final = 1000
@@ -32,7 +32,7 @@ def parse_limit(text: str) -> int:
 
 
 class TiersApi:
-    def __init__(self, settings: Settings, redis: Redis, rules: Rules) -> None:
+    def __init__(self, settings: Settings, redis: RedisClient, rules: Rules) -> None:
         self._settings = settings
         self._reports = Reports(redis, rules)
 

@@ -12,9 +12,8 @@ add to them when they remove or ban; operators lift bans through the REST API or
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from server.ids import MemberId, RoomId
+from server.redis_client import RedisClient
 
 
 def bans_key(room_id: RoomId) -> str:
@@ -33,7 +32,7 @@ def _text(value: bytes | str) -> str:
 
 
 class BanStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
 
     async def is_banned(self, room_id: RoomId, member_id: MemberId) -> bool:

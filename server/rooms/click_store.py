@@ -12,9 +12,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from server.ids import MemberId
+from server.redis_client import RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ def _text(value: bytes | str) -> str:
 
 
 class ClickStore:
-    def __init__(self, redis: Redis, window_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, window_seconds: int) -> None:
         self._redis = redis
         self.window_seconds = window_seconds
         self._writes: set[asyncio.Task[None]] = set()

@@ -22,9 +22,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Final
 
-from redis.asyncio import Redis
-
 from server.engagement.members import Tier
+from server.redis_client import RedisClient
 from server.rooms.reward_errors import RewardError
 from server.rooms.rewards import CouponSpec, make_code
 
@@ -125,7 +124,7 @@ def _refusal(reply: list[Any], **params: Any) -> RewardError:
 
 
 class CouponStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._claim = redis.register_script(CLAIM_SCRIPT)
         self._redeem = redis.register_script(REDEEM_SCRIPT)

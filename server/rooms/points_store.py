@@ -21,9 +21,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-from redis.asyncio import Redis
-
 from server.engagement.reward_points import PointRules
+from server.redis_client import RedisClient
 from server.rooms.coupon_store import text
 from server.rooms.reward_errors import RewardError
 
@@ -93,7 +92,7 @@ class CheckIn:
 
 
 class PointsStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._apply = redis.register_script(APPLY_SCRIPT)
         self._checkin = redis.register_script(CHECKIN_SCRIPT)

@@ -22,12 +22,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from server.engagement.events import EventKind
 from server.ids import MemberId, RoomId, is_valid_id
+from server.redis_client import RedisClient, disconnect, ready
 from server.rooms.bans import BanStore
 from server.rooms.errors import Removed, StoreUnavailable
 from server.rooms.service import RoomService
@@ -69,7 +69,7 @@ class Removal:
         return cls(RoomId(str(room_id)), MemberId(str(member_id)), banned)
 
 
-async def publish_removal(redis: Redis, removal: Removal) -> int:
+async def publish_removal(redis: RedisClient, removal: Removal) -> int:
     """Order every node to expel the member; the number of nodes that received it."""
     receivers: int = await redis.publish(CHANNEL, removal.encode())
     return receivers
@@ -81,7 +81,7 @@ class RemovalListener:
     Owned by the app's ``cleanup_ctx``: ``start()`` starts one task, ``stop()`` cancels it.
     A lost connection is logged and retried every ``RETRY_DELAY`` seconds."""
 
-    def __init__(self, redis: Redis, service: RoomService, bans: BanStore) -> None:
+    def __init__(self, redis: RedisClient, service: RoomService, bans: BanStore) -> None:
         self._redis = redis
         self._service = service
         self._bans = bans
@@ -104,15 +104,17 @@ class RemovalListener:
         # A read blocked inside redis-py can outlive its cancellation (as the scorer's
         # does, server/app.py): dropping the connections ends it, so stopping is bounded.
         await asyncio.sleep(0)
-        await self._redis.connection_pool.disconnect()
+        await disconnect(self._redis)
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(task, STOP_TIMEOUT)
 
     async def _run(self) -> None:
         quiet = False  # one warning per outage, not one per retry
         while not self._stop.is_set():
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = None
             try:
+                await ready(self._redis)
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
                 await pubsub.subscribe(CHANNEL)
                 await self._reconcile()
                 self.subscribed.set()
@@ -134,11 +136,12 @@ class RemovalListener:
                 quiet = True
             finally:
                 self.subscribed.clear()
-                with contextlib.suppress(RedisError, OSError, TimeoutError):
-                    await asyncio.wait_for(
-                        pubsub.aclose(),  # type: ignore[no-untyped-call]
-                        STOP_TIMEOUT,
-                    )
+                if pubsub is not None:
+                    with contextlib.suppress(RedisError, OSError, TimeoutError):
+                        await asyncio.wait_for(
+                            pubsub.aclose(),  # type: ignore[no-untyped-call]
+                            STOP_TIMEOUT,
+                        )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), RETRY_DELAY)
 

@@ -15,12 +15,12 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server.engagement.events import Event, EventKind, new_event, now_ms
 from server.engagement.reward_points import PointRules
 from server.ids import MemberId
+from server.redis_client import RedisClient
 from server.rooms.coupon_store import CouponStore
 from server.rooms.model import Participant
 from server.rooms.points_store import PointsStore
@@ -41,7 +41,7 @@ def new_id(prefix: str) -> str:
 class RewardsCore:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         rules: PointRules,
         currency: str,
         timeout: float,

@@ -17,9 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from redis.asyncio import Redis
-
 from server.engagement import keys
+from server.redis_client import RedisClient
 from server.rooms.coupon_store import text
 from server.rooms.points_store import TOTALS
 from server.rooms.reward_errors import RewardError
@@ -74,7 +73,7 @@ return 'ok'
 
 
 class RoomRewardsStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._answer = redis.register_script(ANSWER_SCRIPT)
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
-from redis.asyncio import Redis
-
 from server.engagement.members import Tier
 from server.ids import MemberId, RoomId
+from server.redis_client import RedisClient
 from server.rooms.model import RoomSpec
 
 ROOM_INDEX_KEY = "salon:rooms"
@@ -29,7 +28,7 @@ def _text(value: bytes | str) -> str:
 
 
 class RoomStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
 
     async def save(self, spec: RoomSpec) -> None:

@@ -18,12 +18,12 @@ import uuid
 from typing import Final
 
 import aiohttp
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server.engagement.events import now_ms
 from server.engagement.tasks import Backoff, cancel_and_wait, check_cancelled
 from server.http.commerce import sign
+from server.redis_client import RedisClient
 from server.settings import WebhookSettings
 from server.webhooks.store import Delivery, Endpoint, WebhookStore, lease_key
 
@@ -49,7 +49,7 @@ return 1
 
 
 class WebhookDispatcher:
-    def __init__(self, redis: Redis, store: WebhookStore, settings: WebhookSettings) -> None:
+    def __init__(self, redis: RedisClient, store: WebhookStore, settings: WebhookSettings) -> None:
         self._store = store
         self._settings = settings
         self._lease = redis.register_script(LEASE_SCRIPT)

@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from redis.asyncio import Redis
 from yarl import URL
+
+from server.redis_client import RedisClient
 
 ENDPOINTS_KEY: Final = "salon:{webhooks}:endpoints"
 # Entries kept per endpoint queue (delivered ones are the history `deliveries` shows).
@@ -167,7 +168,7 @@ class Delivery:
 class WebhookStore:
     """Endpoints, queues, cursors and statuses; one round trip (or pipeline) per call."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
 
     async def add(self, url: Any, kinds: Any, secret: Any = None) -> Endpoint:

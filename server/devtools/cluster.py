@@ -1,0 +1,198 @@
+"""``make cluster``: a local Redis Cluster, N Salon nodes and HAProxy round-robin in front.
+
+Starts six ``redis-server`` processes as a Redis Cluster (3 masters + 3 replicas), N
+``salon serve`` nodes on their own ports and UDP port ranges, all on that cluster, and
+Debian's ``haproxy`` on ``--port`` (default 8080) handing requests and WebSockets to the
+nodes in turn, with no sticky sessions. It seeds the demo (as ``make run`` does), prints
+the links through HAProxy, and stops everything on Ctrl-C (or when a child dies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server.devtools.dev import DEMO_ROOM, links, seed
+from server.devtools.local_server import healthy, serve_command, serve_env
+from server.devtools.redis_cluster import EmbeddedCluster, start_cluster
+from server.devtools.redis_embed import free_port
+from server.settings import load_settings
+
+# Each node's UDP media ports: RTP_BASE + i * RTP_SPAN up to the next node's first port.
+RTP_BASE = 42000
+RTP_SPAN = 500
+STARTUP_TIMEOUT = 60.0
+
+HAPROXY_CONFIG = """global
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    # A WebSocket is a tunnel once upgraded: kept as long as the room.
+    timeout tunnel 12h
+frontend salon
+    bind 127.0.0.1:{port}
+    default_backend nodes
+backend nodes
+    balance roundrobin
+    option httpchk GET /healthz
+{servers}
+"""
+
+CAVEATS = """\
+What works across nodes today: every page and REST call through HAProxy, on any node;
+members, tiers, rooms, bans and removals, coupons and points, the event stream and its
+scorer (one consumer per node), webhooks, `salon nodes list/drain`.
+What does not yet: a live room lives in the memory of the node its first member reached.
+Two people HAProxy hands to different nodes are in two copies of the room (chat, stage
+and media do not cross); a node that dies ends the rooms it held. Relaying sockets to the
+room's owner and room state in Redis are the next steps (docs/cluster.md)."""
+
+
+def haproxy_config(port: int, node_ports: list[int]) -> str:
+    servers = "\n".join(
+        f"    server node-{i} 127.0.0.1:{p} check inter 1s" for i, p in enumerate(node_ports)
+    )
+    return HAPROXY_CONFIG.format(port=port, servers=servers)
+
+
+def _salon() -> list[str]:
+    exe = Path(sys.executable).with_name("salon")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli"]
+
+
+@dataclass
+class LocalCluster:
+    """Everything ``make cluster`` started, stopped together by ``stop``."""
+
+    redis: EmbeddedCluster
+    workdir: Path
+    nodes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    node_ports: list[int] = field(default_factory=list)
+    haproxy: subprocess.Popen[bytes] | None = None
+
+    def children(self) -> list[subprocess.Popen[bytes]]:
+        return [*self.nodes, *([self.haproxy] if self.haproxy else [])]
+
+    def stop(self) -> None:
+        for child in self.children():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.children():
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self.redis.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start(count: int, port: int, secret: str, admin_key: str) -> LocalCluster:
+    """Start the Redis Cluster, ``count`` nodes and HAProxy on ``port``; wait until every
+    node answers ``/healthz``."""
+    haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
+    if haproxy is None:
+        raise RuntimeError("haproxy is not installed: `make cluster` installs Debian's haproxy")
+    local = LocalCluster(start_cluster(), Path(tempfile.mkdtemp(prefix="salon-nodes-")))
+    try:
+        public = f"http://127.0.0.1:{port}"
+        for i in range(count):
+            node_port = free_port()
+            low = RTP_BASE + i * RTP_SPAN
+            env = serve_env(local.redis.url, secret, admin_key)
+            env.update(
+                SALON_NODE_ID=f"node-{i}",
+                SALON_NODE_ADVERTISED_URL=f"http://127.0.0.1:{node_port}",
+                SALON_SERVER_PUBLIC_URL=public,
+                SALON_REDIS_WAIT_REPLICAS="1",
+                SALON_ENGAGEMENT_SPILL_DIR=str(local.workdir / f"spill-{i}"),
+            )
+            log = open(local.workdir / f"node-{i}.log", "wb")  # noqa: SIM115 (the child's)
+            command = serve_command(_salon(), node_port, local.redis.url, (low, low + RTP_SPAN - 1))
+            local.nodes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
+            local.node_ports.append(node_port)
+        config = local.workdir / "haproxy.cfg"
+        config.write_text(haproxy_config(port, local.node_ports))
+        local.haproxy = subprocess.Popen(
+            [haproxy, "-f", str(config), "-db"],
+            stdout=subprocess.DEVNULL,
+            stderr=open(local.workdir / "haproxy.log", "wb"),  # noqa: SIM115
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        for i, node_port in enumerate(local.node_ports):
+            while not healthy(f"http://127.0.0.1:{node_port}"):
+                if local.nodes[i].poll() is not None or time.monotonic() > deadline:
+                    tail = (local.workdir / f"node-{i}.log").read_text(errors="replace")
+                    raise RuntimeError(f"node-{i} did not start:\n{tail[-2000:]}")
+                time.sleep(0.2)
+        while not healthy(public):
+            if local.haproxy.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("haproxy did not start (see its log in the work folder)")
+            time.sleep(0.2)
+    except BaseException:
+        local.stop()
+        raise
+    return local
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make cluster", description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=2, help="Salon nodes (default 2)")
+    parser.add_argument("--port", type=int, default=8080, help="HAProxy's port (default 8080)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.nodes <= 16:
+        print("make cluster: --nodes must be from 1 to 16", file=sys.stderr)
+        return 2
+    secret = os.environ.get("SALON_SECRET") or secrets.token_urlsafe(32)
+    admin_key = os.environ.get("SALON_ADMIN_KEY") or secrets.token_urlsafe(24)
+    local = start(args.nodes, args.port, secret, admin_key)
+    try:
+        settings = load_settings(
+            env={},
+            overrides={
+                "redis.url": local.redis.url,
+                "auth.secret": secret,
+                "auth.admin_key": admin_key,
+                "server.public_url": f"http://127.0.0.1:{args.port}",
+            },
+        )
+        asyncio.run(seed(settings))
+        print(f"Redis Cluster: {local.redis.url} (3 masters + 3 replicas)")
+        for i, node_port in enumerate(local.node_ports):
+            low = RTP_BASE + i * RTP_SPAN
+            print(f"  node-{i}: http://127.0.0.1:{node_port}  UDP {low}-{low + RTP_SPAN - 1}")
+        print(f"HAProxy (round-robin, no sticky sessions): http://127.0.0.1:{args.port}")
+        print(f"Admin key for the REST API: {admin_key}")
+        print(
+            "For `.venv/bin/salon` in another shell (e.g. `salon nodes list`): "
+            f"export SALON_SECRET={secret} SALON_REDIS_URL={local.redis.url}"
+        )
+        print(CAVEATS)
+        print(f"Room '{DEMO_ROOM}' admits core and active members (and invited eve). Links:")
+        print("\n".join(links(settings)))
+        print("Ctrl-C stops everything.", flush=True)
+        while all(child.poll() is None for child in local.children()):
+            time.sleep(0.5)
+        print("make cluster: a child stopped; stopping everything", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        local.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

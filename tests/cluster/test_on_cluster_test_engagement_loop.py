@@ -1,0 +1,1 @@
+from tests.functional.test_engagement_loop import *  # noqa: F403

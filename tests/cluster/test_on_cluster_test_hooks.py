@@ -1,0 +1,1 @@
+from tests.functional.test_hooks import *  # noqa: F403

@@ -1,0 +1,1 @@
+from tests.functional.test_refusal import *  # noqa: F403

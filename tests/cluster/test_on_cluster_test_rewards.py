@@ -1,0 +1,1 @@
+from tests.functional.test_rewards import *  # noqa: F403

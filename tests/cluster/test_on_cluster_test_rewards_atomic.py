@@ -1,0 +1,1 @@
+from tests.functional.test_rewards_atomic import *  # noqa: F403

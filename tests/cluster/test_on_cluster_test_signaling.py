@@ -1,0 +1,1 @@
+from tests.functional.test_signaling import *  # noqa: F403

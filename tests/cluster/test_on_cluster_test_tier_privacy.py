@@ -1,0 +1,1 @@
+from tests.functional.test_tier_privacy import *  # noqa: F403

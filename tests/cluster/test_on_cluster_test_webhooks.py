@@ -1,0 +1,1 @@
+from tests.functional.test_webhooks import *  # noqa: F403
