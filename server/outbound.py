@@ -170,6 +170,16 @@ def unmute_request(by: Json) -> Outbound:
 # --- interactions ----------------------------------------------------------------------------
 
 
+def question_voted(question_id: str, voted: bool, votes: int) -> Outbound:
+    """To the voter alone: their vote on a question counted (or withdrawn)."""
+    return Outbound("question_voted", {"id": question_id, "voted": voted, "votes": votes})
+
+
+def poll_voted(poll_id: str, option: int) -> Outbound:
+    """To the voter alone: their poll vote counted."""
+    return Outbound("poll_voted", {"id": poll_id, "option": option})
+
+
 def chat(line: Json) -> Outbound:
     return Outbound("chat", line)
 

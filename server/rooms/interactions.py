@@ -33,7 +33,7 @@ class Actor:
     room: Room
     me: Participant
     # Answer the sender alone: (kind, fields).
-    reply: Callable[[str, dict[str, Any]], None]
+    reply: Callable[[out.Outbound], None]
     clicks: ClickStore | None = None
 
     def require_moderator(self, action: str) -> None:
@@ -98,7 +98,7 @@ async def vote_question(a: Actor, question_id: str, up: bool) -> None:
     member = a.me.member_id
     session = a.room.session
     question = await (session.upvote if up else session.unvote)(question_id, member)
-    a.reply("question_voted", {"id": question.question_id, "voted": up, "votes": question.votes})
+    a.reply(out.question_voted(question.question_id, up, question.votes))
     a.room.broadcast(*out.question_votes(question.question_id, question.votes))
     a.record(
         EventKind.UPVOTE,
@@ -151,7 +151,7 @@ async def poll_create(a: Actor, question: str, options: tuple[str, ...]) -> None
 
 async def poll_vote(a: Actor, poll_id: str, option: int) -> None:
     poll, previous = await a.room.session.vote(poll_id, a.me.member_id, option)
-    a.reply("poll_voted", {"id": poll.poll_id, "option": option})
+    a.reply(out.poll_voted(poll.poll_id, option))
     if previous == option:
         return  # the same vote again changes nothing
     a.room.updates.poll_results(poll)

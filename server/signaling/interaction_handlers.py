@@ -8,8 +8,9 @@ message to ``handle`` with a ``Turn``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, assert_never
+from typing import assert_never
 
+from server.outbound import Outbound
 from server.rooms import interactions as ops
 from server.rooms.click_store import ClickStore
 from server.rooms.model import Participant
@@ -34,11 +35,8 @@ class Turn:
     def actor(self, ref: str | None) -> ops.Actor:
         """The sender as the room's rules see them; replies echo ``ref``."""
 
-        def reply(kind: str, fields: dict[str, Any]) -> None:
-            message: dict[str, Any] = {"type": kind, **fields}
-            if ref is not None:
-                message["ref"] = ref
-            self.ctx.send(message)
+        def reply(message: Outbound) -> None:
+            self.ctx.send(message.to_json(ref))
 
         return ops.Actor(self.ctx.service, self.ctx.room, current(self.ctx), reply, self.clicks)
 
