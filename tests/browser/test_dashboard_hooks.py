@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.browser.conftest import SalonServer
+from tests.browser.dashboard_page import open_dashboard
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
@@ -60,16 +61,7 @@ async def test_the_dashboard_shows_the_hook_funnel_of_the_last_sessions(
         what="every visit and the registration in the funnel",
     )
 
-    context = await browser.new_context(
-        viewport={"width": 1366, "height": 900}, locale="zh-CN", timezone_id=ZONE
-    )
-    try:
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        await page.goto(f"{salon_server.base_url}/dashboard")
-        await page.locator("#admin-key").fill(salon_server.env["SALON_ADMIN_KEY"])
-        await page.locator("#key-form button[type=submit]").click()
+    async with open_dashboard(browser, salon_server, "zh-CN", ZONE) as (page, errors):
         panel = page.get_by_role("region", name="引流链接：最近几场的转化漏斗")
         await expect(panel).to_be_visible(timeout=SEEN_MS)
         rows = panel.get_by_role("table", name="每场引流漏斗").locator("tbody tr")
@@ -99,5 +91,3 @@ async def test_the_dashboard_shows_the_hook_funnel_of_the_last_sessions(
         assert chart["legend"] == ["访问", "注册", "预约", "进入直播间", "购买"]
         assert chart["ticks"] and all(float(v).is_integer() for v in chart["ticks"]), chart
         assert errors == []
-    finally:
-        await context.close()

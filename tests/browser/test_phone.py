@@ -1,5 +1,6 @@
 """The member's page on a phone beyond the portrait basics of test_pages.py: rewards as a
-sheet from the bottom bar, and the phone held sideways (844x390).
+sheet from the bottom bar, and the phone held sideways (844x390, and 932x430 like an iPhone
+Pro Max, wider than a laptop's breakpoint but as short as any phone).
 
 Layout assertions are bounding boxes against the viewport (layout_checks.py).
 """
@@ -39,6 +40,7 @@ CORA = "ph-cora"
 ADA = "ph-ada"
 REWARDS_ROOM = "ph-rewards"
 SIDEWAYS_ROOM = "ph-sideways"
+WIDE_SIDEWAYS_ROOM = "ph-sideways-wide"
 COUPON = "ph-spring"
 SEEN_MS = 15_000
 # The bottom bar's buttons: raise hand, the product, and the sheets'.
@@ -51,11 +53,8 @@ DOCK_BUTTONS = [
 VIDEO_CONTROLS = ["#sound-btn", "#leave-btn", "#live-badge", "#people-btn", "#lang-select"]
 OVER_THE_VIDEO = ["#ix-product", "#ix-chat", "#dock", ".slots"]
 SHEETS = {"qa": "#ix-qa", "poll": "#ix-polls", "people": "#people", "rewards": "#rewards"}
-LANDSCAPE: dict[str, Any] = {
-    "viewport": {"width": 844, "height": 390},
-    "is_mobile": True,
-    "has_touch": True,
-}
+# Phones held sideways: (room, width, height).
+SIDEWAYS = [(SIDEWAYS_ROOM, 844, 390), (WIDE_SIDEWAYS_ROOM, 932, 430)]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -63,7 +62,7 @@ def world(salon_server: SalonServer) -> None:
     salon_server.member(HOST, "core", "Hana Host")
     salon_server.member(CORA, "core", "Cora Core")
     salon_server.member(ADA, "core", "Ada Core")
-    for room in (REWARDS_ROOM, SIDEWAYS_ROOM):
+    for room in (REWARDS_ROOM, SIDEWAYS_ROOM, WIDE_SIDEWAYS_ROOM):
         salon_server.room(room, f"Room {room}", "core,active")
     salon_server.cli(
         "coupons", "set", COUPON, "--title", "Spring tote", "--value", "15.00",
@@ -125,14 +124,21 @@ async def test_rewards_open_as_a_sheet_from_the_bottom_bar(open_room: OpenRoom) 
     await expect(cora.locator("body")).not_to_have_attribute("data-sheet", re.compile(".+"))
 
 
+@pytest.mark.parametrize(("room", "width", "height"), SIDEWAYS, ids=["844x390", "932x430"])
 async def test_a_phone_held_sideways_keeps_video_bar_and_sheets_usable(
-    open_room: OpenRoom,
+    open_room: OpenRoom, room: str, width: int, height: int
 ) -> None:
-    """A phone held sideways (844x390): the video fills the screen; what a member needs is
-    on screen with no scrolling; nothing covers the video's controls; chat and reactions
+    """A phone held sideways (844x390, and 932x430: the bug was that a phone 900 px or more
+    wide got the laptop layout): the video fills the screen; what a member needs is on
+    screen with no scrolling; nothing covers the video's controls; chat and reactions
     work; each sheet opens inside the screen without covering the controls or the bar."""
-    host = (await open_room(SIDEWAYS_ROOM, HOST, role="host", **LAPTOP)).page
-    ada = (await open_room(SIDEWAYS_ROOM, ADA, **LANDSCAPE)).page
+    landscape: dict[str, Any] = {
+        "viewport": {"width": width, "height": height},
+        "is_mobile": True,
+        "has_touch": True,
+    }
+    host = (await open_room(room, HOST, role="host", **LAPTOP)).page
+    ada = (await open_room(room, ADA, **landscape)).page
     await expect(ada.get_by_role("status")).to_have_text(IN_THE_ROOM, timeout=SEEN_MS)
     await pin_product(host)
     await expect(ada.locator("#ix-product .ix-product-card")).to_be_visible(timeout=SEEN_MS)
@@ -141,7 +147,7 @@ async def test_a_phone_held_sideways_keeps_video_bar_and_sheets_usable(
     assert await outside_viewport(ada, MEMBER_CONTROLS + PRODUCT_CONTROLS + DOCK_BUTTONS) == []
     assert not await page_scrolls(ada), "the member page scrolls on a sideways phone"
     frame = await box(ada, ".video-frame")
-    assert frame["width"] >= 843 and frame["height"] >= 389, frame
+    assert frame["width"] >= width - 1 and frame["height"] >= height - 1, frame
     assert await overlapping(ada, VIDEO_CONTROLS, OVER_THE_VIDEO) == []
     assert await overlapping(ada, ["#ix-product"], ["#ix-chat", "#dock"]) == []
     assert await overflowing(ada, "#dock .dock-btn, #dock .hand-btn") == []
@@ -149,7 +155,7 @@ async def test_a_phone_held_sideways_keeps_video_bar_and_sheets_usable(
     # The chat sits above the bottom bar, its newest line in view.
     chat, dock = await box(ada, "#ix-chat"), await box(ada, "#dock")
     assert chat["bottom"] <= dock["top"] + 1, (chat, dock)
-    assert dock["height"] <= 390 * 0.35, dock
+    assert dock["height"] <= height * 0.35, dock
 
     for sheet, panel in SHEETS.items():
         await open_sheet(ada, sheet)
