@@ -1,22 +1,14 @@
 """Reconnect with state kept (issue 11) in real Chromium: the live host and a co-host both
 reload their pages; with the resume token their tabs kept, the host is live again and
-its video reaches a member, and the co-host is co-host again with her Activity sheet
-open, and nobody clicks anything after the reloads."""
+its video reaches a member, and the co-host is co-host again, publishing her microphone,
+with her Activity sheet open; nobody clicks anything after the reloads."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import (
-    MEDIA_TIMEOUT,
-    OpenRoom,
-    SalonServer,
-    in_room,
-    open_sheet,
-    open_tab,
-    person_action,
-)
+from tests.browser import conftest as kit
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
@@ -42,7 +34,7 @@ VIDEO_JS = """async () => {
 
 
 @pytest.fixture(scope="module", autouse=True)
-def world(salon_server: SalonServer) -> None:
+def world(salon_server: kit.SalonServer) -> None:
     salon_server.member(HOST, "core", "Rosa Host")
     salon_server.member(CLEO, "core", "Cleo Cohost")
     salon_server.member(DAN, "active", "Dan Member")
@@ -57,26 +49,26 @@ async def video_advances(page: Page, frames: int) -> None:
         until=lambda now: (
             now["frames"] > start["frames"] + frames and now["time"] > start["time"] + 0.5
         ),
-        timeout=MEDIA_TIMEOUT,
+        timeout=kit.MEDIA_TIMEOUT,
         interval=0.25,
         what="the member's video advancing (frames decoded, currentTime)",
     )
 
 
 async def test_live_host_and_cohost_reload_and_are_back_without_a_click(
-    open_room: OpenRoom,
+    open_room: kit.OpenRoom,
 ) -> None:
     host = (await open_room(ROOM, HOST, role="host")).page
     cleo = (await open_room(ROOM, CLEO)).page
     dan = (await open_room(ROOM, DAN)).page
     for page in (host, cleo, dan):
-        await in_room(page)
+        await kit.in_room(page)
     await host.get_by_role("button", name="Go live").click()
     await expect(host.locator("#live-badge")).to_have_text("Live", timeout=10_000)
-    await open_tab(host, "People")
-    await person_action(host, "Cleo Cohost", "Make co-host")
+    await kit.open_tab(host, "People")
+    await kit.person_action(host, "Cleo Cohost", "Make co-host")
     await expect(cleo.locator(ACTIVITY)).to_be_visible(timeout=15_000)
-    await open_sheet(cleo, "activity")
+    await kit.open_sheet(cleo, "activity")
     await video_advances(dan, 10)
 
     # Both reload. From here on nobody clicks.
@@ -89,16 +81,22 @@ async def test_live_host_and_cohost_reload_and_are_back_without_a_click(
     assert await host.evaluate("window.salon.resumed && window.salon.resumed.live") is True
     await host.wait_for_function(
         "() => window.salon.pcs.pub && window.salon.pcs.pub.connectionState === 'connected'",
-        timeout=MEDIA_TIMEOUT * 1000,
+        timeout=kit.MEDIA_TIMEOUT * 1000,
     )
     # The member sees the republished video (new frames, the picture's clock moving on).
     await expect(dan.locator("#live-badge")).to_have_text("Live", timeout=15_000)
     await video_advances(dan, 10)
 
     # The co-host is co-host again, with her Activity sheet open.
-    await in_room(cleo)
+    await kit.in_room(cleo)
     await cleo.wait_for_function("() => window.salon.you && window.salon.you.role === 'cohost'")
     await expect(cleo.locator(ACTIVITY)).to_be_visible()
+    # Her microphone is published again (on stage: a `pub` connection of her own).
+    await cleo.wait_for_function(
+        "() => window.salon.stagePublishing && window.salon.pcs.pub"
+        " && window.salon.pcs.pub.connectionState === 'connected'",
+        timeout=kit.MEDIA_TIMEOUT * 1000,
+    )
     await expect(cleo.locator("body")).to_have_attribute("data-sheet", "activity")
     await expect(cleo.locator("#ix-shop")).to_be_visible()
     # And the host's stage shows her on it again.
