@@ -39,10 +39,12 @@ class ResumeCode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Away:
-    """Someone left with something to give back: when, and whether they were live."""
+    """Someone left with something to give back: when, whether they were live, and
+    whether their microphone was muted (a reload must not lift a host's mute)."""
 
     at_ms: int
     live: bool
+    muted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,7 @@ class Resumed:
     code: ResumeCode
     role: Role
     live: bool = False
+    muted: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -59,6 +62,7 @@ class Resumed:
             "code": self.code.value,
             "role": self.role.value,
             "live": self.live,
+            "muted": self.muted,
         }
 
 
@@ -96,5 +100,5 @@ def decide(
     if token_role is Role.HOST:
         return Resumed(ResumeCode.RESUMED, Role.HOST, live=away.live)
     if stage_role in (Role.SPEAKER, Role.COHOST):
-        return Resumed(ResumeCode.RESUMED, stage_role)
+        return Resumed(ResumeCode.RESUMED, stage_role, muted=away.muted)
     return Resumed(ResumeCode.NOTHING, token_role)

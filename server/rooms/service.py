@@ -92,7 +92,8 @@ class RoomService:
         self._bans = bans
         self._states = states
         self._bus = bus
-        # Called (synchronously) after a page resumed its stage role (it is seated).
+        # Called (synchronously) after a page resumed its stage role (it is seated and in
+        # the room): ``announce_resume``.
         self.resume_hooks: list[Callable[[Room, Participant], None]] = []
         # Called (synchronously) after anyone leaves a live room, however they leave.
         self.leave_hooks: list[Callable[[Room, Participant], None]] = []
@@ -193,15 +194,14 @@ class RoomService:
         if previous is not None:
             replaced_listener = room.listener(previous.participant_id)
             self._remove_now(room, previous, keep_place=True)
+        muted = resumed is not None and resumed.muted
         if role in ON_STAGE and not room.stage.reseat(
-            participant.participant_id, role, spec.speaker_cap, time.monotonic()
+            participant.participant_id, role, spec.speaker_cap, time.monotonic(), muted
         ):
             participant = dataclasses.replace(participant, role=Role.MEMBER)
             resumed = Resumed(ResumeCode.NO_PLACE, Role.MEMBER)
-        if participant.role in ON_STAGE:
-            # Before the add: the page itself learns its seat from ``joined``.
-            for hook in list(self.resume_hooks):
-                hook(room, participant)
+        elif role in ON_STAGE and muted:
+            room.media.set_muted(participant.participant_id, True)  # before it publishes
         room.add(participant, listener)
         if replaced_listener is not None:
             replaced_listener.replaced()
@@ -212,6 +212,27 @@ class RoomService:
         self.record(EventKind.JOIN, room, claims.member_id, role=claims.role.value)
         logger.info("room %s: %s joined as %s", spec.room_id, claims.member_id, participant.role)
         return Admitted(room, participant, resumed, self._resume_token(room, claims.member_id))
+
+    def announce_resume(self, admitted: Admitted) -> None:
+        """Tell the room a page took its seat back (after its ``joined`` went out, so
+        that the page learns its seat from ``joined`` first)."""
+        resumed, participant = admitted.resumed, admitted.participant
+        if resumed is None or resumed.code is not ResumeCode.RESUMED:
+            return
+        if participant.role not in ON_STAGE:
+            return
+        for hook in list(self.resume_hooks):
+            try:
+                hook(admitted.room, participant)
+            except Exception:
+                logger.exception("room %s: a resume hook failed", admitted.room.spec.room_id)
+
+    @staticmethod
+    def _away(room: Room, participant: Participant, at_ms: int) -> Away:
+        """What ``participant`` may get back if their page resumes (before the stage
+        forgets them)."""
+        pid = participant.participant_id
+        return Away(at_ms, live=room.media.publisher == pid, muted=room.stage.is_muted(pid))
 
     def _resume_token(self, room: Room, member_id: MemberId) -> str:
         return resume_token(
@@ -232,7 +253,7 @@ class RoomService:
         previous = room.current_of(member_id)
         if previous is not None:
             # Its old connection is still here (a network change): it hands over at once.
-            away = Away(now_ms(), live=room.media.publisher == previous.participant_id)
+            away = self._away(room, previous, now_ms())
             stage_role = previous.role if previous.role in ON_STAGE else None
         grace_ms = round(self._settings.signaling.resume_grace * 1000)
         return decide(token_role, away, stage_role, now_ms(), grace_ms)
@@ -330,7 +351,7 @@ class RoomService:
         if not keep_place and (
             participant.role in ON_STAGE or room.media.publisher == participant.participant_id
         ):
-            away = Away(now_ms(), live=room.media.publisher == participant.participant_id)
+            away = self._away(room, participant, now_ms())
         closing = asyncio.ensure_future(
             self._clean_up(room, participant, release=not keep_place, away=away)
         )
@@ -351,8 +372,17 @@ class RoomService:
         room: Room, participant: Participant, release: bool, away: Away | None
     ) -> None:
         if away is not None:
-            # Kept for a page that resumes (server/rooms/resume.py).
-            await room.session.went_away(participant.member_id, away)
+            # Kept for a page that resumes (server/rooms/resume.py); if the state cannot
+            # take it, the page comes back as its token's role, and the clean-up goes on.
+            try:
+                await room.session.went_away(participant.member_id, away)
+            except Exception as exc:
+                logger.warning(
+                    "room %s: could not keep what %s may resume (%s)",
+                    room.spec.room_id,
+                    participant.member_id,
+                    type(exc).__name__,
+                )
         # Unless they are back already (a new connection claimed the place it holds).
         if release and room.current_of(participant.member_id) is None:
             await room.session.release_place(participant.member_id)

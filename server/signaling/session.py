@@ -322,9 +322,8 @@ class Session:
             raise m.ProtocolError(
                 "already_joined", "This connection has joined already.", message.ref
             )
-        room, me, resumed, resume_token = await self._service.join(
-            message.token, message.room, self, message.resume
-        )
+        admitted = await self._service.join(message.token, message.room, self, message.resume)
+        room, me, resumed, resume_token = admitted
         self._room, self._me = room, me
         self._ctx = SessionContext(room, me, self._service, self._send)
         extra: dict[str, Any] = {}
@@ -344,3 +343,4 @@ class Session:
                 ref=message.ref,
             )
         )
+        self._service.announce_resume(admitted)

@@ -101,7 +101,13 @@ async def test_a_speaker_who_drops_and_returns_within_grace_is_a_speaker_again(
     reply = await cora.join(resume=cora.resume)
     assert reply["type"] == "joined", reply
     assert reply["you"]["role"] == "speaker"
-    assert reply["resumed"] == {"ok": True, "code": "resumed", "role": "speaker", "live": False}
+    assert reply["resumed"] == {
+        "ok": True,
+        "code": "resumed",
+        "role": "speaker",
+        "live": False,
+        "muted": False,
+    }
     again = str(reply["you"]["id"])
     assert again != first
     assert reply["stage"]["speakers"] == [again]
@@ -147,6 +153,7 @@ async def test_after_the_grace_period_a_speaker_comes_back_as_a_listener(
         "code": "resume_expired",
         "role": "member",
         "live": False,
+        "muted": False,
     }
     assert reply["stage"]["speakers"] == []
 
@@ -230,6 +237,7 @@ async def test_a_forged_or_foreign_resume_token_joins_as_a_plain_member(
         "code": "resume_invalid",
         "role": "member",
         "live": False,
+        "muted": False,
     }
     assert reply["stage"]["speakers"] == []
     assert room.stage.seated == []
@@ -253,3 +261,24 @@ async def test_a_resume_field_that_is_not_a_short_string_is_refused_and_changes_
         assert (reply["type"], reply["code"]) == ("error", "invalid_field"), reply
         assert "resume" in reply["message"]
         assert room.current_of(MemberId("cora")) is None
+
+
+async def test_a_muted_speaker_who_reloads_comes_back_muted(
+    started: Callable[..., Awaitable[tuple[TestClient[Any, Any], Socket]]],
+) -> None:
+    """A reload must not lift the host's mute: the seat comes back muted."""
+    client, host = await started()
+    cora = Page(client, "cora")
+    pid = await speaker(host, cora)
+    await host.send({"type": "mute", "participant": pid})
+    assert (await host.recv_type("stage"))["muted"] == [pid]
+    await cora.drop()
+    await stage_until(host, [])
+    reply = await cora.join(resume=cora.resume)
+    again = reply["you"]["id"]
+    assert reply["resumed"]["muted"] is True
+    assert reply["stage"]["muted"] == [again]
+    assert reply["stage_self"]["muted"] is True
+    room = client.server.app[SERVICE].live_rooms[RoomId("vip")]
+    assert room.media.is_muted(again)
+    assert (await stage_until(host, [again]))["muted"] == [again]

@@ -35,6 +35,13 @@ def test_the_token_is_bound_to_secret_room_member_and_session() -> None:
         # Within the grace period: the stage role, or the host's live feed, comes back.
         (Role.MEMBER, Away(0, False), Role.SPEAKER, Resumed(ResumeCode.RESUMED, Role.SPEAKER)),
         (Role.MEMBER, Away(0, False), Role.COHOST, Resumed(ResumeCode.RESUMED, Role.COHOST)),
+        # A mute survives the reload.
+        (
+            Role.MEMBER,
+            Away(0, False, muted=True),
+            Role.SPEAKER,
+            Resumed(ResumeCode.RESUMED, Role.SPEAKER, muted=True),
+        ),
         (Role.HOST, Away(0, True), None, Resumed(ResumeCode.RESUMED, Role.HOST, live=True)),
         # The host cleared the role meanwhile (moved off): what they are now.
         (Role.MEMBER, Away(0, False), None, Resumed(ResumeCode.NOTHING, Role.MEMBER)),
@@ -63,8 +70,8 @@ def _person(pid: str, role: Role) -> Participant:
 
 def test_reseat_takes_a_free_seat_and_the_free_cohost_place_only() -> None:
     stage = Stage()
-    assert stage.reseat(ParticipantId("a"), Role.SPEAKER, cap=2, now=0.0)
-    assert stage.seated == ["a"]
+    assert stage.reseat(ParticipantId("a"), Role.SPEAKER, cap=2, now=0.0, muted=True)
+    assert stage.seated == ["a"] and stage.is_muted(ParticipantId("a"))
     assert not stage.reseat(ParticipantId("a"), Role.SPEAKER, cap=2, now=0.0)  # seated
     assert not stage.reseat(ParticipantId("m"), Role.MEMBER, cap=2, now=0.0)
     assert stage.reseat(ParticipantId("b"), Role.COHOST, cap=2, now=0.0)
