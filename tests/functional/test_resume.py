@@ -282,3 +282,23 @@ async def test_a_muted_speaker_who_reloads_comes_back_muted(
     room = client.server.app[SERVICE].live_rooms[RoomId("vip")]
     assert room.media.is_muted(again)
     assert (await stage_until(host, [again]))["muted"] == [again]
+
+
+async def test_a_speaker_whose_old_socket_lingers_takes_the_seat_over_at_once(
+    started: Callable[..., Awaitable[tuple[TestClient[Any, Any], Socket]]],
+) -> None:
+    """A network change: the new socket arrives before the server noticed the old one
+    died. The new one resumes the seat; the old one is told it was replaced."""
+    client, host = await started()
+    cora = Page(client, "cora")
+    first = await speaker(host, cora)
+    old = cora.ws
+    assert old is not None
+    reply = await cora.join(resume=cora.resume)
+    assert reply["you"]["role"] == "speaker"
+    assert reply["resumed"]["code"] == "resumed"
+    again = reply["you"]["id"]
+    assert reply["stage"]["speakers"] == [again] and again != first
+    assert (await old.recv_type("error"))["code"] == "replaced"
+    assert await old.closed_with() == 4409
+    await stage_until(host, [again])
