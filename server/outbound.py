@@ -85,10 +85,13 @@ def joined(
     publisher: str | None,
     ice_servers: list[Json],
     features: Json,
+    resume_token: str | None = None,
+    resumed: Json | None = None,
     ref: str | None = None,
 ) -> Json:
     """The answer to ``join``: the room, the joiner, the first page of people, the
-    stream, ICE servers and each feature's state for a late joiner."""
+    stream, ICE servers, each feature's state for a late joiner, the resume token for
+    this session and (when the join sent one) what became of the previous one."""
     payload = {
         "room": room,
         "you": you,
@@ -98,6 +101,10 @@ def joined(
         "ice_servers": ice_servers,
         **features,
     }
+    if resume_token is not None:
+        payload["resume_token"] = resume_token
+    if resumed is not None:
+        payload["resumed"] = resumed
     return Outbound("joined", payload).to_json(ref or None)
 
 

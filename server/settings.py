@@ -113,6 +113,9 @@ class SignalingSettings:
     # People per page of the people list: the first page (in ``joined``) is the hosts,
     # co-hosts and speakers, then this many members, newest first.
     people_page: int = 50
+    # A page that comes back with its resume token within this many seconds of leaving
+    # gets its stage role (or live feed) back (server/rooms/resume.py).
+    resume_grace: float = 30.0
 
     def check(self) -> None:
         """Raise ``SettingsError`` naming the first unusable value."""
@@ -122,6 +125,8 @@ class SignalingSettings:
             raise SettingsError("signaling.presence_budget must be at least 1")
         if not 1 <= self.people_page <= 500:
             raise SettingsError("signaling.people_page must be from 1 to 500")
+        if not 0 <= self.resume_grace <= 3600:
+            raise SettingsError("signaling.resume_grace must be from 0 to 3600 seconds")
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,6 +115,10 @@ export function createMedia(page) {
       closePeer('pub');
       stopLocalMedia();
       setTimeout(syncStagePublishing, 1000);
+    } else if (localStream && page.active()) {
+      // The host's outgoing media failed (a network change): publish again, no click.
+      closePeer('pub');
+      setTimeout(() => { if (page.active()) resumeLive(true); }, 1000);
     } else {
       failLive(t('media.lost'));
     }
@@ -371,10 +375,14 @@ export function createMedia(page) {
     else goLive();
   });
 
-  // Back in the room (joined again): a host whose camera is still on publishes again.
-  function resumeLive() {
+  // Back in the room (joined again): a host whose camera is still on publishes again; one
+  // who was live before a reload (`wasLive`, from the server's `resumed`) goes live again.
+  function resumeLive(wasLive) {
     if (localStream && localStream.getTracks().some((t) => t.readyState === 'live')) {
+      setLiveButton('stop');
       publish().catch((err) => failLive(t('media.restart_failed', { detail: err.message || String(err) })));
+    } else if (wasLive) {
+      goLive();
     } else {
       setLiveButton('go');
     }

@@ -19,8 +19,8 @@ import { createPeopleList } from './people.js';
 import {
   errorText, renderLiveBadge, renderRoomHeader, renderStagePlaceholder, showStatus, ui,
 } from './room_view.js';
-import { readToken } from './token.js';
-import { initSheets } from './sheets.js';
+import { forgetResume, keepResume, readResume, readToken } from './token.js';
+import { initSheets, restoreSheet } from './sheets.js';
 
 const PROTOCOL = 'salon.v1.json';
 const RECONNECT_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
@@ -161,7 +161,8 @@ function setState(state) {
 // matters to this person: the host's outgoing one while live, otherwise the incoming one.
 function refreshState() {
   if (finished) { setState('disconnected'); return; }
-  if (!joined) { setState(attempt > 0 ? 'reconnecting' : 'connecting'); return; }
+  // A reload with a resume token kept is a reconnection too (the person was in the room).
+  if (!joined) { setState(attempt > 0 || readResume() ? 'reconnecting' : 'connecting'); return; }
   const pc = isHost() ? salon.pcs.pub : salon.pcs.sub;
   const media = pc ? pc.connectionState : 'new';
   if (media === 'connected') setState('media');
@@ -246,6 +247,8 @@ function connect() {
     if (sock !== ws) return;
     const join = { type: 'join', token };
     if (pathRoom) join.room = pathRoom;
+    const resume = readResume();
+    if (resume) join.resume = resume;
     send(join);
   });
   sock.addEventListener('message', (event) => {
@@ -337,6 +340,9 @@ function onJoined(message) {
   attempt = 0;
   salon.room = message.room || null;
   salon.you = message.you || null;
+  // For the next reconnection (a reload, a lost socket): this session's resume token.
+  keepResume(message.resume_token);
+  salon.resumed = message.resumed || null;
   iceServers = Array.isArray(message.ice_servers) ? message.ice_servers : [];
   renderRoom();
   shownPeople(peopleList.reset(message));
@@ -353,8 +359,9 @@ function onJoined(message) {
     ui.remoteVideo.hidden = true;
     // The host hears the speakers on stage: a `sub` connection of its own.
     media.startSub();
-    // Back after a reconnect with the camera still on: publish again.
-    media.resumeLive();
+    // Back after a reconnect with the camera still on, or after a reload while live (the
+    // server says so in `resumed`): publish again, without a click.
+    media.resumeLive(Boolean(message.resumed && message.resumed.live));
   } else {
     ui.liveBtn.hidden = true;
     ui.soundBtn.hidden = false;
@@ -364,6 +371,7 @@ function onJoined(message) {
   refreshState();
   media.syncStagePublishing();
   callFeatures('onJoined', message, featureApi);
+  restoreSheet();
 }
 
 function onRole(message) {
@@ -407,6 +415,7 @@ function onError(message) {
 function leave() {
   if (finished) return;
   send({ type: 'leave' });
+  forgetResume(); // leaving on purpose: "Join again" comes back as a plain member
   showEnded(t('ended.left'), t('ended.left_text'), { canRejoin: true });
 }
 

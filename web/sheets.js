@@ -12,13 +12,39 @@ export function currentSheet() {
   return document.body.dataset.sheet || null;
 }
 
+function sheetKey() {
+  return `salon.sheet:${window.location.pathname}`;
+}
+
 export function openSheet(name) {
   if (name) document.body.dataset.sheet = name;
   else delete document.body.dataset.sheet;
+  try {
+    // Kept per tab: a reload (or a lost socket) opens it again (restoreSheet).
+    if (name) sessionStorage.setItem(sheetKey(), name);
+    else sessionStorage.removeItem(sheetKey());
+  } catch {
+    // Storage refused: the sheet is simply closed after a reload.
+  }
   for (const b of document.querySelectorAll('[data-open-sheet]')) {
     b.setAttribute('aria-expanded', String(b.dataset.openSheet === name));
   }
   for (const fn of opened) fn(name || null);
+}
+
+// After (re)joining: open the sheet this tab had open, if this person still has its
+// button (a co-host's Activity; a member back as a member has none).
+export function restoreSheet() {
+  let name = null;
+  try {
+    name = sessionStorage.getItem(sheetKey());
+  } catch {
+    return;
+  }
+  if (!name || currentSheet() === name) return;
+  const opener = [...document.querySelectorAll('[data-open-sheet]')]
+    .find((b) => b.dataset.openSheet === name);
+  if (opener && !opener.hidden) openSheet(name);
 }
 
 export function onSheet(fn) {

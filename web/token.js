@@ -28,3 +28,39 @@ export function readToken() {
   }
   return token || '';
 }
+
+// The resume token of the last `joined` (docs/protocol.md, "Resuming"): kept per tab, so
+// that a reload or a lost socket comes back on stage, or live, without a click. Never
+// shown, never logged.
+const MAX_RESUME = 64;
+
+function resumeKey() {
+  return `salon.resume:${window.location.pathname}`;
+}
+
+export function readResume() {
+  try {
+    const value = sessionStorage.getItem(resumeKey());
+    return value && value.length <= MAX_RESUME ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+export function keepResume(value) {
+  try {
+    if (typeof value === 'string' && value && value.length <= MAX_RESUME) {
+      sessionStorage.setItem(resumeKey(), value);
+    }
+  } catch {
+    // Storage refused (private mode): a reload comes back as a plain member.
+  }
+}
+
+export function forgetResume() {
+  try {
+    sessionStorage.removeItem(resumeKey());
+  } catch {
+    // nothing kept
+  }
+}

@@ -30,6 +30,7 @@ from server.rooms.model import Role
 from server.rooms.polls import Poll
 from server.rooms.products import Product, ProductStats
 from server.rooms.qa import Question
+from server.rooms.resume import Away
 
 
 class SessionState(Protocol):
@@ -72,6 +73,14 @@ class SessionState(Protocol):
 
     async def stage_roles(self) -> dict[MemberId, Role]:
         """Members with a stage role in this session (not plain members, not hosts)."""
+        ...
+
+    async def went_away(self, member_id: MemberId, away: Away) -> None:
+        """Keep what ``member_id`` may get back if their page resumes (issue 11)."""
+        ...
+
+    async def came_back(self, member_id: MemberId) -> Away | None:
+        """Take (read and clear) what ``went_away`` kept for ``member_id``."""
         ...
 
     # --- chat --------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The in-memory room state: ``SessionState`` kept in this process (one node, no failover).
 
 It wraps the pure rules (``ChatLog``, ``QaBoard``, ``PollBox``, ``ProductShelf``,
-``SessionJournal``), a table of places and one of stage roles. No method suspends, so
-each one is atomic on the event loop, exactly as the synchronous rules were.
+``SessionJournal``), a table of places, one of stage roles and one of who left with
+something to resume. No method suspends, so each one is atomic on the event loop,
+exactly as the synchronous rules were.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from server.rooms.model import Role
 from server.rooms.polls import Poll, PollBox
 from server.rooms.products import Product, ProductShelf, ProductStats
 from server.rooms.qa import QaBoard, Question
+from server.rooms.resume import Away
 from server.settings import InteractionSettings
 
 
@@ -36,6 +38,7 @@ class MemorySessionState:
         self._closed = False
         self._places: set[MemberId] = set()
         self._roles: dict[MemberId, Role] = {}
+        self._away: dict[MemberId, Away] = {}
         self._chat = ChatLog(settings.chat_history, settings.chat_max_length)
         self._qa = QaBoard(settings.max_questions, settings.question_max_length)
         self._polls = PollBox(settings.max_polls)
@@ -89,6 +92,12 @@ class MemorySessionState:
 
     async def stage_roles(self) -> dict[MemberId, Role]:
         return dict(self._roles)
+
+    async def went_away(self, member_id: MemberId, away: Away) -> None:
+        self._away[member_id] = away
+
+    async def came_back(self, member_id: MemberId) -> Away | None:
+        return self._away.pop(member_id, None)
 
     # --- chat --------------------------------------------------------------------------
 

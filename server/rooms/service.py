@@ -12,11 +12,12 @@ it empties (or the server stops): its session ends then.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -41,8 +42,17 @@ from server.rooms.media import IcePolicy, MediaCounters, RoomMedia
 from server.rooms.model import Participant, Role, RoomSpec
 from server.rooms.policy import check_entry
 from server.rooms.presence import PresenceRules
+from server.rooms.resume import (
+    Away,
+    ResumeCode,
+    Resumed,
+    decide,
+    resume_token,
+    token_matches,
+)
 from server.rooms.room import Room, RoomListener
 from server.rooms.room_state import SessionStates
+from server.rooms.stage import ON_STAGE
 from server.rooms.store import RoomStore
 from server.rooms.tokens import peek_room, verify_token
 from server.settings import Settings
@@ -54,6 +64,16 @@ T = TypeVar("T")
 def new_participant_id() -> ParticipantId:
     """A participant id unique across nodes and restarts (no per-process counter)."""
     return ParticipantId(f"p{secrets.token_hex(8)}")
+
+
+class Admitted(NamedTuple):
+    """A join's result: the room, the participant, what became of a resume token (None:
+    none was sent) and the resume token for this session (docs/protocol.md)."""
+
+    room: Room
+    participant: Participant
+    resumed: Resumed | None
+    resume_token: str
 
 
 class RoomService:
@@ -72,6 +92,9 @@ class RoomService:
         self._bans = bans
         self._states = states
         self._bus = bus
+        # Called (synchronously) after a page resumed its stage role (it is seated and in
+        # the room): ``announce_resume``.
+        self.resume_hooks: list[Callable[[Room, Participant], None]] = []
         # Called (synchronously) after anyone leaves a live room, however they leave.
         self.leave_hooks: list[Callable[[Room, Participant], None]] = []
         # Called (synchronously) with every event recorded here: (kind, room, member, data).
@@ -110,9 +133,17 @@ class RoomService:
         return member.score if member is not None else None
 
     async def join(
-        self, token: str, room_hint: str | None, listener: RoomListener
-    ) -> tuple[Room, Participant]:
-        """Admit the token's holder to its room, or raise the refusal (changing nothing)."""
+        self,
+        token: str,
+        room_hint: str | None,
+        listener: RoomListener,
+        resume: str | None = None,
+    ) -> Admitted:
+        """Admit the token's holder to its room, or raise the refusal (changing nothing).
+
+        With ``resume`` (the resume token of an earlier ``joined``), a page coming back
+        within the grace period gets its stage role or live feed back (server/rooms/resume.py);
+        a bad token only means nothing is given back."""
         token_room = peek_room(token)
         room_id = RoomId(room_hint) if room_hint else token_room
         auth = self._settings.auth
@@ -145,6 +176,9 @@ class RoomService:
         if previous is not None and previous.role is not Role.HOST:
             occupants -= 1  # the new connection takes over the old one's place
         check_entry(spec, member, claims.role, occupants)
+        resumed = None
+        if resume is not None:
+            resumed = await self._resume_outcome(room, claims.member_id, claims.role, resume)
         if room is None:
             room = self._open(spec)
         elif room.spec != spec:
@@ -154,17 +188,75 @@ class RoomService:
         ):
             # Another node took the last place since the count above (never in memory).
             raise RoomFull(spec.title, spec.capacity, spec.refusal_link)
-        participant = self._participant(claims.member_id, member, claims.role)
+        role = resumed.role if resumed is not None else claims.role
+        participant = self._participant(claims.member_id, member, role)
         replaced_listener = None
         if previous is not None:
             replaced_listener = room.listener(previous.participant_id)
             self._remove_now(room, previous, keep_place=True)
+        muted = resumed is not None and resumed.muted
+        if role in ON_STAGE and not room.stage.reseat(
+            participant.participant_id, role, spec.speaker_cap, time.monotonic(), muted
+        ):
+            participant = dataclasses.replace(participant, role=Role.MEMBER)
+            resumed = Resumed(ResumeCode.NO_PLACE, Role.MEMBER)
+        elif role in ON_STAGE and muted:
+            room.media.set_muted(participant.participant_id, True)  # before it publishes
         room.add(participant, listener)
         if replaced_listener is not None:
             replaced_listener.replaced()
+        # What the session keeps is what was given now (a stale role is never given back).
+        await room.session.set_stage_role(claims.member_id, participant.role)
+        if resumed is None or resumed.code is ResumeCode.INVALID:
+            await room.session.came_back(claims.member_id)  # nor a stale live feed
         self.record(EventKind.JOIN, room, claims.member_id, role=claims.role.value)
-        logger.info("room %s: %s joined as %s", spec.room_id, claims.member_id, claims.role)
-        return room, participant
+        logger.info("room %s: %s joined as %s", spec.room_id, claims.member_id, participant.role)
+        return Admitted(room, participant, resumed, self._resume_token(room, claims.member_id))
+
+    def announce_resume(self, admitted: Admitted) -> None:
+        """Tell the room a page took its seat back (after its ``joined`` went out, so
+        that the page learns its seat from ``joined`` first)."""
+        resumed, participant = admitted.resumed, admitted.participant
+        if resumed is None or resumed.code is not ResumeCode.RESUMED:
+            return
+        if participant.role not in ON_STAGE:
+            return
+        for hook in list(self.resume_hooks):
+            try:
+                hook(admitted.room, participant)
+            except Exception:
+                logger.exception("room %s: a resume hook failed", admitted.room.spec.room_id)
+
+    @staticmethod
+    def _away(room: Room, participant: Participant, at_ms: int) -> Away:
+        """What ``participant`` may get back if their page resumes (before the stage
+        forgets them)."""
+        pid = participant.participant_id
+        return Away(at_ms, live=room.media.publisher == pid, muted=room.stage.is_muted(pid))
+
+    def _resume_token(self, room: Room, member_id: MemberId) -> str:
+        return resume_token(
+            self._settings.auth.secret, room.spec.room_id, member_id, room.session_id
+        )
+
+    async def _resume_outcome(
+        self, room: Room | None, member_id: MemberId, token_role: Role, resume: str
+    ) -> Resumed:
+        """What a page coming back with ``resume`` gets (no change to the room yet)."""
+        if room is None or not token_matches(
+            self._settings.auth.secret, resume, room.spec.room_id, member_id, room.session_id
+        ):
+            # Forged, or for another room, member or (ended) session: a plain join.
+            return Resumed(ResumeCode.INVALID, token_role)
+        away = await room.session.came_back(member_id)
+        stage_role = (await room.session.stage_roles()).get(member_id)
+        previous = room.current_of(member_id)
+        if previous is not None:
+            # Its old connection is still here (a network change): it hands over at once.
+            away = self._away(room, previous, now_ms())
+            stage_role = previous.role if previous.role in ON_STAGE else None
+        grace_ms = round(self._settings.signaling.resume_grace * 1000)
+        return decide(token_role, away, stage_role, now_ms(), grace_ms)
 
     async def _is_banned(self, room_id: RoomId, member_id: MemberId) -> bool:
         if self._bans is None:
@@ -255,7 +347,14 @@ class RoomService:
             watch_seconds=round(watch, 3),
             role=participant.role.value,
         )
-        closing = asyncio.ensure_future(self._clean_up(room, participant, release=not keep_place))
+        away = None
+        if not keep_place and (
+            participant.role in ON_STAGE or room.media.publisher == participant.participant_id
+        ):
+            away = self._away(room, participant, now_ms())
+        closing = asyncio.ensure_future(
+            self._clean_up(room, participant, release=not keep_place, away=away)
+        )
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
         for hook in list(self.leave_hooks):
@@ -269,7 +368,21 @@ class RoomService:
         return closing
 
     @staticmethod
-    async def _clean_up(room: Room, participant: Participant, release: bool) -> None:
+    async def _clean_up(
+        room: Room, participant: Participant, release: bool, away: Away | None
+    ) -> None:
+        if away is not None:
+            # Kept for a page that resumes (server/rooms/resume.py); if the state cannot
+            # take it, the page comes back as its token's role, and the clean-up goes on.
+            try:
+                await room.session.went_away(participant.member_id, away)
+            except Exception as exc:
+                logger.warning(
+                    "room %s: could not keep what %s may resume (%s)",
+                    room.spec.room_id,
+                    participant.member_id,
+                    type(exc).__name__,
+                )
         # Unless they are back already (a new connection claimed the place it holds).
         if release and room.current_of(participant.member_id) is None:
             await room.session.release_place(participant.member_id)

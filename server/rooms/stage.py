@@ -263,6 +263,24 @@ class Stage:
         self._cohost = pid
         return Outcome(roles=((pid, Role.COHOST),))
 
+    def reseat(
+        self, pid: ParticipantId, role: Role, cap: int, now: float, muted: bool = False
+    ) -> bool:
+        """Seat a page coming back with its stage ``role`` (``server.rooms.resume``), muted
+        if it was: False, changing nothing, when the stage has no place for it now."""
+        if role not in ON_STAGE or pid in self._seats or len(self._seats) >= cap:
+            return False
+        if role is Role.COHOST:
+            if self._cohost is not None:
+                return False
+            self._cohost = pid
+        self._hands.pop(pid, None)
+        self._invites.pop(pid, None)
+        self._seats[pid] = now
+        if muted:
+            self._muted.add(pid)
+        return True
+
     def check_remove(self, actor: Participant, target: Participant, ban: bool) -> None:
         """Raise unless ``actor`` may remove (and ban) ``target``; changes nothing.
 

@@ -28,6 +28,7 @@ from server.outbound import (
     stream,
     wrong_encoding,
 )
+from server.rooms.resume import MAX_RESUME_TOKEN
 from server.signaling import (
     messages_interactions,
     messages_people,
@@ -77,6 +78,8 @@ FEATURE_PARSERS: dict[str, Parser[FeatureMessage]] = {
 class Join:
     token: str
     room: str | None = None
+    # The resume token of an earlier ``joined`` (server/rooms/resume.py).
+    resume: str | None = None
     ref: str | None = None
     type: Literal["join"] = "join"
 
@@ -220,7 +223,10 @@ def parse(obj: Any) -> ClientMessage:
         room = obj.get("room")
         if room is not None and not is_valid_id(room):
             raise ProtocolError("invalid_field", "'room' must be a room id.", ref)
-        return Join(token=string(obj, "token", MAX_TOKEN, ref), room=room, ref=ref)
+        resume = obj.get("resume")
+        if resume is not None:
+            resume = string(obj, "resume", MAX_RESUME_TOKEN, ref)
+        return Join(token=string(obj, "token", MAX_TOKEN, ref), room=room, resume=resume, ref=ref)
     if kind == "offer":
         return Offer(pc=pc(obj, ref), sdp=string(obj, "sdp", MAX_SDP, ref, multiline=True), ref=ref)
     if kind == "candidate":

@@ -322,7 +322,8 @@ class Session:
             raise m.ProtocolError(
                 "already_joined", "This connection has joined already.", message.ref
             )
-        room, me = await self._service.join(message.token, message.room, self)
+        admitted = await self._service.join(message.token, message.room, self, message.resume)
+        room, me, resumed, resume_token = admitted
         self._room, self._me = room, me
         self._ctx = SessionContext(room, me, self._service, self._send)
         extra: dict[str, Any] = {}
@@ -337,6 +338,9 @@ class Session:
                 publisher=room.media.publisher,
                 ice_servers=self._service.ice.browser_ice_servers(),
                 features=extra,
+                resume_token=resume_token,
+                resumed=resumed.to_json() if resumed is not None else None,
                 ref=message.ref,
             )
         )
+        self._service.announce_resume(admitted)

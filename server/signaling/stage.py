@@ -79,6 +79,7 @@ class StageFeature:
     def __init__(self, service: RoomService) -> None:
         self._service = service
         service.leave_hooks.append(self._left)
+        service.resume_hooks.append(self._resumed)
 
     # --- Feature ------------------------------------------------------------------------
 
@@ -263,6 +264,11 @@ class StageFeature:
         outcome = room.stage.forget(participant.participant_id, time.monotonic())
         for pid, seconds in outcome.stage_time:
             self._stage_time(room, pid, seconds, participant)
+        self._publish(room)
+
+    def _resumed(self, room: Room, participant: Participant) -> None:
+        """A page came back to its seat (server/rooms/resume.py): everyone sees the stage."""
+        del participant  # seated already; its own ``stage_self`` comes in ``joined``
         self._publish(room)
 
     def _stage_time(

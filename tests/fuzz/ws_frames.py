@@ -167,7 +167,10 @@ def _valid(k: Known) -> dict[str, St[dict[str, Any]]]:
     nothing: St[dict[str, Any]] = st.just({})
     url = st.sampled_from(["https://shop.example.com/p/1", "http://a.example/x?y=1"])
     return {
-        "join": obj(token=st.one_of(st.just(k.token), TEXT), room=st.just(k.room)),
+        "join": st.fixed_dictionaries(
+            {"token": st.one_of(st.just(k.token), TEXT), "room": st.just(k.room)},
+            optional={"resume": st.one_of(TEXT, st.just("r1." + "A" * 43))},
+        ),
         "offer": obj(pc=PC, sdp=_sdp(k)),
         "candidate": obj(pc=PC, candidate=_candidate()),
         "stop": obj(pc=PC),

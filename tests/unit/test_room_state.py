@@ -13,6 +13,7 @@ from server.rooms.bus import LocalRoomBus, RoomBus
 from server.rooms.chat import Author
 from server.rooms.model import Role
 from server.rooms.products import Product
+from server.rooms.resume import Away
 from server.rooms.room_state import SessionState, SessionStates
 from server.rooms.room_state_memory import MemorySessionState, MemorySessionStates
 from server.settings import InteractionSettings
@@ -205,3 +206,14 @@ async def test_stage_roles_are_kept_per_member_and_cleared_by_member_or_host() -
     assert await s.stage_roles() == {CORA: Role.SPEAKER, ADA: Role.COHOST}
     await s.set_stage_role(CORA, Role.MEMBER)
     assert await s.stage_roles() == {ADA: Role.COHOST}
+
+
+async def test_what_a_leaver_may_resume_is_taken_once_per_member() -> None:
+    s = state()
+    assert await s.came_back(CORA) is None
+    await s.went_away(CORA, Away(at_ms=1000, live=False))
+    await s.went_away(BEA, Away(at_ms=2000, live=True))
+    await s.went_away(CORA, Away(at_ms=3000, live=False))  # the latest departure counts
+    assert await s.came_back(CORA) == Away(at_ms=3000, live=False)
+    assert await s.came_back(CORA) is None  # taken: a second page gets nothing
+    assert await s.came_back(BEA) == Away(at_ms=2000, live=True)
