@@ -154,6 +154,7 @@ class SessionState(Protocol):
 class SessionStates(Protocol):
     """Opens the state of a new room session (one per room open)."""
 
-    def open(self, room_id: str, started_ms: int) -> SessionState:
-        """A fresh session of ``room_id``; no I/O (a Redis one writes on first change)."""
+    async def open(self, room_id: str, started_ms: int) -> SessionState:
+        """The session of ``room_id`` that opens now: a fresh one, or (Redis) the one still
+        live in the store, same id and state (its owner node died: failover)."""
         ...

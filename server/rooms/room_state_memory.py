@@ -181,5 +181,5 @@ class MemorySessionStates:
     def __init__(self, settings: InteractionSettings) -> None:
         self._settings = settings
 
-    def open(self, room_id: str, started_ms: int) -> MemorySessionState:
+    async def open(self, room_id: str, started_ms: int) -> MemorySessionState:
         return MemorySessionState(room_id, self._settings, started_ms)
