@@ -33,6 +33,7 @@ from server.rooms.model import Role
 from server.rooms.polls import Poll, PollBox
 from server.rooms.products import Product, ProductStats
 from server.rooms.qa import QaBoard, Question
+from server.rooms.room_state import SessionIdentity
 from server.rooms.room_state_memory import new_session_id
 from server.rooms.room_state_saved import SavedValue, text
 from server.settings import InteractionSettings
@@ -50,7 +51,7 @@ def session_key(room_id: str) -> str:
     return f"salon:{{room:{room_id}}}:session"
 
 
-class RedisSessionState:
+class RedisSessionState(SessionIdentity):
     """Implements ``server.rooms.room_state.SessionState`` on Redis (see the module)."""
 
     def __init__(
@@ -60,13 +61,11 @@ class RedisSessionState:
         session_id: str,
         started_ms: int,
     ) -> None:
+        super().__init__(session_id, started_ms)
         self.room_id = room_id
         self._states = states
         self._redis = states.redis
         self._settings = settings = states.settings
-        self._session_id = session_id
-        self._started_ms = started_ms
-        self._closed = False
         self._meta = session_key(room_id)
         prefix = f"{self._meta}:{session_id}"
         self._places = f"{prefix}:places"
@@ -89,18 +88,6 @@ class RedisSessionState:
 
     def _script(self, name: str, keys: list[str], *args: Any) -> Any:
         return self._states.scripts[name](keys=keys, args=list(args))
-
-    @property
-    def session_id(self) -> str:
-        return self._session_id
-
-    @property
-    def started_ms(self) -> int:
-        return self._started_ms
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     async def close(self) -> None:
         self._closed = True

@@ -2,47 +2,25 @@
 session keeps its chat, questions, polls, product, places and stage roles in Redis
 (``server/rooms/room_state_redis.py``) instead of the process.
 
-The fixtures ``settings`` and ``serve`` are overridden here, so that the functional
-fixtures imported below (a real app, seeded members and rooms, sockets) and the
-functional tests re-run in this folder build apps with the Redis room state.
+The functional fixtures are imported below (a real app, seeded members and rooms,
+sockets); ``app_overrides`` is overridden here, so that every app they build, and every
+app of the functional tests re-run in this folder, has the Redis room state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
-from redis.asyncio import Redis
 
-from server.app import create_app
-from server.devtools.redis_embed import EmbeddedRedis
-from server.settings import Settings
-from tests.functional.conftest import RELAXED, client, connect, make_settings, room, seeded
+from tests.functional.conftest import client, connect, room, seeded, serve, settings
 
-__all__ = ["client", "connect", "room", "seeded"]  # fixtures, registered by import here
-REDIS_STATE = {"rooms.state": "redis"}
+__all__ = ["client", "connect", "room", "seeded", "serve", "settings"]  # fixtures
 
 
 @pytest.fixture
-def settings(redis_server: EmbeddedRedis, redis: Redis) -> Settings:
-    return make_settings(redis_server.url, **REDIS_STATE)
-
-
-@pytest.fixture
-async def serve(
-    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
-    redis_server: EmbeddedRedis,
-    seeded: Redis,
-) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
-    """The functional ``serve`` with the Redis room state."""
-
-    async def start(**overrides: Any) -> TestClient[Any, Any]:
-        merged = {**RELAXED, **REDIS_STATE, **overrides}
-        return await aiohttp_client(create_app(make_settings(redis_server.url, **merged)))
-
-    return start
+def app_overrides() -> dict[str, Any]:
+    return {"rooms.state": "redis"}
 
 
 # Functional tests re-run here that build their own app (so their room state is the
