@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Final
 
-# KEYS: session meta. ARGV: a new session id, its start (ms).
+# KEYS: session meta. ARGV: a new session id, its start (ms), a session id that counts
+# as closed whatever Redis says (this node closed it, the write may have failed) or ''.
 # The live session of the room if there is one (a node taking the room over finds it),
 # else a new one: [id, started].
 OPEN: Final = """
 local cur = redis.call('HMGET', KEYS[1], 'id', 'started', 'closed')
-if cur[1] and cur[3] ~= '1' then return {cur[1], cur[2]} end
+if cur[1] and cur[3] ~= '1' and cur[1] ~= ARGV[3] then return {cur[1], cur[2]} end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'started', ARGV[2], 'closed', '0')
 return {ARGV[1], ARGV[2]}

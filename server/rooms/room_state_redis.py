@@ -35,7 +35,7 @@ from server.rooms.products import Product, ProductStats
 from server.rooms.qa import QaBoard, Question
 from server.rooms.room_state import SessionIdentity
 from server.rooms.room_state_memory import new_session_id
-from server.rooms.room_state_saved import SavedValue, text
+from server.rooms.room_state_saved import SavedValue, from_redis, text
 from server.settings import InteractionSettings
 
 # Seconds a closed session's keys are kept (for a late look, then Redis drops them).
@@ -86,8 +86,8 @@ class RedisSessionState(SessionIdentity):
             self._redis, swap, f"{prefix}:shop", codec.load_shop, codec.dump_shop
         )
 
-    def _script(self, name: str, keys: list[str], *args: Any) -> Any:
-        return self._states.scripts[name](keys=keys, args=list(args))
+    async def _script(self, name: str, keys: list[str], *args: Any) -> Any:
+        return await from_redis(self._states.scripts[name](keys=keys, args=list(args)))
 
     async def close(self) -> None:
         self._closed = True
@@ -96,6 +96,8 @@ class RedisSessionState(SessionIdentity):
         keys += [self._qa.key, self._polls.key, self._shop.key]
         try:
             await self._script("close", keys, self._session_id, self._states.ttl)
+        except StoreUnavailable:
+            pass  # logged; the room closes anyway, and this node opens it afresh
         finally:
             closed.set()
 
@@ -110,21 +112,21 @@ class RedisSessionState(SessionIdentity):
         return bool(got)
 
     async def release_place(self, member_id: MemberId) -> None:
-        await self._redis.srem(self._places, member_id)
+        await from_redis(self._redis.srem(self._places, member_id))
 
     async def places_taken(self) -> int:
-        return int(await self._redis.scard(self._places))
+        return int(await from_redis(self._redis.scard(self._places)))
 
     # --- stage roles -------------------------------------------------------------------
 
     async def set_stage_role(self, member_id: MemberId, role: Role) -> None:
         if role is Role.MEMBER or role is Role.HOST:
-            await self._redis.hdel(self._roles, member_id)
+            await from_redis(self._redis.hdel(self._roles, member_id))
         else:
-            await self._redis.hset(self._roles, member_id, role.value)
+            await from_redis(self._redis.hset(self._roles, member_id, role.value))
 
     async def stage_roles(self) -> dict[MemberId, Role]:
-        saved = await self._redis.hgetall(self._roles)
+        saved = await from_redis(self._redis.hgetall(self._roles))
         return {MemberId(text(m)): Role(text(r)) for m, r in saved.items()}
 
     # --- chat --------------------------------------------------------------------------
@@ -258,13 +260,15 @@ class RedisSessionStates:
         return event
 
     async def open(self, room_id: str, started_ms: int) -> RedisSessionState:
-        fresh = new_session_id(started_ms)
-        for _ in range(2):
-            sid, started = await self.scripts["open"](
-                keys=[session_key(room_id)], args=[fresh, started_ms]
+        fresh, ended = new_session_id(started_ms), ""
+        while True:
+            sid, started = await from_redis(
+                self.scripts["open"](keys=[session_key(room_id)], args=[fresh, started_ms, ended])
             )
             closing = self._closed.get(text(sid))
             if closing is None:
                 return RedisSessionState(self, room_id, text(sid), int(started))
-            await closing.wait()  # the room closed here a moment ago: open a new session
-        raise StoreUnavailable()  # its close failed: Redis still calls it live
+            # The room closed here a moment ago: once that is done, open a new session
+            # (even if the close could not be written).
+            await closing.wait()
+            ended = text(sid)

@@ -11,13 +11,17 @@ if the rule ran under a lock; within one node an ``asyncio.Lock`` saves the retr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Final, Generic, TypeVar
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Generic, TypeVar
 
 from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
 
 from server.redis_client import RedisClient
 from server.rooms.errors import StoreUnavailable
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -29,6 +33,16 @@ MAX_TRIES: Final = 100
 
 def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+async def from_redis(call: Awaitable[Any]) -> Any:
+    """``call``'s reply; ``StoreUnavailable`` (logged, no traceback) if Redis fails it, so
+    that the member is told ``unavailable`` and the room goes on."""
+    try:
+        return await call
+    except (RedisError, OSError) as exc:
+        logger.warning("room state unavailable (%s): %s", type(exc).__name__, exc)
+        raise StoreUnavailable() from None
 
 
 class SavedValue(Generic[T]):
@@ -48,7 +62,7 @@ class SavedValue(Generic[T]):
         self._lock = asyncio.Lock()
 
     async def _read(self) -> tuple[str, T]:
-        version, data = await self._redis.hmget(self.key, ["v", "d"])
+        version, data = await from_redis(self._redis.hmget(self.key, ["v", "d"]))
         raw = None if data is None else bytes(data, "utf-8") if isinstance(data, str) else data
         return ("0" if version is None else text(version)), self._load(raw)
 
@@ -62,7 +76,9 @@ class SavedValue(Generic[T]):
             for _ in range(MAX_TRIES):
                 version, value = await self._read()
                 answer = rule(value)
-                written = await self._swap(keys=[self.key], args=[version, self._dump(value)])
+                written = await from_redis(
+                    self._swap(keys=[self.key], args=[version, self._dump(value)])
+                )
                 if written:
                     return answer
         raise StoreUnavailable()

@@ -10,9 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
 from server.ids import MemberId, ParticipantId
 from server.redis_client import RedisClient
+from server.redis_client import connect as redis_connect
 from server.rooms import errors as e
 from server.rooms.bus import LocalRoomBus, RoomBus
 from server.rooms.chat import Author
@@ -335,3 +337,32 @@ async def test_a_closed_session_keeps_its_keys_a_day_then_redis_drops_them(
     await s.close()
     for key in (meta, f"{meta}:{s.session_id}:chat:ids", f"{meta}:{s.session_id}:qa"):
         assert 0 < await redis.ttl(key) <= 24 * 3600, key
+
+
+async def test_a_redis_that_stops_answering_refuses_unavailable_and_the_room_reopens_afresh(
+    redis: RedisClient, redis_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis failing under a room: a change is refused ``unavailable`` (logged without a
+    traceback) instead of an internal error, the close still ends the room, and this node
+    then opens a new session rather than the one whose close was never written."""
+    if isinstance(redis, RedisCluster):
+        pytest.skip("CLIENT PAUSE stops one node of a cluster")
+    impatient = redis_connect(redis_server.url, 0.3)
+    states = RedisSessionStates(impatient, InteractionSettings())
+    s = await states.open("vip", 1_000)
+    await s.post_chat(author(CORA), "hi", 1)
+    await redis.execute_command("CLIENT", "PAUSE", "3000", "WRITE")
+    try:
+        with pytest.raises(e.StoreUnavailable):
+            await s.post_chat(author(CORA), "again", 2)
+        with pytest.raises(e.StoreUnavailable):
+            await s.ask(author(CORA), "why?", 3)
+        await s.close()  # refused too, but the room closes
+    finally:
+        await redis.execute_command("CLIENT", "UNPAUSE")
+    assert s.closed
+    assert await redis.hget(session_key("vip"), "closed") == b"0"  # the close was lost
+    again = await states.open("vip", 5_000)
+    assert again.session_id != s.session_id and await again.chat_history() == []
+    assert "room state unavailable" in caplog.text and "Traceback" not in caplog.text
+    await impatient.aclose()
