@@ -57,7 +57,7 @@ from server.rooms.media import IcePolicy
 from server.rooms.notices import push_tier_change
 from server.rooms.removals import RemovalListener
 from server.rooms.reward_service import Rewards
-from server.rooms.room_state_memory import MemorySessionStates
+from server.rooms.room_states import session_states
 from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
 from server.settings import Settings
@@ -128,14 +128,14 @@ def create_app(settings: Settings) -> web.Application:
     members = MemberStore(redis, rules.half_life_ms)
     rooms = RoomStore(redis)
     bans = BanStore(redis)
-    # Room sessions in this process, broadcasts within it (issue 11 puts both in Redis).
+    # Room sessions in this process or Redis (rooms.state); broadcasts within the process.
     service = RoomService(
         settings,
         rooms,
         members,
         recorder,
         IcePolicy.from_settings(settings.media),
-        MemorySessionStates(settings.interactions),
+        session_states(settings, redis),
         LocalRoomBus(),
         bans,
     )

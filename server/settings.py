@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 MIN_SECRET_BYTES = 32
 
@@ -206,6 +206,19 @@ class InteractionSettings:
                 )
 
 
+# Where a room session's state lives (server/rooms/room_states.py).
+ROOM_STATES: Final = ("memory", "redis")
+
+
+@dataclass(frozen=True, slots=True)
+class RoomsSettings:
+    """Room sessions (issue 11)."""
+
+    # "memory": in this process (one node); "redis": in Redis, where every node sees it
+    # and a node taking a room over finds its session (chat, questions, polls, product).
+    state: str = "memory"
+
+
 @dataclass(frozen=True, slots=True)
 class CommerceSettings:
     """Purchases reported by an operator's shop (``server/http/commerce.py``)."""
@@ -245,6 +258,7 @@ class Settings:
     engagement: EngagementSettings = field(default_factory=EngagementSettings)
     tiers: TiersSettings = field(default_factory=TiersSettings)
     interactions: InteractionSettings = field(default_factory=InteractionSettings)
+    rooms: RoomsSettings = field(default_factory=RoomsSettings)
     commerce: CommerceSettings = field(default_factory=CommerceSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
@@ -294,6 +308,10 @@ class Settings:
         if not 0.001 <= self.engagement.journal_interval <= 1.0:
             raise SettingsError("engagement.journal_interval must be from 0.001 to 1 second")
         self.interactions.check()
+        if self.rooms.state not in ROOM_STATES:
+            raise SettingsError(
+                f"rooms.state {self.rooms.state!r} must be one of: {', '.join(ROOM_STATES)}"
+            )
         self.signaling.check()
         if self.commerce.signature_tolerance < 1 or self.commerce.attribution_window < 0:
             raise SettingsError("commerce.signature_tolerance and attribution_window: bad value")

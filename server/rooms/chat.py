@@ -60,6 +60,14 @@ class ChatMessage:
         }
 
 
+def clean_text(text: str, what: str, limit: int) -> str:
+    """``text`` with surrounding white space trimmed, or ``TextTooLong`` past ``limit``."""
+    clean = text.strip()
+    if len(clean) > limit:
+        raise TextTooLong(what, limit)
+    return clean
+
+
 class ChatLog:
     """The chat of one live room: post, delete, and the last ``history`` messages."""
 
@@ -72,9 +80,7 @@ class ChatLog:
 
     def post(self, author: Author, text: str, now_ms: int) -> ChatMessage:
         """Add a message (surrounding white space trimmed) or raise ``TextTooLong``."""
-        clean = text.strip()
-        if len(clean) > self.max_length:
-            raise TextTooLong("message", self.max_length)
+        clean = clean_text(text, "message", self.max_length)
         self._seq += 1
         message = ChatMessage(f"c{self._seq}", author, clean, now_ms)
         self._messages[message.message_id] = message

@@ -28,6 +28,14 @@ class SessionJournal:
         self._tier_changes.append(dict(payload))
         self.tier_change_count += 1
 
+    def restore(
+        self, purchases: list[dict[str, Any]], tier_changes: list[dict[str, Any]], counts: list[int]
+    ) -> None:
+        """Take back a saved journal (``to_json`` and the two counts)."""
+        self._purchases.extend(purchases)
+        self._tier_changes.extend(tier_changes)
+        self.purchase_count, self.tier_change_count = counts
+
     def to_json(self) -> dict[str, Any]:
         return {
             "purchases": list(self._purchases),

@@ -101,6 +101,15 @@ class PollBox:
     def get(self, poll_id: str) -> Poll | None:
         return self._polls.get(poll_id)
 
+    def snapshot(self) -> tuple[int, list[Poll]]:
+        """Its sequence number and the polls kept, for a store to save."""
+        return self._seq, list(self._polls.values())
+
+    def restore(self, seq: int, polls: list[Poll]) -> None:
+        """Take back what ``snapshot`` gave (a store loading a saved box)."""
+        self._seq = seq
+        self._polls = {p.poll_id: p for p in polls}
+
     def all(self) -> list[Poll]:
         """Polls oldest first."""
         return list(self._polls.values())

@@ -82,6 +82,15 @@ class ProductShelf:
     def stats(self, product_id: str) -> ProductStats | None:
         return self._stats.get(product_id)
 
+    def snapshot(self) -> dict[str, ProductStats]:
+        """Every product's figures (first seen first), for a store to save."""
+        return dict(self._stats)
+
+    def restore(self, pinned: Product | None, stats: dict[str, ProductStats]) -> None:
+        """Take back a saved shelf: its pinned product and ``snapshot``'s figures."""
+        self.pinned = pinned
+        self._stats = dict(stats)
+
     def all_stats(self) -> list[dict[str, object]]:
         """Every product's figures in this session, in the order they were first seen."""
         return [stats.to_json(product_id) for product_id, stats in self._stats.items()]

@@ -135,6 +135,17 @@ class QaBoard:
         question.pinned = False
         return question
 
+    # --- a store's view (server/rooms/room_state_codec.py) -----------------------------
+
+    def snapshot(self) -> tuple[int, list[Question]]:
+        """Its sequence number and every question kept, for a store to save."""
+        return self._seq, list(self._questions.values())
+
+    def restore(self, seq: int, questions: list[Question]) -> None:
+        """Take back what ``snapshot`` gave (a store loading a saved board)."""
+        self._seq = seq
+        self._questions = {q.question_id: q for q in questions}
+
     # --- reading --------------------------------------------------------------------
 
     def get(self, question_id: str) -> Question | None:

@@ -160,9 +160,32 @@ class SessionState(Protocol):
         ...
 
 
+class SessionIdentity:
+    """What every implementation keeps alike: the session's id, its start, and whether
+    ``close`` ran (``_closed``, set by the implementation's ``close``)."""
+
+    def __init__(self, session_id: str, started_ms: int) -> None:
+        self._session_id = session_id
+        self._started_ms = started_ms
+        self._closed = False
+
+    @property
+    def session_id(self) -> str:
+        return self._session_id
+
+    @property
+    def started_ms(self) -> int:
+        return self._started_ms
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
 class SessionStates(Protocol):
     """Opens the state of a new room session (one per room open)."""
 
-    def open(self, room_id: str, started_ms: int) -> SessionState:
-        """A fresh session of ``room_id``; no I/O (a Redis one writes on first change)."""
+    async def open(self, room_id: str, started_ms: int) -> SessionState:
+        """The session of ``room_id`` that opens now: a fresh one, or (Redis) the one still
+        live in the store, same id and state (its owner node died: failover)."""
         ...

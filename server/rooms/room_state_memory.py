@@ -20,6 +20,7 @@ from server.rooms.polls import Poll, PollBox
 from server.rooms.products import Product, ProductShelf, ProductStats
 from server.rooms.qa import QaBoard, Question
 from server.rooms.resume import Away
+from server.rooms.room_state import SessionIdentity
 from server.settings import InteractionSettings
 
 
@@ -28,14 +29,12 @@ def new_session_id(started_ms: int) -> str:
     return f"s{started_ms:x}{secrets.token_hex(3)}"
 
 
-class MemorySessionState:
+class MemorySessionState(SessionIdentity):
     """Implements ``server.rooms.room_state.SessionState``."""
 
     def __init__(self, room_id: str, settings: InteractionSettings, started_ms: int) -> None:
+        super().__init__(new_session_id(started_ms), started_ms)
         self.room_id = room_id
-        self._session_id = new_session_id(started_ms)
-        self._started_ms = started_ms
-        self._closed = False
         self._places: set[MemberId] = set()
         self._roles: dict[MemberId, Role] = {}
         self._away: dict[MemberId, Away] = {}
@@ -44,18 +43,6 @@ class MemorySessionState:
         self._polls = PollBox(settings.max_polls)
         self._shelf = ProductShelf()
         self._journal = SessionJournal()
-
-    @property
-    def session_id(self) -> str:
-        return self._session_id
-
-    @property
-    def started_ms(self) -> int:
-        return self._started_ms
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     async def close(self) -> None:
         self._closed = True
@@ -190,5 +177,5 @@ class MemorySessionStates:
     def __init__(self, settings: InteractionSettings) -> None:
         self._settings = settings
 
-    def open(self, room_id: str, started_ms: int) -> MemorySessionState:
+    async def open(self, room_id: str, started_ms: int) -> MemorySessionState:
         return MemorySessionState(room_id, self._settings, started_ms)

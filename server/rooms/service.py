@@ -180,7 +180,7 @@ class RoomService:
         if resume is not None:
             resumed = await self._resume_outcome(room, claims.member_id, claims.role, resume)
         if room is None:
-            room = self._open(spec)
+            room = await self._open(spec)
         elif room.spec != spec:
             room.spec = spec  # operators may have changed the definition
         if claims.role is not Role.HOST and not await room.session.claim_place(
@@ -307,7 +307,11 @@ class RoomService:
             joined_at=time.monotonic(),
         )
 
-    def _open(self, spec: RoomSpec) -> Room:
+    async def _open(self, spec: RoomSpec) -> Room:
+        session = await self._states.open(spec.room_id, now_ms())
+        opened = self._live.get(spec.room_id)
+        if opened is not None:  # another join opened the room while this one waited
+            return opened
         holder: list[Room] = []
 
         def on_live(live: bool, publisher: ParticipantId | None) -> None:
@@ -321,7 +325,6 @@ class RoomService:
         rules = PresenceRules(
             signaling.presence_interval, signaling.presence_budget, signaling.people_page
         )
-        session = self._states.open(spec.room_id, now_ms())
         room = Room(
             spec, media, session, self._bus, rules, self._settings.interactions.flush_interval
         )

@@ -60,8 +60,14 @@ def make_settings(redis_url: str, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def settings(redis_server: EmbeddedRedis, redis: Redis) -> Settings:
-    return make_settings(redis_server.url)
+def app_overrides() -> dict[str, Any]:
+    """Settings every app of a test gets (none here; ``tests/redis_state`` sets some)."""
+    return {}
+
+
+@pytest.fixture
+def settings(redis_server: EmbeddedRedis, redis: Redis, app_overrides: dict[str, Any]) -> Settings:
+    return make_settings(redis_server.url, **app_overrides)
 
 
 @pytest.fixture
@@ -225,11 +231,12 @@ async def serve(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
     redis_server: EmbeddedRedis,
     seeded: Redis,
+    app_overrides: dict[str, Any],
 ) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
     """``await serve(**overrides)``: a real server with these settings (plus RELAXED)."""
 
     async def start(**overrides: Any) -> TestClient[Any, Any]:
-        settings = make_settings(redis_server.url, **{**RELAXED, **overrides})
+        settings = make_settings(redis_server.url, **{**RELAXED, **app_overrides, **overrides})
         return await aiohttp_client(create_app(settings))
 
     return start

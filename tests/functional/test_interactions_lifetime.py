@@ -37,6 +37,7 @@ async def test_every_interaction_is_recorded_as_an_event(room: Room, redis: Redi
     await cora.send({"type": "chat_send", "text": "hello"})
     chat = await host.recv_type("chat")
     await host.send({"type": "chat_delete", "id": chat["id"]})
+    await ada.recv_type("chat_deleted")  # the deletion is done before her reaction
     await ada.send({"type": "reaction", "emoji": "clap"})
     question = await ask(cora, "why?")
     await ada.send({"type": "question_upvote", "id": question["id"]})
@@ -51,6 +52,8 @@ async def test_every_interaction_is_recorded_as_an_event(room: Room, redis: Redi
     await cora.send({"type": "poll_vote", "id": poll["id"], "option": 0})
     await cora.send({"type": "poll_vote", "id": poll["id"], "option": 1})
     await cora.send({"type": "poll_vote", "id": poll["id"], "option": 1})  # no change
+    for _ in range(3):  # her votes are in before the host's close (two sockets: no order)
+        await cora.recv_type("poll_voted")
     await host.send({"type": "poll_close", "id": poll["id"]})
     await cora.recv_type("poll")
     await host.send(PRODUCT)

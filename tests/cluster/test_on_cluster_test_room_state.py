@@ -1,0 +1,1 @@
+from tests.unit.test_room_state import *  # noqa: F403

@@ -1,0 +1,1 @@
+from tests.functional.test_commerce import *  # noqa: F403

@@ -1,0 +1,1 @@
+from tests.functional.test_interactions import *  # noqa: F403

@@ -1,0 +1,1 @@
+from tests.functional.test_interactions_lifetime import *  # noqa: F403

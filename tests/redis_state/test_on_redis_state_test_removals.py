@@ -1,0 +1,1 @@
+from tests.functional.test_removals import *  # noqa: F403

@@ -1,0 +1,1 @@
+from tests.functional.test_room_session import *  # noqa: F403

@@ -1,0 +1,1 @@
+from tests.functional.test_stage import *  # noqa: F403
