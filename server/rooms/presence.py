@@ -149,10 +149,10 @@ class PresenceBatch:
         self._joined[participant_id] = None
 
     def left(self, participant_id: ParticipantId) -> None:
-        if participant_id in self._joined:
-            del self._joined[participant_id]  # came and went unseen: nobody is told
-        else:
-            self._left[participant_id] = None
+        # Came and went within one delta: nobody hears of the join, but the leave is told,
+        # since someone who joined meanwhile got them in the first page of people.
+        self._joined.pop(participant_id, None)
+        self._left[participant_id] = None
 
     def take(self) -> tuple[list[ParticipantId], list[ParticipantId]]:
         joined, left = list(self._joined), list(self._left)

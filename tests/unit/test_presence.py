@@ -79,14 +79,16 @@ def test_search_finds_by_name_or_member_id_in_any_case() -> None:
     assert roster.search("nobody", 10) == []
 
 
-def test_a_batch_forgets_who_came_and_went_unseen() -> None:
+def test_a_batch_tells_the_leave_of_who_came_and_went_within_it() -> None:
+    """Regression: a join and a leave within one delta cancelled out, so a member who
+    joined in between (and got the leaver in their first page of people) kept a ghost."""
     batch = PresenceBatch()
     assert not batch.pending
     batch.joined(ParticipantId("p1"))
     batch.joined(ParticipantId("p2"))
     batch.left(ParticipantId("p1"))
     batch.left(ParticipantId("p0"))
-    assert batch.take() == (["p2"], ["p0"])
+    assert batch.take() == (["p2"], ["p1", "p0"])
     assert not batch.pending
 
 
