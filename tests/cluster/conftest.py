@@ -23,6 +23,7 @@ from server.redis_client import RedisClient
 from server.redis_client import connect as redis_connect
 from server.settings import Settings
 from tests.functional.conftest import RELAXED, client, connect, make_settings, room, seeded
+from tests.support.rerun import leave_out
 
 __all__ = ["client", "connect", "room", "seeded"]  # fixtures, registered by import here
 # Six redis-server processes beside the apps on a shared 2-core machine: a gate read may
@@ -81,8 +82,8 @@ async def redis(redis_cluster: EmbeddedCluster) -> AsyncIterator[RedisClient]:
         await client.aclose()
 
 
-# Functional tests re-run here that are about one Redis, or read it in a way a cluster
-# does not answer the same; each skip names why (shown by ``pytest -rs``).
+# Tests re-run here that are about one Redis, or read it in a way a cluster does not
+# answer the same: they run in their home module only (tests/support/rerun.py).
 SINGLE_REDIS_ONLY = {
     "test_removals_still_arrive_after_redis_restarts": "restarts one redis-server (own_redis)",
     "test_a_drop_refused_for_want_of_redis_leaves_the_room_as_it_was": "stops one redis-server",
@@ -91,14 +92,14 @@ SINGLE_REDIS_ONLY = {
     "test_the_cli_bans_and_removes_a_present_member_at_once": (
         "PUBLISH counts receivers on one cluster node only (docs/decisions.md)"
     ),
+    "test_a_redis_that_stops_answering_refuses_unavailable_and_the_room_reopens_afresh": (
+        "CLIENT PAUSE stops one node of a cluster"
+    ),
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        name = getattr(item, "originalname", item.name)
-        if "tests/cluster/" in str(item.path) and name in SINGLE_REDIS_ONLY:
-            item.add_marker(pytest.mark.skip(reason=SINGLE_REDIS_ONLY[name]))
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    leave_out(config, items, "tests/cluster", set(SINGLE_REDIS_ONLY))
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.functional.conftest import client, connect, room, seeded, serve, settings
+from tests.support.rerun import leave_out
 
 __all__ = ["client", "connect", "room", "seeded", "serve", "settings"]  # fixtures
 
@@ -24,14 +25,11 @@ def app_overrides() -> dict[str, Any]:
 
 
 # Functional tests re-run here that build their own app (so their room state is the
-# default one): each skip names why (shown by ``pytest -rs``).
+# default one): they run in their home module only (tests/support/rerun.py).
 OWN_APP = {
     "test_removals_still_arrive_after_redis_restarts": "builds its app on its own redis-server",
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        name = getattr(item, "originalname", item.name)
-        if "tests/redis_state/" in str(item.path) and name in OWN_APP:
-            item.add_marker(pytest.mark.skip(reason=OWN_APP[name]))
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    leave_out(config, items, "tests/redis_state", set(OWN_APP))
