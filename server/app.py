@@ -19,6 +19,8 @@ from aiohttp.abc import AbstractAccessLogger
 from redis.exceptions import RedisError
 
 from server.cluster.heartbeat import Heartbeat
+from server.cluster.leases import LeaseStore
+from server.cluster.ownership import Ownership
 from server.cluster.registry import Load, NodeRegistry
 from server.engagement.events import Event
 from server.engagement.funnel_hooks import HookFunnelFeed
@@ -204,6 +206,10 @@ def create_app(settings: Settings) -> web.Application:
     app[SOCKETS] = sockets
 
     async def stop_rooms(app: web.Application) -> None:
+        if service.ownership is not None:
+            # Cluster mode: the rooms move to other nodes rather than end.
+            service.ownership.stopping = True
+            await service.hand_over_all()
         logger.info("stopping: %d sockets told to reconnect", len(sockets))
         await sockets.stop(RECONNECT_AFTER_S, SOCKETS_CLOSE_S)
         await service.close()
@@ -324,14 +330,28 @@ def create_app(settings: Settings) -> web.Application:
 
     heartbeat = Heartbeat(NodeRegistry(redis, settings.node.ttl), settings, node_load)
     app[HEARTBEAT] = heartbeat
+    # Cluster mode: rooms owned through leases, moved off a drained or stopping node.
+    if settings.node.own_rooms:
+        node = settings.node
+        ownership = Ownership(LeaseStore(redis, node.lease_ttl), heartbeat.node_id,
+                              node.lease_ttl, node.lease_renew, service.lost)  # fmt: skip
+        ownership.refuse_new = lambda: heartbeat.draining
+        service.ownership = ownership
+        heartbeat.on_drained.append(
+            lambda: service.background(service.hand_over_all(), "handing rooms over")
+        )
 
     async def heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
+        if service.ownership is not None:
+            service.ownership.start()
         if not settings.node.register:
             yield
-            return
-        await heartbeat.start()
-        yield
-        await heartbeat.stop()
+        else:
+            await heartbeat.start()
+            yield
+            await heartbeat.stop()
+        if service.ownership is not None:
+            await service.ownership.stop()
 
     app.cleanup_ctx.append(heartbeat_ctx)
 

@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 1024
 CLOSE_SLOW_CONSUMER = 1008
+# A page whose room moved to another node reconnects after this long (seconds).
+MOVED_RETRY_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,12 @@ class Session:
         self._fail(Replaced())
 
     def ended(self, error: RoomError) -> None:
+        if close_for(error) == CLOSE_SERVICE_RESTART:
+            # The room moved (server/cluster/ownership.py): come back at once, through
+            # the router, to its new owner.
+            self._send(m.reconnect(error.code, MOVED_RETRY_S))
+            self._send(_Close(CLOSE_SERVICE_RESTART, error.code))
+            return
         self._fail(error)
 
     def server_stopping(self, retry_after: float) -> None:

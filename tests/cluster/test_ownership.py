@@ -1,0 +1,83 @@
+"""A live room is owned by one node (issue 11): its lease is taken when the room opens,
+renewed while it is live, released when it closes; a node whose lease is taken from it
+stops serving the room at once and writes nothing more to its session."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+
+from server.cluster.leases import LeaseStore
+from server.ids import RoomId
+from server.redis_client import RedisClient
+from tests.cluster.nodes_support import StartNode, http, start_node
+from tests.functional.conftest import drain_presence, token
+
+__all__ = ["http", "start_node"]  # fixtures, registered by import here
+VIP = RoomId("vip")
+
+
+async def until(check: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "never happened"
+        await asyncio.sleep(0.05)
+
+
+async def test_an_open_room_holds_its_lease_renews_it_and_releases_it_when_it_closes(
+    start_node: StartNode, http: aiohttp.ClientSession, redis: RedisClient
+) -> None:
+    a = await start_node("a")
+    leases = LeaseStore(redis, 1.0)
+    assert await leases.holder(VIP) is None
+    host = await a.socket(http)
+    assert (await host.join(token("host", role="host")))["type"] == "joined"
+    first = await leases.holder(VIP)
+    assert first is not None and first.node_id == "a"
+    # Three lease lifetimes later it is still a's, same token: renewed, never lost.
+    await asyncio.sleep(3.0)
+    assert await leases.holder(VIP) == first
+    assert VIP in a.service.live_rooms
+    await host.send({"type": "leave"})
+
+    async def released() -> bool:
+        return await leases.holder(VIP) is None and VIP not in a.service.live_rooms
+
+    await until(released)
+
+
+async def test_a_node_whose_lease_is_taken_stops_serving_the_room_at_once(
+    start_node: StartNode, http: aiohttp.ClientSession, redis: RedisClient
+) -> None:
+    a = await start_node("a")
+    cora, ada = await a.socket(http), await a.socket(http)
+    assert (await cora.join(token("cora")))["type"] == "joined"
+    assert (await ada.join(token("ada")))["type"] == "joined"
+    await drain_presence(cora, ada)
+    await cora.send({"type": "chat_send", "text": "before"})
+    await ada.recv_type("chat")
+    places_before = await a.service.live_rooms[VIP].session.places_taken()
+    # Another node takes the room (a was paused past its lease, say).
+    leases = LeaseStore(redis, 30.0)
+    await redis.delete("salon:{r:vip}:lease")
+    thief = await leases.acquire(VIP, "thief")
+    started = time.monotonic()
+    for ws in (cora, ada):
+        told = await ws.recv_type("reconnect", timeout=3)
+        assert told["code"] == "room_moved"
+        assert await ws.closed_with() == 1012
+    assert time.monotonic() - started < 1.5, "stopped within one renewal"
+    assert VIP not in a.service.live_rooms
+    # a wrote nothing after it lost the room: the session, its places and its chat are
+    # as they were, for the new owner.
+    assert await leases.holder(VIP) == thief
+    b = await start_node("b")
+    await redis.delete("salon:{r:vip}:lease")
+    sid = await b.socket(http)
+    joined = await sid.join(token("cody"))
+    assert joined["type"] == "joined", joined
+    assert [m["text"] for m in joined["interactions"]["chat"]] == ["before"]
+    assert await b.service.live_rooms[VIP].session.places_taken() == places_before + 1
