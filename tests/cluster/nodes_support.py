@@ -95,3 +95,15 @@ async def start_node(redis_cluster: EmbeddedCluster, seeded: Any) -> AsyncIterat
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+async def close_frame(ws: Socket, timeout: float = 5) -> int | None:
+    """The code of the close frame ``ws`` receives (what a browser's CloseEvent shows;
+    aiohttp's own ``close_code`` may say 1006 when the server hangs up right after it)."""
+    while True:
+        msg = await ws.ws.receive(timeout=timeout)
+        if msg.type == aiohttp.WSMsgType.CLOSE:
+            code: int = msg.data
+            return code
+        if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+            return None

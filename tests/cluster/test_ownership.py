@@ -11,9 +11,10 @@ from typing import Any
 import aiohttp
 
 from server.cluster.leases import LeaseStore
+from server.cluster.routing import relay_header, relayed_by
 from server.ids import RoomId
 from server.redis_client import RedisClient
-from tests.cluster.nodes_support import StartNode, http, start_node
+from tests.cluster.nodes_support import StartNode, close_frame, http, start_node
 from tests.functional.conftest import drain_presence, token
 
 __all__ = ["http", "start_node"]  # fixtures, registered by import here
@@ -81,3 +82,40 @@ async def test_a_node_whose_lease_is_taken_stops_serving_the_room_at_once(
     assert joined["type"] == "joined", joined
     assert [m["text"] for m in joined["interactions"]["chat"]] == ["before"]
     assert await b.service.live_rooms[VIP].session.places_taken() == places_before + 1
+
+
+async def test_a_join_through_another_node_is_relayed_to_the_owner_and_chat_crosses(
+    start_node: StartNode, http: aiohttp.ClientSession
+) -> None:
+    a, b = await start_node("a"), await start_node("b")
+    host = await a.socket(http)
+    assert (await host.join(token("host", role="host")))["type"] == "joined"
+    cora = await b.socket(http)  # the load balancer handed her to b
+    joined = await cora.join(token("cora"))
+    assert joined["type"] == "joined", joined
+    assert VIP not in b.service.live_rooms, "b relays; only a serves the room"
+    assert {p.member_id for p in a.service.live_rooms[VIP].participants} == {"host", "cora"}
+    await drain_presence(host, cora)
+    await cora.send({"type": "chat_send", "text": "from b"})
+    assert (await host.recv_type("chat"))["text"] == "from b"
+    assert (await cora.recv_type("chat"))["text"] == "from b"  # her own, back through a
+    await host.send({"type": "chat_send", "text": "from a"})
+    assert (await cora.recv_type("chat"))["text"] == "from a"
+    # A close from the owner passes through the relay with its code: a second window of
+    # cora's replaces this one (4409).
+    again = await a.socket(http)
+    assert (await again.join(token("cora")))["type"] == "joined"
+    assert await close_frame(cora) == 4409
+
+
+def test_a_relay_header_is_trusted_only_when_signed_with_the_secret_and_fresh() -> None:
+    secret = "s3cret"
+    good = relay_header(secret, "node-1")
+    assert relayed_by(secret, good) == "node-1"
+    assert relayed_by("other", good) is None, "signed with another secret"
+    forged = good.replace("node-1", "node-2", 1)
+    assert relayed_by(secret, forged) is None
+    stale = relay_header(secret, "node-1", at=int(time.time()) - 3600)
+    assert relayed_by(secret, stale) is None
+    for bad in ("", "x", "a.b.c", "node-1.notanumber.abc"):
+        assert relayed_by(secret, bad) is None
