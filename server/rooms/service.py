@@ -58,7 +58,7 @@ from server.rooms.resume import (
     token_matches,
 )
 from server.rooms.room import Room, RoomListener
-from server.rooms.room_state import SessionStates
+from server.rooms.room_state import SessionState, SessionStates
 from server.rooms.stage import ON_STAGE
 from server.rooms.store import RoomStore
 from server.rooms.tokens import peek_room, verify_token
@@ -117,6 +117,8 @@ class RoomService:
         self._tasks: set[asyncio.Task[None]] = set()
         # Cluster mode: the leases of the rooms this node owns (set by the app factory).
         self.ownership: Ownership | None = None
+        # Rooms being opened now (one opening per room).
+        self._opening: dict[RoomId, asyncio.Future[Room]] = {}
         # Rooms leaving this node, set once their last page is gone.
         self._leaving: dict[Room, asyncio.Event] = {}
 
@@ -339,12 +341,34 @@ class RoomService:
             logger.warning("room %s: lease unreadable (%s): refusing", room_id, exc)
             raise StoreUnavailable() from None
 
+    @staticmethod
+    async def _adopt(session: SessionState) -> None:
+        """A session taken over from a node that died kept its stage roles but no record of
+        who went away (nobody left in order): its speakers and co-hosts count as gone now,
+        so that their pages resuming within the grace period get their seats back."""
+        at = now_ms()
+        for member_id, role in (await session.stage_roles()).items():
+            if role in ON_STAGE:
+                kept = await session.came_back(member_id)
+                await session.went_away(member_id, kept or Away(at, live=False))
+
     # Beyond the lease TTL, how long a join waits for a dead owner's lease (seconds).
     TAKE_SLACK_S = 0.5
     # How long the pages of a room that leaves this node get to close their sockets.
     HAND_OVER_WAIT_S = 2.0
 
     async def _open(self, spec: RoomSpec) -> Room:
+        """The room, opened once however many joins ask for it at the same time (they all
+        wait for the one opening: a taken-over session is adopted before any resumes)."""
+        room_id = spec.room_id
+        opening = self._opening.get(room_id)
+        if opening is None:
+            opening = asyncio.ensure_future(self._open_now(spec))
+            self._opening[room_id] = opening
+            opening.add_done_callback(lambda _: self._opening.pop(room_id, None))
+        return await asyncio.shield(opening)
+
+    async def _open_now(self, spec: RoomSpec) -> Room:
         await self._take_lease(spec.room_id)
         try:
             session = await self._states.open(spec.room_id, now_ms())
@@ -355,6 +379,8 @@ class RoomService:
         opened = self._live.get(spec.room_id)
         if opened is not None:  # another join opened the room while this one waited
             return opened
+        if self.ownership is not None:
+            await self._adopt(session)
         holder: list[Room] = []
 
         def on_live(live: bool, publisher: ParticipantId | None) -> None:
