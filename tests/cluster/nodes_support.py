@@ -17,12 +17,13 @@ from server.rooms.service import RoomService
 from server.settings import Settings
 from tests.functional.conftest import RELAXED, Socket, make_settings
 
-# Short leases so that tests see renewals, losses and take-overs within a second or two.
+# Short leases so that tests see renewals, losses and take-overs within seconds (not so
+# short that a busy shared machine lets one run out).
 CLUSTER_MODE: dict[str, Any] = {
     "node.own_rooms": True,
     "rooms.state": "redis",
-    "node.lease_ttl": 1.0,
-    "node.lease_renew": 0.25,
+    "node.lease_ttl": 2.0,
+    "node.lease_renew": 0.4,
     "node.heartbeat": 0.2,
     "node.ttl": 1.5,
     "redis.timeout": 6.0,
