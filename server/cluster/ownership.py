@@ -10,7 +10,6 @@ means the room is lost: ``on_lost`` is called at once, and the node must stop se
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from redis.exceptions import RedisError
 
 from server.cluster.leases import Lease, LeaseHeld, LeaseStore
+from server.engagement.tasks import cancel_and_wait
 from server.ids import RoomId
 
 logger = logging.getLogger(__name__)
@@ -89,9 +89,7 @@ class Ownership:
     async def stop(self) -> None:
         """Stop renewing (the leases left run out by themselves)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def renew_all(self) -> None:
