@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple, TypeVar
 
@@ -117,6 +118,8 @@ class RoomService:
         self._tasks: set[asyncio.Task[None]] = set()
         # Cluster mode: the leases of the rooms this node owns (set by the app factory).
         self.ownership: Ownership | None = None
+        # Cluster mode: joins under way per room (a room they opened and left empty closes).
+        self._joining: Counter[RoomId] = Counter()
         # Rooms being opened now (one opening per room).
         self._opening: dict[RoomId, asyncio.Future[Room]] = {}
         # Rooms leaving this node, set once their last page is gone.
@@ -157,6 +160,49 @@ class RoomService:
         With ``resume`` (the resume token of an earlier ``joined``), a page coming back
         within the grace period gets its stage role or live feed back (server/rooms/resume.py);
         a bad token only means nothing is given back."""
+        if self.ownership is None:
+            return await self._join(token, room_hint, listener, resume)
+        # Cluster mode opens the room before the last checks: a refused join must not
+        # leave it open (and its lease held) with nobody in it.
+        room_id = RoomId(room_hint) if room_hint else peek_room(token)
+        if room_id is None:
+            return await self._join(token, room_hint, listener, resume)
+        self._joining[room_id] += 1
+        refused = False
+        try:
+            return await self._join(token, room_hint, listener, resume)
+        except BaseException:
+            refused = True
+            raise
+        finally:
+            self._joining[room_id] -= 1
+            if self._joining[room_id] <= 0:
+                del self._joining[room_id]
+            if refused:
+                self._close_if_unused(room_id)
+
+    def _close_if_unused(self, room_id: RoomId) -> None:
+        """Close ``room_id`` if it is open here with nobody in it and no join under way
+        (its session stays live in Redis: this was no end of it)."""
+        room = self._live.get(room_id)
+        if room is None or not room.empty or room_id in self._joining:
+            return
+        del self._live[room_id]
+        self.spawn(room, self._close_unused(room), "closing a room nobody entered")
+
+    async def _close_unused(self, room: Room) -> None:
+        await room.close(end_session=False)
+        await room.media.close()
+        if self.ownership is not None:
+            await self.ownership.release(room.spec.room_id)
+
+    async def _join(
+        self,
+        token: str,
+        room_hint: str | None,
+        listener: RoomListener,
+        resume: str | None,
+    ) -> Admitted:
         token_room = peek_room(token)
         room_id = RoomId(room_hint) if room_hint else token_room
         auth = self._settings.auth
@@ -187,6 +233,11 @@ class RoomService:
             # Cluster mode: own the room first, so that a page coming back to a room taken
             # over here finds its session (and gets its seat back).
             room = await self._open(spec)
+            # Its session is known only now: a removal from it holds after a take-over.
+            if claims.role is not Role.HOST and await self._read(
+                self._is_removed(spec.room_id, claims.member_id)
+            ):
+                raise RemovedThisSession(spec.title)
         # From here on: no awaits until the participant is in the room.
         previous = room.current_of(claims.member_id) if room else None
         occupants = await room.session.places_taken() if room else 0

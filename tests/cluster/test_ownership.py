@@ -183,3 +183,36 @@ async def test_an_orderly_stop_hands_its_rooms_over_instead_of_ending_them(
     await stopping
     assert (back["you"]["role"], back["resumed"]["code"]) == ("speaker", "resumed")
     assert back["interactions"]["session"] == session, "the same session goes on"
+
+
+async def test_a_refused_first_join_on_a_taking_over_node_leaves_no_room_open(
+    start_node: StartNode, http: aiohttp.ClientSession, redis: RedisClient
+) -> None:
+    """Regression: in cluster mode the room opens before the last checks, so a removed
+    member reconnecting first after a take-over got in (the removal was read before the
+    session was known), and a refused join left the room open, its lease held, empty."""
+    a = await start_node("a")
+    host, pia = await a.socket(http), await a.socket(http)
+    session = (await host.join(token("host", role="host")))["interactions"]["session"]
+    pid = (await pia.join(token("pia")))["you"]["id"]
+    await host.send({"type": "remove", "participant": pid})
+    assert (await pia.recv_type("error"))["code"] == "removed"
+    # a dies (no more renewals, its lease gone); b is the first to see the room again.
+    assert a.service.ownership is not None
+    await a.service.ownership.stop()
+    await redis.delete("salon:{r:vip}:lease")
+    b = await start_node("b")
+    leases = LeaseStore(redis, 2.0)
+    for member, code in (("pia", "removed"), ("sid", "tier_too_low")):
+        ws = await b.socket(http)
+        refused = await ws.join(token(member))
+        assert (refused["type"], refused["code"]) == ("error", code), refused
+
+        async def closed() -> bool:
+            return VIP not in b.service.live_rooms and await leases.holder(VIP) is None
+
+        await until(closed)
+    # The refusals did not end the session: the next member enters the same one.
+    cora = await b.socket(http)
+    joined = await cora.join(token("cora"))
+    assert joined["interactions"]["session"] == session, joined
