@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,13 +18,18 @@ from server import operations as ops
 from server.cluster.leases import LeaseStore
 from server.devtools.cluster import LocalCluster, start
 from server.devtools.redis_embed import free_port
+from server.engagement.events import STREAM_FIELD, STREAM_KEY, decode
 from server.engagement.members import MemberStore
 from server.ids import RoomId
 from server.redis_client import RedisClient, connect
 from server.rooms.store import RoomStore
 from tests.functional.conftest import PRODUCT, Socket, ask, token
+from tests.support.waiting import eventually
 
 SECRET = "takeover-test-secret-0123456789abcdef"
+COUNTED = {"chat", "question", "upvote", "poll_vote"}
+# poll_vote: the poll's creation (action "create") and ada's vote.
+EXPECTED = Counter({"chat": 3, "question": 1, "upvote": 1, "poll_vote": 2})
 ADMIN = "takeover-admin"
 VIP = RoomId("vip")
 
@@ -159,6 +165,20 @@ async def test_kill_9_of_the_owner_brings_every_page_back_with_the_session_intac
         assert (cr["you"]["role"], cr["resumed"]["code"]) == ("speaker", "resumed")
         assert (ar["you"]["role"], ar["resumed"]["code"]) == ("cohost", "resumed")
         assert ar["interactions"]["polls"][0]["counts"] == [0, 1]
+        # The session's events, from both owners, are in the stream once each (by id).
+        await (await cora.socket()).send({"type": "chat_send", "text": "after"})
+        session = hr["interactions"]["session"]
+
+        async def interactions() -> Counter[str]:
+            seen: dict[str, str] = {}
+            for _, fields in await redis.xrange(STREAM_KEY):
+                event = decode(fields[STREAM_FIELD])
+                if event.data.get("session") == session and event.kind in COUNTED:
+                    seen[event.id] = str(event.kind)
+            return Counter(seen.values())
+
+        await eventually(interactions, until=lambda found: found == EXPECTED,
+                         timeout=10, what="the session's interaction events")  # fmt: skip
         # The ban and the removal still hold.
         cody, pia = Page(http, base, "cody", "member"), Page(http, base, "pia", "member")
         assert (await cody.join())["code"] == "banned"
