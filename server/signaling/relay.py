@@ -144,10 +144,10 @@ class Relay:
     async def run(self, up: aiohttp.ClientWebSocketResponse, first: aiohttp.WSMessage) -> None:
         """Send ``first`` up, then pipe both ways until either side closes."""
         self._up = up
-        await self._forward(first, up)
         down = asyncio.ensure_future(self._down(up))
         closing = False
         try:
+            await self._forward(first, up)
             while True:
                 msg = await self._ws.receive()
                 if msg.type not in DATA:
@@ -167,6 +167,8 @@ class Relay:
             with contextlib.suppress(asyncio.CancelledError):
                 await down
             await up.close()
+            if self._stopping is not None:
+                await asyncio.wait({self._stopping}, timeout=CONNECT_TIMEOUT_S)
 
     @staticmethod
     async def _forward(msg: aiohttp.WSMessage, to: Any) -> None:

@@ -11,14 +11,16 @@ from typing import Any
 import aiohttp
 
 from server.cluster.leases import LeaseStore
+from server.cluster.ownership import Ownership
 from server.cluster.registry import NodeRegistry
 from server.cluster.routing import relay_header, relayed_by
 from server.ids import RoomId
 from server.redis_client import RedisClient
+from server.redis_client import connect as connect_redis
 from tests.cluster.nodes_support import Node, StartNode, close_frame, http, start_node
-from tests.functional.conftest import Socket, drain_presence, token
+from tests.functional.conftest import Restartable, Socket, drain_presence, own_redis, token
 
-__all__ = ["http", "start_node"]  # fixtures, registered by import here
+__all__ = ["http", "own_redis", "start_node"]  # fixtures, registered by import here
 VIP = RoomId("vip")
 
 
@@ -216,3 +218,30 @@ async def test_a_refused_first_join_on_a_taking_over_node_leaves_no_room_open(
     cora = await b.socket(http)
     joined = await cora.join(token("cora"))
     assert joined["interactions"]["session"] == session, joined
+
+
+async def test_a_node_that_cannot_renew_for_a_whole_ttl_gives_the_room_up(
+    own_redis: Restartable,
+) -> None:
+    """Redis away: a renewal failing once is retried, but after a whole TTL without one
+    the lease may have run out (another node may own the room): the room is lost."""
+    server = await own_redis.up()
+    client = connect_redis(server.url, 0.3)
+    lost: list[RoomId] = []
+    owner = Ownership(LeaseStore(client, 1.0), "a", 1.0, 0.2, lost.append)
+    try:
+        await owner.take(VIP, wait=0)
+        await owner.renew_all()
+        assert owner.holds(VIP) and lost == []
+        await own_redis.down()
+        await owner.renew_all()  # fails: too soon to give up
+        assert owner.holds(VIP) and lost == []
+
+        async def given_up() -> bool:
+            await owner.renew_all()
+            return lost == [VIP]
+
+        await until(given_up, timeout=5)
+        assert not owner.holds(VIP)
+    finally:
+        await client.aclose()
