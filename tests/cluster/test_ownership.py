@@ -245,3 +245,25 @@ async def test_a_node_that_cannot_renew_for_a_whole_ttl_gives_the_room_up(
         assert not owner.holds(VIP)
     finally:
         await client.aclose()
+
+
+async def test_a_relayed_page_whose_owner_vanishes_is_told_to_reconnect_at_once(
+    start_node: StartNode, http: aiohttp.ClientSession
+) -> None:
+    """The owner's connections drop without a close (as when it is killed): the relaying
+    node tells its page ``reconnect`` (``room_moved``) and closes 1012, so that the page
+    comes back at once rather than after its back-off."""
+    a, b = await start_node("a"), await start_node("b")
+    host = await a.socket(http)
+    await host.join(token("host", role="host"))
+    cora = await b.socket(http)
+    assert (await cora.join(token("cora")))["type"] == "joined"
+    assert VIP not in b.service.live_rooms
+    runner = a.server.runner
+    assert runner is not None and runner.server is not None
+    for handler in list(runner.server.connections):
+        assert handler.transport is not None
+        handler.transport.abort()  # every connection of a's, the relay's included
+    told = await cora.recv_type("reconnect", timeout=5)
+    assert (told["code"], told["retry_after"]) == ("room_moved", 0.05)
+    assert await close_frame(cora) == 1012
