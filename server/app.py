@@ -19,7 +19,10 @@ from aiohttp.abc import AbstractAccessLogger
 from redis.exceptions import RedisError
 
 from server.cluster.heartbeat import Heartbeat
+from server.cluster.leases import LeaseStore
+from server.cluster.ownership import Ownership
 from server.cluster.registry import Load, NodeRegistry
+from server.cluster.routing import Router
 from server.engagement.events import Event
 from server.engagement.funnel_hooks import HookFunnelFeed
 from server.engagement.ledger import TierChange
@@ -65,6 +68,7 @@ from server.signaling.context import Feature
 from server.signaling.handler import Sockets, websocket_handler
 from server.signaling.interactions import Interactions
 from server.signaling.people import PeopleFeature
+from server.signaling.relay import RelayClient
 from server.signaling.rewards import RewardsFeature
 from server.signaling.stage import StageFeature
 from server.webhooks.dispatcher import WebhookDispatcher
@@ -204,6 +208,10 @@ def create_app(settings: Settings) -> web.Application:
     app[SOCKETS] = sockets
 
     async def stop_rooms(app: web.Application) -> None:
+        if service.ownership is not None:
+            # Cluster mode: the rooms move to other nodes rather than end.
+            service.ownership.stopping = True
+            await service.hand_over_all()
         logger.info("stopping: %d sockets told to reconnect", len(sockets))
         await sockets.stop(RECONNECT_AFTER_S, SOCKETS_CLOSE_S)
         await service.close()
@@ -322,16 +330,38 @@ def create_app(settings: Settings) -> web.Application:
         people = sum(figures["participants"].values())
         return Load(figures["rooms"], people, figures["subscribers"])
 
-    heartbeat = Heartbeat(NodeRegistry(redis, settings.node.ttl), settings, node_load)
+    registry = NodeRegistry(redis, settings.node.ttl)
+    heartbeat = Heartbeat(registry, settings, node_load)
     app[HEARTBEAT] = heartbeat
+    # Cluster mode: rooms owned through leases, moved off a drained or stopping node, and
+    # sockets for a room owned elsewhere relayed to its owner.
+    relay = None
+    if settings.node.own_rooms:
+        node = settings.node
+        ownership = Ownership(LeaseStore(redis, node.lease_ttl), heartbeat.node_id,
+                              node.lease_ttl, node.lease_renew, service.lost)  # fmt: skip
+        ownership.refuse_new = lambda: heartbeat.draining
+        service.ownership = ownership
+        relay = RelayClient(Router(ownership, registry, node.ttl), settings.auth.secret)
+        heartbeat.on_drained.append(
+            lambda: service.background(service.hand_over_all(), "handing rooms over")
+        )
 
     async def heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
+        if service.ownership is not None:
+            service.ownership.start()
+        if relay is not None:
+            relay.start()
         if not settings.node.register:
             yield
-            return
-        await heartbeat.start()
-        yield
-        await heartbeat.stop()
+        else:
+            await heartbeat.start()
+            yield
+            await heartbeat.stop()
+        if relay is not None:
+            await relay.close()
+        if service.ownership is not None:
+            await service.ownership.stop()
 
     app.cleanup_ctx.append(heartbeat_ctx)
 
@@ -352,7 +382,9 @@ def create_app(settings: Settings) -> web.Application:
         [
             web.get("/healthz", healthz),
             web.get("/metrics", metrics_handler(read_metrics)),
-            web.get("/ws", websocket_handler(service, settings.signaling, features, sockets)),
+            web.get(
+                "/ws", websocket_handler(service, settings.signaling, features, sockets, relay)
+            ),
             web.get("/rooms/{room_id}", room_page),
             web.get("/r/{code}", hook_page),
             web.static("/static", WEB_DIR, show_index=False),

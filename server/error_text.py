@@ -55,6 +55,7 @@ SENTENCES: dict[str, str] = {
         "Please try again in a moment."
     ),
     "replaced": "You joined this room from another window, so this one was closed.",
+    "room_moved": "The room moved to another server: reconnecting.",
     "banned": (
         "You have been banned from '{room_title}', so you cannot rejoin it, even with a "
         "new link, until the ban is lifted."

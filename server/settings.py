@@ -56,6 +56,13 @@ class NodeSettings:
     ttl: float = 6.0
     # Register in the node registry at start-up (off: a node that must stay invisible).
     register: bool = True
+    # Cluster mode (docs/cluster.md): a live room is owned by one node through its lease,
+    # sockets landing elsewhere are relayed to the owner, a dead owner's rooms are taken
+    # over. Needs rooms.state = "redis". Off: every node serves the rooms it is asked for.
+    own_rooms: bool = False
+    # Seconds a room lease lives without renewal, and between two renewals.
+    lease_ttl: float = 3.0
+    lease_renew: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +319,10 @@ class Settings:
             raise SettingsError(
                 f"rooms.state {self.rooms.state!r} must be one of: {', '.join(ROOM_STATES)}"
             )
+        if self.node.own_rooms and self.rooms.state != "redis":
+            raise SettingsError('node.own_rooms needs rooms.state = "redis"')
+        if not 0 < self.node.lease_renew < self.node.lease_ttl:
+            raise SettingsError("node.lease_renew must be positive and below node.lease_ttl")
         self.signaling.check()
         if self.commerce.signature_tolerance < 1 or self.commerce.attribution_window < 0:
             raise SettingsError("commerce.signature_tolerance and attribution_window: bad value")

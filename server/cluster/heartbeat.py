@@ -57,6 +57,8 @@ class Heartbeat:
         self._card = NodeInfo(self.node_id, advertised_url(settings), ice[0] if ice else "",
                               Load(), now_ms())  # fmt: skip
         self.draining = False
+        # Called when the operator drains this node (seen at a heartbeat).
+        self.on_drained: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -87,7 +89,10 @@ class Heartbeat:
             return False
         if draining != self.draining:
             logger.info("node %s: %s", self.node_id, "draining" if draining else "drain lifted")
-        self.draining = draining
+        was, self.draining = self.draining, draining
+        if draining and not was:
+            for hook in list(self.on_drained):
+                hook()
         return True
 
     async def _run(self) -> None:

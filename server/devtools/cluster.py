@@ -48,6 +48,9 @@ frontend salon
 backend nodes
     balance roundrobin
     option httpchk GET /healthz
+    # A node that just died refuses connections: try another at once.
+    retries 2
+    option redispatch 1
 {servers}
 """
 
@@ -55,10 +58,9 @@ CAVEATS = """\
 What works across nodes today: every page and REST call through HAProxy, on any node;
 members, tiers, rooms, bans and removals, coupons and points, the event stream and its
 scorer (one consumer per node), webhooks, `salon nodes list/drain`.
-What does not yet: a live room lives in the memory of the node its first member reached.
-Two people HAProxy hands to different nodes are in two copies of the room (chat, stage
-and media do not cross); a node that dies ends the rooms it held. Relaying sockets to the
-room's owner and room state in Redis are the next steps (docs/cluster.md)."""
+Each live room is owned by one node (its lease); a page HAProxy hands to another node
+is relayed to the owner, and the room's session lives in Redis: kill -9 a node and its
+rooms' pages come back on another node within a few seconds (docs/cluster.md)."""
 
 
 def haproxy_config(port: int, node_ports: list[int]) -> str:
@@ -100,9 +102,12 @@ class LocalCluster:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start(count: int, port: int, secret: str, admin_key: str) -> LocalCluster:
-    """Start the Redis Cluster, ``count`` nodes and HAProxy on ``port``; wait until every
-    node answers ``/healthz``."""
+def start(
+    count: int, port: int, secret: str, admin_key: str, extra_env: dict[str, str] | None = None
+) -> LocalCluster:
+    """Start the Redis Cluster, ``count`` nodes (in cluster mode: rooms owned through
+    leases, their state in Redis; ``extra_env`` on top) and HAProxy on ``port``; wait until
+    every node answers ``/healthz``."""
     haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
     if haproxy is None:
         raise RuntimeError("haproxy is not installed: `make cluster` installs Debian's haproxy")
@@ -119,6 +124,9 @@ def start(count: int, port: int, secret: str, admin_key: str) -> LocalCluster:
                 SALON_SERVER_PUBLIC_URL=public,
                 SALON_REDIS_WAIT_REPLICAS="1",
                 SALON_ENGAGEMENT_SPILL_DIR=str(local.workdir / f"spill-{i}"),
+                SALON_NODE_OWN_ROOMS="true",
+                SALON_ROOMS_STATE="redis",
+                **(extra_env or {}),
             )
             log = open(local.workdir / f"node-{i}.log", "wb")  # noqa: SIM115 (the child's)
             command = serve_command(_salon(), node_port, local.redis.url, (low, low + RTP_SPAN - 1))

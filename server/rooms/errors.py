@@ -34,6 +34,7 @@ CODES: dict[str, frozenset[str]] = {
         {"bad_candidate", "candidate_port", "candidate_address", "no_media", "negotiation"}
     ),  # detail (aiortc's own words, for logs)
     "replaced": frozenset(),
+    "room_moved": frozenset(),  # the room moved to another node: reconnect
     "rate_limited": frozenset(),  # limit, burst, rate, retry_after
     "too_long": frozenset(),  # what, limit
     "not_found": frozenset({"participant"}),  # what, id
@@ -153,6 +154,14 @@ class MediaFailed(RoomError):
 class Replaced(RoomError):
     def __init__(self) -> None:
         super().__init__("replaced")
+
+
+class RoomMoved(RoomError):
+    """This node no longer serves the room (it lost or handed over its lease): the page
+    reconnects, through the router, to the room's new owner."""
+
+    def __init__(self) -> None:
+        super().__init__("room_moved")
 
 
 # --- interactions: chat, reactions, Q&A, polls, products --------------------------------

@@ -61,6 +61,9 @@ class Room:
         self.media = media
         self.session = session
         self.bus = bus
+        # Set when the room leaves this node (lease lost or handed over): its participants'
+        # departures then write nothing to the session, which is the new owner's.
+        self.handed_over = False
         # Node-local: the rate limiters of this session's members, its coalesced updates.
         self.limiters = Limiters()
         self.updates = RoomUpdates(flush_interval, self._publish_update)
@@ -157,9 +160,10 @@ class Room:
     def session_id(self) -> str:
         return self.session.session_id
 
-    async def close(self) -> None:
+    async def close(self, end_session: bool = True) -> None:
         """Close the room: pending updates are dropped, the bus forgets its listeners,
-        and the session ends (a later open of this room starts a new one)."""
+        and the session ends (a later open of this room starts a new one), unless the room
+        moves to another node (``end_session=False``: its session lives on in Redis)."""
         if self._presence_timer is not None:
             self._presence_timer.cancel()
             self._presence_timer = None
@@ -168,7 +172,8 @@ class Room:
         for participant_id in list(self._listeners):
             self.bus.unsubscribe(self.room_id, participant_id)
         self._listeners.clear()
-        await self.session.close()
+        if end_session:
+            await self.session.close()
 
     # --- presence ---------------------------------------------------------------------
 

@@ -7,6 +7,10 @@ one atomic step). Join and leave are recorded as events, with the room's session
 
 A room opens at its first join, with a new session from ``SessionStates``, and closes when
 it empties (or the server stops): its session ends then.
+
+In cluster mode (``ownership`` set, docs/cluster.md) opening a room takes its lease, closing
+releases it, and a room whose lease is lost or handed over leaves this node without ending
+its session: its pages are told to reconnect (``room_moved``) and the new owner reopens it.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ import dataclasses
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple, TypeVar
 
 from redis.exceptions import RedisError
 
 from server import outbound as out
+from server.cluster.leases import LeaseHeld
+from server.cluster.ownership import Ownership
 from server.engagement.events import EventKind, new_event, now_ms
 from server.engagement.members import Member, MemberStore
 from server.engagement.recorder import EventRecorder
@@ -33,6 +40,7 @@ from server.rooms.errors import (
     RemovedThisSession,
     RoomError,
     RoomFull,
+    RoomMoved,
     RoomNotFound,
     StoreUnavailable,
     UnknownMember,
@@ -51,7 +59,7 @@ from server.rooms.resume import (
     token_matches,
 )
 from server.rooms.room import Room, RoomListener
-from server.rooms.room_state import SessionStates
+from server.rooms.room_state import SessionState, SessionStates
 from server.rooms.stage import ON_STAGE
 from server.rooms.store import RoomStore
 from server.rooms.tokens import peek_room, verify_token
@@ -108,6 +116,14 @@ class RoomService:
         self._live: dict[RoomId, Room] = {}
         self._closing: set[asyncio.Future[None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Cluster mode: the leases of the rooms this node owns (set by the app factory).
+        self.ownership: Ownership | None = None
+        # Cluster mode: joins under way per room (a room they opened and left empty closes).
+        self._joining: Counter[RoomId] = Counter()
+        # Rooms being opened now (one opening per room).
+        self._opening: dict[RoomId, asyncio.Future[Room]] = {}
+        # Rooms leaving this node, set once their last page is gone.
+        self._leaving: dict[Room, asyncio.Event] = {}
 
     @property
     def live_rooms(self) -> dict[RoomId, Room]:
@@ -144,6 +160,49 @@ class RoomService:
         With ``resume`` (the resume token of an earlier ``joined``), a page coming back
         within the grace period gets its stage role or live feed back (server/rooms/resume.py);
         a bad token only means nothing is given back."""
+        if self.ownership is None:
+            return await self._join(token, room_hint, listener, resume)
+        # Cluster mode opens the room before the last checks: a refused join must not
+        # leave it open (and its lease held) with nobody in it.
+        room_id = RoomId(room_hint) if room_hint else peek_room(token)
+        if room_id is None:
+            return await self._join(token, room_hint, listener, resume)
+        self._joining[room_id] += 1
+        refused = False
+        try:
+            return await self._join(token, room_hint, listener, resume)
+        except BaseException:
+            refused = True
+            raise
+        finally:
+            self._joining[room_id] -= 1
+            if self._joining[room_id] <= 0:
+                del self._joining[room_id]
+            if refused:
+                self._close_if_unused(room_id)
+
+    def _close_if_unused(self, room_id: RoomId) -> None:
+        """Close ``room_id`` if it is open here with nobody in it and no join under way
+        (its session stays live in Redis: this was no end of it)."""
+        room = self._live.get(room_id)
+        if room is None or not room.empty or room_id in self._joining:
+            return
+        del self._live[room_id]
+        self.spawn(room, self._close_unused(room), "closing a room nobody entered")
+
+    async def _close_unused(self, room: Room) -> None:
+        await room.close(end_session=False)
+        await room.media.close()
+        if self.ownership is not None:
+            await self.ownership.release(room.spec.room_id)
+
+    async def _join(
+        self,
+        token: str,
+        room_hint: str | None,
+        listener: RoomListener,
+        resume: str | None,
+    ) -> Admitted:
         token_room = peek_room(token)
         room_id = RoomId(room_hint) if room_hint else token_room
         auth = self._settings.auth
@@ -169,8 +228,17 @@ class RoomService:
         if member is None and claims.role is not Role.HOST:
             raise UnknownMember(claims.member_id)
 
-        # From here on: no awaits until the participant is in the room.
         room = self._live.get(spec.room_id)
+        if room is None and self.ownership is not None:
+            # Cluster mode: own the room first, so that a page coming back to a room taken
+            # over here finds its session (and gets its seat back).
+            room = await self._open(spec)
+            # Its session is known only now: a removal from it holds after a take-over.
+            if claims.role is not Role.HOST and await self._read(
+                self._is_removed(spec.room_id, claims.member_id)
+            ):
+                raise RemovedThisSession(spec.title)
+        # From here on: no awaits until the participant is in the room.
         previous = room.current_of(claims.member_id) if room else None
         occupants = await room.session.places_taken() if room else 0
         if previous is not None and previous.role is not Role.HOST:
@@ -307,11 +375,63 @@ class RoomService:
             joined_at=time.monotonic(),
         )
 
+    async def _take_lease(self, room_id: RoomId) -> None:
+        """Cluster mode: this node's lease on ``room_id`` (waiting up to the lease TTL for
+        a dead owner's to run out); ``RoomMoved`` when another node keeps it."""
+        owner = self.ownership
+        if owner is None or owner.holds(room_id):
+            return
+        if owner.refusing():
+            raise RoomMoved()  # draining or stopping: the room opens elsewhere
+        try:
+            await owner.take(room_id, owner.ttl + RoomService.TAKE_SLACK_S)
+        except LeaseHeld as held:
+            logger.info("room %s: owned by %s, not opened here", room_id, held.holder)
+            raise RoomMoved() from None
+        except (RedisError, OSError) as exc:
+            logger.warning("room %s: lease unreadable (%s): refusing", room_id, exc)
+            raise StoreUnavailable() from None
+
+    @staticmethod
+    async def _adopt(session: SessionState) -> None:
+        """A session taken over from a node that died kept its stage roles but no record of
+        who went away (nobody left in order): its speakers and co-hosts count as gone now,
+        so that their pages resuming within the grace period get their seats back."""
+        at = now_ms()
+        for member_id, role in (await session.stage_roles()).items():
+            if role in ON_STAGE:
+                kept = await session.came_back(member_id)
+                await session.went_away(member_id, kept or Away(at, live=False))
+
+    # Beyond the lease TTL, how long a join waits for a dead owner's lease (seconds).
+    TAKE_SLACK_S = 0.5
+    # How long the pages of a room that leaves this node get to close their sockets.
+    HAND_OVER_WAIT_S = 2.0
+
     async def _open(self, spec: RoomSpec) -> Room:
-        session = await self._states.open(spec.room_id, now_ms())
+        """The room, opened once however many joins ask for it at the same time (they all
+        wait for the one opening: a taken-over session is adopted before any resumes)."""
+        room_id = spec.room_id
+        opening = self._opening.get(room_id)
+        if opening is None:
+            opening = asyncio.ensure_future(self._open_now(spec))
+            self._opening[room_id] = opening
+            opening.add_done_callback(lambda _: self._opening.pop(room_id, None))
+        return await asyncio.shield(opening)
+
+    async def _open_now(self, spec: RoomSpec) -> Room:
+        await self._take_lease(spec.room_id)
+        try:
+            session = await self._states.open(spec.room_id, now_ms())
+        except BaseException:
+            if self.ownership is not None and spec.room_id not in self._live:
+                await self.ownership.release(spec.room_id)
+            raise
         opened = self._live.get(spec.room_id)
         if opened is not None:  # another join opened the room while this one waited
             return opened
+        if self.ownership is not None:
+            await self._adopt(session)
         holder: list[Room] = []
 
         def on_live(live: bool, publisher: ParticipantId | None) -> None:
@@ -342,6 +462,8 @@ class RoomService:
         (with the release of their place unless a new connection of theirs keeps it)."""
         if room.remove(participant.participant_id) is None:
             return None
+        if room.empty and room in self._leaving:
+            self._leaving[room].set()
         watch = max(0.0, time.monotonic() - participant.joined_at)
         self.record(
             EventKind.LEAVE,
@@ -374,6 +496,10 @@ class RoomService:
     async def _clean_up(
         room: Room, participant: Participant, release: bool, away: Away | None
     ) -> None:
+        if room.handed_over:
+            # The session is the new owner's now: nothing of this departure is written.
+            await room.media.remove(participant.participant_id)
+            return
         if away is not None:
             # Kept for a page that resumes (server/rooms/resume.py); if the state cannot
             # take it, the page comes back as its token's role, and the clean-up goes on.
@@ -413,6 +539,67 @@ class RoomService:
             del self._live[room.spec.room_id]
             await room.close()
             await room.media.close()
+            if self.ownership is not None and self._live.get(room.spec.room_id) is None:
+                await self.ownership.release(room.spec.room_id)
+
+    def lost(self, room_id: RoomId) -> None:
+        """This node lost ``room_id``'s lease (``Ownership.on_lost``): it stops serving the
+        room at once, writing nothing more to its session."""
+        room = self._live.get(room_id)
+        if room is not None:
+            self.spawn(room, self._leave_node(room, orderly=False), "giving up a lost room")
+
+    async def hand_over(self, room_id: RoomId) -> bool:
+        """Move ``room_id`` off this node (drain, orderly stop): what its stage and live
+        host may resume is kept, the lease released, and its pages told to reconnect (the
+        next join, on any node, takes the room over). False when it is not live here."""
+        room = self._live.get(room_id)
+        if room is None:
+            return False
+        await self._leave_node(room, orderly=True)
+        return True
+
+    async def hand_over_all(self) -> None:
+        """Move every room live here to other nodes (drain, orderly stop)."""
+        await asyncio.gather(*(self.hand_over(room_id) for room_id in list(self._live)))
+
+    async def _leave_node(self, room: Room, orderly: bool) -> None:
+        room_id = room.spec.room_id
+        if self._live.get(room_id) is not room:
+            return
+        del self._live[room_id]
+        if orderly:
+            at = now_ms()
+            keep = [
+                (p.member_id, self._away(room, p, at))
+                for p in room.participants
+                if p.role in ON_STAGE or room.media.publisher == p.participant_id
+            ]
+            for member_id, away in keep:
+                try:
+                    await room.session.went_away(member_id, away)
+                except Exception as exc:
+                    logger.warning("room %s: %s's seat not kept (%r)", room_id, member_id, exc)
+        room.handed_over = True
+        if orderly and self.ownership is not None:
+            await self.ownership.release(room_id)
+        listeners = [room.listener(p.participant_id) for p in room.participants]
+        for listener in listeners:
+            if listener is not None:
+                listener.ended(RoomMoved())
+        if not room.empty:
+            emptied = self._leaving[room] = asyncio.Event()
+            try:
+                await asyncio.wait_for(emptied.wait(), self.HAND_OVER_WAIT_S)
+            except TimeoutError:
+                pass
+            finally:
+                del self._leaving[room]
+        for participant in room.participants:  # pages that did not go: out anyway
+            self._remove_now(room, participant, keep_place=True)
+        await room.close(end_session=False)
+        await room.media.close()
+        logger.info("room %s: %s this node", room_id, "handed over by" if orderly else "lost by")
 
     def record(self, kind: EventKind, room: Room, member_id: MemberId, **data: Any) -> None:
         """Record an engagement event for something that happened in ``room`` (never blocks)."""
@@ -427,13 +614,17 @@ class RoomService:
     def spawn(self, room: Room, work: Coroutine[Any, Any, None], what: str) -> None:
         """Run ``work`` for ``room`` in the background (owned here: awaited briefly, then
         cancelled, at close); a failure is logged with the room."""
+        self.background(work, f"room {room.room_id}: {what}")
+
+    def background(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``work`` in the background, owned as ``spawn``'s; a failure is logged."""
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
 
         def done(task: asyncio.Task[None]) -> None:
             self._tasks.discard(task)
             if not task.cancelled() and task.exception() is not None:
-                logger.error("room %s: %s failed: %r", room.room_id, what, task.exception())
+                logger.error("%s failed: %r", what, task.exception())
 
         task.add_done_callback(done)
 

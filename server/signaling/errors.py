@@ -35,6 +35,7 @@ CLOSES: dict[str | tuple[str, str], int] = {
     "unavailable": CLOSE_REFUSED,
     ("unavailable", "rewards"): 0,  # rewards being down ends nobody's visit
     "replaced": CLOSE_REPLACED,
+    "room_moved": CLOSE_SERVICE_RESTART,
     "banned": CLOSE_REFUSED,
     "removed": CLOSE_REMOVED,
     ("removed", "this_session"): CLOSE_REFUSED,

@@ -6,36 +6,45 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
-from aiohttp import web
+from aiohttp import WSMessage, WSMsgType, web
 
 from server.rooms.service import RoomService
 from server.settings import SignalingSettings
 from server.signaling.context import Feature
 from server.signaling.direct import transport_of
 from server.signaling.frames import FrameCache
+from server.signaling.relay import Relay, RelayClient
 from server.signaling.session import Session
 
 logger = logging.getLogger(__name__)
 
+S = TypeVar("S", bound="Stoppable")
 JSON_PROTOCOL = "salon.v1.json"
 MSGPACK_PROTOCOL = "salon.v1.msgpack"
+
+
+class Stoppable(Protocol):
+    """A served socket (a ``Session``, or a ``Relay`` to the room's owner node)."""
+
+    def server_stopping(self, retry_after: float) -> None: ...
 
 
 class Sockets:
     """The sessions this app serves now, each with the event its handler sets when done."""
 
     def __init__(self) -> None:
-        self._open: dict[Session, asyncio.Event] = {}
+        self._open: dict[Stoppable, asyncio.Event] = {}
 
     def __len__(self) -> int:
         return len(self._open)
 
-    def track(self, session: Session) -> asyncio.Event:
+    def track(self, session: Stoppable) -> asyncio.Event:
         """Keep ``session`` until its handler sets the returned event and calls ``done``."""
         return self._open.setdefault(session, asyncio.Event())
 
-    def done(self, session: Session) -> None:
+    def done(self, session: Stoppable) -> None:
         done = self._open.pop(session, None)
         if done is not None:
             done.set()
@@ -61,7 +70,9 @@ def websocket_handler(
     settings: SignalingSettings,
     features: tuple[Feature, ...] = (),
     sockets: Sockets | None = None,
+    relay: RelayClient | None = None,
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """``relay`` (cluster mode): joins for a room another node owns are piped there."""
     frames = FrameCache()  # shared by this app's sessions: a broadcast is encoded once
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -75,15 +86,37 @@ def websocket_handler(
         )
         await ws.prepare(request)
         binary = ws.ws_protocol == MSGPACK_PROTOCOL
+        opened = asyncio.get_running_loop().time()
+        first = None
+        if relay is not None:
+            first = await _first_frame(ws, settings.join_timeout)
+            if first is not None and first.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                target = await relay.target(request, first.data, binary)
+                up = await relay.connect(request, target, ws.ws_protocol) if target else None
+                if up is not None:
+                    await _serve(Relay(ws, binary), lambda r: r.run(up, first), sockets)
+                    return ws
         direct = transport_of(request.transport)
         session = Session(ws, service, settings, binary, features, frames, direct)
-        if sockets is not None:
-            sockets.track(session)
-        try:
-            await session.run()
-        finally:
-            if sockets is not None:
-                sockets.done(session)
+        await _serve(session, lambda s: s.run(first, opened), sockets)
         return ws
 
     return handle
+
+
+async def _first_frame(ws: web.WebSocketResponse, timeout: float) -> WSMessage | None:
+    """The socket's first message (None: none within ``timeout``; the session says so)."""
+    try:
+        return await ws.receive(timeout=timeout)
+    except TimeoutError:
+        return None
+
+
+async def _serve(served: S, run: Callable[[S], Awaitable[None]], sockets: Sockets | None) -> None:
+    if sockets is not None:
+        sockets.track(served)
+    try:
+        await run(served)
+    finally:
+        if sockets is not None:
+            sockets.done(served)

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, assert_never
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from server import outbound as out
 from server.ids import ParticipantId
@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 1024
 CLOSE_SLOW_CONSUMER = 1008
+# A page whose room moved to another node reconnects after this long (seconds).
+MOVED_RETRY_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,12 @@ class Session:
         self._fail(Replaced())
 
     def ended(self, error: RoomError) -> None:
+        if close_for(error) == CLOSE_SERVICE_RESTART:
+            # The room moved (server/cluster/ownership.py): come back at once, through
+            # the router, to its new owner.
+            self._send(m.reconnect(error.code, MOVED_RETRY_S))
+            self._send(_Close(CLOSE_SERVICE_RESTART, error.code))
+            return
         self._fail(error)
 
     def server_stopping(self, retry_after: float) -> None:
@@ -189,10 +197,12 @@ class Session:
 
     # --- reader -------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self, first: WSMessage | None = None, opened: float | None = None) -> None:
+        """Serve the socket; ``first``: a frame read already (by the relay's routing), at
+        loop time ``opened`` (the join timeout counts from then)."""
         writer = asyncio.create_task(self._writer(), name="ws-writer")
         try:
-            await self._read_loop()
+            await self._read_loop(first, opened)
         finally:
             try:
                 if self._room is not None and self._me is not None:
@@ -207,13 +217,13 @@ class Session:
             if not self._ws.closed:
                 await self._ws.close(code=CLOSE_NORMAL)
 
-    async def _read_loop(self) -> None:
+    async def _read_loop(self, first: WSMessage | None, opened: float | None) -> None:
         loop = asyncio.get_running_loop()
-        join_deadline = loop.time() + self._settings.join_timeout
+        join_deadline = (opened or loop.time()) + self._settings.join_timeout
         while not self._ws.closed and not self._closing:
             timeout = None if self._me else max(0.0, join_deadline - loop.time())
             try:
-                msg = await self._ws.receive(timeout=timeout)
+                msg, first = first or await self._ws.receive(timeout=timeout), None
             except TimeoutError:
                 self._send(m.error("join_timeout", "No join message arrived in time."))
                 self._send(_Close(CLOSE_JOIN_TIMEOUT, "join_timeout"))
