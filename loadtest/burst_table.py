@@ -53,8 +53,8 @@ def row(members: int, load: tuple[float, float], report: dict[str, Any]) -> str:
         f"| {members:,} | {load[0]:.1f} → {load[1]:.1f} "
         f"| {'–' if others is None else f'{others:.0%}'} "
         f"| {joins['admitted']:,} of {planned:,} "
-        f"| {latency['p50']:.1f} / {latency['p95']:.1f} / {latency['p99']:.1f} "
-        f"| {server['cpu_mean']:.3f} | {server['loop_lag_ms_p99']:.1f} "
+        f"| {latency['p50']:,.1f} / {latency['p95']:,.1f} / {latency['p99']:,.1f} "
+        f"| {server['cpu_mean']:.3f} | {server['loop_lag_ms_p99']:,.1f} "
         f"| {per_join['presence']:.2f} | {per_join['all']:.2f} |"
     )
 
