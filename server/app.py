@@ -31,6 +31,7 @@ from server.engagement.recorder import EventRecorder
 from server.engagement.reward_points import load_point_rules
 from server.engagement.rules import load_rules
 from server.engagement.scorer import Scorer
+from server.gc_pacing import GcPacing
 from server.hooks.scheduler import SessionScheduler
 from server.hooks.store import HookStore
 from server.http import commerce as commerce_api
@@ -422,6 +423,16 @@ def run(settings: Settings, print_ready: bool = True) -> None:
     import uvloop
 
     app = create_app(settings)
+    # The serving process's collector: no full collection over the heap while rooms fill
+    # (server/gc_pacing.py). Last, so that what every other context started is frozen too.
+    pacing = GcPacing()
+
+    async def gc_ctx(app: web.Application) -> AsyncIterator[None]:
+        pacing.start()
+        yield
+        await pacing.stop()
+
+    app.cleanup_ctx.append(gc_ctx)
     if print_ready:
         print(f"salon: serving on http://{settings.server.host}:{settings.server.port}", flush=True)
     web.run_app(

@@ -83,8 +83,6 @@ class Predictor:
     ) -> Predictor | None:
         """Train on ``members`` (order log, first seen) as they were ``horizon_days``
         before ``now`` against their orders since."""
-        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-
         cutoff = now - horizon_days * DAY_MS
         rows: list[list[float]] = []
         bought: list[int] = []
@@ -100,6 +98,10 @@ class Predictor:
             values.extend(v for _, v in log if v >= 0)
         if len(rows) < MIN_TRAINING or len(set(bought)) < 2:
             return None
+        # Imported only to fit: scikit-learn adds some 100 MB to the process, which a node
+        # without enough order history (a new brand, a test) never needs.
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
         classifier = HistGradientBoostingClassifier(max_iter=100, max_depth=3, random_state=0)
         classifier.fit(rows, bought)
         regressor = HistGradientBoostingRegressor(

@@ -32,6 +32,8 @@ class FrameCache:
     def __init__(self, size: int = 256) -> None:
         self._size = size
         self._entries: OrderedDict[tuple[int, str, bool], tuple[object, Built]] = OrderedDict()
+        # The last frame handed out: a broadcast asks for the same one once per recipient.
+        self._last: tuple[object, str, bool, Built] | None = None
         self.hits = 0
         self.misses = 0
 
@@ -48,11 +50,16 @@ class FrameCache:
     ) -> Built:
         """The encoded message and its whole WebSocket frame, built once for all; None
         when it cannot be encoded (logged once)."""
+        last = self._last
+        if last is not None and last[0] is source and last[2] is binary and last[1] == tag:
+            self.hits += 1
+            return last[3]
         key = (id(source), tag, binary)
         entry = self._entries.get(key)
         if entry is not None and entry[0] is source:
             self.hits += 1
             self._entries.move_to_end(key)
+            self._last = (source, tag, binary, entry[1])
             return entry[1]
         self.misses += 1
         built: Built
@@ -65,4 +72,5 @@ class FrameCache:
         self._entries[key] = (source, built)
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
+        self._last = (source, tag, binary, built)
         return built

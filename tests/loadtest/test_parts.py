@@ -11,6 +11,7 @@ import pytest
 
 from loadtest import svg, wire
 from loadtest.admin import Cast
+from loadtest.burst_table import HEADER, duration, row
 from loadtest.media import RtpCounter
 from loadtest.plan import SETTLE, make_plan
 from loadtest.report_html import render
@@ -226,3 +227,21 @@ def test_the_relay_counts_the_rtp_packets_aiortc_makes_of_a_forwarded_frame() ->
     assert VP8_CHUNK == 1296
     assert [rtp_packets("video", n) for n in (0, 1, 1296, 1297, 3 * 1296)] == [1, 1, 1, 2, 3]
     assert rtp_packets("audio", 4000) == 1
+
+
+def test_the_burst_table_has_a_row_per_run_from_its_report() -> None:
+    """Issue 17: messages per join at 500, 1,000 and 2,000 in one place, with the quiet."""
+    report = {
+        "joins": {"admitted": 1001, "latency_ms": {"p50": 4.97, "p95": 27.82, "p99": 54.55}},
+        "bots": {"planned": {"members": 1000, "host": 1}},
+        "server": {"cpu_mean": 0.175, "loop_lag_ms_p99": 35.962},
+        "messages": {"per_join": {"presence": 29.55, "all": 30.55}},
+        "server_core": {"others_mean": 0.69},
+    }
+    line = row(1000, (11.15, 8.85), report)
+    assert line == (
+        "| 1,000 | 11.2 → 8.8 | 69% | 1,001 of 1,001 | 5.0 / 27.8 / 54.5 | 0.175 | 36.0 "
+        "| 29.55 | 30.55 |"
+    )
+    assert line.count("|") == HEADER.splitlines()[0].count("|")
+    assert [duration(n, 50) for n in (500, 1000, 2000)] == [30, 30, 48]

@@ -46,6 +46,22 @@ def test_equal_but_distinct_events_are_encoded_separately() -> None:
     assert (cache.hits, cache.misses) == (0, 2)
 
 
+def test_recipients_of_both_views_in_turn_get_their_own_frame() -> None:
+    """The last frame handed out is reused only for the same event, view and encoding."""
+    cache = FrameCache()
+    event = {"n": 1}
+    views = ("x", "x/members", "x", "x/members", "x/members")
+
+    def view(tag: str) -> str | bytes | None:
+        return cache.frame(event, tag, False, lambda: {"type": tag, **event})
+
+    frames = [view(tag) for tag in views]
+    assert [json.loads(f)["type"] for f in frames if isinstance(f, str)] == list(views)
+    assert cache.misses == 2
+    packed = cache.frame(event, "x/members", True, lambda: {"type": "packed"})
+    assert isinstance(packed, bytes) and msgpack.unpackb(packed) == {"type": "packed"}
+
+
 def test_the_cache_is_bounded_and_holds_its_sources() -> None:
     cache = FrameCache(size=3)
     for n in range(10):
