@@ -48,6 +48,7 @@ no ``action`` means the kind's main one):
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -106,6 +107,10 @@ class EventKind(StrEnum):
     HOOK_VISIT = "hook_visit"
     REGISTRATION = "registration"
     RSVP = "rsvp"
+
+
+# Kind by name, for decoding (a dict lookup, not the enum's slower call).
+_KINDS: Final[dict[str, EventKind]] = {kind.value: kind for kind in EventKind}
 
 
 class EventDecodeError(ValueError):
@@ -183,6 +188,11 @@ def _field(obj: dict[Any, Any], name: str, kind: type | tuple[type, ...]) -> Any
     return value
 
 
+# ``is_valid_id`` for ids that repeat from event to event (rooms, members, sessions):
+# each is checked once (a bounded cache).
+valid_id: Final = functools.lru_cache(maxsize=65_536)(is_valid_id)
+
+
 def decode(raw: bytes) -> Event:
     """Parse stream bytes into an ``Event`` or raise ``EventDecodeError`` saying why."""
     try:
@@ -198,15 +208,14 @@ def decode(raw: bytes) -> Event:
     if not event_id:
         raise EventDecodeError("event id is empty")
     kind_name = _field(obj, "kind", str)
-    try:
-        kind = EventKind(kind_name)
-    except ValueError:
-        raise EventDecodeError(f"unknown event kind {kind_name!r}") from None
+    kind = _KINDS.get(kind_name)
+    if kind is None:
+        raise EventDecodeError(f"unknown event kind {kind_name!r}")
     room_id = _field(obj, "room_id", str)
-    if room_id and not is_valid_id(room_id):
+    if room_id and not valid_id(room_id):
         raise EventDecodeError(f"room_id {room_id!r} is not a valid id")
     member_id = _field(obj, "member_id", str)
-    if not is_valid_id(member_id):
+    if not valid_id(member_id):
         raise EventDecodeError(f"member_id {member_id!r} is not a valid id")
     ts_ms = _field(obj, "ts_ms", int)
     data = _field(obj, "data", dict)

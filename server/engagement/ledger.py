@@ -294,16 +294,19 @@ class Ledger:
         calls = self._calls(pending)
         old_before = now - APPLIED_RETENTION_MS
         names = msgpack.packb(list(STATE_FIELDS))
+        # The cap records each member's read asked for, in the order of the reply.
+        fields: dict[MemberId, list[str]] = {}
         await self._scripts.ready()
         async with self._redis.pipeline(transaction=False) as pipe:
             for call in calls:
                 items = []
                 for member_id in call:
                     events = pending[member_id]
+                    fields[member_id] = cap_fields(events)
                     items.append(
                         [
                             [e.id for e in events],
-                            cap_fields(events),
+                            fields[member_id],
                             1 if any(e.kind is EventKind.PURCHASE for e in events) else 0,
                             [e.id for e in events if e.ts_ms < old_before] if self._history else [],
                         ]
@@ -323,7 +326,9 @@ class Ledger:
                 await self._plan_alone(call, pending, reply, now, out, cause, plans)
                 continue
             for member_id, item in zip(call, msgpack.unpackb(reply), strict=True):
-                plans[member_id] = self._plan_reply(member_id, pending[member_id], item, now, cause)
+                plans[member_id] = self._plan_reply(
+                    member_id, pending[member_id], fields[member_id], item, now, cause
+                )
             # A few milliseconds of folding per call: let the rooms on this loop run.
             await asyncio.sleep(0)
         return plans
@@ -348,11 +353,16 @@ class Ledger:
             plans.update(await self._plan_all(alone, now, out, cause))
 
     def _plan_reply(
-        self, member_id: MemberId, events: list[Event], item: list[Any], now: int, cause: str | None
+        self,
+        member_id: MemberId,
+        events: list[Event],
+        fields: list[str],
+        item: list[Any],
+        now: int,
+        cause: str | None,
     ) -> _Plan:
         values, scores, cap_values, flat, old = item
         raw = {k: v for k, v in zip(STATE_FIELDS, values, strict=True) if v is not False}
-        fields = cap_fields(events)
         caps = {k: v for k, v in zip(fields, cap_values, strict=False) if v is not False}
         orders = dict(zip(flat[::2], flat[1::2], strict=True))
         seen = {e.id for e, s in zip(events, scores, strict=True) if s is not False}
