@@ -202,8 +202,8 @@ async def test_scorer_applies_join_and_leave_points(
 
 
 async def test_scorer_keeps_the_members_tier(redis: Redis) -> None:
-    """Regression (issue 14): the score decays between the event and the read, so an exact
-    comparison with 1.5 failed now and then (1.4999999999999196); the score is compared approximately."""
+    """Regression (issue 14): the score decays between the event and the read, so an
+    exact comparison with 1.5 failed now and then (1.4999999999999196)."""
     store = MemberStore(redis)
     await store.set(MemberId("carol"), Tier.ACTIVE, "Carol")
     await xadd(redis, join("carol"), leave("carol", 30))
