@@ -30,7 +30,7 @@ from server.engagement.history_import import (
     parse_events,
     write_history,
 )
-from server.engagement.import_workers import PARALLEL_FROM, write_history_in_workers
+from server.engagement.import_workers import write_history_in_workers
 from server.engagement.importer import (
     ImportProblem,
     MemberRow,
@@ -82,7 +82,7 @@ def add_commands(sub: Any, members: Any, common: argparse.ArgumentParser) -> Non
         type=int,
         choices=range(1, 17),
         metavar="N",
-        help=f"processes writing the events (default: 2 from {PARALLEL_FROM:,} events, else 1)",
+        help="processes writing the events, members split between them (default 1)",
     )
     metrics = sub.add_parser("metrics", help="the operator's metrics as JSON", parents=[common])
     metrics.add_argument("view", nargs="?", default="all", choices=VIEWS)
@@ -213,7 +213,7 @@ async def _import_events(
             orders,
             lambda label, total: Progress(label, total),
         )
-    workers = args.workers or (2 if len(parsed.events) >= PARALLEL_FROM else 1)
+    workers = args.workers or 1
     started = time.perf_counter()
     if workers > 1:
         result = await write_history_in_workers(
