@@ -9,8 +9,10 @@
    timestamp, msgpack) as fast as the recorder takes them; a producer that got ahead of
    Redis by half the buffer yields, so what is measured is what is written, not what is
    queued. Printed with the per-second rates' percentiles and the cost of ``record()``
-   itself. Then one scorer works through that backlog: its rate is printed as a ratio to
-   the ingest rate of the same run (target >= 0.5), which means the same on any machine.
+   itself. Then ``--scorers`` scorer processes (default 2), members of one consumer
+   group started together, work through that backlog: their combined rate is printed as
+   a ratio to the ingest rate of the same run (target >= 0.5), with how busy each
+   process and Redis were, the load average, and the members re-read after a conflict.
 2. **Event to tier**: ``--probes`` potential members each get a purchase event while
    ``--background`` other events a second flow through the same recorder and scorer
    (one ``Scorer`` in the same process, as in ``salon serve``; 5,000 a second by
