@@ -83,6 +83,7 @@ async def ingest(redis: Redis, seconds: float, journal_dir: str) -> dict[str, An
     members = [MemberId(f"bench-{i}") for i in range(MEMBERS)]
     kinds = [EventKind.REACTION, EventKind.CHAT, EventKind.REACTION, EventKind.UPVOTE]
     await recorder.start()
+    redis0 = await redis_cpu(redis)
     created = 0
     record_time = 0.0
     per_second: list[float] = []
@@ -112,6 +113,7 @@ async def ingest(redis: Redis, seconds: float, journal_dir: str) -> dict[str, An
         await recorder.flush(timeout=60)
     finally:
         await recorder.stop()
+    redis_used = await redis_cpu(redis) - redis0
     in_stream = await redis.xlen(STREAM_KEY)
     return {
         "created": created,
@@ -127,6 +129,7 @@ async def ingest(redis: Redis, seconds: float, journal_dir: str) -> dict[str, An
         # This process's CPU (all threads) per event written: steadier than the rate on
         # a machine shared with other work.
         "cpu_us": cpu / max(written, 1) * 1e6,
+        "redis_us": redis_used / max(recorder.written, 1) * 1e6,
     }
 
 
@@ -323,7 +326,10 @@ async def run(args: argparse.Namespace) -> int:
             f"in the stream: {got['in_stream']:,} of {got['all_written']:,}, "
             f"dropped {got['dropped']}; journalled {got['journalled']:,}"
         )
-        print(f"  process CPU: {got['cpu_us']:.2f} µs per event written (all threads)")
+        print(
+            f"  process CPU: {got['cpu_us']:.2f} µs per event written (all threads), "
+            f"Redis {got['redis_us']:.2f} µs"
+        )
         print(
             f"scoring: {args.scorers} scorer process(es) on {args.score:,} events of that "
             "backlog ...",
@@ -350,6 +356,14 @@ async def run(args: argparse.Namespace) -> int:
         print(
             f"  scorer / ingest: {ratio:.2f} (target >= {SCORER_RATIO_TARGET}) "
             f"{'OK' if ok_ratio else 'BELOW TARGET'}"
+        )
+        # What the neighbours cannot move: CPU per event, this process's plus Redis's.
+        ingest_cost = got["cpu_us"] + got["redis_us"]
+        score_cost = sc["cpu_us"] + sc["redis_us"]
+        print(
+            f"  CPU per event (process + Redis): ingest {ingest_cost:.1f} µs, scoring "
+            f"{score_cost:.1f} µs: one scorer process does {ingest_cost / score_cost:.2f} of "
+            "what one recorder does with the same CPU"
         )
         print(
             f"event to tier: {args.probes} purchases by potential members, "
