@@ -9,8 +9,10 @@
    timestamp, msgpack) as fast as the recorder takes them; a producer that got ahead of
    Redis by half the buffer yields, so what is measured is what is written, not what is
    queued. Printed with the per-second rates' percentiles and the cost of ``record()``
-   itself. Then one scorer works through that backlog: its rate is printed as a ratio to
-   the ingest rate of the same run (target >= 0.5), which means the same on any machine.
+   itself. Then ``--scorers`` scorer processes (default 2), members of one consumer
+   group started together, work through that backlog: their combined rate is printed as
+   a ratio to the ingest rate of the same run (target >= 0.5), with how busy each
+   process and Redis were, the load average, and the members re-read after a conflict.
 2. **Event to tier**: ``--probes`` potential members each get a purchase event while
    ``--background`` other events a second flow through the same recorder and scorer
    (one ``Scorer`` in the same process, as in ``salon serve``; 5,000 a second by
@@ -26,7 +28,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import math
+import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -51,6 +56,10 @@ LATENCY_TARGET_S = 0.050
 SCORER_RATIO_TARGET = 0.5
 MEMBERS = 2_000
 SCORER_BATCH = DEFAULT_BATCH  # the scorer's own read size
+# Scorer processes sharing the backlog by default: two, one per core of the machine the
+# targets were set on.
+SCORERS = 2
+SEEN_KEY = "bench:scored"  # events the scorer processes have seen, together
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -74,6 +83,7 @@ async def ingest(redis: Redis, seconds: float, journal_dir: str) -> dict[str, An
     members = [MemberId(f"bench-{i}") for i in range(MEMBERS)]
     kinds = [EventKind.REACTION, EventKind.CHAT, EventKind.REACTION, EventKind.UPVOTE]
     await recorder.start()
+    redis0 = await redis_cpu(redis)
     created = 0
     record_time = 0.0
     per_second: list[float] = []
@@ -103,6 +113,7 @@ async def ingest(redis: Redis, seconds: float, journal_dir: str) -> dict[str, An
         await recorder.flush(timeout=60)
     finally:
         await recorder.stop()
+    redis_used = await redis_cpu(redis) - redis0
     in_stream = await redis.xlen(STREAM_KEY)
     return {
         "created": created,
@@ -118,33 +129,84 @@ async def ingest(redis: Redis, seconds: float, journal_dir: str) -> dict[str, An
         # This process's CPU (all threads) per event written: steadier than the rate on
         # a machine shared with other work.
         "cpu_us": cpu / max(written, 1) * 1e6,
+        "redis_us": redis_used / max(recorder.written, 1) * 1e6,
     }
 
 
-async def scoring(url: str, count: int) -> dict[str, Any]:
-    """One scorer working through ``count`` events of the ingest backlog (a group of its
-    own, from the start of the stream)."""
+async def score_share(url: str, consumer: str, count: int, start_at: float) -> dict[str, Any]:
+    """One scorer process's part of the backlog: a member of the ``bench-throughput``
+    group, reading until the scorers together have seen ``count`` events (a counter in
+    Redis), starting at the wall-clock ``start_at`` so that every process starts at once."""
     redis = Redis.from_url(url)
     settings = EngagementSettings(spill_dir="", scorer_group="bench-throughput")
-    scorer = Scorer(redis, settings, "bench", rules=load_rules())
+    scorer = Scorer(redis, settings, consumer, rules=load_rules())
     await scorer.ensure_group()
-    start = time.perf_counter()
-    cpu0, redis0 = time.process_time(), await redis_cpu(redis)
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    cpu0 = time.process_time()
     seen = 0
     try:
-        while seen < count:
+        while True:
             await scorer.process_once(count=SCORER_BATCH)
-            seen = scorer.applied + scorer.duplicates + scorer.too_old
-        elapsed = time.perf_counter() - start
-        cpu, rcpu = time.process_time() - cpu0, await redis_cpu(redis) - redis0
+            now_seen = scorer.applied + scorer.duplicates + scorer.too_old
+            total = await redis.incrby(SEEN_KEY, now_seen - seen)
+            seen = now_seen
+            if total >= count:
+                break
+        ended = time.time()
+        cpu = time.process_time() - cpu0
     finally:
         await redis.aclose()
     return {
         "events": seen,
+        "ended": ended,
+        "cpu": cpu,
+        "conflicts": scorer.conflicts,
+        "applied": scorer.applied,
+        "duplicates": scorer.duplicates,
+    }
+
+
+def score_share_process(url: str, consumer: str, count: int, start_at: float) -> dict[str, Any]:
+    """``score_share`` in a process of its own (the entry point of a worker process)."""
+    import uvloop
+
+    return uvloop.run(score_share(url, consumer, count, start_at))
+
+
+async def scoring(url: str, count: int, scorers: int) -> dict[str, Any]:
+    """``scorers`` scorer processes, members of one consumer group (a group of its own,
+    from the start of the stream), working through ``count`` events of the ingest
+    backlog together. The rate is the events over the wall-clock time from the common
+    start to the last process's end."""
+    redis = Redis.from_url(url)
+    await redis.delete(SEEN_KEY)
+    rcpu0 = await redis_cpu(redis)
+    load0 = os.getloadavg()[0]
+    context = multiprocessing.get_context("spawn")
+    loop = asyncio.get_running_loop()
+    start_at = time.time() + 3.0  # every process imported and connected by then
+    with concurrent.futures.ProcessPoolExecutor(scorers, mp_context=context) as pool:
+        parts = await asyncio.gather(
+            *(
+                loop.run_in_executor(pool, score_share_process, url, f"bench-{i}", count, start_at)
+                for i in range(scorers)
+            )
+        )
+    elapsed = max(p["ended"] for p in parts) - start_at
+    rcpu = await redis_cpu(redis) - rcpu0
+    await redis.aclose()
+    seen = sum(p["events"] for p in parts)
+    return {
+        "events": seen,
         "elapsed": elapsed,
         "rate": seen / elapsed,
-        "cpu_us": cpu / seen * 1e6,
+        "parts": parts,
+        "cpu_us": sum(p["cpu"] for p in parts) / seen * 1e6,
         "redis_us": rcpu / seen * 1e6,
+        "redis_busy": rcpu / elapsed,
+        "conflicts": sum(p["conflicts"] for p in parts),
+        "duplicates": sum(p["duplicates"] for p in parts),
+        "load": (load0, os.getloadavg()[0]),
     }
 
 
@@ -264,23 +326,44 @@ async def run(args: argparse.Namespace) -> int:
             f"in the stream: {got['in_stream']:,} of {got['all_written']:,}, "
             f"dropped {got['dropped']}; journalled {got['journalled']:,}"
         )
-        print(f"  process CPU: {got['cpu_us']:.2f} µs per event written (all threads)")
-        print(f"scoring: one scorer on {args.score:,} events of that backlog ...", flush=True)
-        sc = await scoring(url, args.score)
+        print(
+            f"  process CPU: {got['cpu_us']:.2f} µs per event written (all threads), "
+            f"Redis {got['redis_us']:.2f} µs"
+        )
+        print(
+            f"scoring: {args.scorers} scorer process(es) on {args.score:,} events of that "
+            "backlog ...",
+            flush=True,
+        )
+        sc = await scoring(url, args.score, args.scorers)
         ratio = sc["rate"] / got["rate"]
         ok_ratio = ratio >= SCORER_RATIO_TARGET
         print(
-            f"  scorer throughput: {sc['rate']:,.0f} events/s in one process "
-            f"({sc['events']:,} events, {MEMBERS:,} members; more scorer processes share "
-            "the consumer group)"
+            f"  scorer throughput: {sc['rate']:,.0f} events/s from {args.scorers} process(es) "
+            f"together ({sc['events']:,} events in {sc['elapsed']:.2f} s, {MEMBERS:,} members)"
         )
+        for i, part in enumerate(sc["parts"]):
+            print(
+                f"    scorer {i}: {part['events']:,} events, CPU "
+                f"{part['cpu'] / sc['elapsed'] * 100:.0f}% of a core, "
+                f"{part['conflicts']:,} members re-read after a conflict"
+            )
         print(
-            f"  scorer CPU per event: {sc['cpu_us']:.0f} µs in the scorer's process, "
-            f"{sc['redis_us']:.0f} µs in Redis"
+            f"  scorer CPU per event: {sc['cpu_us']:.0f} µs in the scorers' processes, "
+            f"{sc['redis_us']:.0f} µs in Redis (Redis {sc['redis_busy'] * 100:.0f}% of a core); "
+            f"load average {sc['load'][0]:.1f} -> {sc['load'][1]:.1f} on {os.cpu_count()} cores"
         )
         print(
             f"  scorer / ingest: {ratio:.2f} (target >= {SCORER_RATIO_TARGET}) "
             f"{'OK' if ok_ratio else 'BELOW TARGET'}"
+        )
+        # What the neighbours cannot move: CPU per event, this process's plus Redis's.
+        ingest_cost = got["cpu_us"] + got["redis_us"]
+        score_cost = sc["cpu_us"] + sc["redis_us"]
+        print(
+            f"  CPU per event (process + Redis): ingest {ingest_cost:.1f} µs, scoring "
+            f"{score_cost:.1f} µs: one scorer process does {ingest_cost / score_cost:.2f} of "
+            "what one recorder does with the same CPU"
         )
         print(
             f"event to tier: {args.probes} purchases by potential members, "
@@ -307,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest_bench", description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="ingest duration")
     parser.add_argument("--score", type=int, default=50_000, help="events for the scorer phase")
+    parser.add_argument(
+        "--scorers", type=int, default=SCORERS, help="scorer processes sharing the backlog"
+    )
     parser.add_argument("--probes", type=int, default=300, help="purchases timed to the tier")
     parser.add_argument("--background", type=int, default=5000, help="other events per second")
     parser.add_argument("--redis-url", help="use this Redis (its database is flushed)")

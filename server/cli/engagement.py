@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from server.engagement.history_import import (
     parse_events,
     write_history,
 )
+from server.engagement.import_workers import write_history_in_workers
 from server.engagement.importer import (
     ImportProblem,
     MemberRow,
@@ -75,6 +77,13 @@ def add_commands(sub: Any, members: Any, common: argparse.ArgumentParser) -> Non
         help="past events of any kind, CSV or JSON Lines (.jsonl): id,kind,member_id,at,...",
     )
     imp.add_argument("--dry-run", action="store_true", help="check the events file, write nothing")
+    imp.add_argument(
+        "--workers",
+        type=int,
+        choices=range(1, 17),
+        metavar="N",
+        help="processes writing the events, members split between them (default 1)",
+    )
     metrics = sub.add_parser("metrics", help="the operator's metrics as JSON", parents=[common])
     metrics.add_argument("view", nargs="?", default="all", choices=VIEWS)
     scorer = sub.add_parser("scorer", help="run a scorer process", parents=[common])
@@ -95,7 +104,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     redis = connect(settings.redis.url, 5, read_timeout=30)
     try:
         if args.command == "import":
-            return await _import(args, redis, rules)
+            return await _import(args, redis, rules, settings)
         if args.command == "metrics":
             return await _metrics(args.view, redis, rules)
         return await _explain(args, redis, rules)
@@ -135,7 +144,9 @@ def _read(path: str) -> str:
         raise ImportProblem(f"{path}: cannot read it: {exc}") from None
 
 
-async def _import(args: argparse.Namespace, redis: RedisClient, rules: Rules) -> int:
+async def _import(
+    args: argparse.Namespace, redis: RedisClient, rules: Rules, settings: Settings
+) -> int:
     if not args.members and not args.orders and not args.events:
         print("salon: import needs --members, --orders and/or --events FILE", file=sys.stderr)
         return 2
@@ -147,7 +158,7 @@ async def _import(args: argparse.Namespace, redis: RedisClient, rules: Rules) ->
         print(f"salon: import refused, nothing written: {exc}", file=sys.stderr)
         return 2
     if args.events:
-        return await _import_events(args, redis, rules, members, orders)
+        return await _import_events(args, redis, rules, settings, members, orders)
     ledger = Ledger(redis, rules)
     result = await write_import(
         redis,
@@ -169,6 +180,7 @@ async def _import_events(
     args: argparse.Namespace,
     redis: RedisClient,
     rules: Rules,
+    settings: Settings,
     members: list[MemberRow],
     orders: list[OrderRow],
 ) -> int:
@@ -179,7 +191,9 @@ async def _import_events(
     except ImportProblem as exc:
         print(f"salon: import refused, nothing written: {exc}", file=sys.stderr)
         return 2
+    started = time.perf_counter()
     parsed = await asyncio.to_thread(parse_events, text, format_of(args.events), rules, now_ms())
+    parse_s = time.perf_counter() - started
     await drop_unknown_members(redis, parsed, [m.member_id for m in members])
     for rejected in parsed.rejected[:MAX_SHOWN]:
         print(f"{args.events} {rejected.message()}", file=sys.stderr)
@@ -199,14 +213,20 @@ async def _import_events(
             orders,
             lambda label, total: Progress(label, total),
         )
-    ledger = Ledger(redis, rules, history=True)
-    result = await write_history(
-        ledger, Aggregates(redis, rules), parsed.events, lambda label, total: Progress(label, total)
-    )
+    workers = args.workers or 1
+    started = time.perf_counter()
+    if workers > 1:
+        result = await write_history_in_workers(
+            settings.redis.url, settings.tiers.rules_file, parsed.events, workers, Progress
+        )
+    else:
+        ledger = Ledger(redis, rules, history=True)
+        result = await write_history(ledger, Aggregates(redis, rules), parsed.events, Progress)
     print(
         f"imported events: {summary}; {result.applied} applied, {result.duplicates} already "
         f"imported, {result.new_orders} new orders, {result.members} members, "
-        f"{result.tier_changes} tier changes"
+        f"{result.tier_changes} tier changes; read and checked in {parse_s:.1f} s, "
+        f"written in {time.perf_counter() - started:.1f} s by {workers} process(es)"
     )
     return 0 if not parsed.rejected else 1
 

@@ -39,6 +39,7 @@ from server.engagement.events import (
     is_scored_action,
     number,
     parse_purchase,
+    valid_id,
 )
 from server.engagement.rules import DAY_MS, Rules
 from server.engagement.scoring import INTERACTION_KINDS, MemberState, utc_day
@@ -197,7 +198,7 @@ def session_name(event: Event) -> str | None:
     if not event.room_id:
         return None
     session = event.data.get("session")
-    if isinstance(session, str) and is_valid_id(session):
+    if isinstance(session, str) and valid_id(session):
         return f"{event.room_id}:{session}"
     return f"{event.room_id}:d{utc_day(event.ts_ms)}"
 

@@ -48,6 +48,7 @@ no ``action`` means the kind's main one):
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -106,6 +107,10 @@ class EventKind(StrEnum):
     HOOK_VISIT = "hook_visit"
     REGISTRATION = "registration"
     RSVP = "rsvp"
+
+
+# Kind by name, for decoding (a dict lookup, not the enum's slower call).
+_KINDS: Final[dict[str, EventKind]] = {kind.value: kind for kind in EventKind}
 
 
 class EventDecodeError(ValueError):
@@ -183,6 +188,45 @@ def _field(obj: dict[Any, Any], name: str, kind: type | tuple[type, ...]) -> Any
     return value
 
 
+# ``is_valid_id`` for ids that repeat from event to event (rooms, members, sessions):
+# each is checked once (a bounded cache).
+valid_id: Final = functools.lru_cache(maxsize=65_536)(is_valid_id)
+
+
+def _well_formed(obj: dict[Any, Any]) -> Event | None:
+    """The event when every field is there with its type (the common case, checked in one
+    go: the scorer decodes every entry); None sends ``decode`` to the field-by-field
+    checks that say what is wrong. ``type(x) is int`` leaves bools out, as ``_field`` does."""
+    try:
+        version, event_id, kind_name = obj["v"], obj["id"], obj["kind"]
+        room_id, member_id, ts_ms, data = (
+            obj["room_id"],
+            obj["member_id"],
+            obj["ts_ms"],
+            obj["data"],
+        )
+    except KeyError:
+        return None
+    if (
+        type(version) is not int
+        or version != SCHEMA_VERSION
+        or type(event_id) is not str
+        or not event_id
+        or type(kind_name) is not str
+        or type(room_id) is not str
+        or type(member_id) is not str
+        or type(ts_ms) is not int
+        or type(data) is not dict
+    ):
+        return None
+    kind = _KINDS.get(kind_name)
+    if kind is None or (room_id and not valid_id(room_id)) or not valid_id(member_id):
+        return None
+    if not all(type(key) is str for key in data):
+        return None
+    return Event(event_id, version, kind, room_id, MemberId(member_id), ts_ms, data)
+
+
 def decode(raw: bytes) -> Event:
     """Parse stream bytes into an ``Event`` or raise ``EventDecodeError`` saying why."""
     try:
@@ -191,6 +235,9 @@ def decode(raw: bytes) -> Event:
         raise EventDecodeError(f"not msgpack: {type(exc).__name__}: {exc}") from None
     if not isinstance(obj, dict):
         raise EventDecodeError(f"event is a {type(obj).__name__}, not a map")
+    event = _well_formed(obj)
+    if event is not None:
+        return event
     version = _field(obj, "v", int)
     if version != SCHEMA_VERSION:
         raise EventDecodeError(f"unsupported event schema version {version}")
@@ -198,15 +245,14 @@ def decode(raw: bytes) -> Event:
     if not event_id:
         raise EventDecodeError("event id is empty")
     kind_name = _field(obj, "kind", str)
-    try:
-        kind = EventKind(kind_name)
-    except ValueError:
-        raise EventDecodeError(f"unknown event kind {kind_name!r}") from None
+    kind = _KINDS.get(kind_name)
+    if kind is None:
+        raise EventDecodeError(f"unknown event kind {kind_name!r}")
     room_id = _field(obj, "room_id", str)
-    if room_id and not is_valid_id(room_id):
+    if room_id and not valid_id(room_id):
         raise EventDecodeError(f"room_id {room_id!r} is not a valid id")
     member_id = _field(obj, "member_id", str)
-    if not is_valid_id(member_id):
+    if not valid_id(member_id):
         raise EventDecodeError(f"member_id {member_id!r} is not a valid id")
     ts_ms = _field(obj, "ts_ms", int)
     data = _field(obj, "data", dict)

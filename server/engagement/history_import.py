@@ -22,6 +22,7 @@ milliseconds), optionally ``room_id``, ``session``, and the kind's fields:
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -84,8 +85,9 @@ KINDS: Final = frozenset(
 _ID: Final = re.compile(r"[!-~]{1,128}")
 EARLIEST_MS: Final = 946_684_800_000  # 2000-01-01: older times are typos
 MAX_SECONDS: Final = 24 * 3600.0
-# Events per ledger call (whole members at a time).
+# Events per ledger call (whole members at a time), and calls at once.
 EVENTS_PER_CALL: Final = 20_000
+IN_FLIGHT: Final = 2
 
 # The sentence for each rejection code, rendered at the edges (CLI, REST).
 REASONS: Final = {
@@ -387,24 +389,33 @@ async def write_history(
     progress: Callable[[str, int], Progress] | None = None,
 ) -> HistoryResult:
     """Fold ``events`` in through ``ledger`` (made with ``history=True``), whole members
-    per call, and count them into the metrics, as the scorer would have."""
+    per call, and count them into the metrics, as the scorer would have. ``IN_FLIGHT``
+    calls run at once, on members of their own: while one waits for Redis, the next
+    one folds (measured: 1 M events took 130 s one call at a time on the loaded 2-core
+    machine, with Redis and the importer each idle while the other worked)."""
     by_member: dict[MemberId, list[Event]] = {}
     for event in events:
         by_member.setdefault(event.member_id, []).append(event)
     bar = progress("events", len(events)) if progress and events else None
-    applied = duplicates = new_orders = changes = 0
-    batch: list[Event] = []
-    groups = list(by_member.values())
-    for index, group in enumerate(groups):
-        batch.extend(group)
-        if len(batch) >= EVENTS_PER_CALL or index == len(groups) - 1:
-            outcome = await ledger.apply(batch, cause="import")
-            await aggregates.write(outcome.applied, outcome.states, ledger.now())
-            applied += len(outcome.applied)
-            duplicates += outcome.duplicates
-            new_orders += outcome.new_orders
-            changes += len(outcome.changes)
-            if bar:
-                bar.advance(len(batch))
-            batch = []
+    batches: list[list[Event]] = [[]]
+    for group in by_member.values():
+        if len(batches[-1]) >= EVENTS_PER_CALL:
+            batches.append([])
+        batches[-1].extend(group)
+    totals = [0, 0, 0, 0]  # applied, duplicates, new orders, tier changes
+
+    async def write(batch: list[Event]) -> None:
+        outcome = await ledger.apply(batch, cause="import")
+        await aggregates.write(outcome.applied, outcome.states, ledger.now())
+        totals[0] += len(outcome.applied)
+        totals[1] += outcome.duplicates
+        totals[2] += outcome.new_orders
+        totals[3] += len(outcome.changes)
+        if bar:
+            bar.advance(len(batch))
+
+    pending = [b for b in batches if b]
+    for start in range(0, len(pending), IN_FLIGHT):
+        await asyncio.gather(*(write(b) for b in pending[start : start + IN_FLIGHT]))
+    applied, duplicates, new_orders, changes = totals
     return HistoryResult(len(events), applied, duplicates, new_orders, len(by_member), changes)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -76,6 +77,12 @@ MAX_ATTEMPTS: Final = 8
 # Members per script call: enough to amortize the round trip and the reply parsing,
 # few enough that Redis is never busy with one call for more than a few milliseconds.
 MEMBERS_PER_CALL: Final = 100
+# Members read, folded and written together (a few script calls each way). Between a
+# member's read and its write, another scorer's write to it is a conflict (read and fold
+# again): short rounds keep that window short, so scorers sharing the stream seldom
+# collide (measured with 2 scorers on a backlog of 2,000 members: 1 member in ~6 re-read
+# with the whole batch as one round).
+MEMBERS_PER_ROUND: Final = 300
 # Errors after which the batch is simply tried again later (Redis restarting, failing
 # over, out of memory, or without our scripts). Any other error is about one member's
 # keys (a key of the wrong type, say): that member is skipped so it cannot wedge the rest.
@@ -126,6 +133,9 @@ class Outcome:
     failed: int = 0
     # Orders seen for the first time (a purchase reported again is not one).
     new_orders: int = 0
+    # Members whose version moved between our read and our write (another scorer, an
+    # operator): read and folded again. A measure of contention between scorers.
+    conflicts: int = 0
     changes: list[TierChange] = field(default_factory=list)
     # Members whose state was read (written or not), with their next review time.
     states: dict[MemberId, tuple[MemberState, int]] = field(default_factory=dict)
@@ -228,6 +238,20 @@ class Ledger:
     async def _run(
         self, by_member: dict[MemberId, list[Event]], out: Outcome, cause: str | None
     ) -> None:
+        """Read, fold and write ``by_member`` a round of ``MEMBERS_PER_ROUND`` at a time,
+        starting at a random member: a member's read-to-write window stays a round's
+        length, and scorers sharing the group rarely work on the same member at once."""
+        members = list(by_member)
+        if len(members) > MEMBERS_PER_ROUND:
+            start = random.randrange(len(members))
+            members = members[start:] + members[:start]
+        for first in range(0, len(members), MEMBERS_PER_ROUND):
+            round_ = members[first : first + MEMBERS_PER_ROUND]
+            await self._run_round({m: by_member[m] for m in round_}, out, cause)
+
+    async def _run_round(
+        self, by_member: dict[MemberId, list[Event]], out: Outcome, cause: str | None
+    ) -> None:
         pending = dict(by_member)
         for _attempt in range(MAX_ATTEMPTS):
             if not pending:
@@ -235,6 +259,7 @@ class Ledger:
             now = self.now()
             plans = await self._plan_all(pending, now, out, cause)
             conflicts = await self._write_all(plans, now, out, pending)
+            out.conflicts += len(conflicts)
             for member_id, plan in plans.items():
                 if member_id in conflicts:
                     continue
@@ -269,16 +294,19 @@ class Ledger:
         calls = self._calls(pending)
         old_before = now - APPLIED_RETENTION_MS
         names = msgpack.packb(list(STATE_FIELDS))
+        # The cap records each member's read asked for, in the order of the reply.
+        fields: dict[MemberId, list[str]] = {}
         await self._scripts.ready()
         async with self._redis.pipeline(transaction=False) as pipe:
             for call in calls:
                 items = []
                 for member_id in call:
                     events = pending[member_id]
+                    fields[member_id] = cap_fields(events)
                     items.append(
                         [
                             [e.id for e in events],
-                            cap_fields(events),
+                            fields[member_id],
                             1 if any(e.kind is EventKind.PURCHASE for e in events) else 0,
                             [e.id for e in events if e.ts_ms < old_before] if self._history else [],
                         ]
@@ -298,7 +326,9 @@ class Ledger:
                 await self._plan_alone(call, pending, reply, now, out, cause, plans)
                 continue
             for member_id, item in zip(call, msgpack.unpackb(reply), strict=True):
-                plans[member_id] = self._plan_reply(member_id, pending[member_id], item, now, cause)
+                plans[member_id] = self._plan_reply(
+                    member_id, pending[member_id], fields[member_id], item, now, cause
+                )
             # A few milliseconds of folding per call: let the rooms on this loop run.
             await asyncio.sleep(0)
         return plans
@@ -323,11 +353,16 @@ class Ledger:
             plans.update(await self._plan_all(alone, now, out, cause))
 
     def _plan_reply(
-        self, member_id: MemberId, events: list[Event], item: list[Any], now: int, cause: str | None
+        self,
+        member_id: MemberId,
+        events: list[Event],
+        fields: list[str],
+        item: list[Any],
+        now: int,
+        cause: str | None,
     ) -> _Plan:
         values, scores, cap_values, flat, old = item
         raw = {k: v for k, v in zip(STATE_FIELDS, values, strict=True) if v is not False}
-        fields = cap_fields(events)
         caps = {k: v for k, v in zip(fields, cap_values, strict=False) if v is not False}
         orders = dict(zip(flat[::2], flat[1::2], strict=True))
         seen = {e.id for e, s in zip(events, scores, strict=True) if s is not False}

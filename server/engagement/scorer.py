@@ -125,6 +125,7 @@ class Scorer:
         self.too_old = 0
         self.malformed = 0
         self.failed = 0
+        self.conflicts = 0
         self.tier_changes = 0
         self.reviewed = 0
 
@@ -259,6 +260,7 @@ class Scorer:
         self.applied += len(outcome.applied)
         self.duplicates += outcome.duplicates
         self.failed += outcome.failed
+        self.conflicts += outcome.conflicts
         if outcome.too_old:
             self.too_old += outcome.too_old
             logger.warning(

@@ -178,9 +178,10 @@ def score_now(state: MemberState, rules: Rules, at_ms: int) -> float:
     return state.score * decay_factor(at_ms - state.score_at, rules)
 
 
-def base_points(event: Event, rules: Rules) -> float:
-    """Points ``event`` is worth before the daily cap (0 for staff and non-scoring actions)."""
-    if not is_scored_action(event):
+def base_points(event: Event, rules: Rules, scored: bool | None = None) -> float:
+    """Points ``event`` is worth before the daily cap (0 for staff and non-scoring actions).
+    ``scored``: ``is_scored_action(event)`` when the caller knows it already."""
+    if not (is_scored_action(event) if scored is None else scored):
         return 0.0
     if event.kind is EventKind.LEAVE:
         return _minutes(event, "watch_seconds") * rules.point("watch_minute")
@@ -284,6 +285,7 @@ def apply_events(
         out.applied.append(event)
         if not is_member_action(event):
             continue
+        scored = is_scored_action(event)
         credited_at = event.ts_ms
         if kind is EventKind.PURCHASE:
             order = _order(event)
@@ -302,7 +304,7 @@ def apply_events(
             log.append((order.ts_ms, -1 if value is None else value))
             points = purchase_points(value, rules)
         else:
-            points = base_points(event, rules)
+            points = base_points(event, rules, scored)
             if points > 0:
                 day = utc_day(event.ts_ms)
                 cap = rules.cap(kind)
@@ -321,7 +323,7 @@ def apply_events(
                 score += points * math.pow(0.5, (score_at - credited_at) / half_life)
         if kind is EventKind.SHARE or kind is EventKind.INVITE:
             shares += 1
-        if kind in INTERACTION_KINDS and is_scored_action(event):
+        if scored and kind in INTERACTION_KINDS:
             interactions += 1
         if kind is EventKind.LEAVE:
             watched += max(0.0, number(event.data, "watch_seconds") or 0.0)

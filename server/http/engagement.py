@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from server.engagement.cohorts import CohortReport
 from server.engagement.events import (
     EXTERNAL_ACTIONS,
     SCHEMA_VERSION,
@@ -244,6 +245,7 @@ class EngagementApi:
         self._ledger = Ledger(redis, rules)
         self._redis = redis
         self._reports = Reports(redis, rules)
+        self._cohorts = CohortReport(redis, rules)
         # More figures for one session (rewards: server/http/rewards.py), set by the app.
         self.session_extras: list[Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]] = []
 
@@ -258,6 +260,7 @@ class EngagementApi:
             web.get("/api/metrics/health", g(self.health)),
             web.get("/api/metrics/value", g(self.value)),
             web.get("/api/metrics/tiers", g(self.tiers)),
+            web.get("/api/metrics/cohorts", g(self.cohorts)),
             web.get("/api/metrics/sessions", g(self.sessions)),
             web.get("/api/metrics/sessions/{session}", g(self.session)),
             web.put("/api/metrics/sessions/{session}/cost", g(self.put_cost)),
@@ -330,6 +333,9 @@ class EngagementApi:
 
     async def tiers(self, request: web.Request) -> web.Response:
         return web.json_response(await self._reports.tiers())
+
+    async def cohorts(self, request: web.Request) -> web.Response:
+        return web.json_response(await self._cohorts.report(now_ms()))
 
     async def sessions(self, request: web.Request) -> web.Response:
         try:
@@ -410,6 +416,53 @@ _VALUE: Final = obj(
     },
 )
 _TIERS: Final = obj(("now", "history"), now={"type": "object"}, history={"type": "array"})
+_COUNTS: Final[Schema] = {"type": "array", "items": {"type": "integer"}}
+_DAYS: Final[Schema] = {"type": "number", "nullable": True}
+_SCORES: Final = obj(
+    ("members", "p25", "median", "p75", "max", "buckets"),
+    members={"type": "integer"},
+    p25=_DAYS,
+    median=_DAYS,
+    p75=_DAYS,
+    max=_DAYS,
+    buckets=_COUNTS,
+)
+_COHORTS: Final = obj(
+    ("members", "score_edges", "score_by_tier", "retained_days", "cohorts", "second_purchase"),
+    members={"type": "integer"},
+    score_edges=_COUNTS,
+    score_by_tier={
+        "type": "object",
+        "description": "Per tier: decayed scores now, quartiles and counts per bucket "
+        "(bucket i holds scores from score_edges[i] up to the next edge; the last is open).",
+        "additionalProperties": _SCORES,
+    },
+    retained_days={"type": "integer"},
+    cohorts={
+        "type": "array",
+        "items": obj(
+            ("month", "members", "retained", "retention", "buyers", "conversion"),
+            month={"type": "string", "description": "Join month (YYYY-MM, UTC) or unknown."},
+            members={"type": "integer"},
+            retained={"type": "integer", "description": "Active within retained_days."},
+            retention=_RATE,
+            buyers={"type": "integer"},
+            conversion=_RATE,
+            repeat_buyers={"type": "integer"},
+            median_days_to_second=_DAYS,
+        ),
+    },
+    second_purchase=obj(
+        ("buyers", "repeat_buyers", "measured", "median_days", "within_days", "counts"),
+        buyers={"type": "integer"},
+        repeat_buyers={"type": "integer"},
+        repeat_rate=_RATE,
+        measured={"type": "integer"},
+        median_days=_DAYS,
+        within_days=_COUNTS,
+        counts=_COUNTS,
+    ),
+)
 _SESSION: Final = obj(
     ("session", "room_id", "attendees", "currency", "revenue", "cost"),
     session={"type": "string"},
@@ -543,6 +596,14 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
     },
     "/api/metrics/value": {"get": operation("Member value.", _VALUE, errors=())},
     "/api/metrics/tiers": {"get": operation("Members per tier.", _TIERS, errors=())},
+    "/api/metrics/cohorts": {
+        "get": operation(
+            "Score distribution per tier, cohorts by join month (retention, potential -> "
+            "buyer conversion, days to second purchase) and time to second purchase.",
+            _COHORTS,
+            errors=(),
+        )
+    },
     "/api/metrics/sessions": {
         "get": operation(
             "The latest room sessions, newest first.",

@@ -243,3 +243,38 @@ async def test_rows_python_cannot_read_or_store_are_rejected_rows_not_a_server_e
     assert (answer["good"], answer["applied"]) == (1, 1)
     state, _ = await Ledger(redis, RULES).read(MemberId("di"))
     assert state.watch_seconds == 60.0
+
+
+async def test_salon_import_with_two_worker_processes_writes_what_one_process_writes(
+    redis: Redis, redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    """Members split between worker processes (``--workers 2``) end exactly as when one
+    process imports them all: each member's events stay in one process."""
+    now = now_ms()
+    community = generate(30, seed=5, now_ms=now)
+    members, events = tmp_path / "members.csv", tmp_path / "events.csv"
+    members.write_text(members_csv(community))
+    events.write_text(to_csv(community.events))
+    results = []
+    for workers in ("2", "1"):
+        await redis.flushdb()
+        code, out, err = await salon(
+            redis_server,
+            "import",
+            "--members",
+            str(members),
+            "--events",
+            str(events),
+            "--workers",
+            workers,
+        )
+        assert code == 0, (out, err)
+        assert f"{len(community.events)} applied" in out and f"by {workers} process" in out
+        ledger = Ledger(redis, RULES)
+        states = {}
+        for member in community.members:
+            state, _ = await ledger.read(member.member_id)
+            states[member.member_id] = summary(state, state.tier and state.tier.value, now)
+        results.append(states)
+    assert results[0] == results[1]
+    assert {s[0] for s in results[0].values()} >= {"core", "active", "potential"}
