@@ -301,7 +301,20 @@ class Aggregates:
             ],
             "old": str(now - SESSION_TTL_MS),
         }
-        await self._scripts.ready()
+        # A restarted or promoted Redis has no scripts: load them and run once more, here,
+        # for a batch retried later would find its events applied and count nothing.
+        for attempt in (1, 2):
+            await self._scripts.ready()
+            try:
+                await self._execute(payload, sessions)
+                return
+            except NoScriptError:
+                self._scripts.forget()
+                if attempt == 2:
+                    raise
+
+    async def _execute(self, payload: dict[str, Any], sessions: dict[str, list[Any]]) -> None:
+        """Run the metrics script and one session script per session, in one pipeline."""
         async with self._redis.pipeline(transaction=False) as pipe:
             await queue_script(
                 pipe,
@@ -337,11 +350,7 @@ class Aggregates:
                         )
                     ],
                 )
-            try:
-                await pipe.execute()
-            except NoScriptError:
-                self._scripts.forget()
-                raise
+            await pipe.execute()
 
 
 def _json(data: Any) -> str:
