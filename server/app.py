@@ -48,6 +48,7 @@ from server.http.consult import ConsultApi
 from server.http.core import OperatorApi
 from server.http.engagement import EngagementApi
 from server.http.history_import import HistoryImportApi
+from server.http.hook_limits import HookLimits
 from server.http.hooks import HooksApi
 from server.http.metrics import LoopLag, metrics_handler
 from server.http.rewards import PATHS as REWARD_PATHS
@@ -344,8 +345,12 @@ def create_app(settings: Settings) -> web.Application:
     async def room_page(request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_DIR / "room.html", headers=PAGE_HEADERS)
 
-    async def hook_page(request: web.Request) -> web.FileResponse:
+    hook_limits = HookLimits(settings.consult)
+
+    async def hook_file(request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_DIR / "hook.html", headers=PAGE_HEADERS)
+
+    hook_page = hook_limits.guard(hook_file)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "rooms": len(service.live_rooms)})
@@ -403,7 +408,9 @@ def create_app(settings: Settings) -> web.Application:
             *HistoryImportApi(settings, redis, rules).routes(),
             *TiersApi(settings, redis, rules).routes(),
             *WebhooksApi(settings, webhook_store).routes(),
-            *HooksApi(settings, redis, hooks, rooms, members, recorder, outbox).routes(),
+            *HooksApi(
+                settings, redis, hooks, rooms, members, recorder, outbox, hook_limits
+            ).routes(),
             *ConsultApi(settings, consult).routes(),
         ]
     )

@@ -261,10 +261,11 @@ class ConsultSettings:
     token_hours: float = 6.0
     # The public hook routes (/r/CODE and /api/hooks/CODE...): requests per second on
     # average and at once, per client address and per hook code.
+    # Generous per address: carrier NAT puts many phones behind one address.
     hook_ip_rate: float = 2.0
-    hook_ip_burst: int = 20
-    hook_code_rate: float = 50.0
-    hook_code_burst: int = 200
+    hook_ip_burst: int = 40
+    hook_code_rate: float = 200.0
+    hook_code_burst: int = 1000
 
 
 @dataclass(frozen=True, slots=True)

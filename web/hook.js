@@ -50,7 +50,7 @@ async function call(method, path, body) {
 // English sentence.
 function refusal(error) {
   const code = typeof error?.code === 'string' ? error.code : '';
-  if (code && has(`hook.error.${code}`)) return t(`hook.error.${code}`);
+  if (code && has(`hook.error.${code}`)) return t(`hook.error.${code}`, error);
   return error?.message || t('hook.failed');
 }
 
