@@ -360,8 +360,10 @@ function onJoined(message) {
     // The host hears the speakers on stage: a `sub` connection of its own.
     media.startSub();
     // Back after a reconnect with the camera still on, or after a reload while live (the
-    // server says so in `resumed`): publish again, without a click.
-    media.resumeLive(Boolean(message.resumed && message.resumed.live));
+    // server says so in `resumed`): publish again, without a click. In a private
+    // consultation (room kind "consult") both people talk from the start.
+    const consult = Boolean(salon.room && salon.room.kind === 'consult');
+    media.resumeLive(Boolean(message.resumed && message.resumed.live) || consult);
   } else {
     ui.liveBtn.hidden = true;
     ui.soundBtn.hidden = false;
