@@ -7,16 +7,17 @@ A third member with a valid token for that room is refused; the end records the 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 from redis.asyncio import Redis
 
 from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement.events import STREAM_KEY, decode
-from tests.browser.conftest import OpenRoom, SalonServer, in_room, open_sheet, open_tab
+from tests.browser.conftest import OpenRoom, SalonServer, in_room, open_tab
 from tests.browser.test_room import wait_for_media
 from tests.support.waiting import eventually
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.browser
 HOST = "cs-host"
 CORA = "cs-cora"
 CY = "cs-cy"
+ACTIVE = "cs-ada"
 ROOM = "cs-room"
 NOTE = "Sizes for the <b>spring</b> coat, please"
 SEEN_MS = 15_000
@@ -35,6 +37,7 @@ def world(salon_server: SalonServer) -> None:
     salon_server.member(HOST, "core", "Hana Advisor")
     salon_server.member(CORA, "core", "Cora Core")
     salon_server.member(CY, "core", "Cy Core")
+    salon_server.member(ACTIVE, "active", "Ada Active")
     salon_server.room(ROOM, "Spring Preview", "core,active")
 
 
@@ -54,8 +57,9 @@ async def test_a_consultation_with_video_and_audio_both_ways(
     await in_room(host.page)
     await in_room(cora.page)
 
-    # The member asks from the bottom bar's Advisor sheet, with a note.
-    await open_sheet(cora.page, "consult")
+    # The member asks from the sheet the top bar's 💬 opens, with a note.
+    await cora.page.get_by_role("button", name="Private consultation with an advisor").click()
+    await expect(cora.page.locator("body")).to_have_attribute("data-sheet", "consult")
     await cora.page.get_by_label("A note for the advisor (optional)").fill(NOTE)
     await cora.page.get_by_role("button", name="Request a consultation").click()
     await expect(cora.page.locator(".consult-status")).to_have_text(re.compile("^Requested"))
@@ -113,3 +117,37 @@ async def test_a_consultation_with_video_and_audio_both_ways(
     ended = [e for e in kinds if e.kind == "consultation_ended"]
     assert [e.data["seconds"] for e in ended] == [record["seconds"]]
     assert {e.kind.value for e in kinds} >= {"consultation_requested", "consultation_started"}
+
+
+async def test_a_member_asks_from_the_hook_page(
+    browser: Browser, salon_server: SalonServer
+) -> None:
+    """The RSVP page (/r/CODE) offers the same request; it names the session's room. A
+    member of a tier consultations are not for reads why, in the page's language."""
+    starts = int(time.time() * 1000) + 3_600_000
+    session = {"room_id": ROOM, "title": "Spring Preview", "starts_at": starts}
+    await salon_server.admin("PUT", "/api/sessions/cs-spring", session)
+    link = await salon_server.admin("POST", "/api/sessions/cs-spring/links", {"channel": "wecom"})
+    for member, locale in ((CY, "en-US"), (ACTIVE, "zh-CN")):
+        tok = await salon_server.token(member, ROOM)
+        context = await browser.new_context(locale=locale)
+        try:
+            page = await context.new_page()
+            await page.goto(f"{salon_server.base_url}/r/{link['code']}?token={quote(tok, safe='')}")
+            box = page.locator("#hook-consult")
+            await expect(box).to_be_visible(timeout=SEEN_MS)
+            await box.locator("textarea").fill("Gift ideas")
+            await box.locator("button.primary").click()
+            status = box.locator(".consult-status")
+            if member == CY:
+                await expect(status).to_have_text(re.compile("^Requested"))
+            else:
+                await expect(status).to_have_text("私人咨询仅限核心会员。")
+        finally:
+            await context.close()
+    listed = (await salon_server.admin("GET", "/api/consultations"))["consultations"]
+    mine = [c for c in listed if c["member_id"] == CY]
+    assert [(c["origin_room"], c["note"], c["status"]) for c in mine] == [
+        (ROOM, "Gift ideas", "pending")
+    ]
+    assert not [c for c in listed if c["member_id"] == ACTIVE]
