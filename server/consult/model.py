@@ -35,28 +35,26 @@ ALLOWED: Final[dict[str, tuple[Status, Status]]] = {
 OPEN: Final = frozenset({Status.PENDING, Status.ACCEPTED})
 
 
+# The HTTP status of each refusal (any other code is 400).
+STATUS: Final = {
+    "not_found": 404,
+    "tier_too_low": 403,
+    "not_host": 403,
+    "not_yours": 403,
+    "already_requested": 409,
+    "invalid_state": 409,
+    "rate_limited": 429,
+    "unavailable": 503,
+}
+
+
 class ConsultError(ValueError):
     """Refused input or state: ``code`` for programs, ``params`` for the sentence."""
 
-    STATUS: Final = {
-        "not_found": 404,
-        "tier_too_low": 403,
-        "not_host": 403,
-        "not_yours": 403,
-        "already_requested": 409,
-        "invalid_state": 409,
-        "rate_limited": 429,
-        "unavailable": 503,
-    }
-
     def __init__(self, code: str, **params: Any) -> None:
         super().__init__(code)
-        self.code = code
-        self.params = params
-
-    @property
-    def status(self) -> int:
-        return self.STATUS.get(self.code, 400)
+        self.code, self.params = code, params
+        self.status = STATUS.get(code, 400)
 
 
 def new_consult_id() -> str:
