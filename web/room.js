@@ -27,7 +27,7 @@ const RECONNECT_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
 // After these the server closes the socket for good: reconnecting would be refused again.
 const FATAL_CODES = new Set([
   'token_invalid', 'token_expired', 'wrong_room', 'room_not_found', 'unknown_member',
-  'tier_too_low', 'room_full', 'unavailable', 'replaced', 'banned', 'removed',
+  'tier_too_low', 'room_full', 'private_room', 'unavailable', 'replaced', 'banned', 'removed',
 ]);
 const CLOSE_REFUSED = 4403;
 const CLOSE_REPLACED = 4409;
