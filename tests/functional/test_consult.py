@@ -5,22 +5,14 @@ recorded with the length, a purchase credited, and the webhooks of each step."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from server.cli.main import main
-from server.consult.model import Consultation, Status
-from server.consult.store import ConsultStore
-from server.devtools.redis_embed import EmbeddedRedis
 from server.engagement.events import Event
-from server.ids import MemberId
 from tests.functional.conftest import ADMIN_KEY, Socket, stream_events, token
 from tests.functional.webhook_receiver import receiver
 from tests.support.waiting import eventually
@@ -212,38 +204,3 @@ async def test_accept_opens_a_private_room_for_two_and_records_its_length_and_sa
         assert bodies["consultation.accepted"]["consult_room"] == room_id
         assert bodies["consultation.ended"]["seconds"] == events[2].data["seconds"]
         assert all(s.signed for s in rec.accepted)
-
-
-def test_the_cli_lists_consultations_with_their_outcome(
-    cli_env: None, redis_server: EmbeddedRedis, capsys: pytest.CaptureFixture[str]
-) -> None:
-    async def seed() -> None:
-        redis = Redis.from_url(redis_server.url)
-        try:
-            await redis.flushdb()
-            store = ConsultStore(redis)
-            record = Consultation("c1", MemberId("cora"), "Cora", "vip", "s1", "", 1)
-            await store.create(record)
-            ended = replace(record, status=Status.ENDED, advisor_id="host", seconds=42.5)
-            await store.move(record, replace(ended, status=Status.ACCEPTED))
-            await store.move(replace(ended, status=Status.ACCEPTED), ended)
-            await store.add_order("c1", "o-9")
-        finally:
-            await redis.aclose()
-
-    asyncio.run(seed())
-    assert main(["consult", "list"]) == 0
-    line = capsys.readouterr().out.strip()
-    assert line.split("\t") == [
-        "c1",
-        "ended",
-        "member=cora",
-        "advisor=host",
-        "from=vip",
-        "seconds=42.5",
-        "orders=o-9",
-    ]
-    assert main(["consult", "show", "c1"]) == 0
-    assert json.loads(capsys.readouterr().out)["orders"] == ["o-9"]
-    assert main(["consult", "show", "nope"]) == 2
-    assert capsys.readouterr().err.startswith("salon: not_found: ")
