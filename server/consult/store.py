@@ -97,7 +97,8 @@ class ConsultStore:
         return record
 
     async def move(self, before: Consultation, after: Consultation) -> None:
-        """Save ``after`` if the stored record still has ``before``'s status, else
+        """Save ``after`` (a new status, or new details in the same one) if the stored
+        record still has ``before``'s status, else
         ``ConsultError('invalid_state')`` (another advisor answered first)."""
         keys = [record_key(after.id), PENDING, open_key(after.member_id)]
         args = [before.status.value, json.dumps(after.to_json()), after.id, after.status.value]
@@ -107,10 +108,6 @@ class ConsultStore:
         if answer == 0:
             current = await self.need(after.id)
             raise ConsultError("invalid_state", state=current.status.value)
-
-    async def save(self, record: Consultation) -> None:
-        """Overwrite a record's details (times, orders) without a status change."""
-        await self._redis.set(record_key(record.id), json.dumps(record.to_json()))
 
     async def mark_last(self, record: Consultation, ttl_s: int) -> None:
         if ttl_s > 0:

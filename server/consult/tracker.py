@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from server.consult.model import Status, consult_of
+from server.consult.model import ConsultError, Status, consult_of
 from server.consult.service import Publish
 from server.consult.store import ConsultStore
 from server.engagement.events import EventKind, now_ms
@@ -25,6 +25,8 @@ from server.rooms.room import Room
 from server.rooms.service import RoomService
 
 logger = logging.getLogger(__name__)
+
+MAX_ENDED = 10_000
 
 
 @dataclass(slots=True)
@@ -43,7 +45,9 @@ class ConsultTracker:
         self._publish = publish
         self._attribution_s = attribution_s
         self._started: dict[str, _Started] = {}
-        self._ended: set[str] = set()
+        # Ended here (oldest first, the newest MAX_ENDED kept): a page that comes back
+        # does not start them again.
+        self._ended: dict[str, None] = {}
 
     def on_record(self, kind: EventKind, room: Room, member_id: MemberId, data: Any) -> None:
         spec = room.spec
@@ -69,7 +73,9 @@ class ConsultTracker:
             self._rooms.spawn(room, self._save_start(consult_id, began.wall_ms), "consult start")
         elif kind is EventKind.LEAVE and consult_id in self._started:
             began = self._started.pop(consult_id)
-            self._ended.add(consult_id)
+            self._ended[consult_id] = None
+            while len(self._ended) > MAX_ENDED:
+                del self._ended[next(iter(self._ended))]
             seconds = round(time.monotonic() - began.monotonic, 3)
             member = next((m for m in spec.invites if m != began.advisor), member_id)
             self._rooms.record(
@@ -80,17 +86,24 @@ class ConsultTracker:
                 advisor=began.advisor,
                 seconds=seconds,
             )
-            self._rooms.spawn(room, self._save_end(consult_id, seconds), "consult end")
+            end = self._save_end(consult_id, seconds, began.wall_ms)
+            self._rooms.spawn(room, end, "consult end")
 
     async def _save_start(self, consult_id: str, started_ms: int) -> None:
         record = await self._store.need(consult_id)
-        await self._store.save(replace(record, started_ms=started_ms))
+        if record.status is not Status.ACCEPTED:
+            return
+        try:
+            # Only while still accepted: an end saved first must not be undone.
+            await self._store.move(record, replace(record, started_ms=started_ms))
+        except ConsultError as exc:
+            logger.info("consultation %s: start not saved (%s)", consult_id, exc.code)
 
-    async def _save_end(self, consult_id: str, seconds: float) -> None:
+    async def _save_end(self, consult_id: str, seconds: float, started_ms: int) -> None:
         record = await self._store.need(consult_id)
         if record.status is not Status.ACCEPTED:
             return
-        ended = replace(record.moved("end", now_ms()), seconds=seconds)
+        ended = replace(record.moved("end", now_ms()), seconds=seconds, started_ms=started_ms)
         await self._store.move(record, ended)
         await self._store.mark_last(ended, self._attribution_s)
         self._publish(
