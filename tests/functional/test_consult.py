@@ -1,7 +1,8 @@
 """1:1 consultations over REST and the socket, against a real server and Redis: who may
 ask (core by default), refusals by code that change nothing, the advisor's inbox and
 answer, the private room's gate (its two people only, whatever token), the start and end
-recorded with the length, a purchase credited, and the webhooks of each step."""
+recorded with the length, purchases during and after it credited, and the webhooks of
+each step."""
 
 from __future__ import annotations
 
@@ -43,6 +44,19 @@ async def _all(client: Client) -> list[dict[str, Any]]:
 
 def _token_of(link: str) -> str:
     return parse_qs(urlsplit(link).query)["token"][0]
+
+
+async def _buy(client: Client, order_id: str) -> tuple[int, dict[str, Any]]:
+    order = {
+        "order_id": order_id,
+        "member_id": "cora",
+        "product_id": "coat-1",
+        "amount": "890.00",
+        "currency": "EUR",
+    }
+    response = await client.post("/api/purchases", data=json.dumps(order), headers=AUTH)
+    assert response.status == 201, await response.text()
+    return response.status, await response.json()
 
 
 async def _kinds(redis: Redis, consult_id: str, count: int) -> list[Event]:
@@ -164,43 +178,45 @@ async def test_accept_opens_a_private_room_for_two_and_records_its_length_and_sa
         joined = await advisor.join(_token_of(accepted["link"]), room=room_id)
         assert joined["you"]["role"] == "host"
         await _kinds(redis, consult_id, 2)  # requested, started
+
+        async def first() -> dict[str, Any]:
+            return (await _all(client))[0]
+
+        await eventually(first, until=lambda r: r["started_ms"] > 0, what="the start saved")
+        # Bought during the call: the room attribution (presence) names the private
+        # room, and the purchase is credited to the consultation.
+        status, bought = await _buy(client, "o-during")
+        assert bought["attribution"]["room_id"] == room_id
+        assert bought["consultation"] == consult_id
         await member.ws.close()
-        events = await _kinds(redis, consult_id, 3)
+        events = await _kinds(redis, consult_id, 4)
         assert [e.kind.value for e in events] == [
             "consultation_requested",
             "consultation_started",
+            "consultation_purchase",
             "consultation_ended",
         ]
         assert all(e.member_id == "cora" for e in events)
-        assert events[0].room_id == "vip" and events[2].room_id == room_id
-        assert events[2].data["seconds"] > 0 and events[2].data["advisor"] == "host"
+        assert events[0].room_id == "vip" and events[3].room_id == room_id
+        assert (events[2].data["order_id"], events[2].data["when"]) == ("o-during", "during")
+        ended = events[3]
+        assert ended.data["seconds"] > 0 and ended.data["advisor"] == "host"
 
-        async def ended() -> dict[str, Any]:
-            return (await _all(client))[0]
+        record = await eventually(first, until=lambda r: r["status"] == "ended", what="ended")
+        assert record["seconds"] == ended.data["seconds"] and record["started_ms"] > 0
 
-        record = await eventually(ended, until=lambda r: r["status"] == "ended", what="ended")
-        assert record["seconds"] == events[2].data["seconds"] and record["started_ms"] > 0
-
-        # A purchase within the window after the end is credited to the consultation.
-        order = {
-            "order_id": "o-consult-1",
-            "member_id": "cora",
-            "product_id": "coat-1",
-            "amount": "890.00",
-            "currency": "EUR",
-        }
-        response = await client.post("/api/purchases", data=json.dumps(order), headers=AUTH)
-        assert response.status == 201, await response.text()
-        assert (await response.json())["consultation"] == consult_id
-        credited = await _kinds(redis, consult_id, 4)
-        assert credited[3].kind == "consultation_purchase"
-        assert credited[3].data["order_id"] == "o-consult-1"
-        assert (await _all(client))[0]["orders"] == ["o-consult-1"]
+        # A purchase within the window after the end is credited to the consultation too.
+        status, bought = await _buy(client, "o-after")
+        assert bought["consultation"] == consult_id
+        credited = await _kinds(redis, consult_id, 5)
+        assert credited[4].kind == "consultation_purchase"
+        assert (credited[4].data["order_id"], credited[4].data["when"]) == ("o-after", "after")
+        assert (await _all(client))[0]["orders"] == ["o-after", "o-during"]
 
         await rec.wait_accepted(3)
         bodies = {s.kind: s.body["data"] for s in rec.accepted}
         assert set(bodies) == set(KINDS)
         assert bodies["consultation.requested"]["note"] == "Sizes, please"
         assert bodies["consultation.accepted"]["consult_room"] == room_id
-        assert bodies["consultation.ended"]["seconds"] == events[2].data["seconds"]
+        assert bodies["consultation.ended"]["seconds"] == ended.data["seconds"]
         assert all(s.signed for s in rec.accepted)
