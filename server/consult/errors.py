@@ -18,8 +18,6 @@ SENTENCES: Final[dict[str, str]] = {
     "invalid_state": "This consultation is {state} already: nothing was changed.",
     "bad_note": "{sentence}",
     "bad_id": "'{field}' must be an id: letters, digits, '.', '_' or '-'.",
-    "rate_limited": "Too many requests: try again in {retry_after} s.",
-    "unavailable": "Consultations cannot be reached right now: try again in a moment.",
 }
 
 

@@ -43,8 +43,6 @@ STATUS: Final = {
     "not_yours": 403,
     "already_requested": 409,
     "invalid_state": 409,
-    "rate_limited": 429,
-    "unavailable": 503,
 }
 
 
