@@ -14,8 +14,9 @@ from enum import StrEnum
 from typing import Any, Final
 
 from server.ids import MemberId, RoomId
+from server.rooms.model import CONSULT_PREFIX
 
-ROOM_PREFIX: Final = "consult-"
+ROOM_PREFIX: Final = CONSULT_PREFIX
 
 
 class Status(StrEnum):

@@ -8,6 +8,9 @@ from enum import StrEnum
 from server.engagement.members import Tier
 from server.ids import MemberId, ParticipantId, RoomId
 
+# Room ids of private consultation rooms (server/consult/): operators cannot make one.
+CONSULT_PREFIX = "consult-"
+
 
 class RoomKind(StrEnum):
     """A ``live`` room is the host's session; a ``consult`` room is a private 1:1 call

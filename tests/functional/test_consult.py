@@ -162,6 +162,11 @@ async def test_accept_opens_a_private_room_for_two_and_records_its_length_and_sa
         )
         assert (status, other["error"]["code"]) == (403, "not_yours")
 
+        # Operators cannot re-save it as an ordinary room (that would open its gate).
+        body = {"title": "Open", "tiers": ["core"]}
+        status, refused = await _call(client, "PUT", f"/api/rooms/{room_id}", body, headers=AUTH)
+        assert (status, refused["error"]["code"]) == (400, "reserved_id"), refused
+
         # The gate: a valid token for the room is not enough, even a host's.
         for outsider, role in (("cody", "member"), ("ada", "host")):
             ws = await connect()
