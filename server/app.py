@@ -23,6 +23,9 @@ from server.cluster.leases import LeaseStore
 from server.cluster.ownership import Ownership
 from server.cluster.registry import Load, NodeRegistry
 from server.cluster.routing import Router
+from server.consult.service import ConsultService
+from server.consult.store import ConsultStore
+from server.consult.tracker import ConsultTracker
 from server.engagement.events import Event
 from server.engagement.funnel_hooks import HookFunnelFeed
 from server.engagement.ledger import TierChange
@@ -35,6 +38,7 @@ from server.gc_pacing import GcPacing
 from server.hooks.scheduler import SessionScheduler
 from server.hooks.store import HookStore
 from server.http import commerce as commerce_api
+from server.http import consult as consult_api
 from server.http import core as api
 from server.http import engagement as engagement_api
 from server.http import history_import as history_import_api
@@ -44,15 +48,18 @@ from server.http import tiers as tiers_api
 from server.http import webhooks as webhooks_api
 from server.http.commerce import CommerceApi
 from server.http.common import api_errors
+from server.http.consult import ConsultApi
 from server.http.core import OperatorApi
 from server.http.engagement import EngagementApi
 from server.http.history_import import HistoryImportApi
+from server.http.hook_limits import HookLimits
 from server.http.hooks import HooksApi
 from server.http.metrics import LoopLag, metrics_handler
 from server.http.rewards import PATHS as REWARD_PATHS
 from server.http.rewards import RewardsApi
 from server.http.tiers import TiersApi
 from server.http.webhooks import WebhooksApi
+from server.ids import RoomId
 from server.redis_client import RedisClient, connect, disconnect, ready
 from server.rooms.bans import BanStore
 from server.rooms.bus import LocalRoomBus
@@ -369,14 +376,35 @@ def create_app(settings: Settings) -> web.Application:
     async def room_page(request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_DIR / "room.html", headers=PAGE_HEADERS)
 
-    async def hook_page(request: web.Request) -> web.FileResponse:
+    hook_limits = HookLimits(settings.consult)
+
+    async def hook_file(request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_DIR / "hook.html", headers=PAGE_HEADERS)
+
+    hook_page = hook_limits.guard(hook_file)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "rooms": len(service.live_rooms)})
 
+    # 1:1 consultations: their private rooms are watched for start and end; a reported
+    # purchase is credited to the member's consultation (during it or within the window).
+    def session_of(room_id: RoomId) -> str | None:
+        room = service.live_rooms.get(room_id)
+        return room.session_id if room is not None else None
+
+    consult = ConsultService(
+        settings, ConsultStore(redis), rooms, members, recorder, outbox.publish, session_of
+    )
+    attribution_s = round(settings.consult.attribution_hours * 3600)
+    tracker = ConsultTracker(service, consult.store, outbox.publish, attribution_s)
+    service.record_hooks.append(tracker.on_record)
+
+    async def purchase_reported(purchase: dict[str, Any]) -> dict[str, Any]:
+        rewards = await rewards_api.purchase_reported(purchase)
+        return {**rewards, **await consult.purchase_reported(purchase)}
+
     commerce = CommerceApi(settings, service, clicks, redis, recorder)
-    commerce.on_purchase = rewards_api.purchase_reported
+    commerce.on_purchase = purchase_reported
     engagement = EngagementApi(settings, redis, recorder, rules, members, rooms)
     engagement.session_extras.append(rewards_api.session_extra)
     app.add_routes(
@@ -400,6 +428,7 @@ def create_app(settings: Settings) -> web.Application:
                         REWARD_PATHS,
                         webhooks_api.PATHS,
                         hooks_api.PATHS,
+                        consult_api.PATHS,
                         history_import_api.PATHS,
                         tiers_api.PATHS,
                     )
@@ -412,7 +441,10 @@ def create_app(settings: Settings) -> web.Application:
             *HistoryImportApi(settings, redis, rules).routes(),
             *TiersApi(settings, redis, rules).routes(),
             *WebhooksApi(settings, webhook_store).routes(),
-            *HooksApi(settings, redis, hooks, rooms, members, recorder, outbox).routes(),
+            *HooksApi(
+                settings, redis, hooks, rooms, members, recorder, outbox, hook_limits
+            ).routes(),
+            *ConsultApi(settings, consult).routes(),
         ]
     )
     return app

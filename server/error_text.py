@@ -50,6 +50,7 @@ SENTENCES: dict[str, str] = {
         "'{room_title}' is open to invited guests only; your membership tier is {tier}."
     ),
     "room_full": "'{room_title}' is full ({capacity} of {capacity} places taken).",
+    "private_room": "'{room_title}' is a private consultation: only its two people may enter.",
     "unavailable": (
         "We cannot check your membership right now, so the room stays closed. "
         "Please try again in a moment."

@@ -13,7 +13,7 @@ from server.engagement.members import TIER_NAMES, Member, MemberStore, Tier
 from server.ids import MemberId, RoomId, is_valid_id
 from server.redis_client import RedisClient
 from server.rooms.bans import BanStore
-from server.rooms.model import Role, RoomSpec
+from server.rooms.model import CONSULT_PREFIX, Role, RoomSpec
 from server.rooms.removals import Removal, publish_removal
 from server.rooms.store import RoomStore
 from server.rooms.tokens import mint_token
@@ -102,6 +102,11 @@ async def create_room(
     speaker_cameras: Any = False,
     refusal_link: Any = None,
 ) -> RoomSpec:
+    if check_id(room_id, "room id").startswith(CONSULT_PREFIX):
+        # Their gate is the consultation's (two people): re-saving one would open it.
+        raise InputError(
+            "reserved_id", f"Room ids starting with {CONSULT_PREFIX!r} are kept for consultations."
+        )
     spec = RoomSpec(
         room_id=RoomId(check_id(room_id, "room id")),
         title=clean_label(title, "title", MAX_TITLE),

@@ -255,6 +255,27 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsultSettings:
+    """1:1 consultations (``server/consult/``) and the public hook routes' rate limits."""
+
+    # Tiers that may request a consultation.
+    tiers: tuple[str, ...] = ("core",)
+    # Longest note a member may add to a request (characters).
+    note_max: int = 500
+    # A purchase within this many hours after a consultation ended is credited to it.
+    attribution_hours: float = 24.0
+    # Hours the two entry tokens of a consultation room stay valid.
+    token_hours: float = 6.0
+    # The public hook routes (/r/CODE and /api/hooks/CODE...): requests per second on
+    # average and at once, per client address and per hook code.
+    # Generous per address: carrier NAT puts many phones behind one address.
+    hook_ip_rate: float = 2.0
+    hook_ip_burst: int = 40
+    hook_code_rate: float = 200.0
+    hook_code_burst: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
@@ -268,6 +289,7 @@ class Settings:
     rooms: RoomsSettings = field(default_factory=RoomsSettings)
     commerce: CommerceSettings = field(default_factory=CommerceSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    consult: ConsultSettings = field(default_factory=ConsultSettings)
 
     def validate(self, need_secret: bool = True) -> Settings:
         """Raise ``SettingsError`` naming the first unusable value; return self."""
@@ -331,6 +353,16 @@ class Settings:
             raise SettingsError("webhooks: timeout, backoff_min <= backoff_max, give_up_after > 0")
         if w.schedule_interval <= 0:
             raise SettingsError("webhooks.schedule_interval must be positive")
+        c = self.consult
+        if not set(c.tiers) <= {"core", "active", "potential", "silent"}:
+            raise SettingsError("consult.tiers must name tiers: core, active, potential, silent")
+        if not (1 <= c.note_max <= 5000 and c.attribution_hours >= 0 and c.token_hours > 0):
+            raise SettingsError("consult: note_max 1-5000, attribution_hours >= 0, token_hours > 0")
+        if (
+            min(c.hook_ip_rate, c.hook_code_rate) <= 0
+            or min(c.hook_ip_burst, c.hook_code_burst) < 1
+        ):
+            raise SettingsError("consult.hook_*_rate must be positive and hook_*_burst at least 1")
         return self
 
 

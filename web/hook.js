@@ -3,6 +3,7 @@
 // registering when the link allows it) and turns into the live room's link at the start.
 // Strings come from the page catalogs (web/i18n/LANG.json, keys hook.*) through t().
 
+import { requestCard } from './consult_request.js';
 import { button, el, labelled } from './dom.js';
 import { formatDateTime, has, mountLanguageSwitch, t, translatePage } from './i18n.js';
 
@@ -50,7 +51,7 @@ async function call(method, path, body) {
 // English sentence.
 function refusal(error) {
   const code = typeof error?.code === 'string' ? error.code : '';
-  if (code && has(`hook.error.${code}`)) return t(`hook.error.${code}`);
+  if (code && has(`hook.error.${code}`)) return t(`hook.error.${code}`, error);
   return error?.message || t('hook.failed');
 }
 
@@ -90,6 +91,7 @@ function render(view) {
   const actions = $('hook-actions');
   actions.replaceChildren();
   if (view.state === 'over') return;
+  if (view.member) mountConsult();
   if (view.state === 'live' && view.member) {
     const join = el('a', 'hook-join', t('hook.join'));
     join.href = `/rooms/${encodeURIComponent(s.room_id)}?token=${encodeURIComponent(token())}`;
@@ -112,6 +114,16 @@ function render(view) {
   } else {
     actions.append(el('p', 'muted', t('hook.member_only')));
   }
+}
+
+// Built once (a refresh must not lose a note being typed).
+function mountConsult() {
+  const box = $('hook-consult');
+  if (box.childElementCount) return;
+  const heading = el('h2', null, t('consult.heading'));
+  heading.id = 'hook-consult-heading';
+  box.append(heading, requestCard(token).node);
+  box.hidden = false;
 }
 
 async function act(work) {

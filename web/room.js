@@ -27,7 +27,7 @@ const RECONNECT_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
 // After these the server closes the socket for good: reconnecting would be refused again.
 const FATAL_CODES = new Set([
   'token_invalid', 'token_expired', 'wrong_room', 'room_not_found', 'unknown_member',
-  'tier_too_low', 'room_full', 'unavailable', 'replaced', 'banned', 'removed',
+  'tier_too_low', 'room_full', 'private_room', 'unavailable', 'replaced', 'banned', 'removed',
 ]);
 const CLOSE_REFUSED = 4403;
 const CLOSE_REPLACED = 4409;
@@ -360,8 +360,10 @@ function onJoined(message) {
     // The host hears the speakers on stage: a `sub` connection of its own.
     media.startSub();
     // Back after a reconnect with the camera still on, or after a reload while live (the
-    // server says so in `resumed`): publish again, without a click.
-    media.resumeLive(Boolean(message.resumed && message.resumed.live));
+    // server says so in `resumed`): publish again, without a click. In a private
+    // consultation (room kind "consult") both people talk from the start.
+    const consult = Boolean(salon.room && salon.room.kind === 'consult');
+    media.resumeLive(Boolean(message.resumed && message.resumed.live) || consult);
   } else {
     ui.liveBtn.hidden = true;
     ui.soundBtn.hidden = false;

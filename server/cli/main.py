@@ -17,6 +17,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from server import operations as ops
+from server.cli import consult as consult_cli
 from server.cli import engagement as engagement_cli
 from server.cli import journey as journey_cli
 from server.cli import nodes as nodes_cli
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     engagement_cli.add_commands(sub, members, common)
     rewards_cli.add_commands(sub, common)
     journey_cli.add_commands(sub, common)
+    consult_cli.add_commands(sub, common)
     nodes_cli.add_commands(sub, common)
 
     rooms = sub.add_parser("rooms", help="room definitions").add_subparsers(
@@ -237,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(rewards_cli.run(args, _settings(args, need_secret=False)))
         if nodes_cli.wants(args):
             return asyncio.run(nodes_cli.run(args, _settings(args, need_secret=False)))
+        if consult_cli.wants(args):
+            return asyncio.run(consult_cli.run(args, _settings(args, need_secret=False)))
         if journey_cli.wants(args):
             return asyncio.run(journey_cli.run(args, _settings(args, need_secret=False)))
         if engagement_cli.wants(args):

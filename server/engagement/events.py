@@ -35,6 +35,8 @@ no ``action`` means the kind's main one):
 - ``hook_visit``, ``registration``, ``rsvp``: ``link`` (the hook code), ``channel`` and
   ``session`` (the scheduled session); the member of a visit may be an anonymous visitor
   id (``v-...``) that has no member record.
+- ``consultation_requested``, ``consultation_started``, ``consultation_ended``,
+  ``consultation_purchase``: see ``EventKind`` (server/consult/).
 - ``external``: ``action``, one of ``EXTERNAL_ACTIONS`` (joined the brand's group chat,
   added the brand's account, clicked a hook link from a public stream).
 - Rewards (they earn no engagement score: reward points are a ledger of their own):
@@ -107,6 +109,14 @@ class EventKind(StrEnum):
     HOOK_VISIT = "hook_visit"
     REGISTRATION = "registration"
     RSVP = "rsvp"
+    # 1:1 consultations (server/consult/): ``consultation`` (its id) in every one; the
+    # request has ``origin`` (room or hook code) and ``note_chars``; started has
+    # ``advisor``; ended has ``seconds`` (first both-present to the first leave) and
+    # ``advisor``; a purchase credited to one has ``order_id``, ``amount``, ``currency``.
+    CONSULTATION_REQUESTED = "consultation_requested"
+    CONSULTATION_STARTED = "consultation_started"
+    CONSULTATION_ENDED = "consultation_ended"
+    CONSULTATION_PURCHASE = "consultation_purchase"
 
 
 # Kind by name, for decoding (a dict lookup, not the enum's slower call).

@@ -62,6 +62,7 @@ from server.http.common import (
     unavailable_response,
 )
 from server.http.core import _body
+from server.http.hook_limits import HookLimits
 from server.http.openapi import ID, TIER, Operation, Schema, obj, object_of, operation, path_param
 from server.ids import MemberId, RoomId, is_valid_id
 from server.redis_client import RedisClient
@@ -124,6 +125,7 @@ class HooksApi:
         members: MemberStore,
         recorder: EventRecorder,
         outbox: WebhookOutbox,
+        limits: HookLimits | None = None,
     ) -> None:
         self._settings = settings
         self._redis = redis
@@ -132,6 +134,12 @@ class HooksApi:
         self._members = members
         self._recorder = recorder
         self._outbox = outbox
+        self._limits = limits
+
+    def _public(self, handler: Handler) -> Handler:
+        """A member route, behind the per-address and per-code limits when set."""
+        route = _public(handler)
+        return self._limits.guard(route) if self._limits is not None else route
 
     def routes(self) -> list[web.AbstractRouteDef]:
         def admin(handler: Handler) -> Handler:
@@ -144,10 +152,10 @@ class HooksApi:
             web.post("/api/sessions/{session_id}/links", admin(self.add_link)),
             web.get("/api/hooks", admin(self.list_links)),
             web.get("/api/metrics/hooks", admin(self.funnel)),
-            web.get("/api/hooks/{code}", _public(self.view)),
-            web.post("/api/hooks/{code}/visit", _public(self.visit)),
-            web.post("/api/hooks/{code}/register", _public(self.register)),
-            web.post("/api/hooks/{code}/rsvp", _public(self.rsvp)),
+            web.get("/api/hooks/{code}", self._public(self.view)),
+            web.post("/api/hooks/{code}/visit", self._public(self.visit)),
+            web.post("/api/hooks/{code}/register", self._public(self.register)),
+            web.post("/api/hooks/{code}/rsvp", self._public(self.rsvp)),
         ]
 
     # --- operators -------------------------------------------------------------------
@@ -462,7 +470,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
                 },
             ),
             **_PUBLIC,
-            errors=(400, 404, 503),
+            errors=(400, 404, 429, 503),
         )
         | {
             "parameters": [
@@ -477,7 +485,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             obj(("ok",), ok={"type": "boolean"}),
             body=obj(visitor=_VISITOR, token=_TOKEN),
             **_PUBLIC,
-            errors=(400, 404, 503),
+            errors=(400, 404, 429, 503),
         )
     },
     "/api/hooks/{code}/register": {
@@ -493,7 +501,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             status=201,
             body=obj(("name",), name={"type": "string", "maxLength": MAX_NAME}, visitor=_VISITOR),
             **_PUBLIC,
-            errors=(400, 404, 503),
+            errors=(400, 404, 429, 503),
         )
     },
     "/api/hooks/{code}/rsvp": {
@@ -502,7 +510,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             obj(("rsvped", "new"), rsvped={"type": "boolean"}, new={"type": "boolean"}),
             body=obj(("token",), token=_TOKEN),
             **_PUBLIC,
-            errors=(400, 403, 404, 409, 503),
+            errors=(400, 403, 404, 409, 429, 503),
         )
     },
 }

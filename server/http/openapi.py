@@ -138,6 +138,7 @@ def operation(
         404: "NotFound",
         409: "Conflict",
         413: "TooLarge",
+        429: "TooMany",
         503: "Unavailable",
     }
     for code in errors:
@@ -237,6 +238,10 @@ def document(*parts: dict[str, dict[str, Operation]]) -> dict[str, Any]:
                 "NotFound": _error("No such item or path (code `not_found`)."),
                 "Conflict": _error("The request conflicts with the current state."),
                 "TooLarge": _error("The body is too large (code `too_large`)."),
+                "TooMany": _error(
+                    "Too many requests from this address or for this link (code "
+                    "`rate_limited`; wait the Retry-After seconds)."
+                ),
                 "Unavailable": _error("Redis cannot answer now (code `unavailable`)."),
             },
         },

@@ -28,6 +28,7 @@ CODES: dict[str, frozenset[str]] = {
     "unknown_member": frozenset(),  # member
     "tier_too_low": frozenset({"invite_only"}),  # room_title, allowed, tier, next
     "room_full": frozenset(),  # room_title, capacity, next
+    "private_room": frozenset(),  # room_title
     "unavailable": frozenset({"rewards"}),
     "forbidden": frozenset({"on_host", "in_this_room"}),  # action, role
     "media_failed": frozenset(
@@ -132,6 +133,13 @@ class RoomFull(RoomError):
         super().__init__(
             "room_full", room_title=room_title, capacity=capacity, next=next_link or None
         )
+
+
+class PrivateRoom(RoomError):
+    """A private (consultation) room refuses anyone it did not invite, hosts included."""
+
+    def __init__(self, room_title: str) -> None:
+        super().__init__("private_room", room_title=room_title)
 
 
 class StoreUnavailable(RoomError):

@@ -8,6 +8,18 @@ from enum import StrEnum
 from server.engagement.members import Tier
 from server.ids import MemberId, ParticipantId, RoomId
 
+# Room ids of private consultation rooms (server/consult/): operators cannot make one.
+CONSULT_PREFIX = "consult-"
+
+
+class RoomKind(StrEnum):
+    """A ``live`` room is the host's session; a ``consult`` room is a private 1:1 call
+    (server/consult/): only its invited member ids enter, hosts included, and its member
+    enters on the stage (both people publish camera and microphone)."""
+
+    LIVE = "live"
+    CONSULT = "consult"
+
 
 class Role(StrEnum):
     HOST = "host"
@@ -33,6 +45,7 @@ class RoomSpec:
     # The operator's next step for people the room turns away (a membership page, an open
     # room): an http(s) address the refusal page links to, or "" for none.
     refusal_link: str = ""
+    kind: RoomKind = RoomKind.LIVE
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -46,6 +59,8 @@ class RoomSpec:
         }
         if self.refusal_link:
             out["refusal_link"] = self.refusal_link
+        if self.kind is not RoomKind.LIVE:
+            out["kind"] = self.kind.value
         return out
 
 

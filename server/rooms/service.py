@@ -47,7 +47,7 @@ from server.rooms.errors import (
     WrongRoom,
 )
 from server.rooms.media import IcePolicy, MediaCounters, RoomMedia
-from server.rooms.model import Participant, Role, RoomSpec
+from server.rooms.model import Participant, Role, RoomKind, RoomSpec
 from server.rooms.policy import check_entry
 from server.rooms.presence import PresenceRules
 from server.rooms.resume import (
@@ -243,7 +243,7 @@ class RoomService:
         occupants = await room.session.places_taken() if room else 0
         if previous is not None and previous.role is not Role.HOST:
             occupants -= 1  # the new connection takes over the old one's place
-        check_entry(spec, member, claims.role, occupants)
+        check_entry(spec, member, claims.role, occupants, claims.member_id)
         resumed = None
         if resume is not None:
             resumed = await self._resume_outcome(room, claims.member_id, claims.role, resume)
@@ -257,6 +257,8 @@ class RoomService:
             # Another node took the last place since the count above (never in memory).
             raise RoomFull(spec.title, spec.capacity, spec.refusal_link)
         role = resumed.role if resumed is not None else claims.role
+        if spec.kind is RoomKind.CONSULT and role is Role.MEMBER:
+            role = Role.SPEAKER  # a consultation's member talks from the start
         participant = self._participant(claims.member_id, member, role)
         replaced_listener = None
         if previous is not None:

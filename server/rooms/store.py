@@ -10,9 +10,10 @@ import asyncio
 from server.engagement.members import Tier
 from server.ids import MemberId, RoomId
 from server.redis_client import RedisClient
-from server.rooms.model import RoomSpec
+from server.rooms.model import RoomKind, RoomSpec
 
 ROOM_INDEX_KEY = "salon:rooms"
+_KINDS = frozenset(k.value for k in RoomKind)
 
 
 def room_key(room_id: RoomId) -> str:
@@ -42,6 +43,7 @@ class RoomStore:
                     "speaker_cap": str(spec.speaker_cap),
                     "speaker_cameras": "1" if spec.speaker_cameras else "0",
                     "refusal_link": spec.refusal_link,
+                    "kind": spec.kind.value,
                 },
             )
             pipe.delete(invites_key(spec.room_id))
@@ -69,6 +71,7 @@ class RoomStore:
             speaker_cap=int(data.get("speaker_cap", "6")),
             speaker_cameras=data.get("speaker_cameras") == "1",
             refusal_link=data.get("refusal_link", ""),
+            kind=RoomKind(data["kind"]) if data.get("kind") in _KINDS else RoomKind.LIVE,
             invites=frozenset(MemberId(_text(m)) for m in invites),
         )
 

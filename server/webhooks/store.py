@@ -31,6 +31,9 @@ KINDS: Final = (
     "session.started",
     "session.ended",
     "purchase.attributed",
+    "consultation.requested",
+    "consultation.accepted",
+    "consultation.ended",
 )
 
 

@@ -24,6 +24,7 @@ PARAMS = {
     "{session_id}": "s1",
     "{endpoint_id}": "w1",
     "{code}": "h-code",
+    "{consult_id}": "c0",
 }
 # A body each operation takes, so that the request reaches the data store.
 BODIES: dict[str, Any] = {

@@ -1,0 +1,1 @@
+from tests.functional.test_consult import *  # noqa: F403

@@ -1,0 +1,1 @@
+from tests.functional.test_hook_limits import *  # noqa: F403
