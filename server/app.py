@@ -36,6 +36,7 @@ from server.http import engagement as engagement_api
 from server.http import history_import as history_import_api
 from server.http import hooks as hooks_api
 from server.http import openapi
+from server.http import replay as replay_api
 from server.http import tiers as tiers_api
 from server.http import webhooks as webhooks_api
 from server.http.commerce import CommerceApi
@@ -45,6 +46,7 @@ from server.http.engagement import EngagementApi
 from server.http.history_import import HistoryImportApi
 from server.http.hooks import HooksApi
 from server.http.metrics import LoopLag, metrics_handler
+from server.http.replay import ReplayApi
 from server.http.rewards import PATHS as REWARD_PATHS
 from server.http.rewards import RewardsApi
 from server.http.tiers import TiersApi
@@ -56,6 +58,8 @@ from server.rooms.click_store import ClickStore
 from server.rooms.media import IcePolicy
 from server.rooms.notices import push_tier_change
 from server.rooms.removals import RemovalListener
+from server.rooms.replay import Recordings
+from server.rooms.replay_store import ReplayStore
 from server.rooms.reward_service import Rewards
 from server.rooms.room_states import session_states
 from server.rooms.service import RoomService
@@ -335,6 +339,17 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(heartbeat_ctx)
 
+    # Replays: sessions recorded while their room's toggle is on (server/rooms/replay.py).
+    replay_store = ReplayStore(redis, settings.replay.dir)
+    recordings = Recordings(service, replay_store, settings.replay.enabled)
+
+    async def replay_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await recordings.close()
+
+    app.cleanup_ctx.append(replay_ctx)
+    replay = ReplayApi(settings, redis, replay_store, recordings, rooms, members, bans, recorder)
+
     async def room_page(request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_DIR / "room.html", headers=PAGE_HEADERS)
 
@@ -369,6 +384,7 @@ def create_app(settings: Settings) -> web.Application:
                         hooks_api.PATHS,
                         history_import_api.PATHS,
                         tiers_api.PATHS,
+                        replay_api.PATHS,
                     )
                 ),
             ),
@@ -380,6 +396,7 @@ def create_app(settings: Settings) -> web.Application:
             *TiersApi(settings, redis, rules).routes(),
             *WebhooksApi(settings, webhook_store).routes(),
             *HooksApi(settings, redis, hooks, rooms, members, recorder, outbox).routes(),
+            *replay.routes(),
         ]
     )
     return app

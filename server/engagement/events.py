@@ -35,6 +35,8 @@ no ``action`` means the kind's main one):
 - ``hook_visit``, ``registration``, ``rsvp``: ``link`` (the hook code), ``channel`` and
   ``session`` (the scheduled session); the member of a visit may be an anonymous visitor
   id (``v-...``) that has no member record.
+- ``replay_watch``: ``seconds`` (float, at most ``replay.watch_report_max``), ``session``
+  (the recorded room session) and ``report`` (the page's report id, counted once).
 - ``external``: ``action``, one of ``EXTERNAL_ACTIONS`` (joined the brand's group chat,
   added the brand's account, clicked a hook link from a public stream).
 - Rewards (they earn no engagement score: reward points are a ledger of their own):
@@ -106,6 +108,9 @@ class EventKind(StrEnum):
     HOOK_VISIT = "hook_visit"
     REGISTRATION = "registration"
     RSVP = "rsvp"
+    # A replay watched (server/http/replay.py): ``seconds`` (float) since the last report,
+    # ``session`` (the recorded session), ``report`` (the page's report number).
+    REPLAY_WATCH = "replay_watch"
 
 
 class EventDecodeError(ValueError):

@@ -36,7 +36,7 @@ CODES: dict[str, frozenset[str]] = {
     "replaced": frozenset(),
     "rate_limited": frozenset(),  # limit, burst, rate, retry_after
     "too_long": frozenset(),  # what, limit
-    "not_found": frozenset({"participant"}),  # what, id
+    "not_found": frozenset({"participant", "replay"}),  # what, id
     "invalid_state": frozenset(
         {
             "no_invitation",
@@ -59,7 +59,9 @@ CODES: dict[str, frozenset[str]] = {
     "not_voted": frozenset(),  # what
     "own_item": frozenset(),  # action
     "limit_reached": frozenset(),  # what, limit
-    "invalid_field": frozenset({"option"}),  # option, last
+    "invalid_field": frozenset(
+        {"option", "replay_seconds", "replay_report", "recording_toggle"}
+    ),  # option, last; limit
     "stage_full": frozenset(),  # cap
     "banned": frozenset(),  # room_title
     "removed": frozenset({"banned", "this_session"}),  # by, banned, room_title
