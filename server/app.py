@@ -94,7 +94,7 @@ SOCKETS_CLOSE_S = 5.0
 # What aiohttp still waits for in-flight requests after that (its default is 60 s).
 SHUTDOWN_TIMEOUT_S = 10.0
 # Routes that are not REST (pages, the WebSocket, static files): not in the OpenAPI document.
-NOT_REST = ("/ws", "/rooms/{room_id}", "/r/{code}", "/static", "/dashboard")
+NOT_REST = ("/ws", "/rooms/{room_id}", "/r/{code}", "/replay/{session}", "/static", "/dashboard")
 WEBHOOKS = web.AppKey("webhooks", WebhookOutbox)
 
 # The room link carries a token in its query string: keep it out of other sites' logs

@@ -295,7 +295,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             body=obj(
                 ("token", "seconds", "report"),
                 token={"type": "string"},
-                seconds={**_NUM, "exclusiveMinimum": 0},
+                seconds={**_NUM, "minimum": 0, "exclusiveMinimum": True},
                 report={**ID, "description": "The page's id of this report (counted once)."},
             ),
             **_MEMBER,
