@@ -7,6 +7,7 @@
 | GET | /api/replays/{session}/video | the WebM file, with HTTP range requests | ?token |
 | POST | /api/replays/{session}/watch | seconds watched since the last report | token |
 | GET, PUT | /api/rooms/{room_id}/recording | the room's recording toggle | admin |
+| GET | /api/rooms/{room_id}/replays | the room's recorded sessions | admin |
 
 A member's token is checked as a join checks it (signature, expiry, the recorded room),
 and the room's gate as it stands now (its tiers and invites; a ban keeps the member out).
@@ -120,6 +121,7 @@ class ReplayApi:
             web.post("/api/replays/{session}/watch", member(self.watch)),
             web.get("/api/rooms/{room_id}/recording", admin_only(admin, self.get_toggle)),
             web.put("/api/rooms/{room_id}/recording", admin_only(admin, self.put_toggle)),
+            web.get("/api/rooms/{room_id}/replays", admin_only(admin, self.list_replays)),
         ]
 
     # --- members ------------------------------------------------------------------------
@@ -215,6 +217,10 @@ class ReplayApi:
             {"room_id": room_id, "on": on, "recording": self._recordings.recording(room_id)}
         )
 
+    async def list_replays(self, request: web.Request) -> web.Response:
+        room_id = self._room(request)
+        return web.json_response({"replays": await self._store.sessions(room_id)})
+
     async def put_toggle(self, request: web.Request) -> web.Response:
         room_id = self._room(request)
         body = await _body(request)
@@ -299,6 +305,27 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
                 report={**ID, "description": "The page's id of this report (counted once)."},
             ),
             **_MEMBER,
+        )
+    },
+    "/api/rooms/{room_id}/replays": {
+        "get": operation(
+            "The room's recorded sessions, newest first (the replay page is "
+            "/replay/SESSION?token=… with a member's room token).",
+            obj(
+                ("replays",),
+                replays={
+                    "type": "array",
+                    "items": obj(
+                        ("session",),
+                        session=ID,
+                        title={"type": "string"},
+                        started_ms=_INT,
+                        ended_ms=_INT,
+                        duration_ms=_INT,
+                    ),
+                },
+            ),
+            params=[path_param("room_id")],
         )
     },
     "/api/rooms/{room_id}/recording": {

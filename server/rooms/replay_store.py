@@ -65,6 +65,23 @@ class ReplayStore:
 
         await asyncio.to_thread(write)
 
+    async def sessions(self, room_id: RoomId) -> list[dict[str, Any]]:
+        """``room_id``'s finished recordings, newest first: session, title, times."""
+        keys = ("session", "title", "started_ms", "ended_ms", "duration_ms")
+
+        def scan() -> list[dict[str, Any]]:
+            found = []
+            for path in self.directory.glob("*.json"):
+                try:
+                    data = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue
+                if isinstance(data, dict) and data.get("room_id") == room_id:
+                    found.append({k: data.get(k) for k in keys})
+            return sorted(found, key=lambda d: d.get("started_ms") or 0, reverse=True)
+
+        return await asyncio.to_thread(scan)
+
     async def load(self, session: str) -> dict[str, Any] | None:
         """A finished recording's description and timeline; None if there is none."""
         if not is_valid_id(session):

@@ -96,6 +96,9 @@ async def test_the_replay_is_gated_like_the_room(
     assert video.status == 206
     assert video.headers["Content-Range"].startswith("bytes 100-199/")
     assert len(await video.read()) == 100
+    listed = await client.get("/api/rooms/vip/replays", headers=AUTH)
+    assert [r["session"] for r in (await listed.json())["replays"]] == [SESSION]
+    assert (await client.get("/api/rooms/vip/replays")).status == 401
 
 
 async def _watch(client: Client, member: str, seconds: Any, report: Any) -> tuple[int, Any]:
@@ -149,5 +152,7 @@ async def test_the_recording_toggle_is_for_operators(client: Client) -> None:
     on = await client.put(path, json={"on": True}, headers=AUTH)
     assert await on.json() == {"room_id": "vip", "on": True, "recording": False}
     assert (await (await client.get(path, headers=AUTH)).json())["on"] is True
+    listed = await client.get("/api/rooms/vip/replays", headers=AUTH)
+    assert (await listed.json())["replays"] == []
     await client.put(path, json={"on": False}, headers=AUTH)
     assert (await (await client.get(path, headers=AUTH)).json())["on"] is False
