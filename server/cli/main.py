@@ -20,6 +20,7 @@ from server import operations as ops
 from server.cli import engagement as engagement_cli
 from server.cli import journey as journey_cli
 from server.cli import nodes as nodes_cli
+from server.cli import replays as replays_cli
 from server.cli import rewards as rewards_cli
 from server.engagement.members import TIER_NAMES, MemberStore
 from server.http.common import text_code
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     rewards_cli.add_commands(sub, common)
     journey_cli.add_commands(sub, common)
     nodes_cli.add_commands(sub, common)
+    replays_cli.add_commands(sub, common)
 
     rooms = sub.add_parser("rooms", help="room definitions").add_subparsers(
         dest="action", required=True
@@ -237,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(rewards_cli.run(args, _settings(args, need_secret=False)))
         if nodes_cli.wants(args):
             return asyncio.run(nodes_cli.run(args, _settings(args, need_secret=False)))
+        if replays_cli.wants(args):
+            return asyncio.run(replays_cli.run(args, _settings(args, need_secret=False)))
         if journey_cli.wants(args):
             return asyncio.run(journey_cli.run(args, _settings(args, need_secret=False)))
         if engagement_cli.wants(args):

@@ -6,6 +6,7 @@ to end, tests/browser/test_replay.py; here a small WebM stands in for it."""
 from __future__ import annotations
 
 import fractions
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
+from server.cli.main import main
 from server.engagement.events import STREAM_KEY, EventKind, decode
 from server.ids import MemberId, RoomId
 from server.rooms.bans import BanStore
@@ -156,3 +158,19 @@ async def test_the_recording_toggle_is_for_operators(client: Client) -> None:
     assert (await listed.json())["replays"] == []
     await client.put(path, json={"on": False}, headers=AUTH)
     assert (await (await client.get(path, headers=AUTH)).json())["on"] is False
+
+
+def test_the_cli_sets_the_toggle_and_lists_replays(
+    cli_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any
+) -> None:
+    monkeypatch.setenv("SALON_REPLAY_DIR", str(tmp_path / "none-yet"))
+    assert main(["rooms", "create", "cli-rec", "--title", "Rec", "--tiers", "core"]) == 0
+    capsys.readouterr()
+    assert main(["replays", "record", "cli-rec", "on"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"room_id": "cli-rec", "on": True}
+    assert main(["replays", "list", "cli-rec"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["replays", "record", "cli-rec", "off"]) == 0
+    assert json.loads(capsys.readouterr().out)["on"] is False
+    assert main(["replays", "record", "no-such-room", "on"]) == 2
+    assert capsys.readouterr().err.startswith("salon: room_not_found: ")
