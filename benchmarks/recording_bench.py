@@ -81,7 +81,8 @@ class RecordingRelay:
             self._files += 1
             path = self._dir / f"bench-{self._files}.webm"
             if self._media.start_recording(path) is None:
-                raise BenchError("recording did not start (nothing published?)")
+                live = {kind: feed.live for kind, feed in self._media.feeds.items()}
+                raise BenchError(f"recording did not start: feeds live {live}, {self.stats()}")
             return {"ok": True}
         stats = await self._media.stop_recording()
         self.last = stats.as_dict() if stats is not None else {}
