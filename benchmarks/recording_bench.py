@@ -21,9 +21,9 @@ Run inside the loopback-only namespace (about a minute with the defaults)::
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -102,10 +102,6 @@ class RecordingRelay:
 async def run_server(conn: Connection) -> None:
     with tempfile.TemporaryDirectory(prefix="salon-recording-bench-") as directory:
         room = RecordingRelay(Path(directory))
-        app = web.Application()
-
-        async def offer(request: web.Request) -> web.Response:
-            return await _offer(room, request)
 
         async def handle(message: Message) -> Message:
             op = message.get("op")
@@ -115,19 +111,17 @@ async def run_server(conn: Connection) -> None:
                 return {"ok": True, **room.latency()}
             return {"ok": True, **room.stats()}
 
-        app.router.add_post("/offer", offer)
+        app = web.Application()
+        app.router.add_post("/offer", functools.partial(_offer, room))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
         try:
-            await web.SockSite(runner, sock).start()
-            conn.send({"ok": True, "port": sock.getsockname()[1]})
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            conn.send({"ok": True, "port": runner.addresses[0][1]})
             await serve_commands(conn, handle)
         finally:
             await room.close()
             await runner.cleanup()
-            sock.close()
 
 
 def _problems(mode: str, window: Window) -> list[str]:

@@ -19,6 +19,7 @@ per session capped at twice the recording's length.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -70,46 +71,44 @@ STATUS: Final = {
 }
 
 
+# What a member route answers as a refusal (4xx) or 503, never as a traceback.
+_REFUSALS: Final = (RoomError, RequestError, ops.InputError, RedisError, OSError, TimeoutError)
+
+
+def _refusal(request: web.Request, exc: Exception) -> web.Response:
+    if isinstance(exc, RoomError):
+        return room_error_response(STATUS.get(exc.code, 400), exc)
+    if isinstance(exc, RequestError):
+        return error_response(exc.status, exc.code, exc.message)
+    if isinstance(exc, ops.InputError):
+        return error_response(400, exc.code, exc.message)
+    return unavailable_response(request, exc)
+
+
 def _watch_key(session: str, member: str) -> str:
     return f"salon:replay:watch:{{{session}}}:{member}"
 
 
+@dataclass(frozen=True)
 class ReplayApi:
-    """The routes above."""
+    """The routes above, over the stores they read and the recorder of watch events."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        redis: RedisClient,
-        store: ReplayStore,
-        recordings: Recordings,
-        rooms: RoomStore,
-        members: MemberStore,
-        bans: BanStore,
-        recorder: EventRecorder,
-    ) -> None:
-        self._settings = settings
-        self._redis = redis
-        self._store = store
-        self._recordings = recordings
-        self._rooms = rooms
-        self._members = members
-        self._bans = bans
-        self._recorder = recorder
+    _settings: Settings
+    _redis: RedisClient
+    _store: ReplayStore
+    _recordings: Recordings
+    _rooms: RoomStore
+    _members: MemberStore
+    _bans: BanStore
+    _recorder: EventRecorder
 
     def routes(self) -> list[web.AbstractRouteDef]:
         def member(handler: Handler) -> Handler:
             async def guarded(request: web.Request) -> web.StreamResponse:
                 try:
                     return await handler(request)
-                except RoomError as exc:
-                    return room_error_response(STATUS.get(exc.code, 400), exc)
-                except RequestError as exc:
-                    return error_response(exc.status, exc.code, exc.message)
-                except ops.InputError as exc:
-                    return error_response(400, exc.code, exc.message)
-                except (RedisError, OSError, TimeoutError) as exc:
-                    return unavailable_response(request, exc)
+                except _REFUSALS as exc:
+                    return _refusal(request, exc)
 
             return guarded
 
