@@ -40,6 +40,8 @@ _MS = fractions.Fraction(1, 1000)
 # 312-sample pre-skip that browsers' encoders use.
 _OPUS_HEAD = b"OpusHead" + struct.pack("<BBHIhB", 1, 2, 312, AUDIO_RATE, 0, 0)
 _STOP = None
+# Seconds the worker sleeps when the queue is empty (it then takes all that came).
+BATCH_S = 0.05
 
 Item = tuple[str, float, int, int, bool, bytes]
 
@@ -117,8 +119,17 @@ class WebmRecorder:
         except Exception:
             self.stats.failed = True
             logger.exception("recorder: writing %s failed", self.path)
-            while not muxer.done and self._queue.get() is not _STOP:  # keep the queue moving
-                pass
+            while not muxer.done and _STOP not in _drain(self._queue):  # keep the queue moving
+                time.sleep(BATCH_S)
+
+
+def _drain(items: queue.Queue[Item | None]) -> list[Item | None]:
+    batch: list[Item | None] = []
+    try:
+        while True:
+            batch.append(items.get_nowait())
+    except queue.Empty:
+        return batch
 
 
 class _Muxer:
@@ -138,27 +149,38 @@ class _Muxer:
 
     def run(self, items: queue.Queue[Item | None]) -> None:
         try:
-            while (item := items.get()) is not _STOP:
-                kind, arrival, seq, ts, marker, payload = item
-                if kind == "video":
-                    frame = self._vp8.push(seq, ts, marker, payload, arrival)
-                    self._stats.frames_dropped = self._vp8.frames_dropped
-                    if frame is None:
-                        continue
-                    if self._container is None:
-                        size = vp8_size(frame.data)
-                        if size is None:
-                            continue
-                        self._open(size)
-                    self._write("video", frame.data, self._video_clock.ms(frame.ts, frame.arrival))
-                elif self._container is not None or not self._want_video:
-                    if self._container is None:
-                        self._open(None)
-                    self._write("audio", payload, self._audio_clock.ms(ts, arrival))
-            self.done = True
+            while not self.done:
+                batch = _drain(items)
+                if not batch:
+                    # Woken per batch, not per packet: no GIL hand-over for every packet.
+                    time.sleep(BATCH_S)
+                    continue
+                for item in batch:
+                    if item is _STOP:
+                        self.done = True
+                        break
+                    self._take(item)
         finally:
             if self._container is not None:
                 self._container.close()
+
+    def _take(self, item: Item) -> None:
+        kind, arrival, seq, ts, marker, payload = item
+        if kind == "video":
+            frame = self._vp8.push(seq, ts, marker, payload, arrival)
+            self._stats.frames_dropped = self._vp8.frames_dropped
+            if frame is None:
+                return
+            if self._container is None:
+                size = vp8_size(frame.data)
+                if size is None:
+                    return
+                self._open(size)
+            self._write("video", frame.data, self._video_clock.ms(frame.ts, frame.arrival))
+        elif self._container is not None or not self._want_video:
+            if self._container is None:
+                self._open(None)
+            self._write("audio", payload, self._audio_clock.ms(ts, arrival))
 
     def _open(self, size: tuple[int, int] | None) -> None:
         container = av.open(str(self._path), "w", format="webm")
