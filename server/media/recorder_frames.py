@@ -23,6 +23,8 @@ VIDEO_RATE = 90_000
 AUDIO_RATE = 48_000
 # A timestamp jump this far (in seconds) from the wall clock re-anchors the clock.
 RESYNC_S = 1.0
+# A packet this many sequence numbers behind is late; further behind, a new stream.
+LATE_PACKETS = 1000
 # Bytes a VP8 frame may grow to before it is thrown away (a stream gone wrong).
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 
@@ -61,9 +63,12 @@ class Vp8Frames:
     def push(self, seq: int, ts: int, marker: bool, payload: bytes, arrival: float) -> Frame | None:
         """Add a packet; the frame it completes, if any."""
         if self._next_seq is not None and seq != self._next_seq:
-            if ((seq - self._next_seq) & 0xFFFF) >= 0x8000:
+            behind = (self._next_seq - seq) & 0xFFFF
+            if 0 < behind <= LATE_PACKETS:
                 return None  # a late or repeated packet: its frame is gone already
-            self._broken = True  # a hole: this frame, and what follows up to a key frame
+            # A hole, or another stream (a new publisher): this frame and what follows
+            # up to a key frame are dropped.
+            self._broken = True
             self._have_key = False
         self._next_seq = (seq + 1) & 0xFFFF
         if ts != self._ts:

@@ -61,3 +61,16 @@ async def test_a_full_queue_drops_and_counts_without_waiting(tmp_path: Path) -> 
     recorder.start()
     stats = await asyncio.wait_for(recorder.stop(), 10)
     assert stats.audio_frames == 2 and not stats.failed
+
+
+def test_a_new_stream_far_behind_starts_at_its_key_frame() -> None:
+    """A second host's sequence numbers may start anywhere, behind the first's too: they
+    were taken for late packets and the new host's video was never recorded."""
+    frames = Vp8Frames()
+    assert frames.push(40_000, 100, True, start(KEY), 0.0) is not None
+    assert frames.push(40_001, 200, True, start(DELTA), 0.1) is not None
+    assert frames.push(39_999, 100, True, start(KEY), 0.1) is None  # late: dropped
+    # The new stream starts 20,000 behind: not late, another stream.
+    assert frames.push(20_000, 900_000, True, start(DELTA), 0.2) is None  # no key frame yet
+    assert frames.push(20_001, 903_000, True, start(KEY), 0.3) is not None
+    assert frames.push(20_002, 906_000, True, start(DELTA), 0.4) is not None
