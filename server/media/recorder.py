@@ -77,7 +77,6 @@ class WebmRecorder:
         self._stopped = False
 
     def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._thread.start()
 
     # --- on the event loop: queue and nothing else ----------------------------------------
@@ -115,6 +114,7 @@ class WebmRecorder:
     def _run(self) -> None:
         muxer = _Muxer(self.path, self._video, self.started, self.stats)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             muxer.run(self._queue)
         except Exception:
             self.stats.failed = True

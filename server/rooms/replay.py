@@ -146,9 +146,10 @@ class Recordings:
         active.stopped = True
         active.room.bus.unsubscribe(room_id, TIMELINE_ID)
         stats = await active.room.media.stop_recording()
-        if stats is None:
-            return
         room = active.room
+        if stats is None or not (stats.video_frames or stats.audio_frames):
+            logger.warning("room %s: session %s recorded nothing", room_id, room.session_id)
+            return
         await self._store.save(
             room.session_id,
             {

@@ -87,15 +87,13 @@ class ReplayStore:
         if not is_valid_id(session):
             return None
         path = self._meta_path(session)
+        video = self.video_path(session)
 
         def read() -> dict[str, Any] | None:
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
+            except (FileNotFoundError, ValueError):
                 return None
-            return data if isinstance(data, dict) else None
+            return data if isinstance(data, dict) and video.is_file() else None
 
-        meta = await asyncio.to_thread(read)
-        if meta is None or not self.video_path(session).is_file():
-            return None
-        return meta
+        return await asyncio.to_thread(read)
