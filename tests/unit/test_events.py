@@ -96,6 +96,7 @@ def test_all_kinds_exist() -> None:
         "hook_visit",
         "registration",
         "rsvp",
+        "replay_watch",
         "stage_invite",
         "stage_accept",
         "stage_decline",
