@@ -72,7 +72,7 @@ class WebmRecorder:
         self.stats = RecordingStats()
         self.started = time.monotonic()
         self._video = video
-        self._queue: queue.Queue[Item | None] = queue.Queue(queue_packets)
+        self._packets: queue.Queue[Item | None] = queue.Queue(queue_packets)
         self._thread = threading.Thread(target=self._run, name=f"recorder-{path.name}")
         self._stopped = False
 
@@ -83,7 +83,7 @@ class WebmRecorder:
 
     def tap(self, kind: str) -> Any:
         """The ``on_packet`` callback for the feed of ``kind``."""
-        put = self._queue.put_nowait
+        put = self._packets.put_nowait
         stats = self.stats
         monotonic = time.monotonic
 
@@ -101,7 +101,7 @@ class WebmRecorder:
             self._stopped = True
             while True:
                 try:
-                    self._queue.put_nowait(_STOP)
+                    self._packets.put_nowait(_STOP)
                     break
                 except queue.Full:
                     await asyncio.sleep(0.05)
@@ -115,11 +115,11 @@ class WebmRecorder:
         muxer = _Muxer(self.path, self._video, self.started, self.stats)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            muxer.run(self._queue)
+            muxer.run(self._packets)
         except Exception:
             self.stats.failed = True
             logger.exception("recorder: writing %s failed", self.path)
-            while not muxer.done and _STOP not in _drain(self._queue):  # keep the queue moving
+            while not muxer.done and _STOP not in _drain(self._packets):  # keep the queue moving
                 time.sleep(BATCH_S)
 
 
