@@ -218,16 +218,18 @@ class ReplayApi:
 
     async def list_replays(self, request: web.Request) -> web.Response:
         room_id = self._room(request)
+        if await self._rooms.get(room_id) is None:
+            return room_error_response(404, RoomNotFound(room_id))
         return web.json_response({"replays": await self._store.sessions(room_id)})
 
     async def put_toggle(self, request: web.Request) -> web.Response:
         room_id = self._room(request)
         body = await _body(request)
+        if await self._rooms.get(room_id) is None:
+            return room_error_response(404, RoomNotFound(room_id))
         on = body.get("on")
         if not isinstance(on, bool):
             return room_error_response(400, RoomError("invalid_field", case="recording_toggle"))
-        if await self._rooms.get(room_id) is None:
-            return room_error_response(404, RoomNotFound(room_id))
         recording = await self._recordings.set_recording(room_id, on)
         return web.json_response({"room_id": room_id, "on": on, "recording": recording})
 
@@ -325,6 +327,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
                 },
             ),
             params=[path_param("room_id")],
+            errors=(400, 404),
         )
     },
     "/api/rooms/{room_id}/recording": {

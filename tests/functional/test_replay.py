@@ -101,6 +101,8 @@ async def test_the_replay_is_gated_like_the_room(
     listed = await client.get("/api/rooms/vip/replays", headers=AUTH)
     assert [r["session"] for r in (await listed.json())["replays"]] == [SESSION]
     assert (await client.get("/api/rooms/vip/replays")).status == 401
+    unknown = await client.get("/api/rooms/nope/replays", headers=AUTH)
+    assert (await unknown.json())["error"]["code"] == "room_not_found"
 
 
 async def _watch(client: Client, member: str, seconds: Any, report: Any) -> tuple[int, Any]:
