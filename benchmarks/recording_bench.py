@@ -82,7 +82,10 @@ class RecordingRelay:
             path = self._dir / f"bench-{self._files}.webm"
             if self._media.start_recording(path) is None:
                 live = {kind: feed.live for kind, feed in self._media.feeds.items()}
-                raise BenchError(f"recording did not start: feeds live {live}, {self.stats()}")
+                raise BenchError(
+                    f"recording did not start: the publisher is gone (feeds live {live},"
+                    f" {self.stats()}): the machine was too loaded for this run"
+                )
             return {"ok": True}
         stats = await self._media.stop_recording()
         self.last = stats.as_dict() if stats is not None else {}
@@ -122,6 +125,51 @@ async def run_server(conn: Connection) -> None:
         finally:
             await room.close()
             await runner.cleanup()
+
+
+def muxer_cost(seconds: int = 10) -> tuple[float, float]:
+    """CPU (cores) the recorder costs for ``seconds`` of a 640x480 VP8 + Opus feed, fed
+    through its tap in one go: the queue, frame reassembly and muxing alone, in process
+    CPU time (so other load on the machine does not change it). Encoding the test video
+    beforehand is not counted. Returns (cores, the video's Mbit/s)."""
+    import asyncio
+    import fractions
+
+    import av
+    import numpy
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    from server.media.recorder import WebmRecorder
+    from server.media.rtp_rewrite import InPacket
+
+    encoder = Vp8Encoder()
+    packets: list[tuple[str, InPacket]] = []
+    rng = numpy.random.default_rng(16)
+    for index in range(30 * seconds):
+        image = rng.integers(0, 255, (480, 640, 3), dtype=numpy.uint8)
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts, frame.time_base = index * 3000, fractions.Fraction(1, 90_000)
+        payloads, ts = encoder.encode(frame, force_keyframe=index == 0)
+        for n, payload in enumerate(payloads):
+            seq = len(packets) & 0xFFFF
+            packets.append(("video", InPacket(seq, ts, int(n == len(payloads) - 1), payload)))
+    packets += [("audio", InPacket(n, n * 960, 1, bytes(120))) for n in range(50 * seconds)]
+
+    async def record() -> tuple[float, float]:
+        with tempfile.TemporaryDirectory(prefix="salon-muxer-") as directory:
+            recorder = WebmRecorder(Path(directory) / "m.webm", True, len(packets) + 1)
+            taps = {"video": recorder.tap("video"), "audio": recorder.tap("audio")}
+            started = time.process_time()
+            recorder.start()
+            for kind, packet in packets:
+                taps[kind](packet)
+            stats = await recorder.stop()
+            if stats.failed or stats.video_frames != 30 * seconds:
+                raise BenchError(f"the muxer did not write every frame: {stats}")
+            cost = (time.process_time() - started) / seconds
+            return cost, stats.bytes * 8 / 1e6 / seconds
+
+    return asyncio.run(record())
 
 
 def _problems(mode: str, window: Window) -> list[str]:
@@ -212,6 +260,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  recording off  {off:7.1%}")
     print(f"  recording on   {on:7.1%}")
     print(f"  difference     {on - off:+7.1%} of a core (target ≤ {TARGET:.0%})")
+    cost, mbps = muxer_cost()
+    print(f"  recorder alone {cost:7.2%} at {mbps:.1f} Mbit/s (tap, queue, reassembly, mux)")
     for stats in recorded:
         size_mb = stats.get("bytes", 0) / 1e6
         seconds = stats.get("duration_ms", 0) / 1000
@@ -248,7 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="windows per mode (default 3)")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--settle", type=float, default=20.0)
+    parser.add_argument(
+        "--muxer-only", action="store_true", help="only the recorder's own cost, no peers"
+    )
     args = parser.parse_args(argv)
+    if args.muxer_only:
+        cost, mbps = muxer_cost()
+        print(f"recorder alone (tap, queue, reassembly, mux): {cost:.2%} of a core", end="")
+        print(f" at {mbps:.1f} Mbit/s")
+        return 0
     if args.subscribers < 1 or args.seconds <= 0 or min(args.repeats, args.bot_procs) < 1:
         print("recording_bench: N ≥ 1, --seconds > 0, --repeats and --bot-procs ≥ 1")
         return 2
