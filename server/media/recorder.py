@@ -79,6 +79,11 @@ class WebmRecorder:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread is still writing."""
+        return self._thread.is_alive()
+
     # --- on the event loop: queue and nothing else ----------------------------------------
 
     def tap(self, kind: str) -> Any:

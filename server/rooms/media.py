@@ -64,6 +64,12 @@ class RoomMedia(peers.RoomMedia):
                 feed.on_packet = None
         return await recorder.stop()
 
+    async def close(self) -> None:
+        """A recording still running (a room closed by a path that did not stop it) ends
+        with the media: its file is closed, its thread ends."""
+        await self.stop_recording()
+        await super().close()
+
     async def answer(
         self, participant: ParticipantId, name: PcName, offer_sdp: str, *, stage: bool = False
     ) -> str:

@@ -96,15 +96,20 @@ class Recordings:
         if room is None:
             return False
         if on:
-            self._start(room)
+            await self._start(room)
         else:
             await self._stop(room_id)
         return self.recording(room_id)
 
     # --- the room's hooks -------------------------------------------------------------
 
+    def _known(self, room: Room) -> bool:
+        """Whether this room (this opening of it) has had its recording started."""
+        active = self._active.get(room.spec.room_id)
+        return active is not None and active.room is room
+
     def _on_live(self, room: Room, live: bool, publisher: ParticipantId | None) -> None:
-        if not live or not self._enabled or room.spec.room_id in self._active:
+        if not live or not self._enabled or self._known(room):
             return
         task = asyncio.ensure_future(self._start_if_on(room))
         self._tasks.add(task)
@@ -122,13 +127,22 @@ class Recordings:
             logger.warning("replay: room %s's toggle unreadable (%r): not recorded", room, exc)
             return
         if on and self._service.live_rooms.get(room.spec.room_id) is room:
-            self._start(room)
+            await self._start(room)
 
-    def _start(self, room: Room) -> None:
-        if not self._enabled or room.spec.room_id in self._active:
+    async def _start(self, room: Room) -> None:
+        if not self._enabled or self._known(room):
             return
         session = room.session_id
-        recorder = room.media.start_recording(self._store.video_path(session))
+        path = self._store.video_path(session)
+        exists = await asyncio.to_thread(path.exists)
+        if self._known(room) or self._service.live_rooms.get(room.spec.room_id) is not room:
+            return  # started meanwhile, or closed
+        if exists:
+            # The session was recorded elsewhere (a room handed over between nodes keeps
+            # its session): never overwrite that part.
+            logger.warning("room %s: session %s has a recording already", room, session)
+            return
+        recorder = room.media.start_recording(path)
         if recorder is None:
             return
         timeline = Timeline(recorder.started)

@@ -163,3 +163,21 @@ async def test_only_the_host_feed_is_recorded_across_a_change_of_host(
     assert pts == sorted(pts)
     assert abs(pts[-1] / 1000 - wall) < 0.8, (pts[-1], wall)
     assert min(p.pts for p in packets["vp8"]) < 1000 and max(p.pts for p in packets["vp8"]) > 2500
+
+
+async def test_closing_the_media_closes_a_recording_still_running(
+    media: RoomMedia, closing: Closing, tmp_path: Path
+) -> None:
+    """A room closed by a path that runs no close hook (a hand-over between nodes) must not
+    leave the recorder's thread running and its file unfinished."""
+    policy, _ = loopback_policy()
+    closing(await publish_host(media, policy))
+    video = media.feeds["video"]
+    await eventually(lambda: video.frames_in > 10, timeout=15, what="media in")
+    recorder = media.start_recording(tmp_path / "closed.webm")
+    assert recorder is not None
+    await eventually(lambda: recorder.stats.video_frames > 10, timeout=15, what="frames written")
+    await media.close()
+    assert media.recording is None
+    assert not recorder.running
+    assert read_webm(tmp_path / "closed.webm")["vp8"]
