@@ -44,6 +44,7 @@ from server.http import engagement as engagement_api
 from server.http import history_import as history_import_api
 from server.http import hooks as hooks_api
 from server.http import openapi
+from server.http import replay as replay_api
 from server.http import tiers as tiers_api
 from server.http import webhooks as webhooks_api
 from server.http.commerce import CommerceApi
@@ -55,6 +56,7 @@ from server.http.history_import import HistoryImportApi
 from server.http.hook_limits import HookLimits
 from server.http.hooks import HooksApi
 from server.http.metrics import LoopLag, metrics_handler
+from server.http.replay import ReplayApi
 from server.http.rewards import PATHS as REWARD_PATHS
 from server.http.rewards import RewardsApi
 from server.http.tiers import TiersApi
@@ -67,6 +69,8 @@ from server.rooms.click_store import ClickStore
 from server.rooms.media import IcePolicy
 from server.rooms.notices import push_tier_change
 from server.rooms.removals import RemovalListener
+from server.rooms.replay import Recordings
+from server.rooms.replay_store import ReplayStore
 from server.rooms.reward_service import Rewards
 from server.rooms.room_states import session_states
 from server.rooms.service import RoomService
@@ -102,7 +106,7 @@ SOCKETS_CLOSE_S = 5.0
 # What aiohttp still waits for in-flight requests after that (its default is 60 s).
 SHUTDOWN_TIMEOUT_S = 10.0
 # Routes that are not REST (pages, the WebSocket, static files): not in the OpenAPI document.
-NOT_REST = ("/ws", "/rooms/{room_id}", "/r/{code}", "/static", "/dashboard")
+NOT_REST = ("/ws", "/rooms/{room_id}", "/r/{code}", "/replay/{session}", "/static", "/dashboard")
 WEBHOOKS = web.AppKey("webhooks", WebhookOutbox)
 
 # The room link carries a token in its query string: keep it out of other sites' logs
@@ -373,6 +377,17 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(heartbeat_ctx)
 
+    # Replays: sessions recorded while their room's toggle is on (server/rooms/replay.py).
+    replay_store = ReplayStore(redis, settings.replay.dir)
+    recordings = Recordings(service, replay_store, settings.replay.enabled)
+
+    async def replay_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await recordings.close()
+
+    app.cleanup_ctx.append(replay_ctx)
+    replay = ReplayApi(settings, redis, replay_store, recordings, rooms, members, bans, recorder)
+
     async def room_page(request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_DIR / "room.html", headers=PAGE_HEADERS)
 
@@ -431,6 +446,7 @@ def create_app(settings: Settings) -> web.Application:
                         consult_api.PATHS,
                         history_import_api.PATHS,
                         tiers_api.PATHS,
+                        replay_api.PATHS,
                     )
                 ),
             ),
@@ -445,6 +461,7 @@ def create_app(settings: Settings) -> web.Application:
                 settings, redis, hooks, rooms, members, recorder, outbox, hook_limits
             ).routes(),
             *ConsultApi(settings, consult).routes(),
+            *replay.routes(),
         ]
     )
     return app

@@ -93,12 +93,18 @@ SENTENCES: dict[str, str] = {
     "too_long": "That {what} is too long: at most {limit} characters.",
     "not_found": "There is no {what} '{id}' in this room (any more).",
     "not_found.participant": "There is nobody with id '{id}' in this room (any more).",
+    "not_found.replay": (
+        "There is no replay of session '{id}' (a replay appears when its session ends)."
+    ),
     "already_voted": "You have already upvoted this {what}.",
     "not_voted": "You have not upvoted this {what}, so there is nothing to take back.",
     "own_item": "You cannot {action} your own question.",
     "limit_reached": "This room has reached its limit of {limit} {what}.",
     "invalid_field": "That request was not valid.",
     "invalid_field.option": "Option {option} does not exist: this poll has options 0 to {last}.",
+    "invalid_field.replay_seconds": "'seconds' must be a number above 0 and at most {limit}.",
+    "invalid_field.replay_report": "'report' must be an id: 1-64 letters, digits, '.', '_' or '-'.",
+    "invalid_field.recording_toggle": "'on' must be true or false.",
     "invalid_state": "That cannot be done right now.",
     "invalid_state.no_product_card": "No product card is shown: there is nothing to unpin.",
     "invalid_state.poll_open": "The poll '{poll}' is still open: close it first.",

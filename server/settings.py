@@ -276,6 +276,18 @@ class ConsultSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplaySettings:
+    """Replays (``server/rooms/replay.py``): where recordings go, what a watch may count."""
+
+    # One WebM file per recorded session, with its timeline beside it, under this folder.
+    dir: str = ".salon/replays"
+    # False: no room is recorded, whatever its recording toggle says.
+    enabled: bool = True
+    # Seconds one replay_watch report may claim (the page reports every 15 s).
+    watch_report_max: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
@@ -290,6 +302,7 @@ class Settings:
     commerce: CommerceSettings = field(default_factory=CommerceSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     consult: ConsultSettings = field(default_factory=ConsultSettings)
+    replay: ReplaySettings = field(default_factory=ReplaySettings)
 
     def validate(self, need_secret: bool = True) -> Settings:
         """Raise ``SettingsError`` naming the first unusable value; return self."""

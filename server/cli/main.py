@@ -21,6 +21,7 @@ from server.cli import consult as consult_cli
 from server.cli import engagement as engagement_cli
 from server.cli import journey as journey_cli
 from server.cli import nodes as nodes_cli
+from server.cli import replays as replays_cli
 from server.cli import rewards as rewards_cli
 from server.engagement.members import TIER_NAMES, MemberStore
 from server.http.common import text_code
@@ -82,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     journey_cli.add_commands(sub, common)
     consult_cli.add_commands(sub, common)
     nodes_cli.add_commands(sub, common)
+    replays_cli.add_commands(sub, common)
 
     rooms = sub.add_parser("rooms", help="room definitions").add_subparsers(
         dest="action", required=True
@@ -241,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(nodes_cli.run(args, _settings(args, need_secret=False)))
         if consult_cli.wants(args):
             return asyncio.run(consult_cli.run(args, _settings(args, need_secret=False)))
+        if replays_cli.wants(args):
+            return asyncio.run(replays_cli.run(args, _settings(args, need_secret=False)))
         if journey_cli.wants(args):
             return asyncio.run(journey_cli.run(args, _settings(args, need_secret=False)))
         if engagement_cli.wants(args):

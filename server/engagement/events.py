@@ -37,6 +37,8 @@ no ``action`` means the kind's main one):
   id (``v-...``) that has no member record.
 - ``consultation_requested``, ``consultation_started``, ``consultation_ended``,
   ``consultation_purchase``: see ``EventKind`` (server/consult/).
+- ``replay_watch``: ``seconds`` (float, at most ``replay.watch_report_max``), ``session``
+  (the recorded room session) and ``report`` (the page's report id, counted once).
 - ``external``: ``action``, one of ``EXTERNAL_ACTIONS`` (joined the brand's group chat,
   added the brand's account, clicked a hook link from a public stream).
 - Rewards (they earn no engagement score: reward points are a ledger of their own):
@@ -117,6 +119,10 @@ class EventKind(StrEnum):
     CONSULTATION_STARTED = "consultation_started"
     CONSULTATION_ENDED = "consultation_ended"
     CONSULTATION_PURCHASE = "consultation_purchase"
+
+    # A replay watched (server/http/replay.py): ``seconds`` (float) since the last report,
+    # ``session`` (the recorded session), ``report`` (the page's report number).
+    REPLAY_WATCH = "replay_watch"
 
 
 # Kind by name, for decoding (a dict lookup, not the enum's slower call).

@@ -102,6 +102,9 @@ class PacketFeed(LevelMeter):
         self.packets_out = 0
         # Optional: called with (seconds spent, sends) after each packet's fan-out.
         self.on_fanout: Callable[[float, int], None] | None = None
+        # Optional: the recording tap (``server/media/recorder.py``), called with every
+        # packet that is forwarded; it must only queue the packet, never work on it here.
+        self.on_packet: Callable[[InPacket], None] | None = None
 
     # --- who feeds it, who reads it ---------------------------------------------------
 
@@ -247,6 +250,8 @@ class PacketFeed(LevelMeter):
             if tap.estimate is not None:
                 self._send_remb(False)
         self._fan_out(parsed)
+        if self.on_packet is not None:
+            self.on_packet(parsed)
 
     def _fan_out(self, packet: InPacket) -> None:
         started = time.perf_counter()

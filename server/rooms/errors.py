@@ -38,7 +38,7 @@ CODES: dict[str, frozenset[str]] = {
     "room_moved": frozenset(),  # the room moved to another node: reconnect
     "rate_limited": frozenset(),  # limit, burst, rate, retry_after
     "too_long": frozenset(),  # what, limit
-    "not_found": frozenset({"participant"}),  # what, id
+    "not_found": frozenset({"participant", "replay"}),  # what, id
     "invalid_state": frozenset(
         {
             "no_invitation",
@@ -61,7 +61,9 @@ CODES: dict[str, frozenset[str]] = {
     "not_voted": frozenset(),  # what
     "own_item": frozenset(),  # action
     "limit_reached": frozenset(),  # what, limit
-    "invalid_field": frozenset({"option"}),  # option, last
+    "invalid_field": frozenset(
+        {"option", "replay_seconds", "replay_report", "recording_toggle"}
+    ),  # option, last; limit
     "stage_full": frozenset(),  # cap
     "banned": frozenset(),  # room_title
     "removed": frozenset({"banned", "this_session"}),  # by, banned, room_title

@@ -107,6 +107,10 @@ class RoomService:
         self.leave_hooks: list[Callable[[Room, Participant], None]] = []
         # Called (synchronously) with every event recorded here: (kind, room, member, data).
         self.record_hooks: list[Callable[[EventKind, Room, MemberId, dict[str, Any]], None]] = []
+        # Called (synchronously) when a room's host starts or stops publishing.
+        self.live_hooks: list[Callable[[Room, bool, ParticipantId | None], None]] = []
+        # Awaited when a room's session ends, before the room and its media close.
+        self.close_hooks: list[Callable[[Room], Awaitable[None]]] = []
         self._rooms = rooms
         self._members = members
         self._recorder = recorder
@@ -439,6 +443,11 @@ class RoomService:
         def on_live(live: bool, publisher: ParticipantId | None) -> None:
             if holder:
                 holder[0].stream_changed(live, publisher)
+                for hook in list(self.live_hooks):
+                    try:
+                        hook(holder[0], live, publisher)
+                    except Exception:
+                        logger.exception("room %s: a live hook failed", spec.room_id)
 
         media = RoomMedia(
             spec.room_id, self.ice, self._settings.media, on_live, self.media_counters
@@ -539,6 +548,7 @@ class RoomService:
             await closing
         if room.empty and self._live.get(room.spec.room_id) is room:
             del self._live[room.spec.room_id]
+            await self._closing_hooks(room)
             await room.close()
             await room.media.close()
             if self.ownership is not None and self._live.get(room.spec.room_id) is None:
@@ -603,6 +613,13 @@ class RoomService:
         await room.media.close()
         logger.info("room %s: %s this node", room_id, "handed over by" if orderly else "lost by")
 
+    async def _closing_hooks(self, room: Room) -> None:
+        for hook in list(self.close_hooks):
+            try:
+                await hook(room)
+            except Exception:
+                logger.exception("room %s: a close hook failed", room.spec.room_id)
+
     def record(self, kind: EventKind, room: Room, member_id: MemberId, **data: Any) -> None:
         """Record an engagement event for something that happened in ``room`` (never blocks)."""
         data.setdefault("session", room.session_id)
@@ -638,5 +655,6 @@ class RoomService:
         rooms = list(self._live.values())
         self._live.clear()
         for room in rooms:
+            await self._closing_hooks(room)
             await room.close()
         await asyncio.gather(*(room.media.close() for room in rooms))

@@ -100,6 +100,7 @@ def test_all_kinds_exist() -> None:
         "consultation_started",
         "consultation_ended",
         "consultation_purchase",
+        "replay_watch",
         "stage_invite",
         "stage_accept",
         "stage_decline",
