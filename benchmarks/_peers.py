@@ -35,6 +35,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from benchmarks.janus_api import JanusSession, publish, publisher_feed, subscribe
 from loadtest.procs import BenchError, Message, serve_commands
 from loadtest.rtc import (
     LOOPBACK,
@@ -56,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 HTTP_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 20.0
+JOIN_BATCH = 5  # subscribers of one bot process that join at once
 
 
 async def negotiate(
@@ -234,7 +236,9 @@ async def run_server(conn: Connection, relay: str) -> None:
 # --- the publisher ----------------------------------------------------------------------
 
 
-async def run_publisher(conn: Connection, url: str) -> None:
+async def run_publisher(conn: Connection, url: str, janus: bool = False) -> None:
+    """The publisher bot: offers to Salon's ``/offer`` at ``url``, or publishes in the
+    Janus VideoRoom whose API is ``url`` (``janus``)."""
     video = PatternVideoTrack()
     pc = new_peer()
     pc.addTrack(ToneAudioTrack())
@@ -254,18 +258,26 @@ async def run_publisher(conn: Connection, url: str) -> None:
             "state": pc.connectionState,
         }
 
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT)) as s:
-            await negotiate(pc, s, url, "pub", "host")
+    timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        session = JanusSession(http, url) if janus else None
         try:
-            async with asyncio.timeout(CONNECT_TIMEOUT):
-                await wait_connected(pc)
-        except TimeoutError:
-            raise BenchError(f"publisher not connected within {CONNECT_TIMEOUT:.0f}s") from None
-        conn.send({"ok": True})
-        await serve_commands(conn, stats)
-    finally:
-        await pc.close()
+            if session is not None:
+                await session.open()
+                await publish(session, pc, lambda: configure_peer(pc, loopback_policy()))
+            else:
+                await negotiate(pc, http, url, "pub", "host")
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT):
+                    await wait_connected(pc)
+            except TimeoutError:
+                raise BenchError(f"publisher not connected within {CONNECT_TIMEOUT:.0f}s") from None
+            conn.send({"ok": True})
+            await serve_commands(conn, stats)
+        finally:
+            await pc.close()
+            if session is not None:
+                await session.close()
 
 
 # --- the subscribers --------------------------------------------------------------------
@@ -307,14 +319,12 @@ class SubscriberBot:
 
     Its receivers' RTP goes straight to a ``FrameCounter``: aiortc's jitter buffer,
     depacketizer and decoder never run, so a bot costs little next to the server.
+    It offers to Salon's relays (``start``) or answers Janus's offer (``start_janus``).
     """
 
     def __init__(self, who: str) -> None:
         self.who = who
         self.pc = new_peer()
-        for kind in ("audio", "video"):
-            self.pc.addTransceiver(kind, direction="recvonly")
-        prefer_forwarded_codecs(self.pc)
         self.counts = {
             f"{kind}_{what}": 0
             for kind in ("video", "audio")
@@ -322,12 +332,30 @@ class SubscriberBot:
         }
         self.decoded = False
         self.first_video = asyncio.Event()
+
+    def _tap(self) -> None:
+        """Count each transceiver's RTP (once its transceivers exist, before ICE)."""
+        prefer_forwarded_codecs(self.pc)
         for transceiver in self.pc.getTransceivers():
             counter = FrameCounter(transceiver.kind, self.counts, self.first_video)
             ReceiverTap(transceiver.receiver).install(counter, _ignore_rtcp)
 
     async def start(self, session: aiohttp.ClientSession, url: str) -> None:
+        for kind in ("audio", "video"):
+            self.pc.addTransceiver(kind, direction="recvonly")
+        self._tap()
         await negotiate(self.pc, session, url, "sub", self.who)
+        await self._first_frame()
+
+    async def start_janus(self, session: JanusSession, feed: int) -> None:
+        def ready() -> None:
+            self._tap()
+            configure_peer(self.pc, loopback_policy())
+
+        await subscribe(session, self.pc, feed, ready)
+        await self._first_frame()
+
+    async def _first_frame(self) -> None:
         try:
             await asyncio.wait_for(self.first_video.wait(), CONNECT_TIMEOUT)
         except TimeoutError:
@@ -353,23 +381,42 @@ def _ignore_rtcp(packet: Any) -> None:
     pass
 
 
-async def run_subscribers(conn: Connection, url: str, prefix: str = "sub") -> None:
+async def run_subscribers(
+    conn: Connection, url: str, prefix: str = "sub", janus: bool = False
+) -> None:
+    """A process of subscriber bots. ``add`` starts ``count`` more, ``JOIN_BATCH`` at a
+    time, each batch once the previous one receives video: 25 ICE and DTLS handshakes at
+    once on a busy core made joins time out and starved the publisher's connection."""
     bots: list[SubscriberBot] = []
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        session = JanusSession(http, url) if janus else None
+        feed = 0
+
+        async def start(bot: SubscriberBot) -> None:
+            if session is None:
+                await bot.start(http, url)
+            else:
+                await bot.start_janus(session, feed)
 
         async def handle(message: Message) -> Message:
             if message["op"] == "add":
                 new = [SubscriberBot(f"{prefix}-{len(bots) + i}") for i in range(message["count"])]
                 bots.extend(new)
-                await asyncio.gather(*(bot.start(session, url) for bot in new))
+                for first in range(0, len(new), JOIN_BATCH):
+                    await asyncio.gather(*(start(bot) for bot in new[first : first + JOIN_BATCH]))
                 return {"ok": True, "subscribers": len(bots)}
             if message["op"] == "snap":
                 return {"ok": True, "subscribers": [bot.snapshot() for bot in bots]}
             raise BenchError(f"unknown op {message['op']!r}")
 
         try:
+            if session is not None:
+                await session.open()
+                feed = await publisher_feed(session)
             conn.send({"ok": True})
             await serve_commands(conn, handle)
         finally:
             await asyncio.gather(*(bot.close() for bot in bots), return_exceptions=True)
+            if session is not None:
+                await session.close()
