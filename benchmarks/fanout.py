@@ -43,18 +43,20 @@ from typing import Any
 import psutil
 from aiortc.codecs.vpx import MAX_BITRATE
 
+from benchmarks._peers import JOIN_BATCH
 from benchmarks.fanout_report import NOISY, RELAYS, SATURATED, Config, Window, report
 from loadtest.procs import BenchError, Child, plan_cores, spawn
 
 # The processes this benchmark starts: "module:coroutine function" (``loadtest.procs``).
 ROLES = {
     "server": "benchmarks._peers:run_server",
+    "janus": "benchmarks.janus_server:run_server",
     "publisher": "benchmarks._peers:run_publisher",
     "subscribers": "benchmarks._peers:run_subscribers",
 }
 
 START_TIMEOUT = 30.0
-ADD_TIMEOUT = 60.0
+ADD_TIMEOUT = 30.0  # per batch of joins (``_peers.JOIN_BATCH``)
 # aiortc's VP8 encoders start at 500 kbps and climb to MAX_BITRATE over ~10 s as REMB
 # allows; CPU per packet is what forwarding costs, so measure only once every stream
 # carries (nearly) the full rate.
@@ -98,8 +100,8 @@ class Bots:
             self._counts[index] += 1
             more[index] += 1
         for child, extra in zip(self.children, more, strict=True):
-            if extra:
-                child.call("add", ADD_TIMEOUT, count=extra)
+            if extra:  # one process at a time: one batch of handshakes at once
+                child.call("add", ADD_TIMEOUT * -(-extra // JOIN_BATCH), count=extra)
 
     def snap(self) -> list[dict[str, Any]]:
         return [s for child in self.children for s in child.call("snap")["subscribers"]]
@@ -201,9 +203,12 @@ def run_relay(
         return child.reply(START_TIMEOUT)
 
     try:
-        server = spawn(f"{relay}-server", ROLES["server"], cores[0], relay=relay)
-        url = f"http://127.0.0.1:{start(server)['port']}/offer"
-        publisher = spawn(f"{relay}-publisher", ROLES["publisher"], cores[1], url=url)
+        janus = relay == "janus"
+        role, options = (ROLES["janus"], {}) if janus else (ROLES["server"], {"relay": relay})
+        server = spawn(f"{relay}-server", role, cores[0], **options)
+        started = start(server)
+        url = started["url"] if janus else f"http://127.0.0.1:{started['port']}/offer"
+        publisher = spawn(f"{relay}-publisher", ROLES["publisher"], cores[1], url=url, janus=janus)
         start(publisher)
         procs = []
         for index in range(args.bot_procs):
@@ -213,11 +218,13 @@ def run_relay(
                 cores[1],
                 url=url,
                 prefix=f"s{index}",
+                janus=janus,
             )
             start(child)
             procs.append(child)
         subs = Bots(procs)
-        server_process = psutil.Process(server.process.pid)
+        # Janus's own process, not the Python role that started it, is the relay measured.
+        server_process = psutil.Process(started.get("pid", server.process.pid))
         server_cores = len(cores[0]) if cores[0] else os.cpu_count() or 1
         connected = 0
         for count in counts:
@@ -296,11 +303,13 @@ def _parser() -> argparse.ArgumentParser:
         help="processes the subscriber bots are spread over (default 4)",
     )
     parser.add_argument(
-        "--transcode-max",
+        "--transcode",
         type=int,
-        default=5,
+        nargs="+",
+        default=[0, 2, 4],
         metavar="N",
-        help="skip transcode counts above N (default 5: MediaRelay saturates a core at ~7)",
+        help="subscriber counts for MediaRelay, which encodes per subscriber and saturates"
+        " a core at ~5-7 (default 0 2 4)",
     )
     parser.add_argument(
         "--seconds", type=float, default=5.0, help="length of one measurement window (default 5)"
@@ -347,9 +356,11 @@ def collect(
     merged: dict[str, dict[int, Config]] = {relay: {} for relay in args.relays}
     for round_ in range(args.rounds):
         for relay in args.relays:  # interleaved, so slow drift in load hits both relays
-            caps = {"transcode": args.transcode_max, "frames": args.frames_max}
-            cap = caps.get(relay)
-            wanted = [n for n in counts if cap is None or n <= cap]
+            if relay == "transcode":
+                wanted = sorted({0, *args.transcode})
+            else:
+                cap = args.frames_max if relay == "frames" else None
+                wanted = [n for n in counts if cap is None or n <= cap]
             print(
                 f"round {round_ + 1}/{args.rounds}: measuring {relay}"
                 f" ({', '.join(map(str, wanted))} subscribers)…",
