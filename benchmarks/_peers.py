@@ -23,9 +23,12 @@ Everything binds 127.0.0.1 only and uses no STUN/TURN server.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import random
 import socket
+import time
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
@@ -34,6 +37,7 @@ from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import VideoFrame
 
 from benchmarks.janus_api import JanusSession, publish, publisher_feed, subscribe
 from loadtest.procs import BenchError, Message, serve_commands
@@ -57,6 +61,7 @@ logger = logging.getLogger(__name__)
 
 HTTP_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 20.0
+STAMPS = 1200  # frames remembered for the end-to-end latency: 40 s of video
 JOIN_BATCH = 5  # subscribers of one bot process that join at once
 
 
@@ -236,16 +241,40 @@ async def run_server(conn: Connection, relay: str) -> None:
 # --- the publisher ----------------------------------------------------------------------
 
 
+class StampedVideoTrack(PatternVideoTrack):
+    """The publisher's video, each frame's capture time kept by its RTP timestamp.
+
+    Every relay shifts the publisher's timestamps by a constant of its own (and keeps
+    their differences), so the subscriber's timestamps are matched to these by their
+    pattern: each frame's pts is moved by a random 0-89 ticks (< 1 ms at 90 kHz), which
+    makes the sequence of differences unique (``fanout_report.frame_latencies``).
+    Times are ``time.monotonic()``: CLOCK_MONOTONIC, one clock for every process here.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._jitter = random.Random(12)
+        self.stamps: collections.deque[tuple[int, float]] = collections.deque(maxlen=STAMPS)
+
+    async def recv(self) -> VideoFrame:
+        frame = await super().recv()
+        frame.pts = (frame.pts or 0) + self._jitter.randrange(90)
+        self.stamps.append((frame.pts, time.monotonic()))
+        return frame
+
+
 async def run_publisher(conn: Connection, url: str, janus: bool = False) -> None:
     """The publisher bot: offers to Salon's ``/offer`` at ``url``, or publishes in the
     Janus VideoRoom whose API is ``url`` (``janus``)."""
-    video = PatternVideoTrack()
+    video = StampedVideoTrack()
     pc = new_peer()
     pc.addTrack(ToneAudioTrack())
     pc.addTrack(video)
     prefer_forwarded_codecs(pc)
 
-    async def stats(_: Message) -> Message:
+    async def stats(message: Message) -> Message:
+        if message.get("op") == "stamps":
+            return {"ok": True, "stamps": list(video.stamps)}
         sent = sum(
             getattr(s, "bytesSent", 0)
             for s in (await pc.getStats()).values()
@@ -288,6 +317,8 @@ class FrameCounter:
     timestamp, in sequence, up to the marker), with no jitter buffer and no decoding."""
 
     def __init__(self, kind: str, counts: dict[str, int], first: asyncio.Event) -> None:
+        # (RTP timestamp, time.monotonic()) of each complete video frame, until taken.
+        self.arrivals: collections.deque[tuple[int, float]] = collections.deque(maxlen=STAMPS)
         self._kind = kind
         self._counts = counts
         self._first = first
@@ -310,6 +341,7 @@ class FrameCounter:
             if self._whole:
                 counts[f"{kind}_frames"] += 1
                 if kind == "video":
+                    self.arrivals.append((packet.timestamp, time.monotonic()))
                     self._first.set()
             self._ts = None
 
@@ -332,12 +364,15 @@ class SubscriberBot:
         }
         self.decoded = False
         self.first_video = asyncio.Event()
+        self.video: FrameCounter | None = None
 
     def _tap(self) -> None:
         """Count each transceiver's RTP (once its transceivers exist, before ICE)."""
         prefer_forwarded_codecs(self.pc)
         for transceiver in self.pc.getTransceivers():
             counter = FrameCounter(transceiver.kind, self.counts, self.first_video)
+            if transceiver.kind == "video":
+                self.video = counter
             ReceiverTap(transceiver.receiver).install(counter, _ignore_rtcp)
 
     async def start(self, session: aiohttp.ClientSession, url: str) -> None:
@@ -364,6 +399,14 @@ class SubscriberBot:
                 f"(connection {self.pc.connectionState}, {self.counts['video_packets']} video"
                 f" and {self.counts['audio_packets']} audio packets)"
             ) from None
+
+    def arrivals(self) -> list[tuple[int, float]]:
+        """The complete video frames' (timestamp, arrival) since the last call."""
+        if self.video is None:
+            return []
+        taken = list(self.video.arrivals)
+        self.video.arrivals.clear()
+        return taken
 
     def snapshot(self) -> Message:
         return {
@@ -408,6 +451,8 @@ async def run_subscribers(
                 return {"ok": True, "subscribers": len(bots)}
             if message["op"] == "snap":
                 return {"ok": True, "subscribers": [bot.snapshot() for bot in bots]}
+            if message["op"] == "arrivals":
+                return {"ok": True, "arrivals": [bot.arrivals() for bot in bots]}
             raise BenchError(f"unknown op {message['op']!r}")
 
         try:

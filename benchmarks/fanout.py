@@ -44,7 +44,15 @@ import psutil
 from aiortc.codecs.vpx import MAX_BITRATE
 
 from benchmarks._peers import JOIN_BATCH
-from benchmarks.fanout_report import NOISY, RELAYS, SATURATED, Config, Window, report
+from benchmarks.fanout_report import (
+    NOISY,
+    RELAYS,
+    SATURATED,
+    Config,
+    Window,
+    e2e_percentiles,
+    report,
+)
 from loadtest.procs import BenchError, Child, plan_cores, spawn
 
 # The processes this benchmark starts: "module:coroutine function" (``loadtest.procs``).
@@ -116,6 +124,8 @@ def measure(
     cores: tuple[frozenset[int] | None, frozenset[int] | None],
 ) -> Window:
     server_child.call("latency")  # starts the window's latency samples afresh
+    for child in subs.children:  # and the end-to-end ones
+        child.call("arrivals")
     bots = [psutil.Process(child.process.pid) for child in subs.children]
     bots0 = [_cpu_seconds(p) for p in bots]
     before = subs.snap()
@@ -130,6 +140,9 @@ def measure(
     after = subs.snap()
     latency = server_child.call("latency")
     latency.pop("ok", None)
+    sent = [tuple(s) for s in publisher.call("stamps")["stamps"]]
+    arrivals = [a for child in subs.children for a in child.call("arrivals")["arrivals"]]
+    e2e = e2e_percentiles(sent, [[tuple(x) for x in frames] for frames in arrivals])
     elapsed = t1 - t0
     deltas = []
     for old, new in zip(before, after, strict=True):
@@ -153,6 +166,7 @@ def measure(
         counts[1],
         latency,
         [(b - a) / elapsed for a, b in zip(bots0, bots1, strict=True)],
+        e2e,
     )
 
 
@@ -258,10 +272,12 @@ def run_relay(
             results.append(config)
             fps = statistics.median(config.per_sub("video_frames") or [0.0])
             p95 = config.latency("p95_us")
+            e2e = config.e2e("p50_ms")
             print(
                 f"  {relay:<9} N={count:<3} server {config.cpu:6.1%} of a core"
                 + (f", {fps:4.1f} video fps per subscriber" if count else "")
-                + (f", added p95 {p95:.0f} µs" if p95 is not None else ""),
+                + (f", added p95 {p95:.0f} µs" if p95 is not None else "")
+                + (f", end-to-end p50 {e2e:.1f} ms" if e2e is not None else ""),
                 file=sys.stderr,
                 flush=True,
             )
