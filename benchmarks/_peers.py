@@ -49,6 +49,7 @@ from loadtest.rtc import (
     prefer_forwarded_codecs,
     wait_connected,
 )
+from loadtest.rtc_compat import patient_consent
 from loadtest.synthetic import PatternVideoTrack, ToneAudioTrack
 from server.ids import ParticipantId, RoomId
 from server.media.aiortc_compat import ReceiverTap
@@ -63,6 +64,10 @@ HTTP_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 20.0
 STAMPS = 1200  # frames remembered for the end-to-end latency: 40 s of video
 JOIN_BATCH = 5  # subscribers of one bot process that join at once
+JOIN_ATTEMPTS = 2
+# The bots' aioice gives up after this many unanswered consent checks (~5 s apart) instead
+# of 6 (``loadtest.rtc_compat.patient_consent``); the relay's own side keeps aioice's.
+CONSENT_FAILURES = 24
 
 
 async def negotiate(
@@ -266,8 +271,15 @@ class StampedVideoTrack(PatternVideoTrack):
 async def run_publisher(conn: Connection, url: str, janus: bool = False) -> None:
     """The publisher bot: offers to Salon's ``/offer`` at ``url``, or publishes in the
     Janus VideoRoom whose API is ``url`` (``janus``)."""
+    patient_consent(CONSENT_FAILURES)
     video = StampedVideoTrack()
     pc = new_peer()
+
+    @pc.on("connectionstatechange")
+    def _changed() -> None:
+        if pc.connectionState in ("failed", "closed", "disconnected"):
+            logger.warning("publisher connection %s", pc.connectionState)
+
     pc.addTrack(ToneAudioTrack())
     pc.addTrack(video)
     prefer_forwarded_codecs(pc)
@@ -429,26 +441,43 @@ async def run_subscribers(
 ) -> None:
     """A process of subscriber bots. ``add`` starts ``count`` more, ``JOIN_BATCH`` at a
     time, each batch once the previous one receives video: 25 ICE and DTLS handshakes at
-    once on a busy core made joins time out and starved the publisher's connection."""
+    once on a busy core made joins time out and starved the publisher's connection. A
+    bot whose connection came up but got no whole video frame in ``CONNECT_TIMEOUT``
+    (seen once in a few runs at N = 50 on a loaded machine: connected, not one packet)
+    joins again on a new connection, up to ``JOIN_ATTEMPTS`` in all; ``add`` says how
+    many joins were retried so far, and the orchestrator prints it."""
+    patient_consent(CONSENT_FAILURES)
     bots: list[SubscriberBot] = []
+    retried: list[str] = []
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
     async with aiohttp.ClientSession(timeout=timeout) as http:
         session = JanusSession(http, url) if janus else None
         feed = 0
 
-        async def start(bot: SubscriberBot) -> None:
-            if session is None:
-                await bot.start(http, url)
-            else:
-                await bot.start_janus(session, feed)
+        async def start(bot: SubscriberBot) -> SubscriberBot:
+            for attempt in range(1, JOIN_ATTEMPTS + 1):
+                try:
+                    if session is None:
+                        await bot.start(http, url)
+                    else:
+                        await bot.start_janus(session, feed)
+                    return bot
+                except BenchError as exc:
+                    await bot.close()
+                    if attempt == JOIN_ATTEMPTS:
+                        raise
+                    logger.warning("%s; joining again on a new connection", exc)
+                    retried.append(bot.who)
+                    bot = SubscriberBot(bot.who)
+            raise AssertionError("unreachable")
 
         async def handle(message: Message) -> Message:
             if message["op"] == "add":
-                new = [SubscriberBot(f"{prefix}-{len(bots) + i}") for i in range(message["count"])]
-                bots.extend(new)
-                for first in range(0, len(new), JOIN_BATCH):
-                    await asyncio.gather(*(start(bot) for bot in new[first : first + JOIN_BATCH]))
-                return {"ok": True, "subscribers": len(bots)}
+                names = [f"{prefix}-{len(bots) + i}" for i in range(message["count"])]
+                for first in range(0, len(names), JOIN_BATCH):
+                    batch = [SubscriberBot(who) for who in names[first : first + JOIN_BATCH]]
+                    bots.extend(await asyncio.gather(*(start(bot) for bot in batch)))
+                return {"ok": True, "subscribers": len(bots), "retried": len(retried)}
             if message["op"] == "snap":
                 return {"ok": True, "subscribers": [bot.snapshot() for bot in bots]}
             if message["op"] == "arrivals":
