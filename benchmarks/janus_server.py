@@ -28,6 +28,7 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -213,25 +214,36 @@ class JanusProcess:
         shutil.rmtree(self._folder, ignore_errors=True)
 
 
+@contextlib.asynccontextmanager
+async def janus_room(
+    http: aiohttp.ClientSession, rtp_ports: str = RTP_PORTS
+) -> AsyncIterator[tuple[JanusProcess, JanusSession]]:
+    """A running Janus with the benchmark's room, and a session on it; stopped on exit."""
+    janus = JanusProcess(rtp_ports)
+    session = JanusSession(http, janus.url)
+    try:
+        await janus.start(http)
+        await session.open()
+        await create_room(session, MAX_BITRATE)
+        yield janus, session
+    finally:
+        await session.close()
+        await janus.stop()
+
+
 async def run_server(conn: Connection) -> None:
     """The benchmark's ``janus`` server role: Janus, one room, Janus's pid and URL."""
-    janus = JanusProcess()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
-        session = JanusSession(http, janus.url)
-        try:
-            await janus.start(http)
-            await session.open()
-            await create_room(session, MAX_BITRATE)
-            conn.send({"ok": True, "url": janus.url, "pid": janus.pid, "port": janus.port})
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http,
+        janus_room(http) as (janus, _),
+    ):
+        conn.send({"ok": True, "url": janus.url, "pid": janus.pid, "port": janus.port})
 
-            async def answer(message: Message) -> Message:
-                if message.get("op") == "latency":
-                    return {"ok": True}  # Janus's forwarding is not instrumented
-                if janus.process is None or janus.process.returncode is not None:
-                    raise BenchError(f"janus exited: {janus.tail()}")
-                return {"ok": True, "pid": janus.pid}
+        async def answer(message: Message) -> Message:
+            if message.get("op") == "latency":
+                return {"ok": True}  # Janus's forwarding is not instrumented
+            if janus.process is None or janus.process.returncode is not None:
+                raise BenchError(f"janus exited: {janus.tail()}")
+            return {"ok": True, "pid": janus.pid}
 
-            await serve_commands(conn, answer)
-        finally:
-            await session.close()
-            await janus.stop()
+        await serve_commands(conn, answer)

@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-from aiortc.codecs.vpx import MAX_BITRATE
 
 from benchmarks._peers import SubscriberBot
-from benchmarks.janus_api import JanusSession, create_room, publish, publisher_feed
-from benchmarks.janus_server import JanusProcess
+from benchmarks.janus_api import publish, publisher_feed
+from benchmarks.janus_server import janus_room
 from loadtest.rtc import (
     configure_peer,
     loopback_policy,
@@ -24,15 +23,13 @@ from tests.support.waiting import eventually
 
 
 async def test_an_aiortc_subscriber_gets_video_and_audio_through_janus() -> None:
-    janus = JanusProcess(rtp_ports="43000-43199")
     publisher = new_peer()
     bot = SubscriberBot("janus-sub")
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-        session = JanusSession(http, janus.url)
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+        janus_room(http, rtp_ports="43000-43199") as (_, session),
+    ):
         try:
-            await janus.start(http)
-            await session.open()
-            await create_room(session, MAX_BITRATE)
             publisher.addTrack(ToneAudioTrack())
             publisher.addTrack(PatternVideoTrack())
             prefer_forwarded_codecs(publisher)
@@ -52,5 +49,3 @@ async def test_an_aiortc_subscriber_gets_video_and_audio_through_janus() -> None
         finally:
             await bot.close()
             await publisher.close()
-            await session.close()
-            await janus.stop()
