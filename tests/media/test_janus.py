@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import pytest
 
 from benchmarks._peers import SubscriberBot
 from benchmarks.janus_api import publish, publisher_feed
@@ -20,6 +21,8 @@ from loadtest.rtc import (
 )
 from loadtest.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.media
 
 
 async def test_an_aiortc_subscriber_gets_video_and_audio_through_janus() -> None:
