@@ -480,8 +480,9 @@ async def run_subscribers(
                 return {"ok": True, "subscribers": len(bots), "retried": len(retried)}
             if message["op"] == "snap":
                 return {"ok": True, "subscribers": [bot.snapshot() for bot in bots]}
-            if message["op"] == "arrivals":
-                return {"ok": True, "arrivals": [bot.arrivals() for bot in bots]}
+            if message["op"] == "arrivals":  # with "drop": forgotten, not sent
+                taken = [bot.arrivals() for bot in bots]
+                return {"ok": True, "arrivals": [] if message.get("drop") else taken}
             raise BenchError(f"unknown op {message['op']!r}")
 
         try:

@@ -139,7 +139,7 @@ def measure(
 ) -> Window:
     server_child.call("latency")  # starts the window's latency samples afresh
     for child in subs.children:  # and the end-to-end ones
-        child.call("arrivals")
+        child.call("arrivals", drop=True)
     bots = [psutil.Process(child.process.pid) for child in subs.children]
     bots0 = [_cpu_seconds(p) for p in bots]
     before = subs.snap()
