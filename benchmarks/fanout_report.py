@@ -107,13 +107,14 @@ class Config:
                     f" {' + '.join(f'{c:.0%}' for c in window.bot_cpu)} of a core in window"
                     f" {w_index + 1} (the bots, not the server, were the limit)"
                 )
-            for sub in window.subscribers:
-                for kind in ("video", "audio"):
-                    if sub[f"{kind}_frames"] <= 0:
-                        found.append(
-                            f"{self.relay} N={self.subscribers}: {sub['who']} got no "
-                            f"{kind} frames in window {w_index + 1}"
-                        )
+            for kind in ("video", "audio"):
+                starved = [s["who"] for s in window.subscribers if s[f"{kind}_frames"] <= 0]
+                if starved:
+                    who = ", ".join(starved[:3]) + (", …" if len(starved) > 3 else "")
+                    found.append(
+                        f"{self.relay} N={self.subscribers}: {len(starved)} subscriber(s)"
+                        f" got no {kind} frames in window {w_index + 1} ({who})"
+                    )
         return found
 
 
