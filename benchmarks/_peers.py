@@ -60,7 +60,7 @@ from server.settings import MediaSettings
 
 logger = logging.getLogger(__name__)
 
-HTTP_TIMEOUT = 20.0
+HTTP_TIMEOUT = 45.0  # a loaded relay took over 20 s to answer the 98th subscriber's offer
 CONNECT_TIMEOUT = 20.0
 STAMPS = 1200  # frames remembered for the end-to-end latency: 40 s of video
 JOIN_BATCH = 5  # subscribers of one bot process that join at once
@@ -79,10 +79,13 @@ async def negotiate(
     configure_peer(pc, loopback_policy())  # before gathering: aioice never offers loopback
     await pc.setLocalDescription(await pc.createOffer())
     payload = {"pc": name, "who": who, "sdp": pc.localDescription.sdp}
-    async with session.post(url, json=payload) as response:
-        body = await response.json()
-        if response.status != 200:
-            raise BenchError(f"{who}/{name}: server said {response.status}: {body.get('error')}")
+    try:
+        async with session.post(url, json=payload) as response:
+            body = await response.json()
+    except TimeoutError:  # a join that is retried (``run_subscribers``)
+        raise BenchError(f"{who}/{name}: no answer within {HTTP_TIMEOUT:.0f}s") from None
+    if response.status != 200:
+        raise BenchError(f"{who}/{name}: server said {response.status}: {body.get('error')}")
     await pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type="answer"))
 
 
