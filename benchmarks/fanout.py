@@ -71,7 +71,7 @@ ROLES = {
 }
 
 START_TIMEOUT = 30.0
-ADD_TIMEOUT = 30.0  # per batch of joins (``_peers.JOIN_BATCH``)
+ADD_TIMEOUT = 70.0  # per batch of joins and attempt: the offer (45 s) + first frame (20 s)
 # aiortc's VP8 encoders start at 500 kbps and climb to MAX_BITRATE over ~10 s as REMB
 # allows; CPU per packet is what forwarding costs, so measure only once every stream
 # carries (nearly) the full rate.
