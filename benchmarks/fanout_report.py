@@ -16,6 +16,7 @@ from typing import Any
 
 RELAYS = ("packets", "frames", "transcode", "janus")
 SATURATED = 0.9  # share of the server's cores above which it cannot keep up
+STARVED = 0.5  # a subscriber with less than this share of the publisher's frame rate
 # How many times more CPU per subscriber than the packet path (issue 12's targets; Janus,
 # in C, may be up to 3× cheaper).
 TARGETS = {"frames": 2.5, "transcode": 60.0, "janus": 1 / 3}
@@ -100,6 +101,15 @@ class Config:
 
     def problems(self) -> list[str]:
         found = []
+        if self.subscribers and self.windows:
+            publisher = statistics.median(w.publisher_fps for w in self.windows)
+            slowest = min(self.per_sub("video_frames"))
+            if slowest < STARVED * publisher:
+                found.append(
+                    f"{self.relay} N={self.subscribers}: the slowest subscriber got"
+                    f" {slowest:.1f} whole video frames a second of the publisher's"
+                    f" {publisher:.1f} (starved: the relay, or its core, did not keep up)"
+                )
         for w_index, window in enumerate(self.windows):
             if window.bots_limited:
                 found.append(

@@ -63,3 +63,12 @@ def test_end_to_end_latency_matches_frames_through_a_relays_timestamp_shift() ->
     regular = [((3000 * i + shift) & 0xFFFFFFFF, t) for i, (_, t) in enumerate(sent)]
     assert frame_latencies(sent, regular) == []
     assert e2e_percentiles(sent, [received]) == {"p50_ms": 7.0, "p95_ms": 7.0, "frames": 4.0}
+
+
+def test_a_point_where_a_subscriber_got_under_half_the_frames_is_invalid() -> None:
+    def lagging(fps: int) -> Window:
+        subs = [{"who": "s0", "video_frames": fps, "audio_frames": 50}]
+        return Window(1.0, 0.1, 30, 1500, subs, bot_cpu=[0.1])
+
+    assert any("starved" in p for p in Config("packets", 1, windows=[lagging(7)]).problems())
+    assert Config("packets", 1, windows=[lagging(28)]).problems() == []
