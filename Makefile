@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.salon-installed
 APT     := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run cluster test check lint typecheck bench bench-chat bench-ingest fuzz deps system-deps haproxy-deps test-system-deps screenshots clean
+.PHONY: run cluster test check lint typecheck bench bench-chat bench-ingest fuzz deps system-deps haproxy-deps janus-deps test-system-deps screenshots clean
 
 run: deps system-deps
 	$(BIN)/python -m server.devtools.dev
@@ -29,7 +29,7 @@ lint: deps
 typecheck: deps
 	$(BIN)/mypy
 
-bench: deps system-deps
+bench: deps system-deps janus-deps
 	bash scripts/netns-run $(BIN)/python -m benchmarks.fanout
 
 bench-chat: deps system-deps
@@ -58,7 +58,11 @@ system-deps:
 haproxy-deps:
 	@command -v haproxy >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q haproxy; }
 
-test-system-deps: system-deps haproxy-deps
+# Janus (its VideoRoom plugin): the fan-out benchmark's C reference (benchmarks/janus_server.py).
+janus-deps:
+	@command -v janus >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q janus; }
+
+test-system-deps: system-deps haproxy-deps janus-deps
 	@command -v chromium >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q chromium; }
 	@command -v ip >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q iproute2; }
 	@# Without them headless Chromium draws emoji and Chinese as empty boxes.

@@ -23,9 +23,12 @@ Everything binds 127.0.0.1 only and uses no STUN/TURN server.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import random
 import socket
+import time
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
@@ -34,7 +37,9 @@ from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import VideoFrame
 
+from benchmarks.janus_api import JanusSession, publish, publisher_feed, subscribe
 from loadtest.procs import BenchError, Message, serve_commands
 from loadtest.rtc import (
     LOOPBACK,
@@ -44,6 +49,7 @@ from loadtest.rtc import (
     prefer_forwarded_codecs,
     wait_connected,
 )
+from loadtest.rtc_compat import patient_consent
 from loadtest.synthetic import PatternVideoTrack, ToneAudioTrack
 from server.ids import ParticipantId, RoomId
 from server.media.aiortc_compat import ReceiverTap
@@ -54,8 +60,16 @@ from server.settings import MediaSettings
 
 logger = logging.getLogger(__name__)
 
-HTTP_TIMEOUT = 20.0
+HTTP_TIMEOUT = 45.0  # a loaded relay took over 20 s to answer the 98th subscriber's offer
 CONNECT_TIMEOUT = 20.0
+STAMPS = 1200  # frames remembered for the end-to-end latency: 40 s of video
+JOIN_BATCH = 5  # subscribers of one bot process that join at once
+JOIN_ATTEMPTS = 2
+# The benchmark's processes (bots and the Python relays) give up after this many
+# unanswered consent checks (~5 s apart) instead of aioice's 6, each lost if not answered
+# in 0.5 s (``loadtest.rtc_compat.patient_consent``): on a loaded 2-core machine the
+# publisher, starved of CPU, answered late for 30 s and lost its connection at N ~ 45.
+CONSENT_FAILURES = 24
 
 
 async def negotiate(
@@ -65,10 +79,13 @@ async def negotiate(
     configure_peer(pc, loopback_policy())  # before gathering: aioice never offers loopback
     await pc.setLocalDescription(await pc.createOffer())
     payload = {"pc": name, "who": who, "sdp": pc.localDescription.sdp}
-    async with session.post(url, json=payload) as response:
-        body = await response.json()
-        if response.status != 200:
-            raise BenchError(f"{who}/{name}: server said {response.status}: {body.get('error')}")
+    try:
+        async with session.post(url, json=payload) as response:
+            body = await response.json()
+    except TimeoutError:  # a join that is retried (``run_subscribers``)
+        raise BenchError(f"{who}/{name}: no answer within {HTTP_TIMEOUT:.0f}s") from None
+    if response.status != 200:
+        raise BenchError(f"{who}/{name}: server said {response.status}: {body.get('error')}")
     await pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type="answer"))
 
 
@@ -205,6 +222,9 @@ async def _offer(relay: Relay, request: web.Request) -> web.Response:
 
 
 async def run_server(conn: Connection, relay: str) -> None:
+    # The relay's side of each connection is as patient as the bots' (see CONSENT_FAILURES):
+    # what is measured is forwarding, and Janus (libnice) retransmits its consent checks.
+    patient_consent(CONSENT_FAILURES)
     room: Relay = TranscodeRelay() if relay == "transcode" else ForwardRelay(relay)
     app = web.Application()
 
@@ -234,14 +254,47 @@ async def run_server(conn: Connection, relay: str) -> None:
 # --- the publisher ----------------------------------------------------------------------
 
 
-async def run_publisher(conn: Connection, url: str) -> None:
-    video = PatternVideoTrack()
+class StampedVideoTrack(PatternVideoTrack):
+    """The publisher's video, each frame's capture time kept by its RTP timestamp.
+
+    Every relay shifts the publisher's timestamps by a constant of its own (and keeps
+    their differences), so the subscriber's timestamps are matched to these by their
+    pattern: each frame's pts is moved by a random 0-89 ticks (< 1 ms at 90 kHz), which
+    makes the sequence of differences unique (``fanout_report.frame_latencies``).
+    Times are ``time.monotonic()``: CLOCK_MONOTONIC, one clock for every process here.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._jitter = random.Random(12)
+        self.stamps: collections.deque[tuple[int, float]] = collections.deque(maxlen=STAMPS)
+
+    async def recv(self) -> VideoFrame:
+        frame = await super().recv()
+        frame.pts = (frame.pts or 0) + self._jitter.randrange(90)
+        self.stamps.append((frame.pts, time.monotonic()))
+        return frame
+
+
+async def run_publisher(conn: Connection, url: str, janus: bool = False) -> None:
+    """The publisher bot: offers to Salon's ``/offer`` at ``url``, or publishes in the
+    Janus VideoRoom whose API is ``url`` (``janus``)."""
+    patient_consent(CONSENT_FAILURES)
+    video = StampedVideoTrack()
     pc = new_peer()
+
+    @pc.on("connectionstatechange")
+    def _changed() -> None:
+        if pc.connectionState in ("failed", "closed", "disconnected"):
+            logger.warning("publisher connection %s", pc.connectionState)
+
     pc.addTrack(ToneAudioTrack())
     pc.addTrack(video)
     prefer_forwarded_codecs(pc)
 
-    async def stats(_: Message) -> Message:
+    async def stats(message: Message) -> Message:
+        if message.get("op") == "stamps":
+            return {"ok": True, "stamps": list(video.stamps)}
         sent = sum(
             getattr(s, "bytesSent", 0)
             for s in (await pc.getStats()).values()
@@ -254,18 +307,26 @@ async def run_publisher(conn: Connection, url: str) -> None:
             "state": pc.connectionState,
         }
 
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT)) as s:
-            await negotiate(pc, s, url, "pub", "host")
+    timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        session = JanusSession(http, url) if janus else None
         try:
-            async with asyncio.timeout(CONNECT_TIMEOUT):
-                await wait_connected(pc)
-        except TimeoutError:
-            raise BenchError(f"publisher not connected within {CONNECT_TIMEOUT:.0f}s") from None
-        conn.send({"ok": True})
-        await serve_commands(conn, stats)
-    finally:
-        await pc.close()
+            if session is not None:
+                await session.open()
+                await publish(session, pc, lambda: configure_peer(pc, loopback_policy()))
+            else:
+                await negotiate(pc, http, url, "pub", "host")
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT):
+                    await wait_connected(pc)
+            except TimeoutError:
+                raise BenchError(f"publisher not connected within {CONNECT_TIMEOUT:.0f}s") from None
+            conn.send({"ok": True})
+            await serve_commands(conn, stats)
+        finally:
+            await pc.close()
+            if session is not None:
+                await session.close()
 
 
 # --- the subscribers --------------------------------------------------------------------
@@ -276,6 +337,8 @@ class FrameCounter:
     timestamp, in sequence, up to the marker), with no jitter buffer and no decoding."""
 
     def __init__(self, kind: str, counts: dict[str, int], first: asyncio.Event) -> None:
+        # (RTP timestamp, time.monotonic()) of each complete video frame, until taken.
+        self.arrivals: collections.deque[tuple[int, float]] = collections.deque(maxlen=STAMPS)
         self._kind = kind
         self._counts = counts
         self._first = first
@@ -298,6 +361,7 @@ class FrameCounter:
             if self._whole:
                 counts[f"{kind}_frames"] += 1
                 if kind == "video":
+                    self.arrivals.append((packet.timestamp, time.monotonic()))
                     self._first.set()
             self._ts = None
 
@@ -307,14 +371,12 @@ class SubscriberBot:
 
     Its receivers' RTP goes straight to a ``FrameCounter``: aiortc's jitter buffer,
     depacketizer and decoder never run, so a bot costs little next to the server.
+    It offers to Salon's relays (``start``) or answers Janus's offer (``start_janus``).
     """
 
     def __init__(self, who: str) -> None:
         self.who = who
         self.pc = new_peer()
-        for kind in ("audio", "video"):
-            self.pc.addTransceiver(kind, direction="recvonly")
-        prefer_forwarded_codecs(self.pc)
         self.counts = {
             f"{kind}_{what}": 0
             for kind in ("video", "audio")
@@ -322,12 +384,33 @@ class SubscriberBot:
         }
         self.decoded = False
         self.first_video = asyncio.Event()
+        self.video: FrameCounter | None = None
+
+    def _tap(self) -> None:
+        """Count each transceiver's RTP (once its transceivers exist, before ICE)."""
+        prefer_forwarded_codecs(self.pc)
         for transceiver in self.pc.getTransceivers():
             counter = FrameCounter(transceiver.kind, self.counts, self.first_video)
+            if transceiver.kind == "video":
+                self.video = counter
             ReceiverTap(transceiver.receiver).install(counter, _ignore_rtcp)
 
     async def start(self, session: aiohttp.ClientSession, url: str) -> None:
+        for kind in ("audio", "video"):
+            self.pc.addTransceiver(kind, direction="recvonly")
+        self._tap()
         await negotiate(self.pc, session, url, "sub", self.who)
+        await self._first_frame()
+
+    async def start_janus(self, session: JanusSession, feed: int) -> None:
+        def ready() -> None:
+            self._tap()
+            configure_peer(self.pc, loopback_policy())
+
+        await subscribe(session, self.pc, feed, ready)
+        await self._first_frame()
+
+    async def _first_frame(self) -> None:
         try:
             await asyncio.wait_for(self.first_video.wait(), CONNECT_TIMEOUT)
         except TimeoutError:
@@ -336,6 +419,14 @@ class SubscriberBot:
                 f"(connection {self.pc.connectionState}, {self.counts['video_packets']} video"
                 f" and {self.counts['audio_packets']} audio packets)"
             ) from None
+
+    def arrivals(self) -> list[tuple[int, float]]:
+        """The complete video frames' (timestamp, arrival) since the last call."""
+        if self.video is None:
+            return []
+        taken = list(self.video.arrivals)
+        self.video.arrivals.clear()
+        return taken
 
     def snapshot(self) -> Message:
         return {
@@ -353,23 +444,62 @@ def _ignore_rtcp(packet: Any) -> None:
     pass
 
 
-async def run_subscribers(conn: Connection, url: str, prefix: str = "sub") -> None:
+async def run_subscribers(
+    conn: Connection, url: str, prefix: str = "sub", janus: bool = False
+) -> None:
+    """A process of subscriber bots. ``add`` starts ``count`` more, ``JOIN_BATCH`` at a
+    time, each batch once the previous one receives video: 25 ICE and DTLS handshakes at
+    once on a busy core made joins time out and starved the publisher's connection. A
+    bot whose connection came up but got no whole video frame in ``CONNECT_TIMEOUT``
+    (seen once in a few runs at N = 50 on a loaded machine: connected, not one packet)
+    joins again on a new connection, up to ``JOIN_ATTEMPTS`` in all; ``add`` says how
+    many joins were retried so far, and the orchestrator prints it."""
+    patient_consent(CONSENT_FAILURES)
     bots: list[SubscriberBot] = []
+    retried: list[str] = []
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        session = JanusSession(http, url) if janus else None
+        feed = 0
+
+        async def start(bot: SubscriberBot) -> SubscriberBot:
+            for attempt in range(1, JOIN_ATTEMPTS + 1):
+                try:
+                    if session is None:
+                        await bot.start(http, url)
+                    else:
+                        await bot.start_janus(session, feed)
+                    return bot
+                except BenchError as exc:
+                    await bot.close()
+                    if attempt == JOIN_ATTEMPTS:
+                        raise
+                    logger.warning("%s; joining again on a new connection", exc)
+                    retried.append(bot.who)
+                    bot = SubscriberBot(bot.who)
+            raise AssertionError("unreachable")
 
         async def handle(message: Message) -> Message:
             if message["op"] == "add":
-                new = [SubscriberBot(f"{prefix}-{len(bots) + i}") for i in range(message["count"])]
-                bots.extend(new)
-                await asyncio.gather(*(bot.start(session, url) for bot in new))
-                return {"ok": True, "subscribers": len(bots)}
+                names = [f"{prefix}-{len(bots) + i}" for i in range(message["count"])]
+                for first in range(0, len(names), JOIN_BATCH):
+                    batch = [SubscriberBot(who) for who in names[first : first + JOIN_BATCH]]
+                    bots.extend(await asyncio.gather(*(start(bot) for bot in batch)))
+                return {"ok": True, "subscribers": len(bots), "retried": len(retried)}
             if message["op"] == "snap":
                 return {"ok": True, "subscribers": [bot.snapshot() for bot in bots]}
+            if message["op"] == "arrivals":  # with "drop": forgotten, not sent
+                taken = [bot.arrivals() for bot in bots]
+                return {"ok": True, "arrivals": [] if message.get("drop") else taken}
             raise BenchError(f"unknown op {message['op']!r}")
 
         try:
+            if session is not None:
+                await session.open()
+                feed = await publisher_feed(session)
             conn.send({"ok": True})
             await serve_commands(conn, handle)
         finally:
             await asyncio.gather(*(bot.close() for bot in bots), return_exceptions=True)
+            if session is not None:
+                await session.close()

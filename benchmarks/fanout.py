@@ -1,27 +1,34 @@
-"""Server CPU per subscriber and added latency: Salon's packet path, its frame path and
-aiortc's transcoding relay, in one run.
+"""Server CPU per subscriber and latency: Salon's packet path, its frame path, aiortc's
+transcoding relay and Janus, in one run.
 
 This module owns the benchmark's orchestration (its table is in ``fanout_report``);
 the processes it drives live in ``benchmarks._peers`` (an in-process benchmark: the server
-process runs ``RoomMedia`` itself); the client side (peers, synthetic tracks, processes)
-is ``loadtest``'s. For each relay ("packets" and "frames": ``RoomMedia`` with
-``media.forwarding`` so set; "transcode": ``aiortc.contrib.media.MediaRelay``) it starts a
-server process (pinned to one core), one publisher and ``--bot-procs`` processes of
-subscriber bots (on the other cores) that count RTP packets and complete frames without
-a jitter buffer or decoder. On the packet path the server also times every packet's
-fan-out (handler entry to each subscriber's ``sendto``): p50/p95/p99 per N. For
-each subscriber count N it waits until video runs at full bitrate (aiortc's encoders
-ramp up over ~10 s, and forwarding costs CPU per packet), then measures the server
-process's CPU (user + system, all its threads) over a few windows and takes the median.
-Per subscriber::
+process runs ``RoomMedia`` itself) and ``benchmarks.janus_server`` (Debian's Janus, its
+VideoRoom plugin, driven over its HTTP API by ``benchmarks.janus_api``); the client side
+(peers, synthetic tracks, processes) is ``loadtest``'s. For each relay ("packets" and
+"frames": ``RoomMedia`` with ``media.forwarding`` so set; "transcode":
+``aiortc.contrib.media.MediaRelay``, measured at small N only (``--transcode``, default
+0 2 4: it encodes per subscriber and saturates a core at ~5-7); "janus") it starts a
+server process (pinned to one core; for Janus the ``janus`` process is measured), one
+publisher and ``--bot-procs`` processes of subscriber bots (on the other cores) that
+count RTP packets and complete frames without a jitter buffer or decoder. Subscribers
+join ``_peers.JOIN_BATCH`` at a time per process, one process at a time. On the packet
+path the server also times every packet's fan-out (handler entry to each subscriber's
+``sendto``): p50/p95/p99 per N. For every relay the end-to-end video latency (the
+publisher's frame capture to a subscriber's complete frame, one CLOCK_MONOTONIC for all
+processes) is reported as p50/p95 per N. For each subscriber count N it waits until
+video runs at full bitrate (aiortc's encoders ramp up over ~10 s, and forwarding costs
+CPU per packet), then measures the server process's CPU (user + system, all its threads)
+over a few windows and takes the median. Per subscriber::
 
     (CPU with N - CPU with 0) / N
 
-and the ratios frames / packets and transcode / packets. Every subscriber must receive
-video and audio frames in every window, and the bots' cores must not be saturated, or
-the run is invalid (exit status 1).
+and the ratios frames / packets, transcode / packets and janus / packets. Every
+subscriber must receive video and audio frames in every window, the bots' cores must not
+be saturated, and every N must be reached, or the run is INVALID (exit status 1); a
+relay that fails at some N is still reported for the N below it.
 
-Run inside the loopback-only namespace (about 2.5 minutes with the defaults)::
+Run inside the loopback-only namespace (about 12 minutes with the defaults)::
 
     bash scripts/netns-run .venv/bin/python -m benchmarks.fanout [--subscribers 0 5 10]
 """
@@ -43,18 +50,28 @@ from typing import Any
 import psutil
 from aiortc.codecs.vpx import MAX_BITRATE
 
-from benchmarks.fanout_report import NOISY, RELAYS, SATURATED, Config, Window, report
+from benchmarks._peers import JOIN_ATTEMPTS, JOIN_BATCH
+from benchmarks.fanout_report import (
+    NOISY,
+    RELAYS,
+    SATURATED,
+    Config,
+    Window,
+    e2e_percentiles,
+    report,
+)
 from loadtest.procs import BenchError, Child, plan_cores, spawn
 
 # The processes this benchmark starts: "module:coroutine function" (``loadtest.procs``).
 ROLES = {
     "server": "benchmarks._peers:run_server",
+    "janus": "benchmarks.janus_server:run_server",
     "publisher": "benchmarks._peers:run_publisher",
     "subscribers": "benchmarks._peers:run_subscribers",
 }
 
 START_TIMEOUT = 30.0
-ADD_TIMEOUT = 60.0
+ADD_TIMEOUT = 70.0  # per batch of joins and attempt: the offer (45 s) + first frame (20 s)
 # aiortc's VP8 encoders start at 500 kbps and climb to MAX_BITRATE over ~10 s as REMB
 # allows; CPU per packet is what forwarding costs, so measure only once every stream
 # carries (nearly) the full rate.
@@ -90,6 +107,7 @@ class Bots:
     def __init__(self, children: list[Child]) -> None:
         self.children = children
         self._counts = [0] * len(children)
+        self._retried = [0] * len(children)
 
     def add(self, count: int) -> None:
         more = [0] * len(self.children)
@@ -97,9 +115,15 @@ class Bots:
             index = self._counts.index(min(self._counts))
             self._counts[index] += 1
             more[index] += 1
-        for child, extra in zip(self.children, more, strict=True):
-            if extra:
-                child.call("add", ADD_TIMEOUT, count=extra)
+        for index, (child, extra) in enumerate(zip(self.children, more, strict=True)):
+            if extra:  # one process at a time: one batch of handshakes at once
+                timeout = ADD_TIMEOUT * JOIN_ATTEMPTS * -(-extra // JOIN_BATCH)
+                self._retried[index] = child.call("add", timeout, count=extra)["retried"]
+
+    @property
+    def retried(self) -> int:
+        """Joins that got no video on their first connection and were made again."""
+        return sum(self._retried)
 
     def snap(self) -> list[dict[str, Any]]:
         return [s for child in self.children for s in child.call("snap")["subscribers"]]
@@ -114,6 +138,8 @@ def measure(
     cores: tuple[frozenset[int] | None, frozenset[int] | None],
 ) -> Window:
     server_child.call("latency")  # starts the window's latency samples afresh
+    for child in subs.children:  # and the end-to-end ones
+        child.call("arrivals", drop=True)
     bots = [psutil.Process(child.process.pid) for child in subs.children]
     bots0 = [_cpu_seconds(p) for p in bots]
     before = subs.snap()
@@ -128,6 +154,9 @@ def measure(
     after = subs.snap()
     latency = server_child.call("latency")
     latency.pop("ok", None)
+    sent = [tuple(s) for s in publisher.call("stamps")["stamps"]]
+    arrivals = [a for child in subs.children for a in child.call("arrivals")["arrivals"]]
+    e2e = e2e_percentiles(sent, [[tuple(x) for x in frames] for frames in arrivals])
     elapsed = t1 - t0
     deltas = []
     for old, new in zip(before, after, strict=True):
@@ -151,6 +180,7 @@ def measure(
         counts[1],
         latency,
         [(b - a) / elapsed for a, b in zip(bots0, bots1, strict=True)],
+        e2e,
     )
 
 
@@ -192,18 +222,26 @@ def run_relay(
     counts: list[int],
     args: argparse.Namespace,
     cores: tuple[frozenset[int] | None, frozenset[int] | None],
+    failures: list[str],
 ) -> list[Config]:
+    """Measure ``relay`` at each count; a count that cannot be reached or measured
+    (subscribers that get no video, a process that dies) ends this relay's run: it is
+    added to ``failures`` (the run is INVALID) and the other relays are still measured."""
     children: list[Child] = []
     results: list[Config] = []
+    current = 0
 
     def start(child: Child) -> dict[str, Any]:
         children.append(child)
         return child.reply(START_TIMEOUT)
 
     try:
-        server = spawn(f"{relay}-server", ROLES["server"], cores[0], relay=relay)
-        url = f"http://127.0.0.1:{start(server)['port']}/offer"
-        publisher = spawn(f"{relay}-publisher", ROLES["publisher"], cores[1], url=url)
+        janus = relay == "janus"
+        role, options = (ROLES["janus"], {}) if janus else (ROLES["server"], {"relay": relay})
+        server = spawn(f"{relay}-server", role, cores[0], **options)
+        started = start(server)
+        url = started["url"] if janus else f"http://127.0.0.1:{started['port']}/offer"
+        publisher = spawn(f"{relay}-publisher", ROLES["publisher"], cores[1], url=url, janus=janus)
         start(publisher)
         procs = []
         for index in range(args.bot_procs):
@@ -213,16 +251,26 @@ def run_relay(
                 cores[1],
                 url=url,
                 prefix=f"s{index}",
+                janus=janus,
             )
             start(child)
             procs.append(child)
         subs = Bots(procs)
-        server_process = psutil.Process(server.process.pid)
+        # Janus's own process, not the Python role that started it, is the relay measured.
+        server_process = psutil.Process(started.get("pid", server.process.pid))
         server_cores = len(cores[0]) if cores[0] else os.cpu_count() or 1
         connected = 0
         for count in counts:
+            current = count
             if count > connected:
-                subs.add(count - connected)
+                try:
+                    subs.add(count - connected)
+                except BenchError as exc:
+                    state = publisher.call("stats")
+                    raise BenchError(
+                        f"{exc} (publisher connection {state['state']},"
+                        f" {state['video_frames']} video frames sent)"
+                    ) from None
                 connected = count
 
             def read(count: int = count) -> list[int]:
@@ -251,13 +299,19 @@ def run_relay(
             results.append(config)
             fps = statistics.median(config.per_sub("video_frames") or [0.0])
             p95 = config.latency("p95_us")
+            e2e = config.e2e("p50_ms")
             print(
                 f"  {relay:<9} N={count:<3} server {config.cpu:6.1%} of a core"
                 + (f", {fps:4.1f} video fps per subscriber" if count else "")
-                + (f", added p95 {p95:.0f} µs" if p95 is not None else ""),
+                + (f", added p95 {p95:.0f} µs" if p95 is not None else "")
+                + (f", end-to-end p50 {e2e:.1f} ms" if e2e is not None else "")
+                + (f", {subs.retried} join(s) retried so far" if subs.retried else ""),
                 file=sys.stderr,
                 flush=True,
             )
+    except BenchError as exc:
+        failures.append(f"{relay} N={current}: {exc}")
+        print(f"  {relay} N={current}: FAILED: {exc}", file=sys.stderr, flush=True)
     finally:
         for child in reversed(children):
             child.stop()
@@ -296,11 +350,13 @@ def _parser() -> argparse.ArgumentParser:
         help="processes the subscriber bots are spread over (default 4)",
     )
     parser.add_argument(
-        "--transcode-max",
+        "--transcode",
         type=int,
-        default=5,
+        nargs="+",
+        default=[0, 2, 4],
         metavar="N",
-        help="skip transcode counts above N (default 5: MediaRelay saturates a core at ~7)",
+        help="subscriber counts for MediaRelay, which encodes per subscriber and saturates"
+        " a core at ~5-7 (default 0 2 4)",
     )
     parser.add_argument(
         "--seconds", type=float, default=5.0, help="length of one measurement window (default 5)"
@@ -340,29 +396,33 @@ def _terminate(signum: int, _frame: Any) -> None:
 
 
 def collect(
-    args: argparse.Namespace, cores: tuple[frozenset[int] | None, frozenset[int] | None]
+    args: argparse.Namespace,
+    cores: tuple[frozenset[int] | None, frozenset[int] | None],
+    failures: list[str],
 ) -> dict[str, list[Config]]:
     """Measure every relay, ``--rounds`` times over with fresh processes, windows pooled."""
     counts = sorted({0, *args.subscribers})
     merged: dict[str, dict[int, Config]] = {relay: {} for relay in args.relays}
     for round_ in range(args.rounds):
         for relay in args.relays:  # interleaved, so slow drift in load hits both relays
-            caps = {"transcode": args.transcode_max, "frames": args.frames_max}
-            cap = caps.get(relay)
-            wanted = [n for n in counts if cap is None or n <= cap]
+            if relay == "transcode":
+                wanted = sorted({0, *args.transcode})
+            else:
+                cap = args.frames_max if relay == "frames" else None
+                wanted = [n for n in counts if cap is None or n <= cap]
             print(
                 f"round {round_ + 1}/{args.rounds}: measuring {relay}"
                 f" ({', '.join(map(str, wanted))} subscribers)…",
                 file=sys.stderr,
                 flush=True,
             )
-            for config in run_relay(relay, wanted, args, cores):
+            for config in run_relay(relay, wanted, args, cores, failures):
                 pooled = merged[relay].setdefault(config.subscribers, config)
                 if pooled is not config:
                     pooled.windows += config.windows
                     if config.settle != "settled":
                         pooled.settle = config.settle
-    return {relay: list(by_count.values()) for relay, by_count in merged.items()}
+    return {relay: list(by_count.values()) for relay, by_count in merged.items() if by_count}
 
 
 def write_json(path: Path, args: argparse.Namespace, pinning: str, body: dict[str, Any]) -> None:
@@ -387,8 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     server_cpus, bot_cpus, pinning = plan_cores()
     server_cores = len(server_cpus) if server_cpus else os.cpu_count() or 1
     started = time.monotonic()
+    failures: list[str] = []
     try:
-        results = collect(args, (server_cpus, bot_cpus))
+        results = collect(args, (server_cpus, bot_cpus), failures)
     except BenchError as exc:
         print(f"fanout: run failed: {exc}", file=sys.stderr)
         return 1
@@ -406,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     summary = report(results, server_cores)
     problems = [p for configs in results.values() for c in configs for p in c.problems()]
+    problems += [
+        f"{failure} (this point and the relay's larger N not measured)" for failure in failures
+    ]
     print(f"\ntotal run time {time.monotonic() - started:.0f} s")
     if any(c.decoded for cs in results.values() for c in cs):
         print("warning: some subscriber bots decoded frames (pass-through not in effect)")

@@ -9,16 +9,21 @@ file.
 
 from __future__ import annotations
 
+import collections
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-RELAYS = ("packets", "frames", "transcode")
+RELAYS = ("packets", "frames", "transcode", "janus")
 SATURATED = 0.9  # share of the server's cores above which it cannot keep up
-# How many times more CPU per subscriber than the packet path (issue 12's targets).
-TARGETS = {"frames": 2.5, "transcode": 60.0}
+STARVED = 0.5  # a subscriber with less than this share of the publisher's frame rate
+# How many times more CPU per subscriber than the packet path (issue 12's targets; Janus,
+# in C, may be up to 3× cheaper).
+TARGETS = {"frames": 2.5, "transcode": 60.0, "janus": 1 / 3}
 LATENCY_TARGET_US = 2000.0  # added p95 at N = 100
 NOISY = 0.10  # foreign load on the server's core that makes a figure suspect
+E2E_GAIN_TARGET_MS = 30.0  # end-to-end p50: the packet path at least this below frames
+PROBES = 8  # received frames that vote on a relay's timestamp shift
 
 
 @dataclass
@@ -36,6 +41,9 @@ class Window:
     latency: dict[str, float] = field(default_factory=dict)
     # CPU (cores) each subscriber-bot process used in this window.
     bot_cpu: list[float] = field(default_factory=list)
+    # End-to-end video frame latency (ms) in this window, every subscriber's frames pooled:
+    # p50_ms, p95_ms, and frames (how many were matched to the publisher's).
+    e2e: dict[str, float] = field(default_factory=dict)
 
     @property
     def bots_limited(self) -> bool:
@@ -81,6 +89,11 @@ class Config:
         values = [w.latency[key] for w in self.windows if key in w.latency]
         return statistics.median(values) if values else None
 
+    def e2e(self, key: str) -> float | None:
+        """The median over windows of one end-to-end percentile (None: not measured)."""
+        values = [w.e2e[key] for w in self.windows if key in w.e2e]
+        return statistics.median(values) if values else None
+
     @property
     def decoded(self) -> bool:
         """True if a subscriber bot got decoded frames: pass-through was not in effect."""
@@ -88,6 +101,15 @@ class Config:
 
     def problems(self) -> list[str]:
         found = []
+        if self.subscribers and self.windows:
+            publisher = statistics.median(w.publisher_fps for w in self.windows)
+            slowest = min(self.per_sub("video_frames"))
+            if slowest < STARVED * publisher:
+                found.append(
+                    f"{self.relay} N={self.subscribers}: the slowest subscriber got"
+                    f" {slowest:.1f} whole video frames a second of the publisher's"
+                    f" {publisher:.1f} (starved: the relay, or its core, did not keep up)"
+                )
         for w_index, window in enumerate(self.windows):
             if window.bots_limited:
                 found.append(
@@ -95,14 +117,64 @@ class Config:
                     f" {' + '.join(f'{c:.0%}' for c in window.bot_cpu)} of a core in window"
                     f" {w_index + 1} (the bots, not the server, were the limit)"
                 )
-            for sub in window.subscribers:
-                for kind in ("video", "audio"):
-                    if sub[f"{kind}_frames"] <= 0:
-                        found.append(
-                            f"{self.relay} N={self.subscribers}: {sub['who']} got no "
-                            f"{kind} frames in window {w_index + 1}"
-                        )
+            for kind in ("video", "audio"):
+                starved = [s["who"] for s in window.subscribers if s[f"{kind}_frames"] <= 0]
+                if starved:
+                    who = ", ".join(starved[:3]) + (", …" if len(starved) > 3 else "")
+                    found.append(
+                        f"{self.relay} N={self.subscribers}: {len(starved)} subscriber(s)"
+                        f" got no {kind} frames in window {w_index + 1} ({who})"
+                    )
         return found
+
+
+# --- end-to-end latency -----------------------------------------------------------------
+
+
+def _offset(sent: dict[int, float], received: list[tuple[int, float]]) -> int | None:
+    """The relay's timestamp shift: the one most of the first received frames agree on.
+
+    A wrong shift by k frames matches a frame only where two random pts nudges coincide
+    (1 in 90), so the true shift wins with every probe frame that was sent.
+    """
+    votes: collections.Counter[int] = collections.Counter()
+    for ts, _ in received[:PROBES]:
+        votes.update((ts - pts) & 0xFFFFFFFF for pts in sent)
+    if not votes:
+        return None
+    offset, count = votes.most_common(1)[0]
+    return offset if count >= min(3, len(received)) else None
+
+
+def frame_latencies(
+    sent: list[tuple[int, float]], received: list[tuple[int, float]]
+) -> list[float]:
+    """Seconds from each frame's capture at the publisher (pts, time) to its arrival,
+    complete, at one subscriber (RTP timestamp, time): the frames found in both."""
+    by_pts = {pts & 0xFFFFFFFF: at for pts, at in sent}
+    offset = _offset(by_pts, received)
+    if offset is None:
+        return []
+    found = []
+    for ts, arrived in received:
+        captured = by_pts.get((ts - offset) & 0xFFFFFFFF)
+        if captured is not None:
+            found.append(arrived - captured)
+    return found
+
+
+def e2e_percentiles(
+    sent: list[tuple[int, float]], received: list[list[tuple[int, float]]]
+) -> dict[str, float]:
+    """p50/p95 (ms) of every subscriber's frame latencies pooled, and how many frames."""
+    points = sorted(x for frames in received for x in frame_latencies(sent, frames))
+    if not points:
+        return {}
+
+    def pick(q: float) -> float:
+        return round(points[min(len(points) - 1, int(q * len(points)))] * 1000, 2)
+
+    return {"p50_ms": pick(0.50), "p95_ms": pick(0.95), "frames": float(len(points))}
 
 
 # --- report -----------------------------------------------------------------------------
@@ -169,11 +241,13 @@ def report(results: dict[str, list[Config]], server_cores: int) -> dict[str, Any
                     + " ".join(f"{v}/{a}" for v, a in pairs)
                 )
     latency = latency_table(results)
+    e2e = e2e_table(results)
     slopes = {relay: fitted_slope(configs, server_cores) for relay, configs in results.items()}
     summary: dict[str, Any] = {
         "per_subscriber_cpu": per_sub,
         "fitted_slope": slopes,
         "added_latency_us": latency,
+        "end_to_end_ms": e2e,
     }
     return {**summary, **ratio_table(per_sub, slopes)}
 
@@ -205,6 +279,37 @@ def latency_table(results: dict[str, list[Config]]) -> dict[str, dict[int, dict[
     return table
 
 
+def e2e_table(results: dict[str, list[Config]]) -> dict[str, dict[int, dict[str, float]]]:
+    """Print and return the end-to-end video latency per relay and N, and the packet
+    path's gain over the frame path at each N both measured."""
+    table: dict[str, dict[int, dict[str, float]]] = {}
+    for relay, configs in results.items():
+        for config in configs:
+            p50, p95 = config.e2e("p50_ms"), config.e2e("p95_ms")
+            if config.subscribers and p50 is not None and p95 is not None:
+                table.setdefault(relay, {})[config.subscribers] = {"p50_ms": p50, "p95_ms": p95}
+    if not table:
+        return table
+    print(
+        "\nend-to-end video latency (publisher's frame capture, before its VP8 encode →"
+        " subscriber's complete frame), ms:"
+    )
+    for relay, rows in table.items():
+        cells = "  ".join(
+            f"N={n}: p50 {row['p50_ms']:.1f} p95 {row['p95_ms']:.1f}" for n, row in rows.items()
+        )
+        print(f"  {relay:<9} {cells}")
+    packets, frames = table.get("packets", {}), table.get("frames", {})
+    for n in sorted(set(packets) & set(frames)):
+        gain = frames[n]["p50_ms"] - packets[n]["p50_ms"]
+        met = "met" if gain >= E2E_GAIN_TARGET_MS else "NOT met"
+        print(
+            f"  packets vs frames N={n}: p50 {gain:+.1f} ms lower"
+            f" (target ≥ {E2E_GAIN_TARGET_MS:.0f} ms: {met})"
+        )
+    return table
+
+
 def ratio_table(
     per_sub: dict[str, dict[int, float]], slopes: dict[str, float | None]
 ) -> dict[str, Any]:
@@ -212,7 +317,7 @@ def ratio_table(
     base = slopes.get("packets")
     print("\nmarginal CPU per subscriber (least-squares slope over the N that kept up):")
     headline: dict[str, Any] = {}
-    for relay in (*RELAYS, "janus"):
+    for relay in RELAYS:
         slope = slopes.get(relay)
         if slope is None:
             print(f"  {relay:<9}  not measured in this run")
@@ -223,7 +328,7 @@ def ratio_table(
             target = TARGETS.get(relay)
             verdict = ""
             if target is not None:
-                verdict = f" (target ≥{target:g}×: {'met' if ratio >= target else 'NOT met'})"
+                verdict = f" (target ≥{target:.2g}×: {'met' if ratio >= target else 'NOT met'})"
             line += f"  = {ratio:5.1f}× the packet path{verdict}"
             headline[relay] = {
                 "ratio": ratio,

@@ -111,6 +111,10 @@ async def serve_commands(conn: Connection, handler: Handler) -> None:
                     reply = await handler(message)
                 except Exception as exc:  # reported to the orchestrator, which gives up
                     reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+                # uvloop's add_reader made the pipe non-blocking: a reply larger than the
+                # pipe's buffer (a fan-out bot process's frame arrivals) failed with EAGAIN.
+                # The orchestrator is waiting to read it, so a blocking write is brief.
+                os.set_blocking(conn.fileno(), True)
                 conn.send(reply)
     finally:
         loop.remove_reader(conn.fileno())

@@ -7,7 +7,7 @@ import asyncio
 from aiortc.rtp import RtpPacket
 
 from benchmarks._peers import FanoutTimes, FrameCounter
-from benchmarks.fanout_report import Config, Window
+from benchmarks.fanout_report import Config, Window, e2e_percentiles, frame_latencies
 
 
 def packet(seq: int, ts: int, marker: int) -> RtpPacket:
@@ -48,3 +48,27 @@ def test_added_latency_spreads_each_packets_fan_out_over_its_subscribers() -> No
     times(0.000_040, 0)  # nobody to send to: not a sample
     assert times.take() == {"p50_us": 75.0, "p95_us": 100.0, "p99_us": 100.0}
     assert times.take() == {}
+
+
+def test_end_to_end_latency_matches_frames_through_a_relays_timestamp_shift() -> None:
+    sent = [(3000 * i + nudge, 10.0 + i / 30) for i, nudge in enumerate([5, 80, 13, 41, 0, 66])]
+    shift = 0xFFFFFFFF - 6000  # the relay's own timestamp base: the sum wraps
+    # Frames 1-4 arrive complete, 7 ms after capture; frame 5's timestamp was never sent.
+    received = [((pts + shift) & 0xFFFFFFFF, at + 0.007) for pts, at in sent[1:5]]
+    received.append(((3000 * 9 + shift) & 0xFFFFFFFF, 99.0))
+    latencies = frame_latencies(sent, received)
+    assert len(latencies) == 4
+    assert all(abs(x - 0.007) < 1e-9 for x in latencies)
+    # Timestamps without the publisher's nudges: no shift fits them, nothing is matched.
+    regular = [((3000 * i + shift) & 0xFFFFFFFF, t) for i, (_, t) in enumerate(sent)]
+    assert frame_latencies(sent, regular) == []
+    assert e2e_percentiles(sent, [received]) == {"p50_ms": 7.0, "p95_ms": 7.0, "frames": 4.0}
+
+
+def test_a_point_where_a_subscriber_got_under_half_the_frames_is_invalid() -> None:
+    def lagging(fps: int) -> Window:
+        subs = [{"who": "s0", "video_frames": fps, "audio_frames": 50}]
+        return Window(1.0, 0.1, 30, 1500, subs, bot_cpu=[0.1])
+
+    assert any("starved" in p for p in Config("packets", 1, windows=[lagging(7)]).problems())
+    assert Config("packets", 1, windows=[lagging(28)]).problems() == []

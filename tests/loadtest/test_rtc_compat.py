@@ -6,6 +6,7 @@ find no address to gather on)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,7 @@ from loadtest.rtc_compat import (
     cap_video_bitrate,
     check,
     count_without_decoding,
+    patient_consent,
     tap_rtp,
 )
 from loadtest.synthetic import PatternVideoTrack
@@ -152,3 +154,15 @@ def test_cap_video_bitrate_bounds_the_vp8_encoder(monkeypatch: pytest.MonkeyPatc
     cap_video_bitrate(200)
     assert vpx.MAX_BITRATE == 200_000
     assert vpx.DEFAULT_BITRATE <= 200_000 and vpx.MIN_BITRATE <= 200_000
+
+
+def test_patient_consent_is_what_aioice_counts_missed_checks_against(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import aioice.ice
+
+    monkeypatch.setattr(aioice.ice, "CONSENT_FAILURES", aioice.ice.CONSENT_FAILURES)
+    patient_consent(24)
+    # aioice reads the module's constant in its consent loop (Connection.query_consent).
+    assert aioice.ice.CONSENT_FAILURES == 24
+    assert "CONSENT_FAILURES" in inspect.getsource(aioice.ice.Connection.query_consent)
