@@ -20,8 +20,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from redis.exceptions import RedisError
 
-from server.http.common import error_response
+from server.http.common import error_response, unavailable_response
 
 
 class LoopLag:
@@ -202,8 +203,12 @@ def metrics_handler(
         if scope == "node":
             body = generate_latest(registry)
         elif scope == "cluster" and cluster is not None:
+            try:
+                snapshots = await cluster()
+            except (RedisError, OSError, TimeoutError) as exc:
+                return unavailable_response(request, exc)
             per_node = CollectorRegistry(auto_describe=False)
-            per_node.register(ClusterCollector(await cluster()))
+            per_node.register(ClusterCollector(snapshots))
             body = generate_latest(per_node)
         else:
             choices = "'node' or 'cluster'" if cluster is not None else "'node'"

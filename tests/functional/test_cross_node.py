@@ -6,18 +6,20 @@ the REST call lands on node B, and the host on A sees its effect; ``/api/rooms``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from server import operations as ops
+from server.app import create_app
 from server.rooms.store import RoomStore
 from server.rooms.whereabouts import live_key
-from tests.functional.conftest import ADMIN_KEY, Socket, token
+from tests.functional.conftest import ADMIN_KEY, Restartable, Socket, make_settings, token
 from tests.functional.crash_rig import ServeProcess
 from tests.support.waiting import eventually
 
@@ -157,3 +159,21 @@ async def test_rooms_and_metrics_show_every_node_and_forget_a_stopped_one(
     await nodes.b.stop()
     rooms = await live_on_a()
     assert rooms == [("vip", "node-a", nodes.a.url, 1)]
+
+
+async def test_the_cluster_metrics_answer_unavailable_while_redis_is_gone(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    own_redis: Restartable,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every node's figures are in Redis: without it ``?scope=cluster`` answers 503 with its
+    code (no traceback), and this node's own ``/metrics`` still answers."""
+    server = await own_redis.up()
+    client = await aiohttp_client(create_app(make_settings(server.url, **{"redis.timeout": 0.5})))
+    assert (await client.get("/metrics?scope=cluster")).status == 200
+    await own_redis.down()
+    response = await client.get("/metrics?scope=cluster")
+    assert response.status == 503
+    assert (await response.json())["error"]["code"] == "unavailable"
+    assert (await client.get("/metrics")).status == 200
+    assert "Traceback" not in caplog.text
