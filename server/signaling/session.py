@@ -53,6 +53,10 @@ class _Close:
     reason: str
 
 
+# How long a close frame waits for the participant's leave (a Redis write at most).
+LEAVE_BEFORE_CLOSE = 5.0
+
+
 async def _stop(task: asyncio.Task[None]) -> None:
     """Cancel ``task`` (a socket's reader or writer) and wait for it; a failure it ended
     with is logged, not raised."""
@@ -89,6 +93,9 @@ class Session:
         # The read loop's task, and whether it waits in ``receive`` (see _stop_receiving).
         self._reader: asyncio.Task[None] | None = None
         self._receiving = False
+        # Set once this socket's participant has left the room (or never joined): the
+        # close frame goes out after it, so a page told "closed" is out of the room.
+        self._left = asyncio.Event()
         self._features = features
         self._routes: dict[type, Feature] = {
             kind: feature for feature in features for kind in feature.message_types
@@ -174,6 +181,8 @@ class Session:
             try:
                 if isinstance(item, _Close):
                     await self._stop_receiving()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._left.wait(), LEAVE_BEFORE_CLOSE)
                     await self._ws.close(code=item.code, message=item.reason.encode())
                     return
                 frame = (
@@ -201,7 +210,9 @@ class Session:
         the connection at once, without the page's reply; a page whose reply then fails
         sees 1006 instead of the code sent (a resumed speaker's old socket did, when the
         new join awaited Redis). Without a pending receive, ``close()`` waits for the
-        reply (the close handshake). A loop busy with a message is left to finish it."""
+        reply (the close handshake). A loop busy with a message is left to finish it.
+        The close frame then waits for the participant's leave (``_left``): a page that
+        sees its socket closed is out of the room, and may join again at once."""
         reader = self._reader
         if reader is not None and self._receiving and not reader.done():
             reader.cancel()
@@ -215,8 +226,11 @@ class Session:
         finally:
             try:
                 await _stop(reader)  # when this handler itself is cancelled
-                if self._room is not None and self._me is not None:
-                    await self._service.leave(self._room, self._me)
+                try:
+                    if self._room is not None and self._me is not None:
+                        await self._service.leave(self._room, self._me)
+                finally:
+                    self._left.set()
                 if not writer.done():
                     # Let queued replies (an error before a close, say) go out, briefly.
                     with contextlib.suppress(TimeoutError):
