@@ -53,17 +53,12 @@ class _Close:
     reason: str
 
 
-# How long a close frame waits for the participant's leave (a Redis write at most).
-LEAVE_BEFORE_CLOSE = 5.0
-
-
-async def _stop(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` (a socket's reader or writer) and wait for it; a failure it ended
-    with is logged, not raised."""
-    task.cancel()
-    await asyncio.wait({task})
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("a socket's %s ended with %r", task.get_name(), task.exception())
+async def _stop(writer: asyncio.Task[None]) -> None:
+    """Cancel ``writer`` and wait for it; a failure it ended with is logged, not raised."""
+    writer.cancel()
+    await asyncio.wait({writer})
+    if not writer.cancelled() and writer.exception() is not None:
+        logger.error("a socket's writer ended with %r", writer.exception())
 
 
 class Session:
@@ -90,12 +85,6 @@ class Session:
         self._room: Room | None = None
         self._me: Participant | None = None
         self._closing = False
-        # The read loop's task, and whether it waits in ``receive`` (see _stop_receiving).
-        self._reader: asyncio.Task[None] | None = None
-        self._receiving = False
-        # Set once this socket's participant has left the room (or never joined): the
-        # close frame goes out after it, so a page told "closed" is out of the room.
-        self._left = asyncio.Event()
         self._features = features
         self._routes: dict[type, Feature] = {
             kind: feature for feature in features for kind in feature.message_types
@@ -180,9 +169,6 @@ class Session:
             item = await self._outbox.get()
             try:
                 if isinstance(item, _Close):
-                    await self._stop_receiving()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._left.wait(), LEAVE_BEFORE_CLOSE)
                     await self._ws.close(code=item.code, message=item.reason.encode())
                     return
                 frame = (
@@ -203,34 +189,14 @@ class Session:
 
     # --- reader -------------------------------------------------------------------------
 
-    async def _stop_receiving(self) -> None:
-        """End a read loop that waits in ``receive`` before the socket is closed.
-
-        aiohttp's ``close()`` with a ``receive`` pending sends the close frame and drops
-        the connection at once, without the page's reply; a page whose reply then fails
-        sees 1006 instead of the code sent (a resumed speaker's old socket did, when the
-        new join awaited Redis). Without a pending receive, ``close()`` waits for the
-        reply (the close handshake). A loop busy with a message is left to finish it.
-        The close frame then waits for the participant's leave (``_left``): a page that
-        sees its socket closed is out of the room, and may join again at once."""
-        reader = self._reader
-        if reader is not None and self._receiving and not reader.done():
-            reader.cancel()
-            await asyncio.wait({reader})
-
     async def run(self) -> None:
         writer = asyncio.create_task(self._writer(), name="ws-writer")
-        self._reader = reader = asyncio.create_task(self._read_loop(), name="ws-reader")
         try:
-            await asyncio.wait({reader})
+            await self._read_loop()
         finally:
             try:
-                await _stop(reader)  # when this handler itself is cancelled
-                try:
-                    if self._room is not None and self._me is not None:
-                        await self._service.leave(self._room, self._me)
-                finally:
-                    self._left.set()
+                if self._room is not None and self._me is not None:
+                    await self._service.leave(self._room, self._me)
                 if not writer.done():
                     # Let queued replies (an error before a close, say) go out, briefly.
                     with contextlib.suppress(TimeoutError):
@@ -247,14 +213,11 @@ class Session:
         while not self._ws.closed and not self._closing:
             timeout = None if self._me else max(0.0, join_deadline - loop.time())
             try:
-                self._receiving = True
                 msg = await self._ws.receive(timeout=timeout)
             except TimeoutError:
                 self._send(m.error("join_timeout", "No join message arrived in time."))
                 self._send(_Close(CLOSE_JOIN_TIMEOUT, "join_timeout"))
                 return
-            finally:
-                self._receiving = False
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                 return
             if msg.type == WSMsgType.ERROR:
