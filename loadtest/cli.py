@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from loadtest import coupon_rush
+from loadtest import coupon_rush, rooms
 from loadtest import report as reporting
 from loadtest.admin import AdminError, prepare
 from loadtest.display import Display, summary_lines
@@ -39,6 +39,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start a local `salon serve` and Redis for the run (pinned to one core)",
     )
+    target.add_argument(
+        "--spawn-cluster",
+        type=int,
+        metavar="N",
+        help="rooms: start a local cluster (Redis Cluster, N nodes, HAProxy) for the run",
+    )
     parser.add_argument(
         "--admin-key", default=os.environ.get("SALON_ADMIN_KEY"), help="default: $SALON_ADMIN_KEY"
     )
@@ -58,6 +64,18 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-live", action="store_true", help="plain progress lines")
     parser.add_argument(
         "--spread", type=float, default=1.0, help="coupon_rush: seconds the claims spread over"
+    )
+    parser.add_argument("--rooms", type=int, default=20, help="rooms: rooms at once (20)")
+    parser.add_argument(
+        "--media-rooms", type=int, default=2, help="rooms: rooms whose host publishes (2)"
+    )
+    parser.add_argument(
+        "--subscribers", type=int, default=3, help="rooms: media bots per media room (3)"
+    )
+    parser.add_argument(
+        "--kill-node",
+        action="store_true",
+        help="rooms (--spawn-cluster): SIGKILL a node half-way; time until members are back",
     )
 
 
@@ -87,6 +105,11 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         return 2
     if scenario.name == "coupon_rush":
         return coupon_rush.run(args, scenario)
+    if scenario.name == "rooms":
+        return rooms.run(args, scenario)
+    if args.spawn_cluster:
+        print("loadtest: --spawn-cluster runs the rooms scenario only", file=sys.stderr)
+        return 2
     raise_fd_limit()
     spawned: SpawnedServer | None = None
     server_cores: Cores = None

@@ -33,9 +33,8 @@ import aiohttp
 import psutil
 
 from loadtest.admin import Admin, Cast, prepare
-from loadtest.procs import plan_cores
 from loadtest.scenario import Scenario
-from loadtest.spawn import SpawnedServer, spawn_server
+from loadtest.spawn import SpawnedServer, spawn_pinned
 
 DEFAULT_STOCK = 100
 TARGET_P99_MS = 50.0
@@ -244,13 +243,20 @@ def summary(result: dict[str, Any]) -> list[str]:
 
 
 def write(result: dict[str, Any], directory: Path) -> tuple[Path, Path]:
+    return write_plain(result, summary(result), "coupon_rush", directory)
+
+
+def write_plain(
+    result: dict[str, Any], lines: list[str], title: str, directory: Path
+) -> tuple[Path, Path]:
+    """``report.json`` (every figure) and a plain ``report.html`` of the summary lines."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path, html_path = directory / "report.json", directory / "report.html"
     json_path.write_text(json.dumps(result, indent=2))
-    lines = "\n".join(html.escape(line) for line in summary(result))
+    text = "\n".join(html.escape(line) for line in lines)
     html_path.write_text(
-        "<!doctype html><meta charset=utf-8><title>coupon_rush</title>"
-        f"<h1>coupon_rush</h1><pre>{lines}</pre>"
+        f"<!doctype html><meta charset=utf-8><title>{title}</title>"
+        f"<h1>{title}</h1><pre>{text}</pre>"
     )
     return json_path, html_path
 
@@ -266,10 +272,7 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
     spread = max(0.0, args.spread)
     try:
         if args.spawn_server:
-            server_cores, bot_cores, _ = plan_cores()
-            spawned = spawn_server(server_cores)
-            if bot_cores:
-                os.sched_setaffinity(0, bot_cores)
+            spawned = spawn_pinned()
         url = spawned.url if spawned else args.url
         admin_key = spawned.admin_key if spawned else args.admin_key
         secret = spawned.secret if spawned else args.secret

@@ -191,3 +191,15 @@ def spawn_server(
             raise RuntimeError(f"salon serve did not start:\n{tail}")
         time.sleep(0.1)
     return server
+
+
+def spawn_pinned() -> SpawnedServer:
+    """``spawn_server`` on the server's share of the cores (``procs.plan_cores``); this
+    process then keeps to the bots' share."""
+    from loadtest.procs import plan_cores
+
+    server_cores, bot_cores, _ = plan_cores()
+    server = spawn_server(server_cores)
+    if bot_cores:
+        os.sched_setaffinity(0, bot_cores)
+    return server

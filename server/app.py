@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from redis.exceptions import RedisError
 
-from server.cluster.heartbeat import Heartbeat
+from server.cluster.heartbeat import Heartbeat, node_id
 from server.cluster.leases import LeaseStore
 from server.cluster.ownership import Ownership
 from server.cluster.registry import Load, NodeRegistry
@@ -26,6 +26,7 @@ from server.cluster.routing import Router
 from server.consult.service import ConsultService
 from server.consult.store import ConsultStore
 from server.consult.tracker import ConsultTracker
+from server.crossnode import cross_node
 from server.engagement.events import Event
 from server.engagement.funnel_hooks import HookFunnelFeed
 from server.engagement.ledger import TierChange
@@ -66,6 +67,7 @@ from server.redis_client import RedisClient, connect, disconnect, ready
 from server.rooms.bans import BanStore
 from server.rooms.bus import LocalRoomBus
 from server.rooms.click_store import ClickStore
+from server.rooms.effects import Effects
 from server.rooms.media import IcePolicy
 from server.rooms.notices import push_tier_change
 from server.rooms.removals import RemovalListener
@@ -181,8 +183,12 @@ def create_app(settings: Settings) -> web.Application:
         yield
         await recorder.stop()
 
+    # Tier changes and purchases reach rooms on other nodes (server/crossnode.py).
+    effects = Effects(redis, node_id(settings))
+
     def on_tier_change(change: TierChange) -> None:
-        push_tier_change(service, change)
+        push_tier_change(service, change.member_id, change.to_json())
+        effects.tier_changed(change.member_id, change.to_json())
         outbox.publish("tier.changed", change.to_json())
 
     async def scorer_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -191,8 +197,8 @@ def create_app(settings: Settings) -> web.Application:
             return
         # Its own client: blocking stream reads must not hold the gate's connections.
         scorer_redis = connect(settings.redis.url, settings.redis.timeout, read_timeout=0)
-        # Tier changes go to the hosts of the member's room when it is live on this node;
-        # another node's scorer may apply the event, and that node pushes only to its rooms.
+        # Tier changes go to the hosts of the member's rooms, on this node and (through
+        # Redis) on the others: whichever node's scorer applies the event.
         scorer = Scorer(
             scorer_redis,
             settings.engagement,
@@ -420,12 +426,16 @@ def create_app(settings: Settings) -> web.Application:
 
     commerce = CommerceApi(settings, service, clicks, redis, recorder)
     commerce.on_purchase = purchase_reported
+    wired = cross_node(settings, redis, service, heartbeat, effects, commerce, read_metrics)
+    app.cleanup_ctx.append(wired.ctx)
+    operator_api = OperatorApi(settings, members, rooms, bans, redis)
+    operator_api.live_rooms = wired.views.live_rooms
     engagement = EngagementApi(settings, redis, recorder, rules, members, rooms)
     engagement.session_extras.append(rewards_api.session_extra)
     app.add_routes(
         [
             web.get("/healthz", healthz),
-            web.get("/metrics", metrics_handler(read_metrics)),
+            web.get("/metrics", metrics_handler(read_metrics, wired.views.metrics)),
             web.get(
                 "/ws", websocket_handler(service, settings.signaling, features, sockets, relay)
             ),
@@ -450,7 +460,7 @@ def create_app(settings: Settings) -> web.Application:
                     )
                 ),
             ),
-            *OperatorApi(settings, members, rooms, bans, redis).routes(),
+            *operator_api.routes(),
             *commerce.routes(),
             *engagement.routes(),
             *rewards_api.routes(),

@@ -61,6 +61,11 @@ class Heartbeat:
         self.on_drained: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def started_ms(self) -> int:
+        """When this node started, as its card says (a restarted node has a new one)."""
+        return self._card.started_ms
+
     async def start(self) -> None:
         await self.beat()
         self._task = asyncio.create_task(self._run(), name=f"heartbeat-{self.node_id}")

@@ -10,8 +10,10 @@ captured request cannot be replayed later. Each ``order_id`` is accepted once: a
 answers 200 with the first answer and ``"duplicate": true`` and records nothing.
 
 Attribution (docs/decisions.md, "Purchases"): a purchase is credited to the room session
-the member is in when it is reported; failing that, to the session of the member's last
-product click within ``commerce.attribution_window``; failing that, to no room.
+the member is in when it is reported, on any node (``server/rooms/whereabouts.py``; the
+node holding the room is told through ``server/rooms/effects.py``); failing that, to the
+session of the member's last product click within ``commerce.attribution_window``;
+failing that, to no room.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from server.cluster.registry import NodeRegistry
 from server.engagement.events import EventKind, PurchaseError, new_event, now_ms, purchase_data
 from server.engagement.recorder import EventRecorder
 from server.error_text import sentence
@@ -43,10 +47,12 @@ from server.ids import MemberId, RoomId, is_valid_id
 from server.redis_client import RedisClient
 from server.reward_ops import purchase_coupon
 from server.rooms.click_store import ClickStore
+from server.rooms.effects import Effects
 from server.rooms.notices import purchase_made
 from server.rooms.reward_errors import RewardError
 from server.rooms.room import Room
 from server.rooms.service import RoomService
+from server.rooms.whereabouts import Whereabout, Whereabouts, live
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -149,6 +155,8 @@ class CommerceApi:
         self._recorder = recorder
         # Rewards (coupon redemption, purchase points): set by the app factory.
         self.on_purchase: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+        # Rooms live on other nodes (set by the app factory when this node registers).
+        self.cross_node: CrossNode | None = None
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.post("/api/purchases", self.post_purchase)]
@@ -213,16 +221,17 @@ class CommerceApi:
         )
         # Credited means on disk (the journal) or in Redis: a crash cannot lose it.
         await self._recorder.durable(self._settings.redis.timeout)
+        details = {k: purchase[k] for k in ("order_id", "amount", "currency")}
         if room is not None and attribution is not None:
-            await purchase_made(
-                room,
+            await purchase_made(room, member, purchase["product_id"], details)
+        elif attribution is not None and self.cross_node is not None:
+            # The session is live on another node, or ended: whoever holds it is told.
+            await self.cross_node.effects.purchase(
+                attribution["room_id"],
+                attribution["session"],
                 member,
                 purchase["product_id"],
-                {
-                    "order_id": purchase["order_id"],
-                    "amount": purchase["amount"],
-                    "currency": purchase["currency"],
-                },
+                details,
             )
         rewards = await self.on_purchase(purchase) if self.on_purchase else {}
         logger.info(
@@ -234,16 +243,28 @@ class CommerceApi:
         return web.json_response({**answer, **rewards, "duplicate": False}, status=201)
 
     async def _attribute(self, member: MemberId) -> tuple[Room | None, dict[str, Any] | None]:
-        """The room session this purchase belongs to, and the live room if it is here."""
-        present = [
-            (participant.joined_at, room)
+        """The room session this purchase belongs to, and the live room if it is here.
+
+        The room the member joined last, on this node or (``cross_node``) any live one."""
+        now_wall, now_mono = now_ms(), time.monotonic()
+        present: list[tuple[int, RoomId, str, Room | None]] = [
+            (
+                now_wall - int((now_mono - p.joined_at) * 1000),
+                RoomId(room.room_id),
+                room.session_id,
+                room,
+            )
             for room in self._service.live_rooms.values()
-            if (participant := room.current_of(member)) is not None
+            if (p := room.current_of(member)) is not None
         ]
+        if self.cross_node is not None:
+            present += [
+                (e.joined_ms, e.room_id, e.session, None)
+                for e in await self.cross_node.elsewhere(member)
+            ]
         if present:
-            room = max(present, key=lambda item: item[0])[1]
-            session = room.session_id
-            return room, {"room_id": room.room_id, "session": session, "via": "presence"}
+            _, room_id, session, room = max(present, key=lambda item: item[0])
+            return room, {"room_id": room_id, "session": session, "via": "presence"}
         window = self._settings.commerce.attribution_window
         click = await self._clicks.last(member)
         if click is None or click.ts_ms < now_ms() - window * 1000:
@@ -251,6 +272,24 @@ class CommerceApi:
         live = self._service.live_rooms.get(RoomId(click.room_id))
         here = live if live and live.session_id == click.session_id else None
         return here, {"room_id": click.room_id, "session": click.session_id, "via": "click"}
+
+
+@dataclass(frozen=True, slots=True)
+class CrossNode:
+    """What a purchase needs of the other nodes: where the member is live (the index and
+    the registry of live nodes) and the channel that tells the node holding the room."""
+
+    whereabouts: Whereabouts
+    effects: Effects
+    registry: NodeRegistry
+
+    async def elsewhere(self, member: MemberId) -> list[Whereabout]:
+        """The live rooms ``member`` is in on other live nodes."""
+        entries = await self.whereabouts.where(member)
+        if not entries:
+            return []
+        nodes = {node.node_id: node.started_ms for node in await self.registry.nodes()}
+        return [e for e in live(entries, nodes) if e.node != self.whereabouts.node]
 
 
 # --- the OpenAPI description of ``POST /api/purchases`` ------------------------------------

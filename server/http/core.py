@@ -9,6 +9,7 @@ Every route takes ``Authorization: Bearer <admin key>`` and answers JSON; errors
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol
 
 from aiohttp import web
@@ -57,6 +58,8 @@ class OperatorApi:
         self._rooms = rooms
         self._bans = bans
         self._redis = redis
+        # Every node's live rooms (set by the app factory: server/crossnode.py).
+        self.live_rooms: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
 
     def routes(self) -> list[web.AbstractRouteDef]:
         g = self._guard
@@ -92,7 +95,9 @@ class OperatorApi:
         return web.json_response(member.to_json())
 
     async def list_rooms(self, request: web.Request) -> web.Response:
-        return web.json_response({"rooms": [r.to_json() for r in await self._rooms.list()]})
+        live = await self.live_rooms() if self.live_rooms is not None else []
+        rooms = [r.to_json() for r in await self._rooms.list()]
+        return web.json_response({"rooms": rooms, "live": live})
 
     async def get_room(self, request: web.Request) -> web.Response:
         rid = ops.check_id(request.match_info["room_id"], "room id")
@@ -175,6 +180,22 @@ _ROOM: Final = obj(
     speaker_cap={"type": "integer"},
     speaker_cameras={"type": "boolean"},
 )
+_LIVE_ROOMS: Final = {
+    "type": "array",
+    "description": "Live rooms on every live node (a room may appear once per node that "
+    "holds a session of it), by room id then node.",
+    "items": obj(
+        ("room_id", "title", "session", "participants", "subscribers", "live", "node", "url"),
+        room_id=ID,
+        title={"type": "string"},
+        session={"type": "string"},
+        participants={"type": "integer"},
+        subscribers={"type": "integer"},
+        live={"type": "boolean", "description": "The host is publishing."},
+        node={"type": "string", "description": "The id of the node holding it."},
+        url={"type": "string", "description": "That node's advertised URL."},
+    ),
+}
 _LABEL: Final = {
     "type": "string",
     "minLength": 1,
@@ -206,8 +227,8 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
     },
     "/api/rooms": {
         "get": operation(
-            "Every room definition.",
-            obj(("rooms",), rooms={"type": "array", "items": _ROOM}),
+            "Every room definition, and every live room of every live node (`live`).",
+            obj(("rooms", "live"), rooms={"type": "array", "items": _ROOM}, live=_LIVE_ROOMS),
             errors=(),
         )
     },

@@ -1,5 +1,6 @@
 """What reaches a live room from outside its sockets: a purchase credited to its session
-(the shop's REST call), a member's tier change (the scorer).
+(the shop's REST call), a member's tier change (the scorer). Applied here to this node's
+rooms; ``server/rooms/effects.py`` carries them to the node that holds the room.
 
 Each tells the room's moderators at once and keeps the entry in the session's journal, so
 that a reloaded host console shows it again.
@@ -10,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from server import outbound as out
-from server.engagement.ledger import TierChange
 from server.ids import MemberId
 from server.rooms.room import Room
 from server.rooms.service import RoomService
@@ -30,15 +30,14 @@ async def purchase_made(
     return session
 
 
-def push_tier_change(service: RoomService, change: TierChange) -> None:
-    """Tell the hosts of the room the member is in (on this node) about a tier change,
-    and keep it in the room session's journal (for hosts who reload)."""
+def push_tier_change(service: RoomService, member_id: MemberId, change: dict[str, Any]) -> None:
+    """Tell the hosts of the rooms the member is in on this node about a tier change
+    (``TierChange.to_json()``), and keep it in each room session's journal (for hosts
+    who reload). Other nodes hear it through ``server/rooms/effects.py``."""
     for room in service.live_rooms.values():
-        participant = room.current_of(change.member_id)
+        participant = room.current_of(member_id)
         if participant is None:
             continue
-        message = out.tier(
-            participant.participant_id, change.member_id, participant.name, change.to_json()
-        )
+        message = out.tier(participant.participant_id, member_id, participant.name, change)
         room.broadcast(*message, only=room.moderators())
         service.spawn(room, room.session.tier_changed(message.payload), "keeping a tier change")

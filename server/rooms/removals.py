@@ -15,20 +15,16 @@ could rejoin at once anyway.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
-
 from server.engagement.events import EventKind
 from server.ids import MemberId, RoomId, is_valid_id
-from server.redis_client import RedisClient, disconnect, ready
+from server.redis_client import RedisClient
 from server.rooms.bans import BanStore
+from server.rooms.channel_listener import ChannelListener
 from server.rooms.errors import Removed, StoreUnavailable
 from server.rooms.service import RoomService
 
@@ -37,10 +33,6 @@ logger = logging.getLogger(__name__)
 CHANNEL = "salon:moderation"
 # Who the member is told removed them: an operator has no name in the room.
 OPERATOR = "The organiser"
-RETRY_DELAY = 1.0
-# How long a read waits for a message before looking again (and noticing a cancellation).
-POLL = 1.0
-STOP_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,87 +67,25 @@ async def publish_removal(redis: RedisClient, removal: Removal) -> int:
     return receivers
 
 
-class RemovalListener:
-    """Subscribes to ``salon:moderation`` and expels the members it names from this node.
-
-    Owned by the app's ``cleanup_ctx``: ``start()`` starts one task, ``stop()`` cancels it.
-    A lost connection is logged and retried every ``RETRY_DELAY`` seconds."""
+class RemovalListener(ChannelListener):
+    """Subscribes to ``salon:moderation`` and expels the members it names from this node
+    (the subscription's task, retries and stop: ``server/rooms/channel_listener.py``)."""
 
     def __init__(self, redis: RedisClient, service: RoomService, bans: BanStore) -> None:
-        self._redis = redis
+        super().__init__(redis, CHANNEL, "removals")
         self._service = service
         self._bans = bans
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
-        self.subscribed = asyncio.Event()
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._task = asyncio.create_task(self._run(), name="removal-listener")
+    async def on_subscribed(self) -> None:
+        await self._reconcile()
 
-    async def stop(self) -> None:
-        if self._task is None:
+    async def on_message(self, data: bytes) -> None:
+        removal = Removal.decode(data)
+        if removal is None:
+            logger.warning("removals: ignored a malformed message on %s", CHANNEL)
             return
-        task, self._task = self._task, None
-        # A flag as well as the cancellation: redis-py may turn a cancelled read into a
-        # connection error, which the loop would otherwise take for an outage.
-        self._stop.set()
-        task.cancel()
-        # A read blocked inside redis-py can outlive its cancellation (as the scorer's
-        # does, server/app.py): dropping the connections ends it, so stopping is bounded.
-        await asyncio.sleep(0)
-        await disconnect(self._redis)
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, STOP_TIMEOUT)
-
-    async def _run(self) -> None:
-        quiet = False  # one warning per outage, not one per retry
-        while not self._stop.is_set():
-            pubsub = None
-            try:
-                await ready(self._redis)
-                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-                await pubsub.subscribe(CHANNEL)
-                await self._reconcile()
-                self.subscribed.set()
-                if quiet:
-                    logger.info("removals: listening on %s again", CHANNEL)
-                quiet = False
-                await self._listen(pubsub)
-            except (RedisError, OSError, TimeoutError) as exc:
-                if self._stop.is_set():
-                    return
-                logger.log(
-                    logging.DEBUG if quiet else logging.WARNING,
-                    "removals: cannot listen on %s (%s: %s); retrying every %.0f s",
-                    CHANNEL,
-                    type(exc).__name__,
-                    exc,
-                    RETRY_DELAY,
-                )
-                quiet = True
-            finally:
-                self.subscribed.clear()
-                if pubsub is not None:
-                    with contextlib.suppress(RedisError, OSError, TimeoutError):
-                        await asyncio.wait_for(
-                            pubsub.aclose(),  # type: ignore[no-untyped-call]
-                            STOP_TIMEOUT,
-                        )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), RETRY_DELAY)
-
-    async def _listen(self, pubsub: PubSub) -> None:
-        while not self._stop.is_set():
-            message = await pubsub.get_message(timeout=POLL)
-            if message is None or message.get("type") != "message":
-                continue
-            removal = Removal.decode(message["data"])
-            if removal is None:
-                logger.warning("removals: ignored a malformed message on %s", CHANNEL)
-                continue
-            await self._remember(removal)
-            self.apply(removal)
+        await self._remember(removal)
+        self.apply(removal)
 
     async def _remember(self, removal: Removal) -> None:
         """A removal without a ban holds for the rest of the room session (issue 13), so

@@ -86,6 +86,7 @@ async def redis(redis_cluster: EmbeddedCluster) -> AsyncIterator[RedisClient]:
 # answer the same: they run in their home module only (tests/support/rerun.py).
 SINGLE_REDIS_ONLY = {
     "test_removals_still_arrive_after_redis_restarts": "restarts one redis-server (own_redis)",
+    "test_the_cluster_metrics_answer_unavailable_while_redis_is_gone": "stops one redis-server",
     "test_a_drop_refused_for_want_of_redis_leaves_the_room_as_it_was": "stops one redis-server",
     "test_500_concurrent_claims_grant_exactly_the_stock": "the test builds a plain Redis client",
     "test_a_removal_holds_for_the_rest_of_the_session": "KEYS asks one node of the cluster",

@@ -81,9 +81,10 @@ class PersistentRedis:
 class ServeProcess:
     """``salon serve`` on a free port; every start uses the same spill directory."""
 
-    def __init__(self, redis_url: str, workdir: Path) -> None:
+    def __init__(self, redis_url: str, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.redis_url = redis_url
         self.workdir = workdir
+        self.env = env or {}
         self.spill = workdir / "spill"
         self.port = free_port()
         self.process: asyncio.subprocess.Process | None = None
@@ -101,6 +102,7 @@ class ServeProcess:
             SALON_INTERACTIONS_CHAT_RATE="1000",
             SALON_INTERACTIONS_CHAT_BURST="1000",
         )
+        env.update(self.env)
         self.starts += 1
         low = 41000 + 200 * (self.port % 100)
         command = serve_command(SALON, self.port, self.redis_url, (low, low + 99))

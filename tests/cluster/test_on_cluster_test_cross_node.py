@@ -1,0 +1,1 @@
+from tests.functional.test_cross_node import *  # noqa: F403
