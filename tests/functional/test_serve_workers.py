@@ -35,6 +35,8 @@ from tests.support.waiting import eventually
 ROOT = Path(__file__).resolve().parents[2]
 HALL = RoomId("hall")
 MEMBERS = [f"m{i}" for i in range(10)]
+# More relayed sockets at once than aiohttp's default connection pool (100) holds.
+CROWD = [f"c{i}" for i in range(110)]
 # Short leases and heartbeats: a dead worker's room moves within seconds.
 FAST = {
     "SALON_NODE_LEASE_TTL": "2.0",
@@ -83,9 +85,9 @@ class Group:
 @pytest.fixture
 async def hall(seeded: Redis) -> Redis:
     members = MemberStore(seeded)
-    for member in MEMBERS:
+    for member in MEMBERS + CROWD:
         await ops.set_member(members, member, "core", member.upper())
-    await ops.create_room(RoomStore(seeded), "hall", "Hall", "core", capacity=40)
+    await ops.create_room(RoomStore(seeded), "hall", "Hall", "core", capacity=200)
     return seeded
 
 
@@ -224,6 +226,25 @@ async def test_two_workers_share_the_port_and_one_room_has_one_owner(
             assert (await response.json())["rooms"] == 1
         async with http.get(f"{other}/healthz") as response:
             assert (await response.json())["rooms"] == 0
+
+
+@pytest.mark.timeout(180)
+async def test_more_than_a_hundred_sockets_are_relayed_at_once(group: Group, hall: Redis) -> None:
+    """Regression: the relay's HTTP client kept aiohttp's default pool of 100 connections,
+    and each relayed socket holds one, so the 101st page landing on a worker that does not
+    own its room waited forever for its join (the burst_join run with --workers 2 lost
+    430 of 1000 joins)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        host = Member(http, "host", "host")
+        assert (await host.join(group.base))["type"] == "joined"
+        lease = await LeaseStore(hall, 2.0).holder(HALL)
+        assert lease is not None
+        urls = await worker_urls(hall, group.port)
+        other = next(url for node, url in urls.items() if node != lease.node_id)
+        crowd = [Member(http, m) for m in CROWD]
+        replies = await asyncio.gather(*(m.join(other) for m in crowd))
+        assert [r["type"] for r in replies] == ["joined"] * len(CROWD)
+        await chat_reaches_all([host, crowd[-1]], "all relayed")
 
 
 @pytest.mark.timeout(240)
