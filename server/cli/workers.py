@@ -118,6 +118,8 @@ def _free_port(host: str) -> int:
 def _check_public_port(settings: Settings) -> None:
     """The public port can be bound with SO_REUSEPORT (nobody else holds it plainly)."""
     host = settings.server.host or "0.0.0.0"
+    if settings.server.port == 0:
+        raise SettingsError("server.port must be set (not 0) for several workers to share it")
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -190,7 +192,11 @@ class Supervisor:
         ]
 
     def _start(self, worker: Worker) -> None:
-        worker.process = subprocess.Popen(self._command(worker), preexec_fn=_die_with_parent)
+        # A group of its own: a terminal's Ctrl-C reaches the supervisor only, which
+        # forwards one SIGTERM (a second signal would cut a worker's hand-over short).
+        worker.process = subprocess.Popen(
+            self._command(worker), preexec_fn=_die_with_parent, process_group=0
+        )
         worker.started = time.monotonic()
         worker.ready = False
         worker.restart_at = None

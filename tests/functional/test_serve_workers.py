@@ -331,3 +331,34 @@ def test_bad_worker_settings_give_one_line_and_exit_2(
     assert done.returncode == 2
     assert done.stdout == ""
     assert len(done.stderr.splitlines()) == 1 and says in done.stderr, done.stderr
+
+
+def test_a_public_port_held_by_another_program_is_one_line_and_exit_2(
+    redis_server: EmbeddedRedis,
+) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        done = subprocess.run(
+            salon(
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--rtp-ports",
+                "47000-47099",
+            ),
+            cwd=ROOT,
+            env=clean_env(redis_server.url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"salon: settings: server.port {port} on 127.0.0.1 cannot be bound (Address already in use)"
+    ]
