@@ -170,7 +170,7 @@ class Supervisor:
         self.public_url = _url(settings.server.host or "0.0.0.0", settings.server.port)
         self._workers = []
         for index in range(count):
-            port = _free_port(host)
+            port = _free_port(settings.server.host)  # where the worker binds it
             # Fails here, before any worker starts, on a plan that cannot work.
             worker_settings(settings, count, index, port)
             self._workers.append(Worker(index, port, _url(host, port)))
