@@ -310,6 +310,20 @@ async def test_sigterm_stops_every_worker_cleanly(group: Group, hall: Redis) -> 
     assert await worker_urls(hall, group.port) == {}
 
 
+def serve_once(
+    redis_server: EmbeddedRedis, port: int, *flags: str
+) -> subprocess.CompletedProcess[str]:
+    """``salon serve`` on ``port`` with ``flags``, run to its end (it must not start)."""
+    return subprocess.run(
+        salon("serve", "--host", "127.0.0.1", "--port", str(port), *flags),
+        cwd=ROOT,
+        env=clean_env(redis_server.url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @pytest.mark.parametrize(
     ("flags", "says"),
     [
@@ -320,14 +334,7 @@ async def test_sigterm_stops_every_worker_cleanly(group: Group, hall: Redis) -> 
 def test_bad_worker_settings_give_one_line_and_exit_2(
     redis_server: EmbeddedRedis, flags: list[str], says: str
 ) -> None:
-    done = subprocess.run(
-        salon("serve", "--host", "127.0.0.1", "--port", str(free_port()), *flags),
-        cwd=ROOT,
-        env=clean_env(redis_server.url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = serve_once(redis_server, free_port(), *flags)
     assert done.returncode == 2
     assert done.stdout == ""
     assert len(done.stderr.splitlines()) == 1 and says in done.stderr, done.stderr
@@ -340,24 +347,7 @@ def test_a_public_port_held_by_another_program_is_one_line_and_exit_2(
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        done = subprocess.run(
-            salon(
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--rtp-ports",
-                "47000-47099",
-            ),
-            cwd=ROOT,
-            env=clean_env(redis_server.url),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = serve_once(redis_server, port, "--workers", "2", "--rtp-ports", "47000-47099")
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         f"salon: settings: server.port {port} on 127.0.0.1 cannot be bound (Address already in use)"

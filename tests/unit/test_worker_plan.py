@@ -9,9 +9,15 @@ import socket
 import pytest
 
 from server.cli.workers import MIN_RTP_PORTS, split_rtp_ports, worker_count, worker_settings
-from server.settings import SettingsError, load_settings
+from server.settings import Settings, SettingsError, load_settings
 
 SECRET = "worker-plan-secret-0123456789abcdef"
+
+
+def on_port_9000(**overrides: str) -> Settings:
+    return load_settings(
+        env={}, overrides={"auth.secret": SECRET, "server.port": 9000, **overrides}
+    )
 
 
 def test_worker_count_takes_a_number_or_auto() -> None:
@@ -31,15 +37,7 @@ def test_the_udp_range_is_cut_into_adjacent_shares_the_last_taking_the_rest() ->
 
 
 def test_each_worker_is_its_own_node_in_cluster_mode_with_its_share() -> None:
-    base = load_settings(
-        env={},
-        overrides={
-            "auth.secret": SECRET,
-            "server.port": 9000,
-            "server.host": "0.0.0.0",
-            "media.rtp_ports": "40000-40099",
-        },
-    )
+    base = on_port_9000(**{"server.host": "0.0.0.0", "media.rtp_ports": "40000-40099"})
     w1 = worker_settings(base, 2, 1, 45123)
     assert w1.node.id == f"{socket.gethostname()}-9000-w1"
     assert w1.node.advertised_url == "http://127.0.0.1:45123"
@@ -47,15 +45,7 @@ def test_each_worker_is_its_own_node_in_cluster_mode_with_its_share() -> None:
     assert (w1.node.own_rooms, w1.rooms.state) == (True, "redis")
     assert (w1.server.host, w1.server.port) == ("0.0.0.0", 9000)
     # One worker changes nothing but its id and URL; an operator's host is kept.
-    named = load_settings(
-        env={},
-        overrides={
-            "auth.secret": SECRET,
-            "server.port": 9000,
-            "node.id": "edge",
-            "node.advertised_url": "http://10.0.0.5:9000",
-        },
-    )
+    named = on_port_9000(**{"node.id": "edge", "node.advertised_url": "http://10.0.0.5:9000"})
     only = worker_settings(named, 1, 0, 45000)
     assert (only.node.id, only.node.advertised_url) == ("edge-w0", "http://10.0.0.5:45000")
     assert (only.node.own_rooms, only.rooms.state) == (False, "memory")
