@@ -63,6 +63,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-live", action="store_true", help="plain progress lines")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="--spawn-server: `salon serve --workers N` (N > 1: server and bots not pinned)",
+    )
+    parser.add_argument(
         "--spread", type=float, default=1.0, help="coupon_rush: seconds the claims spread over"
     )
     parser.add_argument("--rooms", type=int, default=20, help="rooms: rooms at once (20)")
@@ -118,9 +124,12 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         if args.spawn_server:
             server_cores, auto_bots, pinning = plan_cores()
+            if args.workers > 1:  # the workers share every core
+                server_cores, auto_bots = None, None
+                pinning = f"not pinned (server --workers {args.workers})"
             bot_cores = bot_cores or auto_bots
             print("loadtest: starting a local server…", file=sys.stderr)
-            spawned = spawn_server(server_cores)
+            spawned = spawn_server(server_cores, workers=args.workers)
         if bot_cores:
             os.sched_setaffinity(0, bot_cores)  # this process too stays off the server's core
         url = spawned.url if spawned else args.url
@@ -141,7 +150,7 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
             sampler=MetricsSampler(url),
             spawned=spawned is not None,
             pinning=pinning,
-            server_pids=[spawned.pid, spawned.redis.process.pid] if spawned else [],
+            server_pids=[*spawned.pids(), spawned.redis.process.pid] if spawned else [],
             server_cores=server_cores if spawned else None,
             command=shlex.join(["python", "-m", "loadtest", *argv]),
         )

@@ -101,6 +101,16 @@ class SpawnedServer:
     def pid(self) -> int:
         return self.process.pid
 
+    def pids(self) -> list[int]:
+        """The server's processes: ``salon serve``, and its workers under ``--workers N``."""
+        found = [self.process.pid]
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
+            try:
+                found += [int(pid) for pid in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        return found
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -147,8 +157,10 @@ def spawn_server(
     cores: frozenset[int] | None,
     rtp_ports: int = 2000,
     settings: Mapping[str, str] | None = None,
+    workers: int = 1,
 ) -> SpawnedServer:
-    """Start Redis and ``salon serve`` (pinned to ``cores``); wait until healthy.
+    """Start Redis and ``salon serve`` (pinned to ``cores``; ``--workers N`` with
+    ``rtp_ports`` UDP ports each); wait until healthy, every worker up.
 
     ``settings`` are extra ``SALON_*`` environment variables for the server (a benchmark's
     rate limits, say); any other ``SALON_*`` of this process is left out.
@@ -164,7 +176,8 @@ def spawn_server(
     # Served on loopback, offering 127.0.0.1 as its only ICE address, media in a port range.
     command = [*_salon(), "serve", "--host", "127.0.0.1", "--port", str(port),
                "--redis-url", redis.url, "--ice-address", "127.0.0.1",
-               "--rtp-ports", f"{low}-{low + rtp_ports - 1}", "--log-level", "WARNING"]  # fmt: skip
+               "--rtp-ports", f"{low}-{low + rtp_ports * workers - 1}", "--log-level", "WARNING",
+               "--workers", str(workers)]  # fmt: skip
 
     def pin() -> None:  # in the child, before exec: every thread it starts inherits both
         _raise_nofile()
@@ -184,7 +197,9 @@ def spawn_server(
         )
     server = SpawnedServer(f"http://127.0.0.1:{port}", admin_key, secret, redis, process, log_path)
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not healthy(server.url):
+    # The supervisor of --workers N says so once every worker answers.
+    ready = f"with {workers} workers"
+    while not healthy(server.url) or (workers > 1 and ready not in server.log_tail()):
         if process.poll() is not None or time.monotonic() > deadline:
             tail = server.log_tail()
             server.stop()

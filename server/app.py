@@ -477,8 +477,15 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def run(settings: Settings, print_ready: bool = True) -> None:
-    """Serve until interrupted, on uvloop."""
+def run(
+    settings: Settings,
+    print_ready: bool = True,
+    reuse_port: bool = False,
+    internal_port: int | None = None,
+) -> None:
+    """Serve until interrupted, on uvloop. A worker of ``salon serve --workers N``
+    shares the public port with its siblings (``reuse_port``) and also listens on its
+    own ``internal_port`` (its advertised URL, for relays from the other nodes)."""
     import uvloop
 
     app = create_app(settings)
@@ -492,6 +499,9 @@ def run(settings: Settings, print_ready: bool = True) -> None:
         await pacing.stop()
 
     app.cleanup_ctx.append(gc_ctx)
+    internal = None
+    if internal_port is not None:
+        internal = [socket.create_server((settings.server.host, internal_port))]
     if print_ready:
         print(f"salon: serving on http://{settings.server.host}:{settings.server.port}", flush=True)
     web.run_app(
@@ -502,4 +512,6 @@ def run(settings: Settings, print_ready: bool = True) -> None:
         print=None,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         loop=uvloop.new_event_loop(),
+        reuse_port=reuse_port or None,
+        sock=internal,
     )

@@ -23,6 +23,7 @@ from server.cli import journey as journey_cli
 from server.cli import nodes as nodes_cli
 from server.cli import replays as replays_cli
 from server.cli import rewards as rewards_cli
+from server.cli import workers
 from server.engagement.members import TIER_NAMES, MemberStore
 from server.http.common import text_code
 from server.ids import MemberId
@@ -63,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--rtp-ports", metavar="LO-HI", help="UDP port range for media")
     serve.add_argument("--log-level", default="INFO")
+    serve.add_argument(
+        "--workers",
+        default="1",
+        metavar="N",
+        help="Salon nodes on this host sharing the port, or 'auto' for one per core (default 1)",
+    )
+    # Set by the supervisor of --workers N on each worker's command line.
+    serve.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--internal-port", type=int, default=None, help=argparse.SUPPRESS)
 
     members = sub.add_parser("members", help="member records").add_subparsers(
         dest="action", required=True
@@ -220,19 +230,35 @@ async def _bans(args: argparse.Namespace, store: BanStore, redis: RedisClient) -
     return 0
 
 
+def _serve(args: argparse.Namespace, settings: Settings, argv: list[str]) -> int:
+    """One process (--workers 1), a worker of a supervisor, or the supervisor itself."""
+    count = workers.worker_count(args.workers)
+    if args.worker_index is not None and args.internal_port is not None:
+        from server.app import run
+
+        mine = workers.worker_settings(settings, count, args.worker_index, args.internal_port)
+        run(mine, print_ready=False, reuse_port=True, internal_port=args.internal_port)
+        return 0
+    if count > 1:
+        return workers.supervise(settings, count, argv)
+    from server.app import run
+
+    run(settings)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
             settings = _settings(args, need_secret=True)
+            # A worker of --workers N names itself on every line (wK).
+            worker = "" if args.worker_index is None else f"w{args.worker_index} "
             logging.basicConfig(
                 level=args.log_level.upper(),
-                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                format=f"%(asctime)s %(levelname)s {worker}%(name)s: %(message)s",
             )
-            from server.app import run
-
-            run(settings)
-            return 0
+            return _serve(args, settings, sys.argv[1:] if argv is None else argv)
         if args.command == "token":
             settings = _settings(args, need_secret=True)
             print(ops.make_token(settings.auth, args.member_id, args.room, args.role, args.ttl))

@@ -66,7 +66,9 @@ class RelayClient:
         self._http: aiohttp.ClientSession | None = None
 
     def start(self) -> None:
-        self._http = aiohttp.ClientSession()
+        # No pool limit: each relayed socket holds its connection for the socket's life
+        # (aiohttp's default of 100 left the 101st join waiting for a free one forever).
+        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
     async def close(self) -> None:
         if self._http is not None:
