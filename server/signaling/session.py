@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, assert_never
 
@@ -92,13 +93,22 @@ class Session:
             kind: feature for feature in features for kind in feature.message_types
         }
         self._ctx: SessionContext | None = None
+        # While a join reads its state, the room's broadcasts wait here: ``joined`` is
+        # the first thing a page hears from its room.
+        self._held: list[Callable[[], None]] | None = None
 
     # --- RoomListener -----------------------------------------------------------------
 
     def stream_changed(self, live: bool, publisher: ParticipantId | None) -> None:
+        if self._held is not None:
+            self._held.append(lambda: self.stream_changed(live, publisher))
+            return
         self._send(m.stream(live, publisher))
 
     def room_event(self, kind: str, payload: dict[str, Any]) -> None:
+        if self._held is not None:
+            self._held.append(lambda: self.room_event(kind, payload))
+            return
         if self._moderator():
             built = self._frames.frames(
                 payload, kind, self._binary, lambda: {"type": kind, **payload}
@@ -332,6 +342,17 @@ class Session:
             raise m.ProtocolError(
                 "already_joined", "This connection has joined already.", message.ref
             )
+        self._held, told = [], False
+        try:
+            told = await self._join_room(message)
+        finally:
+            held, self._held = self._held, None
+        if told:  # ``joined`` is out: what the room said meanwhile follows, in order
+            for deliver in held:
+                deliver()
+
+    async def _join_room(self, message: m.Join) -> bool:
+        """Join, then send ``joined``; True once it is sent."""
         admitted = await self._service.join(message.token, message.room, self, message.resume)
         room, me, resumed, resume_token = admitted
         self._room, self._me = room, me
@@ -354,3 +375,4 @@ class Session:
             )
         )
         self._service.announce_resume(admitted)
+        return True
