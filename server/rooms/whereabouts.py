@@ -110,7 +110,7 @@ class Whereabouts:
         self._redis = redis
         self.node = node
         self._started_ms = started_ms
-        self._queue: asyncio.Queue[tuple[str, MemberId, str, str]] = asyncio.Queue(QUEUE_LIMIT)
+        self._changes: asyncio.Queue[tuple[str, MemberId, str, str]] = asyncio.Queue(QUEUE_LIMIT)
         self._task: asyncio.Task[None] | None = None
         # A flag as well as the cancellation: redis-py may turn a cancelled write into a
         # connection error, which the loop would otherwise log and go on from.
@@ -133,7 +133,7 @@ class Whereabouts:
 
     def _put(self, item: tuple[str, MemberId, str, str]) -> None:
         try:
-            self._queue.put_nowait(item)
+            self._changes.put_nowait(item)
             self._full = False
         except asyncio.QueueFull:
             if not self._full:
@@ -155,21 +155,21 @@ class Whereabouts:
             return
         task, self._task = self._task, None
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._queue.join()), STOP_TIMEOUT)
+            await asyncio.wait_for(asyncio.shield(self._changes.join()), STOP_TIMEOUT)
         self._stopping = True
         task.cancel()
         await asyncio.wait({task}, timeout=STOP_TIMEOUT)
 
     async def _run(self) -> None:
         while not self._stopping:
-            kind, member, room, value = await self._queue.get()
+            kind, member, room, value = await self._changes.get()
             try:
                 await self._write(kind, member, room, value)
             except (RedisError, OSError, TimeoutError) as exc:
                 logger.warning("whereabouts: %s of %s in %s not written (%s)", kind, member,
                                room, type(exc).__name__)  # fmt: skip
             finally:
-                self._queue.task_done()
+                self._changes.task_done()
 
     async def _write(self, kind: str, member: MemberId, room: str, value: str) -> None:
         key = live_key(member)
