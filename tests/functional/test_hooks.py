@@ -5,6 +5,7 @@ is refused with a code and changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -290,3 +291,24 @@ async def test_a_link_carrying_a_coupon_gives_each_member_one_code_on_rsvp(
     answer = await _ok(await client.post(f"/api/hooks/{plain}/rsvp", json={"token": cody}))
     assert answer["coupon"] is None
     assert (await _ok(await client.get(f"/api/hooks/{plain}")))["coupon"] is None
+
+
+async def test_rsvps_of_one_member_at_once_claim_one_coupon(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    redis_server: EmbeddedRedis,
+    seeded: Redis,
+) -> None:
+    """Three RSVPs of one member sent together: one claim, the same code in every reply
+    (without the pending marker the second claim would answer ``claim_limit``)."""
+    client = await _start(aiohttp_client, redis_server, seeded)
+    await _schedule(client, int(time.time() * 1000) + 3_600_000)
+    await _coupon(client, "gift", count=5)
+    body = {"channel": "public-live", "coupon": "gift", "code": "with-gift"}
+    await _ok(await client.post("/api/sessions/spring/links", json=body, headers=AUTH), 201)
+    cora = {"token": token("cora", room="launch")}
+    replies = await asyncio.gather(
+        *(client.post("/api/hooks/with-gift/rsvp", json=cora) for _ in range(3))
+    )
+    coupons = [(await _ok(r))["coupon"] for r in replies]
+    assert coupons[0]["code"] and coupons == [coupons[0]] * 3
+    assert await _claimed(client, "gift") == 1
