@@ -1,6 +1,7 @@
 // The hook-link page (/r/CODE): shows the scheduled session in the visitor's time zone,
 // counts the visit, lets a member RSVP (with the token of their member link, or by
-// registering when the link allows it) and turns into the live room's link at the start.
+// registering when the link allows it), shows the link's coupon (its title, then the
+// member's code after the RSVP) and turns into the live room's link at the start.
 // Strings come from the page catalogs (web/i18n/LANG.json, keys hook.*) through t().
 
 import { requestCard } from './consult_request.js';
@@ -72,6 +73,34 @@ const WHEN = {
   timeZoneName: 'short',
 };
 
+// A coupon's refusal as the page says it (literal keys, so the catalog test finds them).
+const COUPON_REFUSALS = {
+  sold_out: () => t('hook.coupon_error.sold_out'),
+  expired: () => t('hook.coupon_error.expired'),
+  claim_limit: () => t('hook.coupon_error.claim_limit'),
+  not_eligible: () => t('hook.coupon_error.not_eligible'),
+};
+
+// The link's coupon: its title before the RSVP, the member's code (or why none) after.
+// Everything is set as text.
+function renderCoupon(view) {
+  const box = $('hook-coupon');
+  const mine = view.member?.coupon;
+  box.replaceChildren();
+  if (mine?.code) {
+    box.append(
+      el('p', 'hook-coupon-code', t('hook.coupon', { code: mine.code })),
+      el('p', 'muted', t('hook.coupon_detail', { title: mine.title, value: mine.value })),
+    );
+  } else if (mine?.refused) {
+    const reason = COUPON_REFUSALS[mine.refused.code]?.() ?? mine.refused.message;
+    box.append(el('p', 'hook-coupon-refused', t('hook.coupon_refused', { reason })));
+  } else if (view.coupon && view.state !== 'over') {
+    box.append(el('p', 'hook-coupon-offer', t('hook.coupon_offer', { title: view.coupon.title })));
+  }
+  box.hidden = !box.childElementCount;
+}
+
 let pollTimer = null;
 
 function render(view) {
@@ -88,6 +117,7 @@ function render(view) {
   $('hook-state').textContent = `${STATES[view.state]?.() ?? ''} ${t('hook.spots', { taken: view.rsvps, capacity: s.capacity })}`;
   $('hook-state').dataset.state = view.state;
   $('hook-who').textContent = view.member ? t('hook.signed_in', { name: view.member.name }) : '';
+  renderCoupon(view);
   const actions = $('hook-actions');
   actions.replaceChildren();
   if (view.state === 'over') return;

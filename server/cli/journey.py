@@ -2,7 +2,8 @@
 
 - ``salon webhooks add URL [--kinds K,K] [--secret S] | list | remove ID | deliveries ID``;
 - ``salon sessions schedule ID --room R --title T --starts-at TIME [...] | list | show ID``;
-- ``salon hooks add SESSION --channel C [--registration] [--code CODE] | list | funnel``.
+- ``salon hooks add SESSION --channel C [--registration] [--code CODE] [--coupon ID] | list |
+  funnel``.
 
 Refusals print ``salon: CODE: sentence`` and exit 2.
 """
@@ -15,10 +16,12 @@ import sys
 from typing import Any
 
 from server.engagement.funnel_hooks import hook_funnel
-from server.hooks.model import HookError, parse_link, parse_session
+from server.hooks.coupons import add_link
+from server.hooks.model import HookError, parse_session
 from server.hooks.store import HookStore
 from server.ids import RoomId
 from server.redis_client import RedisClient, connect
+from server.rooms.coupon_store import CouponStore
 from server.rooms.store import RoomStore
 from server.settings import Settings
 from server.webhooks.store import KINDS, WebhookError, WebhookStore
@@ -68,6 +71,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     link.add_argument("--channel", required=True)
     link.add_argument("--registration", action="store_true", help="let visitors register")
     link.add_argument("--code", help="the link's code (default: generated)")
+    link.add_argument("--coupon", help="a coupon id an RSVP through the link claims")
     command(links, "list", "list hook links")
     command(links, "funnel", "visits, registrations, RSVPs, joins, buys per link and channel")
 
@@ -134,9 +138,13 @@ async def _hooks(args: argparse.Namespace, redis: RedisClient, store: HookStore)
         _print({**session.to_json(), "rsvps": await store.rsvps(session.id)})
     elif args.action == "add":
         session = await store.session(args.session_id)
-        body = {"channel": args.channel, "registration": args.registration, "code": args.code}
-        made = parse_link(session.id, body)
-        await store.add_link(made)
+        body = {
+            "channel": args.channel,
+            "registration": args.registration,
+            "code": args.code,
+            "coupon": args.coupon,
+        }
+        made = await add_link(store, CouponStore(redis), session, body)
         _print(made.to_json())
     elif args.action == "list":
         for k in await store.links():

@@ -197,6 +197,7 @@ class HookLink:
     session_id: str
     channel: str
     registration: bool
+    coupon: str = ""  # a coupon id an RSVP through the link claims; "" for none
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -204,12 +205,19 @@ class HookLink:
             "session_id": self.session_id,
             "channel": self.channel,
             "registration": self.registration,
+            "coupon": self.coupon or None,
             "path": f"/r/{self.code}",
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HookLink:
-        return cls(data["code"], data["session_id"], data["channel"], bool(data["registration"]))
+        return cls(
+            data["code"],
+            data["session_id"],
+            data["channel"],
+            bool(data["registration"]),
+            data.get("coupon") or "",
+        )
 
 
 def parse_link(session_id: str, body: dict[str, Any]) -> HookLink:
@@ -221,4 +229,5 @@ def parse_link(session_id: str, body: dict[str, Any]) -> HookLink:
         session_id=session_id,
         channel=_label(body.get("channel"), "channel", MAX_CHANNEL),
         registration=registration,
+        coupon="" if body.get("coupon") in (None, "") else check_id(body["coupon"], "coupon"),
     )

@@ -7,13 +7,14 @@ Operator routes (admin key):
 | PUT | /api/sessions/{session_id} | schedule or reschedule a session | see below |
 | GET | /api/sessions | list scheduled sessions | |
 | GET | /api/sessions/{session_id} | a session and its RSVPs | |
-| POST | /api/sessions/{session_id}/links | add a hook link | channel, registration?, code? |
+| POST | /api/sessions/{session_id}/links | add a link | channel, registration?, code?, coupon? |
 | GET | /api/hooks | list hook links | |
 | GET | /api/metrics/hooks | funnel per link and per channel | |
 
 Session fields: room_id, title, starts_at (ISO 8601 with a zone, or epoch ms),
 duration_min (default 60), tiers (default core,active,potential), capacity (default
-100), cover_url (https or /static/...).
+100), cover_url (https or /static/...). A link's optional ``coupon`` (a coupon id that
+exists) is claimed once per member by their RSVP through it (``server/hooks/coupons.py``).
 
 Member routes (public: the page at ``/r/CODE`` calls them):
 
@@ -42,6 +43,8 @@ from server.engagement.events import EventKind, new_event, now_ms
 from server.engagement.funnel_hooks import hook_funnel
 from server.engagement.members import MemberStore, Tier
 from server.engagement.recorder import EventRecorder
+from server.error_text import render
+from server.hooks.coupons import HookCoupons, add_link
 from server.hooks.model import (
     MAX_CAPACITY,
     MAX_CHANNEL,
@@ -50,7 +53,6 @@ from server.hooks.model import (
     HookError,
     HookLink,
     Session,
-    parse_link,
     parse_session,
 )
 from server.hooks.store import HookStore
@@ -66,7 +68,9 @@ from server.http.hook_limits import HookLimits
 from server.http.openapi import ID, TIER, Operation, Schema, obj, object_of, operation, path_param
 from server.ids import MemberId, RoomId, is_valid_id
 from server.redis_client import RedisClient
+from server.rooms.coupon_store import CouponStore
 from server.rooms.errors import TokenExpired, TokenInvalid, WrongRoom
+from server.rooms.reward_errors import RewardError
 from server.rooms.store import RoomStore
 from server.rooms.tokens import verify_token
 from server.settings import Settings
@@ -106,6 +110,17 @@ def _public(handler: Handler) -> Handler:
     return guarded
 
 
+def _coupon_reply(answer: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A member's coupon answer as the reply says it: the refusal's sentence rendered."""
+    if answer is None:
+        return None
+    reply = {k: answer[k] for k in ("id", "title", "value", "code")}
+    if answer.get("refused"):
+        code = answer["refused"]
+        reply["refused"] = {"code": code, "message": render(code, answer.get("params", {}))}
+    return reply
+
+
 def _state(session: Session, now: int) -> str:
     if now < session.starts_ms:
         return "upcoming"
@@ -135,6 +150,8 @@ class HooksApi:
         self._recorder = recorder
         self._outbox = outbox
         self._limits = limits
+        self._coupons = CouponStore(redis)
+        self._hook_coupons = HookCoupons(redis, self._coupons)
 
     def _public(self, handler: Handler) -> Handler:
         """A member route, behind the per-address and per-code limits when set."""
@@ -179,8 +196,7 @@ class HooksApi:
     async def add_link(self, request: web.Request) -> web.Response:
         body = await _body(request)
         session = await self._store.session(request.match_info["session_id"])
-        link = parse_link(session.id, body)
-        await self._store.add_link(link)
+        link = await add_link(self._store, self._coupons, session, body)
         return web.json_response(link.to_json(), status=201)
 
     async def list_links(self, request: web.Request) -> web.Response:
@@ -233,6 +249,7 @@ class HooksApi:
                 "member_id": member_id,
                 "name": record.name if record else member_id,
                 "rsvped": await self._store.has_rsvp(session.id, member_id),
+                "coupon": _coupon_reply(await self._hook_coupons.given(link, member_id)),
             }
         rsvps = await self._store.rsvps(session.id)
         return web.json_response(
@@ -240,6 +257,7 @@ class HooksApi:
                 "code": link.code,
                 "channel": link.channel,
                 "registration": link.registration,
+                "coupon": await self._hook_coupons.teaser(link),
                 "state": _state(session, now_ms()),
                 "now_ms": now_ms(),
                 "session": {k: v for k, v in session.to_json().items() if k not in ("id",)}
@@ -321,7 +339,14 @@ class HooksApi:
                     "starts_ms": session.starts_ms,
                 },
             )
-        return web.json_response({"rsvped": True, "new": new})
+        coupon = None
+        if link.coupon:
+            try:
+                granted = await self._hook_coupons.grant(link, member_id, member.tier, now_ms())
+            except RewardError as exc:  # only "unavailable": another claim still running
+                raise RequestError(503, exc.code, render(exc.code, exc.params)) from None
+            coupon = _coupon_reply(granted)
+        return web.json_response({"rsvped": True, "new": new, "coupon": coupon})
 
 
 _INT: Final[Schema] = {"type": "integer"}
@@ -347,8 +372,26 @@ _LINK: Final[Schema] = obj(
     session_id=ID,
     channel={"type": "string"},
     registration={"type": "boolean"},
+    coupon={**ID, "nullable": True, "description": "The coupon an RSVP claims, if any."},
     path={"type": "string"},
 )
+_COUPON_GIVEN: Final[Schema] = {
+    **obj(
+        ("id", "title", "value", "code"),
+        id=ID,
+        title=_STR,
+        value={"type": "string", "description": "Amount off, a decimal string."},
+        code={**_STR, "nullable": True, "description": "The member's code; null if refused."},
+        refused=obj(
+            ("code", "message"),
+            code={"type": "string", "description": "The coupon's refusal, e.g. sold_out."},
+            message=_STR,
+        ),
+    ),
+    "nullable": True,
+    "description": "The link's coupon for this member (the same answer on every RSVP); "
+    "null when the link carries none.",
+}
 _FIGURES: Final[dict[str, Schema]] = {
     step: _INT for step in ("visits", "registrations", "rsvps", "joined", "bought")
 }
@@ -412,6 +455,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
                 channel={"type": "string", "maxLength": MAX_CHANNEL},
                 registration={"type": "boolean", "default": False},
                 code={"type": "string", "pattern": "^[A-Za-z0-9_-]{3,32}$"},
+                coupon={**ID, "description": "An existing coupon id (404 if none)."},
             ),
             errors=(400, 404, 409),
         )
@@ -452,6 +496,11 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
                 code={"type": "string"},
                 channel={"type": "string"},
                 registration={"type": "boolean"},
+                coupon={
+                    **obj(("title",), title=_STR),
+                    "nullable": True,
+                    "description": "The link carries a coupon: its title (never a code).",
+                },
                 state={"type": "string", "enum": ["upcoming", "live", "over"]},
                 now_ms=_INT,
                 session=object_of(
@@ -465,6 +514,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
                         member_id=ID,
                         name={"type": "string"},
                         rsvped={"type": "boolean"},
+                        coupon=_COUPON_GIVEN,
                     ),
                     "nullable": True,
                 },
@@ -507,7 +557,12 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
     "/api/hooks/{code}/rsvp": {
         "post": operation(
             "RSVP to the link's session with a member token (public).",
-            obj(("rsvped", "new"), rsvped={"type": "boolean"}, new={"type": "boolean"}),
+            obj(
+                ("rsvped", "new", "coupon"),
+                rsvped={"type": "boolean"},
+                new={"type": "boolean"},
+                coupon=_COUPON_GIVEN,
+            ),
             body=obj(("token",), token=_TOKEN),
             **_PUBLIC,
             errors=(400, 403, 404, 409, 429, 503),

@@ -4,6 +4,7 @@ the live room's link and they join. The funnel counts each step once."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -125,6 +126,45 @@ async def test_the_hook_page_speaks_chinese_and_switches_to_english(
         await expect(page.get_by_role("status")).to_contain_text("0 of 100 places taken")
         await expect(page.get_by_role("button", name="Register and RSVP")).to_be_visible()
         assert await page.evaluate("document.documentElement.lang") == "en"
+        assert errors == []
+    finally:
+        await context.close()
+
+
+async def test_rsvp_through_a_coupon_link_shows_the_code_in_english_and_chinese(
+    browser: Browser, salon_server: SalonServer
+) -> None:
+    """The page names the link's coupon by its title before the RSVP, shows the code the
+    RSVP claimed after it (as text), and says it in Chinese after the switch."""
+    salon_server.room("h-gift", "Gift room", "potential,active,core")
+    starts = datetime.fromtimestamp(int(time.time()) + 3600, UTC)
+    session = {"room_id": "h-gift", "title": "Gift session", "starts_at": starts.isoformat()}
+    assert (await rest(salon_server, "PUT", "/api/sessions/h-gift-s", session))[0] == 200
+    coupon = {"title": "Spring gift", "value": "10.00", "count": 5, "pattern": "HOOK-########"}
+    assert (await rest(salon_server, "PUT", "/api/coupons/h-gift-c", coupon))[0] == 200
+    link = {"channel": "live", "registration": True, "code": "h-gift-l", "coupon": "h-gift-c"}
+    assert (await rest(salon_server, "POST", "/api/sessions/h-gift-s/links", link))[0] == 201
+
+    context = await browser.new_context(locale="en-US", timezone_id="UTC")
+    try:
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(f"{salon_server.base_url}/r/h-gift-l")
+        box = page.locator("#hook-coupon")
+        await expect(box).to_have_text("RSVP through this link to get a coupon: Spring gift")
+        await page.get_by_label("Your name").fill("Mei Coupon")
+        await page.get_by_role("button", name="Register and RSVP").click()
+        await expect(page.get_by_text("You're on the list.")).to_be_visible()
+        shown = page.locator(".hook-coupon-code")
+        await expect(shown).to_have_text(re.compile(r"^Your coupon: HOOK-[A-Z0-9]{8}$"))
+        await expect(box).to_contain_text("Spring gift (10.00 off)")
+        code = (await shown.text_content() or "").removeprefix("Your coupon: ")
+        status, figures = await rest(salon_server, "GET", "/api/coupons/h-gift-c", None)
+        assert status == 200 and figures["claimed"] == 1
+
+        await page.get_by_label("Language").select_option("zh-CN")
+        await expect(shown).to_have_text(f"你的优惠券：{code}")
         assert errors == []
     finally:
         await context.close()

@@ -5,6 +5,7 @@ is refused with a code and changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -222,3 +223,92 @@ async def test_bad_input_is_refused_with_a_code_and_changes_nothing(
     assert list(session["rsvps"]) == ["cora"]
     response = await client.get("/api/hooks/nope-code")
     assert response.status == 404
+
+
+async def _coupon(client: Client, coupon_id: str, count: int) -> None:
+    body = {"title": "Spring gift", "value": "10.00", "count": count, "tiers": "core,active"}
+    await _ok(await client.put(f"/api/coupons/{coupon_id}", json=body, headers=AUTH))
+
+
+async def _claimed(client: Client, coupon_id: str) -> int:
+    figures = await _ok(await client.get(f"/api/coupons/{coupon_id}", headers=AUTH))
+    return int(figures["claimed"])
+
+
+async def test_a_link_carrying_a_coupon_gives_each_member_one_code_on_rsvp(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    redis_server: EmbeddedRedis,
+    seeded: Redis,
+) -> None:
+    client = await _start(aiohttp_client, redis_server, seeded)
+    await _schedule(client, int(time.time() * 1000) + 3_600_000)
+    await _coupon(client, "gift", count=1)
+
+    # An unknown coupon is refused and makes no link.
+    body = {"channel": "public-live", "coupon": "nope", "code": "with-nope"}
+    response = await client.post("/api/sessions/spring/links", json=body, headers=AUTH)
+    assert response.status == 404
+    assert (await response.json())["error"]["code"] == "not_found"
+    assert (await _ok(await client.get("/api/hooks", headers=AUTH)))["links"] == []
+    assert (await client.get("/api/hooks/with-nope")).status == 404
+
+    body = {"channel": "public-live", "coupon": "gift", "code": "with-gift"}
+    made = await _ok(await client.post("/api/sessions/spring/links", json=body, headers=AUTH), 201)
+    assert made["coupon"] == "gift"
+    # The public view names the coupon by its title, and no code.
+    view = await _ok(await client.get("/api/hooks/with-gift"))
+    assert view["coupon"] == {"title": "Spring gift"}
+
+    cora = token("cora", room="launch")
+    first = await _ok(await client.post("/api/hooks/with-gift/rsvp", json={"token": cora}))
+    assert first["new"] is True
+    coupon = first["coupon"]
+    assert coupon["id"] == "gift" and coupon["title"] == "Spring gift"
+    assert coupon["value"] == "10.00" and isinstance(coupon["code"], str) and coupon["code"]
+    assert "refused" not in coupon
+    assert await _claimed(client, "gift") == 1
+    # The same member again: the same answer, nothing more claimed.
+    again = await _ok(await client.post("/api/hooks/with-gift/rsvp", json={"token": cora}))
+    assert again["new"] is False and again["coupon"] == coupon
+    assert await _claimed(client, "gift") == 1
+    mine = await _ok(await client.get("/api/hooks/with-gift", params={"token": cora}))
+    assert mine["member"]["coupon"] == coupon and mine["coupon"] == {"title": "Spring gift"}
+
+    # Sold out: the RSVP still succeeds and says why there is no coupon.
+    ada = token("ada", room="launch")
+    late = await _ok(await client.post("/api/hooks/with-gift/rsvp", json={"token": ada}))
+    assert late["rsvped"] is True and late["new"] is True
+    assert late["coupon"]["code"] is None
+    assert late["coupon"]["refused"]["code"] == "sold_out"
+    assert late["coupon"]["refused"]["message"]
+    assert await _claimed(client, "gift") == 1
+    session = await _ok(await client.get("/api/sessions/spring", headers=AUTH))
+    assert sorted(session["rsvps"]) == ["ada", "cora"]
+
+    # A link without a coupon answers none.
+    plain = await _link(client, "wecom-group", False)
+    cody = token("cody", room="launch")
+    answer = await _ok(await client.post(f"/api/hooks/{plain}/rsvp", json={"token": cody}))
+    assert answer["coupon"] is None
+    assert (await _ok(await client.get(f"/api/hooks/{plain}")))["coupon"] is None
+
+
+async def test_rsvps_of_one_member_at_once_claim_one_coupon(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    redis_server: EmbeddedRedis,
+    seeded: Redis,
+) -> None:
+    """Three RSVPs of one member sent together: one claim, the same code in every reply
+    (without the pending marker the second claim would answer ``claim_limit``)."""
+    client = await _start(aiohttp_client, redis_server, seeded)
+    await _schedule(client, int(time.time() * 1000) + 3_600_000)
+    await _coupon(client, "gift", count=5)
+    body = {"channel": "public-live", "coupon": "gift", "code": "with-gift"}
+    await _ok(await client.post("/api/sessions/spring/links", json=body, headers=AUTH), 201)
+    cora = {"token": token("cora", room="launch")}
+    replies = await asyncio.gather(
+        *(client.post("/api/hooks/with-gift/rsvp", json=cora) for _ in range(3))
+    )
+    coupons = [(await _ok(r))["coupon"] for r in replies]
+    assert coupons[0]["code"] and coupons == [coupons[0]] * 3
+    assert await _claimed(client, "gift") == 1

@@ -42,6 +42,15 @@ def test_webhooks_sessions_and_hook_links_from_the_cli(
     assert json.loads(capsys.readouterr().out)["path"] == "/r/cli-wg"
     assert main(["hooks", "add", "cli-spring", "--channel", "other", "--code", "cli-wg"]) == 2
     assert "code_taken" in capsys.readouterr().err
+    coupon_link = ["hooks", "add", "cli-spring", "--channel", "live", "--code", "cli-cp"]
+    assert main([*coupon_link, "--coupon", "cli-none"]) == 2
+    assert "not_found" in capsys.readouterr().err
+    assert (
+        main(["coupons", "set", "cli-gift", "--title", "Gift", "--value", "5", "--count", "9"]) == 0
+    )
+    capsys.readouterr()
+    assert main([*coupon_link, "--coupon", "cli-gift"]) == 0
+    assert json.loads(capsys.readouterr().out)["coupon"] == "cli-gift"
     assert main(["hooks", "funnel"]) == 0
     funnel = json.loads(capsys.readouterr().out)
     assert {

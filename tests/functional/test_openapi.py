@@ -72,3 +72,26 @@ async def test_the_document_is_valid_openapi_with_errors_and_auth(
     fields = member_body["content"]["application/json"]["schema"]["properties"]
     assert fields["name"]["maxLength"] == 80
     assert fields["tier"]["enum"] == ["core", "active", "potential", "silent"]
+
+
+async def test_hook_links_document_their_coupon(client: TestClient[Any, Any]) -> None:
+    doc = await _document(client)
+
+    def schema(path: str, method: str, status: str | None = None) -> dict[str, Any]:
+        op = doc["paths"][path][method]
+        holder = op["responses"][status] if status else op["requestBody"]
+        found: dict[str, Any] = holder["content"]["application/json"]["schema"]
+        return found
+
+    body = schema("/api/sessions/{session_id}/links", "post")
+    assert (
+        "coupon" in body["properties"]
+        and "404" in doc["paths"]["/api/sessions/{session_id}/links"]["post"]["responses"]
+    )
+    assert "coupon" in schema("/api/sessions/{session_id}/links", "post", "201")["properties"]
+    view = schema("/api/hooks/{code}", "get", "200")["properties"]
+    assert set(view["coupon"]["properties"]) == {"title"}  # never a code before the RSVP
+    assert "coupon" in view["member"]["properties"]
+    rsvp = schema("/api/hooks/{code}/rsvp", "post", "200")
+    assert "coupon" in rsvp["required"]
+    assert {"code", "title", "value", "refused"} <= set(rsvp["properties"]["coupon"]["properties"])
