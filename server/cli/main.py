@@ -276,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         if journey_cli.wants(args):
             return asyncio.run(journey_cli.run(args, _settings(args, need_secret=False)))
         if scorer_cli.wants(args):
-            return asyncio.run(scorer_cli.run(args, _settings(args, need_secret=False)))
+            return scorer_cli.run(
+                args, _settings(args, need_secret=False), sys.argv[1:] if argv is None else argv
+            )
         if engagement_cli.wants(args):
             return asyncio.run(engagement_cli.run(args, _settings(args, need_secret=False)))
         return asyncio.run(_operate(args, _settings(args, need_secret=False)))
