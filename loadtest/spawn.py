@@ -196,22 +196,10 @@ def spawn_server(
         if cores:
             os.sched_setaffinity(0, cores)
 
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            preexec_fn=pin,
-            start_new_session=True,
-        )
-    server = SpawnedServer(f"http://127.0.0.1:{port}", admin_key, secret, redis, process, log_path)
-    if scorer_process:
-        with (workdir / "scorer.log").open("wb") as log:
-            server.scorer = subprocess.Popen(
-                [*_salon(), "scorer", "--redis-url", redis.url],
+    def launch(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+        with log_path.open("wb") as log:
+            return subprocess.Popen(
+                argv,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -219,6 +207,13 @@ def spawn_server(
                 preexec_fn=pin,
                 start_new_session=True,
             )
+
+    log_path = workdir / "server.log"
+    process = launch(command, log_path)
+    server = SpawnedServer(f"http://127.0.0.1:{port}", admin_key, secret, redis, process, log_path)
+    if scorer_process:
+        scorer_command = [*_salon(), "scorer", "--redis-url", redis.url]
+        server.scorer = launch(scorer_command, workdir / "scorer.log")
     deadline = time.monotonic() + STARTUP_TIMEOUT
     # The supervisor of --workers N says so once every worker answers.
     ready = f"with {workers} workers"
