@@ -16,6 +16,7 @@ latency target (p99 under 50 ms) is for what is delivered one by one: chat and u
 
     python -m loadtest.chat_bench [--members 200] [--rate 200] [--duration 20]
     python -m loadtest.chat_bench --largest     # the largest room with chat p99 <= 50 ms
+    python -m loadtest.chat_bench --scorer-process  # scoring in a `salon scorer` beside it
 
 ``--largest`` runs the same traffic in rooms of doubling size from ``--members`` until
 chat p99 passes 50 ms (or deliveries go missing), then halves the gap twice, and prints
@@ -60,6 +61,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--msgpack", action="store_true", help="bots speak salon.v1.msgpack")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument("--json", action="store_true", help="print the report as JSON too")
+    parser.add_argument(
+        "--scorer-process",
+        action="store_true",
+        help="the server's scorer off, one `salon scorer` process beside it (its CPU apart)",
+    )
     parser.add_argument(
         "--largest", action="store_true", help="find the largest room with chat p99 <= 50 ms"
     )
@@ -157,7 +163,11 @@ def _measure(args: argparse.Namespace) -> tuple[int, int, dict[str, Any] | None]
     # Each member upvotes each question at most once (never their own): enough questions.
     questions = min(args.members, max(8, math.ceil(upvotes / (args.members - 1)) + 1))
     try:
-        server = spawn_server(frozenset(server_cpus) if server_cpus else None, rtp_ports=10)
+        server = spawn_server(
+            frozenset(server_cpus) if server_cpus else None,
+            rtp_ports=10,
+            scorer_process=args.scorer_process,
+        )
     except RuntimeError as exc:
         print(exc, file=sys.stderr)
         return 1, 0, None
@@ -180,6 +190,8 @@ def _run(bench: Bench) -> tuple[int, int, dict[str, Any] | None]:
     args = bench.args
     server = psutil.Process(bench.server.pid)
     redis = psutil.Process(bench.server.redis.process.pid)
+    spawned_scorer = bench.server.scorer
+    scorer = psutil.Process(spawned_scorer.pid) if spawned_scorer is not None else None
     plan = Plan(
         url=f"{bench.server.url.replace('http', 'ws', 1)}/ws",
         room=ROOM,
@@ -207,10 +219,12 @@ def _run(bench: Bench) -> tuple[int, int, dict[str, Any] | None]:
         parent.send(t0)
         time.sleep(max(0.0, t0 + args.warmup - time.monotonic()))
         start = (_cpu_seconds(server), _cpu_seconds(redis), _busy_cores(), time.monotonic())
+        scorer_start = _cpu_seconds(scorer) if scorer is not None else 0.0
         time.sleep(max(0.0, t0 + args.warmup + args.duration - time.monotonic()))
         wall = time.monotonic() - start[3]
         server_cpu = (_cpu_seconds(server) - start[0]) / wall
         redis_cpu = (_cpu_seconds(redis) - start[1]) / wall
+        scorer_cpu = (_cpu_seconds(scorer) - scorer_start) / wall if scorer is not None else None
         machine = (_busy_cores() - start[2]) / wall
         if not parent.poll(args.duration + 60):
             print("the bots did not report", file=sys.stderr)
@@ -225,9 +239,11 @@ def _run(bench: Bench) -> tuple[int, int, dict[str, Any] | None]:
         return 1, 0, None
     result["server_cpu"] = server_cpu
     result["redis_cpu"] = redis_cpu
+    result["scorer_cpu"] = scorer_cpu
     result["bot_cpu"] = result["bot_cpu_seconds"] / args.duration
     # Whatever else ran meanwhile (other work on a shared machine skews the tail).
-    result["other_cpu"] = max(0.0, machine - server_cpu - redis_cpu - result["bot_cpu"])
+    known = server_cpu + redis_cpu + result["bot_cpu"] + (scorer_cpu or 0.0)
+    result["other_cpu"] = max(0.0, machine - known)
     return 0, ready["members"], result
 
 
@@ -273,6 +289,11 @@ def _report(args: argparse.Namespace, members: int, result: dict[str, Any]) -> i
         f"bots {result['bot_cpu'] * 100:.0f}%, Redis {result['redis_cpu'] * 100:.0f}%, "
         f"other processes {result['other_cpu'] * 100:.0f}% ({psutil.cpu_count()} cores)"
     )
+    if result["scorer_cpu"] is not None:
+        print(
+            f"scorer process CPU: {result['scorer_cpu'] * 100:.0f}% of one core (user+system; "
+            "the server ran with engagement.scorer_enabled = false)"
+        )
     if result["error_count"]:
         print(f"errors received: {result['error_count']}, e.g. {result['errors'][:3]}")
     if not complete:

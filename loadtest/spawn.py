@@ -9,6 +9,10 @@ their own, so the Ctrl-C a terminal sends to the load tester's process group doe
 stop them before the bots have left and the figures are read. The load tester then
 talks to it like to any other server; knowing its Redis, it can also check its figures
 against the server's event stream.
+
+With ``scorer_process`` the server runs with its engagement scorer off and one
+``salon scorer`` process beside it (pinned like Redis, to the server's cores): the
+deployment that keeps scoring out of the serving process.
 """
 
 from __future__ import annotations
@@ -96,6 +100,8 @@ class SpawnedServer:
     redis: ChildRedis
     process: subprocess.Popen[bytes]
     log_path: Path
+    # ``salon scorer`` beside the server (``scorer_process``), else None.
+    scorer: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int:
@@ -119,6 +125,8 @@ class SpawnedServer:
 
     def stop(self) -> None:
         _end(self.process, grace=15)
+        if self.scorer is not None:
+            _end(self.scorer, grace=15)
         self.redis.stop()
         shutil.rmtree(self.log_path.parent, ignore_errors=True)
 
@@ -158,9 +166,11 @@ def spawn_server(
     rtp_ports: int = 2000,
     settings: Mapping[str, str] | None = None,
     workers: int = 1,
+    scorer_process: bool = False,
 ) -> SpawnedServer:
     """Start Redis and ``salon serve`` (pinned to ``cores``; ``--workers N`` with
-    ``rtp_ports`` UDP ports each); wait until healthy, every worker up.
+    ``rtp_ports`` UDP ports each); wait until healthy, every worker up. With
+    ``scorer_process``, the server's scorer is off and one ``salon scorer`` runs beside it.
 
     ``settings`` are extra ``SALON_*`` environment variables for the server (a benchmark's
     rate limits, say); any other ``SALON_*`` of this process is left out.
@@ -173,6 +183,8 @@ def spawn_server(
     env = {name: value for name, value in os.environ.items() if not name.startswith("SALON_")}
     env |= {"SALON_REDIS_URL": redis.url, "SALON_SECRET": secret, "SALON_ADMIN_KEY": admin_key}
     env |= dict(settings or {})
+    if scorer_process:
+        env["SALON_ENGAGEMENT_SCORER_ENABLED"] = "false"
     # Served on loopback, offering 127.0.0.1 as its only ICE address, media in a port range.
     command = [*_salon(), "serve", "--host", "127.0.0.1", "--port", str(port),
                "--redis-url", redis.url, "--ice-address", "127.0.0.1",
@@ -184,23 +196,30 @@ def spawn_server(
         if cores:
             os.sched_setaffinity(0, cores)
 
+    def launch(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+        with log_path.open("wb") as log:
+            return subprocess.Popen(
+                argv,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                preexec_fn=pin,
+                start_new_session=True,
+            )
+
     log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            preexec_fn=pin,
-            start_new_session=True,
-        )
+    process = launch(command, log_path)
     server = SpawnedServer(f"http://127.0.0.1:{port}", admin_key, secret, redis, process, log_path)
+    if scorer_process:
+        scorer_command = [*_salon(), "scorer", "--redis-url", redis.url]
+        server.scorer = launch(scorer_command, workdir / "scorer.log")
     deadline = time.monotonic() + STARTUP_TIMEOUT
     # The supervisor of --workers N says so once every worker answers.
     ready = f"with {workers} workers"
     while not healthy(server.url) or (workers > 1 and ready not in server.log_tail()):
-        if process.poll() is not None or time.monotonic() > deadline:
+        scorer_died = server.scorer is not None and server.scorer.poll() is not None
+        if process.poll() is not None or scorer_died or time.monotonic() > deadline:
             tail = server.log_tail()
             server.stop()
             raise RuntimeError(f"salon serve did not start:\n{tail}")

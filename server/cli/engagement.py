@@ -3,9 +3,9 @@
 - ``salon members explain MEMBER_ID [--json]`` — tier, score, RFM, the deciding rule;
 - ``salon import [--members FILE] [--orders FILE] [--events FILE [--dry-run]]`` — members
   and order history from CSV, past events of any kind from CSV or JSON Lines;
-- ``salon metrics [funnel|health|value|tiers|sessions]`` — the operator's figures (JSON);
-- ``salon scorer [--consumer NAME]`` — a scorer process of its own, sharing the work
-  with the servers' scorers through the consumer group.
+- ``salon metrics [funnel|health|value|tiers|sessions]`` — the operator's figures (JSON).
+
+``salon scorer`` lives in ``server/cli/scorer.py``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -45,14 +42,13 @@ from server.engagement.ledger import Ledger
 from server.engagement.members import MemberStore
 from server.engagement.reports import Reports
 from server.engagement.rules import Rules, load_rules
-from server.engagement.scorer import DEFAULT_BATCH, Scorer
 from server.engagement.scoring import now_ms
 from server.ids import MemberId, is_valid_id
-from server.redis_client import RedisClient, connect, disconnect
+from server.redis_client import RedisClient, connect
 from server.rooms.store import RoomStore
 from server.settings import Settings
 
-COMMANDS = ("import", "metrics", "scorer")
+COMMANDS = ("import", "metrics")
 MAX_SHOWN = 50  # rejected rows printed one by one
 VIEWS = ("all", "funnel", "health", "value", "tiers", "sessions", "at-risk")
 
@@ -86,11 +82,6 @@ def add_commands(sub: Any, members: Any, common: argparse.ArgumentParser) -> Non
     )
     metrics = sub.add_parser("metrics", help="the operator's metrics as JSON", parents=[common])
     metrics.add_argument("view", nargs="?", default="all", choices=VIEWS)
-    scorer = sub.add_parser("scorer", help="run a scorer process", parents=[common])
-    scorer.add_argument("--consumer", help="consumer name (default: host-pid)")
-    scorer.add_argument(
-        "--batch", type=int, default=DEFAULT_BATCH, help="entries read at once (at most)"
-    )
 
 
 def wants(args: argparse.Namespace) -> bool:
@@ -99,8 +90,6 @@ def wants(args: argparse.Namespace) -> bool:
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     rules = load_rules(settings.tiers.rules_file)
-    if args.command == "scorer":
-        return await _scorer(args, settings, rules)
     redis = connect(settings.redis.url, 5, read_timeout=30)
     try:
         if args.command == "import":
@@ -253,34 +242,4 @@ async def _metrics(view: str, redis: RedisClient, rules: Rules) -> int:
     else:
         data = {"sessions": await reports.sessions()}
     print(json.dumps(data, indent=2))
-    return 0
-
-
-async def _scorer(args: argparse.Namespace, settings: Settings, rules: Rules) -> int:
-    redis = connect(settings.redis.url, settings.redis.timeout, read_timeout=0)
-    consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
-    scorer = Scorer(
-        redis,
-        settings.engagement,
-        consumer,
-        rules=rules,
-        sweep_interval=settings.tiers.sweep_interval,
-        review_ms=int(settings.tiers.review_interval * 1000),
-        batch=max(1, min(args.batch, 10_000)),
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"salon: scorer {consumer} reading {settings.redis.url}", flush=True)
-    await scorer.start()
-    await stop.wait()
-    # A blocked read can outlive its cancellation inside redis-py: closing the
-    # connections ends it (as app.py does).
-    stopping = asyncio.ensure_future(scorer.stop())
-    await asyncio.sleep(0)
-    await disconnect(redis)
-    await stopping
-    await redis.aclose()
-    print(f"salon: scorer {consumer} stopped after {scorer.applied} events", flush=True)
     return 0

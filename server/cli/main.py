@@ -23,6 +23,7 @@ from server.cli import journey as journey_cli
 from server.cli import nodes as nodes_cli
 from server.cli import replays as replays_cli
 from server.cli import rewards as rewards_cli
+from server.cli import scorer as scorer_cli
 from server.cli import workers
 from server.engagement.members import TIER_NAMES, MemberStore
 from server.http.common import text_code
@@ -94,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     consult_cli.add_commands(sub, common)
     nodes_cli.add_commands(sub, common)
     replays_cli.add_commands(sub, common)
+    scorer_cli.add_commands(sub, common)
 
     rooms = sub.add_parser("rooms", help="room definitions").add_subparsers(
         dest="action", required=True
@@ -273,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(replays_cli.run(args, _settings(args, need_secret=False)))
         if journey_cli.wants(args):
             return asyncio.run(journey_cli.run(args, _settings(args, need_secret=False)))
+        if scorer_cli.wants(args):
+            return scorer_cli.run(
+                args, _settings(args, need_secret=False), sys.argv[1:] if argv is None else argv
+            )
         if engagement_cli.wants(args):
             return asyncio.run(engagement_cli.run(args, _settings(args, need_secret=False)))
         return asyncio.run(_operate(args, _settings(args, need_secret=False)))
