@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
@@ -26,7 +27,7 @@ POLL = 1.0
 STOP_TIMEOUT = 5.0
 
 
-class ChannelListener:
+class ChannelListener(ABC):
     """Subscribes to ``channel`` and hands each message to ``on_message``.
 
     Owned by the app's ``cleanup_ctx``: ``start()`` starts one task, ``stop()`` cancels it.
@@ -42,12 +43,12 @@ class ChannelListener:
         self._stop = asyncio.Event()
         self.subscribed = asyncio.Event()
 
-    async def on_subscribed(self) -> None:
+    async def on_subscribed(self) -> None:  # noqa: B027 (a hook: most listeners need none)
         """Called after each (re)subscription, before messages are read."""
 
+    @abstractmethod
     async def on_message(self, data: bytes) -> None:
-        """One message published on the channel."""
-        raise NotImplementedError
+        """One message published on the channel (every subclass says what it does)."""
 
     def start(self) -> None:
         self._stop.clear()
