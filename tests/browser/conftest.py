@@ -50,6 +50,8 @@ CLI_TIMEOUT = 30.0
 RTP_PORTS = 200
 # A member's page is in the room once joined; "Media connected" once its `sub` is up.
 IN_THE_ROOM = re.compile(r"^(In the room|Media connected)$")
+# The same two states in Chinese (the page moves on to "media" once a host's feed connects).
+IN_THE_ROOM_ZH = re.compile(r"^(已进入直播间|音视频已连接)$")
 MEDIA_TIMEOUT = 20.0
 # Web-first assertions wait this long (Playwright's default is 5 s): a 2-core CI machine
 # running Chromium, the server and Redis at once can stall a page for seconds.

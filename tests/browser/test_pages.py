@@ -12,6 +12,7 @@ from playwright.async_api import Page, expect
 
 from tests.browser.conftest import (
     IN_THE_ROOM,
+    IN_THE_ROOM_ZH,
     OpenRoom,
     SalonServer,
     open_sheet,
@@ -137,7 +138,7 @@ async def language_of(page: Page) -> str:
 async def test_language_follows_the_browser_and_the_switch(open_room: OpenRoom) -> None:
     person = await open_room(LANG_ROOM, ADA, locale="zh-CN", **PHONE)
     page = person.page
-    await expect(page.get_by_role("status")).to_have_text("已进入直播间", timeout=SEEN_MS)
+    await expect(page.get_by_role("status")).to_have_text(IN_THE_ROOM_ZH, timeout=SEEN_MS)
     assert await language_of(page) == "zh-CN"
     await expect(page.get_by_role("textbox", name="聊天消息")).to_have_attribute(
         "placeholder", "说点什么…"
