@@ -27,6 +27,7 @@ _RECEIVER_ATTRS = (
     "_RTCRtpReceiver__rtcp_ssrc",
 )
 _SENDER_ATTRS = (
+    "_RTCRtpSender__transport",
     "_RTCRtpSender__rtp_task",
     "_RTCRtpSender__rtcp_started",
     "_RTCRtpSender__rtcp_exited",
@@ -99,6 +100,17 @@ def missing_for_packet_path() -> list[str]:
 
     if "_nominated" not in Connection.__init__.__code__.co_names:
         missing.append("aioice.ice.Connection._nominated")
+    return missing + _missing_from_libsrtp()
+
+
+def _missing_from_libsrtp() -> list[str]:
+    # ``SrtpOut.send_stamped`` protects in the session's own buffer through libsrtp.
+    from pylibsrtp import Session, _binding
+
+    names = Session.__init__.__code__.co_names
+    missing = [f"pylibsrtp.Session.{a}" for a in ("_cdata", "_buffer", "_srtp") if a not in names]
+    if not hasattr(_binding.lib, "srtp_protect"):
+        missing.append("pylibsrtp lib.srtp_protect")
     return missing
 
 

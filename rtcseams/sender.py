@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, cast
 
@@ -18,14 +19,18 @@ from aiortc.rtcdtlstransport import State
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import AnyRtcpPacket, RtcpPsfbPacket, RtcpRtpfbPacket
+from pylibsrtp import _binding
 
 from rtcseams.guards import Count, Guard, uncounted
 from rtcseams.receiver import RtcpCallback
 
-
-class _Srtp(Protocol):
-    def protect(self, packet: bytes) -> bytes: ...
-    def protect_rtcp(self, packet: bytes) -> bytes: ...
+_ffi: Any = _binding.ffi
+_protect: Callable[[Any, Any, Any], int] = _binding.lib.srtp_protect
+_CONNECTED = State.CONNECTED
+# The session buffer pylibsrtp allocates (1500 bytes) less the room protection adds.
+_MAX_PLAIN = 1500 - 16 - 128
+# An RTP header's sequence number, timestamp and SSRC (bytes 2 to 11).
+_STAMP = struct.Struct("!HII").pack_into
 
 
 class _Datagrams(Protocol):
@@ -47,46 +52,127 @@ class _IceConnection(Protocol):
     _nominated: dict[int, _CandidatePair]
 
 
+class _Target:
+    """Where one sender's packets go while its transport stays as it is: the DTLS
+    transport and nominated ICE pair they were resolved from (checked on each write),
+    the socket's ``sendto`` and address, and the SRTP session's own buffer."""
+
+    __slots__ = (
+        "addr",
+        "buffer",
+        "cdata",
+        "dtls",
+        "length",
+        "nominated",
+        "pair",
+        "sendto",
+        "session",
+        "srtp",
+    )
+
+    def __init__(self, dtls: Any, nominated: dict[int, _CandidatePair], pair: _CandidatePair):
+        self.dtls = dtls
+        self.nominated = nominated
+        self.pair = pair
+        self.sendto = pair.protocol.transport.sendto
+        self.addr = pair.remote_addr
+        self.session: Any = dtls._tx_srtp
+        self.srtp = self.session._srtp[0]
+        self.cdata = self.session._cdata
+        self.buffer = self.session._buffer
+        self.length = _ffi.new("int *")
+
+    def current(self, sender: Any) -> bool:
+        dtls = self.dtls
+        return (
+            sender._RTCRtpSender__transport is dtls
+            and dtls._state is _CONNECTED
+            and self.nominated.get(1) is self.pair
+        )
+
+
 class SrtpOut:
     """Writes RTP/RTCP to the far end of a sender's DTLS transport, synchronously.
 
-    The transport is looked up on each write: with BUNDLE, aiortc moves a sender onto
-    the first m-line's transport after negotiation.
+    What a write needs (DTLS transport, SRTP session, socket, address) is resolved once
+    and kept while the sender stays on that transport, DTLS stays connected and ICE keeps
+    its nominated pair (three identity checks per write): with BUNDLE, aiortc moves a
+    sender onto the first m-line's transport after negotiation.
+
+    ``send_stamped`` is the packet path's write: it copies a packet template into the
+    SRTP session's own buffer, writes that subscriber's sequence number, timestamp and
+    SSRC into it, and protects it there with libsrtp, so that a forwarded packet costs
+    one copy of its bytes before encryption rather than three (header + extensions +
+    payload joined, then copied in by ``Session.protect``), and no allocation.
     """
 
-    __slots__ = ("_sender",)
+    __slots__ = ("_sender", "_target")
 
     def __init__(self, sender: RTCRtpSender) -> None:
-        self._sender = sender
+        self._sender: Any = sender
+        self._target: _Target | None = None
 
-    def _pair(self) -> tuple[_Srtp, _CandidatePair] | None:
+    def _resolve(self) -> _Target | None:
+        target = self._target
+        if target is not None and target.current(self._sender):
+            return target
+        self._target = None
         dtls: Any = self._sender.transport
-        if dtls._state is not State.CONNECTED:
+        if dtls._state is not _CONNECTED:
             return None
         ice: _IceConnection = dtls.transport._connection
         pair = ice._nominated.get(1)
-        return (dtls._tx_srtp, pair) if pair is not None else None
+        if pair is None:
+            return None
+        self._target = target = _Target(dtls, ice._nominated, pair)
+        return target
+
+    def send_stamped(self, template: bytes, seq: int, ts: int, ssrc: int) -> bool:
+        """Protect and send ``template`` (an RTP packet) with ``seq``, ``ts`` and ``ssrc``
+        written into its header; False when the transport is not connected."""
+        target = self._target
+        if target is None or not target.current(self._sender):
+            target = self._resolve()
+            if target is None:
+                return False
+        size = len(template)
+        if size > _MAX_PLAIN:
+            raise ValueError("packet is too long")  # pylibsrtp's own check and words
+        buffer = target.buffer
+        buffer[0:size] = template
+        _STAMP(buffer, 2, seq, ts, ssrc)
+        length = target.length
+        length[0] = size
+        status = _protect(target.srtp, target.cdata, length)
+        if status:
+            raise SrtpProtectError(status)
+        target.sendto(buffer[0 : length[0]], target.addr)
+        return True
 
     def send_rtp(self, data: bytes) -> bool:
-        """Protect and send one RTP packet; False when the transport is not connected."""
-        found = self._pair()
-        if found is None:
+        """Protect and send one RTP packet as it is; False when not connected."""
+        target = self._resolve()
+        if target is None:
             return False
-        srtp, pair = found
-        pair.protocol.transport.sendto(srtp.protect(data), pair.remote_addr)
+        target.sendto(target.session.protect(data), target.addr)
         return True
 
     def send_rtcp(self, data: bytes) -> bool:
         """The same for a compound RTCP packet."""
-        found = self._pair()
-        if found is not None:
-            found[1].protocol.transport.sendto(found[0].protect_rtcp(data), found[1].remote_addr)
-        return found is not None
+        target = self._resolve()
+        if target is None:
+            return False
+        target.sendto(target.session.protect_rtcp(data), target.addr)
+        return True
 
     def backlog(self) -> int:
         """Bytes queued in user space because the socket would block (0 when writable)."""
-        found = self._pair()
-        return found[1].protocol.transport.get_write_buffer_size() if found is not None else 0
+        target = self._resolve()
+        return target.pair.protocol.transport.get_write_buffer_size() if target else 0
+
+
+class SrtpProtectError(RuntimeError):
+    """libsrtp refused to protect a packet (its status code is the argument)."""
 
 
 class SenderTap:

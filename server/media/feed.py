@@ -5,8 +5,9 @@ publisher's receiver at a time. Each RTP packet is taken from the receiver right
 SRTP unprotect (``ReceiverTap``: aiortc keeps its receiver reports and NACKs for the
 server's own loss, but no jitter buffer, depacketizer or decoder runs), parsed once
 (``InPacket``), kept in a small cache for subscribers' NACKs, and handed to every
-subscriber's ``PacketSink``. Extension blocks are built once per subscriber layout, not
-once per subscriber.
+subscriber's ``PacketSink``. The outgoing packet is built once per subscriber shape
+(layout and mid), not once per subscriber: per subscriber, only sequence number,
+timestamp and SSRC are written into the SRTP buffer (``SrtpOut.send_stamped``).
 
 It also owes the publisher: key frame requests (PLI, throttled) for new, lagging or
 asking subscribers, and REMB: the lowest of its subscribers' recent REMBs and the
@@ -29,7 +30,7 @@ from server.media.aiortc_compat import ReceiverTap
 from server.media.counters import MediaCounters
 from server.media.keyframes import Keyframer
 from server.media.levels import LevelMeter
-from server.media.rtp_rewrite import InPacket, Layout, Vp8Info
+from server.media.rtp_rewrite import InPacket, Vp8Info
 from server.media.sink import PacketSink
 
 logger = logging.getLogger(__name__)
@@ -256,16 +257,16 @@ class PacketFeed(LevelMeter):
     def _fan_out(self, packet: InPacket) -> None:
         started = time.perf_counter()
         cache = self._cache
-        tails: dict[Layout, bytes] = {}
+        templates: dict[bytes, bytes] = {}
         sent = 0
         for sink in self._fan_targets():
-            layout = sink.layout
-            if layout is None:
-                continue
-            tail = tails.get(layout)
-            if tail is None:
-                tail = tails[layout] = layout.tail(packet)
-            sent += sink.forward(packet, tail, started, cache)
+            shape = sink.shape
+            if shape is None:
+                continue  # its sender has not started
+            template = templates.get(shape)
+            if template is None:
+                template = templates[shape] = sink.template(packet)
+            sent += sink.forward(packet, template, started, cache)
         if sent:
             counters = self.counters
             size = sent * len(packet.payload)
