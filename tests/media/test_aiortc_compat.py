@@ -242,3 +242,44 @@ def test_the_private_reach_pattern_sees_what_it_must() -> None:
     ):
         assert PRIVATE_REACH.search(line), line
     assert not PRIVATE_REACH.search("self._backlog.get_nowait()")
+
+
+async def test_send_stamped_writes_each_copys_header_and_forgets_a_closed_transport() -> None:
+    """Issue 12: the packet path keeps each sender's resolved target (DTLS, SRTP session,
+    socket, address) between writes and protects in libsrtp's buffer; a copy must carry
+    the sequence number, timestamp and SSRC it was stamped with, and a target whose DTLS
+    transport closed must not be written to any more."""
+    policy, _ = loopback_policy()
+    started: list[Any] = []
+    taps: list[SenderTap] = []
+    a, b = await connect(
+        policy,
+        Idle(),
+        lambda sender: taps.append(SenderTap(sender, started.append, lambda p: None)),
+    )
+    tap = taps[0]
+    try:
+        await eventually(lambda: bool(started), what="the sender tap started")
+        seen: list[RtpPacket] = []
+        observe_rtp(b.getTransceivers()[0].receiver, seen.append)
+        template = RtpPacket(payload_type=started[0].codecs[0].payloadType, marker=1)
+        template.payload = b"\x90\x80\x00\x01\x00" * 40
+        raw = template.serialize()
+        await eventually(
+            lambda: tap.out.send_stamped(raw, 4242, 777, tap.ssrc), what="the first copy sent"
+        )
+        assert tap.out.send_stamped(raw, 4243, 778, tap.ssrc)  # the kept target
+        await eventually(lambda: len(seen) >= 2, what="both copies at the receiver")
+        got = [(p.ssrc, p.sequence_number, p.timestamp, p.marker, p.payload) for p in seen[:2]]
+        assert got == [
+            (tap.ssrc, 4242, 777, 1, template.payload),
+            (tap.ssrc, 4243, 778, 1, template.payload),
+        ]
+        with pytest.raises(ValueError, match="too long"):
+            tap.out.send_stamped(raw + bytes(1400), 1, 1, tap.ssrc)
+        await a.close()
+        assert not tap.out.send_stamped(raw, 4244, 779, tap.ssrc)
+        assert not tap.out.send_rtp(raw)
+    finally:
+        await a.close()
+        await b.close()
