@@ -60,6 +60,7 @@ class _Target:
     __slots__ = (
         "addr",
         "buffer",
+        "buffered",
         "cdata",
         "dtls",
         "length",
@@ -75,6 +76,7 @@ class _Target:
         self.nominated = nominated
         self.pair = pair
         self.sendto = pair.protocol.transport.sendto
+        self.buffered = pair.protocol.transport.get_write_buffer_size
         self.addr = pair.remote_addr
         self.session: Any = dtls._tx_srtp
         self.srtp = self.session._srtp[0]
@@ -131,7 +133,13 @@ class SrtpOut:
         """Protect and send ``template`` (an RTP packet) with ``seq``, ``ts`` and ``ssrc``
         written into its header; False when the transport is not connected."""
         target = self._target
-        if target is None or not target.current(self._sender):
+        # ``_Target.current``, inlined: this runs once per packet and subscriber.
+        if (
+            target is None
+            or self._sender._RTCRtpSender__transport is not target.dtls
+            or target.dtls._state is not _CONNECTED
+            or target.nominated.get(1) is not target.pair
+        ):
             target = self._resolve()
             if target is None:
                 return False
@@ -166,9 +174,10 @@ class SrtpOut:
         return True
 
     def backlog(self) -> int:
-        """Bytes queued in user space because the socket would block (0 when writable)."""
-        target = self._resolve()
-        return target.pair.protocol.transport.get_write_buffer_size() if target else 0
+        """Bytes queued in user space because the socket would block (0 when writable),
+        on the transport last written to."""
+        target = self._target
+        return target.buffered() if target is not None else 0
 
 
 class SrtpProtectError(RuntimeError):
