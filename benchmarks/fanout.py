@@ -461,7 +461,9 @@ def main(argv: list[str] | None = None) -> int:
         f"\nfan-out: 1 publisher (640x480 VP8 ~30 fps + Opus) → N subscribers; {pinning}\n"
         f"CPU = server process user+system, share of one core; median of {windows}"
         f" × {args.seconds:g} s windows ({args.rounds} round(s)), once video runs at"
-        f" ≥{SETTLED_KBPS:.0f} kbps; per sub = (CPU(N) − CPU(0)) / N;\n"
+        f" ≥{SETTLED_KBPS:.0f} kbps; per sub = (CPU(N) − CPU(0)) / N; µs/pkt = per sub over\n"
+        "the packets a second one subscriber received (video + audio): comparable across\n"
+        "machines and loads where the publisher's rate differs;\n"
         "other = CPU other processes took on the server's core; bots = busy share of the"
         " bots' core (anyone's); bot CPU = the bot processes' own CPU\n"
     )

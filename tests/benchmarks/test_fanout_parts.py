@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiortc.rtp import RtpPacket
 
 from benchmarks._peers import FanoutTimes, FrameCounter
-from benchmarks.fanout_report import Config, Window, e2e_percentiles, frame_latencies
+from benchmarks.fanout_report import (
+    Config,
+    Window,
+    e2e_percentiles,
+    frame_latencies,
+    per_packet_us,
+)
 
 
 def packet(seq: int, ts: int, marker: int) -> RtpPacket:
@@ -72,3 +79,12 @@ def test_a_point_where_a_subscriber_got_under_half_the_frames_is_invalid() -> No
 
     assert any("starved" in p for p in Config("packets", 1, windows=[lagging(7)]).problems())
     assert Config("packets", 1, windows=[lagging(28)]).problems() == []
+
+
+def test_cpu_per_packet_divides_the_marginal_cpu_by_each_subscribers_packet_rate() -> None:
+    """The µs/pkt column: (CPU(N) - CPU(0)) / N over the packets a second a subscriber got."""
+    base = Config("packets", 0, windows=[Window(2.0, 0.10, 30, 1500, [])])
+    subs = [{"who": f"s{i}", "video_packets": 300, "audio_frames": 100} for i in range(2)]
+    loaded = Config("packets", 2, windows=[Window(2.0, 0.14, 30, 1500, subs)])
+    # 0.02 of a core per subscriber, 200 packets a second each: 100 µs a packet.
+    assert per_packet_us([base, loaded]) == {2: pytest.approx(100.0)}
