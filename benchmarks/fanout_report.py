@@ -44,6 +44,8 @@ class Window:
     # End-to-end video frame latency (ms) in this window, every subscriber's frames pooled:
     # p50_ms, p95_ms, and frames (how many were matched to the publisher's).
     e2e: dict[str, float] = field(default_factory=dict)
+    # RTP packets a second the server itself sent to subscribers (0: it does not count).
+    forwarded: float = 0.0
 
     @property
     def bots_limited(self) -> bool:
@@ -182,7 +184,8 @@ def e2e_percentiles(
 
 def per_packet_us(configs: list[Config]) -> dict[int, float]:
     """Marginal CPU per packet forwarded to one subscriber (µs): each N's CPU per
-    subscriber over the packets a second each subscriber received (video + audio).
+    subscriber over the packets a second the server sent each subscriber (Salon's paths
+    count them; for the others, what each subscriber received, video + audio).
 
     Unlike CPU per subscriber, this does not fall when a loaded machine slows the
     publisher's encoder (fewer packets to forward), so runs on different days compare.
@@ -190,8 +193,10 @@ def per_packet_us(configs: list[Config]) -> dict[int, float]:
     found: dict[int, float] = {}
     for count, cpu in per_subscriber(configs).items():
         config = next(c for c in configs if c.subscribers == count)
-        rate = statistics.mean(config.per_sub("video_packets"))
-        rate += statistics.mean(config.per_sub("audio_frames"))  # one Opus frame a packet
+        rate = statistics.median(w.forwarded for w in config.windows) / count
+        if rate <= 0:  # a relay that does not count what it sends: what the bots got
+            rate = statistics.mean(config.per_sub("video_packets"))
+            rate += statistics.mean(config.per_sub("audio_frames"))  # one Opus frame a packet
         if rate > 0:
             found[count] = cpu / rate * 1e6
     return found

@@ -88,3 +88,6 @@ def test_cpu_per_packet_divides_the_marginal_cpu_by_each_subscribers_packet_rate
     loaded = Config("packets", 2, windows=[Window(2.0, 0.14, 30, 1500, subs)])
     # 0.02 of a core per subscriber, 200 packets a second each: 100 µs a packet.
     assert per_packet_us([base, loaded]) == {2: pytest.approx(100.0)}
+    # What the server says it sent wins over what the bots got (a bot may drop some).
+    sent = Config("packets", 2, windows=[Window(2.0, 0.14, 30, 1500, subs, forwarded=800.0)])
+    assert per_packet_us([base, sent]) == {2: pytest.approx(50.0)}
