@@ -257,15 +257,19 @@ class PacketFeed(LevelMeter):
     def _fan_out(self, packet: InPacket) -> None:
         started = time.perf_counter()
         cache = self._cache
-        templates: dict[bytes, bytes] = {}
+        templates: dict[str, bytes] = {}
         sent = 0
+        last_shape: str | None = None
+        template = b""
         for sink in self._fan_targets():
             shape = sink.shape
-            if shape is None:
-                continue  # its sender has not started
-            template = templates.get(shape)
-            if template is None:
-                template = templates[shape] = sink.template(packet)
+            if shape is not last_shape:  # most subscribers share one shape: no lookup
+                if shape is None:
+                    continue  # its sender has not started
+                found = templates.get(shape)
+                if found is None:
+                    found = templates[shape] = sink.template(packet)
+                last_shape, template = shape, found
             sent += sink.forward(packet, template, started, cache)
         if sent:
             counters = self.counters

@@ -301,7 +301,8 @@ class StreamMap:
         assert epoch is not None, "map() before anchor()"
         seq = (packet.seq + epoch.seq_delta) & 0xFFFF
         ts = (packet.ts + epoch.ts_delta) & 0xFFFFFFFF
-        if seq_newer(seq, self._last_seq):
+        ahead = (seq - self._last_seq) & 0xFFFF  # ``seq_newer``, inlined: once a subscriber
+        if ahead and ahead < 0x8000:
             self._last_seq = seq
             self._last_ts = ts
             self._last_time = now

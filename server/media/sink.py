@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from typing import Any, Protocol
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -100,9 +101,9 @@ class PacketSink(MediaStreamTrack):
         self._rtx_ssrc = 0
         self._rtx_seq = random.randrange(1 << 15)
         self.layout: Layout | None = None
-        # Sinks with equal shapes (layout and mid) share one packet template per packet;
-        # a bytes key, whose hash Python keeps, looked up once per packet and sink.
-        self.shape: bytes | None = None
+        # Sinks with equal shapes (layout and mid) share one packet template per packet.
+        # Interned: equal shapes are one object, so the feed's loop compares identities.
+        self.shape: str | None = None
         self._mid_block = b""
         self._cname = b""
         self._map: StreamMap | None = None
@@ -140,7 +141,7 @@ class PacketSink(MediaStreamTrack):
         clock = parameters.codecs[0].clockRate
         self._map = StreamMap(clock, random.randrange(1 << 15), random.randrange(1 << 32))
         self.layout = layout
-        self.shape = repr(layout).encode() + b"|" + self._mid_block
+        self.shape = sys.intern(f"{layout!r}|{self._mid_block.hex()}")
         self.source_changed()
 
     def switch(self, feed: PacketSource | None) -> None:
