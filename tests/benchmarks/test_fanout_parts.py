@@ -55,6 +55,9 @@ def test_added_latency_spreads_each_packets_fan_out_over_its_subscribers() -> No
     times(0.000_040, 0)  # nobody to send to: not a sample
     assert times.take() == {"p50_us": 75.0, "p95_us": 100.0, "p99_us": 100.0}
     assert times.take() == {}
+    times(0.000_100, 4, 0.000_020)  # 20 µs of the thread's CPU for 4 sends
+    times(0.000_100, 2, 0.000_010)
+    assert times.take()["cpu_per_send_us"] == 5.0
 
 
 def test_end_to_end_latency_matches_frames_through_a_relays_timestamp_shift() -> None:
