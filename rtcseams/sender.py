@@ -159,18 +159,18 @@ class SrtpOut:
 
     def send_rtp(self, data: bytes) -> bool:
         """Protect and send one RTP packet as it is; False when not connected."""
-        target = self._resolve()
-        if target is None:
-            return False
-        target.sendto(target.session.protect(data), target.addr)
-        return True
+        return self._send(data, rtcp=False)
 
     def send_rtcp(self, data: bytes) -> bool:
         """The same for a compound RTCP packet."""
+        return self._send(data, rtcp=True)
+
+    def _send(self, data: bytes, rtcp: bool) -> bool:
         target = self._resolve()
         if target is None:
             return False
-        target.sendto(target.session.protect_rtcp(data), target.addr)
+        session = target.session
+        target.sendto(session.protect_rtcp(data) if rtcp else session.protect(data), target.addr)
         return True
 
     def backlog(self) -> int:
