@@ -105,21 +105,23 @@ class FanoutTimes:
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, int]] = []
-        self.cpu = 0.0  # CPU seconds the fan-outs took (this thread), and their sends
+        self.cpu = 0.0  # CPU seconds the sampled fan-outs took (this thread), their sends
         self.sends = 0
 
-    def __call__(self, seconds: float, sends: int, cpu: float = 0.0) -> None:
+    def __call__(self, seconds: float, sends: int, cpu: float = -1.0) -> None:
         if sends:
             self.samples.append((seconds, sends))
-            self.cpu += cpu
-            self.sends += sends
+            if cpu >= 0:
+                self.cpu += cpu
+                self.sends += sends
 
     def take(self) -> Message:
         """Percentiles (µs) of the added latency per subscriber since the last call.
 
         Subscribers are served in turn, so the k-th of n waits about k/n of the fan-out:
         each packet contributes n points spread evenly up to its measured fan-out time.
-        ``cpu_per_send_us``: the server thread's CPU time in the fan-outs per send.
+        ``cpu_per_send_us``: the server thread's CPU time per send in the fan-outs whose
+        CPU time was measured (one packet in ``feed.CPU_SAMPLE``).
         """
         samples, self.samples = self.samples, []
         cpu, sends, self.cpu, self.sends = self.cpu, self.sends, 0.0, 0

@@ -57,6 +57,7 @@ def test_added_latency_spreads_each_packets_fan_out_over_its_subscribers() -> No
     assert times.take() == {}
     times(0.000_100, 4, 0.000_020)  # 20 µs of the thread's CPU for 4 sends
     times(0.000_100, 2, 0.000_010)
+    times(0.000_100, 3, -1.0)  # not sampled: its sends do not count
     assert times.take()["cpu_per_send_us"] == 5.0
 
 
