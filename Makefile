@@ -23,8 +23,8 @@ test: deps test-system-deps
 check: lint typecheck test
 
 lint: deps
-	$(BIN)/ruff check server loadtest benchmarks tests
-	$(BIN)/ruff format --check server loadtest benchmarks tests
+	$(BIN)/ruff check server loadtest benchmarks rtcseams tests
+	$(BIN)/ruff format --check server loadtest benchmarks rtcseams tests
 
 typecheck: deps
 	$(BIN)/mypy

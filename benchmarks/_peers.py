@@ -105,18 +105,26 @@ class FanoutTimes:
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, int]] = []
+        self.cpu = 0.0  # CPU seconds the sampled fan-outs took (this thread), their sends
+        self.sends = 0
 
-    def __call__(self, seconds: float, sends: int) -> None:
+    def __call__(self, seconds: float, sends: int, cpu: float = -1.0) -> None:
         if sends:
             self.samples.append((seconds, sends))
+            if cpu >= 0:
+                self.cpu += cpu
+                self.sends += sends
 
     def take(self) -> Message:
         """Percentiles (µs) of the added latency per subscriber since the last call.
 
         Subscribers are served in turn, so the k-th of n waits about k/n of the fan-out:
         each packet contributes n points spread evenly up to its measured fan-out time.
+        ``cpu_per_send_us``: the server thread's CPU time per send in the fan-outs whose
+        CPU time was measured (one packet in ``feed.CPU_SAMPLE``).
         """
         samples, self.samples = self.samples, []
+        cpu, sends, self.cpu, self.sends = self.cpu, self.sends, 0.0, 0
         points = sorted(d * (k + 1) / n for d, n in samples for k in range(n))
         if not points:
             return {}
@@ -124,7 +132,10 @@ class FanoutTimes:
         def pick(q: float) -> float:
             return round(points[min(len(points) - 1, int(q * len(points)))] * 1e6, 1)
 
-        return {"p50_us": pick(0.50), "p95_us": pick(0.95), "p99_us": pick(0.99)}
+        found = {"p50_us": pick(0.50), "p95_us": pick(0.95), "p99_us": pick(0.99)}
+        if cpu > 0:
+            found["cpu_per_send_us"] = round(cpu / sends * 1e6, 2)
+        return found
 
 
 class ForwardRelay:

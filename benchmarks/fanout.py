@@ -144,6 +144,7 @@ def measure(
     bots0 = [_cpu_seconds(p) for p in bots]
     before = subs.snap()
     pub0 = publisher.call("stats")
+    out0 = server_child.call("stats").get("packets_out", 0)
     busy0 = [_busy_times(c) for c in cores]
     cpu0, t0 = _cpu_seconds(server), time.monotonic()
     time.sleep(seconds)
@@ -151,6 +152,7 @@ def measure(
     bots1 = [_cpu_seconds(p) for p in bots]
     busy1 = [_busy_times(c) for c in cores]
     pub1 = publisher.call("stats")
+    out1 = server_child.call("stats").get("packets_out", 0)
     after = subs.snap()
     latency = server_child.call("latency")
     latency.pop("ok", None)
@@ -181,6 +183,7 @@ def measure(
         latency,
         [(b - a) / elapsed for a, b in zip(bots0, bots1, strict=True)],
         e2e,
+        (out1 - out0) / elapsed,
     )
 
 
@@ -461,7 +464,9 @@ def main(argv: list[str] | None = None) -> int:
         f"\nfan-out: 1 publisher (640x480 VP8 ~30 fps + Opus) → N subscribers; {pinning}\n"
         f"CPU = server process user+system, share of one core; median of {windows}"
         f" × {args.seconds:g} s windows ({args.rounds} round(s)), once video runs at"
-        f" ≥{SETTLED_KBPS:.0f} kbps; per sub = (CPU(N) − CPU(0)) / N;\n"
+        f" ≥{SETTLED_KBPS:.0f} kbps; per sub = (CPU(N) − CPU(0)) / N; µs/pkt = per sub over\n"
+        "the packets a second the server sent one subscriber (Janus: what one received):\n"
+        "comparable across machines and loads where the publisher's rate differs;\n"
         "other = CPU other processes took on the server's core; bots = busy share of the"
         " bots' core (anyone's); bot CPU = the bot processes' own CPU\n"
     )

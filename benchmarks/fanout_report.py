@@ -44,6 +44,8 @@ class Window:
     # End-to-end video frame latency (ms) in this window, every subscriber's frames pooled:
     # p50_ms, p95_ms, and frames (how many were matched to the publisher's).
     e2e: dict[str, float] = field(default_factory=dict)
+    # RTP packets a second the server itself sent to subscribers (0: it does not count).
+    forwarded: float = 0.0
 
     @property
     def bots_limited(self) -> bool:
@@ -180,6 +182,26 @@ def e2e_percentiles(
 # --- report -----------------------------------------------------------------------------
 
 
+def per_packet_us(configs: list[Config]) -> dict[int, float]:
+    """Marginal CPU per packet forwarded to one subscriber (µs): each N's CPU per
+    subscriber over the packets a second the server sent each subscriber (Salon's paths
+    count them; for the others, what each subscriber received, video + audio).
+
+    Unlike CPU per subscriber, this does not fall when a loaded machine slows the
+    publisher's encoder (fewer packets to forward), so runs on different days compare.
+    """
+    found: dict[int, float] = {}
+    for count, cpu in per_subscriber(configs).items():
+        config = next(c for c in configs if c.subscribers == count)
+        rate = statistics.median(w.forwarded for w in config.windows) / count
+        if rate <= 0:  # a relay that does not count what it sends: what the bots got
+            rate = statistics.mean(config.per_sub("video_packets"))
+            rate += statistics.mean(config.per_sub("audio_frames"))  # one Opus frame a packet
+        if rate > 0:
+            found[count] = cpu / rate * 1e6
+    return found
+
+
 def per_subscriber(configs: list[Config]) -> dict[int, float]:
     base = next(c for c in configs if c.subscribers == 0).cpu
     return {c.subscribers: (c.cpu - base) / c.subscribers for c in configs if c.subscribers}
@@ -208,10 +230,11 @@ def fitted_slope(configs: list[Config], server_cores: int) -> float | None:
 
 def report(results: dict[str, list[Config]], server_cores: int) -> dict[str, Any]:
     print(
-        f"{'relay':<10}{'N':>4}  {'server CPU median [range]':<27}{'per sub':>9}"
+        f"{'relay':<10}{'N':>4}  {'server CPU median [range]':<27}{'per sub':>9}{'µs/pkt':>8}"
         f"{'fps/sub':>9}{'kbps/sub':>10}{'pub kbps':>10}{'other':>7}{'bots':>6}{'bot CPU':>9}"
     )
     per_sub = {relay: per_subscriber(configs) for relay, configs in results.items()}
+    per_packet = {relay: per_packet_us(configs) for relay, configs in results.items()}
     for relay, configs in results.items():
         for config in configs:
             cpus = [w.server_cpu for w in config.windows]
@@ -221,9 +244,11 @@ def report(results: dict[str, list[Config]], server_cores: int) -> dict[str, Any
             if config.subscribers:
                 fps = statistics.median(config.per_sub("video_frames"))
                 kbps = statistics.median(config.per_sub("video_bytes", 8 / 1000))
-                line += f"{per_sub[relay][config.subscribers]:>9.2%}{fps:>9.1f}{kbps:>10.0f}"
+                packet = per_packet[relay].get(config.subscribers)
+                cost = f"{packet:>8.1f}" if packet is not None else f"{'–':>8}"
+                line += f"{per_sub[relay][config.subscribers]:>9.2%}{cost}{fps:>9.1f}{kbps:>10.0f}"
             else:
-                line += f"{'–':>9}{'–':>9}{'–':>10}"
+                line += f"{'–':>9}{'–':>8}{'–':>9}{'–':>10}"
             other = statistics.median(w.foreign_load for w in config.windows)
             bots = statistics.median(w.bot_cores_busy for w in config.windows)
             bot_cpu = statistics.median(sum(w.bot_cpu) for w in config.windows)
@@ -245,6 +270,7 @@ def report(results: dict[str, list[Config]], server_cores: int) -> dict[str, Any
     slopes = {relay: fitted_slope(configs, server_cores) for relay, configs in results.items()}
     summary: dict[str, Any] = {
         "per_subscriber_cpu": per_sub,
+        "per_packet_us": per_packet,
         "fitted_slope": slopes,
         "added_latency_us": latency,
         "end_to_end_ms": e2e,
@@ -258,23 +284,29 @@ def latency_table(results: dict[str, list[Config]]) -> dict[str, dict[int, dict[
     for relay, configs in results.items():
         for config in configs:
             row: dict[str, float] = {}
-            for key in ("p50_us", "p95_us", "p99_us"):
+            for key in ("p50_us", "p95_us", "p99_us", "cpu_per_send_us"):
                 value = config.latency(key)
                 if value is not None:
                     row[key] = value
-            if config.subscribers and len(row) == 3:
+            if config.subscribers and len(row) >= 3:
                 table.setdefault(relay, {})[config.subscribers] = row
     if table:
-        print("\nadded forwarding latency (handler entry → each subscriber's sendto), µs:")
+        print(
+            "\nadded forwarding latency (handler entry → each subscriber's sendto), µs;"
+            " cpu/send: the server thread's CPU in the fan-out per send (not inflated by"
+            " preemption)"
+        )
         for relay, rows in table.items():
             for count, row in rows.items():
                 mark = ""
                 if count >= 100:
                     ok = row["p95_us"] <= LATENCY_TARGET_US
                     mark = f"  target p95 ≤ {LATENCY_TARGET_US:.0f} µs {'met' if ok else 'NOT met'}"
+                cpu = row.get("cpu_per_send_us")
+                per_send = f"  cpu/send {cpu:5.2f}" if cpu is not None else ""
                 print(
                     f"  {relay:<9} N={count:<3} p50 {row['p50_us']:7.1f}  p95 {row['p95_us']:7.1f}"
-                    f"  p99 {row['p99_us']:7.1f}{mark}"
+                    f"  p99 {row['p99_us']:7.1f}{per_send}{mark}"
                 )
     return table
 

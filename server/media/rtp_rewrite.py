@@ -8,7 +8,8 @@ shifted after a switch so the subscriber's decoder sees one stream (``Vp8Info``)
 
 Everything that depends only on the incoming packet (``InPacket``: keyframe start, VP8
 descriptor offsets) or on a set of subscribers sharing a ``Layout`` (``tail``: extension
-block and payload) is computed once; per subscriber, one 16-byte header is packed.
+block and payload, then the whole packet as a ``rtp_template``) is computed once; per
+subscriber, only sequence number, timestamp and SSRC are written into a copy.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _HEADER_X = struct.Struct("!BBHIIHH")  # fixed header + one-byte extension heade
 _HEADER = struct.Struct("!BBHII")
 _ONE_BYTE_PROFILE = 0xBEDE
 _SEQ = struct.Struct("!H")
+_STAMP = struct.Struct("!HII")  # sequence number, timestamp, SSRC: bytes 2 to 11
 
 
 def seq_newer(a: int, b: int) -> bool:
@@ -180,6 +182,27 @@ class Layout:
         return _padded(block) + payload if block else payload
 
 
+def rtp_template(
+    payload_type: int, marker: int, mid_block: bytes, tail: bytes, ext_len: int
+) -> bytes:
+    """One RTP packet with sequence number, timestamp and SSRC left zero (each
+    subscriber's copy gets its own, written in place when it is sent): header, extension
+    block of ``ext_len`` bytes (``mid_block`` first, the rest at the start of ``tail``),
+    payload at the end of ``tail``."""
+    if ext_len:
+        second = (marker << 7) | payload_type
+        header = _HEADER_X.pack(0x90, second, 0, 0, 0, _ONE_BYTE_PROFILE, ext_len >> 2)
+        return header + mid_block + tail
+    return _HEADER.pack(0x80, (marker << 7) | payload_type, 0, 0, 0) + tail
+
+
+def stamped(template: bytes, seq: int, ts: int, ssrc: int) -> bytes:
+    """``template`` with its sequence number, timestamp and SSRC written in."""
+    out = bytearray(template)
+    _STAMP.pack_into(out, 2, seq, ts, ssrc)
+    return bytes(out)
+
+
 def rtp_bytes(
     payload_type: int,
     marker: int,
@@ -190,14 +213,8 @@ def rtp_bytes(
     tail: bytes,
     ext_len: int,
 ) -> bytes:
-    """One RTP packet: header, extension block of ``ext_len`` bytes (``mid_block`` first,
-    the rest at the start of ``tail``), payload at the end of ``tail``."""
-    if ext_len:
-        header = _HEADER_X.pack(
-            0x90, (marker << 7) | payload_type, seq, ts, ssrc, _ONE_BYTE_PROFILE, ext_len >> 2
-        )
-        return header + mid_block + tail
-    return _HEADER.pack(0x80, (marker << 7) | payload_type, seq, ts, ssrc) + tail
+    """One RTP packet: ``rtp_template`` with ``seq``, ``ts`` and ``ssrc`` written in."""
+    return stamped(rtp_template(payload_type, marker, mid_block, tail, ext_len), seq, ts, ssrc)
 
 
 def rtx_payload(original_seq: int, payload: bytes) -> bytes:
@@ -284,7 +301,8 @@ class StreamMap:
         assert epoch is not None, "map() before anchor()"
         seq = (packet.seq + epoch.seq_delta) & 0xFFFF
         ts = (packet.ts + epoch.ts_delta) & 0xFFFFFFFF
-        if seq_newer(seq, self._last_seq):
+        ahead = (seq - self._last_seq) & 0xFFFF  # ``seq_newer``, inlined: once a subscriber
+        if ahead and ahead < 0x8000:
             self._last_seq = seq
             self._last_ts = ts
             self._last_time = now

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from typing import Any, Protocol
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -37,7 +38,7 @@ from aiortc.rtp import (
 from server.ids import ParticipantId
 from server.media.aiortc_compat import SenderTap, SrtpOut
 from server.media.counters import MediaCounters
-from server.media.rtp_rewrite import InPacket, Layout, StreamMap, rtp_bytes, rtx_payload
+from server.media.rtp_rewrite import InPacket, Layout, StreamMap, rtp_template, rtx_payload
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -100,6 +101,9 @@ class PacketSink(MediaStreamTrack):
         self._rtx_ssrc = 0
         self._rtx_seq = random.randrange(1 << 15)
         self.layout: Layout | None = None
+        # Sinks with equal shapes (layout and mid) share one packet template per packet.
+        # Interned: equal shapes are one object, so the feed's loop compares identities.
+        self.shape: str | None = None
         self._mid_block = b""
         self._cname = b""
         self._map: StreamMap | None = None
@@ -137,6 +141,7 @@ class PacketSink(MediaStreamTrack):
         clock = parameters.codecs[0].clockRate
         self._map = StreamMap(clock, random.randrange(1 << 15), random.randrange(1 << 32))
         self.layout = layout
+        self.shape = sys.intern(f"{layout!r}|{self._mid_block.hex()}")
         self.source_changed()
 
     def switch(self, feed: PacketSource | None) -> None:
@@ -161,10 +166,22 @@ class PacketSink(MediaStreamTrack):
 
     # --- forwarding -----------------------------------------------------------------------
 
-    def forward(self, packet: InPacket, tail: bytes, now: float, source: object) -> int:
-        """Send ``packet`` (``tail``: its extension block and payload for this layout)."""
-        out, layout, stream = self._out, self.layout, self._map
-        if out is None or layout is None or stream is None:
+    def template(self, packet: InPacket, payload: bytes | None = None) -> bytes:
+        """``packet`` as this sink's layout sends it (``payload`` instead of its own if
+        given), sequence number, timestamp and SSRC left for ``SrtpOut.send_stamped``.
+        Built once per packet for every sink of the same ``shape``."""
+        layout = self.layout
+        if layout is None:
+            raise ValueError("the sink's sender has not started")
+        tail = layout.tail(packet, payload)
+        used = packet.payload if payload is None else payload
+        ext_len = len(self._mid_block) + len(tail) - len(used)
+        return rtp_template(layout.payload_type, packet.marker, self._mid_block, tail, ext_len)
+
+    def forward(self, packet: InPacket, template: bytes, now: float, source: object) -> int:
+        """Send ``packet``, whose ``template`` (for this sink's shape) the feed built."""
+        out, stream = self._out, self._map
+        if out is None or stream is None:
             return 0
         if self._need_keyframe:
             if not packet.keyframe_start:
@@ -177,15 +194,13 @@ class PacketSink(MediaStreamTrack):
             stream.anchor(packet, now, source)
             self._anchored = True
         seq, ts = stream.map(packet, now)
-        epoch = stream.epoch
-        if packet.vp8 is not None and epoch is not None and (epoch.pid_delta or epoch.tl0_delta):
-            payload = packet.vp8.shifted(packet.payload, epoch.pid_delta, epoch.tl0_delta)
-            tail = layout.tail(packet, payload)
-        ext_len = len(self._mid_block) + len(tail) - len(packet.payload)
-        data = rtp_bytes(
-            layout.payload_type, packet.marker, seq, ts, self._ssrc, self._mid_block, tail, ext_len
-        )
-        if not out.send_rtp(data):
+        vp8 = packet.vp8
+        if vp8 is not None:
+            epoch = stream.epoch
+            if epoch is not None and (epoch.pid_delta or epoch.tl0_delta):
+                payload = vp8.shifted(packet.payload, epoch.pid_delta, epoch.tl0_delta)
+                template = self.template(packet, payload)
+        if not out.send_stamped(template, seq, ts, self._ssrc):
             return 0
         self.forwarded += 1
         self.octets += len(packet.payload)
@@ -224,8 +239,8 @@ class PacketSink(MediaStreamTrack):
             pt, seq, ssrc = layout.payload_type, out_seq, self._ssrc
         tail = layout.tail(packet, payload)
         ext_len = len(self._mid_block) + len(tail) - len(payload)
-        data = rtp_bytes(pt, packet.marker, seq, ts, ssrc, self._mid_block, tail, ext_len)
-        if out.send_rtp(data):
+        template = rtp_template(pt, packet.marker, self._mid_block, tail, ext_len)
+        if out.send_stamped(template, seq, ts, ssrc):
             self.retransmitted += 1
             self._counters.retransmissions += 1
             return True

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiortc.rtp import RtpPacket
 
 from benchmarks._peers import FanoutTimes, FrameCounter
-from benchmarks.fanout_report import Config, Window, e2e_percentiles, frame_latencies
+from benchmarks.fanout_report import (
+    Config,
+    Window,
+    e2e_percentiles,
+    frame_latencies,
+    per_packet_us,
+)
 
 
 def packet(seq: int, ts: int, marker: int) -> RtpPacket:
@@ -48,6 +55,10 @@ def test_added_latency_spreads_each_packets_fan_out_over_its_subscribers() -> No
     times(0.000_040, 0)  # nobody to send to: not a sample
     assert times.take() == {"p50_us": 75.0, "p95_us": 100.0, "p99_us": 100.0}
     assert times.take() == {}
+    times(0.000_100, 4, 0.000_020)  # 20 µs of the thread's CPU for 4 sends
+    times(0.000_100, 2, 0.000_010)
+    times(0.000_100, 3, -1.0)  # not sampled: its sends do not count
+    assert times.take()["cpu_per_send_us"] == 5.0
 
 
 def test_end_to_end_latency_matches_frames_through_a_relays_timestamp_shift() -> None:
@@ -72,3 +83,15 @@ def test_a_point_where_a_subscriber_got_under_half_the_frames_is_invalid() -> No
 
     assert any("starved" in p for p in Config("packets", 1, windows=[lagging(7)]).problems())
     assert Config("packets", 1, windows=[lagging(28)]).problems() == []
+
+
+def test_cpu_per_packet_divides_the_marginal_cpu_by_each_subscribers_packet_rate() -> None:
+    """The µs/pkt column: (CPU(N) - CPU(0)) / N over the packets a second a subscriber got."""
+    base = Config("packets", 0, windows=[Window(2.0, 0.10, 30, 1500, [])])
+    subs = [{"who": f"s{i}", "video_packets": 300, "audio_frames": 100} for i in range(2)]
+    loaded = Config("packets", 2, windows=[Window(2.0, 0.14, 30, 1500, subs)])
+    # 0.02 of a core per subscriber, 200 packets a second each: 100 µs a packet.
+    assert per_packet_us([base, loaded]) == {2: pytest.approx(100.0)}
+    # What the server says it sent wins over what the bots got (a bot may drop some).
+    sent = Config("packets", 2, windows=[Window(2.0, 0.14, 30, 1500, subs, forwarded=800.0)])
+    assert per_packet_us([base, sent]) == {2: pytest.approx(50.0)}

@@ -207,21 +207,22 @@ PRIVATE_REACH = re.compile(
     r"|queue\b|salon_|connection\b|run_rtcp)"
     r"|decoder_worker = |get_component_candidates = "
 )
-# The two seams: the server's, and the load tester's client-side one (which may not import
-# the server's: loadtest/ speaks only the wire).
-SEAMS = {"server/media/aiortc_compat.py", "loadtest/rtc_compat.py"}
+# The one seam, rtcseams/ (not scanned): the package both the server and the load tester
+# (which may not import the server: loadtest/ speaks only the wire) reach aiortc's internals
+# through. Their doors, server/media/aiortc_compat.py and loadtest/rtc_compat.py, are scanned.
 # The client seam's contract test names the internal its refusal message must name.
 CONTRACT_TESTS = {"tests/loadtest/test_rtc_compat.py"}
 
 
-def test_the_compat_module_is_the_only_one_reaching_aiortc_internals() -> None:
-    """Issue 10 finding 2: private aiortc attributes were reached from six files."""
+def test_rtcseams_is_the_only_package_reaching_aiortc_internals() -> None:
+    """Issue 10 finding 2: private aiortc attributes were reached from six files; issue 12:
+    still from two (the server's and the load tester's compat modules)."""
     root = pathlib.Path(aiortc_compat.__file__).parent.parent.parent
     found: list[str] = []
     for folder in ("server", "loadtest", "benchmarks", "tests"):
         for path in sorted((root / folder).rglob("*.py")):
             name = path.relative_to(root).as_posix()
-            if name in SEAMS | CONTRACT_TESTS or path == pathlib.Path(__file__):
+            if name in CONTRACT_TESTS or path == pathlib.Path(__file__):
                 continue
             for number, line in enumerate(path.read_text().splitlines(), 1):
                 if PRIVATE_REACH.search(line):
@@ -241,3 +242,44 @@ def test_the_private_reach_pattern_sees_what_it_must() -> None:
     ):
         assert PRIVATE_REACH.search(line), line
     assert not PRIVATE_REACH.search("self._backlog.get_nowait()")
+
+
+async def test_send_stamped_writes_each_copys_header_and_forgets_a_closed_transport() -> None:
+    """Issue 12: the packet path keeps each sender's resolved target (DTLS, SRTP session,
+    socket, address) between writes and protects in libsrtp's buffer; a copy must carry
+    the sequence number, timestamp and SSRC it was stamped with, and a target whose DTLS
+    transport closed must not be written to any more."""
+    policy, _ = loopback_policy()
+    started: list[Any] = []
+    taps: list[SenderTap] = []
+    a, b = await connect(
+        policy,
+        Idle(),
+        lambda sender: taps.append(SenderTap(sender, started.append, lambda p: None)),
+    )
+    tap = taps[0]
+    try:
+        await eventually(lambda: bool(started), what="the sender tap started")
+        seen: list[RtpPacket] = []
+        observe_rtp(b.getTransceivers()[0].receiver, seen.append)
+        template = RtpPacket(payload_type=started[0].codecs[0].payloadType, marker=1)
+        template.payload = b"\x90\x80\x00\x01\x00" * 40
+        raw = template.serialize()
+        await eventually(
+            lambda: tap.out.send_stamped(raw, 4242, 777, tap.ssrc), what="the first copy sent"
+        )
+        assert tap.out.send_stamped(raw, 4243, 778, tap.ssrc)  # the kept target
+        await eventually(lambda: len(seen) >= 2, what="both copies at the receiver")
+        got = [(p.ssrc, p.sequence_number, p.timestamp, p.marker, p.payload) for p in seen[:2]]
+        assert got == [
+            (tap.ssrc, 4242, 777, 1, template.payload),
+            (tap.ssrc, 4243, 778, 1, template.payload),
+        ]
+        with pytest.raises(ValueError, match="too long"):
+            tap.out.send_stamped(raw + bytes(1400), 1, 1, tap.ssrc)
+        await a.close()
+        assert not tap.out.send_stamped(raw, 4244, 779, tap.ssrc)
+        assert not tap.out.send_rtp(raw)
+    finally:
+        await a.close()
+        await b.close()

@@ -27,7 +27,14 @@ SERVER = ROOT / "server"
 
 
 @pytest.mark.parametrize(
-    "contract", ["server-layers", "media-only-from-rooms", "media-is-a-leaf", "loadtest-wire-only"]
+    "contract",
+    [
+        "server-layers",
+        "media-only-from-rooms",
+        "media-is-a-leaf",
+        "loadtest-wire-only",
+        "rtcseams-is-a-leaf",
+    ],
 )
 def test_import_contract_is_kept(contract: str) -> None:
     command = [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"]
