@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+import msgpack
 from redis.exceptions import NoScriptError
 
 from server.engagement import keys
@@ -133,20 +134,32 @@ return 1
 """
 
 # KEYS: seen, stats, attendees, participants, buyers, orders, minutes (one session).
-# ARGV[1]: JSON {"room", "session", "ttl", "e": [[id, ts, code, member, a, b]]}: code j
-# (join), l (leave: a watch seconds, b "1" if early), i (interaction), p (purchase: a
-# order id, b revenue in minor units), o (anything else).
+# ARGV[1]: msgpack {"room", "session", "ttl", "e": [[id, ts, code, member, a, b]]}: code
+# j (join), l (leave: a watch seconds, b "1" if early), i (interaction), p (purchase: a
+# order id, b revenue in minor units), o (anything else); ts a number.
 SESSION_SCRIPT: Final = """
-local w = cjson.decode(ARGV[1])
+local w = cmsgpack.unpack(ARGV[1])
 local new = 0
--- Counts are summed here and written once per field: a batch of thousands of events
--- costs a few commands per event (the dedup ZADD), not ten.
+-- Counts are summed here and written once per field, and the ids are looked up and
+-- added in a few commands for the whole batch (ZMSCORE, then one ZADD NX per 4,000
+-- values): a batch of thousands of events costs a handful of commands, not one per event.
 local stats, minutes, sets = {}, {}, {{}, {}, {}}
 local watch, first, last = 0, nil, nil
 local function add(t, k, by) t[k] = (t[k] or 0) + by end
-for _, e in ipairs(w.e) do
+local ids = {}
+for i, e in ipairs(w.e) do ids[i] = e[1] end
+local known = {}
+for s = 1, #ids, 4000 do
+  local part = redis.call('ZMSCORE', KEYS[1], unpack(ids, s, math.min(s + 3999, #ids)))
+  for j, v in ipairs(part) do known[s + j - 1] = v end
+end
+local taken, adds = {}, {}
+for i, e in ipairs(w.e) do
   local id, ts, code, member = e[1], e[2], e[3], e[4]
-  if redis.call('ZADD', KEYS[1], 'NX', ts, id) == 1 then
+  if not known[i] and not taken[id] then
+    taken[id] = true
+    adds[#adds + 1] = ts
+    adds[#adds + 1] = id
     new = new + 1
     local t = tonumber(ts)
     local minute = tostring(math.floor(t / 60000))
@@ -174,6 +187,9 @@ for _, e in ipairs(w.e) do
       end
     end
   end
+end
+for s = 1, #adds, 4000 do
+  redis.call('ZADD', KEYS[1], 'NX', unpack(adds, s, math.min(s + 3999, #adds)))
 end
 if first then
   local old = redis.call('HGET', KEYS[2], 'first_ts')
@@ -203,12 +219,12 @@ def session_name(event: Event) -> str | None:
     return f"{event.room_id}:d{utc_day(event.ts_ms)}"
 
 
-def session_entry(event: Event, rules: Rules) -> list[str] | None:
+def session_entry(event: Event, rules: Rules) -> list[str | int] | None:
     """What a room session counts of ``event`` (None: staff work, not counted)."""
     if not is_member_action(event):
         return None
-    head = [event.id, str(event.ts_ms)]
-    member = str(event.member_id)
+    head: list[str | int] = [event.id, event.ts_ms]
+    member = event.member_id
     if event.kind is EventKind.JOIN:
         return [*head, "j", member, "", ""]
     if event.kind is EventKind.LEAVE:
@@ -266,7 +282,7 @@ class Aggregates:
         now: int,
     ) -> None:
         """Count ``events`` into their sessions and funnel sets, project ``states``."""
-        sessions: dict[str, list[list[str]]] = defaultdict(list)
+        sessions: dict[str, list[list[str | int]]] = defaultdict(list)
         invited: set[str] = set()
         joined: set[str] = set()
         hooked: set[str] = set()
@@ -340,13 +356,8 @@ class Aggregates:
                     self._session,
                     keys=[keys.session_key(name, part) for part in SESSION_PARTS],
                     args=[
-                        _json(
-                            {
-                                "room": room,
-                                "session": session,
-                                "ttl": str(SESSION_TTL_MS),
-                                "e": entries,
-                            }
+                        msgpack.packb(
+                            {"room": room, "session": session, "ttl": SESSION_TTL_MS, "e": entries}
                         )
                     ],
                 )
