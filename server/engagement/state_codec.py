@@ -8,6 +8,7 @@ gate's ``tier``, so that an operator looking at Redis sees what the scorer sees.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -34,11 +35,13 @@ def history_ids_key(member_id: MemberId) -> str:
 KEYS_PER_MEMBER: Final = 6
 
 
-def member_keys(member_id: MemberId) -> list[bytes]:
+@functools.lru_cache(maxsize=65_536)
+def member_keys(member_id: MemberId) -> tuple[bytes, ...]:
     """member, applied, caps, orders, tier history, imported ids (``KEYS_PER_MEMBER``):
     one ``{m:ID}`` hash tag, so one member's keys always share a slot. Bytes: a batch
-    sends thousands of keys, and redis-py passes bytes through without encoding them."""
-    return [
+    sends thousands of keys, and redis-py passes bytes through without encoding them.
+    Cached: every round builds them twice for each of its members (read and write)."""
+    return tuple(
         k.encode()
         for k in (
             member_key(member_id),
@@ -48,7 +51,7 @@ def member_keys(member_id: MemberId) -> list[bytes]:
             history_key(member_id),
             history_ids_key(member_id),
         )
-    ]
+    )
 
 
 # Many members per call: KEYS are ``member_keys`` of each member, ARGV[1] a msgpack list
