@@ -22,7 +22,6 @@ totals are eventually exact, never double counted.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -53,14 +52,17 @@ TIER_HISTORY_MAX: Final = 24 * 400
 
 # KEYS: proj, totals, tier_history, last_active, due, invited, joined, hooked, sessions,
 # at_risk.
-# ARGV[1]: JSON {"m": [[id, ver, tier|'-', orders, revenue, repurchased, last_active, due,
-# valued orders, value at risk (-1: not at risk)]],
+# ARGV[1]: msgpack {"m": [[id, ver, tier|'-', orders, revenue, repurchased, last_active,
+# due, valued orders, value at risk (-1: not at risk)]],
 # "hour", "prev_hour", "inv": [id], "joined": [id], "hook": [id], "s": [[session, ts]],
 # "old": ms}. The first tier change of an hour also records the counts it started from
 # as the previous hour's closing snapshot (when that hour has none): a chart of the
 # history then shows a change made within the current hour.
+# Every key is read and written a few times per call, not per member: the projections
+# with one HMGET and one HSET, the totals' differences summed, each index with one ZADD
+# (per 4,000 values).
 METRICS_SCRIPT: Final = """
-local w = cjson.decode(ARGV[1])
+local w = cmsgpack.unpack(ARGV[1])
 local changed = false
 local function tier_counts()
   local t = redis.call('HMGET', KEYS[2],
@@ -68,21 +70,46 @@ local function tier_counts()
   return cjson.encode({core = tonumber(t[1]) or 0, active = tonumber(t[2]) or 0,
     potential = tonumber(t[3]) or 0, silent = tonumber(t[4]) or 0})
 end
+local function many(cmd, key, list, option)
+  for s = 1, #list, 4000 do
+    if option then
+      redis.call(cmd, key, option, unpack(list, s, math.min(s + 3999, #list)))
+    else
+      redis.call(cmd, key, unpack(list, s, math.min(s + 3999, #list)))
+    end
+  end
+end
+local function many_read(cmd, key, list)
+  local out = {}
+  for s = 1, #list, 4000 do
+    local part = redis.call(cmd, key, unpack(list, s, math.min(s + 3999, #list)))
+    for j, v in ipairs(part) do out[s + j - 1] = v end
+  end
+  return out
+end
 local before = nil
 if w.prev_hour and redis.call('HEXISTS', KEYS[3], w.hour) == 0
     and redis.call('HEXISTS', KEYS[3], w.prev_hour) == 0 then
   before = tier_counts()
 end
+local deltas, fields = {}, {}
 local function bump(field, by)
-  if by ~= 0 then redis.call('HINCRBY', KEYS[2], field, by) end
+  if by ~= 0 then
+    if not deltas[field] then fields[#fields + 1] = field; deltas[field] = 0 end
+    deltas[field] = deltas[field] + by
+  end
 end
 local function flag(cond) if cond then return 1 end return 0 end
-for _, m in ipairs(w.m) do
+local ids = {}
+for i, m in ipairs(w.m) do ids[i] = m[1] end
+local olds = many_read('HMGET', KEYS[1], ids)
+local proj, risky, safe, seen, due = {}, {}, {}, {}, {}
+for i, m in ipairs(w.m) do
   local id, ver, nt = m[1], tonumber(m[2]), m[3]
   local no, nr, np, nv = tonumber(m[4]), tonumber(m[5]), tonumber(m[6]), tonumber(m[9])
   if nt == '-' then no, nr, np, nv = 0, 0, 0, 0 end
   local ov, ot, oo, orv, orp, ovo = -1, '-', 0, 0, 0, 0
-  local old = redis.call('HGET', KEYS[1], id)
+  local old = olds[i]
   if old then
     local f = {}
     for x in string.gmatch(old, '%S+') do f[#f + 1] = x end
@@ -104,18 +131,32 @@ for _, m in ipairs(w.m) do
     bump('orders', no - oo)
     bump('revenue', nr - orv)
     bump('valued_orders', nv - ovo)
-    redis.call('HSET', KEYS[1], id, table.concat({ver, nt, no, nr, np, nv}, ' '))
+    proj[#proj + 1] = id
+    proj[#proj + 1] = table.concat({ver, nt, no, nr, np, nv}, ' ')
   end
   if nt ~= '-' and tonumber(m[10]) >= 0 then
-    redis.call('ZADD', KEYS[10], m[10], id)
+    risky[#risky + 1] = m[10]
+    risky[#risky + 1] = id
   else
-    redis.call('ZREM', KEYS[10], id)
+    safe[#safe + 1] = id
   end
   if nt ~= '-' then
-    if tonumber(m[7]) > 0 then redis.call('ZADD', KEYS[4], 'GT', m[7], id) end
-    redis.call('ZADD', KEYS[5], m[8], id)
+    if tonumber(m[7]) > 0 then
+      seen[#seen + 1] = m[7]
+      seen[#seen + 1] = id
+    end
+    due[#due + 1] = m[8]
+    due[#due + 1] = id
   end
 end
+for _, field in ipairs(fields) do
+  if deltas[field] ~= 0 then redis.call('HINCRBY', KEYS[2], field, deltas[field]) end
+end
+many('HSET', KEYS[1], proj)
+many('ZADD', KEYS[10], risky)
+many('ZREM', KEYS[10], safe)
+many('ZADD', KEYS[4], seen, 'GT')
+many('ZADD', KEYS[5], due)
 if changed then
   if before then redis.call('HSET', KEYS[3], w.prev_hour, before) end
   redis.call('HSET', KEYS[3], w.hour, tier_counts())
@@ -125,10 +166,15 @@ if changed then
     redis.call('HDEL', KEYS[3], hours[1])
   end
 end
-for _, id in ipairs(w.inv) do redis.call('SADD', KEYS[6], id) end
-for _, id in ipairs(w.joined) do redis.call('SADD', KEYS[7], id) end
-for _, id in ipairs(w.hook) do redis.call('SADD', KEYS[8], id) end
-for _, s in ipairs(w.s) do redis.call('ZADD', KEYS[9], 'GT', s[2], s[1]) end
+many('SADD', KEYS[6], w.inv)
+many('SADD', KEYS[7], w.joined)
+many('SADD', KEYS[8], w.hook)
+local sessions = {}
+for _, s in ipairs(w.s) do
+  sessions[#sessions + 1] = s[2]
+  sessions[#sessions + 1] = s[1]
+end
+many('ZADD', KEYS[9], sessions, 'GT')
 if #w.s > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', '(' .. w.old) end
 return 1
 """
@@ -347,7 +393,7 @@ class Aggregates:
                     keys.SESSIONS,
                     keys.AT_RISK,
                 ],
-                args=[_json(payload)],
+                args=[msgpack.packb(payload)],
             )
             for name, entries in sessions.items():
                 room, _, session = name.partition(":")
@@ -362,8 +408,3 @@ class Aggregates:
                     ],
                 )
             await pipe.execute()
-
-
-def _json(data: Any) -> str:
-    # cjson decodes an empty list as an empty table; ipairs over it does nothing.
-    return json.dumps(data, separators=(",", ":"))
