@@ -265,10 +265,9 @@ def session_name(event: Event) -> str | None:
     return f"{event.room_id}:d{utc_day(event.ts_ms)}"
 
 
-def session_entry(event: Event, rules: Rules) -> list[str | int] | None:
-    """What a room session counts of ``event`` (None: staff work, not counted)."""
-    if not is_member_action(event):
-        return None
+def session_entry(event: Event, rules: Rules) -> list[str | int]:
+    """What a room session counts of ``event``, a member action (staff work is not
+    counted: the caller leaves it out)."""
     head: list[str | int] = [event.id, event.ts_ms]
     member = event.member_id
     if event.kind is EventKind.JOIN:
@@ -333,12 +332,11 @@ class Aggregates:
         joined: set[str] = set()
         hooked: set[str] = set()
         for event in events:
-            name = session_name(event)
-            entry = session_entry(event, self._rules)
-            if name is not None and entry is not None:
-                sessions[name].append(entry)
             if not is_member_action(event):
-                continue
+                continue  # staff work: neither a session's nor the funnel's
+            name = session_name(event)
+            if name is not None:
+                sessions[name].append(session_entry(event, self._rules))
             if event.kind is EventKind.JOIN:
                 joined.add(event.member_id)
             elif event.kind is EventKind.INVITE:

@@ -366,8 +366,9 @@ class Ledger:
         caps = {k: v for k, v in zip(fields, cap_values, strict=False) if v is not False}
         orders = dict(zip(flat[::2], flat[1::2], strict=True))
         seen = {e.id for e, s in zip(events, scores, strict=True) if s is not False}
-        olds = [e for e in events if self._history and e.ts_ms < now - APPLIED_RETENTION_MS]
-        seen.update(e.id for e, f in zip(olds, old, strict=False) if f)
+        if self._history:
+            olds = [e for e in events if e.ts_ms < now - APPLIED_RETENTION_MS]
+            seen.update(e.id for e, f in zip(olds, old, strict=False) if f)
         return self._plan(state_from_hash(member_id, raw), events, seen, caps, orders, now, cause)
 
     def _plan(
