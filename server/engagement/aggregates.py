@@ -247,7 +247,11 @@ for k, v in pairs(stats) do redis.call('HINCRBY', KEYS[2], k, v) end
 if watch > 0 then redis.call('HINCRBYFLOAT', KEYS[2], 'watch_s', watch) end
 for k, v in pairs(minutes) do redis.call('HINCRBY', KEYS[7], k, v) end
 for i, set in ipairs(sets) do
-  for member in pairs(set) do redis.call('SADD', KEYS[i + 2], member) end
+  local members = {}
+  for member in pairs(set) do members[#members + 1] = member end
+  for s = 1, #members, 4000 do
+    redis.call('SADD', KEYS[i + 2], unpack(members, s, math.min(s + 3999, #members)))
+  end
 end
 redis.call('HSET', KEYS[2], 'room', w.room, 'session', w.session)
 for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], w.ttl) end
