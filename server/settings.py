@@ -154,6 +154,10 @@ class EngagementSettings:
     # Seconds after which a recorded event is written and fsynced to the journal (in the
     # spill directory) at the latest; acknowledged REST events are fsynced at once.
     journal_interval: float = 0.02
+    # Seconds a scorer waits after a read that found few events before it reads again,
+    # so that a lightly loaded scorer's rounds carry batches, not one event each (0: read
+    # again at once). Bounds what it adds to event-to-tier latency.
+    scorer_linger: float = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +353,8 @@ class Settings:
             raise SettingsError("engagement.buffer_max must be at least 1")
         if not 0.001 <= self.engagement.journal_interval <= 1.0:
             raise SettingsError("engagement.journal_interval must be from 0.001 to 1 second")
+        if not 0.0 <= self.engagement.scorer_linger <= 0.1:
+            raise SettingsError("engagement.scorer_linger must be from 0 to 0.1 second")
         self.interactions.check()
         if self.rooms.state not in ROOM_STATES:
             raise SettingsError(

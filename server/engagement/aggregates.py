@@ -22,12 +22,12 @@ totals are eventually exact, never double counted.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+import msgpack
 from redis.exceptions import NoScriptError
 
 from server.engagement import keys
@@ -52,14 +52,17 @@ TIER_HISTORY_MAX: Final = 24 * 400
 
 # KEYS: proj, totals, tier_history, last_active, due, invited, joined, hooked, sessions,
 # at_risk.
-# ARGV[1]: JSON {"m": [[id, ver, tier|'-', orders, revenue, repurchased, last_active, due,
-# valued orders, value at risk (-1: not at risk)]],
+# ARGV[1]: msgpack {"m": [[id, ver, tier|'-', orders, revenue, repurchased, last_active,
+# due, valued orders, value at risk (-1: not at risk)]],
 # "hour", "prev_hour", "inv": [id], "joined": [id], "hook": [id], "s": [[session, ts]],
 # "old": ms}. The first tier change of an hour also records the counts it started from
 # as the previous hour's closing snapshot (when that hour has none): a chart of the
 # history then shows a change made within the current hour.
+# Every key is read and written a few times per call, not per member: the projections
+# with one HMGET and one HSET, the totals' differences summed, each index with one ZADD
+# (per 4,000 values).
 METRICS_SCRIPT: Final = """
-local w = cjson.decode(ARGV[1])
+local w = cmsgpack.unpack(ARGV[1])
 local changed = false
 local function tier_counts()
   local t = redis.call('HMGET', KEYS[2],
@@ -67,21 +70,46 @@ local function tier_counts()
   return cjson.encode({core = tonumber(t[1]) or 0, active = tonumber(t[2]) or 0,
     potential = tonumber(t[3]) or 0, silent = tonumber(t[4]) or 0})
 end
+local function many(cmd, key, list, option)
+  for s = 1, #list, 4000 do
+    if option then
+      redis.call(cmd, key, option, unpack(list, s, math.min(s + 3999, #list)))
+    else
+      redis.call(cmd, key, unpack(list, s, math.min(s + 3999, #list)))
+    end
+  end
+end
+local function many_read(cmd, key, list)
+  local out = {}
+  for s = 1, #list, 4000 do
+    local part = redis.call(cmd, key, unpack(list, s, math.min(s + 3999, #list)))
+    for j, v in ipairs(part) do out[s + j - 1] = v end
+  end
+  return out
+end
 local before = nil
 if w.prev_hour and redis.call('HEXISTS', KEYS[3], w.hour) == 0
     and redis.call('HEXISTS', KEYS[3], w.prev_hour) == 0 then
   before = tier_counts()
 end
+local deltas, fields = {}, {}
 local function bump(field, by)
-  if by ~= 0 then redis.call('HINCRBY', KEYS[2], field, by) end
+  if by ~= 0 then
+    if not deltas[field] then fields[#fields + 1] = field; deltas[field] = 0 end
+    deltas[field] = deltas[field] + by
+  end
 end
 local function flag(cond) if cond then return 1 end return 0 end
-for _, m in ipairs(w.m) do
+local ids = {}
+for i, m in ipairs(w.m) do ids[i] = m[1] end
+local olds = many_read('HMGET', KEYS[1], ids)
+local proj, risky, safe, seen, due = {}, {}, {}, {}, {}
+for i, m in ipairs(w.m) do
   local id, ver, nt = m[1], tonumber(m[2]), m[3]
   local no, nr, np, nv = tonumber(m[4]), tonumber(m[5]), tonumber(m[6]), tonumber(m[9])
   if nt == '-' then no, nr, np, nv = 0, 0, 0, 0 end
   local ov, ot, oo, orv, orp, ovo = -1, '-', 0, 0, 0, 0
-  local old = redis.call('HGET', KEYS[1], id)
+  local old = olds[i]
   if old then
     local f = {}
     for x in string.gmatch(old, '%S+') do f[#f + 1] = x end
@@ -103,18 +131,32 @@ for _, m in ipairs(w.m) do
     bump('orders', no - oo)
     bump('revenue', nr - orv)
     bump('valued_orders', nv - ovo)
-    redis.call('HSET', KEYS[1], id, table.concat({ver, nt, no, nr, np, nv}, ' '))
+    proj[#proj + 1] = id
+    proj[#proj + 1] = table.concat({ver, nt, no, nr, np, nv}, ' ')
   end
   if nt ~= '-' and tonumber(m[10]) >= 0 then
-    redis.call('ZADD', KEYS[10], m[10], id)
+    risky[#risky + 1] = m[10]
+    risky[#risky + 1] = id
   else
-    redis.call('ZREM', KEYS[10], id)
+    safe[#safe + 1] = id
   end
   if nt ~= '-' then
-    if tonumber(m[7]) > 0 then redis.call('ZADD', KEYS[4], 'GT', m[7], id) end
-    redis.call('ZADD', KEYS[5], m[8], id)
+    if tonumber(m[7]) > 0 then
+      seen[#seen + 1] = m[7]
+      seen[#seen + 1] = id
+    end
+    due[#due + 1] = m[8]
+    due[#due + 1] = id
   end
 end
+for _, field in ipairs(fields) do
+  if deltas[field] ~= 0 then redis.call('HINCRBY', KEYS[2], field, deltas[field]) end
+end
+many('HSET', KEYS[1], proj)
+many('ZADD', KEYS[10], risky)
+many('ZREM', KEYS[10], safe)
+many('ZADD', KEYS[4], seen, 'GT')
+many('ZADD', KEYS[5], due)
 if changed then
   if before then redis.call('HSET', KEYS[3], w.prev_hour, before) end
   redis.call('HSET', KEYS[3], w.hour, tier_counts())
@@ -124,29 +166,46 @@ if changed then
     redis.call('HDEL', KEYS[3], hours[1])
   end
 end
-for _, id in ipairs(w.inv) do redis.call('SADD', KEYS[6], id) end
-for _, id in ipairs(w.joined) do redis.call('SADD', KEYS[7], id) end
-for _, id in ipairs(w.hook) do redis.call('SADD', KEYS[8], id) end
-for _, s in ipairs(w.s) do redis.call('ZADD', KEYS[9], 'GT', s[2], s[1]) end
+many('SADD', KEYS[6], w.inv)
+many('SADD', KEYS[7], w.joined)
+many('SADD', KEYS[8], w.hook)
+local sessions = {}
+for _, s in ipairs(w.s) do
+  sessions[#sessions + 1] = s[2]
+  sessions[#sessions + 1] = s[1]
+end
+many('ZADD', KEYS[9], sessions, 'GT')
 if #w.s > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', '(' .. w.old) end
 return 1
 """
 
 # KEYS: seen, stats, attendees, participants, buyers, orders, minutes (one session).
-# ARGV[1]: JSON {"room", "session", "ttl", "e": [[id, ts, code, member, a, b]]}: code j
-# (join), l (leave: a watch seconds, b "1" if early), i (interaction), p (purchase: a
-# order id, b revenue in minor units), o (anything else).
+# ARGV[1]: msgpack {"room", "session", "ttl", "e": [[id, ts, code, member, a, b]]}: code
+# j (join), l (leave: a watch seconds, b "1" if early), i (interaction), p (purchase: a
+# order id, b revenue in minor units), o (anything else); ts a number.
 SESSION_SCRIPT: Final = """
-local w = cjson.decode(ARGV[1])
+local w = cmsgpack.unpack(ARGV[1])
 local new = 0
--- Counts are summed here and written once per field: a batch of thousands of events
--- costs a few commands per event (the dedup ZADD), not ten.
+-- Counts are summed here and written once per field, and the ids are looked up and
+-- added in a few commands for the whole batch (ZMSCORE, then one ZADD NX per 4,000
+-- values): a batch of thousands of events costs a handful of commands, not one per event.
 local stats, minutes, sets = {}, {}, {{}, {}, {}}
 local watch, first, last = 0, nil, nil
 local function add(t, k, by) t[k] = (t[k] or 0) + by end
-for _, e in ipairs(w.e) do
+local ids = {}
+for i, e in ipairs(w.e) do ids[i] = e[1] end
+local known = {}
+for s = 1, #ids, 4000 do
+  local part = redis.call('ZMSCORE', KEYS[1], unpack(ids, s, math.min(s + 3999, #ids)))
+  for j, v in ipairs(part) do known[s + j - 1] = v end
+end
+local taken, adds = {}, {}
+for i, e in ipairs(w.e) do
   local id, ts, code, member = e[1], e[2], e[3], e[4]
-  if redis.call('ZADD', KEYS[1], 'NX', ts, id) == 1 then
+  if not known[i] and not taken[id] then
+    taken[id] = true
+    adds[#adds + 1] = ts
+    adds[#adds + 1] = id
     new = new + 1
     local t = tonumber(ts)
     local minute = tostring(math.floor(t / 60000))
@@ -175,6 +234,9 @@ for _, e in ipairs(w.e) do
     end
   end
 end
+for s = 1, #adds, 4000 do
+  redis.call('ZADD', KEYS[1], 'NX', unpack(adds, s, math.min(s + 3999, #adds)))
+end
 if first then
   local old = redis.call('HGET', KEYS[2], 'first_ts')
   if not old or first < tonumber(old) then redis.call('HSET', KEYS[2], 'first_ts', first) end
@@ -185,7 +247,11 @@ for k, v in pairs(stats) do redis.call('HINCRBY', KEYS[2], k, v) end
 if watch > 0 then redis.call('HINCRBYFLOAT', KEYS[2], 'watch_s', watch) end
 for k, v in pairs(minutes) do redis.call('HINCRBY', KEYS[7], k, v) end
 for i, set in ipairs(sets) do
-  for member in pairs(set) do redis.call('SADD', KEYS[i + 2], member) end
+  local members = {}
+  for member in pairs(set) do members[#members + 1] = member end
+  for s = 1, #members, 4000 do
+    redis.call('SADD', KEYS[i + 2], unpack(members, s, math.min(s + 3999, #members)))
+  end
 end
 redis.call('HSET', KEYS[2], 'room', w.room, 'session', w.session)
 for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], w.ttl) end
@@ -203,12 +269,11 @@ def session_name(event: Event) -> str | None:
     return f"{event.room_id}:d{utc_day(event.ts_ms)}"
 
 
-def session_entry(event: Event, rules: Rules) -> list[str] | None:
-    """What a room session counts of ``event`` (None: staff work, not counted)."""
-    if not is_member_action(event):
-        return None
-    head = [event.id, str(event.ts_ms)]
-    member = str(event.member_id)
+def session_entry(event: Event, rules: Rules) -> list[str | int]:
+    """What a room session counts of ``event``, a member action (staff work is not
+    counted: the caller leaves it out)."""
+    head: list[str | int] = [event.id, event.ts_ms]
+    member = event.member_id
     if event.kind is EventKind.JOIN:
         return [*head, "j", member, "", ""]
     if event.kind is EventKind.LEAVE:
@@ -266,17 +331,16 @@ class Aggregates:
         now: int,
     ) -> None:
         """Count ``events`` into their sessions and funnel sets, project ``states``."""
-        sessions: dict[str, list[list[str]]] = defaultdict(list)
+        sessions: dict[str, list[list[str | int]]] = defaultdict(list)
         invited: set[str] = set()
         joined: set[str] = set()
         hooked: set[str] = set()
         for event in events:
-            name = session_name(event)
-            entry = session_entry(event, self._rules)
-            if name is not None and entry is not None:
-                sessions[name].append(entry)
             if not is_member_action(event):
-                continue
+                continue  # staff work: neither a session's nor the funnel's
+            name = session_name(event)
+            if name is not None:
+                sessions[name].append(session_entry(event, self._rules))
             if event.kind is EventKind.JOIN:
                 joined.add(event.member_id)
             elif event.kind is EventKind.INVITE:
@@ -331,7 +395,7 @@ class Aggregates:
                     keys.SESSIONS,
                     keys.AT_RISK,
                 ],
-                args=[_json(payload)],
+                args=[msgpack.packb(payload)],
             )
             for name, entries in sessions.items():
                 room, _, session = name.partition(":")
@@ -340,19 +404,9 @@ class Aggregates:
                     self._session,
                     keys=[keys.session_key(name, part) for part in SESSION_PARTS],
                     args=[
-                        _json(
-                            {
-                                "room": room,
-                                "session": session,
-                                "ttl": str(SESSION_TTL_MS),
-                                "e": entries,
-                            }
+                        msgpack.packb(
+                            {"room": room, "session": session, "ttl": SESSION_TTL_MS, "e": entries}
                         )
                     ],
                 )
             await pipe.execute()
-
-
-def _json(data: Any) -> str:
-    # cjson decodes an empty list as an empty table; ipairs over it does nothing.
-    return json.dumps(data, separators=(",", ":"))

@@ -238,8 +238,9 @@ def _well_formed(obj: dict[Any, Any]) -> Event | None:
     kind = _KINDS.get(kind_name)
     if kind is None or (room_id and not valid_id(room_id)) or not valid_id(member_id):
         return None
-    if not all(type(key) is str for key in data):
-        return None
+    for key in data:  # a loop: ``all()`` over a generator cost twice as much here
+        if type(key) is not str:
+            return None
     return Event(event_id, version, kind, room_id, MemberId(member_id), ts_ms, data)
 
 

@@ -67,7 +67,7 @@ from server.engagement.state_codec import (
     state_from_hash,
     text,
 )
-from server.engagement.tiers import Verdict, evaluate, next_review
+from server.engagement.tiers import at_risk, decide, evaluate, next_review
 from server.ids import MemberId
 from server.redis_client import ClusterScripts, RedisClient, queue_script
 
@@ -366,8 +366,9 @@ class Ledger:
         caps = {k: v for k, v in zip(fields, cap_values, strict=False) if v is not False}
         orders = dict(zip(flat[::2], flat[1::2], strict=True))
         seen = {e.id for e, s in zip(events, scores, strict=True) if s is not False}
-        olds = [e for e in events if self._history and e.ts_ms < now - APPLIED_RETENTION_MS]
-        seen.update(e.id for e, f in zip(olds, old, strict=False) if f)
+        if self._history:
+            olds = [e for e in events if e.ts_ms < now - APPLIED_RETENTION_MS]
+            seen.update(e.id for e, f in zip(olds, old, strict=False) if f)
         return self._plan(state_from_hash(member_id, raw), events, seen, caps, orders, now, cause)
 
     def _plan(
@@ -395,11 +396,15 @@ class Ledger:
         done = apply_events(state, fresh, self.rules, now, orders, caps, history=self._history)
         new = done.state
         change = None
-        verdict: Verdict | None = None
+        tier: Tier | None = None
         if new.is_member and not new.pinned:
-            verdict = evaluate(new, self.rules, now)
-            new = replace(new, at_risk=bool(verdict.at_risk))
-            if verdict.tier is not new.tier:
+            tier = decide(new, self.rules, now)
+            risk = tier is not Tier.SILENT and bool(at_risk(new, self.rules, now))
+            if risk != new.at_risk:
+                new = replace(new, at_risk=risk)
+            if tier is not new.tier:
+                # The sentences only now: the reason kept with the tier and its history.
+                verdict = evaluate(new, self.rules, now)
                 trigger = cause or (done.applied[-1].id if done.applied else "sweep")
                 change = TierChange(
                     new.member_id,
@@ -411,7 +416,7 @@ class Ledger:
                     verdict.rule,
                 )
                 new = replace(new, tier=verdict.tier, reason=verdict.reason, tier_at=now)
-        due = next_review(new, self.rules, now, self._review_ms)
+        due = next_review(new, self.rules, now, self._review_ms, tier)
         plan = _Plan(
             new, None, done.applied, len(events) - len(fresh), len(done.too_old), change, due
         )

@@ -63,6 +63,12 @@ SWEEP_ROUNDS: Final = 5
 # scorer CPU per event at 10,000, 158 µs at 2,000 with 2,000 members). A live stream
 # gives smaller batches anyway: what arrived while the last one was applied.
 DEFAULT_BATCH: Final = 10_000
+# A read that returned fewer entries than this is a lightly loaded stream: the scorer
+# lingers (``engagement.scorer_linger``) before its next read, so that its next round
+# carries what arrived meanwhile. A round costs a fixed five round trips and several
+# script calls whatever it carries: one event a round (the recorder writes every 5 ms)
+# cost the scorer a quarter of a core for 200 events a second.
+LINGER_BELOW: Final = 1_000
 # Decoded entries between two yields to the loop.
 DECODE_SLICE: Final = 2_000
 # The predicted purchases: first refit a while after start, then every six hours.
@@ -111,6 +117,11 @@ class Scorer:
         self._on_tier_change = on_tier_change
         self._sweep_interval = sweep_interval
         self._batch = batch
+        self._linger = settings.scorer_linger
+        # Entries the last read returned (its batch size, whether applied or not), and
+        # the reads that returned any: rounds.
+        self.last_read = 0
+        self.rounds = 0
         self._task: asyncio.Task[None] | None = None
         # The predicted purchases are refitted this often (0: never), in a task of
         # ours whose fitting runs in a thread.
@@ -216,7 +227,10 @@ class Scorer:
         reply = await self._redis.xreadgroup(
             self._group, self._consumer, {self._stream_key: from_id}, count=count, block=block
         )
-        return _entries(reply)
+        entries = _entries(reply)
+        self.last_read = len(entries)
+        self.rounds += 1 if entries else 0
+        return entries
 
     async def _handle(self, entries: list[Entry]) -> int:
         """Apply every decodable entry, write the aggregates, then ack them all."""
@@ -311,6 +325,17 @@ class Scorer:
         if refit is not None:
             await cancel_and_wait(refit)
 
+    async def _linger_after(self, read_at: float) -> None:
+        """After a read that found a few events, wait until ``scorer_linger`` has passed
+        since it began: the next round carries what arrived meanwhile. An event waits at
+        most that long more; a read that found nothing (it blocked until its timeout) or
+        a full batch (a backlog) is followed by the next read at once."""
+        if self._linger <= 0 or not 0 < self.last_read < min(self._batch, LINGER_BELOW):
+            return
+        left = read_at + self._linger - time.monotonic()
+        if left > 0:
+            await asyncio.sleep(left)
+
     async def run(self, block_ms: int = BLOCK_MS) -> None:
         """Process entries (and sweep) until cancelled; Redis errors are logged and retried."""
         backoff = Backoff()
@@ -332,7 +357,9 @@ class Scorer:
                     more = rounds == SWEEP_ROUNDS
                     next_sweep = time.monotonic() + (0 if more else self._sweep_interval)
                 wait = min(block_ms, max(1, int((next_sweep - time.monotonic()) * 1000)))
+                read_at = time.monotonic()
                 await self.process_once(block_ms=wait, count=self._batch)
+                await self._linger_after(read_at)
             except Exception as exc:
                 # Being stopped: the connection was closed under the read on purpose.
                 check_cancelled()

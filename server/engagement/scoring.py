@@ -30,10 +30,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 from server.engagement.events import (
+    SCORED_ACTIONS,
+    STAFF_ROLES,
     Event,
     EventKind,
     PurchaseError,
-    is_member_action,
+    action_of,
     is_scored_action,
     number,
     parse_purchase,
@@ -277,16 +279,25 @@ def apply_events(
     total_cap = rules.daily_total_cap
     bought = False
     half_life = rules.half_life_ms
-    for event in sorted(events, key=lambda e: (e.ts_ms, e.id)):
+    # Per kind, looked up once per call rather than per event (Enum.value is a property).
+    caps_of: dict[EventKind, float] = {}
+    for event in sorted(events, key=_event_order):
         kind = event.kind
-        if event.ts_ms < cutoff and kind is not EventKind.PURCHASE and not history:
+        ts = event.ts_ms
+        if ts < cutoff and kind is not EventKind.PURCHASE and not history:
             out.too_old.append(event)
             continue
         out.applied.append(event)
-        if not is_member_action(event):
+        # ``is_member_action`` and ``is_scored_action``, reading ``data`` once.
+        data = event.data
+        if data.get("role") in STAFF_ROLES:
             continue
-        scored = is_scored_action(event)
-        credited_at = event.ts_ms
+        by = data.get("by")
+        if by is not None and by != event.member_id:
+            continue
+        actions = SCORED_ACTIONS.get(kind)
+        scored = actions is None or action_of(event) in actions
+        credited_at = ts
         if kind is EventKind.PURCHASE:
             order = _order(event)
             if order is None or order.order_id in known:
@@ -306,14 +317,16 @@ def apply_events(
         else:
             points = base_points(event, rules, scored)
             if points > 0:
-                day = utc_day(event.ts_ms)
-                cap = rules.cap(kind)
-                if cap > 0:
-                    points = _within_cap(earned, out.caps, f"{day}:{kind.value}", points, cap)
-                if total_cap > 0 and points > 0:
-                    points = _within_cap(earned, out.caps, f"{day}:{TOTAL}", points, total_cap)
+                cap = caps_of.get(kind)
+                if cap is None:
+                    cap = caps_of[kind] = rules.cap(kind)
                 if cap > 0 or total_cap > 0:
-                    credited_at = event.ts_ms - event.ts_ms % DAY_MS
+                    day = utc_day(ts)
+                    if cap > 0:
+                        points = _within_cap(earned, out.caps, f"{day}:{kind._value_}", points, cap)
+                    if total_cap > 0 and points > 0:
+                        points = _within_cap(earned, out.caps, f"{day}:{TOTAL}", points, total_cap)
+                    credited_at = ts - ts % DAY_MS
         if points > 0:
             # Decay is linear: the stored moment moves forward, never back.
             if credited_at >= score_at:
@@ -326,8 +339,9 @@ def apply_events(
         if scored and kind in INTERACTION_KINDS:
             interactions += 1
         if kind is EventKind.LEAVE:
-            watched += max(0.0, number(event.data, "watch_seconds") or 0.0)
-        last_active = max(last_active, event.ts_ms)
+            watched += max(0.0, number(data, "watch_seconds") or 0.0)
+        if ts > last_active:
+            last_active = ts
     s = replace(
         state,
         score=score,
@@ -357,6 +371,10 @@ def apply_events(
     out.caps_dropped = [k for k in earned if k[:8] < oldest and k not in touched]
     out.state = s
     return out
+
+
+def _event_order(event: Event) -> tuple[int, str]:
+    return (event.ts_ms, event.id)
 
 
 def _within_cap(

@@ -8,6 +8,7 @@ gate's ``tier``, so that an operator looking at Redis sees what the scorer sees.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -34,11 +35,13 @@ def history_ids_key(member_id: MemberId) -> str:
 KEYS_PER_MEMBER: Final = 6
 
 
-def member_keys(member_id: MemberId) -> list[bytes]:
+@functools.lru_cache(maxsize=65_536)
+def member_keys(member_id: MemberId) -> tuple[bytes, ...]:
     """member, applied, caps, orders, tier history, imported ids (``KEYS_PER_MEMBER``):
     one ``{m:ID}`` hash tag, so one member's keys always share a slot. Bytes: a batch
-    sends thousands of keys, and redis-py passes bytes through without encoding them."""
-    return [
+    sends thousands of keys, and redis-py passes bytes through without encoding them.
+    Cached: every round builds them twice for each of its members (read and write)."""
+    return tuple(
         k.encode()
         for k in (
             member_key(member_id),
@@ -48,7 +51,7 @@ def member_keys(member_id: MemberId) -> list[bytes]:
             history_key(member_id),
             history_ids_key(member_id),
         )
-    ]
+    )
 
 
 # Many members per call: KEYS are ``member_keys`` of each member, ARGV[1] a msgpack list
@@ -57,6 +60,20 @@ def member_keys(member_id: MemberId) -> list[bytes]:
 # "t": history entry or "", "n": history kept, "x": [old imported id]}] (every value a string).
 # Returns a list with, per member, 1 when written or 0 when the version moved.
 WRITE_SCRIPT: Final = """
+-- unpack() takes a few thousand values at most: long lists go in slices.
+local function many(cmd, key, list)
+  for s = 1, #list, 4000 do
+    redis.call(cmd, key, unpack(list, s, math.min(s + 3999, #list)))
+  end
+end
+local function pairs_of(map)
+  local flat = {}
+  for k, v in pairs(map) do
+    flat[#flat + 1] = k
+    flat[#flat + 1] = v
+  end
+  return flat
+end
 local all = cmsgpack.unpack(ARGV[1])
 local out = {}
 for i, item in ipairs(all) do
@@ -69,21 +86,21 @@ for i, item in ipairs(all) do
     local w = item[2]
     redis.call('HSET', K1, 'ver', tostring(tonumber(current) + 1), unpack(w.h))
     if #w.a > 0 then
-      for s = 1, #w.a, 4000 do
-        redis.call('ZADD', K2, unpack(w.a, s, math.min(s + 3999, #w.a)))
-      end
+      many('ZADD', K2, w.a)
       redis.call('ZREMRANGEBYSCORE', K2, '-inf', '(' .. w.trim)
       redis.call('PEXPIRE', K2, w.ttl)
     end
-    for k, v in pairs(w.c) do redis.call('HSET', K3, k, v) end
-    for _, k in ipairs(w.cd) do redis.call('HDEL', K3, k) end
-    if next(w.c) ~= nil then redis.call('PEXPIRE', K3, w.ttl) end
-    for k, v in pairs(w.o) do redis.call('HSET', K4, k, v) end
+    -- One HSET for all of a member's cap records (and orders), not one per field.
+    local caps = pairs_of(w.c)
+    if #caps > 0 then many('HSET', K3, caps) end
+    many('HDEL', K3, w.cd)
+    if #caps > 0 then redis.call('PEXPIRE', K3, w.ttl) end
+    many('HSET', K4, pairs_of(w.o))
     if w.t ~= '' then
       redis.call('LPUSH', K5, w.t)
       redis.call('LTRIM', K5, 0, tonumber(w.n) - 1)
     end
-    for _, id in ipairs(w.x) do redis.call('SADD', KEYS[b + 6], id) end
+    many('SADD', KEYS[b + 6], w.x)
     out[i] = 1
   end
 end

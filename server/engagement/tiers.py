@@ -151,6 +151,52 @@ def tier_checks(rule: TierRule, state: MemberState, rules: Rules, now: int) -> t
     return tuple(checks)
 
 
+def is_silent(state: MemberState, rules: Rules, now: int) -> bool:
+    """``silent_checks`` all hold (and there is one), without the sentences."""
+    if rules.silent_after_days <= 0:
+        return False
+    idle = days_since(inactive_since(state), now)
+    return idle is not None and idle >= rules.silent_after_days
+
+
+def rule_holds(rule: TierRule, state: MemberState, rules: Rules, now: int) -> bool:
+    """Every condition of ``tier_checks`` holds, without the sentences: the scorer decides
+    every member it touches, and formatting each check cost it more than the folding."""
+    if rule.min_orders and state.orders < rule.min_orders:
+        return False
+    if rule.min_repurchases and state.repurchases < rule.min_repurchases:
+        return False
+    if rule.min_score and score_now(state, rules, now) < rule.min_score:
+        return False
+    if rule.min_shares and state.shares < rule.min_shares:
+        return False
+    if rule.min_ltv_minor and state.revenue_minor < rule.min_ltv_minor:
+        return False
+    if rule.min_orders_in_window or rule.min_value_in_window_minor:
+        count, value = state.orders_since(now - int(rules.order_window_ms))
+        if rule.min_orders_in_window and count < rule.min_orders_in_window:
+            return False
+        if rule.min_value_in_window_minor and value < rule.min_value_in_window_minor:
+            return False
+    if rule.max_days_since_order:
+        since = days_since(state.last_order, now)
+        if since is None or since > rule.max_days_since_order:
+            return False
+    return True
+
+
+def decide(state: MemberState, rules: Rules, now: int) -> Tier:
+    """``evaluate(state, rules, now).tier``, without the checks and sentences (property-
+    tested equal): what the scorer needs for every member, where ``evaluate`` is only
+    needed when the tier changes (its reason) or for explaining."""
+    if is_silent(state, rules, now):
+        return Tier.SILENT
+    for rule in (rules.core, rules.active):
+        if rule_holds(rule, state, rules, now):
+            return rule.tier
+    return Tier.ACTIVE if state.orders > 0 else Tier.POTENTIAL
+
+
 def _sentence(checks: tuple[Check, ...]) -> str:
     return ", ".join(f"{c.name} {c.have} (needs {c.need})" for c in checks)
 
@@ -237,15 +283,18 @@ def pinned_verdict(state: MemberState, rules: Rules, now: int) -> Verdict:
     )
 
 
-def next_review(state: MemberState, rules: Rules, now: int, longest_ms: int) -> int:
-    """When time alone could next change ``state``'s tier (at most ``longest_ms`` away)."""
+def next_review(
+    state: MemberState, rules: Rules, now: int, longest_ms: int, tier: Tier | None = None
+) -> int:
+    """When time alone could next change ``state``'s tier (at most ``longest_ms`` away).
+    ``tier``: what ``decide`` makes of ``state`` now, when the caller knows it already."""
     times = [float(now + longest_ms)]
     if state.is_member and not state.pinned:
         reference = inactive_since(state)
         if rules.silent_after_days > 0 and reference > 0:
             times.append(reference + rules.silent_after_days * DAY_MS + 1)
-        verdict = evaluate(state, rules, now)
-        rule = {Tier.CORE: rules.core, Tier.ACTIVE: rules.active}.get(verdict.tier)
+        decided = tier if tier is not None else decide(state, rules, now)
+        rule = {Tier.CORE: rules.core, Tier.ACTIVE: rules.active}.get(decided)
         if rule is not None and rule.min_score > 0:
             score = score_now(state, rules, now)
             if score > rule.min_score:

@@ -48,6 +48,7 @@ def test_media_is_forwarded_as_packets_unless_frames_are_asked_for() -> None:
         ({"SALON_RTP_PORTS": "60000-50000"}, "media.rtp_ports"),
         ({"SALON_ICE_ADDRESSES": "example.com"}, "not an IP address"),
         ({"SALON_ENGAGEMENT_SCORER_ENABLED": "maybe"}, "scorer_enabled"),
+        ({"SALON_ENGAGEMENT_SCORER_LINGER": "0.5"}, "engagement.scorer_linger"),
         ({"SALON_MEDIA_FORWARDING": "rtp"}, "media.forwarding 'rtp' must be one of"),
         ({"SALON_MEDIA_REMB_MIN_KBPS": "3000"}, "remb_min_kbps"),
     ],

@@ -16,7 +16,15 @@ from server.engagement.explain import explain, explain_text
 from server.engagement.members import Tier
 from server.engagement.rules import DAY_MS, Rules, RulesError, TierRule, load_rules, parse_rules
 from server.engagement.scoring import MemberState, Order, apply_events
-from server.engagement.tiers import evaluate, next_review, pinned_verdict, rfm
+from server.engagement.tiers import (
+    decide,
+    evaluate,
+    next_review,
+    pinned_verdict,
+    rfm,
+    rule_holds,
+    tier_checks,
+)
 from server.ids import MemberId
 
 # The pre-issue-14 rules: fixed figures for the mechanics (new defaults: test_value.py).
@@ -299,3 +307,27 @@ def test_the_next_review_is_when_silence_or_decay_would_change_the_tier() -> Non
     # 10 points fall under active's 5 after one half-life; silence comes later.
     assert next_review(fading, RULES, NOW, 90 * DAY_MS) == NOW + 30 * DAY_MS + 1
     assert next_review(state(pinned=True), RULES, NOW, 7 * DAY_MS) == NOW + 7 * DAY_MS
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    # The shipped rules too: they have the windowed conditions and at-risk.
+    rules=st.one_of(rule_sets, st.just(load_rules())),
+    past=histories,
+    at=st.integers(-30 * DAY_MS, 500 * DAY_MS),
+    ltv=st.integers(0, 3),
+    shares=st.integers(0, 3),
+)
+def test_decide_is_what_evaluate_decides(
+    rules: Rules, past: list[tuple[str, int, int]], at: int, ltv: int, shares: int
+) -> None:
+    """The scorer decides tiers with ``decide`` (no sentences) and builds ``evaluate``'s
+    verdict only on a change: both must agree on every state, rule set and moment, or a
+    member would be left in a tier that ``explain`` says they do not earn."""
+    member = replace(_fold(rules, _history(past)), shares=shares)
+    member = replace(member, revenue_minor=member.revenue_minor * ltv)
+    moment = NOW + at
+    assert decide(member, rules, moment) is evaluate(member, rules, moment).tier
+    for rule in (rules.core, rules.active):
+        checks = tier_checks(rule, member, rules, moment)
+        assert rule_holds(rule, member, rules, moment) == all(c.ok for c in checks)
