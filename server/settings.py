@@ -123,9 +123,14 @@ class SignalingSettings:
     # A page that comes back with its resume token within this many seconds of leaving
     # gets its stage role (or live feed) back (server/rooms/resume.py).
     resume_grace: float = 30.0
+    # Broadcast frames for one socket are written together (server/signaling/coalesce.py):
+    # those of one loop iteration (0), or of up to this many seconds.
+    write_window: float = 0.0
 
     def check(self) -> None:
         """Raise ``SettingsError`` naming the first unusable value."""
+        if not 0 <= self.write_window <= 0.02:
+            raise SettingsError("signaling.write_window must be from 0 to 0.02 seconds")
         if not 0.01 <= self.presence_interval <= 10.0:
             raise SettingsError("signaling.presence_interval must be from 0.01 to 10 seconds")
         if self.presence_budget < 1:
