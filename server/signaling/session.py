@@ -25,7 +25,7 @@ from server.ids import ParticipantId
 from server.rooms.errors import Replaced, RoomError
 from server.rooms.media import offered_kinds
 from server.rooms.model import Participant, Role
-from server.rooms.moderation import is_moderator
+from server.rooms.moderation import MODERATORS
 from server.rooms.room import Room
 from server.rooms.service import RoomService
 from server.rooms.stage import PUBLISHERS, check_publish
@@ -112,17 +112,7 @@ class Session:
         if self._held is not None:
             self._held.append(lambda: self.room_event(kind, payload))
             return
-        if self._moderator():
-            built = self._frames.frames(
-                payload, kind, self._binary, lambda: {"type": kind, **payload}
-            )
-        else:  # one encoding for every member, without others' tiers and scores
-            built = self._frames.frames(
-                payload,
-                f"{kind}/members",
-                self._binary,
-                lambda: for_members({"type": kind, **payload}),
-            )
+        built = self._frames.event(payload, kind, self._binary, self._moderator())
         if built is None:
             return  # it cannot be encoded: the cache logged it once for every recipient
         frame, whole = built
@@ -158,8 +148,12 @@ class Session:
     # --- outbox -------------------------------------------------------------------------
 
     def _moderator(self) -> bool:
-        """Does this socket's participant moderate the room (and so see tiers)?"""
-        return self._ctx is not None and is_moderator(self._ctx.current())
+        """Does this socket's participant moderate the room (and so see tiers)? As the
+        room has them now (``SessionContext.current``, inlined: asked per broadcast)."""
+        room, me = self._room, self._me
+        if room is None or me is None:
+            return False
+        return (room.get(me.participant_id) or me).role in MODERATORS
 
     def _send(self, message: dict[str, Any] | Frame | _Close | None) -> None:
         # None: a broadcast the frame cache could not encode (it logged it).
