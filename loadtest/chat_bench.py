@@ -17,6 +17,10 @@ latency target (p99 under 50 ms) is for what is delivered one by one: chat and u
     python -m loadtest.chat_bench [--members 200] [--rate 200] [--duration 20]
     python -m loadtest.chat_bench --largest     # the largest room with chat p99 <= 50 ms
     python -m loadtest.chat_bench --scorer-process  # scoring in a `salon scorer` beside it
+    python -m loadtest.chat_bench --write-window 0.002  # the server's signaling.write_window
+
+The report also gives the server's socket writes over the measured window: how many
+broadcast frames went out in how many coalesced writes (its ``/metrics``).
 
 ``--largest`` runs the same traffic in rooms of doubling size from ``--members`` until
 chat p99 passes 50 ms (or deliveries go missing), then halves the gap twice, and prints
@@ -35,6 +39,7 @@ import multiprocessing
 import os
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +75,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--largest", action="store_true", help="find the largest room with chat p99 <= 50 ms"
     )
     parser.add_argument("--max-members", type=int, default=3200, help="--largest stops here")
+    parser.add_argument(
+        "--write-window",
+        type=float,
+        default=None,
+        help="the server's signaling.write_window in seconds (default: the server's own)",
+    )
     args = parser.parse_args(argv)
     args.mix = tuple(k.strip() for k in args.mix.split(",") if k.strip())
     if not set(args.mix) <= {"chat", "reaction", "upvote"} or not args.mix:
@@ -163,9 +174,11 @@ def _measure(args: argparse.Namespace) -> tuple[int, int, dict[str, Any] | None]
     # Each member upvotes each question at most once (never their own): enough questions.
     questions = min(args.members, max(8, math.ceil(upvotes / (args.members - 1)) + 1))
     try:
+        window = args.write_window
         server = spawn_server(
             frozenset(server_cpus) if server_cpus else None,
             rtp_ports=10,
+            settings={"SALON_SIGNALING_WRITE_WINDOW": str(window)} if window is not None else None,
             scorer_process=args.scorer_process,
         )
     except RuntimeError as exc:
@@ -184,6 +197,24 @@ def _busy_cores() -> float:
     """Seconds of CPU the whole machine has spent busy (all cores, all processes)."""
     times = psutil.cpu_times()
     return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+def _socket_writes(url: str) -> tuple[float, float]:
+    """The server's coalesced frames and writes so far (0, 0 when it does not say)."""
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0, 0.0
+    figures = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("salon_ws_frames_coalesced_total", "salon_ws_writes_coalesced_total"):
+            figures[name] = float(value)
+    return (
+        figures.get("salon_ws_frames_coalesced_total", 0.0),
+        figures.get("salon_ws_writes_coalesced_total", 0.0),
+    )
 
 
 def _run(bench: Bench) -> tuple[int, int, dict[str, Any] | None]:
@@ -220,8 +251,10 @@ def _run(bench: Bench) -> tuple[int, int, dict[str, Any] | None]:
         time.sleep(max(0.0, t0 + args.warmup - time.monotonic()))
         start = (_cpu_seconds(server), _cpu_seconds(redis), _busy_cores(), time.monotonic())
         scorer_start = _cpu_seconds(scorer) if scorer is not None else 0.0
+        writes_start = _socket_writes(bench.server.url)
         time.sleep(max(0.0, t0 + args.warmup + args.duration - time.monotonic()))
         wall = time.monotonic() - start[3]
+        writes_end = _socket_writes(bench.server.url)
         server_cpu = (_cpu_seconds(server) - start[0]) / wall
         redis_cpu = (_cpu_seconds(redis) - start[1]) / wall
         scorer_cpu = (_cpu_seconds(scorer) - scorer_start) / wall if scorer is not None else None
@@ -238,6 +271,8 @@ def _run(bench: Bench) -> tuple[int, int, dict[str, Any] | None]:
         print(f"bots failed: {result.get('error')}", file=sys.stderr)
         return 1, 0, None
     result["server_cpu"] = server_cpu
+    result["coalesced_frames"] = writes_end[0] - writes_start[0]
+    result["coalesced_writes"] = writes_end[1] - writes_start[1]
     result["redis_cpu"] = redis_cpu
     result["scorer_cpu"] = scorer_cpu
     result["bot_cpu"] = result["bot_cpu_seconds"] / args.duration
@@ -289,6 +324,12 @@ def _report(args: argparse.Namespace, members: int, result: dict[str, Any]) -> i
         f"bots {result['bot_cpu'] * 100:.0f}%, Redis {result['redis_cpu'] * 100:.0f}%, "
         f"other processes {result['other_cpu'] * 100:.0f}% ({psutil.cpu_count()} cores)"
     )
+    frames, writes = result["coalesced_frames"], result["coalesced_writes"]
+    if frames:
+        print(
+            f"socket writes: {frames:,.0f} broadcast frames in {writes:,.0f} coalesced writes "
+            f"({frames / writes:.2f} frames a write; {writes / args.duration:,.0f} writes/s)"
+        )
     if result["scorer_cpu"] is not None:
         print(
             f"scorer process CPU: {result['scorer_cpu'] * 100:.0f}% of one core (user+system; "

@@ -78,6 +78,7 @@ from server.rooms.room_states import session_states
 from server.rooms.service import RoomService
 from server.rooms.store import RoomStore
 from server.settings import Settings
+from server.signaling.coalesce import Flusher
 from server.signaling.context import Feature
 from server.signaling.handler import Sockets, websocket_handler
 from server.signaling.interactions import Interactions
@@ -224,6 +225,8 @@ def create_app(settings: Settings) -> web.Application:
     # still running, flushes every event when its context stops.
     sockets = Sockets()
     app[SOCKETS] = sockets
+    # The sockets' broadcast frames, written once per socket per flush (its counts in /metrics).
+    flusher = Flusher(settings.signaling.write_window)
 
     async def stop_rooms(app: web.Application) -> None:
         if service.ownership is not None:
@@ -232,6 +235,7 @@ def create_app(settings: Settings) -> web.Application:
             await service.hand_over_all()
         logger.info("stopping: %d sockets told to reconnect", len(sockets))
         await sockets.stop(RECONNECT_AFTER_S, SOCKETS_CLOSE_S)
+        flusher.close()
         await service.close()
 
     app.on_shutdown.append(stop_rooms)
@@ -339,6 +343,8 @@ def create_app(settings: Settings) -> web.Application:
             "event_journal_lag": recorder.journal_lag,
             "events_written": recorder.written,
             "loop_lag": lag.last,
+            "ws_frames_coalesced": flusher.frames,
+            "ws_writes_coalesced": flusher.writes,
         }
 
     # This node in the node registry (server/cluster/): registered at start, a heartbeat
@@ -437,7 +443,8 @@ def create_app(settings: Settings) -> web.Application:
             web.get("/healthz", healthz),
             web.get("/metrics", metrics_handler(read_metrics, wired.views.metrics)),
             web.get(
-                "/ws", websocket_handler(service, settings.signaling, features, sockets, relay)
+                "/ws",
+                websocket_handler(service, settings.signaling, features, sockets, relay, flusher),
             ),
             web.get("/rooms/{room_id}", room_page),
             web.get("/r/{code}", hook_page),

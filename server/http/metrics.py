@@ -99,6 +99,20 @@ EVENT_FIGURES = (
     ),
 )
 
+# The sockets' coalesced writes (``server/signaling/coalesce.py``): name, key, help.
+SOCKET_COUNTERS = (
+    (
+        "salon_ws_frames_coalesced",
+        "ws_frames_coalesced",
+        "Broadcast WebSocket frames written to sockets through coalesced writes",
+    ),
+    (
+        "salon_ws_writes_coalesced",
+        "ws_writes_coalesced",
+        "Socket writes that carried those frames (one per socket per flush)",
+    ),
+)
+
 # Figures of one node: its id (None for this node's own ``/metrics``, unlabelled) and the
 # dict its ``read`` returns.
 Snapshot = tuple[str | None, dict[str, Any]]
@@ -158,6 +172,8 @@ def salon_families(snapshots: Sequence[Snapshot]) -> Iterator[Any]:
         yield f.one("counter", name, text, _read(key, "media"))
     for kind, name, key, text in EVENT_FIGURES:
         yield f.one(kind, name, text, _read(key))
+    for name, key, text in SOCKET_COUNTERS:
+        yield f.one("counter", name, text, _read(key))
     yield f.one(
         "gauge", "salon_event_loop_lag_seconds", "Last measured event-loop lag",
         lambda s: s["loop_lag"],

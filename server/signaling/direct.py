@@ -9,6 +9,11 @@ costs. It only does so when nothing is queued ahead on that socket and the trans
 buffer is small: otherwise the session queues the frame (order kept), and a socket that
 does not read is closed by its outbox, never waited on.
 
+With a ``Flusher`` (``server/signaling/coalesce.py``) a writer does not write each frame
+at once: it keeps the frames of one loop iteration (or of a short window) and writes them
+in one ``transport.write`` when the flusher says so. One system call per socket per
+flush instead of one per message; the client still reads separate WebSocket messages.
+
 This module owns that seam with aiohttp: it uses the request's public ``transport``
 (``asyncio.Transport``: ``write``, ``is_closing``, ``get_write_buffer_size``) and
 nothing private; ``tests/unit/test_direct.py`` checks its frames against aiohttp's own
@@ -62,17 +67,59 @@ def transport_of(candidate: object) -> Transport | None:
     return None
 
 
-class DirectWriter:
-    """Writes whole frames to one socket's transport while it keeps up."""
+class Flushes(Protocol):
+    """Where a writer says it has frames waiting (``coalesce.Flusher``)."""
 
-    def __init__(self, transport: Transport, limit: int = BUFFER_LIMIT) -> None:
+    def mark(self, writer: DirectWriter) -> None: ...
+
+    def wrote(self, frames: int) -> None: ...
+
+
+class DirectWriter:
+    """Writes whole frames to one socket's transport while it keeps up: at once, or, with
+    a ``flusher``, all the frames since the last flush in one write."""
+
+    def __init__(
+        self, transport: Transport, limit: int = BUFFER_LIMIT, flusher: Flushes | None = None
+    ) -> None:
         self._transport = transport
         self._limit = limit
+        self._flusher = flusher
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+
+    @property
+    def pending(self) -> int:
+        """Frames taken but not written yet."""
+        return len(self._pending)
 
     def write(self, frame: bytes) -> bool:
-        """Write ``frame`` now if the transport takes it without piling up; else False."""
+        """Take ``frame`` if the transport takes it without piling up; else False (the
+        frames taken before it are still written first: the caller queues it behind)."""
         transport = self._transport
-        if transport.is_closing() or transport.get_write_buffer_size() > self._limit:
+        if (
+            transport.is_closing()
+            or transport.get_write_buffer_size() + self._pending_bytes > self._limit
+        ):
             return False
-        transport.write(frame)
+        if self._flusher is None:
+            transport.write(frame)
+            return True
+        if not self._pending:
+            self._flusher.mark(self)
+        self._pending.append(frame)
+        self._pending_bytes += len(frame)
         return True
+
+    def flush(self) -> None:
+        """Write the frames taken since the last flush in one write (dropped when the
+        socket is closing: nobody would read them)."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending, self._pending_bytes = [], 0
+        if self._transport.is_closing():
+            return
+        self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        if self._flusher is not None:
+            self._flusher.wrote(len(pending))

@@ -10,6 +10,9 @@ to their sockets.
 
 A message that cannot be encoded at all is logged once and cached as ``None``: every
 recipient then drops it, and the broadcast goes on for everyone else.
+
+``event`` is the room event's way in, asked once per recipient: its last answer is kept
+apart, so that the 199 members after the first cost a comparison each and no allocation.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from server.signaling.direct import wire
 from server.signaling.messages import encode_frame
+from server.signaling.privacy import for_members
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +38,7 @@ class FrameCache:
         self._entries: OrderedDict[tuple[int, str, bool], tuple[object, Built]] = OrderedDict()
         # The last frame handed out: a broadcast asks for the same one once per recipient.
         self._last: tuple[object, str, bool, Built] | None = None
+        self._last_event: tuple[object, str, bool, bool, Built] | None = None
         self.hits = 0
         self.misses = 0
 
@@ -44,6 +49,28 @@ class FrameCache:
         when it cannot be encoded (logged once)."""
         built = self.frames(source, tag, binary, build)
         return None if built is None else built[0]
+
+    def event(self, payload: dict[str, Any], kind: str, binary: bool, moderator: bool) -> Built:
+        """The frames of room event ``kind``: as it is for moderators, for everyone else
+        without others' tiers and scores (one encoding for all members)."""
+        last = self._last_event
+        if (
+            last is not None
+            and last[0] is payload
+            and last[2] is binary
+            and last[3] is moderator
+            and last[1] == kind
+        ):
+            self.hits += 1
+            return last[4]
+        if moderator:
+            built = self.frames(payload, kind, binary, lambda: {"type": kind, **payload})
+        else:
+            built = self.frames(
+                payload, f"{kind}/members", binary, lambda: for_members({"type": kind, **payload})
+            )
+        self._last_event = (payload, kind, binary, moderator, built)
+        return built
 
     def frames(
         self, source: object, tag: str, binary: bool, build: Callable[[], dict[str, Any]]

@@ -12,6 +12,7 @@ from aiohttp import WSMessage, WSMsgType, web
 
 from server.rooms.service import RoomService
 from server.settings import SignalingSettings
+from server.signaling.coalesce import Flusher
 from server.signaling.context import Feature
 from server.signaling.direct import transport_of
 from server.signaling.frames import FrameCache
@@ -71,9 +72,13 @@ def websocket_handler(
     features: tuple[Feature, ...] = (),
     sockets: Sockets | None = None,
     relay: RelayClient | None = None,
+    flusher: Flusher | None = None,
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """``relay`` (cluster mode): joins for a room another node owns are piped there."""
+    """``relay`` (cluster mode): joins for a room another node owns are piped there;
+    ``flusher``: the app's (its counts read by ``/metrics``), else one of this handler's."""
     frames = FrameCache()  # shared by this app's sessions: a broadcast is encoded once
+    # Shared too: a flush writes every socket's frames of one loop iteration (or window).
+    flusher = flusher or Flusher(settings.write_window)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
@@ -97,7 +102,7 @@ def websocket_handler(
                     await _serve(Relay(ws, binary), lambda r: r.run(up, first), sockets)
                     return ws
         direct = transport_of(request.transport)
-        session = Session(ws, service, settings, binary, features, frames, direct)
+        session = Session(ws, service, settings, binary, features, frames, direct, flusher)
         await _serve(session, lambda s: s.run(first, opened), sockets)
         return ws
 

@@ -1,9 +1,11 @@
 """One participant's WebSocket: read, parse, dispatch to the room; write through an outbox.
 
 One reader (this coroutine) handles requests in order; one writer task drains the
-outbox, so a room's broadcasts never wait on a slow socket. A client's mistakes get an
-error message with a code and never a traceback; the socket stays usable unless the
-protocol says it closes.
+outbox, so a room's broadcasts never wait on a slow socket. Broadcasts skip the outbox
+while it is empty (``direct.DirectWriter``, coalesced by the app's ``Flusher``); anything
+queued in the outbox first writes out what the writer holds, so order is kept. A
+client's mistakes get an error message with a code and never a traceback; the socket
+stays usable unless the protocol says it closes.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from server.ids import ParticipantId
 from server.rooms.errors import Replaced, RoomError
 from server.rooms.media import offered_kinds
 from server.rooms.model import Participant, Role
-from server.rooms.moderation import is_moderator
+from server.rooms.moderation import MODERATORS
 from server.rooms.room import Room
 from server.rooms.service import RoomService
 from server.rooms.stage import PUBLISHERS, check_publish
 from server.settings import SignalingSettings
 from server.signaling import messages as m
 from server.signaling.context import Feature, SessionContext
-from server.signaling.direct import DirectWriter, Transport
+from server.signaling.direct import DirectWriter, Flushes, Transport
 from server.signaling.errors import (
     CLOSE_JOIN_TIMEOUT,
     CLOSE_NORMAL,
@@ -76,6 +78,7 @@ class Session:
         features: tuple[Feature, ...] = (),
         frames: FrameCache | None = None,
         transport: Transport | None = None,
+        flusher: Flushes | None = None,
     ) -> None:
         self._ws = ws
         self._service = service
@@ -84,7 +87,7 @@ class Session:
         self._outbox: asyncio.Queue[dict[str, Any] | Frame | _Close] = asyncio.Queue(OUTBOX_LIMIT)
         self._frames = frames or FrameCache()
         # Broadcasts go straight to the socket while nothing waits in the outbox.
-        self._direct = DirectWriter(transport) if transport is not None else None
+        self._direct = DirectWriter(transport, flusher=flusher) if transport is not None else None
         self._room: Room | None = None
         self._me: Participant | None = None
         self._closing = False
@@ -109,17 +112,7 @@ class Session:
         if self._held is not None:
             self._held.append(lambda: self.room_event(kind, payload))
             return
-        if self._moderator():
-            built = self._frames.frames(
-                payload, kind, self._binary, lambda: {"type": kind, **payload}
-            )
-        else:  # one encoding for every member, without others' tiers and scores
-            built = self._frames.frames(
-                payload,
-                f"{kind}/members",
-                self._binary,
-                lambda: for_members({"type": kind, **payload}),
-            )
+        built = self._frames.event(payload, kind, self._binary, self._moderator())
         if built is None:
             return  # it cannot be encoded: the cache logged it once for every recipient
         frame, whole = built
@@ -155,8 +148,12 @@ class Session:
     # --- outbox -------------------------------------------------------------------------
 
     def _moderator(self) -> bool:
-        """Does this socket's participant moderate the room (and so see tiers)?"""
-        return self._ctx is not None and is_moderator(self._ctx.current())
+        """Does this socket's participant moderate the room (and so see tiers)? As the
+        room has them now (``SessionContext.current``, inlined: asked per broadcast)."""
+        room, me = self._room, self._me
+        if room is None or me is None:
+            return False
+        return (room.get(me.participant_id) or me).role in MODERATORS
 
     def _send(self, message: dict[str, Any] | Frame | _Close | None) -> None:
         # None: a broadcast the frame cache could not encode (it logged it).
@@ -164,6 +161,8 @@ class Session:
             return
         if isinstance(message, dict) and not self._moderator():
             message = for_members(message)
+        if self._direct is not None:
+            self._direct.flush()  # broadcasts taken before this message go out before it
         try:
             self._outbox.put_nowait(message)
         except asyncio.QueueFull:
@@ -225,6 +224,8 @@ class Session:
                 # Even when this handler is itself cancelled: the writer never outlives it.
                 await _stop(writer)
             if not self._ws.closed:
+                if self._direct is not None:
+                    self._direct.flush()  # the close frame follows the data
                 await self._ws.close(code=CLOSE_NORMAL)
 
     async def _read_loop(self, first: WSMessage | None, opened: float | None) -> None:

@@ -51,6 +51,8 @@ def test_media_is_forwarded_as_packets_unless_frames_are_asked_for() -> None:
         ({"SALON_ENGAGEMENT_SCORER_LINGER": "0.5"}, "engagement.scorer_linger"),
         ({"SALON_MEDIA_FORWARDING": "rtp"}, "media.forwarding 'rtp' must be one of"),
         ({"SALON_MEDIA_REMB_MIN_KBPS": "3000"}, "remb_min_kbps"),
+        ({"SALON_SIGNALING_WRITE_WINDOW": "0.5"}, "signaling.write_window must be from 0"),
+        ({"SALON_SIGNALING_WRITE_WINDOW": "-0.001"}, "signaling.write_window"),
     ],
 )
 def test_bad_settings_fail_with_the_key_named(env: dict[str, str], words: str) -> None:
