@@ -319,6 +319,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(rewards_ctx)
     features: tuple[Feature, ...] = (interactions, stage, rewards_feature, PeopleFeature())
 
+    relay: RelayClient | None = None
+
     def read_metrics() -> dict[str, Any]:
         roles: Counter[str] = Counter()
         subscribers = 0
@@ -339,6 +341,8 @@ def create_app(settings: Settings) -> web.Application:
             "event_journal_lag": recorder.journal_lag,
             "events_written": recorder.written,
             "loop_lag": lag.last,
+            # Cluster mode: sockets relayed to an owner node and from other nodes.
+            "relays": relay.counts() if relay is not None else {},
         }
 
     # This node in the node registry (server/cluster/): registered at start, a heartbeat
@@ -353,7 +357,6 @@ def create_app(settings: Settings) -> web.Application:
     app[HEARTBEAT] = heartbeat
     # Cluster mode: rooms owned through leases, moved off a drained or stopping node, and
     # sockets for a room owned elsewhere relayed to its owner.
-    relay = None
     if settings.node.own_rooms:
         node = settings.node
         ownership = Ownership(LeaseStore(redis, node.lease_ttl), heartbeat.node_id,
