@@ -88,17 +88,21 @@ def participants(figures: dict[str, float]) -> float:
     return sum(v for k, v in figures.items() if k.startswith("salon_participants{"))
 
 
-def window(start: Reading, before: Reading, after: Reading) -> dict[str, Any]:
-    """Figures over ``before``..``after`` (relays counted since ``start``, the run's
-    beginning: the joins happen before the steady window)."""
+def window(idle: Reading, start: Reading, before: Reading, after: Reading) -> dict[str, Any]:
+    """Figures over ``before``..``after``; each node's idle CPU over ``idle``..``start``
+    (no room open yet), relays counted from ``start`` (the joins come before the steady
+    window)."""
     span = max(after.at - before.at, 1e-6)
+    idle_span = max(start.at - idle.at, 1e-6)
     per_node: dict[str, dict[str, Any]] = {}
     for node, now in after.nodes.items():
         was, first = before.nodes.get(node, {}), start.nodes.get(node, {})
+        idle_cpu = first.get("cpu", 0.0) - idle.nodes.get(node, {}).get("cpu", 0.0)
         per_node[node] = {
             "participants": int(participants(now)),
             "rooms": int(now.get("salon_rooms", 0)),
             "cores": round((now["cpu"] - was.get("cpu", 0.0)) / span, 3),
+            "idle_cores": round(idle_cpu / idle_span, 3),
             "forwarded_packets_per_s": round(
                 (now.get(FORWARDED, 0.0) - was.get(FORWARDED, 0.0)) / span, 1
             ),
@@ -106,7 +110,13 @@ def window(start: Reading, before: Reading, after: Reading) -> dict[str, Any]:
             "relayed_in": int(now.get(RELAYED_IN, 0.0) - first.get(RELAYED_IN, 0.0)),
         }
     cores = sum(n["cores"] for n in per_node.values())
+    idle_cores = sum(n["idle_cores"] for n in per_node.values())
     members = sum(n["participants"] for n in per_node.values())
+    # Above idle: what this load costs. Projected: the members that fit in the cores the
+    # nodes have left above their idle (one core each), at that marginal cost.
+    marginal = cores - idle_cores
+    per_marginal = members / marginal if marginal > 0 else None
+    left = sum(max(0.0, 1.0 - n["idle_cores"]) for n in per_node.values())
     pps = sum(n["forwarded_packets_per_s"] for n in per_node.values())
     setup = (after.setup_cpu - before.setup_cpu) / span
     bots = (after.bots_cpu - before.bots_cpu) / span
@@ -119,6 +129,9 @@ def window(start: Reading, before: Reading, after: Reading) -> dict[str, Any]:
         "forwarded_packets_per_s": round(pps, 1),
         "members_per_core": round(members / cores, 1) if cores > 0 else None,
         "forwarded_packets_per_s_per_core": round(pps / cores, 1) if cores > 0 else None,
+        "idle_cores": round(idle_cores, 3),
+        "members_per_core_above_idle": round(per_marginal, 1) if per_marginal else None,
+        "projected_members": round(left * per_marginal) if per_marginal else None,
         "relayed_sockets": sum(n["relayed_out"] for n in per_node.values()),
         "machine": {
             "busy_cores": round(machine, 3),
@@ -147,6 +160,7 @@ def compare(runs: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
             "forwarded_packets_per_s_per_core": _median(
                 [r["capacity"]["forwarded_packets_per_s_per_core"] for r in mine]
             ),
+            "projected_members": _median([r["capacity"]["projected_members"] for r in mine]),
             "join_p95_ms": _median([r["join_ms"]["p95"] for r in mine]),
             "lost": sum(r["media"]["lost"] for r in mine),
             "refused": sum(sum(r["refused"].values()) for r in mine),
@@ -165,13 +179,18 @@ def compare(runs: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
         same_p95 = p95_n <= p95_one * (1 + P95_SLACK_SHARE) + P95_SLACK_MS
         clean = by[n]["lost"] == one["lost"] == 0 and by[n]["refused"] == one["refused"] == 0
         target = TARGET_SHARE * n
+        projected = None
+        if one["projected_members"] and by[n]["projected_members"]:
+            projected = by[n]["projected_members"] / one["projected_members"]
         verdicts[str(n)] = {
             "members_ratio": round(ratio, 2),
+            "projected_ratio": round(projected, 2) if projected is not None else None,
             "forwarded_ratio": round(packets, 2) if packets is not None else None,
             "target": target,
             "same_join_p95": same_p95,
             "no_loss": clean,
             "met": ratio >= target and same_p95 and clean,
+            "projected_met": projected is not None and projected >= target and same_p95 and clean,
         }
     return {"by_nodes": {str(n): v for n, v in by.items()}, "ratios": verdicts}
 
@@ -191,13 +210,16 @@ def summary(result: dict[str, Any], run_lines: Callable[[dict[str, Any]], list[s
         lines.append(f"--- {n} node(s) ---")
         lines += run_lines(run)
         nodes = ", ".join(
-            f"{node} {v['cores']} cores / {v['participants']} members / relayed "
+            f"{node} {v['cores']} cores (idle {v['idle_cores']}) / {v['participants']} "
+            f"members / relayed "
             f"{v['relayed_out']} out {v['relayed_in']} in"
             for node, v in cap["nodes"].items()
         )
         lines.append(
             f"  nodes over {cap['window_s']} s: {nodes}; per core {cap['members_per_core']} "
-            f"members, {cap['forwarded_packets_per_s_per_core']} packets/s"
+            f"members, {cap['forwarded_packets_per_s_per_core']} packets/s; above idle "
+            f"{cap['members_per_core_above_idle']} members per core, projected "
+            f"{cap['projected_members']} members"
         )
         lines.append(
             f"  machine: {machine['busy_cores']} of {machine['cpu_count']} cores busy (nodes "
@@ -209,7 +231,8 @@ def summary(result: dict[str, Any], run_lines: Callable[[dict[str, Any]], list[s
     for n, by in result["comparison"]["by_nodes"].items():
         lines.append(
             f"  {n} node(s), {by['runs']} run(s): {by['members_per_core']} members and "
-            f"{by['forwarded_packets_per_s_per_core']} forwarded packets/s per core; join p95 "
+            f"{by['forwarded_packets_per_s_per_core']} forwarded packets/s per core "
+            f"(projected above idle: {by['projected_members']} members); join p95 "
             f"{by['join_p95_ms']} ms; lost {by['lost']}, refused {by['refused']}"
         )
     for n, v in result["comparison"]["ratios"].items():
@@ -217,5 +240,10 @@ def summary(result: dict[str, Any], run_lines: Callable[[dict[str, Any]], list[s
             f"  {n} nodes carry {v['members_ratio']}x the members and {v['forwarded_ratio']}x "
             f"the forwarded media of 1 node (target >= {v['target']:g}x, same join p95 "
             f"{v['same_join_p95']}, no loss {v['no_loss']}): " + ("MET" if v["met"] else "NOT MET")
+        )
+        lines.append(
+            f"  idle-corrected: {n} nodes project {v['projected_ratio']}x the members of 1 node "
+            "(each node's idle CPU taken off its core, the rest at the measured cost per "
+            "member): " + ("MET" if v["projected_met"] else "NOT MET")
         )
     return lines

@@ -54,6 +54,7 @@ BACK_TIMEOUT = 20.0
 REJOIN_EVERY = 0.2
 SETTLE = 2.0  # seconds after the last join before the steady window starts
 JOIN_CONCURRENCY = 64
+IDLE_S = 5.0  # --compare: seconds each node's idle CPU is measured before the rooms open
 
 # Reads the cluster's nodes and the machine (``--compare``: ``loadtest.capacity``).
 Probe = Callable[[aiohttp.ClientSession], Awaitable[capacity.Reading]]
@@ -222,7 +223,9 @@ async def run_rooms(
     began = time.monotonic()
     readings: list[capacity.Reading] = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        if probe is not None:
+        if probe is not None:  # each node's idle CPU first, no room open yet
+            readings.append(await probe(session))
+            await asyncio.sleep(IDLE_S)
             readings.append(await probe(session))
         await asyncio.gather(*(run.start_room(session, i, c) for i, c in enumerate(casts)))
         _say(f"{len(run.bots)} hosts in {len(casts)} rooms; members joining")
@@ -309,7 +312,7 @@ async def run_rooms(
             "forwarded_packets_per_s_per_core": round(forwarded_pps / cores, 1) if cores else None,
         },
         "kill": kill,
-        "capacity": capacity.window(*readings) if len(readings) == 3 else None,
+        "capacity": capacity.window(*readings) if len(readings) == 4 else None,
         "bot_cpu": round(bot_cpu / max(time.monotonic() - began, 1e-6), 3),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }

@@ -45,6 +45,8 @@ defaults
     timeout connect 5s
     timeout client 60s
     timeout server 60s
+    # A busy node's /healthz may take over a second; a dead node refuses at once anyway.
+    timeout check 3s
     # A WebSocket is a tunnel once upgraded: kept as long as the room.
     timeout tunnel 12h
 frontend salon
