@@ -6,7 +6,6 @@ Cluster, two ``salon serve`` processes in cluster mode, Debian's HAProxy; each n
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,12 +14,12 @@ import pytest
 
 from server import operations as ops
 from server.cluster.leases import LeaseStore
-from server.devtools.cluster import LocalCluster, start
-from server.devtools.redis_embed import free_port
+from server.devtools.cluster import LocalCluster
 from server.engagement.members import MemberStore
 from server.ids import RoomId
-from server.redis_client import RedisClient, connect
+from server.redis_client import RedisClient
 from server.rooms.store import RoomStore
+from tests.cluster.local_cluster import Running, local_cluster
 from tests.functional.conftest import Socket, token
 
 SECRET = "routing-test-secret-0123456789abcdef"
@@ -29,21 +28,18 @@ ROOMS = [RoomId("vip"), RoomId("salon2")]
 MEMBERS = ["cora", "ada", "cody", "pia"]
 
 
+async def seed(redis: RedisClient) -> None:
+    members, rooms = MemberStore(redis), RoomStore(redis)
+    for member in [*MEMBERS, "host"]:
+        await ops.set_member(members, member, "core", member.title())
+    for room in ROOMS:
+        await ops.create_room(rooms, room, room.upper(), "core", capacity=20)
+
+
 @pytest.fixture
-async def nodes() -> AsyncIterator[tuple[LocalCluster, str, RedisClient]]:
-    port = free_port()
-    local = await asyncio.to_thread(start, 2, port, SECRET, ADMIN)
-    redis = connect(local.redis.url, 5.0)
-    try:
-        members, rooms = MemberStore(redis), RoomStore(redis)
-        for member in [*MEMBERS, "host"]:
-            await ops.set_member(members, member, "core", member.title())
-        for room in ROOMS:
-            await ops.create_room(rooms, room, room.upper(), "core", capacity=20)
-        yield local, f"http://127.0.0.1:{port}", redis
-    finally:
-        await asyncio.to_thread(local.stop)
-        await redis.aclose()
+async def nodes() -> AsyncIterator[Running]:
+    async with local_cluster(2, SECRET, ADMIN, seed) as running:
+        yield running
 
 
 async def join(http: aiohttp.ClientSession, url: str, member: str, room: str) -> Socket:
@@ -75,7 +71,7 @@ async def relays(http: aiohttp.ClientSession, local: LocalCluster) -> list[tuple
 
 @pytest.mark.timeout(180)
 async def test_room_sockets_with_the_room_in_the_url_land_on_the_owner_without_relay(
-    nodes: tuple[LocalCluster, str, RedisClient],
+    nodes: Running,
 ) -> None:
     local, base, redis = nodes
     ws_base = base.replace("http", "ws", 1)
