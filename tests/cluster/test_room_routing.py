@@ -14,7 +14,7 @@ import pytest
 
 from server import operations as ops
 from server.cluster.leases import LeaseStore
-from server.devtools.cluster import LocalCluster
+from server.devtools.cluster import LocalCluster, servers_up
 from server.engagement.members import MemberStore
 from server.ids import RoomId
 from server.redis_client import RedisClient
@@ -28,7 +28,11 @@ ROOMS = [RoomId("vip"), RoomId("salon2")]
 MEMBERS = ["cora", "ada", "cody", "pia"]
 
 
-async def seed(redis: RedisClient) -> None:
+async def seed(local: LocalCluster, redis: RedisClient) -> None:
+    """Pins a bug: ``start`` returned once HAProxy answered, with a node still DOWN in
+    HAProxy's eyes; rooms opened then were owned by the other node and relayed for their
+    whole life (4 relayed sockets in a 3-room run). It now returns with every node UP."""
+    assert servers_up(local.workdir / "haproxy.sock") == 2
     members, rooms = MemberStore(redis), RoomStore(redis)
     for member in [*MEMBERS, "host"]:
         await ops.set_member(members, member, "core", member.title())
