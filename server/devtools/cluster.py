@@ -74,9 +74,15 @@ is relayed to the owner, and the room's session lives in Redis: kill -9 a node a
 rooms' pages come back on another node within a few seconds (docs/cluster.md)."""
 
 
+# Health checks each second, and a node whose port refuses a real connection is DOWN at
+# once (``observe layer4``): a room's sockets hash to its owner, so after a kill -9 every
+# page's reconnection would otherwise try the dead node until three checks had failed.
+SERVER_OPTIONS = "check inter 1s fastinter 250ms observe layer4 error-limit 1 on-error mark-down"
+
+
 def haproxy_config(port: int, node_ports: list[int], stats: Path) -> str:
     servers = "\n".join(
-        f"    server node-{i} 127.0.0.1:{p} check inter 1s" for i, p in enumerate(node_ports)
+        f"    server node-{i} 127.0.0.1:{p} {SERVER_OPTIONS}" for i, p in enumerate(node_ports)
     )
     return HAPROXY_CONFIG.format(port=port, servers=servers, stats=stats)
 
