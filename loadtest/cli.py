@@ -45,6 +45,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="rooms: start a local cluster (Redis Cluster, N nodes, HAProxy) for the run",
     )
+    target.add_argument(
+        "--compare",
+        metavar="N,M",
+        help="rooms: run against a local cluster of each node count (e.g. 1,2) and compare "
+        "members and forwarded media per core",
+    )
     parser.add_argument(
         "--admin-key", default=os.environ.get("SALON_ADMIN_KEY"), help="default: $SALON_ADMIN_KEY"
     )
@@ -113,8 +119,9 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         return coupon_rush.run(args, scenario)
     if scenario.name == "rooms":
         return rooms.run(args, scenario)
-    if args.spawn_cluster:
-        print("loadtest: --spawn-cluster runs the rooms scenario only", file=sys.stderr)
+    if args.spawn_cluster or args.compare:
+        print("loadtest: --spawn-cluster and --compare run the rooms scenario only",
+              file=sys.stderr)  # fmt: skip
         return 2
     raise_fd_limit()
     spawned: SpawnedServer | None = None

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -35,6 +36,15 @@ REQUEST_TIMEOUT = 10.0
 LEAVE_TIMEOUT = 3.0
 
 Handler = Callable[[dict[str, Any]], None]
+
+
+def room_socket_url(ws_url: str, room: str) -> str:
+    """``ws_url`` with ``?room=ROOM``: a load balancer hashing on it sends every socket of
+    a room to one node (the room's owner), as the room page does."""
+    if not room or "room=" in ws_url:
+        return ws_url
+    joiner = "&" if "?" in ws_url else "?"
+    return f"{ws_url}{joiner}{urlencode({'room': room})}"
 
 
 @dataclass
@@ -119,7 +129,7 @@ class Client:
         try:
             self.ws = await asyncio.wait_for(
                 self.env.session.ws_connect(
-                    self.env.ws_url,
+                    room_socket_url(self.env.ws_url, self.env.room),
                     protocols=(wire.subprotocol(self.spec.binary),),
                     max_msg_size=0,
                     autoping=True,

@@ -38,6 +38,7 @@ from typing import Any
 import aiohttp
 import psutil
 
+from loadtest import capacity
 from loadtest.admin import AdminError, Cast, bounded, prepare
 from loadtest.client import BotSpec, Client, Env
 from loadtest.cluster_spawn import SpawnedCluster, spawn_cluster
@@ -53,6 +54,10 @@ BACK_TIMEOUT = 20.0
 REJOIN_EVERY = 0.2
 SETTLE = 2.0  # seconds after the last join before the steady window starts
 JOIN_CONCURRENCY = 64
+IDLE_S = 5.0  # --compare: seconds each node's idle CPU is measured before the rooms open
+
+# Reads the cluster's nodes and the machine (``--compare``: ``loadtest.capacity``).
+Probe = Callable[[aiohttp.ClientSession], Awaitable[capacity.Reading]]
 
 
 def _say(text: str) -> None:
@@ -209,21 +214,32 @@ async def run_rooms(
     casts: list[Cast],
     options: argparse.Namespace,
     cluster: SpawnedCluster | None,
+    probe: Probe | None = None,
 ) -> dict[str, Any]:
+    """One run; with ``probe`` (``--compare``), its readings over the steady window too."""
     run = RoomsRun(url, scenario, casts, options.media_rooms, options.subscribers)
     me = psutil.Process()
     bot_cpu_before = me.cpu_times()
     began = time.monotonic()
+    readings: list[capacity.Reading] = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        if probe is not None:  # each node's idle CPU first, no room open yet
+            readings.append(await probe(session))
+            await asyncio.sleep(IDLE_S)
+            readings.append(await probe(session))
         await asyncio.gather(*(run.start_room(session, i, c) for i, c in enumerate(casts)))
         _say(f"{len(run.bots)} hosts in {len(casts)} rooms; members joining")
         await run.join_members(max(0.1, scenario.members.rate))
         _say(f"{len(run.bots)} joined; holding {scenario.duration:g} s")
         await asyncio.sleep(SETTLE)
         before, whole = await read_metrics(session, url)
+        if probe is not None:
+            readings.append(await probe(session))
         t0 = time.monotonic()
         await asyncio.sleep(scenario.duration / 2)
         steady, _ = await read_metrics(session, url)
+        if probe is not None:
+            readings.append(await probe(session))
         t1 = time.monotonic()
         media = run.media_totals()
         kill: dict[str, Any] | None = None
@@ -296,6 +312,7 @@ async def run_rooms(
             "forwarded_packets_per_s_per_core": round(forwarded_pps / cores, 1) if cores else None,
         },
         "kill": kill,
+        "capacity": capacity.window(*readings) if len(readings) == 4 else None,
         "bot_cpu": round(bot_cpu / max(time.monotonic() - began, 1e-6), 3),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
@@ -340,8 +357,67 @@ def summary(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def prepare_rooms(url: str, admin_key: str, secret: str | None, scenario: Scenario,
+                  rooms: int) -> list[Cast]:  # fmt: skip
+    """``rooms`` rooms with their members and tokens, made through the REST API."""
+
+    async def prepare_all() -> list[Cast]:
+        calls: list[Callable[[], Awaitable[Cast]]] = [
+            lambda: prepare(url, admin_key, scenario, secret)
+        ] * rooms
+        return await bounded(calls, 4)
+
+    return asyncio.run(prepare_all())
+
+
+def report_dir(args: argparse.Namespace, name: str) -> Path:
+    default = Path("reports") / f"loadtest-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path(args.report_dir) if args.report_dir else default
+
+
+def compare_run(args: argparse.Namespace, scenario: Scenario) -> int:
+    """``--compare 1,2``: the scenario against a fresh local cluster of each node count."""
+    try:
+        counts = capacity.parse_counts(args.compare)
+    except ValueError:
+        _say(f"--compare takes node counts with 1 among them, like 1,2 (got {args.compare!r})")
+        return 2
+    runs: list[tuple[int, dict[str, Any]]] = []
+    for n in counts:
+        _say(f"--compare: {n} node(s): starting a local cluster behind HAProxy")
+        try:
+            cluster = spawn_cluster(n)
+        except RuntimeError as exc:
+            _say(f"the run failed: {exc}")
+            return 1
+        try:
+            casts = prepare_rooms(cluster.url, cluster.admin_key, cluster.secret, scenario,
+                                  args.rooms)  # fmt: skip
+
+            async def probe(session: aiohttp.ClientSession, c: SpawnedCluster = cluster) -> Any:
+                return await capacity.read(session, c)
+
+            runs.append((n, asyncio.run(run_rooms(cluster.url, scenario, casts, args, None,
+                                                  probe))))  # fmt: skip
+        except (AdminError, OSError, RuntimeError, aiohttp.ClientError) as exc:
+            _say(f"the run failed: {exc}")
+            return 1
+        finally:
+            cluster.stop()
+    result = {"scenario": "rooms", "compare": counts, "runs": runs,
+              "comparison": capacity.compare(runs)}  # fmt: skip
+    lines = capacity.summary(result, summary)
+    json_path, html_path = write_plain(result, lines, "rooms", report_dir(args, "rooms-compare"))
+    print("\n".join(lines))
+    print(f"report: {json_path} and {html_path}")
+    complete = all(r["admitted"] == r["invited"] for _, r in runs)
+    return 0 if complete else 1
+
+
 def run(args: argparse.Namespace, scenario: Scenario) -> int:
     """The ``run`` command for this scenario (``loadtest.cli`` hands it over)."""
+    if getattr(args, "compare", None):
+        return compare_run(args, scenario)
     if args.kill_node and not args.spawn_cluster:
         _say("--kill-node needs --spawn-cluster (a node of its own to kill)")
         return 2
@@ -358,14 +434,7 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
         admin_key = target.admin_key if target else args.admin_key
         secret = target.secret if target else args.secret
         _say(f"preparing {args.rooms} rooms of {scenario.members.count} members on {url}")
-
-        async def prepare_all() -> list[Cast]:
-            calls: list[Callable[[], Awaitable[Cast]]] = [
-                lambda: prepare(url, admin_key, scenario, secret)
-            ] * args.rooms
-            return await bounded(calls, 4)
-
-        casts = asyncio.run(prepare_all())
+        casts = prepare_rooms(url, admin_key, secret, scenario, args.rooms)
         result = asyncio.run(run_rooms(url, scenario, casts, args, cluster))
         redis_url = spawned.redis.url if spawned else args.redis_url
         if redis_url:
@@ -378,10 +447,7 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
             spawned.stop()
         if cluster is not None:
             cluster.stop()
-    directory = args.report_dir or Path("reports") / (
-        f"loadtest-rooms-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
-    json_path, html_path = write_plain(result, summary(result), "rooms", directory)
+    json_path, html_path = write_plain(result, summary(result), "rooms", report_dir(args, "rooms"))
     print("\n".join(summary(result)))
     print(f"report: {json_path} and {html_path}")
     return 0 if result["admitted"] == result["invited"] else 1

@@ -323,6 +323,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(rewards_ctx)
     features: tuple[Feature, ...] = (interactions, stage, rewards_feature, PeopleFeature())
 
+    relay: RelayClient | None = None
+
     def read_metrics() -> dict[str, Any]:
         roles: Counter[str] = Counter()
         subscribers = 0
@@ -345,6 +347,8 @@ def create_app(settings: Settings) -> web.Application:
             "loop_lag": lag.last,
             "ws_frames_coalesced": flusher.frames,
             "ws_writes_coalesced": flusher.writes,
+            # Cluster mode: sockets relayed to an owner node and from other nodes.
+            "relays": relay.counts() if relay is not None else {},
         }
 
     # This node in the node registry (server/cluster/): registered at start, a heartbeat
@@ -359,7 +363,6 @@ def create_app(settings: Settings) -> web.Application:
     app[HEARTBEAT] = heartbeat
     # Cluster mode: rooms owned through leases, moved off a drained or stopping node, and
     # sockets for a room owned elsewhere relayed to its owner.
-    relay = None
     if settings.node.own_rooms:
         node = settings.node
         ownership = Ownership(LeaseStore(redis, node.lease_ttl), heartbeat.node_id,

@@ -227,7 +227,9 @@ function refuseLocally(key) {
 
 function socketUrl() {
   const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${window.location.host}/ws`;
+  // ?room= lets a load balancer send every socket of a room to the node that owns it.
+  const query = pathRoom && ROOM_ID.test(pathRoom) ? `?room=${encodeURIComponent(pathRoom)}` : '';
+  return `${scheme}//${window.location.host}/ws${query}`;
 }
 
 function connect() {

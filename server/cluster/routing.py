@@ -2,9 +2,10 @@
 
 ``Router.target(room_id)`` answers with the advertised URL of the node a join must be
 relayed to, or ``None`` to serve it here: the room's lease is this node's or nobody's
-(this node takes the room), or its holder's card is gone (a dead owner: the join waits
-here for its lease to run out, then takes the room over). A draining or stopping node
-that holds no lease sends a new room to the node placement picks.
+(this node takes the room, unless placement sends it to a much less loaded node), or its
+holder's card is gone (a dead owner: the join waits here for its lease to run out, then
+takes the room over). A draining or stopping node that holds no lease sends a new room
+to the node placement picks.
 
 Relayed upgrades carry ``RELAY_HEADER``, signed with ``auth.secret`` (``relay_header``):
 a node serves a signed relay itself, never relays it again, and only then trusts the
@@ -19,7 +20,7 @@ import time
 from typing import Final
 
 from server.cluster.ownership import Ownership
-from server.cluster.placement import pick_node
+from server.cluster.placement import place_new_room
 from server.cluster.registry import NodeRegistry, now_ms
 from server.ids import RoomId
 
@@ -77,7 +78,6 @@ class Router:
         if lease is not None:
             card = next((n for n in nodes if n.node_id == lease.node_id), None)
             return card.url if card is not None else None
-        if not self._ownership.refusing():
-            return None
-        picked = pick_node((n for n in nodes if n.node_id != me), now_ms(), self._ttl_ms)
+        refusing = self._ownership.refusing()
+        picked = place_new_room(me, nodes, now_ms(), self._ttl_ms, refusing)
         return picked.url if picked is not None else None

@@ -1,9 +1,10 @@
-"""``make cluster``: a local Redis Cluster, N Salon nodes and HAProxy round-robin in front.
+"""``make cluster``: a local Redis Cluster, N Salon nodes and HAProxy in front.
 
 Starts six ``redis-server`` processes as a Redis Cluster (3 masters + 3 replicas), N
 ``salon serve`` nodes on their own ports and UDP port ranges, all on that cluster, and
-Debian's ``haproxy`` on ``--port`` (default 8080) handing requests and WebSockets to the
-nodes in turn, with no sticky sessions. It seeds the demo (as ``make run`` does), prints
+Debian's ``haproxy`` on ``--port`` (default 8080) handing requests to the nodes in turn
+and each room's WebSockets (``/ws?room=ID``) to the node its room id hashes to, with no
+sticky sessions. It seeds the demo (as ``make run`` does), prints
 the links through HAProxy, and stops everything on Ctrl-C (or when a child dies).
 """
 
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,18 +38,26 @@ STARTUP_TIMEOUT = 60.0
 
 HAPROXY_CONFIG = """global
     maxconn 4096
+    # Read by ``start`` to wait until HAProxy itself sees every node up.
+    stats socket {stats} mode 600 level user
 defaults
     mode http
     timeout connect 5s
     timeout client 60s
     timeout server 60s
+    # A busy node's /healthz may take over a second; a dead node refuses at once anyway.
+    timeout check 3s
     # A WebSocket is a tunnel once upgraded: kept as long as the room.
     timeout tunnel 12h
 frontend salon
     bind 127.0.0.1:{port}
     default_backend nodes
 backend nodes
-    balance roundrobin
+    # A room's sockets (`/ws?room=ID`, as the room page and the load tester open them) all
+    # go to one node, which then opens and owns the room: no relay hop. Consistent hashing
+    # moves only a dead node's rooms. Requests without the parameter go round-robin.
+    balance url_param room
+    hash-type consistent
     option httpchk GET /healthz
     # A node that just died refuses connections: try another at once.
     retries 2
@@ -63,11 +74,45 @@ is relayed to the owner, and the room's session lives in Redis: kill -9 a node a
 rooms' pages come back on another node within a few seconds (docs/cluster.md)."""
 
 
-def haproxy_config(port: int, node_ports: list[int]) -> str:
+# Health checks each second, and a node whose port refuses a real connection is DOWN at
+# once (``observe layer4``): a room's sockets hash to its owner, so after a kill -9 every
+# page's reconnection would otherwise try the dead node until three checks had failed.
+SERVER_OPTIONS = "check inter 1s fastinter 250ms observe layer4 error-limit 1 on-error mark-down"
+
+
+def haproxy_config(port: int, node_ports: list[int], stats: Path) -> str:
     servers = "\n".join(
-        f"    server node-{i} 127.0.0.1:{p} check inter 1s" for i, p in enumerate(node_ports)
+        f"    server node-{i} 127.0.0.1:{p} {SERVER_OPTIONS}" for i, p in enumerate(node_ports)
     )
-    return HAPROXY_CONFIG.format(port=port, servers=servers)
+    return HAPROXY_CONFIG.format(port=port, servers=servers, stats=stats)
+
+
+def servers_up(stats: Path) -> int:
+    """How many of the backend's nodes HAProxy has marked UP (0 while it cannot tell).
+
+    Until then HAProxy sends a room's sockets to the nodes that are up, so the rooms opened
+    meanwhile are owned by another node than the one their sockets hash to later."""
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(1.0)
+            sock.connect(str(stats))
+            sock.sendall(b"show stat\n")
+            raw = b""
+            while chunk := sock.recv(65536):
+                raw += chunk
+    except OSError:
+        return 0
+    rows = csv.reader(raw.decode(errors="replace").lstrip("# ").splitlines())
+    header = next(rows, [])
+    if "status" not in header:
+        return 0
+    name, server, status = header.index("pxname"), header.index("svname"), header.index("status")
+    return sum(
+        1
+        for row in rows
+        if len(row) > status and row[name] == "nodes" and row[server].startswith("node-")
+        and row[status] == "UP"
+    )  # fmt: skip
 
 
 def _salon() -> list[str]:
@@ -132,8 +177,8 @@ def start(
             command = serve_command(_salon(), node_port, local.redis.url, (low, low + RTP_SPAN - 1))
             local.nodes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
             local.node_ports.append(node_port)
-        config = local.workdir / "haproxy.cfg"
-        config.write_text(haproxy_config(port, local.node_ports))
+        config, stats = local.workdir / "haproxy.cfg", local.workdir / "haproxy.sock"
+        config.write_text(haproxy_config(port, local.node_ports, stats))
         local.haproxy = subprocess.Popen(
             [haproxy, "-f", str(config), "-db"],
             stdout=subprocess.DEVNULL,
@@ -146,7 +191,7 @@ def start(
                     tail = (local.workdir / f"node-{i}.log").read_text(errors="replace")
                     raise RuntimeError(f"node-{i} did not start:\n{tail[-2000:]}")
                 time.sleep(0.2)
-        while not healthy(public):
+        while not healthy(public) or servers_up(stats) < count:
             if local.haproxy.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("haproxy did not start (see its log in the work folder)")
             time.sleep(0.2)
@@ -182,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         for i, node_port in enumerate(local.node_ports):
             low = RTP_BASE + i * RTP_SPAN
             print(f"  node-{i}: http://127.0.0.1:{node_port}  UDP {low}-{low + RTP_SPAN - 1}")
-        print(f"HAProxy (round-robin, no sticky sessions): http://127.0.0.1:{args.port}")
+        print(
+            f"HAProxy (a room's sockets to one node, else round-robin): http://127.0.0.1:{args.port}"
+        )
         print(f"Admin key for the REST API: {admin_key}")
         print(
             "For `.venv/bin/salon` in another shell (e.g. `salon nodes list`): "

@@ -113,6 +113,12 @@ SOCKET_COUNTERS = (
     ),
 )
 
+# Cluster mode's relayed sockets since the process started (server/signaling/relay.py).
+RELAY_COUNTERS = (
+    ("salon_relayed_out", "out", "Sockets this node relayed to the room's owner node"),
+    ("salon_relayed_in", "in", "Sockets another node relayed to this node"),
+)
+
 # Figures of one node: its id (None for this node's own ``/metrics``, unlabelled) and the
 # dict its ``read`` returns.
 Snapshot = tuple[str | None, dict[str, Any]]
@@ -174,6 +180,8 @@ def salon_families(snapshots: Sequence[Snapshot]) -> Iterator[Any]:
         yield f.one(kind, name, text, _read(key))
     for name, key, text in SOCKET_COUNTERS:
         yield f.one("counter", name, text, _read(key))
+    for name, key, text in RELAY_COUNTERS:
+        yield f.one("counter", name, text, _read(key, "relays"))
     yield f.one(
         "gauge", "salon_event_loop_lag_seconds", "Last measured event-loop lag",
         lambda s: s["loop_lag"],

@@ -64,6 +64,13 @@ class RelayClient:
         self.router = router
         self._secret = secret
         self._http: aiohttp.ClientSession | None = None
+        # Since the process started: sockets piped from here to an owner ("out") and
+        # sockets another node piped here ("in"); ``/metrics`` shows both.
+        self.relayed_out = 0
+        self.relayed_in = 0
+
+    def counts(self) -> dict[str, int]:
+        return {"out": self.relayed_out, "in": self.relayed_in}
 
     def start(self) -> None:
         # No pool limit: each relayed socket holds its connection for the socket's life
@@ -81,7 +88,10 @@ class RelayClient:
 
     async def target(self, request: web.Request, data: str | bytes, binary: bool) -> str | None:
         """The owner URL to relay this join to, or None: serve it here."""
-        if self._http is None or self.trusted(request):
+        if self._http is None:
+            return None
+        if self.trusted(request):
+            self.relayed_in += 1
             return None
         room_id = room_of(data, binary)
         if room_id is None:
@@ -104,7 +114,7 @@ class RelayClient:
             "X-Forwarded-For": f"{forwarded}, {client}" if forwarded else client,
         }
         try:
-            return await self._http.ws_connect(
+            up = await self._http.ws_connect(
                 f"{url.rstrip('/')}/ws",
                 protocols=(protocol,) if protocol else (),
                 headers=headers,
@@ -116,6 +126,8 @@ class RelayClient:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             logger.info("owner at %s unreachable (%s): serving the join here", url, exc)
             return None
+        self.relayed_out += 1
+        return up
 
 
 class Relay:

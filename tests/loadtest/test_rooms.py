@@ -4,12 +4,20 @@ stream, its /metrics, its live rooms)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from loadtest import capacity
 from loadtest.scrape import parse as parse_metrics
 from loadtest.spawn import SpawnedServer
-from tests.loadtest.conftest import run_tool
+from tests.loadtest.conftest import ROOT, run_tool
 from tests.loadtest.test_runs import recorded
 
 ROOMS, MEMBERS, SUBSCRIBERS = 3, 4, 2
@@ -49,3 +57,79 @@ def test_the_rooms_scenario_reports_what_the_server_recorded(
     assert report["join_ms"]["p50"] <= report["join_ms"]["p95"]
     assert report["server"]["cores_used"] is not None and report["server"]["cores_used"] > 0
     assert report["kill"] is None
+
+
+@pytest.mark.timeout(420)
+def test_compare_runs_one_and_two_nodes_on_the_same_set_up_and_reports_the_ratio(
+    tmp_path: Path,
+) -> None:
+    """``run rooms --compare 1,2``: a local cluster of 1 node, then of 2 (Redis Cluster,
+    HAProxy hashing ``?room=``), the same rooms scenario against each, figures per node
+    from the nodes themselves and the capacity ratio against the 1.8x target."""
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SALON_")}
+    command = [
+        sys.executable, "-m", "loadtest", "run", "rooms", "--compare", "1,2",
+        "--rooms", "3", "--members", "3", "--media-rooms", "1", "--subscribers", "1",
+        "--duration", "4", "--report-dir", str(out), "--no-live",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=400)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert [n for n, _ in report["runs"]] == [1, 2]
+    for n, run in report["runs"]:
+        assert run["admitted"] == run["invited"] == 3 * 4, run
+        assert run["media"]["receiving_bots"] == 1 and run["media"]["packets"] > 0
+        cap = run["capacity"]
+        assert sorted(cap["nodes"]) == [f"node-{i}" for i in range(n)]
+        assert sum(v["participants"] for v in cap["nodes"].values()) == 12
+        assert sum(v["rooms"] for v in cap["nodes"].values()) == 3
+        # Every socket went to its room's owner through HAProxy: nothing relayed.
+        assert cap["relayed_sockets"] == 0, cap["nodes"]
+        assert cap["cores"] > 0 and cap["members_per_core"] is not None
+        assert all(v["idle_cores"] > 0 for v in cap["nodes"].values())
+        machine = cap["machine"]
+        assert machine["busy_cores"] >= cap["cores"] and machine["bots_cores"] > 0
+    ratios = report["comparison"]["ratios"]["2"]
+    one, two = (report["comparison"]["by_nodes"][k]["members_per_core"] for k in ("1", "2"))
+    assert ratios["members_ratio"] == round(2 * two / one, 2)
+    assert ratios["target"] == 1.8
+    assert "nodes carry" in done.stdout and "idle-corrected" in done.stdout
+
+
+def test_compare_refuses_node_counts_without_one_node() -> None:
+    """The ratio is to 1 node: ``--compare 2,3`` is refused before anything starts."""
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtest", "run", "rooms", "--compare", "2,3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--compare takes node counts with 1 among them" in done.stderr
+
+
+def test_the_comparison_meets_the_target_only_with_the_ratio_the_same_p95_and_no_loss() -> None:
+    def run(per_core: float, p95: float, lost: int = 0) -> dict[str, Any]:
+        return {
+            "capacity": {
+                "members_per_core": per_core,
+                "forwarded_packets_per_s_per_core": 10.0,
+                "projected_members": per_core,
+            },
+            "join_ms": {"p95": p95},
+            "media": {"lost": lost},
+            "refused": {},
+        }
+
+    def verdict(*runs: tuple[int, dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = capacity.compare(list(runs))["ratios"]["2"]
+        return result
+
+    assert verdict((1, run(1000, 10)), (2, run(900, 20)))["met"] is True
+    assert verdict((1, run(1000, 10)), (2, run(890, 20)))["met"] is False, "1.78x"
+    assert verdict((1, run(1000, 10)), (2, run(950, 40)))["met"] is False, "p95 grew"
+    assert verdict((1, run(1000, 10)), (2, run(950, 10, lost=3)))["met"] is False
+    # Repeats: the median of each count's runs.
+    many = verdict((1, run(1000, 10)), (2, run(500, 10)), (1, run(1000, 10)),
+                   (2, run(950, 10)), (2, run(960, 10)))  # fmt: skip
+    assert many["members_ratio"] == 1.9 and many["met"] is True
