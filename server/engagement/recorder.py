@@ -21,12 +21,14 @@ is an event dropped, counted in ``dropped`` and logged. On ``stop`` whatever Red
 not take in time is saved to the spill, and the next start writes it.
 
 A process killed (SIGKILL, power loss) loses neither: every event recorded also goes to
-the journal (``journal.py``, in the spill's directory, driven by ``journal_writer.py``)
-within ``journal_interval`` seconds, fsynced, and leaves it once Redis has it. ``durable``
-waits until every event recorded so far is in the journal or in Redis: the REST edges
-await it before they acknowledge. The next start puts a dead process's journal at the
-front of the spill; events that had reached Redis come back then, and the scorer skips
-them (it deduplicates by ``Event.id``).
+the journal (``journal.py``, in the spill's directory, driven by ``journal_writer.py``):
+written before ``record`` returns (a SIGKILL cannot lose it), fsynced within
+``journal_interval`` seconds (a power loss), and dropped once Redis has it. ``durable``
+waits until every event recorded so far is fsynced in the journal or in Redis: the REST
+edges await it before they acknowledge. The next start puts a dead process's journal at
+the front of the spill; events that had reached Redis come back then, and the scorer
+skips them (it deduplicates by ``Event.id``). Meanwhile a live recorder sharing the
+spill root adopts a dead process's directory at run time (``adoption.py``).
 """
 
 from __future__ import annotations
