@@ -29,6 +29,7 @@ from server.http.metrics import Snapshot
 from server.ids import MemberId
 from server.redis_client import RedisClient, connect
 from server.rooms.effects import Effects, EffectsListener
+from server.rooms.lost_pages import LostPages
 from server.rooms.room import Room
 from server.rooms.service import RoomService
 from server.rooms.whereabouts import Whereabouts
@@ -128,6 +129,9 @@ def cross_node(
 
         service.record_hooks.append(joined)
         service.leave_hooks.append(whereabouts.left)
+        service.lost_pages = LostPages(
+            redis, whereabouts, settings.node.lease_ttl, settings.node.heartbeat
+        )
         registry = NodeRegistry(redis, settings.node.ttl)
         commerce.cross_node = CrossNode(whereabouts, effects, registry)
 

@@ -168,7 +168,9 @@ def start(
                 SALON_NODE_ADVERTISED_URL=f"http://127.0.0.1:{node_port}",
                 SALON_SERVER_PUBLIC_URL=public,
                 SALON_REDIS_WAIT_REPLICAS="1",
-                SALON_ENGAGEMENT_SPILL_DIR=str(local.workdir / f"spill-{i}"),
+                # One root for the nodes of this machine (each in an instance directory of
+                # its own): a live node adopts the events a killed one left there.
+                SALON_ENGAGEMENT_SPILL_DIR=str(local.workdir / "spill"),
                 SALON_NODE_OWN_ROOMS="true",
                 SALON_ROOMS_STATE="redis",
                 **(extra_env or {}),

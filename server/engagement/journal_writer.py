@@ -1,17 +1,23 @@
 """The recorder's side of the journal: which events must reach it, when, and who waits.
 
 ``add(payload)`` (synchronous, called by ``EventRecorder.record``) counts every recorded
-event and, while a journal is attached, queues a copy. One task writes the queue to the
-journal (``journal.py``) through a thread: at the latest ``interval`` seconds after the
-oldest queued event was recorded, or at once when someone waits in ``durable()``. Every
-caller that waits while a write is in progress shares the next one: group commit, one
-fsync for all of them. The same thread call releases what Redis already has (``done``,
-counted by the recorder in record order).
+event and, while a journal is attached and started, writes it there at once
+(``Journal.write``: one small ``write(2)``, no fsync): an event the room acknowledges
+right after recording it (a chat line is broadcast at once) is in the kernel by then, so
+a ``kill -9`` of this process cannot lose it (docs/decisions.md, "Acknowledged events
+survive kill -9"). Before the start, and while an earlier write failed, events wait in a
+backlog that the task writes first (the journal's n-th record is the n-th event
+recorded). One task makes them durable against power loss (fsync, through a thread): at
+the latest ``interval`` seconds after the oldest unsynced event was recorded, or at once
+when someone waits in ``durable()``. Every caller that waits while a sync is in progress
+shares the next one: group commit, one fsync for all of them. The same thread call
+releases what Redis already has (``done``, counted by the recorder in record order).
 
-``durable(timeout)`` returns once every event recorded so far is in the journal or in
-Redis (``progress()`` is called after each batch Redis took): the REST edges await it
-before they answer. Without a journal (no spill directory, or a disk that failed) only
-Redis counts. ``open_journal`` starts one, replaying a dead process's through the spill.
+``durable(timeout)`` returns once every event recorded so far is in the journal
+(fsynced) or in Redis (``progress()`` is called after each batch Redis took): the REST
+edges await it before they answer. Without a journal (no spill directory, or a disk that
+failed) only Redis counts. ``open_journal`` starts one, replaying a dead process's
+through the spill.
 """
 
 from __future__ import annotations
@@ -48,11 +54,13 @@ class JournalWriter:
         self._queue_max = queue_max
         self._done = done
         self._journal: Journal | None = None
-        # Framed records (header, payload, header, ...) waiting for the journal: framed
-        # here, one cheap call per event, so that the writer thread only joins and
-        # writes (it holds the GIL for one C call, not a Python loop per record).
+        # Framed records (header, payload, header, ...) waiting to be written: before the
+        # start, after a failed write, and while the task writes an earlier backlog.
         self._backlog: list[bytes] = []
         self._queued = 0
+        # Records written (in the kernel) but not yet fsynced, and since when.
+        self._unsynced = 0
+        self._writing = False
         self._since = 0.0
         self._wakeup = asyncio.Event()
         self._urgent = asyncio.Event()
@@ -76,22 +84,33 @@ class JournalWriter:
 
     @property
     def lag(self) -> int:
-        """Events recorded but not yet in the journal."""
-        return self._queued
+        """Events recorded but not yet in the journal (fsynced)."""
+        return self._queued + self._unsynced
 
     def attach(self, journal: Journal) -> None:
         """Write to ``journal`` (call before ``start``)."""
         self._journal = journal
 
     def add(self, payload: bytes) -> None:
-        """Count a recorded event and queue it for the journal. Synchronous; never blocks."""
+        """Count a recorded event and write it to the journal (or queue it). Synchronous;
+        one small write to the page cache at most."""
         self.recorded += 1
         if not self._enabled:
             return
-        if not self._queued:
+        if not self._queued + self._unsynced:
             self._since = time.monotonic()
             self._wakeup.set()
-        self._backlog += (HEADER.pack(len(payload)), payload)
+        framed = HEADER.pack(len(payload)) + payload
+        journal = self._journal
+        if journal is not None and self._task is not None and not (self._queued or self._writing):
+            try:
+                journal.write(framed, 1)
+            except OSError as exc:
+                logger.error("cannot write the event journal: %s; retrying", exc)
+            else:
+                self._unsynced += 1
+                return
+        self._backlog.append(framed)
         self._queued += 1
         if self._queued > self._queue_max:
             self._give_up()
@@ -103,7 +122,7 @@ class JournalWriter:
             self._queued,
         )
         self._enabled = False
-        self._backlog, self._queued = [], 0
+        self._backlog, self._queued, self._unsynced = [], 0, 0
         self._wakeup.set()
 
     def start(self) -> None:
@@ -164,7 +183,8 @@ class JournalWriter:
                     await self._wakeup.wait()
             self._wakeup.clear()
             wait = self._since + self._interval - time.monotonic()
-            if self._queued and wait > 0 and not self._urgent.is_set():
+            pending = self._queued + self._unsynced
+            if pending and wait > 0 and not self._urgent.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
                         await self._urgent.wait()
@@ -174,23 +194,34 @@ class JournalWriter:
                 return
             chunk, count = self._backlog, self._queued
             self._backlog, self._queued = [], 0
+            unsynced, self._unsynced = self._unsynced, 0
+            # Events recorded meanwhile queue behind the chunk: the order is kept.
+            self._writing = bool(count)
             try:
-                await asyncio.to_thread(_write, journal, chunk, count, self._done())
+                durable = await asyncio.to_thread(
+                    _write, journal, chunk, count, self._done(), bool(count or unsynced)
+                )
             except OSError as exc:
                 self._backlog[:0] = chunk
                 self._queued += count
+                self._unsynced += unsynced
                 if not failing:
                     logger.error("cannot write the event journal: %s; retrying", exc)
                 failing = True
                 self._wakeup.set()
                 await backoff.sleep()
                 continue
+            finally:
+                self._writing = False
             if failing:
                 logger.info("the event journal is writable again")
             failing = False
             backoff.reset()
-            if count:
-                self.journalled += count
+            if self._queued:
+                self._urgent.set()  # queued behind the chunk: written next, not later
+                self._wakeup.set()
+            if durable > self.journalled:
+                self.journalled = durable
                 self.commits += 1
                 self.progress()
 
@@ -217,6 +248,10 @@ async def open_journal(spill: Spill, segment_bytes: int) -> Journal | None:
     return journal
 
 
-def _write(journal: Journal, framed: list[bytes], count: int, done: int) -> None:
-    journal.append_framed(b"".join(framed), count)
+def _write(journal: Journal, framed: list[bytes], count: int, done: int, sync: bool) -> int:
+    """Write the backlog, fsync (if anything is new), release what Redis has; return the
+    records durable (0: nothing synced now)."""
+    journal.write(b"".join(framed), count)
+    durable = journal.sync() if sync else 0
     journal.release(done)
+    return durable

@@ -21,12 +21,14 @@ is an event dropped, counted in ``dropped`` and logged. On ``stop`` whatever Red
 not take in time is saved to the spill, and the next start writes it.
 
 A process killed (SIGKILL, power loss) loses neither: every event recorded also goes to
-the journal (``journal.py``, in the spill's directory, driven by ``journal_writer.py``)
-within ``journal_interval`` seconds, fsynced, and leaves it once Redis has it. ``durable``
-waits until every event recorded so far is in the journal or in Redis: the REST edges
-await it before they acknowledge. The next start puts a dead process's journal at the
-front of the spill; events that had reached Redis come back then, and the scorer skips
-them (it deduplicates by ``Event.id``).
+the journal (``journal.py``, in the spill's directory, driven by ``journal_writer.py``):
+written before ``record`` returns (a SIGKILL cannot lose it), fsynced within
+``journal_interval`` seconds (a power loss), and dropped once Redis has it. ``durable``
+waits until every event recorded so far is fsynced in the journal or in Redis: the REST
+edges await it before they acknowledge. The next start puts a dead process's journal at
+the front of the spill; events that had reached Redis come back then, and the scorer
+skips them (it deduplicates by ``Event.id``). Meanwhile a live recorder sharing the
+spill root adopts a dead process's directory at run time (``adoption.py``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from typing import Final
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
+from server.engagement.adoption import ADOPT_EVERY_S, Adopter
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, encode
 from server.engagement.journal_writer import JournalWriter, open_journal
 from server.engagement.spill import Spill
@@ -78,6 +81,7 @@ class EventRecorder:
         settings: EngagementSettings,
         stream_key: str = STREAM_KEY,
         wait_replicas: int = 0,
+        adopt_every: float = ADOPT_EVERY_S,
     ) -> None:
         self._redis = redis
         self._settings = settings
@@ -107,6 +111,10 @@ class EventRecorder:
         self._spilling = False
         self._marks: deque[tuple[int, list[Path]]] = deque()
         self._appended = 0
+        # Dead nodes' directories under the same spill root (``adoption.py``; 0: off).
+        self._adopt_every = adopt_every
+        self._adopt_task: asyncio.Task[None] | None = None
+        self.adopter: Adopter | None = None
         # The journal; ``_earlier`` counts events of an earlier run waiting in the spill
         # at start, which may be written before ours (see ``_done``).
         self._journal = self._journal_writer()
@@ -241,6 +249,19 @@ class EventRecorder:
                 self._spilling = True
                 self._idle.clear()
             self._spill_task = asyncio.create_task(self._spill_run(), name="salon-event-spill")
+            if self._spill is not None and self._adopt_every > 0:
+                spill = self._spill
+                self.adopter = Adopter(
+                    self._redis,
+                    self._stream_key,
+                    spill.root,
+                    lambda: spill.directory,
+                    self._write_adopted,
+                    self._adopt_every,
+                )
+                self._adopt_task = asyncio.create_task(
+                    self.adopter.run(), name="salon-event-adopter"
+                )
         self._earlier = earlier + waiting
         self._task = asyncio.create_task(self._run(), name="salon-event-recorder")
         self._journal.start()
@@ -275,6 +296,9 @@ class EventRecorder:
             spill_task, self._spill_task = self._spill_task, None
             if spill_task is not None:
                 await cancel_and_wait(spill_task)
+            adopt_task, self._adopt_task = self._adopt_task, None
+            if adopt_task is not None:
+                await cancel_and_wait(adopt_task)
             await self._journal.stop()
             await self._save_leftovers()
 
@@ -401,17 +425,28 @@ class EventRecorder:
                 backoff.reset()
             self._wakeup.set()
 
+    async def _to_stream(self, payloads: list[bytes]) -> None:
+        """XADD ``payloads`` (one script call), then wait for the replicas if asked to."""
+        await self._xadd(
+            keys=[self._stream_key],
+            args=[self._settings.stream_maxlen, STREAM_FIELD, *payloads],
+        )
+        if self._wait_replicas:
+            await self._replicated()
+
+    async def _write_adopted(self, payloads: list[bytes]) -> None:
+        """A dead node's events (``adoption.py``), in batches; a failure raises (the
+        adopter leaves the directory for its next round)."""
+        size = max(1, self._settings.batch_size)
+        for start in range(0, len(payloads), size):
+            await self._to_stream(payloads[start : start + size])
+
     async def _write_batch(self) -> bool:
         """XADD one batch; on failure put it back at the front. True if it was written."""
         size = min(self._settings.batch_size, len(self._buffer))
         self._inflight = [self._buffer.popleft() for _ in range(size)]
         try:
-            await self._xadd(
-                keys=[self._stream_key],
-                args=[self._settings.stream_maxlen, STREAM_FIELD, *self._inflight],
-            )
-            if self._wait_replicas:
-                await self._replicated()
+            await self._to_stream(self._inflight)
         except BaseException as exc:
             # Cancelled or failed: the batch may or may not be in Redis. Keep it, in order.
             self._buffer.extendleft(reversed(self._inflight))

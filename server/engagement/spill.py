@@ -79,6 +79,11 @@ class Spill:
         return self._dir
 
     @property
+    def root(self) -> Path:
+        """The folder shared by the instance directories of the nodes of a machine."""
+        return self._root
+
+    @property
     def depth(self) -> int:
         """Events on disk not yet read back."""
         with self._guard:
@@ -90,13 +95,18 @@ class Spill:
         if self._dir is not None:
             return self.depth
         self._root.mkdir(parents=True, exist_ok=True)
-        directory = self._root / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        directory.mkdir()
-        handle = (directory / "lock").open("wb")
+        name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # Created hidden and locked, then renamed: another node of the machine adopting
+        # dead directories (``adoption.py``) never sees ours without its lock held.
+        hidden = self._root / f".{name}"
+        hidden.mkdir()
+        handle = (hidden / "lock").open("wb")
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        directory = self._root / name
+        hidden.rename(directory)
         self._dir, self._lock_handle = directory, handle
         for other in sorted(self._root.iterdir()):
-            if other != directory and other.is_dir():
+            if other != directory and other.is_dir() and not other.name.startswith("."):
                 self._adopt(other)
         return self.depth
 
@@ -104,6 +114,7 @@ class Spill:
         ours = self._dir
         assert ours is not None
         try:
+            # ``orphans`` (adoption.py) takes the same lock: one adopter at a time.
             with (other / "lock").open("ab") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 found = sorted(other.glob(f"*{SUFFIX}"))
@@ -117,6 +128,8 @@ class Spill:
                 shutil.rmtree(other, ignore_errors=True)
         except BlockingIOError:
             return  # another live process owns it
+        except FileNotFoundError:
+            return  # adopted and deleted by another node meanwhile
         except OSError as exc:
             logger.warning("cannot adopt spill directory %s: %s", other, exc)
             return

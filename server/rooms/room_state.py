@@ -64,6 +64,11 @@ class SessionState(Protocol):
 
     async def places_taken(self) -> int: ...
 
+    async def places(self) -> set[MemberId]:
+        """The members holding a place (in the room, or their page coming back): a node
+        taking the session over learns from it whose pages were on the dead owner."""
+        ...
+
     # --- stage roles -------------------------------------------------------------------
 
     async def set_stage_role(self, member_id: MemberId, role: Role) -> None:

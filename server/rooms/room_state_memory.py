@@ -69,6 +69,9 @@ class MemorySessionState(SessionIdentity):
     async def places_taken(self) -> int:
         return len(self._places)
 
+    async def places(self) -> set[MemberId]:
+        return set(self._places)
+
     # --- stage roles -------------------------------------------------------------------
 
     async def set_stage_role(self, member_id: MemberId, role: Role) -> None:

@@ -122,6 +122,10 @@ class RedisSessionState(SessionIdentity):
     async def places_taken(self) -> int:
         return int(await from_redis(self._redis.scard(self._places)))
 
+    async def places(self) -> set[MemberId]:
+        raw = await from_redis(self._redis.smembers(self._places))
+        return {MemberId(m.decode() if isinstance(m, bytes) else str(m)) for m in raw}
+
     # --- stage roles -------------------------------------------------------------------
 
     async def set_stage_role(self, member_id: MemberId, role: Role) -> None:

@@ -46,6 +46,8 @@ from server.rooms.errors import (
     UnknownMember,
     WrongRoom,
 )
+from server.rooms.lost_pages import REASON as LOST_REASON
+from server.rooms.lost_pages import LostLeave, LostPages, leave_event_id
 from server.rooms.media import IcePolicy, MediaCounters, RoomMedia
 from server.rooms.model import Participant, Role, RoomKind, RoomSpec
 from server.rooms.policy import check_entry
@@ -122,6 +124,9 @@ class RoomService:
         self._tasks: set[asyncio.Task[None]] = set()
         # Cluster mode: the leases of the rooms this node owns (set by the app factory).
         self.ownership: Ownership | None = None
+        # Cluster mode: the pages a dead owner held in a session taken over (their leaves
+        # are recorded here; set by server/crossnode.py).
+        self.lost_pages: LostPages | None = None
         # Cluster mode: joins under way per room (a room they opened and left empty closes).
         self._joining: Counter[RoomId] = Counter()
         # Rooms being opened now (one opening per room).
@@ -436,8 +441,10 @@ class RoomService:
         opened = self._live.get(spec.room_id)
         if opened is not None:  # another join opened the room while this one waited
             return opened
+        lost: list[LostLeave] = []
         if self.ownership is not None:
             await self._adopt(session)
+            lost = await self._lost_leaves(spec.room_id, session)
         holder: list[Room] = []
 
         def on_live(live: bool, publisher: ParticipantId | None) -> None:
@@ -464,7 +471,41 @@ class RoomService:
         media.on_tracks_changed = lambda: room.broadcast(*out.tracks(media.tracks_json()))
         media.on_levels = lambda speaking, levels: room.broadcast(*out.speaking(speaking, levels))
         self._live[spec.room_id] = room
+        for leave in lost:
+            self.record(
+                EventKind.LEAVE,
+                room,
+                leave.member_id,
+                event_id=leave_event_id(room.session_id, leave.entry.participant),
+                at_ms=leave.at_ms,
+                watch_seconds=leave.watch_seconds,
+                role=leave.role,
+                reason=LOST_REASON,
+            )
+            if self.lost_pages is not None:
+                self.lost_pages.recorded(leave)
+        if lost:
+            logger.info("room %s: %d pages lost with their node left", spec.room_id, len(lost))
         return room
+
+    # At most this long (seconds) a take-over looks for the pages a dead owner held.
+    LOST_PAGES_WAIT_S = 1.0
+
+    async def _lost_leaves(self, room_id: RoomId, session: SessionState) -> list[LostLeave]:
+        """The leaves of the pages a dead owner held in ``session`` (none if unreadable:
+        logged; their watch time then ends with nothing, as before)."""
+        if self.lost_pages is None:
+            return []
+        try:
+            async with asyncio.timeout(self.LOST_PAGES_WAIT_S):
+                return await self.lost_pages.find(room_id, session)
+        except (RedisError, OSError, TimeoutError, StoreUnavailable) as exc:
+            logger.warning(
+                "room %s: the pages of its dead owner not found (%s): no leave recorded",
+                room_id,
+                type(exc).__name__,
+            )
+            return []
 
     def _remove_now(
         self, room: Room, participant: Participant, keep_place: bool = False
@@ -480,6 +521,8 @@ class RoomService:
             EventKind.LEAVE,
             room,
             participant.member_id,
+            # The same id whoever records it (server/rooms/lost_pages.py).
+            event_id=leave_event_id(room.session_id, participant.participant_id),
             watch_seconds=round(watch, 3),
             role=participant.role.value,
         )
@@ -620,10 +663,26 @@ class RoomService:
             except Exception:
                 logger.exception("room %s: a close hook failed", room.spec.room_id)
 
-    def record(self, kind: EventKind, room: Room, member_id: MemberId, **data: Any) -> None:
-        """Record an engagement event for something that happened in ``room`` (never blocks)."""
+    def record(
+        self,
+        kind: EventKind,
+        room: Room,
+        member_id: MemberId,
+        /,
+        *,
+        event_id: str | None = None,
+        at_ms: int | None = None,
+        **data: Any,
+    ) -> None:
+        """Record an engagement event for something that happened in ``room`` (never
+        blocks); ``event_id`` and ``at_ms`` replace the fresh id and the time now."""
         data.setdefault("session", room.session_id)
-        self._recorder.record(new_event(kind, room.spec.room_id, member_id, **data))
+        event = new_event(kind, room.spec.room_id, member_id, **data)
+        if event_id is not None or at_ms is not None:
+            event = dataclasses.replace(
+                event, id=event_id or event.id, ts_ms=event.ts_ms if at_ms is None else at_ms
+            )
+        self._recorder.record(event)
         for hook in self.record_hooks:
             try:
                 hook(kind, room, member_id, data)

@@ -1,6 +1,6 @@
 """Where each member is live, across nodes: ``salon:{m:MEMBER}:live``, a hash of room id
 to the node that holds the member's socket, that node's start, the room session, the
-participant and when they joined (JSON).
+participant, when they joined and the role they joined as (JSON).
 
 A purchase reported to any node is credited to the room session the member is in
 (``server/http/commerce.py``); the node that took the REST call reads this index for the
@@ -10,6 +10,8 @@ write that fails is logged and dropped (it is a hint for attribution: the room w
 without it). A leave removes the entry only if it is still that participant's, so a
 member who moved to another node keeps the newer entry. A reader keeps only entries whose
 node is live with the same start (``live``), so a node that died leaves nothing behind.
+A node taking a room over reads the entries a dead owner left (``lost``): whose page was
+there, since when, to record their leave (server/rooms/lost_pages.py).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Whereabout:
     started_ms: int
     participant: str
     joined_ms: int
+    # The role joined as ("" in entries written before it was kept).
+    role: str = ""
 
     def encode(self) -> str:
         return json.dumps(
@@ -74,6 +78,7 @@ class Whereabout:
                 "started": self.started_ms,
                 "participant": self.participant,
                 "joined": self.joined_ms,
+                "role": self.role,
             }
         )
 
@@ -95,7 +100,16 @@ class Whereabout:
             return None
         if not (type(started) is int and type(joined) is int):
             return None
-        return cls(RoomId(room), session, node, started, participant, joined)
+        role = data.get("role")
+        return cls(
+            RoomId(room),
+            session,
+            node,
+            started,
+            participant,
+            joined,
+            role if isinstance(role, str) else "",
+        )
 
 
 def live(entries: Iterable[Whereabout], nodes: dict[str, int]) -> list[Whereabout]:
@@ -125,11 +139,33 @@ class Whereabouts:
             self._started_ms,
             participant.participant_id,
             now_ms(),
+            participant.role.value,
         )
         self._put(("join", participant.member_id, room.room_id, entry.encode()))
 
     def left(self, room: Room, participant: Participant) -> None:
         self._put(("leave", participant.member_id, room.room_id, participant.participant_id))
+
+    async def lost(
+        self, room_id: RoomId, session: str, members: Iterable[MemberId]
+    ) -> list[tuple[MemberId, Whereabout]]:
+        """The entries of ``members`` in ``room_id``'s ``session`` written by another node,
+        or by an earlier start of this one: pages that were on a dead owner."""
+        ordered = list(members)
+        raw = await asyncio.gather(*(self._redis.hget(live_key(m), room_id) for m in ordered))
+        found: list[tuple[MemberId, Whereabout]] = []
+        for member, value in zip(ordered, raw, strict=True):
+            entry = Whereabout.decode(room_id, value) if value is not None else None
+            if entry is None or entry.session != session:
+                continue
+            if (entry.node, entry.started_ms) == (self.node, self._started_ms):
+                continue
+            found.append((member, entry))
+        return found
+
+    def forget(self, member_id: MemberId, entry: Whereabout) -> None:
+        """Remove ``entry`` (if still that participant's): its leave is recorded."""
+        self._put(("leave", member_id, entry.room_id, entry.participant))
 
     def _put(self, item: tuple[str, MemberId, str, str]) -> None:
         try:

@@ -31,8 +31,6 @@ from tests.support.waiting import eventually
 
 SALON = [str(Path(sys.executable).with_name("salon"))]
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
-# Past the journal's interval (20 ms) with a margin: what was acknowledged is on disk.
-JOURNAL_WINDOW = 0.1
 
 
 class PersistentRedis:

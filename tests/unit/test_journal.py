@@ -153,3 +153,24 @@ async def test_a_journal_too_far_behind_switches_off_and_redis_alone_counts(
     writer.progress()
     await asyncio.wait_for(waiting, 1)
     await writer.stop()
+
+
+async def test_a_recorded_event_is_in_the_journal_file_before_add_returns(tmp_path: Path) -> None:
+    """Issue 11 (b): events recorded in the journal interval before a ``kill -9`` were lost
+    although the room had acknowledged them (a chat line is broadcast at once). ``add``
+    hands each event to the kernel itself, so what any other process reads from the file
+    right after ``add`` returns holds it, fsync or not (and in record order)."""
+    journal = Journal(tmp_path)
+    writer = JournalWriter(interval=60, queue_max=1000, done=lambda: 0)
+    writer.attach(journal)
+    writer.start()
+    try:
+        for i in range(3):
+            writer.add(f"acked-{i}".encode())
+            assert on_disk(tmp_path) == [f"acked-{j}".encode() for j in range(i + 1)]
+        assert writer.journalled == 0 and writer.lag == 3  # not fsynced yet
+        await writer.durable(timeout=5)
+        assert writer.journalled == 3 and writer.lag == 0
+    finally:
+        await writer.stop()
+        journal.close(remove=True)
