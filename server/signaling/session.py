@@ -90,10 +90,13 @@ class Session:
         self._room: Room | None = None
         self._me: Participant | None = None
         self._closing = False
-        # The close the server asked for (the first ``_Close`` queued); the reader stops
-        # waiting for frames when it is set, and ``run`` closes the socket with it.
+        # The close the server asked for (the first ``_Close`` queued): the reader stops
+        # waiting for frames, and ``run`` closes the socket with it.
         self._close_as: _Close | None = None
-        self._close_asked = asyncio.Event()
+        # The handler's task while it waits for a frame (and only then), and whether a
+        # close asked for has cancelled that wait.
+        self._reading: asyncio.Task[Any] | None = None
+        self._interrupted = False
         self._features = features
         self._routes: dict[type, Feature] = {
             kind: feature for feature in features for kind in feature.message_types
@@ -187,7 +190,12 @@ class Session:
     def _ask_close(self, close: _Close) -> None:
         if self._close_as is None:
             self._close_as = close
-        self._close_asked.set()
+        if self._reading is not None and not self._interrupted:
+            # Asked from another task (a replacing join, a removal, the server stopping)
+            # while the reader waits for a frame: stop that wait. A request being handled
+            # is never cancelled; the reader sees ``_closing`` once it is done.
+            self._interrupted = True
+            self._reading.cancel()
 
     def _fail(self, error: RoomError, ref: str | None = None) -> None:
         self._send(error_message(error, ref))
@@ -253,21 +261,24 @@ class Session:
             )
 
     async def _receive(self, timeout: float | None) -> WSMessage | None:
-        """The next frame, or None once the server asked to close the socket (the read
-        pending then is stopped; a request being handled never is)."""
-        if self._close_asked.is_set():
+        """The next frame, or None once the server asked to close the socket. Awaited
+        in the handler's own task, as a plain ``receive``: frames are read with no extra
+        hop through the event loop (a page's ``leave`` must not lose a race to its media
+        closing), and ``_ask_close`` cancels the wait."""
+        if self._close_as is not None:
             return None
-        read = asyncio.ensure_future(self._ws.receive(timeout=timeout))
-        asked = asyncio.ensure_future(self._close_asked.wait())
+        task = asyncio.current_task()
+        self._reading = task
         try:
-            await asyncio.wait({read, asked}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (read, asked):
-                task.cancel()
-            await asyncio.wait({read, asked})
-        if read.cancelled():
+            return await self._ws.receive(timeout=timeout)
+        except asyncio.CancelledError:
+            # Ours, and no other cancellation on top of it: stop reading. Else the
+            # handler itself is being cancelled.
+            if not self._interrupted or task is None or task.uncancel() > 0:
+                raise
             return None
-        return read.result()
+        finally:
+            self._reading = None
 
     async def _read_loop(self, first: WSMessage | None, opened: float | None) -> None:
         loop = asyncio.get_running_loop()
