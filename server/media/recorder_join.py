@@ -57,6 +57,7 @@ def _video_size(parts: Sequence[Path]) -> tuple[int, int] | None:
 def join_webm(parts: Sequence[Path], out: Path) -> list[Span | None]:
     """Write ``parts`` (in order) into ``out``; a ``Span`` per part, None for a part that
     could not be read at all."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     container, streams = open_webm(out, _video_size(parts))
     spans: list[Span | None] = []
     last: dict[str, int] = {}
