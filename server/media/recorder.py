@@ -128,6 +128,24 @@ class WebmRecorder:
                 time.sleep(BATCH_S)
 
 
+def open_webm(path: Path, size: tuple[int, int] | None) -> tuple[Any, dict[str, Any]]:
+    """A WebM container to mux into, with an Opus stream and (``size``: its width and
+    height) a VP8 stream, both timed in milliseconds: ``(container, {kind: stream})``."""
+    container = av.open(str(path), "w", format="webm")
+    streams: dict[str, Any] = {}
+    if size is not None:
+        # Muxed only: PyAV writes the stream's parameters, no frame is ever encoded.
+        video = container.add_stream("libvpx", rate=30)
+        video.width, video.height = size
+        video.time_base = _MS
+        streams["video"] = video
+    audio = container.add_stream("libopus", rate=AUDIO_RATE)
+    audio.time_base = _MS
+    audio.codec_context.extradata = _OPUS_HEAD
+    streams["audio"] = audio
+    return container, streams
+
+
 def _drain(items: queue.Queue[Item | None]) -> list[Item | None]:
     batch: list[Item | None] = []
     try:
@@ -188,19 +206,9 @@ class _Muxer:
             self._write("audio", payload, self._audio_clock.ms(ts, arrival))
 
     def _open(self, size: tuple[int, int] | None) -> None:
-        container = av.open(str(self._path), "w", format="webm")
+        self._container, self._streams = open_webm(self._path, size)
         if size is not None:
-            # Muxed only: PyAV writes the stream's parameters, no frame is ever encoded.
-            video = container.add_stream("libvpx", rate=30)
-            video.width, video.height = size
-            video.time_base = _MS
-            self._streams["video"] = video
             self._stats.width, self._stats.height = size
-        audio = container.add_stream("libopus", rate=AUDIO_RATE)
-        audio.time_base = _MS
-        audio.codec_context.extradata = _OPUS_HEAD
-        self._streams["audio"] = audio
-        self._container = container
 
     def _write(self, kind: str, data: bytes, pts: int) -> None:
         last = self._last_pts.get(kind)

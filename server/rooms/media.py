@@ -20,6 +20,7 @@ from server.media.feed import PacketFeed
 from server.media.ice import IcePolicy
 from server.media.negotiation import PcName, offered_kinds
 from server.media.recorder import RecordingStats, WebmRecorder
+from server.media.recorder_join import Span, join_webm
 from server.rooms.errors import MediaFailed
 
 __all__ = [
@@ -29,7 +30,9 @@ __all__ = [
     "PcName",
     "RecordingStats",
     "RoomMedia",
+    "Span",
     "WebmRecorder",
+    "join_webm",
     "offered_kinds",
 ]
 

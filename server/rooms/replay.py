@@ -8,6 +8,12 @@ keeps the chat lines, deletions and product moments with their offsets from the 
 the recording. When the session ends the file is closed and the timeline written beside
 it (``ReplayStore.save``). One recording per session: turning the toggle off stops it,
 and on again records from the room's next session.
+
+A room handed over to another node (drain, orderly stop, take-over after a kill) keeps
+its session, and so its recording: the node it leaves closes its part and writes what it
+knew of it; the new owner, when the host publishes there, records the next part
+(``ReplayStore.next_part``); the node where the session ends joins the parts into the
+session's one file (``join_webm``, a remux) with their timelines (``replay_parts``).
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from typing import Any
 
 from server.engagement.events import now_ms
 from server.ids import ParticipantId, RoomId
-from server.rooms.media import WebmRecorder
+from server.rooms.media import RecordingStats, WebmRecorder, join_webm
+from server.rooms.replay_parts import TIMELINE_MAX, joined_meta
 from server.rooms.replay_store import ReplayStore
 from server.rooms.room import Room
 from server.rooms.service import RoomService
@@ -29,8 +36,6 @@ logger = logging.getLogger(__name__)
 
 # The bus subscriber id of a room's timeline (participant ids start with "p").
 TIMELINE_ID = ParticipantId("replay-timeline")
-# Lines kept per session (a long, busy session keeps its first ones).
-TIMELINE_MAX = 20_000
 
 
 class Timeline:
@@ -68,6 +73,7 @@ class _Recording:
     timeline: Timeline
     started_ms: int
     host: str | None
+    part: int = 1
     stopped: bool = False
 
 
@@ -133,27 +139,25 @@ class Recordings:
         if not self._enabled or self._known(room):
             return
         session = room.session_id
-        path = self._store.video_path(session)
-        exists = await asyncio.to_thread(path.exists)
+        # A room handed over between nodes keeps its session: what earlier owners
+        # recorded stays, and this node records the next part.
+        part = await self._store.next_part(session)
         if self._known(room) or self._service.live_rooms.get(room.spec.room_id) is not room:
             return  # started meanwhile, or closed
-        if exists:
-            # The session was recorded elsewhere (a room handed over between nodes keeps
-            # its session): never overwrite that part.
-            logger.warning("room %s: session %s has a recording already", room, session)
-            return
-        recorder = room.media.start_recording(path)
+        recorder = room.media.start_recording(self._store.part_path(session, part))
         if recorder is None:
             return
         timeline = Timeline(recorder.started)
         room.bus.subscribe(room.spec.room_id, TIMELINE_ID, timeline)
         host = room.get(room.media.publisher) if room.media.publisher else None
         self._active[room.spec.room_id] = _Recording(
-            room, recorder, timeline, now_ms(), host.member_id if host else None
+            room, recorder, timeline, now_ms(), host.member_id if host else None, part
         )
-        logger.info("room %s: recording session %s", room.spec.room_id, session)
+        logger.info("room %s: recording session %s, part %d", room.spec.room_id, session, part)
 
-    async def _stop(self, room_id: RoomId) -> None:
+    async def _stop(self, room_id: RoomId, ended: bool = True) -> None:
+        """Stop ``room_id``'s recording; ``ended``: the session's recording ends here (else
+        the room moves on to another node, which records the next part)."""
         active = self._active.get(room_id)
         if active is None or active.stopped:
             return
@@ -161,36 +165,77 @@ class Recordings:
         active.room.bus.unsubscribe(room_id, TIMELINE_ID)
         stats = await active.room.media.stop_recording()
         room = active.room
+        meta = None
         if stats is None or not (stats.video_frames or stats.audio_frames):
             logger.warning("room %s: session %s recorded nothing", room_id, room.session_id)
+        else:
+            meta = self._part_meta(active, stats)
+            logger.info(
+                "room %s: session %s part %d recorded, %.1f s, %d packets dropped",
+                room_id,
+                room.session_id,
+                active.part,
+                stats.duration_ms / 1000,
+                stats.queue_dropped,
+            )
+        if not ended:
+            if meta is not None:
+                await self._store.save_part(room.session_id, active.part, meta)
             return
-        await self._store.save(
-            room.session_id,
-            {
-                "session": room.session_id,
-                "room_id": room_id,
-                "title": room.spec.title,
-                "host": active.host,
-                "started_ms": active.started_ms,
-                "ended_ms": now_ms(),
-                "duration_ms": stats.duration_ms,
-                "recorded": stats.as_dict(),
-                "timeline": active.timeline.entries,
-            },
-        )
+        await self._finish(room, {active.part: meta} if meta is not None else {})
+
+    @staticmethod
+    def _part_meta(active: _Recording, stats: RecordingStats) -> dict[str, Any]:
+        room = active.room
+        return {
+            "session": room.session_id,
+            "room_id": room.spec.room_id,
+            "title": room.spec.title,
+            "host": active.host,
+            "started_ms": active.started_ms,
+            "ended_ms": now_ms(),
+            "duration_ms": stats.duration_ms,
+            "recorded": stats.as_dict(),
+            "timeline": active.timeline.entries,
+        }
+
+    async def _finish(self, room: Room, known: dict[int, dict[str, Any]]) -> None:
+        """The session's recording ends: its replay is written from its parts (``known``:
+        descriptions this node holds, by part number)."""
+        session = room.session_id
+        found = await self._store.parts(session)
+        parts = [(video, known.get(number, meta)) for number, video, meta in found]
+        if not parts:
+            return
+        if len(parts) == 1 and parts[0][1] is not None:
+            await self._store.save(session, parts[0][1])  # one owner recorded it all
+            return
+        joined = self._store.joined_path(session)
+        spans = await asyncio.to_thread(join_webm, [video for video, _ in parts], joined)
+        if not any(spans):
+            logger.warning("room %s: session %s's parts hold nothing", room.spec.room_id, session)
+            return
+        await self._store.replace_video(session, joined)
+        about = {"session": session, "room_id": room.spec.room_id, "title": room.spec.title}
+        meta = joined_meta(about, [meta for _, meta in parts], spans, now_ms())
+        await self._store.save(session, meta)
+        await self._store.drop_parts(session)
         logger.info(
-            "room %s: session %s recorded, %.1f s, %d packets dropped",
-            room_id,
-            room.session_id,
-            stats.duration_ms / 1000,
-            stats.queue_dropped,
+            "room %s: session %s recorded in %d parts, joined: %.1f s",
+            room.spec.room_id,
+            session,
+            len(parts),
+            meta["duration_ms"] / 1000,
         )
 
     async def _on_close(self, room: Room) -> None:
-        await self._stop(room.spec.room_id)
-        active = self._active.get(room.spec.room_id)
-        if active is not None and active.room is room:
+        """The room closes here: its session ends, or (``handed_over``) moves on."""
+        ended = not room.handed_over
+        if self._known(room):
+            await self._stop(room.spec.room_id, ended)
             del self._active[room.spec.room_id]
+        elif ended and self._enabled:
+            await self._finish(room, {})  # parts other owners recorded, if any
 
     async def close(self) -> None:
         """Cancel pending starts (rooms' close hooks stop what records)."""

@@ -111,7 +111,8 @@ class RoomService:
         self.record_hooks: list[Callable[[EventKind, Room, MemberId, dict[str, Any]], None]] = []
         # Called (synchronously) when a room's host starts or stops publishing.
         self.live_hooks: list[Callable[[Room, bool, ParticipantId | None], None]] = []
-        # Awaited when a room's session ends, before the room and its media close.
+        # Awaited when a room closes on this node, before the room and its media close:
+        # its session ends, or (``room.handed_over``) it moves on to another node.
         self.close_hooks: list[Callable[[Room], Awaitable[None]]] = []
         self._rooms = rooms
         self._members = members
@@ -642,6 +643,9 @@ class RoomService:
         for listener in listeners:
             if listener is not None:
                 listener.ended(RoomMoved())
+        # The close hooks see ``handed_over``: what this node kept of the session (its part
+        # of a recording) is closed now, for the new owner to go on from.
+        await self._closing_hooks(room)
         if not room.empty:
             emptied = self._leaving[room] = asyncio.Event()
             try:

@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 1024
 CLOSE_SLOW_CONSUMER = 1008
+# How long a socket the server closes gets to answer the close frame (seconds).
+CLOSE_ANSWER_S = 1.0
 # A page whose room moved to another node reconnects after this long (seconds).
 MOVED_RETRY_S = 0.05
 
@@ -91,6 +93,13 @@ class Session:
         self._room: Room | None = None
         self._me: Participant | None = None
         self._closing = False
+        # The close the server asked for (the first ``_Close`` queued): the reader stops
+        # waiting for frames, and ``run`` closes the socket with it.
+        self._close_as: _Close | None = None
+        # The handler's task while it waits for a frame (and only then), and whether a
+        # close asked for has cancelled that wait.
+        self._reading: asyncio.Task[Any] | None = None
+        self._interrupted = False
         self._features = features
         self._routes: dict[type, Feature] = {
             kind: feature for feature in features for kind in feature.message_types
@@ -171,9 +180,21 @@ class Session:
             with contextlib.suppress(asyncio.QueueFull):
                 self._outbox.get_nowait()
                 self._outbox.put_nowait(_Close(CLOSE_SLOW_CONSUMER, "too slow"))
+            self._ask_close(_Close(CLOSE_SLOW_CONSUMER, "too slow"))
             return
         if isinstance(message, _Close):
             self._closing = True
+            self._ask_close(message)
+
+    def _ask_close(self, close: _Close) -> None:
+        if self._close_as is None:
+            self._close_as = close
+        if self._reading is not None and not self._interrupted:
+            # Asked from another task (a replacing join, a removal, the server stopping)
+            # while the reader waits for a frame: stop that wait. A request being handled
+            # is never cancelled; the reader sees ``_closing`` once it is done.
+            self._interrupted = True
+            self._reading.cancel()
 
     def _fail(self, error: RoomError, ref: str | None = None) -> None:
         self._send(error_message(error, ref))
@@ -186,8 +207,7 @@ class Session:
             item = await self._outbox.get()
             try:
                 if isinstance(item, _Close):
-                    await self._ws.close(code=item.code, message=item.reason.encode())
-                    return
+                    return  # what came before it is written; ``run`` closes the socket
                 frame = (
                     item if isinstance(item, (str, bytes)) else m.encode_frame(item, self._binary)
                 )
@@ -216,17 +236,50 @@ class Session:
             try:
                 if self._room is not None and self._me is not None:
                     await self._service.leave(self._room, self._me)
-                if not writer.done():
+                if not writer.done() and not self._ws.closed:
                     # Let queued replies (an error before a close, say) go out, briefly.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(self._outbox.join()), 1.0)
             finally:
                 # Even when this handler is itself cancelled: the writer never outlives it.
                 await _stop(writer)
-            if not self._ws.closed:
-                if self._direct is not None:
-                    self._direct.flush()  # the close frame follows the data
-                await self._ws.close(code=CLOSE_NORMAL)
+            await self._close_socket()
+
+    async def _close_socket(self) -> None:
+        """Close the socket with the code asked for (else 1000), waiting briefly for the
+        page's answer. Only called once no read is pending: aiohttp's ``close`` with a
+        ``receive`` pending in another task drops the connection right after its close
+        frame, and a client whose answer then fails reads 1006, not the code."""
+        if self._ws.closed:
+            return
+        if self._direct is not None:
+            self._direct.flush()  # the close frame follows the data
+        close = self._close_as or _Close(CLOSE_NORMAL, "")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self._ws.close(code=close.code, message=close.reason.encode()),
+                CLOSE_ANSWER_S,
+            )
+
+    async def _receive(self, timeout: float | None) -> WSMessage | None:
+        """The next frame, or None once the server asked to close the socket. Awaited
+        in the handler's own task, as a plain ``receive``: frames are read with no extra
+        hop through the event loop (a page's ``leave`` must not lose a race to its media
+        closing), and ``_ask_close`` cancels the wait."""
+        if self._close_as is not None:
+            return None
+        task = asyncio.current_task()
+        self._reading = task
+        try:
+            return await self._ws.receive(timeout=timeout)
+        except asyncio.CancelledError:
+            # Ours, and no other cancellation on top of it: stop reading. Else the
+            # handler itself is being cancelled.
+            if not self._interrupted or task is None or task.uncancel() > 0:
+                raise
+            return None
+        finally:
+            self._reading = None
 
     async def _read_loop(self, first: WSMessage | None, opened: float | None) -> None:
         loop = asyncio.get_running_loop()
@@ -234,10 +287,12 @@ class Session:
         while not self._ws.closed and not self._closing:
             timeout = None if self._me else max(0.0, join_deadline - loop.time())
             try:
-                msg, first = first or await self._ws.receive(timeout=timeout), None
+                msg, first = first or await self._receive(timeout), None
             except TimeoutError:
                 self._send(m.error("join_timeout", "No join message arrived in time."))
                 self._send(_Close(CLOSE_JOIN_TIMEOUT, "join_timeout"))
+                return
+            if msg is None:
                 return
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                 return
