@@ -164,7 +164,7 @@ class EngagementSettings:
     # Seconds a scorer waits after a read that found few events before it reads again,
     # so that a lightly loaded scorer's rounds carry batches, not one event each (0: read
     # again at once). Bounds what it adds to event-to-tier latency.
-    scorer_linger: float = 0.02
+    scorer_linger: float = 0.01
 
 
 @dataclass(frozen=True, slots=True)
