@@ -56,7 +56,7 @@ def start_tool(
     session of its own, as a terminal would run it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SALON_")}
     target = (
-        ["--url", server.url, "--admin-key", server.admin_key] if server else ["--spawn-server"]
+        ["--url", server.url, f"--admin-key={server.admin_key}"] if server else ["--spawn-server"]
     )
     command = [
         sys.executable, "-m", "loadtest", "run", str(scenario), *target,
