@@ -58,8 +58,11 @@ from benchmarks.fanout_report import (
     Config,
     Window,
     e2e_percentiles,
+    floor_table,
+    packet_rate,
     report,
 )
+from benchmarks.send_floor import measure_floor, print_floor
 from loadtest.procs import BenchError, Child, plan_cores, spawn
 
 # The processes this benchmark starts: "module:coroutine function" (``loadtest.procs``).
@@ -77,6 +80,9 @@ ADD_TIMEOUT = 70.0  # per batch of joins and attempt: the offer (45 s) + first f
 # carries (nearly) the full rate.
 SETTLED_KBPS = 0.85 * MAX_BITRATE / 1000
 SETTLE_HOLD = 2  # consecutive one-second readings at that rate
+# The floor's run (``benchmarks.send_floor``): packets of the mean size forwarded.
+FLOOR_SECONDS, FLOOR_REPEATS = 4.0, 5
+FLOOR_MIN_SIZE, FLOOR_MAX_SIZE = 100, 1400
 
 
 # --- measurement ------------------------------------------------------------------------
@@ -390,6 +396,11 @@ def _parser() -> argparse.ArgumentParser:
         " before measuring anyway (default 20)",
     )
     parser.add_argument("--relays", nargs="+", choices=RELAYS, default=list(RELAYS))
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="skip measuring the floor (one protect + one sendto a packet) after the relays",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
     return parser
 
@@ -434,6 +445,30 @@ def write_json(path: Path, args: argparse.Namespace, pinning: str, body: dict[st
     path.write_text(json.dumps({**document, **body}, indent=2, ensure_ascii=False))
 
 
+def floor_section(
+    results: dict[str, list[Config]],
+    summary: dict[str, Any],
+    cores: tuple[frozenset[int] | None, frozenset[int] | None],
+) -> dict[str, Any] | None:
+    """Measure the floor on the same cores at the packet path's rate and packet size, and
+    print the targets against it."""
+    found = packet_rate(results["packets"])
+    if found is None:
+        return None
+    rate, size = found
+    subscribers = max(c.subscribers for c in results["packets"])
+    size = max(FLOOR_MIN_SIZE, min(FLOOR_MAX_SIZE, round(size)))
+    print(file=sys.stderr, flush=True)
+    floor = measure_floor(subscribers, size, rate, FLOOR_SECONDS, FLOOR_REPEATS, cores)
+    print()
+    print_floor(floor, subscribers, size, rate)
+    return {
+        "send_us": floor.send_us,
+        "protect_us": floor.protect_us,
+        **floor_table(floor.total_us, rate, summary["fitted_slope"]),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if (
@@ -471,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         " bots' core (anyone's); bot CPU = the bot processes' own CPU\n"
     )
     summary = report(results, server_cores)
+    if not args.no_floor and "packets" in results:
+        summary["floor"] = floor_section(results, summary, (server_cpus, bot_cpus))
     problems = [p for configs in results.values() for c in configs for p in c.problems()]
     problems += [
         f"{failure} (this point and the relay's larger N not measured)" for failure in failures

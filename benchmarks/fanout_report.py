@@ -378,3 +378,53 @@ def ratio_table(
             for n in common
         }
     return {"ratios_at_n": ratios_at_n, "headline": headline}
+
+
+def packet_rate(configs: list[Config]) -> tuple[float, float] | None:
+    """Packets a second the server sent one subscriber, and their mean size in bytes
+    (payload and a 12-byte header), at the largest N of a relay that counts what it sends
+    (the packet path)."""
+    counted = [c for c in configs if c.subscribers and c.windows]
+    if not counted:
+        return None
+    config = max(counted, key=lambda c: c.subscribers)
+    rate = statistics.median(w.forwarded for w in config.windows) / config.subscribers
+    if rate <= 0:
+        return None
+    bytes_per_s = statistics.median(config.per_sub("video_bytes")) + statistics.median(
+        config.per_sub("audio_bytes")
+    )
+    return rate, bytes_per_s / rate + 12
+
+
+def floor_table(floor_us: float, rate: float, slopes: dict[str, float | None]) -> dict[str, Any]:
+    """Print each target against the floor: the CPU per subscriber that one protect and
+    one ``sendto`` per packet cost at the packet path's rate, before any forwarding code."""
+    floor = floor_us * rate / 1e6
+    print(
+        f"\nthe floor: one SRTP protect + one sendto a packet, {floor_us:.2f} µs × "
+        f"{rate:.0f} packets/s = {floor:.3%} of a core per subscriber (benchmarks.send_floor,"
+        " this run)"
+    )
+    found: dict[str, Any] = {"floor_us": floor_us, "rate": rate, "floor_share": floor}
+    base = slopes.get("packets")
+    if base is not None:
+        print(f"  packets    {base:7.3%}: {base - floor:+.3%} above the floor")
+        found["packets_above_floor"] = base - floor
+    for relay, target in TARGETS.items():
+        slope = slopes.get(relay)
+        if slope is None or target < 1:
+            continue
+        needed = slope / target
+        reachable = needed > floor
+        print(
+            f"  {relay:<9} {slope:7.3%}: {target:g}× cheaper is {needed:.3%}, "
+            + (
+                f"{needed - floor:.3%} above the floor"
+                if reachable
+                else f"{floor - needed:.3%} BELOW the floor: no forwarder that protects"
+                " and sends each packet reaches it on this machine"
+            )
+        )
+        found[relay] = {"needed": needed, "reachable": reachable}
+    return found

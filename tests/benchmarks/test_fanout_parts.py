@@ -12,7 +12,9 @@ from benchmarks.fanout_report import (
     Config,
     Window,
     e2e_percentiles,
+    floor_table,
     frame_latencies,
+    packet_rate,
     per_packet_us,
 )
 
@@ -95,3 +97,32 @@ def test_cpu_per_packet_divides_the_marginal_cpu_by_each_subscribers_packet_rate
     # What the server says it sent wins over what the bots got (a bot may drop some).
     sent = Config("packets", 2, windows=[Window(2.0, 0.14, 30, 1500, subs, forwarded=800.0)])
     assert per_packet_us([base, sent]) == {2: pytest.approx(50.0)}
+
+
+def test_the_floor_says_which_targets_are_below_one_protect_and_one_send(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A target cheaper than the floor is reported as out of reach, with the figures."""
+    subs = [
+        {"who": f"s{i}", "video_bytes": 3000, "audio_bytes": 400, "video_packets": 6}
+        for i in range(2)
+    ]
+    sent = Config("packets", 2, windows=[Window(2.0, 0.14, 30, 1500, subs, forwarded=800.0)])
+    # 400 packets a second to each, 1,700 payload bytes a second: 4.25 + 12 bytes a packet.
+    assert packet_rate([sent]) == pytest.approx((400.0, 16.25))
+    # Floor 10 µs × 200/s = 0.2 % of a core; frames at 0.6 % needs 0.24 % (reachable),
+    # transcode at 9 % needs 0.15 % (below the floor).
+    slopes: dict[str, float | None] = {
+        "packets": 0.003,
+        "frames": 0.006,
+        "transcode": 0.09,
+        "janus": 0.004,
+    }
+    found = floor_table(10.0, 200.0, slopes)
+    assert found["floor_share"] == pytest.approx(0.002)
+    assert found["frames"] == {"needed": pytest.approx(0.0024), "reachable": True}
+    assert found["transcode"] == {"needed": pytest.approx(0.0015), "reachable": False}
+    assert "janus" not in found  # a ceiling (within 3×), not a floor target
+    out = capsys.readouterr().out
+    assert "transcode" in out and "BELOW the floor" in out
+    assert "frames" in out and "0.040% above the floor" in out
