@@ -69,9 +69,10 @@ CAVEATS = """\
 What works across nodes today: every page and REST call through HAProxy, on any node;
 members, tiers, rooms, bans and removals, coupons and points, the event stream and its
 scorer (one consumer per node), webhooks, `salon nodes list/drain`.
-Each live room is owned by one node (its lease); a page HAProxy hands to another node
-is relayed to the owner, and the room's session lives in Redis: kill -9 a node and its
-rooms' pages come back on another node within a few seconds (docs/cluster.md)."""
+Each live room is owned by one node (its lease); HAProxy sends a room's sockets to
+that node (a hash of the room in the URL), and a socket that lands elsewhere is relayed
+to the owner. The room's session lives in Redis: kill -9 a node and its rooms' pages
+come back on another node within a few seconds (docs/cluster.md)."""
 
 
 # Health checks each second, and a node whose port refuses a real connection is DOWN at
