@@ -204,6 +204,10 @@ def start(
     return local
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make cluster", description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=2, help="Salon nodes (default 2)")
@@ -214,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     secret = os.environ.get("SALON_SECRET") or secrets.token_urlsafe(32)
     admin_key = os.environ.get("SALON_ADMIN_KEY") or secrets.token_urlsafe(24)
+    # ``kill`` (SIGTERM) stops everything too, as Ctrl-C does: without this the nodes,
+    # Redis and HAProxy outlived their parent.
+    signal.signal(signal.SIGTERM, _interrupt)
     local = start(args.nodes, args.port, secret, admin_key)
     try:
         settings = load_settings(

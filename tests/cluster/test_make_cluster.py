@@ -5,9 +5,14 @@ through HAProxy, and stopping ends every child process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
+import subprocess
+import sys
 import urllib.request
 
+import psutil
 import pytest
 
 from server.cluster.registry import NodeRegistry
@@ -57,3 +62,43 @@ async def test_two_nodes_behind_haproxy_register_serve_and_leave() -> None:
         await asyncio.to_thread(local.stop)
         await redis.aclose()
     assert all(child.poll() is not None for child in local.children())
+
+
+@pytest.mark.timeout(180)
+def test_sigterm_stops_every_process_make_cluster_started() -> None:
+    """``kill`` of ``make cluster`` leaves no node, Redis or HAProxy behind (it did)."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "server.devtools.cluster",
+            "--nodes",
+            "1",
+            "--port",
+            str(free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    children: list[psutil.Process] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("Ctrl-C stops everything"):
+                break
+        children = psutil.Process(process.pid).children(recursive=True)
+        names = {c.name() for c in children}
+        assert {"redis-server", "haproxy"} <= names and len(children) >= 8, names
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        _, alive = psutil.wait_procs(children, timeout=30)
+        left = [c for c in alive if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        assert left == [], [c.cmdline() for c in left]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for child in children:  # what a failed run left behind
+            with contextlib.suppress(psutil.Error):
+                child.kill()
