@@ -36,6 +36,8 @@ TARGET_SHARE = 0.9
 # "The same join p95": N nodes' may exceed 1 node's by this share plus this many ms.
 P95_SLACK_SHARE = 0.25
 P95_SLACK_MS = 10.0
+# Issue 11: every member back within this after their node is killed (p95).
+BACK_TARGET_MS = 5000.0
 
 FORWARDED = "salon_media_forwarded_packets_total"
 RELAYED_OUT, RELAYED_IN = "salon_relayed_out_total", "salon_relayed_in_total"
@@ -165,6 +167,15 @@ def compare(runs: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
             "lost": sum(r["media"]["lost"] for r in mine),
             "refused": sum(sum(r["refused"].values()) for r in mine),
         }
+        kills = [r["kill"] for r in mine if r.get("kill")]
+        if kills:  # ``--kill-node``: a node of each run of 2+ nodes SIGKILLed after its window
+            by[n]["kill"] = {
+                "runs": len(kills),
+                "dropped": sum(k["dropped"] for k in kills),
+                "not_back": sum(k["not_back"] for k in kills),
+                "back_p95_ms": _median([k["back_ms"]["p95"] for k in kills]),
+                "back_max_ms": max((k["back_ms"]["max"] or 0.0 for k in kills), default=None),
+            }
     verdicts: dict[str, Any] = {}
     one = by.get(1)
     for n in counts:
@@ -182,7 +193,14 @@ def compare(runs: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
         projected = None
         if one["projected_members"] and by[n]["projected_members"]:
             projected = by[n]["projected_members"] / one["projected_members"]
+        # Each run of N against the 1-node run of the same turn (``1,2,1,2``: 1st with 1st).
+        ones = [r["capacity"]["members_per_core"] for k, r in runs if k == 1]
+        mine_n = [r["capacity"]["members_per_core"] for k, r in runs if k == n]
+        pairs = [
+            round(n * b / a, 2) for a, b in zip(ones, mine_n, strict=False) if a and b is not None
+        ]
         verdicts[str(n)] = {
+            "pairs": pairs,
             "members_ratio": round(ratio, 2),
             "projected_ratio": round(projected, 2) if projected is not None else None,
             "forwarded_ratio": round(packets, 2) if packets is not None else None,
@@ -241,9 +259,24 @@ def summary(result: dict[str, Any], run_lines: Callable[[dict[str, Any]], list[s
             f"the forwarded media of 1 node (target >= {v['target']:g}x, same join p95 "
             f"{v['same_join_p95']}, no loss {v['no_loss']}): " + ("MET" if v["met"] else "NOT MET")
         )
+        if len(v["pairs"]) > 1:
+            lines.append(
+                f"  each turn's {n} nodes against its 1 node: "
+                + ", ".join(f"{p}x" for p in v["pairs"])
+            )
         lines.append(
             f"  idle-corrected: {n} nodes project {v['projected_ratio']}x the members of 1 node "
             "(each node's idle CPU taken off its core, the rest at the measured cost per "
             "member): " + ("MET" if v["projected_met"] else "NOT MET")
         )
+    for n, by in result["comparison"]["by_nodes"].items():
+        kill = by.get("kill")
+        if kill:
+            met = kill["not_back"] == 0 and (kill["back_p95_ms"] or 0.0) <= BACK_TARGET_MS
+            lines.append(
+                f"  kill -9 of a node ({n} nodes, {kill['runs']} run(s)): {kill['dropped']} "
+                f"pages dropped, back p95 {kill['back_p95_ms']} ms (median of runs), max "
+                f"{kill['back_max_ms']} ms, {kill['not_back']} not back (target p95 <= "
+                f"{BACK_TARGET_MS:.0f} ms): " + ("MET" if met else "NOT MET")
+            )
     return lines

@@ -87,7 +87,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kill-node",
         action="store_true",
-        help="rooms (--spawn-cluster): SIGKILL a node half-way; time until members are back",
+        help="rooms (--spawn-cluster; --compare: its runs of 2+ nodes): SIGKILL a node"
+        " half-way; time until members are back",
     )
 
 

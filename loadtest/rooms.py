@@ -397,7 +397,9 @@ def compare_run(args: argparse.Namespace, scenario: Scenario) -> int:
             async def probe(session: aiohttp.ClientSession, c: SpawnedCluster = cluster) -> Any:
                 return await capacity.read(session, c)
 
-            runs.append((n, asyncio.run(run_rooms(cluster.url, scenario, casts, args, None,
+            # ``--kill-node``: in runs of 2+ nodes, once their window is measured.
+            victim = cluster if args.kill_node and n > 1 else None
+            runs.append((n, asyncio.run(run_rooms(cluster.url, scenario, casts, args, victim,
                                                   probe))))  # fmt: skip
         except (AdminError, OSError, RuntimeError, aiohttp.ClientError) as exc:
             _say(f"the run failed: {exc}")

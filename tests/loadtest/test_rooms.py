@@ -71,7 +71,7 @@ def test_compare_runs_one_and_two_nodes_on_the_same_set_up_and_reports_the_ratio
     command = [
         sys.executable, "-m", "loadtest", "run", "rooms", "--compare", "1,2",
         "--rooms", "3", "--members", "3", "--media-rooms", "1", "--subscribers", "1",
-        "--duration", "4", "--report-dir", str(out), "--no-live",
+        "--duration", "4", "--report-dir", str(out), "--no-live", "--kill-node",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=400)  # fmt: skip
@@ -96,6 +96,13 @@ def test_compare_runs_one_and_two_nodes_on_the_same_set_up_and_reports_the_ratio
     assert ratios["members_ratio"] == round(2 * two / one, 2)
     assert ratios["target"] == 1.8
     assert "nodes carry" in done.stdout and "idle-corrected" in done.stdout
+    # --kill-node: only the 2-node run loses a node (after its window); its pages come back.
+    by = report["comparison"]["by_nodes"]
+    assert "kill" not in by["1"] and report["runs"][0][1]["kill"] is None
+    kill = by["2"]["kill"]
+    assert kill["runs"] == 1 and kill["dropped"] > 0 and kill["not_back"] == 0, kill
+    assert kill["back_p95_ms"] is not None and kill["back_p95_ms"] > 0
+    assert "kill -9 of a node (2 nodes, 1 run(s))" in done.stdout
 
 
 def test_compare_refuses_node_counts_without_one_node() -> None:
@@ -133,3 +140,37 @@ def test_the_comparison_meets_the_target_only_with_the_ratio_the_same_p95_and_no
     many = verdict((1, run(1000, 10)), (2, run(500, 10)), (1, run(1000, 10)),
                    (2, run(950, 10)), (2, run(960, 10)))  # fmt: skip
     assert many["members_ratio"] == 1.9 and many["met"] is True
+    # Each turn's 2 nodes against its own 1 node (the third 2-node run has no pair).
+    assert many["pairs"] == [1.0, 1.9]
+
+
+def test_the_comparison_reports_the_kill_of_a_node_against_the_5_s_target() -> None:
+    def run(n: int, back_p95: float | None, not_back: int = 0) -> tuple[int, dict[str, Any]]:
+        kill = None
+        if back_p95 is not None:
+            kill = {"dropped": 10, "not_back": not_back,
+                    "back_ms": {"p50": 1.0, "p95": back_p95, "max": back_p95 + 1}}  # fmt: skip
+        return n, {
+            "capacity": {"members_per_core": 1000.0, "forwarded_packets_per_s_per_core": 10.0,
+                         "projected_members": 1000.0, "nodes": {}, "window_s": 1.0, "cores": 0.1,
+                         "members_per_core_above_idle": 1.0,
+                         "machine": {"busy_cores": 1, "cpu_count": 2,
+                                     "redis_and_haproxy_cores": 0, "bots_cores": 0,
+                                     "other_cores": 0}},
+            "join_ms": {"p95": 10.0},
+            "media": {"lost": 0},
+            "refused": {},
+            "kill": kill,
+            "load_average_1m": 0.1,
+        }  # fmt: skip
+
+    def lines(*runs: tuple[int, dict[str, Any]]) -> str:
+        result = {"runs": list(runs), "comparison": capacity.compare(list(runs))}
+        return "\n".join(capacity.summary(result, lambda _run: []))
+
+    met = lines(run(1, None), run(2, 2500.0), run(1, None), run(2, 4900.0), run(2, 9000.0))
+    assert "kill -9 of a node (2 nodes, 3 run(s)): 30 pages dropped, back p95 4900.0 ms" in met
+    assert met.rstrip().endswith("MET") and "NOT MET" not in met.splitlines()[-1]
+    assert lines(run(1, None), run(2, 5100.0)).splitlines()[-1].endswith("NOT MET")
+    assert lines(run(1, None), run(2, 100.0, not_back=1)).splitlines()[-1].endswith("NOT MET")
+    assert "kill -9" not in lines(run(1, None), run(2, None))
