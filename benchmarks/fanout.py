@@ -458,7 +458,7 @@ def floor_section(
     rate, size = found
     subscribers = max(c.subscribers for c in results["packets"])
     size = max(FLOOR_MIN_SIZE, min(FLOOR_MAX_SIZE, round(size)))
-    print(file=sys.stderr, flush=True)
+    print("measuring the floor (one protect + one sendto a packet)…", file=sys.stderr, flush=True)
     floor = measure_floor(subscribers, size, rate, FLOOR_SECONDS, FLOOR_REPEATS, cores)
     print()
     print_floor(floor, subscribers, size, rate)
