@@ -449,6 +449,8 @@ def floor_section(
     results: dict[str, list[Config]],
     summary: dict[str, Any],
     cores: tuple[frozenset[int] | None, frozenset[int] | None],
+    seconds: float = FLOOR_SECONDS,
+    repeats: int = FLOOR_REPEATS,
 ) -> dict[str, Any] | None:
     """Measure the floor on the same cores at the packet path's rate and packet size, and
     print the targets against it."""
@@ -459,7 +461,7 @@ def floor_section(
     subscribers = max(c.subscribers for c in results["packets"])
     size = max(FLOOR_MIN_SIZE, min(FLOOR_MAX_SIZE, round(size)))
     print("measuring the floor (one protect + one sendto a packet)…", file=sys.stderr, flush=True)
-    floor = measure_floor(subscribers, size, rate, FLOOR_SECONDS, FLOOR_REPEATS, cores)
+    floor = measure_floor(subscribers, size, rate, seconds, repeats, cores)
     print()
     print_floor(floor, subscribers, size, rate)
     return {

@@ -409,7 +409,8 @@ def floor_table(floor_us: float, rate: float, slopes: dict[str, float | None]) -
     found: dict[str, Any] = {"floor_us": floor_us, "rate": rate, "floor_share": floor}
     base = slopes.get("packets")
     if base is not None:
-        print(f"  packets    {base:7.3%}: {base - floor:+.3%} above the floor")
+        where = "above" if base >= floor else "below"
+        print(f"  packets    {base:7.3%}: {abs(base - floor):.3%} {where} the floor")
         found["packets_above_floor"] = base - floor
     for relay, target in TARGETS.items():
         slope = slopes.get(relay)
