@@ -244,7 +244,9 @@ async def run_rooms(
         media = run.media_totals()
         kill: dict[str, Any] | None = None
         if options.kill_node and cluster is not None:
-            node = sorted(cluster.nodes)[0]
+            # The node holding the most members (node-0 when even): one that serves rooms.
+            reading = await capacity.read(session, cluster)
+            node = max(sorted(reading.nodes), key=lambda n: capacity.participants(reading.nodes[n]))
             killed_at = time.monotonic()
             killed = cluster.kill_node(node)
             _say(f"killed {node}" if killed else f"{node} not found: nothing killed")

@@ -96,9 +96,14 @@ def test_compare_runs_one_and_two_nodes_on_the_same_set_up_and_reports_the_ratio
     assert ratios["members_ratio"] == round(2 * two / one, 2)
     assert ratios["target"] == 1.8
     assert "nodes carry" in done.stdout and "idle-corrected" in done.stdout
-    # --kill-node: only the 2-node run loses a node (after its window); its pages come back.
+    # --kill-node: only the 2-node run loses a node (after its window), the one holding
+    # the most members (a node may hold no room of three); its pages come back.
     by = report["comparison"]["by_nodes"]
     assert "kill" not in by["1"] and report["runs"][0][1]["kill"] is None
+    held = {
+        node: v["participants"] for node, v in report["runs"][1][1]["capacity"]["nodes"].items()
+    }
+    assert held[report["runs"][1][1]["kill"]["node"]] == max(held.values()) > 0, held
     kill = by["2"]["kill"]
     assert kill["runs"] == 1 and kill["dropped"] > 0 and kill["not_back"] == 0, kill
     assert kill["back_p95_ms"] is not None and kill["back_p95_ms"] > 0
