@@ -40,6 +40,8 @@ from multiprocessing.connection import Connection
 import uvloop
 from pylibsrtp import Policy, Session
 
+from loadtest.procs import plan_cores
+
 RTP_HEADER = bytes.fromhex("80600000000000640000abcd")
 
 
@@ -144,13 +146,12 @@ def measure_floor(
     repeats: int,
     cores: tuple[frozenset[int] | None, frozenset[int] | None] = (None, None),
 ) -> Floor:
-    """Run the sends in this process (on ``cores[0]`` if given) to a reader process (on
-    ``cores[1]``, or the second core when there are two and none is given)."""
+    """Run the sends in this process (on ``cores[0]``) to a reader process (on
+    ``cores[1]``); with neither given, pinned as ``loadtest.procs.plan_cores`` pins the
+    fan-out's server and bots."""
     sender_cpus, reader_cpus = cores
     if sender_cpus is None and reader_cpus is None:
-        available = sorted(os.sched_getaffinity(0))
-        if len(available) >= 2:
-            sender_cpus, reader_cpus = frozenset(available[:1]), frozenset(available[1:2])
+        sender_cpus, reader_cpus, _ = plan_cores()
     previous = os.sched_getaffinity(0)
     if sender_cpus:
         os.sched_setaffinity(0, sender_cpus)
