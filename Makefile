@@ -46,7 +46,9 @@ fuzz: deps system-deps
 
 deps: $(STAMP)
 
-$(STAMP): pyproject.toml
+# setup.py builds rtcseams/_fastsend (the packet path's C part): a C compiler is needed.
+$(STAMP): pyproject.toml setup.py rtcseams/fastsend_build.py
+	@command -v cc >/dev/null || { $(APT) update -q && DEBIAN_FRONTEND=noninteractive $(APT) install -y -q gcc libc6-dev; }
 	[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'

@@ -100,7 +100,21 @@ def missing_for_packet_path() -> list[str]:
 
     if "_nominated" not in Connection.__init__.__code__.co_names:
         missing.append("aioice.ice.Connection._nominated")
-    return missing + _missing_from_libsrtp()
+    return missing + _missing_from_libsrtp() + _missing_for_fast_send()
+
+
+def _missing_for_fast_send() -> list[str]:
+    # ``fastsend`` needs its C part built and the calls it hooks to exist.
+    from rtcseams import fastsend
+
+    missing = [] if fastsend.BUILT else ["rtcseams._fastsend (built by `pip install -e .`)"]
+    if fastsend.BUILT:
+        missing += [
+            f"{cls.__module__}.{cls.__name__}.{name}"
+            for cls, name in fastsend.BUMPED
+            if not getattr(getattr(cls, name, None), "__salon_bumps__", False)
+        ]
+    return missing
 
 
 def _missing_from_libsrtp() -> list[str]:

@@ -21,6 +21,7 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import AnyRtcpPacket, RtcpPsfbPacket, RtcpRtpfbPacket
 from pylibsrtp import _binding
 
+from rtcseams.fastsend import BUILT, FastOut, sockaddr
 from rtcseams.guards import Count, Guard, uncounted
 from rtcseams.receiver import RtcpCallback
 
@@ -37,6 +38,7 @@ class _Datagrams(Protocol):
     def sendto(self, data: bytes, addr: tuple[str, int]) -> None: ...
     def get_write_buffer_size(self) -> int: ...
     def is_closing(self) -> bool: ...
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
 
 
 class _StunProtocol(Protocol):
@@ -108,11 +110,12 @@ class SrtpOut:
     payload joined, then copied in by ``Session.protect``), and no allocation.
     """
 
-    __slots__ = ("_sender", "_target")
+    __slots__ = ("_refused", "_sender", "_target")
 
     def __init__(self, sender: RTCRtpSender) -> None:
         self._sender: Any = sender
         self._target: _Target | None = None
+        self._refused: _Target | None = None  # a target the C path cannot write to
 
     def _resolve(self) -> _Target | None:
         target = self._target
@@ -155,6 +158,40 @@ class SrtpOut:
         if status:
             raise SrtpProtectError(status)
         target.sendto(buffer[0 : length[0]], target.addr)
+        return True
+
+    def fast(self, ssrc: int) -> FastOut | None:
+        """The C path's state for writing to the current target with ``ssrc`` (None when
+        there is no current target, its socket has a backlog or is closing, or its
+        address is not one the C path takes)."""
+        target = self._resolve()
+        if not BUILT or target is None or target is self._refused or not self._writable(target):
+            return None
+        sock = target.pair.protocol.transport.get_extra_info("socket")
+        address = sockaddr(sock.family, target.addr) if sock is not None else None
+        if sock is None or address is None:
+            self._refused = target
+            return None
+        return FastOut(target.srtp, sock.fileno(), address, ssrc, keep=target)
+
+    def still_fast(self, fast: FastOut) -> bool:
+        """Whether ``fast`` may go on writing: made for the current target, whose
+        socket has no backlog and is not closing."""
+        target = self._resolve()
+        return target is not None and fast.target is target and self._writable(target)
+
+    @staticmethod
+    def _writable(target: _Target) -> bool:
+        transport = target.pair.protocol.transport
+        return not transport.is_closing() and transport.get_write_buffer_size() == 0
+
+    def send_protected(self, data: bytes) -> bool:
+        """Send an already protected packet (one the C path could not) on the current
+        target; False when there is none."""
+        target = self._resolve()
+        if target is None:
+            return False
+        target.sendto(data, target.addr)
         return True
 
     def send_rtp(self, data: bytes) -> bool:

@@ -4,7 +4,8 @@ private internals.
 Modules of ``server/media`` import what they need of aiortc's internals from here, never
 from ``rtcseams`` directly, so that the server's use of them is listed in one place:
 
-- ``ReceiverTap``, ``SenderTap``, ``SrtpOut`` and ``Guard`` for the packet path;
+- ``ReceiverTap``, ``SenderTap``, ``SrtpOut`` and ``Guard`` for the packet path, and
+  ``FastOut``/``FastGroup``/``Outgoing`` for its steady state in C;
 - ``send_pli``, ``on_keyframe_request``, ``observe_rtp``/``observe_rtcp``,
   ``decoder_worker``/``set_decoder_worker`` and ``track_queue`` for the frame path;
 - ``ice_connection``, ``take_over_gathering`` and ``add_ice_protocols`` for
@@ -18,6 +19,9 @@ from ``rtcseams`` directly, so that the server's use of them is listed in one pl
 from __future__ import annotations
 
 from rtcseams.checks import aiortc_version, missing_for_ice, missing_for_packet_path
+from rtcseams.fastsend import PROTECT_FAILED as FAST_PROTECT_FAILED
+from rtcseams.fastsend import STALE as FAST_STALE
+from rtcseams.fastsend import FastGroup, FastOut, Outgoing
 from rtcseams.guards import Count, Guard
 from rtcseams.ice import (
     Gather,
@@ -37,19 +41,25 @@ from rtcseams.receiver import (
     send_pli,
     track_queue,
 )
-from rtcseams.sender import SenderTap, SrtpOut, on_keyframe_request
+from rtcseams.sender import SenderTap, SrtpOut, SrtpProtectError, on_keyframe_request
 from server.settings import SettingsError
 
 __all__ = [
+    "FAST_PROTECT_FAILED",
+    "FAST_STALE",
     "CompatError",
     "Count",
+    "FastGroup",
+    "FastOut",
     "Gather",
     "Guard",
+    "Outgoing",
     "ReceiverTap",
     "RtcpCallback",
     "RtpCallback",
     "SenderTap",
     "SrtpOut",
+    "SrtpProtectError",
     "add_ice_protocols",
     "check",
     "check_ice",

@@ -26,7 +26,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 
 from server.ids import ParticipantId
-from server.media.aiortc_compat import ReceiverTap
+from server.media.aiortc_compat import FastGroup, Outgoing, ReceiverTap, SrtpProtectError
 from server.media.counters import MediaCounters
 from server.media.keyframes import Keyframer
 from server.media.levels import LevelMeter
@@ -84,6 +84,11 @@ class PacketFeed(LevelMeter):
         self._remb_bounds = remb_bounds
         self._sinks: set[PacketSink] = set()
         self._targets: tuple[PacketSink, ...] | None = None
+        # The fan-out's plan, made again when a sink joins, leaves or changes path: the
+        # sinks the C path serves, grouped by shape, and the others.
+        self._plan: (
+            tuple[tuple[tuple[str, FastGroup[PacketSink]], ...], tuple[PacketSink, ...]] | None
+        ) = None
         self._source: MediaStreamTrack | None = None
         self._tap: ReceiverTap | None = None
         self._cache = PacketCache(CACHE_PACKETS if kind == "video" else 1)
@@ -163,7 +168,32 @@ class PacketFeed(LevelMeter):
             me = self._publisher
             targets = tuple(s for s in self._sinks if s.owner is None or s.owner != me)
             self._targets = targets
+            self._plan = None
         return targets
+
+    def fast_changed(self) -> None:
+        """A sink moved onto or off the C path."""
+        self._plan = None
+
+    def _fan_plan(
+        self,
+    ) -> tuple[tuple[tuple[str, FastGroup[PacketSink]], ...], tuple[PacketSink, ...]]:
+        targets = self._fan_targets()
+        plan = self._plan
+        if plan is None:
+            by_shape: dict[str, list[PacketSink]] = {}
+            slow: list[PacketSink] = []
+            for sink in targets:
+                if sink.fast is not None and sink.shape is not None:
+                    by_shape.setdefault(sink.shape, []).append(sink)
+                else:
+                    slow.append(sink)
+            groups = tuple(
+                (shape, FastGroup([(sink, sink.fast) for sink in sinks if sink.fast is not None]))
+                for shape, sinks in by_shape.items()
+            )
+            plan = self._plan = (groups, tuple(slow))
+        return plan
 
     def attach(self, source: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
         """Forward ``receiver``'s packets from now on; a previous source is detached."""
@@ -267,9 +297,12 @@ class PacketFeed(LevelMeter):
         cache = self._cache
         templates: dict[str, bytes] = {}
         sent = 0
+        groups, slow = self._fan_plan()
+        if groups:
+            sent, slow = self._fan_out_fast(packet, groups, slow, templates, started)
         last_shape: str | None = None
         template = b""
-        for sink in self._fan_targets():
+        for sink in slow:
             shape = sink.shape
             if shape is not last_shape:  # most subscribers share one shape: no lookup
                 if shape is None:
@@ -292,6 +325,41 @@ class PacketFeed(LevelMeter):
         if timed and self.on_fanout is not None:
             seconds = time.perf_counter() - started
             self.on_fanout(seconds, sent, time.thread_time() - cpu if cpu >= 0 else -1.0)
+
+    def _fan_out_fast(
+        self,
+        packet: InPacket,
+        groups: tuple[tuple[str, FastGroup[PacketSink]], ...],
+        slow: tuple[PacketSink, ...],
+        templates: dict[str, bytes],
+        now: float,
+    ) -> tuple[int, tuple[PacketSink, ...]]:
+        """The C path's share of ``packet``: what it sent, and the sinks left to Python."""
+        marks = packet.vp8.marks() if packet.vp8 is not None else None
+        sent = 0
+        refused: list[PacketSink] = []
+        failure: SrtpProtectError | None = None
+        for shape, group in groups:
+            template = templates.get(shape)
+            if template is None:
+                template = templates[shape] = group.owners[0].template(packet)
+            outgoing = Outgoing(template, len(packet.payload), packet.seq, packet.ts, now, marks)
+            done = group.send(outgoing)
+            if done < 0:  # too long for the C path: Python says why
+                for sink in group.owners:
+                    sink.leave_fast()
+                refused += group.owners
+                continue
+            sent += done
+            if group.failed:
+                for sink, _ in list(group.failures()):
+                    try:
+                        sent += sink.fast_failed(packet, outgoing, now, self._cache)
+                    except SrtpProtectError as exc:
+                        failure = exc
+        if failure is not None:
+            raise failure
+        return sent, slow + tuple(refused) if refused else slow
 
     def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
         if isinstance(packet, RtcpSrPacket) and packet.ssrc == self._media_ssrc:

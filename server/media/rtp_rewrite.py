@@ -88,6 +88,17 @@ class Vp8Info(NamedTuple):
         keyframe_start = start and len(payload) > pos and (payload[pos] & 0x01) == 0
         return cls(keyframe_start, picture_id, pid_pos, long_pid, tl0, tl0_pos)
 
+    def marks(self) -> tuple[int, int, int, int, int]:
+        """What the C path needs to shift this packet (``rtcseams.fastsend.Outgoing``):
+        picture id or -1, its offset, 1 if 15 bits, TL0PICIDX or -1, its offset."""
+        return (
+            -1 if self.picture_id is None else self.picture_id,
+            self.picture_id_pos,
+            int(self.long_picture_id),
+            -1 if self.tl0 is None else self.tl0,
+            self.tl0_pos,
+        )
+
     def shifted(self, payload: bytes, pid_delta: int, tl0_delta: int) -> bytes:
         """``payload`` with picture id and TL0PICIDX advanced by the deltas (mod their width)."""
         if (pid_delta == 0 or self.picture_id is None) and (tl0_delta == 0 or self.tl0 is None):
@@ -313,6 +324,16 @@ class StreamMap:
                 if vp8.tl0 is not None:
                     self._last_tl0 = (vp8.tl0 + epoch.tl0_delta) & 0xFF
         return seq, ts
+
+    def running(self) -> tuple[int, int, float, int | None, int | None]:
+        """What ``map`` keeps between packets: the last sequence number, timestamp and
+        wall time sent, and the last VP8 picture id and TL0PICIDX (for the C path)."""
+        last_time = self._last_time if self._last_time is not None else 0.0
+        return self._last_seq, self._last_ts, last_time, self._last_pid, self._last_tl0
+
+    def resume(self, running: tuple[int, int, float, int | None, int | None]) -> None:
+        """Go on from ``running`` (as ``running`` returns it), mapped elsewhere meanwhile."""
+        self._last_seq, self._last_ts, self._last_time, self._last_pid, self._last_tl0 = running
 
     def find(self, out_seq: int) -> tuple[Epoch, int] | None:
         """The epoch that sent ``out_seq`` and the source's sequence number for it."""

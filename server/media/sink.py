@@ -36,7 +36,15 @@ from aiortc.rtp import (
 )
 
 from server.ids import ParticipantId
-from server.media.aiortc_compat import SenderTap, SrtpOut
+from server.media.aiortc_compat import (
+    FAST_PROTECT_FAILED,
+    FAST_STALE,
+    FastOut,
+    Outgoing,
+    SenderTap,
+    SrtpOut,
+    SrtpProtectError,
+)
 from server.media.counters import MediaCounters
 from server.media.rtp_rewrite import InPacket, Layout, StreamMap, rtp_template, rtx_payload
 
@@ -53,6 +61,7 @@ class PacketSource(Protocol):
     def note_remb(self, sink: PacketSink, bitrate: int) -> None: ...
     def adopt(self, sink: PacketSink) -> None: ...
     def unsubscribe(self, sink: PacketSink) -> None: ...
+    def fast_changed(self) -> None: ...
 
 
 def layout_of(parameters: RTCRtpSendParameters) -> Layout:
@@ -109,8 +118,11 @@ class PacketSink(MediaStreamTrack):
         self._map: StreamMap | None = None
         self._need_keyframe = kind == "video"
         self._anchored = False
-        self.forwarded = 0  # packets sent (retransmissions apart)
-        self.octets = 0
+        # Set while the C path serves this sink (anchored, no key frame awaited): its
+        # feed then hands packets to a ``FastGroup`` instead of ``forward``.
+        self.fast: FastOut | None = None
+        self._forwarded = 0  # packets sent by ``forward`` (retransmissions apart)
+        self._octets = 0
         self.dropped = 0
         self.retransmitted = 0
         self.nack_misses = 0
@@ -124,6 +136,18 @@ class PacketSink(MediaStreamTrack):
     @property
     def feed(self) -> PacketSource | None:
         return self._feed
+
+    @property
+    def forwarded(self) -> int:
+        """Packets sent (retransmissions apart), by Python and by the C path."""
+        fast = self.fast
+        return self._forwarded + (fast.forwarded if fast is not None else 0)
+
+    @property
+    def octets(self) -> int:
+        """Payload bytes of those packets."""
+        fast = self.fast
+        return self._octets + (fast.octets if fast is not None else 0)
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -157,11 +181,13 @@ class PacketSink(MediaStreamTrack):
 
     def source_changed(self) -> None:
         """Another source (feed or publisher) follows: restart cleanly on its key frame."""
+        self.leave_fast()
         self._need_keyframe = self.kind == "video"
         self._anchored = False
 
     def gap(self) -> None:
         """The feed dropped packets on purpose (mute): continue without a sequence gap."""
+        self.leave_fast()
         self._anchored = False
 
     # --- forwarding -----------------------------------------------------------------------
@@ -202,8 +228,63 @@ class PacketSink(MediaStreamTrack):
                 template = self.template(packet, payload)
         if not out.send_stamped(template, seq, ts, self._ssrc):
             return 0
-        self.forwarded += 1
-        self.octets += len(packet.payload)
+        self._forwarded += 1
+        self._octets += len(packet.payload)
+        if packet.marker and out.backlog() > self._lag_bytes:
+            self._lagging()
+        elif self.fast is None:
+            self._go_fast(out, stream)
+        return 1
+
+    # --- the C path ---------------------------------------------------------------------
+
+    def _go_fast(self, out: SrtpOut, stream: StreamMap) -> None:
+        epoch = stream.epoch
+        if epoch is None or self._feed is None:
+            return
+        fast = out.fast(self._ssrc)
+        if fast is None:
+            return
+        fast.start(
+            (epoch.seq_delta, epoch.ts_delta, epoch.pid_delta, epoch.tl0_delta), stream.running()
+        )
+        self.fast = fast
+        self._feed.fast_changed()
+
+    def leave_fast(self) -> None:
+        """Back to ``forward``: take the C path's running values and counts back."""
+        fast = self.fast
+        if fast is None:
+            return
+        self.fast = None
+        if self._map is not None:
+            self._map.resume(fast.running())
+        self._forwarded += fast.forwarded
+        self._octets += fast.octets
+        if self._feed is not None:
+            self._feed.fast_changed()
+
+    def fast_failed(self, packet: InPacket, outgoing: Outgoing, now: float, source: object) -> int:
+        """The C path handed this sink back for ``packet``: go on (1 if sent)."""
+        fast, out = self.fast, self._out
+        if fast is None or out is None:
+            return 0
+        status = fast.status
+        if status == FAST_STALE and out.still_fast(fast):
+            # Checked again and unchanged: the C path sends it after all.
+            if fast.recheck(outgoing):
+                return 1
+            status = fast.status
+        self.leave_fast()
+        if status == FAST_STALE:
+            return self.forward(packet, outgoing.template, now, source)
+        if status == FAST_PROTECT_FAILED:
+            raise SrtpProtectError(fast.error)
+        # Protected but not taken by the socket (it would block): the transport queues it.
+        if not out.send_protected(fast.unsent()):
+            return 0
+        self._forwarded += 1
+        self._octets += len(packet.payload)
         if packet.marker and out.backlog() > self._lag_bytes:
             self._lagging()
         return 1
@@ -211,6 +292,7 @@ class PacketSink(MediaStreamTrack):
     def _lagging(self) -> None:
         # The subscriber's socket is not draining: drop until the next key frame rather
         # than deliver a growing backlog.
+        self.leave_fast()
         self.restarts += 1
         self.source_changed()
         if self._feed is not None and self.kind == "video":

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiortc.rtp import RtcpSrPacket, RtpPacket
 
+from rtcseams import fastsend
 from server.ids import ParticipantId, RoomId
 from server.media.aiortc_compat import observe_rtcp, observe_rtp
 from server.media.feed import PacketFeed
@@ -142,4 +143,35 @@ async def test_subscribers_remb_bounds_what_the_publisher_is_told(room: Any) -> 
         assert bound is not None and 150_000 <= bound <= 2_500_000
     finally:
         for pc in (host.pc, member.pc):
+            await pc.close()
+
+
+async def test_steady_subscribers_are_served_by_the_c_path_through_other_peers_joining(
+    room: Any,
+) -> None:
+    """Once anchored, a subscriber's packets go out through ``rtcseams._fastsend``; a
+    second member joining (DTLS and ICE changes elsewhere in the process) makes the first
+    one's transport be checked again, and it stays on the C path without a hole."""
+    media, policy = room
+    host = await publish_host(media, policy)
+    member = await subscribe(media, policy, "m1")
+    others: list[Any] = []
+    try:
+        video = next(t for t in member.tracks if t.kind == "video")
+        await asyncio.wait_for(video.recv(), 10)
+        sink = sink_of(media.feeds["video"], "m1")
+        await eventually(lambda: sink.fast is not None, what="m1 on the C path")
+        fast = sink.fast
+        assert fast is not None
+        sent_by_c = fast.forwarded
+        generation = fastsend.generation()
+        others.append(await subscribe(media, policy, "m2"))
+        assert fastsend.generation() > generation
+        second = sink_of(media.feeds["video"], "m2")
+        await eventually(lambda: second.fast is not None, what="m2 on the C path")
+        for _ in range(30):
+            await asyncio.wait_for(video.recv(), 2)
+        assert sink.fast is fast and fast.forwarded > sent_by_c + 20
+    finally:
+        for pc in (host.pc, member.pc, *(o.pc for o in others)):
             await pc.close()
