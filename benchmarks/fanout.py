@@ -467,7 +467,8 @@ def floor_section(
     return {
         "send_us": floor.send_us,
         "protect_us": floor.protect_us,
-        **floor_table(floor.total_us, rate, summary["fitted_slope"]),
+        "python_us": floor.total_us,
+        **floor_table(floor.c_us, rate, summary["fitted_slope"]),
     }
 
 

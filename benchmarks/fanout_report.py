@@ -402,7 +402,7 @@ def floor_table(floor_us: float, rate: float, slopes: dict[str, float | None]) -
     one ``sendto`` per packet cost at the packet path's rate, before any forwarding code."""
     floor = floor_us * rate / 1e6
     print(
-        f"\nthe floor: one SRTP protect + one sendto a packet, {floor_us:.2f} µs × "
+        f"\nthe floor: one SRTP protect + one sendto a packet, from C, {floor_us:.2f} µs × "
         f"{rate:.0f} packets/s = {floor:.3%} of a core per subscriber (benchmarks.send_floor,"
         " this run)"
     )

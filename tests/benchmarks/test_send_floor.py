@@ -17,10 +17,10 @@ def test_the_floor_sends_to_every_subscriber_and_prints_its_figures(
     )
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "200 of 200 packets read" in out
+    assert "400 of 400 packets read" in out  # from Python, then from C
     floor = send_floor.measure_floor(3, 200, 100.0, 0.1, 1)
-    assert floor.sent == floor.received == 30
-    assert floor.send_us > 0 and floor.protect_us > 0
+    assert floor.sent == floor.received == 60
+    assert floor.send_us > 0 and floor.protect_us > 0 and floor.c_us > 0
     assert floor.total_us == pytest.approx(floor.send_us + floor.protect_us)
 
 
@@ -43,7 +43,8 @@ def test_the_fanout_run_measures_the_floor_at_the_packet_paths_rate_and_size(
     found = floor_section({"packets": packets}, {"fitted_slope": slopes}, (None, None), 0.2, 1)
     out = capsys.readouterr().out
     assert "send floor: 2 subscribers, 612-byte packets, 100/s each" in out
-    assert "40 of 40 packets read" in out
+    assert "80 of 80 packets read" in out
     assert found is not None and found["rate"] == pytest.approx(100.0)
     assert found["send_us"] > 0 and found["protect_us"] > 0
+    assert found["floor_us"] > 0 and found["python_us"] > 0  # the floor: from C
     assert found["frames"]["reachable"] is True  # 0.5 / 2.5 = 0.2 of a core a subscriber
