@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := [name for name in setups if name not in SETUPS]:
         parser.error(f"unknown set-up {', '.join(unknown)} (of {', '.join(SETUPS)})")
     print(f"{args.windows} x {args.seconds:g} s after {args.settle:g} s, one idle node each")
-    print(f"{'set-up':<8} {'node cores':>10} {'(min-max)':>15} {'wake-ups/s':>10} {'redis cores':>11}")
+    header = ("set-up", "node cores", "(min-max)", "wake-ups/s", "redis cores")
+    print("{:<8} {:>10} {:>15} {:>10} {:>11}".format(*header))
     for setup in setups:
         figures = run(setup, args.windows, args.seconds, args.settle)
         low, high = min(figures.cores), max(figures.cores)
