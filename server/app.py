@@ -264,7 +264,9 @@ def create_app(settings: Settings) -> web.Application:
             {"member_id": event.member_id, "room_id": event.room_id, "link": link, **event.data},
         )
 
-    funnel = HookFunnelFeed(redis, on_purchase)
+    # Its own client: the feed's stream read blocks until an entry comes.
+    funnel_redis = connect(settings.redis.url, settings.redis.timeout, read_timeout=0)
+    funnel = HookFunnelFeed(redis, funnel_redis, on_purchase)
 
     async def journey_ctx(app: web.Application) -> AsyncIterator[None]:
         await funnel.start()
@@ -272,6 +274,7 @@ def create_app(settings: Settings) -> web.Application:
         yield
         await scheduler.stop()
         await funnel.stop()
+        await funnel_redis.aclose()
 
     app.cleanup_ctx.extend(
         [redis_ctx, recorder_ctx, webhooks_ctx, journey_ctx, scorer_ctx, rooms_ctx]

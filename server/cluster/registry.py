@@ -128,7 +128,11 @@ class NodeRegistry:
     async def heartbeat(self, node: NodeInfo) -> bool:
         """Write ``node``'s card and refresh its TTL; True when the operator drained it."""
         now = now_ms()
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # A plain pipeline, one round trip: nothing reads the card half-written in a way
+        # that matters (it has its TTL a command later), and redis-py 8's cluster
+        # transaction runs every queued command in a new thread with its own event loop,
+        # the event loop blocked meanwhile (an idle node's largest cost, docs/decisions.md).
+        async with self._redis.pipeline(transaction=False) as pipe:
             fields: dict[Any, Any] = dict(node.fields())
             pipe.hset(node_key(node.node_id), mapping=fields)
             pipe.pexpire(node_key(node.node_id), self._ttl_ms)

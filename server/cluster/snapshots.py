@@ -111,7 +111,8 @@ class SnapshotWriter:
         """One write of both snapshots; False when Redis did not take it."""
         rooms, metrics = json.dumps(self._rooms()), json.dumps(self._metrics())
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
+            # Two independent keys: a plain pipeline (see NodeRegistry.heartbeat).
+            async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.set(ROOMS + self.node_id, rooms, px=self._ttl_ms)
                 pipe.set(METRICS + self.node_id, metrics, px=self._ttl_ms)
                 await pipe.execute()

@@ -116,6 +116,22 @@ def servers_up(stats: Path) -> int:
     )  # fmt: skip
 
 
+def node_env(
+    redis_url: str, secret: str, admin_key: str, node_id: str, node_port: int, public_url: str
+) -> dict[str, str]:
+    """A ``salon serve`` child's environment in cluster mode, as ``make cluster`` runs each
+    node: rooms owned through leases, their state in Redis (benchmarks/idle.py too)."""
+    env = serve_env(redis_url, secret, admin_key)
+    env.update(
+        SALON_NODE_ID=node_id,
+        SALON_NODE_ADVERTISED_URL=f"http://127.0.0.1:{node_port}",
+        SALON_SERVER_PUBLIC_URL=public_url,
+        SALON_NODE_OWN_ROOMS="true",
+        SALON_ROOMS_STATE="redis",
+    )
+    return env
+
+
 def _salon() -> list[str]:
     exe = Path(sys.executable).with_name("salon")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli"]
@@ -163,17 +179,12 @@ def start(
         for i in range(count):
             node_port = free_port()
             low = RTP_BASE + i * RTP_SPAN
-            env = serve_env(local.redis.url, secret, admin_key)
+            env = node_env(local.redis.url, secret, admin_key, f"node-{i}", node_port, public)
             env.update(
-                SALON_NODE_ID=f"node-{i}",
-                SALON_NODE_ADVERTISED_URL=f"http://127.0.0.1:{node_port}",
-                SALON_SERVER_PUBLIC_URL=public,
                 SALON_REDIS_WAIT_REPLICAS="1",
                 # One root for the nodes of this machine (each in an instance directory of
                 # its own): a live node adopts the events a killed one left there.
                 SALON_ENGAGEMENT_SPILL_DIR=str(local.workdir / "spill"),
-                SALON_NODE_OWN_ROOMS="true",
-                SALON_ROOMS_STATE="redis",
                 **(extra_env or {}),
             )
             log = open(local.workdir / f"node-{i}.log", "wb")  # noqa: SIM115 (the child's)

@@ -1,8 +1,8 @@
 """The hook-link funnel: link visits -> registrations -> RSVPs -> joined -> bought, per
 link and per channel, kept from the event stream.
 
-``HookFunnelFeed`` reads the stream with a cursor of its own (plain ``XRANGE`` after the
-last entry it finished; no consumer group, so the scorer's group stays the only one that
+``HookFunnelFeed`` reads the stream with a cursor of its own (``XREAD`` after the last
+entry it finished; no consumer group, so the scorer's group stays the only one that
 tools and tests must drain) and keeps, under the ``{funnel}`` hash tag: which channel
 each link belongs to, a set per link and step (visit event ids; member ids for the other
 steps) and, per room, which link first brought each member (first touch). A ``join`` or
@@ -11,6 +11,11 @@ harmless: the stream is at-least-once, and every node may read the same entries.
 Purchases attributed to a room are handed to ``on_purchase`` (the app turns them into
 ``purchase.attributed`` webhooks) once per event id across nodes and replays (a ``SET
 NX`` claim kept a day).
+
+The read blocks (``BLOCK``, on a client of its own whose reads may wait) until an entry
+comes, so an idle node does not ask Redis five times a second; after a batch it waits
+``POLL`` before the next read, so that a busy stream is read in batches, not an entry
+at a time.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from redis.exceptions import RedisError
 
 from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, EventDecodeError, decode
 from server.engagement.events import EventKind as K
+from server.engagement.scorer import stream_entries
 from server.engagement.tasks import Backoff, cancel_and_wait, check_cancelled
-from server.redis_client import RedisClient
+from server.redis_client import RedisClient, disconnect
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +40,10 @@ _P: Final = "salon:{funnel}:hooks:"
 CHANNELS: Final = _P + "channel"
 CURSOR: Final = _P + "cursor"
 CLAIM_TTL: Final = 24 * 3600
+# Seconds between two reads while entries come (a batch per read under load).
 POLL: Final = 0.2
+# Milliseconds a read waits for the first entry; then the shared cursor is read again.
+BLOCK_MS: Final = 5_000
 BATCH: Final = 500
 _STEP_OF: Final = {K.HOOK_VISIT: "visits", K.REGISTRATION: "registrations", K.RSVP: "rsvps"}
 
@@ -51,9 +60,15 @@ class HookFunnelFeed:
     """Keeps the funnel sets from the event stream; a task started and stopped by the app."""
 
     def __init__(
-        self, redis: RedisClient, on_purchase: Callable[[Event, str | None], None] | None = None
+        self,
+        redis: RedisClient,
+        reader: RedisClient,
+        on_purchase: Callable[[Event, str | None], None] | None = None,
     ) -> None:
+        """``reader`` blocks on the stream: its reads must have no timeout (``connect``'s
+        ``read_timeout=0``), and it is disconnected to end a read when the feed stops."""
         self._redis = redis
+        self._reader = reader
         self._on_purchase = on_purchase
         self._task: asyncio.Task[None] | None = None
         self._placed = False
@@ -76,7 +91,12 @@ class HookFunnelFeed:
 
     async def stop(self) -> None:
         if self._task is not None:
-            await cancel_and_wait(self._task)
+            # A blocked XREAD can outlive its cancellation inside redis-py: dropping the
+            # reader's connections ends it (as the scorer's stop does).
+            stopping = asyncio.ensure_future(cancel_and_wait(self._task))
+            await asyncio.sleep(0)
+            await disconnect(self._reader)
+            await stopping
             self._task = None
 
     async def _run(self) -> None:
@@ -88,8 +108,9 @@ class HookFunnelFeed:
                     await self._place_cursor()
                     self._placed = True
                 cursor: Any = await self._redis.get(CURSOR)
-                low = "(" + (cursor.decode() if cursor else "0-0")
-                entries: Any = await self._redis.xrange(STREAM_KEY, min=low, count=BATCH)
+                low = cursor.decode() if cursor else "0-0"
+                reply = await self._reader.xread({STREAM_KEY: low}, count=BATCH, block=BLOCK_MS)
+                entries = stream_entries(reply)
                 for _entry, fields in entries:
                     await self._apply(fields.get(STREAM_FIELD))
                 if entries:
@@ -99,7 +120,7 @@ class HookFunnelFeed:
                 await backoff.sleep()
                 continue
             backoff.reset()
-            if not entries:
+            if entries:
                 await asyncio.sleep(POLL)
 
     async def _apply(self, raw: bytes | None) -> None:

@@ -227,7 +227,7 @@ class Scorer:
         reply = await self._redis.xreadgroup(
             self._group, self._consumer, {self._stream_key: from_id}, count=count, block=block
         )
-        entries = _entries(reply)
+        entries = stream_entries(reply)
         self.last_read = len(entries)
         self.rounds += 1 if entries else 0
         return entries
@@ -377,8 +377,8 @@ class Scorer:
             backoff.reset()
 
 
-def _entries(reply: Any) -> list[Entry]:
-    """The entries of a one-stream XREADGROUP reply, in RESP2 or RESP3 shape."""
+def stream_entries(reply: Any) -> list[Entry]:
+    """The entries of a one-stream XREAD or XREADGROUP reply, in RESP2 or RESP3 shape."""
     if not reply:
         return []
     # RESP2: [[stream, [entry, ...]]]; RESP3 (redis-py 8): {stream: [[entry, ...]]}.

@@ -47,9 +47,10 @@ class SessionScheduler:
             await asyncio.sleep(self._interval)
 
     async def tick(self) -> None:
-        now = now_ms()
-        for kind, key in (("session.started", DUE_START), ("session.ended", DUE_END)):
-            for session_id in await self._store.claim_due(key, now):
+        kinds = (("session.started", DUE_START), ("session.ended", DUE_END))
+        due = await self._store.due(tuple(key for _, key in kinds), now_ms())
+        for (kind, key), ids in zip(kinds, due, strict=True):
+            for session_id in await self._store.claim_due(key, ids):
                 try:
                     session = await self._store.session(session_id)
                 except HookError:

@@ -108,9 +108,17 @@ class HookStore:
     async def has_rsvp(self, session_id: str, member_id: str) -> bool:
         return bool(await self._redis.hexists(rsvp_key(session_id), member_id))
 
-    async def claim_due(self, key: str, now_ms: int) -> list[str]:
-        """Sessions due in ``key`` by ``now_ms`` that this caller claimed (ZREM won)."""
-        due = [_text(i) for i in await self._redis.zrangebyscore(key, "-inf", now_ms)]
+    async def due(self, keys: tuple[str, ...], now_ms: int) -> list[list[str]]:
+        """Sessions due by ``now_ms`` in each of ``keys``, read in one round trip (the
+        scheduler asks every second, mostly for nothing)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zrangebyscore(key, "-inf", now_ms)
+            found = await pipe.execute()
+        return [[_text(i) for i in ids] for ids in found]
+
+    async def claim_due(self, key: str, due: list[str]) -> list[str]:
+        """Of ``due`` (sessions due in ``key``), those this caller claimed (ZREM won)."""
         claimed = []
         for session_id in due:
             if await self._redis.zrem(key, session_id):

@@ -32,8 +32,12 @@ logger = logging.getLogger(__name__)
 SIGNATURE_HEADER: Final = "Salon-Signature"
 DELIVERY_HEADER: Final = "Salon-Delivery-Id"
 KIND_HEADER: Final = "Salon-Event"
-# Seconds between two looks for new endpoints and for deliveries queued by other nodes.
+# Seconds between two looks for deliveries queued by other nodes (an endpoint's worker).
 POLL: Final = 0.5
+# Seconds between two looks for endpoints added or removed on other nodes; this node's
+# own changes are seen at once (``WebhookStore.on_endpoints_changed``). An endpoint added
+# elsewhere is delivered by the node that added it meanwhile: nothing waits on this.
+ENDPOINTS_EVERY: Final = 5.0
 LEASE_MS: Final = 30_000
 # KEYS[1] the lease. ARGV[1] this worker, ARGV[2] ms. 1 if held (renewed), else 0.
 LEASE_SCRIPT: Final = """
@@ -58,6 +62,8 @@ class WebhookDispatcher:
         self._wakeups: dict[str, asyncio.Event] = {}
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
+        self._refresh = asyncio.Event()
+        store.on_endpoints_changed.append(self._refresh.set)
         self.delivered = 0
         self.failed_attempts = 0
 
@@ -87,6 +93,7 @@ class WebhookDispatcher:
     async def _supervise(self) -> None:
         while True:
             check_cancelled()
+            self._refresh.clear()  # before the read: a change during it is looked at again
             try:
                 endpoints = {e.id: e for e in await self._store.endpoints()}
             except (RedisError, OSError, TimeoutError) as exc:
@@ -104,7 +111,10 @@ class WebhookDispatcher:
                         self._workers[endpoint_id] = asyncio.create_task(
                             self._work(endpoint), name=f"webhook-{endpoint_id}"
                         )
-            await asyncio.sleep(POLL)
+            # Redis down: look again soon, as before; else at the next change or look.
+            with contextlib.suppress(TimeoutError):
+                wait = POLL if endpoints is None else ENDPOINTS_EVERY
+                await asyncio.wait_for(self._refresh.wait(), wait)
 
     async def _work(self, endpoint: Endpoint) -> None:
         backoff = Backoff(self._settings.backoff_min, self._settings.backoff_max)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -173,6 +174,13 @@ class WebhookStore:
 
     def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
+        # Called after this process added or removed an endpoint (the dispatcher looks
+        # again at once rather than at its next look).
+        self.on_endpoints_changed: list[Callable[[], None]] = []
+
+    def _changed(self) -> None:
+        for hook in list(self.on_endpoints_changed):
+            hook()
 
     async def add(self, url: Any, kinds: Any, secret: Any = None) -> Endpoint:
         endpoint = Endpoint(
@@ -186,6 +194,7 @@ class WebhookStore:
             raise WebhookError("too_many")
         payload = {**endpoint.to_json(with_secret=True)}
         await self._redis.hset(ENDPOINTS_KEY, endpoint.id, json.dumps(payload))
+        self._changed()
         return endpoint
 
     async def endpoints(self) -> list[Endpoint]:
@@ -206,6 +215,7 @@ class WebhookStore:
             removed, *_ = await pipe.execute()
         if not removed:
             raise WebhookError("not_found", endpoint=endpoint_id)
+        self._changed()
 
     async def enqueue(self, items: list[tuple[str, str, bytes, int]]) -> int:
         """Queue ``(id, kind, body, ts_ms)`` for every endpoint that wants the kind, in

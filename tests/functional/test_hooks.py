@@ -56,15 +56,17 @@ async def _link(client: Client, channel: str, registration: bool) -> str:
     return str(made["code"])
 
 
-async def _caught_up(client: Client, redis: Redis) -> None:
+async def _caught_up(
+    client: Client, redis: Redis, marker_id: str = "marker-1", timeout: float = 10
+) -> None:
     """Send a marker event through /api/events, then wait until the funnel feed has read
     past it: everything recorded before it is counted by then."""
-    marker = {"events": [{"kind": "share", "member_id": "marker", "id": "marker-1"}]}
+    marker = {"events": [{"kind": "share", "member_id": "marker", "id": marker_id}]}
     await _ok(await client.post("/api/events", json=marker, headers=AUTH), 202)
 
     async def read_past() -> bool:
         entries = await redis.xrange(STREAM_KEY)
-        ids = [e for e, f in entries if b"marker-1" in f[b"e"]]
+        ids = [e for e, f in entries if marker_id.encode() in f[b"e"]]
         done = await redis.get(CURSOR)
         return bool(
             ids
@@ -72,7 +74,7 @@ async def _caught_up(client: Client, redis: Redis) -> None:
             and tuple(map(int, done.split(b"-"))) >= tuple(map(int, ids[0].split(b"-")))
         )
 
-    await eventually(read_past, what="the funnel feed past the marker")
+    await eventually(read_past, what="the funnel feed past the marker", timeout=timeout)
 
 
 async def test_a_scripted_journey_yields_exactly_its_counts_per_link_and_channel(
@@ -149,6 +151,19 @@ async def test_a_scripted_journey_yields_exactly_its_counts_per_link_and_channel
     assert tiers == ["active", "potential", "potential"]
     for ws in sockets:
         await ws.ws.close()
+
+
+async def test_an_idle_funnel_feed_reads_a_new_event_at_once(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    redis_server: EmbeddedRedis,
+    seeded: Redis,
+) -> None:
+    """The feed's read blocks until an entry comes (issue 11, branch idle): a feed that
+    only woke when its block ran out (5 s) or that stopped reading would miss this."""
+    client = await _start(aiohttp_client, redis_server, seeded)
+    await _caught_up(client, seeded)
+    await asyncio.sleep(0.5)  # past the pause after a batch: the feed is blocked again
+    await _caught_up(client, seeded, "marker-2", timeout=2.0)
 
 
 async def test_the_start_is_announced_with_the_rsvp_list(

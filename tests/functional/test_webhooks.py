@@ -3,14 +3,18 @@ same idempotency id until the receiver recovers, and refusals of bad endpoints."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from server.app import WEBHOOKS, create_app
 from server.devtools.redis_embed import EmbeddedRedis
+from server.webhooks import dispatcher
+from server.webhooks.store import WebhookStore
 from tests.functional.conftest import ADMIN_KEY, make_settings
 from tests.functional.webhook_receiver import receiver
 
@@ -72,6 +76,36 @@ async def test_an_endpoint_gets_only_the_kinds_it_asked_for(
         await rec.wait_accepted(1)
         # The marker was queued after the unwanted kind: had that been queued, it came first.
         assert [s.delivery_id for s in rec.seen] == [marker]
+
+
+async def test_an_endpoint_registered_on_a_running_node_is_delivered_to_at_once(
+    aiohttp_client: Callable[..., Awaitable[Client]], redis_server: EmbeddedRedis, redis: Redis
+) -> None:
+    """The dispatcher looks for endpoints every ``ENDPOINTS_EVERY`` (5 s) since the idle
+    branch; one registered on this node must not wait for that look."""
+    async with receiver(SECRET) as rec:
+        client = await _server(aiohttp_client, redis_server.url)
+        await asyncio.sleep(0.2)  # the dispatcher's first look is done: it waits now
+        await _register(client, rec.url)
+        client.server.app[WEBHOOKS].publish("rsvp.created", {"n": 1})
+        await rec.wait_accepted(1, timeout=2.0)
+
+
+async def test_an_endpoint_registered_on_another_node_is_delivered_to_after_a_look(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    redis_server: EmbeddedRedis,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An endpoint added where this node's store does not see it (another node) is found
+    at the dispatcher's next look: the look still happens without a wake-up."""
+    monkeypatch.setattr(dispatcher, "ENDPOINTS_EVERY", 0.3)
+    async with receiver(SECRET) as rec:
+        client = await _server(aiohttp_client, redis_server.url)
+        await asyncio.sleep(0.2)
+        await WebhookStore(redis).add(rec.url, ["*"], SECRET)
+        client.server.app[WEBHOOKS].publish("rsvp.created", {"n": 1})
+        await rec.wait_accepted(1, timeout=3.0)
 
 
 async def test_bad_endpoints_are_refused_with_a_code_and_change_nothing(
