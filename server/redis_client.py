@@ -16,20 +16,25 @@ A URL whose scheme is ``redis+cluster://`` (or ``rediss+cluster://``) names one 
 seed nodes of a Redis Cluster (``redis+cluster://h1:7000,h2:7001``) and builds redis-py's
 ``RedisCluster`` with the same timeouts and retry; the client discovers the other nodes.
 Everything else in Salon takes a :data:`RedisClient`, which is either kind.
+
+Writes that must land together go through :class:`Atomic` (one Lua script call), not
+``pipeline(transaction=True)``: on a cluster, redis-py 8's transaction pipeline runs every
+queued command in a thread of its own with its own event loop, and waits for it, blocking
+the server's loop once per command.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import Final, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
+from redis.commands.core import AsyncScript, DataAccessCommands
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, KeyT
@@ -186,3 +191,56 @@ async def ready(client: RedisClient) -> None:
     channel's slot). Nothing to do on one Redis; a no-op once done."""
     if isinstance(client, RedisCluster):
         await client.initialize()
+
+
+# Runs the commands packed in ARGV (each: its length, then its words) in order, at once.
+_ATOMIC = """
+local out, i = {}, 1
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  out[#out + 1] = redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return out
+"""
+
+
+class _Commands(DataAccessCommands):
+    """redis-py's command builders (``hset(mapping=...)``, ``zadd``, ...), recording
+    each command's words instead of sending it (typed as redis-py's sync client, whose
+    builders return what ``execute_command`` returns)."""
+
+    _is_async_client: Literal[False] = False
+    _event_dispatcher: Any = None
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[Any, ...]] = []
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.queued.append(args)
+        return self
+
+
+class Atomic(_Commands):
+    """Writes that land together, on either kind of client: queue them with redis-py's
+    usual methods (``tx.hset(...)``, ``tx.expire(...)``), then ``await tx.execute()``
+    (their replies, in order). One Lua script call, routed by ``key``; every key the
+    commands touch must share its slot (Redis refuses the script otherwise), as in a
+    cluster transaction. Like MULTI/EXEC, nothing else runs in between and a command
+    that fails does not undo the ones before it."""
+
+    def __init__(self, client: RedisClient, key: KeyT) -> None:
+        super().__init__()
+        self._client = client
+        self._key = key
+
+    async def execute(self) -> list[Any]:
+        if not self.queued:
+            return []
+        packed: list[EncodableT] = []
+        for words in self.queued:
+            packed.append(len(words))
+            packed.extend(words)
+        script = self._client.register_script(_ATOMIC)
+        replies: list[Any] = await script(keys=[self._key], args=packed)
+        return replies

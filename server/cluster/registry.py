@@ -19,6 +19,8 @@ from typing import Any, Final
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from server.redis_client import Atomic
+
 PREFIX: Final = "salon:{nodes}:"
 INDEX: Final = PREFIX + "index"
 DRAINING: Final = PREFIX + "draining"
@@ -144,10 +146,10 @@ class NodeRegistry:
 
     async def deregister(self, node_id: str) -> None:
         """An orderly stop: the card goes at once, not after the TTL."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(node_key(node_id))
-            pipe.zrem(INDEX, node_id)
-            await pipe.execute()
+        tx = Atomic(self._redis, INDEX)
+        tx.delete(node_key(node_id))
+        tx.zrem(INDEX, node_id)
+        await tx.execute()
 
     async def nodes(self) -> list[NodeInfo]:
         """Every live node (its card not expired), oldest heartbeat first."""

@@ -31,7 +31,7 @@ from server.engagement.events import STREAM_FIELD, STREAM_KEY, Event, EventDecod
 from server.engagement.events import EventKind as K
 from server.engagement.scorer import stream_entries
 from server.engagement.tasks import Backoff, cancel_and_wait, check_cancelled
-from server.redis_client import RedisClient, disconnect
+from server.redis_client import Atomic, RedisClient, disconnect
 
 logger = logging.getLogger(__name__)
 
@@ -135,12 +135,12 @@ class HookFunnelFeed:
             code, channel = event.data.get("link"), event.data.get("channel")
             if not isinstance(code, str) or not isinstance(channel, str):
                 return
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(CHANNELS, code, channel)
-                pipe.sadd(step_key(code, step), event.id if step == "visits" else event.member_id)
-                if step != "visits" and event.room_id:
-                    pipe.hsetnx(attribution_key(event.room_id), event.member_id, code)
-                await pipe.execute()
+            tx = Atomic(self._redis, CHANNELS)
+            tx.hset(CHANNELS, code, channel)
+            tx.sadd(step_key(code, step), event.id if step == "visits" else event.member_id)
+            if step != "visits" and event.room_id:
+                tx.hsetnx(attribution_key(event.room_id), event.member_id, code)
+            await tx.execute()
             return
         if event.kind not in (K.JOIN, K.PURCHASE) or not event.room_id:
             return

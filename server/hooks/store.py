@@ -13,7 +13,7 @@ import json
 from typing import Any, Final
 
 from server.hooks.model import HookError, HookLink, Session
-from server.redis_client import RedisClient
+from server.redis_client import Atomic, RedisClient
 
 _P: Final = "salon:{hooks}:"
 SESSIONS: Final = _P + "sessions"
@@ -53,12 +53,12 @@ class HookStore:
 
     async def put_session(self, session: Session) -> None:
         """Create or reschedule; a rescheduled session is announced again at its times."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(session_key(session.id), json.dumps(session.to_json()))
-            pipe.zadd(SESSIONS, {session.id: session.starts_ms})
-            pipe.zadd(DUE_START, {session.id: session.starts_ms})
-            pipe.zadd(DUE_END, {session.id: session.ends_ms})
-            await pipe.execute()
+        tx = Atomic(self._redis, SESSIONS)
+        tx.set(session_key(session.id), json.dumps(session.to_json()))
+        tx.zadd(SESSIONS, {session.id: session.starts_ms})
+        tx.zadd(DUE_START, {session.id: session.starts_ms})
+        tx.zadd(DUE_END, {session.id: session.ends_ms})
+        await tx.execute()
 
     async def session(self, session_id: str) -> Session:
         raw = await self._redis.get(session_key(session_id))

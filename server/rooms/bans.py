@@ -13,7 +13,7 @@ add to them when they remove or ban; operators lift bans through the REST API or
 from __future__ import annotations
 
 from server.ids import MemberId, RoomId
-from server.redis_client import RedisClient
+from server.redis_client import Atomic, RedisClient
 
 
 def bans_key(room_id: RoomId) -> str:
@@ -47,10 +47,10 @@ class BanStore:
 
     async def remove_for_session(self, room_id: RoomId, session: str, member_id: MemberId) -> None:
         key = removals_key(room_id, session)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.sadd(key, member_id)
-            pipe.expire(key, REMOVAL_TTL)
-            await pipe.execute()
+        tx = Atomic(self._redis, key)
+        tx.sadd(key, member_id)
+        tx.expire(key, REMOVAL_TTL)
+        await tx.execute()
 
     async def is_removed(self, room_id: RoomId, session: str, member_id: MemberId) -> bool:
         return bool(await self._redis.sismember(removals_key(room_id, session), member_id))

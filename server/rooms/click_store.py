@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from server.ids import MemberId
-from server.redis_client import RedisClient
+from server.redis_client import Atomic, RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -72,18 +72,18 @@ class ClickStore:
         if self.window_seconds <= 0:
             return
         key = click_key(member_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                key,
-                mapping={
-                    "room": click.room_id,
-                    "session": click.session_id,
-                    "product": click.product_id,
-                    "ts": str(click.ts_ms),
-                },
-            )
-            pipe.expire(key, self.window_seconds)
-            await pipe.execute()
+        tx = Atomic(self._redis, key)
+        tx.hset(
+            key,
+            mapping={
+                "room": click.room_id,
+                "session": click.session_id,
+                "product": click.product_id,
+                "ts": str(click.ts_ms),
+            },
+        )
+        tx.expire(key, self.window_seconds)
+        await tx.execute()
 
     async def last(self, member_id: MemberId) -> Click | None:
         raw = await self._redis.hgetall(click_key(member_id))

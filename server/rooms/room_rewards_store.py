@@ -18,7 +18,7 @@ import json
 from typing import Any, Final
 
 from server.engagement import keys
-from server.redis_client import RedisClient
+from server.redis_client import Atomic, RedisClient
 from server.rooms.coupon_store import text
 from server.rooms.points_store import TOTALS
 from server.rooms.reward_errors import RewardError
@@ -81,10 +81,10 @@ class RoomRewardsStore:
 
     async def open_quiz(self, room_id: str, quiz_id: str, deadline_ms: int) -> None:
         key = room_key(room_id, f"quiz:{quiz_id}")
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, "deadline", deadline_ms)
-            pipe.expire(key, QUIZ_TTL)
-            await pipe.execute()
+        tx = Atomic(self._redis, key)
+        tx.hset(key, "deadline", deadline_ms)
+        tx.expire(key, QUIZ_TTL)
+        await tx.execute()
 
     async def answer(
         self, room_id: str, quiz_id: str, member: str, option: int, now_ms: int
@@ -115,10 +115,10 @@ class RoomRewardsStore:
     async def add_record(self, room_id: str, kind: str, record: dict[str, Any]) -> None:
         """Keep a drop, draw or quiz record for operators (newest first)."""
         key = room_key(room_id, kind)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.lpush(key, json.dumps(record, separators=(",", ":")))
-            pipe.ltrim(key, 0, RECORDS_KEPT - 1)
-            await pipe.execute()
+        tx = Atomic(self._redis, key)
+        tx.lpush(key, json.dumps(record, separators=(",", ":")))
+        tx.ltrim(key, 0, RECORDS_KEPT - 1)
+        await tx.execute()
 
     async def records(self, room_id: str, kind: str, limit: int = 50) -> list[dict[str, Any]]:
         raw = await self._redis.lrange(room_key(room_id, kind), 0, limit - 1)

@@ -9,7 +9,7 @@ import asyncio
 
 from server.engagement.members import Tier
 from server.ids import MemberId, RoomId
-from server.redis_client import RedisClient
+from server.redis_client import Atomic, RedisClient
 from server.rooms.model import RoomKind, RoomSpec
 
 ROOM_INDEX_KEY = "salon:rooms"
@@ -33,23 +33,23 @@ class RoomStore:
         self._redis = redis
 
     async def save(self, spec: RoomSpec) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                room_key(spec.room_id),
-                mapping={
-                    "title": spec.title,
-                    "tiers": ",".join(t.value for t in spec.tiers),
-                    "capacity": str(spec.capacity),
-                    "speaker_cap": str(spec.speaker_cap),
-                    "speaker_cameras": "1" if spec.speaker_cameras else "0",
-                    "refusal_link": spec.refusal_link,
-                    "kind": spec.kind.value,
-                },
-            )
-            pipe.delete(invites_key(spec.room_id))
-            if spec.invites:
-                pipe.sadd(invites_key(spec.room_id), *sorted(spec.invites))
-            await pipe.execute()
+        tx = Atomic(self._redis, room_key(spec.room_id))
+        tx.hset(
+            room_key(spec.room_id),
+            mapping={
+                "title": spec.title,
+                "tiers": ",".join(t.value for t in spec.tiers),
+                "capacity": str(spec.capacity),
+                "speaker_cap": str(spec.speaker_cap),
+                "speaker_cameras": "1" if spec.speaker_cameras else "0",
+                "refusal_link": spec.refusal_link,
+                "kind": spec.kind.value,
+            },
+        )
+        tx.delete(invites_key(spec.room_id))
+        if spec.invites:
+            tx.sadd(invites_key(spec.room_id), *sorted(spec.invites))
+        await tx.execute()
         await self._redis.sadd(ROOM_INDEX_KEY, spec.room_id)
 
     async def get(self, room_id: RoomId) -> RoomSpec | None:

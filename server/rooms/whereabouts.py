@@ -28,7 +28,7 @@ from typing import Any, Final
 from redis.exceptions import RedisError
 
 from server.ids import MemberId, RoomId, is_valid_id
-from server.redis_client import RedisClient
+from server.redis_client import Atomic, RedisClient
 from server.rooms.model import Participant
 from server.rooms.room import Room
 
@@ -210,9 +210,9 @@ class Whereabouts:
     async def _write(self, kind: str, member: MemberId, room: str, value: str) -> None:
         key = live_key(member)
         if kind == "join":
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(key, room, value)
-                pipe.expire(key, TTL_S)
-                await pipe.execute()
+            tx = Atomic(self._redis, key)
+            tx.hset(key, room, value)
+            tx.expire(key, TTL_S)
+            await tx.execute()
         else:
             await self._redis.eval(_FORGET, 1, key, room, value)

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from yarl import URL
 
-from server.redis_client import RedisClient
+from server.redis_client import Atomic, RedisClient
 
 ENDPOINTS_KEY: Final = "salon:{webhooks}:endpoints"
 # Entries kept per endpoint queue (delivered ones are the history `deliveries` shows).
@@ -208,11 +208,11 @@ class WebhookStore:
         return Endpoint.from_raw(raw)
 
     async def remove(self, endpoint_id: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(ENDPOINTS_KEY, endpoint_id)
-            for key in (queue_key, cursor_key, status_key):
-                pipe.delete(key(endpoint_id))
-            removed, *_ = await pipe.execute()
+        tx = Atomic(self._redis, ENDPOINTS_KEY)
+        tx.hdel(ENDPOINTS_KEY, endpoint_id)
+        for key in (queue_key, cursor_key, status_key):
+            tx.delete(key(endpoint_id))
+        removed, *_ = await tx.execute()
         if not removed:
             raise WebhookError("not_found", endpoint=endpoint_id)
         self._changed()
@@ -254,11 +254,11 @@ class WebhookStore:
         self, endpoint_id: str, delivery: Delivery, status: dict[str, Any], done: bool
     ) -> None:
         """Record an attempt; ``done`` (delivered or given up) moves the cursor past it."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(status_key(endpoint_id), delivery.id, json.dumps(status))
-            if done:
-                pipe.set(cursor_key(endpoint_id), delivery.entry)
-            await pipe.execute()
+        tx = Atomic(self._redis, status_key(endpoint_id))
+        tx.hset(status_key(endpoint_id), delivery.id, json.dumps(status))
+        if done:
+            tx.set(cursor_key(endpoint_id), delivery.entry)
+        await tx.execute()
 
     async def deliveries(self, endpoint_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ``limit`` deliveries of an endpoint, newest first, with status."""

@@ -7,15 +7,17 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from redis.crc import key_slot
+from redis.exceptions import RedisError
 
 from server import operations as ops
 from server.devtools.redis_cluster import EmbeddedCluster
 from server.engagement.events import STREAM_KEY, EventKind, new_event, purchase_data
 from server.engagement.members import MemberStore, Tier, member_key
 from server.ids import MemberId
-from server.redis_client import RedisClient
+from server.redis_client import Atomic, RedisClient
 from server.rooms.coupon_store import CouponStore
 from server.rooms.reward_errors import RewardError
 from tests.functional.conftest import Socket, stream_events, token, xadd
@@ -88,3 +90,16 @@ async def test_200_concurrent_claims_on_the_cluster_grant_exactly_the_stock(
     assert {r.code for r in refused} == {"sold_out"}
     figures = await store.figures("spring")
     assert figures is not None and figures["claimed"] == 50
+
+
+async def test_writes_that_must_land_together_refuse_a_key_of_another_slot(
+    redis: RedisClient,
+) -> None:
+    """``Atomic`` on a cluster: every key must share the routing key's slot, as in a
+    cluster transaction; Redis stops the script at the first key of another slot."""
+    tx = Atomic(redis, "salon:{r:one}:a")
+    tx.set("salon:{r:one}:a", "1")
+    tx.set("salon:{r:two}:b", "2")
+    with pytest.raises(RedisError):
+        await tx.execute()
+    assert await redis.get("salon:{r:two}:b") is None

@@ -1,0 +1,1 @@
+from tests.functional.test_atomic import *  # noqa: F403
