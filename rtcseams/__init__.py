@@ -13,6 +13,8 @@ here; this package imports neither of them.
   frame path, load-test client);
 - ``receiver``: ``ReceiverTap`` and the receive-side accessors (frame path, bots' taps);
 - ``sender``: ``SrtpOut``, ``SenderTap`` and the keyframe-request hook;
+- ``fastsend``: the packet path's steady state in C (``_fastsend``, built from
+  ``fastsend_build.py`` at install), and the hooks that bump its generation;
 - ``ice``: candidate gathering on chosen addresses, the tests' loss filter;
 - ``process``: process-wide knobs (decoder worker, VP8 bitrate cap, consent patience);
 - ``guards``: the owned tasks and exception guards the taps run their callbacks under.

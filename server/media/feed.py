@@ -7,7 +7,10 @@ server's own loss, but no jitter buffer, depacketizer or decoder runs), parsed o
 (``InPacket``), kept in a small cache for subscribers' NACKs, and handed to every
 subscriber's ``PacketSink``. The outgoing packet is built once per subscriber shape
 (layout and mid), not once per subscriber: per subscriber, only sequence number,
-timestamp and SSRC are written into the SRTP buffer (``SrtpOut.send_stamped``).
+timestamp and SSRC are written into the SRTP buffer (``SrtpOut.send_stamped``); the
+subscribers in the steady state get theirs from one C call per packet and shape
+(``FastGroup``, grouped in the fan-out's plan, made again when a sink joins, leaves or
+changes path).
 
 It also owes the publisher: key frame requests (PLI, throttled) for new, lagging or
 asking subscribers, and REMB: the lowest of its subscribers' recent REMBs and the

@@ -8,6 +8,12 @@ over on the next key frame when the subscriber's socket backs up, answers the
 subscriber's NACKs from its feed's packet cache (as RTX where negotiated), passes
 PLI/FIR and REMB on to its feed, and sends sender reports rewritten from the
 publisher's, so the subscriber's audio and video map onto one clock (lip sync).
+
+Once a sink is anchored and awaits no key frame, its feed sends its packets through the
+C path (``fast``, a ``FastOut``: ``rtcseams/fastsend.py``) instead of ``forward``; the sink
+goes back to ``forward`` (``leave_fast``, its ``StreamMap`` taking the running values
+back) on any change of source, gap or lag, and ``fast_failed`` takes the packets the C
+path handed back.
 """
 
 from __future__ import annotations
