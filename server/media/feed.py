@@ -29,7 +29,13 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 
 from server.ids import ParticipantId
-from server.media.aiortc_compat import FastGroup, Outgoing, ReceiverTap, SrtpProtectError
+from server.media.aiortc_compat import (
+    FastGroup,
+    FastOut,
+    Outgoing,
+    ReceiverTap,
+    SrtpProtectError,
+)
 from server.media.counters import MediaCounters
 from server.media.keyframes import Keyframer
 from server.media.levels import LevelMeter
@@ -46,6 +52,10 @@ REMB_TTL = 5.0
 REMB_INTERVAL = 1.0
 # One packet in this many has its fan-out's CPU time measured for ``on_fanout``.
 CPU_SAMPLE = 8
+
+# The fan-out's plan: the sinks the C path serves, one group per shape, and the others.
+Groups = tuple[tuple[str, FastGroup[PacketSink]], ...]
+Plan = tuple[Groups, tuple[PacketSink, ...]]
 
 
 class PacketCache:
@@ -87,11 +97,8 @@ class PacketFeed(LevelMeter):
         self._remb_bounds = remb_bounds
         self._sinks: set[PacketSink] = set()
         self._targets: tuple[PacketSink, ...] | None = None
-        # The fan-out's plan, made again when a sink joins, leaves or changes path: the
-        # sinks the C path serves, grouped by shape, and the others.
-        self._plan: (
-            tuple[tuple[tuple[str, FastGroup[PacketSink]], ...], tuple[PacketSink, ...]] | None
-        ) = None
+        # Made again when a sink joins, leaves or changes path.
+        self._plan: Plan | None = None
         self._source: MediaStreamTrack | None = None
         self._tap: ReceiverTap | None = None
         self._cache = PacketCache(CACHE_PACKETS if kind == "video" else 1)
@@ -178,23 +185,18 @@ class PacketFeed(LevelMeter):
         """A sink moved onto or off the C path."""
         self._plan = None
 
-    def _fan_plan(
-        self,
-    ) -> tuple[tuple[tuple[str, FastGroup[PacketSink]], ...], tuple[PacketSink, ...]]:
+    def _fan_plan(self) -> Plan:
         targets = self._fan_targets()
         plan = self._plan
         if plan is None:
-            by_shape: dict[str, list[PacketSink]] = {}
+            by_shape: dict[str, list[tuple[PacketSink, FastOut]]] = {}
             slow: list[PacketSink] = []
             for sink in targets:
                 if sink.fast is not None and sink.shape is not None:
-                    by_shape.setdefault(sink.shape, []).append(sink)
+                    by_shape.setdefault(sink.shape, []).append((sink, sink.fast))
                 else:
                     slow.append(sink)
-            groups = tuple(
-                (shape, FastGroup([(sink, sink.fast) for sink in sinks if sink.fast is not None]))
-                for shape, sinks in by_shape.items()
-            )
+            groups = tuple((shape, FastGroup(members)) for shape, members in by_shape.items())
             plan = self._plan = (groups, tuple(slow))
         return plan
 
@@ -332,7 +334,7 @@ class PacketFeed(LevelMeter):
     def _fan_out_fast(
         self,
         packet: InPacket,
-        groups: tuple[tuple[str, FastGroup[PacketSink]], ...],
+        groups: Groups,
         slow: tuple[PacketSink, ...],
         templates: dict[str, bytes],
         now: float,
@@ -355,7 +357,7 @@ class PacketFeed(LevelMeter):
                 continue
             sent += done
             if group.failed:
-                for sink, _ in list(group.failures()):
+                for sink, _ in group.failures():
                     try:
                         sent += sink.fast_failed(packet, outgoing, now, self._cache)
                     except SrtpProtectError as exc:
