@@ -276,10 +276,7 @@ class Publisher:
         self.pc = pc = new_peer(policy)
         if self.video:
             video, audio = media_source(
-                None if host.video == "pattern" else host.video,
-                host.width,
-                host.height,
-                host.audio,
+                host.video, host.width, host.height, host.audio, host.max_kbps
             )
         else:
             video, audio = None, ToneAudioTrack()

@@ -47,7 +47,7 @@ class MembersSection:
 class HostSection:
     join: bool = True
     publish: bool = False
-    video: str = "pattern"  # or a media file, played in a loop
+    video: str = "pattern"  # encoded live; "replay": encoded once; or a file, in a loop
     width: int = 640
     height: int = 480
     max_kbps: int = 1500  # cap on the publisher's VP8 bitrate

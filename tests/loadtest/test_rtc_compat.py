@@ -19,6 +19,7 @@ from aiortc import (
     RTCRtpReceiver,
 )
 from aiortc.codecs import vpx
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
 from loadtest.rtc import configure_peer, loopback_policy, new_peer, wait_connected
@@ -47,12 +48,14 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 async def pair(
     on_receiver: Callable[[RTCRtpReceiver], None] | None = None,
+    video: MediaStreamTrack | None = None,
 ) -> tuple[RTCPeerConnection, RTCPeerConnection]:
-    """A bot publishing synthetic VP8 to a bot receiving it, both with the loopback policy;
-    ``on_receiver`` runs on the receiving side as its track arrives."""
+    """A bot publishing synthetic VP8 (``video``, else the pattern encoded live) to a bot
+    receiving it, both with the loopback policy; ``on_receiver`` runs on the receiving side
+    as its track arrives."""
     policy = loopback_policy()
     a, b = new_peer(policy), new_peer(policy)
-    a.addTransceiver(PatternVideoTrack(320, 240), direction="sendonly")
+    a.addTransceiver(video or PatternVideoTrack(320, 240), direction="sendonly")
     if on_receiver is not None:
         b.on("track", lambda track: on_receiver(b.getTransceivers()[0].receiver))
     configure_peer(a, policy)  # each side before it gathers, as the bots do
