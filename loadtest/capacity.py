@@ -54,6 +54,14 @@ def _cpu(pid: int) -> float:
     return 0.0
 
 
+def _wakeups(pid: int) -> float:
+    """Times the process gave up its CPU to wait (its loop found nothing left to do), summed
+    over its threads: what a node pays per wake-up is spread over less work at low load."""
+    with contextlib.suppress(psutil.Error):
+        return float(psutil.Process(pid).num_ctx_switches().voluntary)
+    return 0.0
+
+
 @dataclass(frozen=True)
 class Reading:
     """One look at the cluster and the machine (CPU seconds are totals since start)."""
@@ -72,6 +80,7 @@ async def read(session: aiohttp.ClientSession, cluster: SpawnedCluster) -> Readi
             figures = parse(await response.text())
         pid = cluster.node_pid(node)
         figures["cpu"] = _cpu(pid) if pid is not None else 0.0
+        figures["wakeups"] = _wakeups(pid) if pid is not None else 0.0
         nodes[node] = figures
     node_pids = set(cluster.node_pids())
     setup = [cluster.process.pid]
@@ -105,6 +114,7 @@ def window(idle: Reading, start: Reading, before: Reading, after: Reading) -> di
             "rooms": int(now.get("salon_rooms", 0)),
             "cores": round((now["cpu"] - was.get("cpu", 0.0)) / span, 3),
             "idle_cores": round(idle_cpu / idle_span, 3),
+            "wakeups_per_s": round((now["wakeups"] - was.get("wakeups", 0.0)) / span),
             "forwarded_packets_per_s": round(
                 (now.get(FORWARDED, 0.0) - was.get(FORWARDED, 0.0)) / span, 1
             ),
@@ -229,7 +239,7 @@ def summary(result: dict[str, Any], run_lines: Callable[[dict[str, Any]], list[s
         lines += run_lines(run)
         nodes = ", ".join(
             f"{node} {v['cores']} cores (idle {v['idle_cores']}) / {v['participants']} "
-            f"members / relayed "
+            f"members / {v['wakeups_per_s']} wake-ups/s / relayed "
             f"{v['relayed_out']} out {v['relayed_in']} in"
             for node, v in cap["nodes"].items()
         )

@@ -85,6 +85,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--subscribers", type=int, default=3, help="rooms: media bots per media room (3)"
     )
     parser.add_argument(
+        "--per-node",
+        action="store_true",
+        help="rooms --compare: N nodes get N x --rooms and --media-rooms (each node at the "
+        "single node's load)",
+    )
+    parser.add_argument(
         "--kill-node",
         action="store_true",
         help="rooms (--spawn-cluster; --compare: its runs of 2+ nodes): SIGKILL a node"
@@ -115,6 +121,9 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         return 2
     if args.url and not args.admin_key:
         print("loadtest: --admin-key (or SALON_ADMIN_KEY) is needed with --url", file=sys.stderr)
+        return 2
+    if args.per_node and not args.compare:
+        print("loadtest: --per-node goes with --compare", file=sys.stderr)
         return 2
     if scenario.name == "coupon_rush":
         return coupon_rush.run(args, scenario)

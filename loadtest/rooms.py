@@ -386,7 +386,12 @@ def compare_run(args: argparse.Namespace, scenario: Scenario) -> int:
         return 2
     runs: list[tuple[int, dict[str, Any]]] = []
     for n in counts:
-        _say(f"--compare: {n} node(s): starting a local cluster behind HAProxy")
+        # ``--per-node``: N nodes get N times the rooms, so every node runs at the load the
+        # single node ran at (its per-core figure is then read at the same operating point).
+        scale = n if args.per_node else 1
+        options = argparse.Namespace(**{**vars(args), "media_rooms": args.media_rooms * scale})
+        _say(f"--compare: {n} node(s), {args.rooms * scale} rooms: starting a local cluster "
+             "behind HAProxy")  # fmt: skip
         try:
             cluster = spawn_cluster(n)
         except RuntimeError as exc:
@@ -394,21 +399,21 @@ def compare_run(args: argparse.Namespace, scenario: Scenario) -> int:
             return 1
         try:
             casts = prepare_rooms(cluster.url, cluster.admin_key, cluster.secret, scenario,
-                                  args.rooms)  # fmt: skip
+                                  args.rooms * scale)  # fmt: skip
 
             async def probe(session: aiohttp.ClientSession, c: SpawnedCluster = cluster) -> Any:
                 return await capacity.read(session, c)
 
             # ``--kill-node``: in runs of 2+ nodes, once their window is measured.
             victim = cluster if args.kill_node and n > 1 else None
-            runs.append((n, asyncio.run(run_rooms(cluster.url, scenario, casts, args, victim,
+            runs.append((n, asyncio.run(run_rooms(cluster.url, scenario, casts, options, victim,
                                                   probe))))  # fmt: skip
         except (AdminError, OSError, RuntimeError, aiohttp.ClientError) as exc:
             _say(f"the run failed: {exc}")
             return 1
         finally:
             cluster.stop()
-    result = {"scenario": "rooms", "compare": counts, "runs": runs,
+    result = {"scenario": "rooms", "compare": counts, "per_node": args.per_node, "runs": runs,
               "comparison": capacity.compare(runs)}  # fmt: skip
     lines = capacity.summary(result, summary)
     json_path, html_path = write_plain(result, lines, "rooms", report_dir(args, "rooms-compare"))

@@ -89,6 +89,7 @@ def test_compare_runs_one_and_two_nodes_on_the_same_set_up_and_reports_the_ratio
         assert cap["relayed_sockets"] == 0, cap["nodes"]
         assert cap["cores"] > 0 and cap["members_per_core"] is not None
         assert all(v["idle_cores"] > 0 for v in cap["nodes"].values())
+        assert all(v["wakeups_per_s"] > 0 for v in cap["nodes"].values())
         machine = cap["machine"]
         assert machine["busy_cores"] >= cap["cores"] and machine["bots_cores"] > 0
     ratios = report["comparison"]["ratios"]["2"]
@@ -108,6 +109,41 @@ def test_compare_runs_one_and_two_nodes_on_the_same_set_up_and_reports_the_ratio
     assert kill["runs"] == 1 and kill["dropped"] > 0 and kill["not_back"] == 0, kill
     assert kill["back_p95_ms"] is not None and kill["back_p95_ms"] > 0
     assert "kill -9 of a node (2 nodes, 1 run(s))" in done.stdout
+
+
+@pytest.mark.timeout(300)
+def test_compare_per_node_gives_each_node_the_single_nodes_load(tmp_path: Path) -> None:
+    """``--per-node``: N nodes get N times the rooms and the media rooms, so each node runs
+    at the load the one node ran at; the ratio is still N x per-core(N) / per-core(1)."""
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SALON_")}
+    command = [
+        sys.executable, "-m", "loadtest", "run", "rooms", "--compare", "1,2", "--per-node",
+        "--rooms", "2", "--members", "2", "--media-rooms", "1", "--subscribers", "1",
+        "--duration", "3", "--report-dir", str(out), "--no-live",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=280)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["per_node"] is True
+    for n, run in report["runs"]:
+        assert len(run["rooms"]) == 2 * n and run["media_rooms"] == n, run
+        assert run["admitted"] == run["invited"] == 2 * n * 3, run
+        assert run["media"]["receiving_bots"] == n, run["media"]
+        nodes = run["capacity"]["nodes"]
+        assert sum(v["rooms"] for v in nodes.values()) == 2 * n
+    one, two = (report["comparison"]["by_nodes"][k]["members_per_core"] for k in ("1", "2"))
+    assert report["comparison"]["ratios"]["2"]["members_ratio"] == round(2 * two / one, 2)
+
+
+def test_per_node_without_compare_is_refused() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtest", "run", "rooms", "--spawn-cluster", "2", "--per-node"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--per-node goes with --compare" in done.stderr
 
 
 def test_compare_refuses_node_counts_without_one_node() -> None:
