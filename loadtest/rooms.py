@@ -54,6 +54,7 @@ BACK_TIMEOUT = 20.0
 REJOIN_EVERY = 0.2
 SETTLE = 2.0  # seconds after the last join before the steady window starts
 JOIN_CONCURRENCY = 64
+LAG_TICK = 0.01  # seconds between two looks at the bots' loop lag while members join
 IDLE_S = 5.0  # --compare: seconds each node's idle CPU is measured before the rooms open
 
 # Reads the cluster's nodes and the machine (``--compare``: ``loadtest.capacity``).
@@ -74,6 +75,7 @@ class Bot:
 @dataclass
 class Tally:
     joins_ms: list[float] = field(default_factory=list)
+    bot_lag_ms: list[float] = field(default_factory=list)
     refused: Counter[str] = field(default_factory=Counter)
     back_ms: list[float] = field(default_factory=list)
     dropped: int = 0
@@ -158,9 +160,21 @@ class RoomsRun:
                 client.spawn(bot.media.start(), "subscribe")
 
         index = {cast.room: n for n, cast in enumerate(self.casts)}
-        await asyncio.gather(
-            *(one(n, index[c.room], c, i, m, t) for n, (c, i, m, t) in enumerate(plan))
-        )
+        lag = asyncio.create_task(self._watch_lag())
+        try:
+            await asyncio.gather(
+                *(one(n, index[c.room], c, i, m, t) for n, (c, i, m, t) in enumerate(plan))
+            )
+        finally:
+            lag.cancel()
+
+    async def _watch_lag(self) -> None:
+        """The bots' own loop lag while members join: every join time is taken on this loop,
+        so a late loop makes joins look slow whatever the server did."""
+        while True:
+            asked = time.monotonic()
+            await asyncio.sleep(LAG_TICK)
+            self.tally.bot_lag_ms.append((time.monotonic() - asked - LAG_TICK) * 1000)
 
     async def watch_drops(self, killed_at: float, until: float) -> None:
         """Join again every member whose socket dropped since the kill; time each."""
@@ -296,6 +310,10 @@ async def run_rooms(
             "p95": percentile(run.tally.joins_ms, 95),
             "p99": percentile(run.tally.joins_ms, 99),
         },
+        "bot_loop_lag_ms": {
+            "p95": percentile(run.tally.bot_lag_ms, 95),
+            "p99": percentile(run.tally.bot_lag_ms, 99),
+        },
         "media": {
             "receiving_bots": int(media.get("receiving", 0)),
             "packets": int(media.get("packets", 0)),
@@ -337,7 +355,9 @@ def summary(result: dict[str, Any]) -> list[str]:
         "subscriber bots each)",
         f"  admitted {result['admitted']} of {result['invited']} (refused "
         f"{result['refused'] or 0}, errors {result['errors'] or 0}); "
-        f"join ms p50 {join['p50']}  p95 {join['p95']}  p99 {join['p99']}",
+        f"join ms p50 {join['p50']}  p95 {join['p95']}  p99 {join['p99']} (the bots' loop "
+        f"lag meanwhile p95 {result['bot_loop_lag_ms']['p95']}  p99 "
+        f"{result['bot_loop_lag_ms']['p99']})",
         f"  media: {media['receiving_bots']} bots receiving, {media['packets']} packets, "
         f"lost {media['lost']} of {media['expected']} (loss {media['loss']})",
         f"  server ({server['scope']}, {server['nodes']} node(s)): {server['participants']} "

@@ -131,6 +131,7 @@ def test_compare_per_node_gives_each_node_the_single_nodes_load(tmp_path: Path) 
         assert len(run["rooms"]) == 2 * n and run["media_rooms"] == n, run
         assert run["admitted"] == run["invited"] == 2 * n * 3, run
         assert run["media"]["receiving_bots"] == n, run["media"]
+        assert run["bot_loop_lag_ms"]["p95"] is not None  # watched while members joined
         nodes = run["capacity"]["nodes"]
         assert sum(v["rooms"] for v in nodes.values()) == 2 * n
     one, two = (report["comparison"]["by_nodes"][k]["members_per_core"] for k in ("1", "2"))
@@ -157,7 +158,7 @@ def test_compare_refuses_node_counts_without_one_node() -> None:
 
 
 def test_the_comparison_meets_the_target_only_with_the_ratio_the_same_p95_and_no_loss() -> None:
-    def run(per_core: float, p95: float, lost: int = 0) -> dict[str, Any]:
+    def run(per_core: float, p95: float, lost: int = 0, lag: float = 1.0) -> dict[str, Any]:
         return {
             "capacity": {
                 "members_per_core": per_core,
@@ -165,6 +166,7 @@ def test_the_comparison_meets_the_target_only_with_the_ratio_the_same_p95_and_no
                 "projected_members": per_core,
             },
             "join_ms": {"p95": p95},
+            "bot_loop_lag_ms": {"p95": lag, "p99": lag},
             "media": {"lost": lost},
             "refused": {},
         }
@@ -177,6 +179,14 @@ def test_the_comparison_meets_the_target_only_with_the_ratio_the_same_p95_and_no
     assert verdict((1, run(1000, 10)), (2, run(890, 20)))["met"] is False, "1.78x"
     assert verdict((1, run(1000, 10)), (2, run(950, 40)))["met"] is False, "p95 grew"
     assert verdict((1, run(1000, 10)), (2, run(950, 10, lost=3)))["met"] is False
+    # p95 grew past the allowance (22.5 ms) by 17.5 ms: the bots' own loop lag grew by as
+    # much, so the load generator may be why (INVALID); by less, it is the server's.
+    late = verdict((1, run(1000, 10)), (2, run(950, 40, lag=20)))
+    assert late["met"] is False and late["join_p95_bots_limit"] is True
+    assert capacity._verdict(late).startswith("INVALID")
+    slow = verdict((1, run(1000, 10)), (2, run(950, 40, lag=10)))
+    assert slow["join_p95_bots_limit"] is False and capacity._verdict(slow) == "NOT MET"
+    assert verdict((1, run(1000, 10)), (2, run(950, 20, lag=50)))["join_p95_bots_limit"] is False
     # Repeats: the median of each count's runs.
     many = verdict((1, run(1000, 10)), (2, run(500, 10)), (1, run(1000, 10)),
                    (2, run(950, 10)), (2, run(960, 10)))  # fmt: skip
