@@ -55,6 +55,7 @@ REJOIN_EVERY = 0.2
 SETTLE = 2.0  # seconds after the last join before the steady window starts
 JOIN_CONCURRENCY = 64
 LAG_TICK = 0.01  # seconds between two looks at the bots' loop lag while members join
+BUSY_TICK = 0.5  # seconds between two looks at the machine's busy cores meanwhile
 IDLE_S = 5.0  # --compare: seconds each node's idle CPU is measured before the rooms open
 
 # Reads the cluster's nodes and the machine (``--compare``: ``loadtest.capacity``).
@@ -76,10 +77,15 @@ class Bot:
 class Tally:
     joins_ms: list[float] = field(default_factory=list)
     bot_lag_ms: list[float] = field(default_factory=list)
+    machine_busy: list[float] = field(default_factory=list)  # cores, each BUSY_TICK
     refused: Counter[str] = field(default_factory=Counter)
     back_ms: list[float] = field(default_factory=list)
     dropped: int = 0
     not_back: int = 0
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 2) if values else None
 
 
 def figures(text: str) -> dict[str, float]:
@@ -170,11 +176,18 @@ class RoomsRun:
 
     async def _watch_lag(self) -> None:
         """The bots' own loop lag while members join: every join time is taken on this loop,
-        so a late loop makes joins look slow whatever the server did."""
+        so a late loop makes joins look slow whatever the server did. And how busy the whole
+        machine was, each ``BUSY_TICK``: the bots share its cores with the nodes."""
+        busy_at, busy = time.monotonic(), capacity.machine_busy()
         while True:
             asked = time.monotonic()
             await asyncio.sleep(LAG_TICK)
-            self.tally.bot_lag_ms.append((time.monotonic() - asked - LAG_TICK) * 1000)
+            now = time.monotonic()
+            self.tally.bot_lag_ms.append((now - asked - LAG_TICK) * 1000)
+            if now - busy_at >= BUSY_TICK:
+                was, busy = busy, capacity.machine_busy()
+                self.tally.machine_busy.append((busy - was) / (now - busy_at))
+                busy_at = now
 
     async def watch_drops(self, killed_at: float, until: float) -> None:
         """Join again every member whose socket dropped since the kill; time each."""
@@ -314,6 +327,11 @@ async def run_rooms(
             "p95": percentile(run.tally.bot_lag_ms, 95),
             "p99": percentile(run.tally.bot_lag_ms, 99),
         },
+        "machine_busy_while_joining": {
+            "mean": _mean(run.tally.machine_busy),
+            "p95": percentile(run.tally.machine_busy, 95),
+            "cores": psutil.cpu_count(),
+        },
         "media": {
             "receiving_bots": int(media.get("receiving", 0)),
             "packets": int(media.get("packets", 0)),
@@ -349,6 +367,7 @@ async def server_joins(redis_url: str, rooms: list[str]) -> int:
 
 def summary(result: dict[str, Any]) -> list[str]:
     server, media, join = result["server"], result["media"], result["join_ms"]
+    busy = result["machine_busy_while_joining"]
     lines = [
         f"rooms: {len(result['rooms'])} rooms x {result['members_per_room']} members, "
         f"{result['media_rooms']} with media ({result['subscribers_per_media_room']} "
@@ -357,7 +376,8 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"{result['refused'] or 0}, errors {result['errors'] or 0}); "
         f"join ms p50 {join['p50']}  p95 {join['p95']}  p99 {join['p99']} (the bots' loop "
         f"lag meanwhile p95 {result['bot_loop_lag_ms']['p95']}  p99 "
-        f"{result['bot_loop_lag_ms']['p99']})",
+        f"{result['bot_loop_lag_ms']['p99']}; the machine's busy cores mean "
+        f"{busy['mean']}, p95 {busy['p95']} of {busy['cores']})",
         f"  media: {media['receiving_bots']} bots receiving, {media['packets']} packets, "
         f"lost {media['lost']} of {media['expected']} (loss {media['loss']})",
         f"  server ({server['scope']}, {server['nodes']} node(s)): {server['participants']} "

@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from loadtest import capacity
@@ -132,6 +133,7 @@ def test_compare_per_node_gives_each_node_the_single_nodes_load(tmp_path: Path) 
         assert run["admitted"] == run["invited"] == 2 * n * 3, run
         assert run["media"]["receiving_bots"] == n, run["media"]
         assert run["bot_loop_lag_ms"]["p95"] is not None  # watched while members joined
+        assert run["machine_busy_while_joining"]["cores"] == psutil.cpu_count()
         nodes = run["capacity"]["nodes"]
         assert sum(v["rooms"] for v in nodes.values()) == 2 * n
     one, two = (report["comparison"]["by_nodes"][k]["members_per_core"] for k in ("1", "2"))
@@ -158,7 +160,9 @@ def test_compare_refuses_node_counts_without_one_node() -> None:
 
 
 def test_the_comparison_meets_the_target_only_with_the_ratio_the_same_p95_and_no_loss() -> None:
-    def run(per_core: float, p95: float, lost: int = 0, lag: float = 1.0) -> dict[str, Any]:
+    def run(
+        per_core: float, p95: float, lost: int = 0, lag: float = 1.0, busy: float = 1.0
+    ) -> dict[str, Any]:
         return {
             "capacity": {
                 "members_per_core": per_core,
@@ -167,6 +171,7 @@ def test_the_comparison_meets_the_target_only_with_the_ratio_the_same_p95_and_no
             },
             "join_ms": {"p95": p95},
             "bot_loop_lag_ms": {"p95": lag, "p99": lag},
+            "machine_busy_while_joining": {"p95": busy},
             "media": {"lost": lost},
             "refused": {},
         }
@@ -187,6 +192,12 @@ def test_the_comparison_meets_the_target_only_with_the_ratio_the_same_p95_and_no
     slow = verdict((1, run(1000, 10)), (2, run(950, 40, lag=10)))
     assert slow["join_p95_bots_limit"] is False and capacity._verdict(slow) == "NOT MET"
     assert verdict((1, run(1000, 10)), (2, run(950, 20, lag=50)))["join_p95_bots_limit"] is False
+    # Every core of the machine busy while members joined: the bots shared them.
+    cores = psutil.cpu_count() or 1
+    full = verdict((1, run(1000, 10)), (2, run(950, 40, busy=0.95 * cores)))
+    assert full["join_p95_bots_limit"] is True
+    half = verdict((1, run(1000, 10)), (2, run(950, 40, busy=0.5 * cores)))
+    assert half["join_p95_bots_limit"] is False
     # Repeats: the median of each count's runs.
     many = verdict((1, run(1000, 10)), (2, run(500, 10)), (1, run(1000, 10)),
                    (2, run(950, 10)), (2, run(960, 10)))  # fmt: skip
