@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from redis.exceptions import RedisError
 
+from server.cli.output import say
 from server.cluster.heartbeat import Heartbeat, node_id
 from server.cluster.leases import LeaseStore
 from server.cluster.ownership import Ownership
@@ -516,7 +517,7 @@ def run(
     if internal_port is not None:
         internal = [socket.create_server((settings.server.host, internal_port))]
     if print_ready:
-        print(f"salon: serving on http://{settings.server.host}:{settings.server.port}", flush=True)
+        say(f"salon: serving on http://{settings.server.host}:{settings.server.port}")
     web.run_app(
         app,
         host=settings.server.host,

@@ -25,6 +25,7 @@ from server.cli import replays as replays_cli
 from server.cli import rewards as rewards_cli
 from server.cli import scorer as scorer_cli
 from server.cli import workers
+from server.cli.output import say
 from server.engagement.members import TIER_NAMES, MemberStore
 from server.http.common import text_code
 from server.ids import MemberId
@@ -283,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(engagement_cli.run(args, _settings(args, need_secret=False)))
         return asyncio.run(_operate(args, _settings(args, need_secret=False)))
     except SettingsError as exc:
-        print(f"salon: settings: {exc}", file=sys.stderr)
+        say(f"salon: settings: {exc}", err=True)
         return 2
     except ops.InputError as exc:
         print(f"salon: {exc.code}: {exc.message}", file=sys.stderr)

@@ -27,6 +27,7 @@ import time
 from types import FrameType
 from typing import Any, Final
 
+from server.cli.output import say
 from server.cli.workers import _die_with_parent as die_with_parent
 from server.engagement.ledger import TierChange
 from server.engagement.rules import load_rules
@@ -102,7 +103,7 @@ async def _score(args: argparse.Namespace, settings: Settings) -> int:
         redis = connect(settings.redis.url, settings.redis.timeout, read_timeout=0)
         side = connect(settings.redis.url, settings.redis.timeout)
     except ValueError as exc:
-        print(f"salon: settings: redis.url: {exc}", file=sys.stderr)
+        say(f"salon: settings: redis.url: {exc}", err=True)
         return 2
     consumer = _consumer(args)
     effects = Effects(side, f"scorer-{consumer}")
@@ -126,7 +127,7 @@ async def _score(args: argparse.Namespace, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"salon: scorer {consumer} reading {settings.redis.url}", flush=True)
+    say(f"salon: scorer {consumer} reading {settings.redis.url}")
     await outbox.start()
     await scorer.start()
     await stop.wait()
@@ -140,10 +141,9 @@ async def _score(args: argparse.Namespace, settings: Settings) -> int:
     await effects.close()
     await outbox.stop()
     await side.aclose()
-    print(
+    say(
         f"salon: scorer {consumer} stopped after {scorer.applied} events "
-        f"({scorer.tier_changes} tier changes)",
-        flush=True,
+        f"({scorer.tier_changes} tier changes)"
     )
     return 0
 
@@ -188,5 +188,5 @@ def _supervise(count: int, argv: list[str]) -> int:
     if failed or any(codes):
         logger.error("scorer processes exited with %s", codes)
         return 1
-    print(f"salon: {count} scorer processes stopped", flush=True)
+    say(f"salon: {count} scorer processes stopped")
     return 0

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from types import FrameType
 from urllib.parse import urlsplit
 
+from server.cli.output import say
 from server.cluster.heartbeat import node_id
 from server.settings import Settings, SettingsError
 
@@ -216,18 +217,14 @@ class Supervisor:
             failure = self._tend()
             if failure is not None:
                 self._stop_all()
-                print(f"salon: {failure}", file=sys.stderr, flush=True)
+                say(f"salon: {failure}", err=True)
                 return 1
             if not announced and all(w.ready for w in self._workers):
                 announced = True
-                print(f"salon: serving on {self.public_url} with {self._count} workers", flush=True)
+                say(f"salon: serving on {self.public_url} with {self._count} workers")
             elif not announced and time.monotonic() > deadline:
                 self._stop_all()
-                print(
-                    f"salon: the workers did not answer within {START_TIMEOUT_S:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                say(f"salon: the workers did not answer within {START_TIMEOUT_S:.0f} s", err=True)
                 return 1
             time.sleep(POLL_S)
         return self._stop_all()
