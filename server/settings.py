@@ -528,9 +528,22 @@ def load_settings(
     return settings.validate(need_secret)
 
 
+def masked_url(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part (if any) shown as ``***``,
+    for logs: ``redis://:pw@h:6379/0`` -> ``redis://:***@h:6379/0``."""
+    scheme, sep, rest = url.partition("://")
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    creds, at, hosts = rest[:end].rpartition("@")
+    user, colon, _ = creds.partition(":")
+    if not (sep and at and colon):
+        return url
+    return f"{scheme}://{user}:***@{hosts}{rest[end:]}"
+
+
 def as_dict(settings: Settings) -> dict[str, Any]:
     """Settings as plain data with secrets masked, for logs and diagnostics."""
     data = dataclasses.asdict(settings)
+    data["redis"]["url"] = masked_url(settings.redis.url)
     for key in ("secret", "admin_key"):
         if data["auth"][key]:
             data["auth"][key] = "***"

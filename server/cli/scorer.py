@@ -34,7 +34,7 @@ from server.engagement.rules import load_rules
 from server.engagement.scorer import DEFAULT_BATCH, Scorer
 from server.redis_client import connect, disconnect
 from server.rooms.effects import Effects
-from server.settings import Settings
+from server.settings import Settings, masked_url
 from server.webhooks.outbox import WebhookOutbox
 from server.webhooks.store import WebhookStore
 
@@ -127,7 +127,7 @@ async def _score(args: argparse.Namespace, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    say(f"salon: scorer {consumer} reading {settings.redis.url}")
+    say(f"salon: scorer {consumer} reading {masked_url(settings.redis.url)}")
     await outbox.start()
     await scorer.start()
     await stop.wait()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import SettingsError, as_dict, load_settings
+from server.settings import SettingsError, as_dict, load_settings, masked_url
 
 SECRET = {"SALON_SECRET": "s" * 32}
 
@@ -71,6 +71,27 @@ def test_secret_is_required_and_masked() -> None:
     with pytest.raises(SettingsError, match="SALON_SECRET"):
         load_settings(env={})
     assert as_dict(load_settings(env=SECRET))["auth"]["secret"] == "***"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pw@h:6379/0", "redis://:***@h:6379/0"),
+        (
+            "rediss://salon:p%40ss:w@h:6380/1?ssl_cert_reqs=none",
+            "rediss://salon:***@h:6380/1?ssl_cert_reqs=none",
+        ),
+        ("redis+cluster://u:pw@h1:7000,h2:7001", "redis+cluster://u:***@h1:7000,h2:7001"),
+        ("redis://h:6379/0", "redis://h:6379/0"),
+        ("redis://salon@h:6379", "redis://salon@h:6379"),
+        ("redis://h:6379/0?next=a@b:c", "redis://h:6379/0?next=a@b:c"),
+        ("unix:///run/redis.sock", "unix:///run/redis.sock"),
+    ],
+)
+def test_a_redis_password_is_masked_where_the_url_is_shown(url: str, shown: str) -> None:
+    assert masked_url(url) == shown
+    data = as_dict(load_settings(env={**SECRET, "SALON_REDIS_URL": url}))
+    assert data["redis"]["url"] == shown
 
 
 def test_a_secret_shorter_than_32_bytes_stops_start_up() -> None:
