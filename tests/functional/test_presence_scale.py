@@ -74,6 +74,10 @@ async def test_presence_grows_linearly_and_late_joiners_get_the_first_page(
     await ops.create_room(rooms, "big", "Big room", "core", capacity=MEMBERS + 10)
     server = await serve(
         **{
+            # Not a test of Redis timeouts: the server shares this process (and its
+            # collector, over the whole suite's heap) with 300 clients, and a pause of 2 s
+            # on a busy CI machine once made all 25 joins of a batch fail closed.
+            "redis.timeout": 10,
             "signaling.presence_interval": 0.25,
             "signaling.presence_budget": BUDGET,
             "signaling.people_page": PAGE,
