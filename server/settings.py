@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 MIN_SECRET_BYTES = 32
 
@@ -531,13 +532,11 @@ def load_settings(
 def masked_url(url: str) -> str:
     """``url`` with the password of its ``user:password@`` part (if any) shown as ``***``,
     for logs: ``redis://:pw@h:6379/0`` -> ``redis://:***@h:6379/0``."""
-    scheme, sep, rest = url.partition("://")
-    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    creds, at, hosts = rest[:end].rpartition("@")
-    user, colon, _ = creds.partition(":")
-    if not (sep and at and colon):
+    parts = urlsplit(url)
+    if parts.password is None:
         return url
-    return f"{scheme}://{user}:***@{hosts}{rest[end:]}"
+    hosts = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{hosts}"))
 
 
 def as_dict(settings: Settings) -> dict[str, Any]:
